@@ -1,0 +1,112 @@
+# handoff: build, run, test. `make` (or `make help`) lists the targets.
+#
+# The build-<LogicalId> targets are what `sam build` calls for each function
+# (template.yaml: Metadata BuildMethod makefile, CodeUri .), with ARTIFACTS_DIR
+# set to the directory the function's bootstrap must land in.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# name:LogicalId of every function; functions/<name> holds its main package.
+FUNCTIONS := intake:IntakeFunction consent:ConsentFunction respond:RespondFunction \
+	admin:AdminFunction dispatch:DispatchFunction sesevents:SesEventsFunction
+BUILD_DIR := build
+FUZZTIME ?= 60s
+FUZZPKGS ?= ./...
+# staticcheck 2026.2.2 is module version v0.8.2.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+NODE_MODULES := infra/ses/node_modules
+
+.PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
+	build-AdminFunction build-DispatchFunction build-SesEventsFunction node_modules \
+	run test lint bench fuzz coldstart soak load clean
+
+help: ## List the targets
+	@echo "handoff targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{ printf "  %-24s %s\n", $$1, $$2 }'
+
+# ---------------------------------------------------------------- build
+
+build-IntakeFunction: ## SAM: build functions/intake into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/intake
+
+build-ConsentFunction: ## SAM: build functions/consent into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/consent
+
+build-RespondFunction: ## SAM: build functions/respond into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/respond
+
+build-AdminFunction: ## SAM: build functions/admin into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/admin
+
+build-DispatchFunction: ## SAM: build functions/dispatch into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/dispatch
+
+build-SesEventsFunction: ## SAM: build functions/sesevents into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/sesevents
+
+build: ## Build every function into build/<name>/bootstrap and build/<name>.zip; print sizes and SHA-256
+	@for f in $(FUNCTIONS); do \
+		name=$${f%%:*}; id=$${f##*:}; \
+		echo "build $$name ($$id)"; \
+		$(MAKE) build-$$id ARTIFACTS_DIR=$(CURDIR)/$(BUILD_DIR)/$$name; \
+	done
+	@go run ./infra/cmd/lambdazip $(foreach f,$(FUNCTIONS),$(BUILD_DIR)/$(firstword $(subst :, ,$(f))))
+
+# ---------------------------------------------------------------- local tools
+
+node_modules: $(NODE_MODULES) ## Install the pinned SES emulator and axe-core (infra/ses)
+
+$(NODE_MODULES): infra/ses/package.json infra/ses/package-lock.json
+	cd infra/ses && npm ci --no-audit --no-fund
+	@touch $@
+
+# ---------------------------------------------------------------- run and check
+
+run: $(NODE_MODULES) ## Run the local stack (API, DynamoDB, SES emulator) on 127.0.0.1
+	go run ./infra/cmd/handoff run
+
+test: $(NODE_MODULES) ## Run every test (go vet, then go test)
+	go vet ./...
+	go test -count=1 -timeout 15m ./...
+
+lint: ## gofmt, go vet, staticcheck, and cfn-lint on template.yaml when installed
+	@unformatted=$$(find . -name '*.go' -not -path './$(BUILD_DIR)/*' -not -path './.aws-sam/*' \
+		-not -path '*/node_modules/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go run $(STATICCHECK) ./...
+	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
+	else echo "cfn-lint not installed: template lint skipped (go test ./infra/templatetest still checks it)"; fi
+
+bench: ## Run every benchmark once, with allocations
+	go test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a time
+	@targets=$$(go test -list '^Fuzz' $(FUZZPKGS) | awk ' \
+		/^Fuzz/ { names = names " " $$1; next } \
+		/^ok/   { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2, a[i] } \
+		        { names = "" }'); \
+	if [ -z "$$targets" ]; then echo "no fuzz targets"; exit 0; fi; \
+	while read -r pkg name; do \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done <<< "$$targets"
+
+coldstart: ## Measure cold starts of every function under the Lambda Runtime Interface Emulator
+	go run ./infra/cmd/coldstart
+
+soak: ## Run the soak tests (build tag soak), when present
+	@if ! grep -rlq --include='*.go' '^//go:build.*soak' --exclude-dir=node_modules --exclude-dir=$(BUILD_DIR) .; then \
+		echo "soak: not yet available (no files with //go:build soak)"; exit 1; fi
+	go test -count=1 -timeout 60m -run TestSoak -tags soak ./...
+
+load: ## Run the load generator (infra/cmd/load), when present
+	@if ! test -d infra/cmd/load; then echo "load: not yet available (no infra/cmd/load)"; exit 1; fi
+	go run ./infra/cmd/load
+
+clean: ## Remove build outputs (build/, .aws-sam/)
+	rm -rf $(BUILD_DIR) .aws-sam

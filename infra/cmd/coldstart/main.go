@@ -1,0 +1,241 @@
+// Command coldstart measures how fast each handoff function starts.
+//
+// It builds every function under functions/ and the bare aws-lambda-go
+// handler in infra/floor for this machine (same flags as the Lambda build:
+// CGO_ENABLED=0, -tags lambda.norpc, -trimpath, -ldflags='-s -w -buildid='),
+// installs the Lambda Runtime Interface Emulator at a pinned version into
+// build/tools, and runs each binary under it -runs times. Every run is a fresh
+// emulator process on a free 127.0.0.1 port, invoked once with the function's
+// sample event from events/ (then once more, warm). AWS endpoints point at an
+// unused loopback port, so nothing leaves the machine; functions that reach for
+// DynamoDB or SES fail fast, which shows in the result column.
+//
+// For each function it prints the median and 90th percentile time from exec to
+// the first answer, the median INIT duration the emulator reports, the median
+// warm invocation, and the ratio of the median first answer to the floor's.
+// A function that does not build is reported in the table.
+//
+// Usage:
+//
+//	go run ./infra/cmd/coldstart [-runs 20] [-only intake,dispatch]
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// rieModule is the pinned Lambda Runtime Interface Emulator.
+const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+// sampleEvents maps a function folder to the event it is invoked with.
+var sampleEvents = map[string]string{
+	"intake":    "events/intake-post-referral.json",
+	"consent":   "events/consent-get.json",
+	"respond":   "events/respond-get.json",
+	"admin":     "events/admin-healthz.json",
+	"dispatch":  "events/dispatch-stream.json",
+	"sesevents": "events/sesevents-bounce.json",
+}
+
+const floorName = "floor"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "coldstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runs := fs.Int("runs", 20, "cold starts per function")
+	only := fs.String("only", "", "comma-separated function folders to measure (the floor is always measured)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *runs < 1 {
+		return errors.New("-runs must be at least 1")
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	rie, err := ensureRIE(ctx, root, stderr)
+	if err != nil {
+		return err
+	}
+	targets, err := findTargets(root, *only)
+	if err != nil {
+		return err
+	}
+
+	results := make([]result, 0, len(targets))
+	for _, tg := range targets {
+		fmt.Fprintf(stderr, "%s: build", tg.name)
+		res := result{name: tg.name}
+		bin, size, err := build(ctx, root, tg, filepath.Join(root, "build", "coldstart"))
+		if err != nil {
+			fmt.Fprintln(stderr, " failed")
+			res.failure = "build failed: " + firstLine(err.Error())
+			results = append(results, res)
+			continue
+		}
+		res.binary = size
+		event, err := os.ReadFile(filepath.Join(root, tg.event))
+		if err != nil {
+			return fmt.Errorf("read sample event of %s: %w", tg.name, err)
+		}
+		fmt.Fprintf(stderr, ", %d runs", *runs)
+		for range *runs {
+			m, err := measure(ctx, rie, bin, event, localEnv())
+			if err != nil {
+				res.failure = "run failed: " + firstLine(err.Error())
+				break
+			}
+			res.add(m)
+			fmt.Fprint(stderr, ".")
+		}
+		fmt.Fprintln(stderr)
+		results = append(results, res)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	printTable(stdout, results, *runs)
+	return nil
+}
+
+// target is one binary to measure.
+type target struct {
+	name  string // function folder, or "floor"
+	pkg   string // import path relative to the root, e.g. ./functions/intake
+	event string // sample event, relative to the root
+}
+
+func findTargets(root, only string) ([]target, error) {
+	targets := []target{{name: floorName, pkg: "./infra/floor", event: "events/dispatch-schedule.json"}}
+	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		return nil, fmt.Errorf("list functions: %w", err)
+	}
+	var want []string
+	if only != "" {
+		want = strings.Split(only, ",")
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || (want != nil && !slices.Contains(want, d.Name())) {
+			continue
+		}
+		event, ok := sampleEvents[d.Name()]
+		if !ok {
+			event = "events/dispatch-schedule.json"
+		}
+		targets = append(targets, target{name: d.Name(), pkg: "./functions/" + d.Name(), event: event})
+	}
+	return targets, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run coldstart inside the handoff module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// ensureRIE returns the emulator under build/tools, installing the pinned
+// version there first if it is missing.
+func ensureRIE(ctx context.Context, root string, log io.Writer) (string, error) {
+	dir := filepath.Join(root, "build", "tools")
+	bin := filepath.Join(dir, "aws-lambda-rie")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	fmt.Fprintf(log, "installing %s into %s\n", rieModule, dir)
+	cmd := exec.CommandContext(ctx, "go", "install", rieModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("install the runtime interface emulator: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// build compiles tg for this machine into dir/<name>/bootstrap.
+func build(ctx context.Context, root string, tg target, dir string) (string, int64, error) {
+	out := filepath.Join(dir, tg.name, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath",
+		"-ldflags=-s -w -buildid=", "-o", out, tg.pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", 0, fmt.Errorf("%s (%w)", compilerError(stderr.String()), err)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return "", 0, err
+	}
+	return out, fi.Size(), nil
+}
+
+// localEnv is the environment of a measured function: configured like a
+// deployment, with every AWS endpoint on a loopback port nothing listens on.
+func localEnv() []string {
+	dead := "http://" + unusedAddr()
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=coldstart",
+		"AWS_SECRET_ACCESS_KEY=coldstart",
+		"AWS_ENDPOINT_URL=" + dead,
+		"AWS_MAX_ATTEMPTS=1",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"HANDOFF_REFERRALS_TABLE=ReferralsTable",
+		"HANDOFF_DIRECTORY_TABLE=DirectoryTable",
+		"HANDOFF_PUBLIC_URL=https://handoff.example.org",
+		"HANDOFF_MAIL_FROM=handoff@example.org",
+		"HANDOFF_KMS_KEY_ID=00000000-0000-4000-8000-000000000000",
+		"HANDOFF_SES_CONFIGURATION_SET=handoff-mail",
+		"HANDOFF_ADMIN_TOKEN_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:handoff-admin-AbCdEf",
+		"HANDOFF_LINK_KEY_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:handoff-link-AbCdEf",
+	}
+}
+
+// compilerError returns the first message of go build's output, skipping the
+// "# package" headers.
+func compilerError(out string) string {
+	for line := range strings.Lines(out) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return line
+		}
+	}
+	return strings.TrimSpace(out)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	if len(line) > 120 {
+		line = line[:117] + "..."
+	}
+	return line
+}

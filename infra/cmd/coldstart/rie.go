@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// measurement is what one cold start gave.
+type measurement struct {
+	firstAnswer time.Duration // exec of the emulator to the first invocation's answer
+	init        time.Duration // INIT phase as the emulator reports it; 0 if not reported
+	warm        time.Duration // a second invocation, same process
+	outcome     string        // what the function answered, e.g. "ok", "HTTP 503", "error: Runtime.ExitError"
+}
+
+const invokePath = "/2015-03-31/functions/function/invocations"
+
+// measure starts a fresh emulator running bin, invokes it with event twice,
+// and stops the emulator and the function.
+func measure(ctx context.Context, rie, bin string, event []byte, env []string) (measurement, error) {
+	var m measurement
+	addr := unusedAddr()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "./bootstrap")
+	cmd.Dir = filepath.Dir(bin)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	ownGroup(cmd)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return m, fmt.Errorf("start emulator: %w", err)
+	}
+	defer func() {
+		stopGroup(cmd)
+		_ = cmd.Wait()
+	}()
+
+	client := &http.Client{}
+	body, err := invoke(ctx, client, addr, event, true)
+	if err != nil {
+		return m, fmt.Errorf("%w (emulator log: %s)", err, firstLine(logs.String()))
+	}
+	m.firstAnswer = time.Since(start)
+	m.outcome = outcome(body)
+
+	warmStart := time.Now()
+	if _, err := invoke(ctx, client, addr, event, false); err == nil {
+		m.warm = time.Since(warmStart)
+	}
+	m.init = waitInit(ctx, logs)
+	return m, nil
+}
+
+// invoke posts event to the emulator. With retry it keeps trying while the
+// emulator is not listening yet.
+func invoke(ctx context.Context, client *http.Client, addr string, event []byte, retry bool) ([]byte, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+invokePath, bytes.NewReader(event))
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			defer resp.Body.Close()
+			return io.ReadAll(resp.Body)
+		}
+		var op *net.OpError
+		if !retry || !errors.As(err, &op) || op.Op != "dial" {
+			return nil, fmt.Errorf("invoke: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("emulator never answered: %w", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// The emulator logs "INIT REPORT(durationMs: 19.805000)" when the runtime
+// finished initialising; its REPORT line may also carry "Init Duration: 0.50 ms".
+var (
+	initReport   = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+	initDuration = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
+)
+
+// parseInit returns the INIT duration logged by the emulator, or false.
+func parseInit(log string) (time.Duration, bool) {
+	for _, re := range []*regexp.Regexp{initReport, initDuration} {
+		if m := re.FindStringSubmatch(log); m != nil {
+			ms, err := strconv.ParseFloat(m[1], 64)
+			if err == nil {
+				return time.Duration(ms * float64(time.Millisecond)), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// waitInit gives the emulator a moment to flush its log, then parses it.
+func waitInit(ctx context.Context, logs *syncBuffer) time.Duration {
+	deadline := time.Now().Add(time.Second)
+	for {
+		if d, ok := parseInit(logs.String()); ok || time.Now().After(deadline) || ctx.Err() != nil {
+			return d
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// outcome summarises a function's answer without repeating its content.
+func outcome(body []byte) string {
+	var v struct {
+		StatusCode int    `json:"statusCode"`
+		ErrorType  string `json:"errorType"`
+		OK         *bool  `json:"ok"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "answered"
+	}
+	switch {
+	case v.ErrorType != "":
+		return "error: " + v.ErrorType
+	case v.StatusCode != 0:
+		return "HTTP " + strconv.Itoa(v.StatusCode)
+	case v.OK != nil && *v.OK:
+		return "ok"
+	}
+	return "answered"
+}
+
+// unusedAddr returns a 127.0.0.1 address that nothing listened on a moment
+// ago.
+func unusedAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:9"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects the output of a process while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

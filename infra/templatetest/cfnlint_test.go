@@ -1,0 +1,29 @@
+package templatetest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestCfnLint runs cfn-lint, which applies the SAM transform the way
+// CloudFormation will and checks the result against the resource
+// specifications (the checks `sam validate --lint` makes, without AWS).
+func TestCfnLint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs cfn-lint; skipped with -short")
+	}
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("cfn-lint is not installed (pip install cfn-lint); CI is set: skips are failures")
+		}
+		t.Skip("cfn-lint is not installed (pip install cfn-lint)")
+	}
+	cmd := exec.Command(bin, filepath.Join(root, "template.yaml"))
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,381 @@
+package templatetest
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// root is the repository root, seen from this package's directory.
+const root = "../.."
+
+// stack is template.yaml in CloudFormation's long form: the short tags
+// (!Ref, !GetAtt, !Sub, …) become {"Ref": …}, {"Fn::GetAtt": [name, attr]},
+// {"Fn::Sub": …}, so checks see one shape whichever syntax the file uses.
+// Values are the YAML scalars as decoded (string, int, bool, float64), maps
+// and []any.
+type stack map[string]any
+
+func loadStack(t *testing.T) stack {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatalf("read template: %v", err)
+	}
+	s, err := parseStack(data)
+	if err != nil {
+		t.Fatalf("parse template.yaml: %v", err)
+	}
+	return s
+}
+
+func parseStack(data []byte) (stack, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	v, err := longForm(&doc)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("template is a %T, not a mapping", v)
+	}
+	return stack(m), nil
+}
+
+func longForm(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return longForm(n.Content[0])
+	case yaml.AliasNode:
+		return longForm(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			val, err := longForm(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := longForm(c)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, val)
+		}
+		v = l
+	case yaml.ScalarNode:
+		if isIntrinsicTag(n.Tag) {
+			v = n.Value
+		} else if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+	}
+	if !isIntrinsicTag(n.Tag) {
+		return v, nil
+	}
+	name := strings.TrimPrefix(n.Tag, "!")
+	switch name {
+	case "Ref", "Condition":
+		return map[string]any{name: v}, nil
+	case "GetAtt":
+		if s, ok := v.(string); ok {
+			res, attr, _ := strings.Cut(s, ".")
+			v = []any{res, attr}
+		}
+	}
+	return map[string]any{"Fn::" + name: v}, nil
+}
+
+func isIntrinsicTag(tag string) bool {
+	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
+}
+
+// clone returns a deep copy, for tests that break a template on purpose.
+func (s stack) clone() stack { return deepCopy(map[string]any(s)).(map[string]any) }
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[k] = deepCopy(val)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, val := range x {
+			l[i] = deepCopy(val)
+		}
+		return l
+	}
+	return v
+}
+
+// resource returns the resource with logical id id, or nil.
+func (s stack) resource(id string) map[string]any { return asMap(dig(s, "Resources", id)) }
+
+// props returns the Properties of resource id (nil if none).
+func (s stack) props(id string) map[string]any { return asMap(dig(s, "Resources", id, "Properties")) }
+
+// typeOf returns the Type of resource id, "" if there is no such resource.
+func (s stack) typeOf(id string) string { return asString(dig(s, "Resources", id, "Type")) }
+
+// ofType returns the logical ids of the resources of type typ, sorted.
+func (s stack) ofType(typ string) []string {
+	var ids []string
+	for id := range asMap(s["Resources"]) {
+		if s.typeOf(id) == typ {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// declares reports whether name is a resource or parameter of the template.
+func (s stack) declares(name string) bool {
+	return s.resource(name) != nil || asMap(dig(s, "Parameters", name)) != nil
+}
+
+const functionType = "AWS::Serverless::Function"
+
+// functions returns the logical ids of the template's functions.
+func (s stack) functions() []string { return s.ofType(functionType) }
+
+// events returns the Events of function fn by name.
+func (s stack) events(fn string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for name, ev := range asMap(s.props(fn)["Events"]) {
+		out[name] = asMap(ev)
+	}
+	return out
+}
+
+// env returns the environment function fn gets: Globals merged with its own.
+func (s stack) env(fn string) map[string]any {
+	env := maps.Clone(asMap(dig(s, "Globals", "Function", "Environment", "Variables")))
+	if env == nil {
+		env = map[string]any{}
+	}
+	maps.Copy(env, asMap(dig(s.props(fn), "Environment", "Variables")))
+	return env
+}
+
+// property returns the effective property of function fn: its own, else Globals.
+func (s stack) property(fn, name string) any {
+	if v, ok := s.props(fn)[name]; ok {
+		return v
+	}
+	return dig(s, "Globals", "Function", name)
+}
+
+// statement is one IAM policy statement of a role.
+type statement struct {
+	role, sid string
+	raw       map[string]any
+	actions   []string
+	resources []any
+}
+
+// statements returns every statement of every inline policy of role.
+func (s stack) statements(role string) []statement {
+	var out []statement
+	for _, p := range asList(s.props(role)["Policies"]) {
+		for _, st := range asList(dig(p, "PolicyDocument", "Statement")) {
+			m := asMap(st)
+			var actions []string
+			for _, a := range asList(m["Action"]) {
+				actions = append(actions, asString(a))
+			}
+			out = append(out, statement{
+				role: role, sid: asString(m["Sid"]), raw: m,
+				actions: actions, resources: asList(m["Resource"]),
+			})
+		}
+	}
+	return out
+}
+
+func (st statement) String() string {
+	if st.sid != "" {
+		return st.role + "/" + st.sid
+	}
+	return fmt.Sprintf("%s/%v", st.role, st.actions)
+}
+
+// allows reports whether the statement allows action on a resource that
+// refers to target (a Ref, a GetAtt or a Sub naming it).
+func (st statement) allows(action, target string) bool {
+	if asString(st.raw["Effect"]) != "Allow" || !slices.Contains(st.actions, action) {
+		return false
+	}
+	return slices.ContainsFunc(st.resources, func(r any) bool { return slices.Contains(refsIn(r), target) })
+}
+
+// dig walks maps by key; it returns nil when a step is missing.
+func dig(v any, path ...string) any {
+	if st, ok := v.(stack); ok {
+		v = map[string]any(st)
+	}
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func asMap(v any) map[string]any {
+	if st, ok := v.(stack); ok {
+		return st
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// asList returns v as a list; a single value becomes a list of one.
+func asList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	}
+	return []any{v}
+}
+
+func asInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case float64:
+		return int(x), x == float64(int(x))
+	}
+	return 0, false
+}
+
+func asBool(v any) bool {
+	b, _ := v.(bool)
+	return b
+}
+
+// target returns the resource or parameter a {"Ref": X} or {"Fn::GetAtt":
+// [X, attr]} points at, or "".
+func target(v any) string {
+	m := asMap(v)
+	if ref := asString(m["Ref"]); ref != "" {
+		return ref
+	}
+	if l := asList(m["Fn::GetAtt"]); len(l) > 0 {
+		return asString(l[0])
+	}
+	return ""
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
+
+// refsIn returns every resource, parameter or pseudo parameter that v
+// refers to: a Ref, a GetAtt, or a variable of a Sub (and the refs of its
+// variable map).
+func refsIn(v any) []string {
+	if t := target(v); t != "" {
+		return []string{t}
+	}
+	sub, ok := asMap(v)["Fn::Sub"]
+	if !ok {
+		return nil
+	}
+	text, vars := subParts(sub)
+	var out []string
+	for _, m := range subVar.FindAllStringSubmatch(text, -1) {
+		name, _, _ := strings.Cut(m[1], ".")
+		if val, ok := vars[name]; ok {
+			out = append(out, refsIn(val)...)
+			continue
+		}
+		out = append(out, name)
+	}
+	for _, val := range vars {
+		out = append(out, refsInDeep(val)...)
+	}
+	return out
+}
+
+// refsInDeep finds Refs and GetAtts anywhere inside v.
+func refsInDeep(v any) []string {
+	if t := target(v); t != "" {
+		return []string{t}
+	}
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for _, val := range x {
+			out = append(out, refsInDeep(val)...)
+		}
+	case []any:
+		for _, val := range x {
+			out = append(out, refsInDeep(val)...)
+		}
+	}
+	return out
+}
+
+func subParts(sub any) (string, map[string]any) {
+	if l, ok := sub.([]any); ok && len(l) == 2 {
+		return asString(l[0]), asMap(l[1])
+	}
+	return asString(sub), nil
+}
+
+// scoped reports whether an IAM resource names something of this stack
+// rather than a wildcard: a literal ARN without "*", a Ref or GetAtt of a
+// resource or parameter, or a Sub in which no "*" comes before the last
+// variable naming one (so "${Table.Arn}/stream/*" is scoped, and
+// "arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*" is not).
+func (s stack) scoped(v any) bool {
+	if str, ok := v.(string); ok {
+		return !strings.Contains(str, "*")
+	}
+	if t := target(v); t != "" {
+		return !strings.HasPrefix(t, "AWS::") && s.declares(t)
+	}
+	sub, ok := asMap(v)["Fn::Sub"]
+	if !ok {
+		return false
+	}
+	text, vars := subParts(sub)
+	last := -1
+	for _, m := range subVar.FindAllStringSubmatchIndex(text, -1) {
+		name, _, _ := strings.Cut(text[m[2]:m[3]], ".")
+		if _, isVar := vars[name]; isVar || (!strings.HasPrefix(name, "AWS::") && s.declares(name)) {
+			last = m[1]
+		}
+	}
+	return last >= 0 && !strings.Contains(text[:last], "*")
+}

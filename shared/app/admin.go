@@ -1,0 +1,68 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/problem"
+)
+
+// Clock returns the current time (UTC).
+func (a *App) Clock() time.Time { return a.now() }
+
+// Healthy checks that the tables answer.
+func (a *App) Healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := a.Referrals.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &a.Referrals.Table})
+	return err
+}
+
+// PutGroup validates and stores a group listing; it reports whether it was new.
+func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
+	if err := g.Validate(); err != nil {
+		return false, err
+	}
+	return a.Directory.PutGroup(ctx, g)
+}
+
+// ImportResult is the answer to an import.
+type ImportResult struct {
+	Imported int              `json:"imported"`
+	Updated  int              `json:"updated"`
+	Skipped  []directory.Skip `json:"skipped"`
+}
+
+// ImportGroups imports a Meeting Guide or HSDS feed. A bad row is skipped with
+// its reason; a feed that cannot be read at all is a problem.Malformed error.
+func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt directory.ImportOptions) (ImportResult, error) {
+	var (
+		res directory.Result
+		err error
+	)
+	switch format {
+	case "meeting-guide":
+		res, err = directory.ImportMeetingGuide(bytes.NewReader(body), opt)
+	case "hsds":
+		res, err = directory.ImportHSDS(bytes.NewReader(body), opt)
+	default:
+		return ImportResult{}, problem.Invalidf([]problem.FieldError{{Field: "format", Detail: "must be meeting-guide or hsds"}}, "unknown import format")
+	}
+	if err != nil {
+		return ImportResult{}, err
+	}
+	imported, updated, skipped, err := a.Directory.ImportGroups(ctx, res.Groups, nil)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	out := ImportResult{Imported: imported, Updated: updated, Skipped: append(res.Skipped, skipped...)}
+	if out.Skipped == nil {
+		out.Skipped = []directory.Skip{}
+	}
+	a.Log.InfoContext(ctx, "groups imported", "format", format, "imported", imported, "updated", updated, "skipped", len(out.Skipped))
+	return out, nil
+}

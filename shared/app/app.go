@@ -1,0 +1,148 @@
+// Package app holds handoff's use cases: what a clinic, a patient, a group
+// contact and an operator can do, and the effect of every event. It sits between
+// the HTTP handlers (shared/httpapi) and the stores (shared/dynamo), and decides;
+// handlers only translate.
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/ses"
+)
+
+// Mailer sends one email and returns the provider's message id.
+type Mailer interface {
+	Send(ctx context.Context, m ses.Message) (string, error)
+}
+
+// App is handoff's core, built once per process and shared by all requests.
+type App struct {
+	Config    config.Config
+	Referrals *dynamo.Referrals
+	Clinics   *dynamo.Clinics
+	Directory *dynamo.Directory
+	Mailer    Mailer
+	// HTTP sends status webhooks to clinics.
+	HTTP *http.Client
+	Log  *slog.Logger
+	Now  func() time.Time
+	// LinkKey returns the key that binds page forms to their links.
+	LinkKey func(ctx context.Context) ([]byte, error)
+
+	clinicTTL time.Duration
+	clinicsMu sync.Mutex
+	clinics   map[string]cachedClinic
+}
+
+type cachedClinic struct {
+	c  dynamo.Clinic
+	at time.Time
+}
+
+// clinicCacheTTL bounds how long a warm process trusts a clinic it read.
+const clinicCacheTTL = time.Minute
+
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// clinic returns a clinic, from the process cache when fresh.
+func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
+	now := a.now()
+	a.clinicsMu.Lock()
+	c, ok := a.clinics[id]
+	a.clinicsMu.Unlock()
+	if ok && now.Sub(c.at) < clinicCacheTTL {
+		return c.c, nil
+	}
+	cl, err := a.Clinics.Get(ctx, id)
+	if err != nil {
+		return dynamo.Clinic{}, err
+	}
+	a.clinicsMu.Lock()
+	if a.clinics == nil {
+		a.clinics = map[string]cachedClinic{}
+	}
+	a.clinics[id] = cachedClinic{c: cl, at: now}
+	a.clinicsMu.Unlock()
+	return cl, nil
+}
+
+// forgetClinic drops a clinic from the cache after it changed.
+func (a *App) forgetClinic(id string) {
+	a.clinicsMu.Lock()
+	delete(a.clinics, id)
+	a.clinicsMu.Unlock()
+}
+
+// CheckAdmin verifies the operator's bearer token in constant time, against
+// HANDOFF_ADMIN_TOKEN or, in AWS, its SHA-256 (HANDOFF_ADMIN_TOKEN_SHA256), so
+// the token itself is kept nowhere.
+func (a *App) CheckAdmin(_ context.Context, bearer string) error {
+	want := a.Config.AdminTokenSHA256
+	if a.Config.AdminToken != "" {
+		want = HashToken(a.Config.AdminToken)
+	}
+	if want == "" || bearer == "" || subtle.ConstantTimeCompare([]byte(HashToken(bearer)), []byte(want)) != 1 {
+		return problem.Errorf(problem.Unauthorized, "a valid admin bearer token is required (Authorization: Bearer <token>)")
+	}
+	return nil
+}
+
+// newID returns a new time-ordered id (a ULID).
+func newID(now time.Time) string {
+	return ulid.MustNew(ulid.Timestamp(now), rand.Reader).String()
+}
+
+// linkToken returns the link token of a referral's consent page (kind
+// "consent") or of one route's group page (kind "group", seq the route): 256
+// bits, HMAC-SHA256 under the link key, base64url (43 characters). Only its
+// SHA-256 is stored; the dispatcher derives the token again when it writes the
+// email, so the token itself is never written anywhere but into that email.
+func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s|%s|%d", kind, referralID, seq)
+	token = base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a link token or api key.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// validToken reports whether s looks like a link token, before any lookup.
+func validToken(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

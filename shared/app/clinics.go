@@ -1,0 +1,113 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/webhook"
+)
+
+// NewClinic is an operator's request to create a clinic.
+type NewClinic struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ContactEmail string `json:"contact_email"`
+	CallbackURL  string `json:"callback_url,omitempty"`
+}
+
+// ClinicSecrets are shown once, when a clinic is created.
+type ClinicSecrets struct {
+	ID             string `json:"id"`
+	WebhookSecret  string `json:"webhook_secret"`
+	APIKey         string `json:"api_key"`
+	CallbackSecret string `json:"callback_secret,omitempty"`
+}
+
+var clinicIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// CreateClinic validates and stores a clinic and returns its secrets, once.
+// Errors: problem.Invalid (with fields), problem.Conflict (the id is taken).
+func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, error) {
+	var fields []problem.FieldError
+	if !clinicIDPattern.MatchString(in.ID) {
+		fields = append(fields, problem.FieldError{Field: "id", Detail: "must be 1-64 lowercase letters, digits or dashes, starting with a letter or digit"})
+	}
+	if n := strings.TrimSpace(in.Name); n == "" || len(n) > 200 {
+		fields = append(fields, problem.FieldError{Field: "name", Detail: "is required (at most 200 characters)"})
+	}
+	if _, err := mail.ParseAddress(in.ContactEmail); err != nil || len(in.ContactEmail) > 254 {
+		fields = append(fields, problem.FieldError{Field: "contact_email", Detail: "must be an email address"})
+	}
+	if in.CallbackURL != "" {
+		if err := a.checkCallbackURL(in.CallbackURL); err != nil {
+			fields = append(fields, problem.FieldError{Field: "callback_url", Detail: err.Error()})
+		}
+	}
+	if len(fields) > 0 {
+		return ClinicSecrets{}, problem.Invalidf(fields, "the clinic is not valid")
+	}
+	whsec, err := webhook.NewSecret()
+	if err != nil {
+		return ClinicSecrets{}, err
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	apiKey := "hk_" + base64.RawURLEncoding.EncodeToString(key)
+	out := ClinicSecrets{ID: in.ID, WebhookSecret: whsec, APIKey: apiKey}
+	c := dynamo.Clinic{
+		ID: in.ID, Name: strings.TrimSpace(in.Name), ContactEmail: in.ContactEmail, CallbackURL: in.CallbackURL,
+		APIKeyHash: HashToken(apiKey), WebhookSecret: whsec, CreatedAt: a.now(),
+	}
+	if in.CallbackURL != "" {
+		if out.CallbackSecret, err = webhook.NewSecret(); err != nil {
+			return ClinicSecrets{}, err
+		}
+		c.CallbackSecret = out.CallbackSecret
+	}
+	if err := a.Clinics.Create(ctx, c); err != nil {
+		return ClinicSecrets{}, err
+	}
+	a.forgetClinic(in.ID)
+	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "")
+	return out, nil
+}
+
+// checkCallbackURL refuses callback targets that are not https (or http on a
+// local stack) with a host. Where the host resolves is checked again at send
+// time (private and link-local addresses are refused then).
+func (a *App) checkCallbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || len(raw) > 2048 {
+		return errors.New("must be an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !a.Config.LoopbackPublicURL() {
+			return errors.New("must use https")
+		}
+	default:
+		return errors.New("must use https")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials")
+	}
+	return nil
+}
+
+// apiKeyMatches compares a presented api key with the clinic's stored hash in
+// constant time.
+func apiKeyMatches(c dynamo.Clinic, bearer string) bool {
+	if bearer == "" || c.APIKeyHash == "" {
+		return false
+	}
+	return constantEqual(HashToken(bearer), c.APIKeyHash)
+}

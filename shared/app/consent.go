@@ -1,0 +1,254 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// What the consent record says, in the words of 42 CFR Part 2 §2.31.
+const (
+	consentPurpose      = "To connect you with a self-help group you chose, so you can get peer support."
+	consentRevokeHow    = "Open the link in your consent email at any time and press Stop sharing. This stops any further sharing."
+	consentRedisclosure = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
+)
+
+var errLinkNotFound = problem.Errorf(problem.NotFound, "this link does not work")
+var errLinkGone = problem.Errorf(problem.Gone, "this link has expired")
+
+// linkRecord resolves a page token to its record. Errors: problem.NotFound for
+// an unknown token (or one of another kind), problem.Gone for an expired one.
+func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token, *dynamo.Record, error) {
+	if !validToken(token) {
+		return dynamo.Token{}, nil, errLinkNotFound
+	}
+	t, err := a.Referrals.Token(ctx, HashToken(token))
+	if err != nil {
+		return t, nil, err
+	}
+	if t.Kind != kind {
+		return t, nil, errLinkNotFound
+	}
+	rec, err := a.Referrals.Load(ctx, t.ReferralID)
+	if problem.Is(err, problem.NotFound) {
+		return t, nil, errLinkNotFound
+	}
+	if err != nil {
+		return t, nil, err
+	}
+	return t, rec, nil
+}
+
+// ConsentPage returns what the consent page shows. Errors: problem.NotFound,
+// problem.Gone (expired link, or an expired or cancelled referral).
+func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (pages.ConsentView, error) {
+	t, rec, err := a.linkRecord(ctx, token, "consent")
+	if err != nil {
+		return pages.ConsentView{}, err
+	}
+	return a.consentView(ctx, token, t, rec, lang, notice)
+}
+
+func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec *dynamo.Record, lang, notice string) (pages.ConsentView, error) {
+	r := rec.Referral
+	state, ok := pages.ConsentStateFor(r.Status)
+	if !ok || (r.Status == referral.AwaitingConsent && !a.now().Before(t.ExpiresAt)) {
+		return pages.ConsentView{}, errLinkGone
+	}
+	if r.Status == referral.AwaitingConsent && !r.Matched {
+		// The offers are fixed by the dispatcher before the email goes out; a
+		// page opened before that (a fast click) shows nothing to confirm yet.
+		return pages.ConsentView{}, problem.Errorf(problem.Unavailable, "the page is being prepared")
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return pages.ConsentView{}, err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return pages.ConsentView{}, err
+	}
+	if lang == "" {
+		lang = r.Patient.Language
+		if r.Consent != nil && r.Consent.Language != "" {
+			lang = r.Consent.Language
+		}
+	}
+	lang = pages.Lang(lang)
+	v := pages.ConsentView{
+		Lang: lang, ClinicName: clinic.Name, GivenName: r.Patient.GivenName,
+		ExpiresAt: t.ExpiresAt, State: state, Notice: notice,
+		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
+	}
+	v.Channel, err = channelWords(lang, r)
+	if err != nil {
+		return v, err
+	}
+	for _, o := range r.Offers {
+		v.Groups = append(v.Groups, pages.GroupOffer{
+			ID: o.GroupID, Name: o.Name, Format: o.Format, When: meetingWhen(lang, o.Meetings),
+			DistanceKm: o.DistanceKm, Where: o.City, OnlineHow: o.OnlineURL,
+		})
+	}
+	if c := r.Consent; c != nil {
+		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, c.SignedAt, c.ExpiresAt
+	}
+	return v, nil
+}
+
+// channelWords names the contact channel that would be shared, masked.
+func channelWords(lang string, r *referral.Referral) (string, error) {
+	if r.Consent != nil && r.Consent.Channel == "phone" || r.Patient.Email == "" && r.Patient.Phone != "" {
+		return pages.ContactChannel(lang, "phone", pages.MaskPhone(r.Patient.Phone))
+	}
+	return pages.ContactChannel(lang, "email", pages.MaskEmail(r.Patient.Email))
+}
+
+// consentLifetime is how long a patient's agreement lasts once given.
+const consentLifetime = 365 * 24 * time.Hour
+
+// ConsentAction carries out the patient's answer and returns the notice the
+// page shows next. A repeated answer changes nothing and emits nothing.
+// Errors: those of ConsentPage.
+func (a *App) ConsentAction(ctx context.Context, token, lang string, f pages.ConsentForm) (string, error) {
+	for attempt := 0; ; attempt++ {
+		notice, err := a.consentAction(ctx, token, lang, f)
+		if problem.Is(err, problem.Conflict) && attempt < 3 {
+			continue
+		}
+		return notice, err
+	}
+}
+
+func (a *App) consentAction(ctx context.Context, token, lang string, f pages.ConsentForm) (string, error) {
+	t, rec, err := a.linkRecord(ctx, token, "consent")
+	if err != nil {
+		return "", err
+	}
+	v, err := a.consentView(ctx, token, t, rec, lang, "")
+	if err != nil {
+		return "", err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
+		return pages.NoticeTryAgain, nil
+	}
+	r := rec.Referral
+	now := a.now()
+	switch f.Action {
+	case pages.ActionConfirm:
+		if r.Status != referral.AwaitingConsent {
+			return noticeFor(r.Status), nil
+		}
+		var chosen []string
+		for _, o := range r.Offers {
+			if slices.Contains(f.Groups, o.GroupID) {
+				chosen = append(chosen, o.GroupID)
+			}
+		}
+		if len(chosen) == 0 {
+			return pages.NoticeChooseGroup, nil
+		}
+		mode := f.Mode
+		if mode != pages.ModeSelf {
+			mode = pages.ModeIntroduce
+		}
+		// The exact text the patient saw and agreed to, hashed into the record.
+		v.Chosen, v.Mode = chosen, mode
+		text, err := pages.ConsentText(v)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256([]byte(text))
+		clinic, err := a.clinic(ctx, r.ClinicID)
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, o := range r.Offers {
+			if slices.Contains(chosen, o.GroupID) {
+				names = append(names, o.Name)
+			}
+		}
+		channel := "email"
+		if r.Patient.Email == "" {
+			channel = "phone"
+		}
+		disclosed := "first name and " + channel
+		if mode == pages.ModeSelf {
+			disclosed = "nothing: the patient receives the groups' details"
+			names = nil
+		}
+		r.Consent = &referral.Consent{
+			Mode: mode, Groups: chosen, Channel: channel,
+			PatientName: r.Patient.GivenName + " " + r.Patient.FamilyName, Discloser: clinic.Name,
+			Disclosed: disclosed, Recipients: names, Purpose: consentPurpose, RevokeHow: consentRevokeHow,
+			ExpiresAt: now.Add(consentLifetime), Signature: "pressed Confirm on the consent page", SignedAt: now,
+			Redisclosure: consentRedisclosure, TextSHA256: hex.EncodeToString(sum[:]), Language: v.Lang,
+		}
+		r.Status, r.UpdatedAt = referral.Consented, now
+		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.statusEvent(r, "the patient agreed"),
+			a.event(r, referral.ConsentGiven, now, func(e *referral.Event) { e.Data = map[string]string{"mode": mode} }),
+			a.event(r, referral.ReceiptRequested, now, nil),
+		}})
+		if err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "consent given", "referral", r.ID, "mode", mode, "groups", len(chosen))
+		return pages.NoticeConfirmed, nil
+	case pages.ActionDecline:
+		if r.Status != referral.AwaitingConsent {
+			return noticeFor(r.Status), nil
+		}
+		r.Status, r.UpdatedAt = referral.Declined, now
+		r.Consent = &referral.Consent{DeclinedAt: now, Language: v.Lang, Discloser: v.ClinicName}
+		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.statusEvent(r, "the patient said no"),
+			a.event(r, referral.ConsentDeclined, now, nil),
+		}})
+		if err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "consent declined", "referral", r.ID)
+		return pages.NoticeDeclined, nil
+	case pages.ActionRevoke:
+		if r.Consent == nil || !referral.CanMove(r.Status, referral.Revoked) {
+			return noticeFor(r.Status), nil
+		}
+		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
+		r.Consent.RevokedAt = now
+		// Revoking stops disclosure: the contact fields are deleted at once.
+		r.Patient.Email, r.Patient.Phone = "", ""
+		ch.Events = append(ch.Events, a.event(r, referral.ConsentRevoked, now, nil))
+		if err := a.apply(ctx, ch); err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "consent revoked", "referral", r.ID)
+		return pages.NoticeRevoked, nil
+	}
+	return "", problem.Errorf(problem.Invalid, "unknown action")
+}
+
+// noticeFor is the notice for a repeated answer: the state as it stands.
+func noticeFor(s referral.Status) string {
+	switch s {
+	case referral.Declined:
+		return pages.NoticeDeclined
+	case referral.Revoked:
+		return pages.NoticeRevoked
+	case referral.Unmatched:
+		return ""
+	}
+	return pages.NoticeConfirmed
+}

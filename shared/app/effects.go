@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ses"
+)
+
+// claimLease is how long a worker holds an effect before another may take it
+// over (the holder is presumed crashed).
+const claimLease = 2 * time.Minute
+
+// ErrBusy means another worker holds the event's effect: try again later.
+var ErrBusy = errors.New("effect is held by another worker")
+
+// RunEvent runs one pending event's effects, once, and marks it done. An event
+// that is not pending, or not yet due, is left alone. An error leaves the event
+// pending: the caller reschedules it (see Retry).
+func (a *App) RunEvent(ctx context.Context, referralID, eventID string) error {
+	ev, pending, err := a.Referrals.Event(ctx, referralID, eventID)
+	if problem.Is(err, problem.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !pending || ev.Due.After(a.now()) {
+		return nil
+	}
+	if err := a.runEffect(ctx, ev); err != nil {
+		return fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err)
+	}
+	return nil
+}
+
+func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
+	switch ev.Type {
+	case referral.ConsentRequested:
+		return a.onConsentRequested(ctx, ev)
+	case referral.ConsentDeadline:
+		return a.onConsentDeadline(ctx, ev)
+	case referral.ConsentGiven:
+		return a.onConsentGiven(ctx, ev)
+	case referral.ReceiptRequested:
+		return a.onReceipt(ctx, ev)
+	case referral.GroupNotified:
+		return a.onGroupNotified(ctx, ev)
+	case referral.GroupDeadline:
+		return a.onGroupDeadline(ctx, ev)
+	case referral.Withdrawn:
+		return a.onWithdrawn(ctx, ev)
+	case referral.StatusChanged:
+		return a.onStatusChanged(ctx, ev)
+	default:
+		// Timeline-only events (consent-declined, consent-revoked, route-answered).
+		return a.Referrals.Finish(ctx, ev)
+	}
+}
+
+// Retry reschedules a failed event with exponential backoff and jitter.
+func (a *App) Retry(ctx context.Context, ev dynamo.EventRef, attempt int) error {
+	e, pending, err := a.Referrals.Event(ctx, ev.ReferralID, ev.EventID)
+	if err != nil || !pending {
+		return err
+	}
+	return a.Referrals.Reschedule(ctx, e, a.now().Add(backoff(e.Attempt+1)), e.Attempt+1)
+}
+
+// backoff is the delay before attempt n (1-based): 1 s doubling, capped at 1 h,
+// with ±20% jitter.
+func backoff(n int) time.Duration {
+	d := time.Second << min(n-1, 12)
+	if d > time.Hour {
+		d = time.Hour
+	}
+	j := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + j
+}
+
+// sendOnce sends one email for one event's effect at most once: the ledger
+// entry is claimed before sending and completed after. Only a crash between the
+// two can repeat the email (once the claim's lease runs out).
+func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, build func() (ses.Message, error)) error {
+	key := ev.ID + "#" + effect
+	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
+	if err != nil {
+		return err
+	}
+	switch st {
+	case dynamo.AlreadyDone:
+		return nil
+	case dynamo.Busy:
+		return ErrBusy
+	}
+	msg, err := build()
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	msg.Tags = map[string]string{"referral": ev.ReferralID, "event": ev.ID, "effect": effect}
+	id, err := a.Mailer.Send(ctx, msg)
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	a.Log.InfoContext(ctx, "email sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
+	return a.Referrals.Complete(ctx, key, id)
+}
+
+// applyOrFinish writes a change that completes ev; if the referral changed
+// meanwhile, the event is left pending to run again on fresh state.
+func (a *App) apply(ctx context.Context, ch dynamo.Change) error {
+	return a.Referrals.Apply(ctx, ch)
+}
+
+// RetryAt reschedules a pending event for a given time with the next attempt
+// count (an effect asked for it, e.g. by Retry-After).
+func (a *App) RetryAt(ctx context.Context, ref dynamo.EventRef, at time.Time) error {
+	e, pending, err := a.Referrals.Event(ctx, ref.ReferralID, ref.EventID)
+	if err != nil || !pending {
+		return err
+	}
+	return a.Referrals.Reschedule(ctx, e, at, e.Attempt+1)
+}

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"context"
+
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ses"
+)
+
+// offerLimit is how many groups the consent page offers (the admin match
+// endpoint's default, so that it shows the same list).
+const offerLimit = 3
+
+// onConsentRequested fixes the groups to offer (or marks the referral
+// unmatched) and emails the patient the consent link.
+func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Status == referral.AwaitingConsent && !r.Matched {
+		offers, err := a.offers(ctx, r)
+		if err != nil {
+			return err
+		}
+		r.Offers, r.Matched = offers, true
+		ch := dynamo.Change{Referral: r}
+		if len(offers) == 0 {
+			r.Status, r.UpdatedAt = referral.Unmatched, a.now()
+			ch.Events = append(ch.Events, a.statusEvent(r, "no group in reach"))
+		}
+		if err := a.apply(ctx, ch); err != nil {
+			return err
+		}
+	}
+	if r.Status != referral.AwaitingConsent && r.Status != referral.Unmatched {
+		return a.Referrals.Finish(ctx, ev) // cancelled before the email went out
+	}
+	if r.Patient.Email == "" {
+		a.Log.WarnContext(ctx, "no email channel for the consent link", "referral", r.ID)
+		return a.Referrals.Finish(ctx, ev)
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+		if err != nil {
+			return ses.Message{}, err
+		}
+		lang := pages.Lang(r.Patient.Language)
+		m, err := pages.ConsentEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, r.CreatedAt.Add(a.Config.ConsentTTL))
+		return message(r.Patient.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// offers matches the referral against the directory.
+func (a *App) offers(ctx context.Context, r *referral.Referral) ([]referral.Offer, error) {
+	q := directory.Query{
+		Topics: r.Topics, Lat: r.Location.Lat, Lon: r.Location.Lon, HasLocation: r.Location.Geohash != "",
+		Prefs: r.Preferences, Limit: offerLimit, Now: a.now(),
+	}
+	matches, err := a.Directory.Match(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	offers := make([]referral.Offer, 0, len(matches))
+	for _, m := range matches {
+		g, err := a.Directory.GetGroup(ctx, m.Group.ID)
+		if err != nil {
+			return nil, err
+		}
+		offers = append(offers, offerOf(g, m, r.Preferences))
+	}
+	return offers, nil
+}
+
+func offerOf(g directory.Group, m directory.Match, prefs referral.Preferences) referral.Offer {
+	o := referral.Offer{
+		GroupID: g.ID, Name: g.Name, DistanceKm: m.DistanceKm, Reasons: m.Reasons,
+		City: g.Location.City, PostalCode: g.Location.PostalCode,
+	}
+	o.Format = pickFormat(g.Formats, prefs.Formats)
+	for _, mt := range g.Meetings {
+		o.Meetings = append(o.Meetings, referral.MeetingTime{Day: mt.Day, Time: mt.Time, Timezone: mt.Timezone})
+		if o.OnlineURL == "" && mt.OnlineURL != "" {
+			o.OnlineURL = mt.OnlineURL
+		}
+	}
+	if o.Format == "in-person" {
+		o.OnlineURL = ""
+	}
+	return o
+}
+
+// pickFormat names the group's format that suits the patient best.
+func pickFormat(group, wanted []string) string {
+	for _, w := range wanted {
+		for _, f := range group {
+			if f == w {
+				return f
+			}
+		}
+	}
+	if len(group) > 0 {
+		return group[0]
+	}
+	return "in-person"
+}
+
+// onConsentDeadline expires a referral whose patient did not answer in time.
+func (a *App) onConsentDeadline(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Status != referral.AwaitingConsent {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	r.Status, r.UpdatedAt = referral.Expired, a.now()
+	return a.apply(ctx, dynamo.Change{
+		Referral: r, Done: &ev,
+		Events: []referral.Event{a.statusEvent(r, "no answer from the patient before the link expired")},
+	})
+}
+
+// onReceipt emails the patient a receipt of their consent with the revoke link.
+func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Patient.Email == "" || r.Consent == nil {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+		if err != nil {
+			return ses.Message{}, err
+		}
+		lang := pages.Lang(r.Consent.Language)
+		channel, err := channelWords(lang, r)
+		if err != nil {
+			return ses.Message{}, err
+		}
+		var names []string
+		for _, o := range r.Offers {
+			for _, id := range r.Consent.Groups {
+				if o.GroupID == id {
+					names = append(names, o.Name)
+				}
+			}
+		}
+		m, err := pages.ConsentReceiptEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, pages.Receipt{
+			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: r.Consent.SignedAt, ExpiresAt: r.Consent.ExpiresAt,
+		})
+		return message(r.Patient.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// message addresses a rendered email.
+func message(to string, m pages.Email) ses.Message {
+	return ses.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+}

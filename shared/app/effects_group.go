@@ -1,0 +1,315 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ses"
+)
+
+// groupLinkGrace is how long a group's link keeps working after its answer
+// deadline, so that an accepting group can later say whether it connected.
+const groupLinkGrace = 30 * 24 * time.Hour
+
+// onConsentGiven routes the referral to the patient's first chosen group
+// (introduce mode), or sends the patient the chosen groups' details (self mode).
+func (a *App) onConsentGiven(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Status != referral.Consented || r.Consent == nil {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if r.Consent.Mode == "self" {
+		return a.shareWithPatient(ctx, rec, ev)
+	}
+	ch, err := a.advance(ctx, rec)
+	if err != nil {
+		return err
+	}
+	ch.Done = &ev
+	return a.apply(ctx, ch)
+}
+
+// advance approaches the next group the patient chose that can take the
+// referral now, or closes the referral as unmatched when none is left. It
+// returns the change to write; routes already in rec are kept.
+func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, error) {
+	r := rec.Referral
+	now := a.now()
+	ch := dynamo.Change{Referral: r}
+	tried := map[string]bool{}
+	for _, rt := range rec.Routes {
+		tried[rt.GroupID] = true
+	}
+	for _, gid := range r.Consent.Groups {
+		if tried[gid] {
+			continue
+		}
+		g, err := a.Directory.GetGroup(ctx, gid)
+		if problem.Is(err, problem.NotFound) {
+			continue
+		}
+		if err != nil {
+			return ch, err
+		}
+		if !g.AcceptingReferrals || g.Paused || g.TemporarilyClosed {
+			continue
+		}
+		if g.WeeklyCapacity > 0 {
+			n, err := a.Directory.RoutedThisWeek(ctx, g.ID, now)
+			if err != nil {
+				return ch, err
+			}
+			if n >= g.WeeklyCapacity {
+				continue
+			}
+		}
+		seq := len(rec.Routes) + 1
+		deadline := now.Add(a.Config.GroupResponseTimeout)
+		_, hash, err := a.linkToken(ctx, "group", r.ID, seq)
+		if err != nil {
+			return ch, err
+		}
+		ch.Routes = append(ch.Routes, referral.Route{
+			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name,
+			Status: referral.RouteNotified, At: now, Deadline: deadline,
+		})
+		ch.Tokens = append(ch.Tokens, dynamo.Token{
+			Hash: hash, Kind: "group", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
+			ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
+		})
+		data := map[string]string{"route": itoa(seq), "group": g.ID}
+		ch.Events = append(ch.Events,
+			a.event(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
+			a.event(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
+		)
+		if r.Status != referral.Routed {
+			r.Status, r.UpdatedAt = referral.Routed, now
+			ch.Events = append(ch.Events, a.statusEvent(r, "group notified"))
+		}
+		return ch, nil
+	}
+	r.Status, r.UpdatedAt = referral.Unmatched, now
+	ch.Events = append(ch.Events, a.statusEvent(r, "no chosen group could take the referral"))
+	return ch, nil
+}
+
+// shareWithPatient emails the patient the chosen groups' details (self mode).
+func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev referral.Event) error {
+	r := rec.Referral
+	var details []pages.GroupDetails
+	for _, gid := range r.Consent.Groups {
+		g, err := a.Directory.GetGroup(ctx, gid)
+		if problem.Is(err, problem.NotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		details = append(details, groupDetails(g, pages.Lang(r.Consent.Language)))
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return err
+	}
+	if r.Patient.Email != "" {
+		err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
+			return message(r.Patient.Email, m), err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.Status, r.UpdatedAt = referral.SharedWithPatient, a.now()
+	return a.apply(ctx, dynamo.Change{Referral: r, Done: &ev,
+		Events: []referral.Event{a.statusEvent(r, "group details sent to the patient")}})
+}
+
+func groupDetails(g directory.Group, lang string) pages.GroupDetails {
+	d := pages.GroupDetails{Name: g.Name, ContactName: g.Contact.Name, ContactEmail: g.Contact.Email}
+	var when []string
+	for _, m := range g.Meetings {
+		when = append(when, meetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
+		if d.OnlineHow == "" && m.OnlineURL != "" {
+			d.OnlineHow = m.OnlineURL
+		}
+	}
+	d.When = strings.Join(when, "; ")
+	var where []string
+	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
+		if s != "" {
+			where = append(where, s)
+		}
+	}
+	d.Where = strings.Join(where, ", ")
+	return d
+}
+
+// routeOf returns the route an event names.
+func routeOf(rec *dynamo.Record, ev referral.Event) (referral.Route, bool) {
+	seq := ev.Data["route"]
+	for _, rt := range rec.Routes {
+		if itoa(rt.Seq) == seq {
+			return rt, true
+		}
+	}
+	return referral.Route{}, false
+}
+
+// onGroupNotified emails the group's contact: only what the patient agreed to
+// share, and the /g/ link.
+func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	rt, ok := routeOf(rec, ev)
+	if !ok || rt.Status != referral.RouteNotified || r.Consent == nil {
+		return a.Referrals.Finish(ctx, ev) // answered, withdrawn or revoked before the email
+	}
+	g, err := a.Directory.GetGroup(ctx, rt.GroupID)
+	if err != nil {
+		return err
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+		tok, _, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
+		if err != nil {
+			return ses.Message{}, err
+		}
+		lang := groupLang(g)
+		m, err := pages.GroupNoticeEmail(lang, g.Name, clinic.Name, r.Patient.GivenName, sharedContact(r),
+			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, rt.Deadline)
+		return message(g.Contact.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.Directory.NoteRouted(ctx, g.ID, a.now()); err != nil {
+		a.Log.WarnContext(ctx, "capacity count not updated", "group", g.ID, "error", err.Error())
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// groupLang is the language a group is written to in.
+func groupLang(g directory.Group) string {
+	if len(g.Languages) > 0 {
+		return pages.Lang(g.Languages[0])
+	}
+	return "en"
+}
+
+// sharedContact is the one contact channel the patient agreed to share.
+func sharedContact(r *referral.Referral) string {
+	if r.Consent != nil && r.Consent.Channel == "phone" && r.Patient.Phone != "" {
+		return r.Patient.Phone
+	}
+	if r.Patient.Email != "" {
+		return r.Patient.Email
+	}
+	return r.Patient.Phone
+}
+
+
+// onGroupDeadline times out a route nobody answered and moves on.
+func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	rt, ok := routeOf(rec, ev)
+	if !ok || rt.Status != referral.RouteNotified || rec.Referral.Status != referral.Routed {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "")
+	if err != nil {
+		return err
+	}
+	ch.Done = &ev
+	return a.apply(ctx, ch)
+}
+
+// answerRoute records a group's answer (or a time-out) on a route and what
+// follows for the referral.
+func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string) (dynamo.Change, error) {
+	r := rec.Referral
+	now := a.now()
+	rt.Status, rt.Reason, rt.At = to, reason, now
+	for i := range rec.Routes {
+		if rec.Routes[i].Seq == rt.Seq {
+			rec.Routes[i] = rt
+		}
+	}
+	var ch dynamo.Change
+	switch to {
+	case referral.RouteDeclined, referral.RouteTimedOut:
+		next, err := a.advance(ctx, rec)
+		if err != nil {
+			return ch, err
+		}
+		ch = next
+	case referral.RouteAccepted:
+		r.Status, r.UpdatedAt = referral.Accepted, now
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "accepted by "+rt.GroupName)}}
+	case referral.RouteConnected:
+		r.Status, r.UpdatedAt = referral.Connected, now
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group connected with the patient")}}
+	case referral.RouteNotConnected:
+		r.Status, r.UpdatedAt = referral.NotConnected, now
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group could not reach the patient")}}
+	}
+	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
+	ch.Events = append(ch.Events, a.event(r, referral.RouteAnswered, now, func(e *referral.Event) {
+		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
+	}))
+	return ch, nil
+}
+
+// onWithdrawn tells a notified group that the referral is off.
+func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	rt, ok := routeOf(rec, ev)
+	if !ok {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	g, err := a.Directory.GetGroup(ctx, rt.GroupID)
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	clinic, err := a.clinic(ctx, rec.Referral.ClinicID)
+	if err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+		tok, _, err := a.linkToken(ctx, "group", rec.Referral.ID, rt.Seq)
+		if err != nil {
+			return ses.Message{}, err
+		}
+		m, err := pages.WithdrawnEmail(groupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
+		return message(g.Contact.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// capacityCoolDown is how long a no-capacity decline lowers a group's ranking.
+const capacityCoolDown = 14 * 24 * time.Hour
+
+// groupRoute resolves a group page token to its record and route.
+func (a *App) groupRoute(ctx context.Context, token string) (dynamo.Token, *dynamo.Record, referral.Route, error) {
+	t, rec, err := a.linkRecord(ctx, token, "group")
+	if err != nil {
+		return t, nil, referral.Route{}, err
+	}
+	for _, rt := range rec.Routes {
+		if rt.Seq == t.RouteSeq {
+			if !a.now().Before(t.ExpiresAt) {
+				return t, nil, rt, errLinkGone
+			}
+			return t, rec, rt, nil
+		}
+	}
+	return t, nil, referral.Route{}, errLinkNotFound
+}
+
+// GroupPage returns what a group contact's page shows: only what the patient
+// agreed to share, while the route is open. Errors: problem.NotFound, Gone.
+func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.GroupView, error) {
+	_, rec, rt, err := a.groupRoute(ctx, token)
+	if err != nil {
+		return pages.GroupView{}, err
+	}
+	r := rec.Referral
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return pages.GroupView{}, err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return pages.GroupView{}, err
+	}
+	if lang == "" {
+		lang = "en"
+		if g, err := a.Directory.GetGroup(ctx, rt.GroupID); err == nil {
+			lang = groupLang(g)
+		}
+	}
+	lang = pages.Lang(lang)
+	v := pages.GroupView{
+		Lang: lang, GroupName: rt.GroupName, ClinicName: clinic.Name, State: rt.Status,
+		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/g/" + token + "?lang=" + lang, Notice: notice,
+	}
+	if rt.Status == referral.RouteNotified || rt.Status == referral.RouteAccepted {
+		v.GivenName = r.Patient.GivenName
+		v.Contact = sharedContact(r)
+		v.PreferredLanguage = r.Patient.Language
+		v.PreferredTimes = preferredTimes(lang, r.Preferences)
+	}
+	if rt.Status == referral.RouteNotified {
+		v.AnswerBy = rt.Deadline
+	}
+	return v, nil
+}
+
+// GroupAction records a group contact's answer and returns the notice the page
+// shows next. An answer the route's state does not allow changes nothing.
+func (a *App) GroupAction(ctx context.Context, token string, f pages.GroupForm) (string, error) {
+	for attempt := 0; ; attempt++ {
+		notice, err := a.groupAction(ctx, token, f)
+		if problem.Is(err, problem.Conflict) && attempt < 3 {
+			continue
+		}
+		return notice, err
+	}
+}
+
+func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) (string, error) {
+	_, rec, rt, err := a.groupRoute(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
+		return pages.NoticeTryAgain, nil
+	}
+	to, notice := map[string]referral.RouteStatus{
+		pages.ActionAccept: referral.RouteAccepted, pages.ActionDecline: referral.RouteDeclined,
+		pages.ActionConnected: referral.RouteConnected, pages.ActionNotConnected: referral.RouteNotConnected,
+	}[f.Action], f.Action
+	if f.Action == pages.ActionAccept {
+		notice = pages.NoticeAccepted
+	}
+	if to == "" || !referral.CanMoveRoute(rt.Status, to) {
+		return "", nil // a repeated or late answer: the page shows the state as it is
+	}
+	reason := ""
+	if to == referral.RouteDeclined {
+		reason = f.Reason
+	}
+	ch, err := a.answerRoute(ctx, rec, rt, to, reason)
+	if err != nil {
+		return "", err
+	}
+	if err := a.apply(ctx, ch); err != nil {
+		return "", err
+	}
+	a.Log.InfoContext(ctx, "group answered", "referral", rec.Referral.ID, "route", rt.Seq, "answer", string(to), "reason", reason)
+	if reason == "no-capacity" {
+		if err := a.Directory.Penalize(ctx, rt.GroupID, a.now().Add(capacityCoolDown)); err != nil {
+			a.Log.WarnContext(ctx, "capacity penalty not recorded", "group", rt.GroupID, "error", err.Error())
+		}
+	}
+	return notice, nil
+}

@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/webhook"
+)
+
+// idempotencyWindow is how long a webhook id is remembered.
+const idempotencyWindow = 8 * 24 * time.Hour
+
+// Delivery is one signed referral webhook as it arrived.
+type Delivery struct {
+	ClinicID    string
+	Header      http.Header
+	ContentType string
+	Body        []byte
+}
+
+// Receipt is the 202 answer to an accepted referral.
+type Receipt struct {
+	ID        string            `json:"id"`
+	Status    referral.Status   `json:"status"`
+	CreatedAt time.Time         `json:"created_at"`
+	Links     map[string]string `json:"links"`
+}
+
+var errBadSignature = problem.Errorf(problem.Unauthorized,
+	"the request is not signed with this clinic's webhook secret within the allowed time (Standard Webhooks v1)")
+
+// SubmitReferral authenticates, decodes, validates and minimizes a referral and
+// stores it with its first events in one transaction. It returns the 202 body;
+// a repeated delivery (same webhook id and body) returns the first answer and
+// writes nothing.
+//
+// Errors: problem.Unauthorized for any signature or clinic failure (one message,
+// no hint which), problem.Malformed, UnsupportedMedia, TooLarge, Invalid from
+// decoding, problem.Conflict for a reused webhook id with another body.
+func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
+	c, err := a.clinic(ctx, d.ClinicID)
+	if problem.Is(err, problem.NotFound) {
+		return nil, errBadSignature
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := webhook.ParseSecret(c.WebhookSecret)
+	if err != nil {
+		return nil, err
+	}
+	v := webhook.Verifier{Tolerance: a.Config.WebhookTolerance, Now: a.now}
+	if err := v.Verify(d.Body, d.Header, secret); err != nil {
+		return nil, errBadSignature
+	}
+	webhookID := d.Header.Get("webhook-id")
+	if webhookID == "" {
+		webhookID = d.Header.Get("svix-id")
+	}
+	if len(webhookID) > 256 {
+		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
+	}
+	in, err := intake.Parse(d.ContentType, d.Body)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	r := &referral.Referral{
+		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
+		CreatedAt: now, UpdatedAt: now, Intake: in,
+	}
+	answer, err := json.Marshal(Receipt{
+		ID: r.ID, Status: r.Status, CreatedAt: now,
+		Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, tokHash, err := a.linkToken(ctx, "consent", r.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(d.Body)
+	n := dynamo.NewReferral{
+		Referral: r,
+		Idempotency: dynamo.Idempotency{
+			ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
+			Answer: answer, At: now, TTL: now.Add(idempotencyWindow).Unix(),
+		},
+		Token: dynamo.Token{
+			Hash: tokHash, Kind: "consent", ReferralID: r.ID, ClinicID: c.ID,
+			ExpiresAt: now.Add(a.Config.ConsentTTL), TTL: now.Add(a.Config.ConsentTTL + a.Config.Retention).Unix(),
+		},
+		Events: []referral.Event{
+			a.event(r, referral.StatusChanged, now, func(e *referral.Event) {
+				e.Status = referral.AwaitingConsent
+				e.Detail = "referral received"
+			}),
+			a.event(r, referral.ConsentRequested, now, nil),
+			a.event(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
+		},
+	}
+	stored, replay, err := a.Referrals.Create(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if replay {
+		a.Log.InfoContext(ctx, "referral delivery repeated", "clinic", c.ID)
+		return stored, nil
+	}
+	a.Log.InfoContext(ctx, "referral accepted", "clinic", c.ID, "referral", r.ID)
+	return stored, nil
+}
+
+// event builds an event for r, due at due (now for immediate ones).
+func (a *App) event(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
+	now := a.now()
+	e := referral.Event{ID: newID(now), ReferralID: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
+	if set != nil {
+		set(&e)
+	}
+	return e
+}
+
+// statusEvent records a status change: the timeline entry that also drives the
+// clinician's webhook and email.
+func (a *App) statusEvent(r *referral.Referral, detail string) referral.Event {
+	return a.event(r, referral.StatusChanged, a.now(), func(e *referral.Event) {
+		e.Status = r.Status
+		e.Detail = detail
+	})
+}
+
+func constantEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

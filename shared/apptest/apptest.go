@@ -1,0 +1,294 @@
+// Package apptest assembles handoff's real parts for end-to-end tests: the
+// embedded DynamoDB server behind the real SDK client, the SES emulator, the
+// HTTP handlers on an httptest server, and the dispatcher — with an injected
+// clock, so deadlines are tested by moving time, not by waiting.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/seal"
+	"github.com/handoff-health/handoff/shared/ses/sestest"
+	"github.com/handoff-health/handoff/shared/webhook"
+	"github.com/handoff-health/handoff/shared/wire"
+)
+
+// AdminToken is the harness's operator token.
+const AdminToken = "test-admin-token"
+
+// Harness is one whole handoff with its own tables, mailbox and clock.
+type Harness struct {
+	T          testing.TB
+	DB         *dynamotest.DB
+	SES        *sestest.Emulator
+	App        *app.App
+	Server     *httptest.Server
+	Dispatcher *dispatch.Dispatcher
+	Logs       *bytes.Buffer // every log line the system wrote
+
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Option adjusts a harness's configuration before it is built.
+type Option func(*config.Config)
+
+// New builds a harness. The clock starts at the real time and moves only by
+// Advance.
+func New(t testing.TB, opts ...Option) *Harness {
+	t.Helper()
+	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}}
+	h.DB = dynamotest.New(t)
+	h.SES = sestest.Start(t)
+	h.Server = httptest.NewUnstartedServer(nil)
+	base := "http://" + h.Server.Listener.Addr().String()
+	cfg, err := config.FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PublicURL, cfg.AdminToken, cfg.LinkKey = base, AdminToken, strings.Repeat("k", 40)
+	cfg.ReferralsTable, cfg.DirectoryTable = h.DB.Tables.Referrals, h.DB.Tables.Directory
+	cfg.MailFrom = "handoff@test.example"
+	for _, o := range opts {
+		o(&cfg)
+	}
+	awsCfg := wire.AWS{Config: aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}}
+	sealer, _, err := seal.NewRandomLocalKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.Logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := wire.BuildWith(awsCfg, cfg, log, wire.Options{Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Point the clients at the embedded services.
+	a.Referrals.DB = h.DB.Client
+	a.Clinics.DB = h.DB.Client
+	a.Directory.DB = h.DB.Client
+	a.Mailer = sesSender(h.SES, cfg.MailFrom)
+	a.Now = h.Now
+	a.Directory.Now = h.Now
+	h.App = a
+	srv := &httpapi.Server{App: a, Log: log}
+	h.Server.Config.Handler = srv.All()
+	h.Server.Start()
+	t.Cleanup(h.Server.Close)
+	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}
+	return h
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Now is the harness's clock.
+func (h *Harness) Now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+// Advance moves the clock.
+func (h *Harness) Advance(d time.Duration) {
+	h.mu.Lock()
+	h.now = h.now.Add(d)
+	h.mu.Unlock()
+}
+
+// Settle runs due events until none is left (at most 50 sweeps).
+func (h *Harness) Settle() {
+	h.T.Helper()
+	for range 50 {
+		st, err := h.Dispatcher.Sweep(context.Background())
+		if err != nil {
+			h.T.Fatalf("sweep: %v", err)
+		}
+		if st.Ran+st.Failed == 0 {
+			return
+		}
+	}
+	h.T.Fatal("events still due after 50 sweeps")
+}
+
+// Do sends a request to the stack and returns the status and body.
+func (h *Harness) Do(method, path string, body []byte, header http.Header) (int, http.Header, []byte) {
+	h.T.Helper()
+	req, err := http.NewRequest(method, h.Server.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// Admin sends an admin API request.
+func (h *Harness) Admin(method, path string, body any) (int, []byte) {
+	h.T.Helper()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			h.T.Fatal(err)
+		}
+	}
+	st, _, out := h.Do(method, path, b, http.Header{"Authorization": {"Bearer " + AdminToken}, "Content-Type": {"application/json"}})
+	return st, out
+}
+
+// Clinic is a clinic made through the admin API, with its secrets.
+type Clinic = app.ClinicSecrets
+
+// NewClinic creates a clinic.
+func (h *Harness) NewClinic(id, callbackURL string) Clinic {
+	h.T.Helper()
+	st, b := h.Admin(http.MethodPost, "/v1/admin/clinics", map[string]string{
+		"id": id, "name": "Lakeside Health Center", "contact_email": "desk@clinic.example", "callback_url": callbackURL,
+	})
+	if st != http.StatusCreated {
+		h.T.Fatalf("create clinic: %d %s", st, b)
+	}
+	var c Clinic
+	if err := json.Unmarshal(b, &c); err != nil {
+		h.T.Fatal(err)
+	}
+	return c
+}
+
+// PutGroup stores a group listing through the admin API.
+func (h *Harness) PutGroup(g any, id string) {
+	h.T.Helper()
+	st, b := h.Admin(http.MethodPut, "/v1/admin/groups/"+id, g)
+	if st != http.StatusCreated && st != http.StatusOK {
+		h.T.Fatalf("put group %s: %d %s", id, st, b)
+	}
+}
+
+// Refer sends a signed referral with a new webhook id.
+func (h *Harness) Refer(c Clinic, ctype string, body []byte) (int, []byte) {
+	h.T.Helper()
+	return h.ReferAs(c, "msg_"+fmt.Sprint(time.Now().UnixNano()), ctype, body)
+}
+
+// ReferAs sends a signed referral with a given webhook id.
+func (h *Harness) ReferAs(c Clinic, webhookID, ctype string, body []byte) (int, []byte) {
+	h.T.Helper()
+	key, err := webhook.ParseSecret(c.WebhookSecret)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	hdr := webhook.SignHeaders(key, webhookID, h.Now(), body)
+	hdr.Set("Content-Type", ctype)
+	st, _, b := h.Do(http.MethodPost, "/v1/clinics/"+c.ID+"/referrals", body, hdr)
+	return st, b
+}
+
+// Mails returns the mailbox.
+func (h *Harness) Mails() []sestest.Mail {
+	h.T.Helper()
+	m, err := h.SES.Mails(context.Background())
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	return m
+}
+
+// MailsTo returns the emails to one address.
+func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mails(), addr) }
+
+var linkRE = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
+
+// Link returns the path of the first /c/ or /g/ link in an email.
+func (h *Harness) Link(m sestest.Mail, kind string) string {
+	h.T.Helper()
+	for _, l := range linkRE.FindAllString(m.Body.Text+m.Body.HTML, -1) {
+		if strings.HasPrefix(l, "/"+kind+"/") {
+			return l
+		}
+	}
+	h.T.Fatalf("no /%s/ link in email %q", kind, m.Subject)
+	return ""
+}
+
+var hiddenRE = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
+
+// Form posts a page's form: the hidden fields the page carries plus fields.
+func (h *Harness) Form(path string, fields url.Values) (int, string) {
+	h.T.Helper()
+	st, _, page := h.Do(http.MethodGet, path, nil, nil)
+	if st != http.StatusOK {
+		h.T.Fatalf("GET %s before posting: %d", redact(path), st)
+	}
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(string(page), -1) {
+		v.Set(m[1], htmlUnescape(m[2]))
+	}
+	for k, vs := range fields {
+		v[k] = vs
+	}
+	st, hdr, _ := h.Do(http.MethodPost, path, []byte(v.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {h.Server.URL},
+	})
+	return st, hdr.Get("Location")
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#61;", "=", "&quot;", `"`, "&#39;", "'").Replace(s)
+}
+
+// redact hides a link's token in test messages.
+func redact(path string) string { return linkRE.ReplaceAllString(path, "/$1/…") }
+
+// Status reads a referral's status view as its clinic.
+func (h *Harness) Status(c Clinic, id string) app.StatusView {
+	h.T.Helper()
+	st, _, b := h.Do(http.MethodGet, "/v1/clinics/"+c.ID+"/referrals/"+id, nil, http.Header{"Authorization": {"Bearer " + c.APIKey}})
+	if st != http.StatusOK {
+		h.T.Fatalf("status: %d %s", st, b)
+	}
+	var v app.StatusView
+	if err := json.Unmarshal(b, &v); err != nil {
+		h.T.Fatal(err)
+	}
+	return v
+}

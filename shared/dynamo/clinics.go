@@ -1,0 +1,117 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/seal"
+)
+
+// Clinic is a clinic as handoff knows it. Secrets are held opened in memory and
+// sealed at rest; the api key only as its SHA-256.
+type Clinic struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	ContactEmail     string    `json:"contact_email"`
+	CallbackURL      string    `json:"callback_url,omitempty"`
+	CallbackDisabled bool      `json:"callback_disabled,omitempty"` // after a 410
+	APIKeyHash       string    `json:"api_key_hash"`
+	WebhookSecret    string    `json:"-"`
+	CallbackSecret   string    `json:"-"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+type clinicItem struct {
+	Clinic
+	Type           string `json:"type"`
+	WebhookSecret  []byte `json:"webhook_secret"`
+	CallbackSecret []byte `json:"callback_secret,omitempty"`
+}
+
+const clinicPrefix = "CLINIC#"
+
+// Clinics stores clinics in DirectoryTable.
+type Clinics struct {
+	DB     *dynamodb.Client
+	Table  string
+	Sealer seal.Sealer
+}
+
+// Create stores a new clinic; an existing id is a problem.Conflict error.
+func (s *Clinics) Create(ctx context.Context, c Clinic) error {
+	pk := clinicPrefix + c.ID
+	it := clinicItem{Clinic: c, Type: "clinic"}
+	var err error
+	if it.WebhookSecret, err = s.Sealer.Seal(ctx, []byte(c.WebhookSecret), aadFor(pk, "CLINIC", "webhook_secret")); err != nil {
+		return fmt.Errorf("create clinic %s: %w", c.ID, err)
+	}
+	if c.CallbackSecret != "" {
+		if it.CallbackSecret, err = s.Sealer.Seal(ctx, []byte(c.CallbackSecret), aadFor(pk, "CLINIC", "callback_secret")); err != nil {
+			return fmt.Errorf("create clinic %s: %w", c.ID, err)
+		}
+	}
+	item, err := marshal(it, pk, "CLINIC")
+	if err != nil {
+		return fmt.Errorf("create clinic %s: %w", c.ID, err)
+	}
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	})
+	if conditionFailed(err) {
+		return problem.Errorf(problem.Conflict, "a clinic with this id already exists")
+	}
+	if err != nil {
+		return fmt.Errorf("create clinic %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Get returns a clinic with its secrets opened, or a problem.NotFound error.
+func (s *Clinics) Get(ctx context.Context, id string) (Clinic, error) {
+	pk := clinicPrefix + id
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(pk, "CLINIC")})
+	if err != nil {
+		return Clinic{}, fmt.Errorf("get clinic %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return Clinic{}, notFound("clinic")
+	}
+	var it clinicItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return Clinic{}, fmt.Errorf("get clinic %s: %w", id, err)
+	}
+	c := it.Clinic
+	b, err := s.Sealer.Open(ctx, it.WebhookSecret, aadFor(pk, "CLINIC", "webhook_secret"))
+	if err != nil {
+		return Clinic{}, fmt.Errorf("get clinic %s: webhook secret: %w", id, err)
+	}
+	c.WebhookSecret = string(b)
+	if len(it.CallbackSecret) > 0 {
+		b, err := s.Sealer.Open(ctx, it.CallbackSecret, aadFor(pk, "CLINIC", "callback_secret"))
+		if err != nil {
+			return Clinic{}, fmt.Errorf("get clinic %s: callback secret: %w", id, err)
+		}
+		c.CallbackSecret = string(b)
+	}
+	return c, nil
+}
+
+// DisableCallback stops status webhooks to a clinic (its endpoint answered 410).
+func (s *Clinics) DisableCallback(ctx context.Context, id string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(clinicPrefix+id, "CLINIC"),
+		UpdateExpression:          aws.String("SET callback_disabled = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err != nil {
+		return fmt.Errorf("disable callback of clinic %s: %w", id, err)
+	}
+	return nil
+}

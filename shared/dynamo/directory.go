@@ -1,0 +1,641 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/problem"
+)
+
+// DirectoryTable key prefixes, per docs/DATA.md.
+const (
+	groupPrefix  = "GROUP#"
+	groupSK      = "GROUP"
+	loadPrefix   = "LOAD#"
+	cellPrefix   = "CELL#"
+	onlinePrefix = "ONLINE#"
+	sourcePrefix = "SOURCE#"
+)
+
+// cellPrecisions are the geohash precisions of the in-person match index,
+// finest first: a match reads the finest ring first and widens from there.
+var cellPrecisions = [...]uint{5, 4, 3}
+
+// putAttempts bounds the retries of a group write that lost a race with
+// another write of the same group.
+const putAttempts = 4
+
+// loadTTL is how long a week's routing count is kept after the week.
+const loadTTL = 5 * 7 * 24 * time.Hour
+
+// Directory stores group listings and their match index in DirectoryTable.
+//
+// Each group item owns a list of match-index items (index_keys): per topic,
+// one in the geohash cell of its location at precisions 5, 4 and 3 (for
+// groups that meet in person) and one per language in the topic's online
+// partition (for groups that meet online). Each index item holds the
+// directory.Candidate ranking needs, so a match reads cells, never groups. A
+// group that is not offered — not accepting, paused or temporarily closed —
+// owns no index items, so matching never reads it.
+type Directory struct {
+	DB    *dynamodb.Client
+	Table string
+	Now   func() time.Time
+	// Concurrency bounds the Queries one match runs at once (8 when 0).
+	Concurrency int
+}
+
+// groupItem is a group as stored.
+type groupItem struct {
+	directory.Group
+	Type string `json:"type"`
+	// Version increases on every write of the group: writes are conditional
+	// on it, so two writers never leave index items that neither owns.
+	Version int `json:"version"`
+	// IndexKeys are the partition keys of the match-index items the group
+	// owns (their sort key is the group id).
+	IndexKeys []string `json:"index_keys,omitempty"`
+	GSI1PK    string   `json:"GSI1PK"`
+	GSI1SK    string   `json:"GSI1SK"`
+}
+
+// indexItem is one match-index item.
+type indexItem struct {
+	directory.Candidate
+	Type string `json:"type"`
+}
+
+func (s *Directory) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// IndexKeys returns the partition keys of the match-index items a listing
+// owns (see Directory). It returns none for a group that is not offered.
+func IndexKeys(g directory.Group) []string {
+	if !g.Offered() {
+		return nil
+	}
+	var keys []string
+	for _, topic := range g.Topics {
+		if g.InPersonPossible() && g.HasLocation() {
+			for _, p := range cellPrecisions {
+				keys = append(keys, cellKey(topic, geo.Encode(g.Location.Lat, g.Location.Lon, p)))
+			}
+		}
+		if g.OnlinePossible() {
+			for _, l := range g.Languages {
+				if k := onlineKey(topic, directory.BaseLanguage(l)); !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	return keys
+}
+
+func cellKey(topic, cell string) string   { return cellPrefix + topic + "#" + cell }
+func onlineKey(topic, lang string) string { return onlinePrefix + topic + "#" + lang }
+
+// GetGroup returns a listing. It returns a problem.NotFound error when there
+// is none.
+func (s *Directory) GetGroup(ctx context.Context, id string) (directory.Group, error) {
+	it, found, err := s.load(ctx, id)
+	if err != nil {
+		return directory.Group{}, fmt.Errorf("get group %s: %w", id, err)
+	}
+	if !found {
+		return directory.Group{}, notFound("group")
+	}
+	return it.Group, nil
+}
+
+func (s *Directory) load(ctx context.Context, id string) (groupItem, bool, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table), Key: key(groupPrefix+id, groupSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return groupItem{}, false, err
+	}
+	if out.Item == nil {
+		return groupItem{}, false, nil
+	}
+	var it groupItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return groupItem{}, false, err
+	}
+	return it, true, nil
+}
+
+// PutGroup stores a listing, creating or replacing it, and reports whether
+// it was new. The listing is normalized and validated first; a PUT clears
+// Paused (the listing has been looked at), keeps a running no-capacity
+// penalty, and sets UpdatedAt.
+//
+// The group item, its new match-index items and the removal of index items
+// it no longer owns (it moved, changed topics or languages, or stopped being
+// offered) are one transaction, conditional on the stored version. It
+// returns the problem.Invalid error of Validate, a problem.Conflict error
+// when other writes of the same group keep winning, and wrapped DynamoDB
+// errors.
+func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bool, err error) {
+	g.Normalize()
+	if err := g.Validate(); err != nil {
+		return false, err
+	}
+	g.Paused, g.PausedReason = false, ""
+	err = s.update(ctx, g.ID, true, func(old *directory.Group, found bool) bool {
+		created = !found
+		if found {
+			g.PenaltyUntil = old.PenaltyUntil
+		}
+		*old = g
+		return true
+	})
+	if err != nil {
+		return false, fmt.Errorf("put group %s: %w", g.ID, err)
+	}
+	return created, nil
+}
+
+// Pause stops a group from being offered (its contact's mail bounced or was
+// refused): the group is marked paused with the reason, and its match-index
+// items are removed, in one transaction. Pausing a paused group only
+// updates the reason. It returns a problem.NotFound error for an unknown
+// group. The reason is shown to operators: it must name no person.
+func (s *Directory) Pause(ctx context.Context, id, reason string) error {
+	err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
+		g.Paused, g.PausedReason = true, truncateReason(reason)
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("pause group %s: %w", id, err)
+	}
+	return nil
+}
+
+func truncateReason(r string) string {
+	if len(r) > 200 {
+		return r[:200]
+	}
+	return r
+}
+
+// Penalize lowers a group's ranking until the given time, after it declined
+// a referral for lack of capacity. The group and its match-index items get
+// the new penalty_until in one transaction; an earlier time than the one
+// running is ignored. It returns a problem.NotFound error for an unknown
+// group.
+func (s *Directory) Penalize(ctx context.Context, id string, until time.Time) error {
+	err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
+		if !until.After(g.PenaltyUntil) {
+			return false
+		}
+		g.PenaltyUntil = until.UTC()
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("penalize group %s: %w", id, err)
+	}
+	return nil
+}
+
+// update reads a group, lets change edit it (change reports whether there is
+// anything to write), and writes it with its index in one transaction,
+// retrying when another write of the group won the race. Without create, a
+// missing group is a problem.NotFound error.
+func (s *Directory) update(ctx context.Context, id string, create bool, change func(g *directory.Group, found bool) bool) error {
+	for range putAttempts {
+		old, found, err := s.load(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !found && !create {
+			return notFound("group")
+		}
+		g := old.Group
+		if !change(&g, found) {
+			return nil
+		}
+		g.UpdatedAt = s.now().UTC()
+		err = s.write(ctx, g, old, found)
+		if err == nil {
+			return nil
+		}
+		if !cancelledBy(err, 0) && !transactionConflict(err) {
+			return err
+		}
+	}
+	return problem.Errorf(problem.Conflict, "The group was changed by another request at the same time; try again.")
+}
+
+// write puts the group and the index items it owns, and deletes those it
+// owned before and no longer does, if the stored version is still old's.
+func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem, existed bool) error {
+	keys := IndexKeys(g)
+	it := groupItem{
+		Group: g, Type: "group", Version: old.Version + 1, IndexKeys: keys,
+		GSI1PK: sourcePrefix + g.Source, GSI1SK: groupPrefix + g.ID,
+	}
+	item, err := marshal(it, groupPrefix+g.ID, groupSK)
+	if err != nil {
+		return err
+	}
+	put := &types.Put{TableName: aws.String(s.Table), Item: item}
+	if existed {
+		put.ConditionExpression = aws.String("version = :v")
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(int64(old.Version))}
+	} else {
+		put.ConditionExpression = aws.String("attribute_not_exists(PK)")
+	}
+	tx := []types.TransactWriteItem{{Put: put}}
+	cand := indexItem{Candidate: directory.CandidateOf(g), Type: "match"}
+	for _, pk := range keys {
+		ix, err := marshal(cand, pk, g.ID)
+		if err != nil {
+			return err
+		}
+		tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.Table), Item: ix}})
+	}
+	for _, pk := range old.IndexKeys {
+		if !slices.Contains(keys, pk) {
+			tx = append(tx, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.Table), Key: key(pk, g.ID)}})
+		}
+	}
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
+	return err
+}
+
+// ImportGroups stores many listings (an import's), several at a time,
+// calling progress (when not nil) after each with the number done and the
+// total. A listing that fails validation is skipped with its index in groups
+// and the reason; when the same id comes more than once, the last one is
+// stored and the earlier ones are skipped. It stops at the first other error
+// and returns it with the counts so far.
+func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, progress func(done, total int)) (imported, updated int, skipped []directory.Skip, err error) {
+	last := make(map[string]int, len(groups))
+	for i, g := range groups {
+		last[g.ID] = i
+	}
+	var (
+		mu    sync.Mutex
+		done  int
+		first error
+	)
+	finish := func(i int, created bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil && created:
+			imported++
+		case err == nil:
+			updated++
+		case problem.Is(err, problem.Invalid):
+			skipped = append(skipped, directory.Skip{Index: i, Reason: directory.SkipReason(err)})
+		case first == nil:
+			first = err
+		}
+		done++
+		if progress != nil {
+			progress(done, len(groups))
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range s.concurrency() {
+		wg.Go(func() {
+			for i := range work {
+				if ctx.Err() != nil {
+					continue
+				}
+				created, err := s.PutGroup(ctx, groups[i])
+				if err != nil && !problem.Is(err, problem.Invalid) {
+					cancel()
+				}
+				finish(i, created, err)
+			}
+		})
+	}
+	for i, g := range groups {
+		if last[g.ID] != i {
+			finish(i, false, problem.Invalidf([]problem.FieldError{{Field: "id", Detail: "comes again later in the import; the later listing is kept"}}, "Repeated id."))
+			continue
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	slices.SortFunc(skipped, func(a, b directory.Skip) int { return a.Index - b.Index })
+	if first != nil {
+		return imported, updated, skipped, fmt.Errorf("import groups: %w", first)
+	}
+	return imported, updated, skipped, nil
+}
+
+func (s *Directory) concurrency() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	return 8
+}
+
+// Stats say what a match read.
+type Stats struct {
+	Queries   int // DynamoDB Query calls (pages included)
+	ItemsRead int // items those calls read
+	// Level is the coarsest geohash precision read (5, 4 or 3): 5 when the
+	// patient's own neighbourhood gave enough candidates, 3 for the widest
+	// ring. 0 when no in-person group was looked for.
+	Level int
+}
+
+// candidatesWanted is how many candidates, per match asked for, a ring must
+// hold before the search stops widening.
+const candidatesWanted = 3
+
+// Candidates reads the match index around a query. For a patient with a
+// location who accepts in-person groups, it reads the geohash cell holding
+// the patient and its 8 neighbours at precision 5 (one Query per topic and
+// cell); when fewer than 3×Limit groups that pass the filters lie within the
+// distance that ring fully covers, it widens to precision 4, then 3 — never
+// reading a cell wholly beyond directory.MaxDistanceKm. When the patient
+// accepts online groups it also reads the online partition of each topic and
+// language the patient accepts (Prefs.Languages, else the preferred
+// Language and English). Queries run concurrently, at most Concurrency at
+// once. Each group is returned once.
+//
+// It returns a problem.Invalid error for a query without topics and wrapped
+// DynamoDB errors.
+func (s *Directory) Candidates(ctx context.Context, q directory.Query) ([]directory.Candidate, Stats, error) {
+	var st Stats
+	if len(q.Topics) == 0 {
+		return nil, st, problem.Invalidf([]problem.FieldError{{Field: "topic", Detail: "is required"}}, "A match needs a topic.")
+	}
+	inPerson, online := acceptsInPerson(q.Prefs.Formats), acceptsOnline(q.Prefs.Formats)
+	var pending []string
+	if online {
+		for _, topic := range q.Topics {
+			for _, l := range onlineLanguages(q) {
+				pending = append(pending, onlineKey(topic, l))
+			}
+		}
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = directory.DefaultLimit
+	}
+	want := candidatesWanted * limit
+	var cands []directory.Candidate
+	seen := map[string]bool{}
+	read := func(pks []string) error {
+		items, queries, scanned, err := s.queryPartitions(ctx, pks)
+		st.Queries += queries
+		st.ItemsRead += scanned
+		for _, c := range items {
+			if !seen[c.GroupID] {
+				seen[c.GroupID] = true
+				cands = append(cands, c)
+			}
+		}
+		return err
+	}
+	if q.HasLocation && inPerson {
+		for _, p := range cellPrecisions {
+			st.Level = int(p)
+			center := geo.Encode(q.Lat, q.Lon, p)
+			for _, cell := range geo.Ring(center) {
+				if cellDistanceKm(q.Lat, q.Lon, cell) > directory.MaxDistanceKm {
+					continue
+				}
+				for _, topic := range q.Topics {
+					pending = append(pending, cellKey(topic, cell))
+				}
+			}
+			if err := read(pending); err != nil {
+				return nil, st, fmt.Errorf("match candidates: %w", err)
+			}
+			pending = nil
+			if nearEnough(q, cands, ringReachKm(q.Lat, q.Lon, center), want) {
+				break
+			}
+		}
+	}
+	if err := read(pending); err != nil { // the online partitions, when nothing else was read
+		return nil, st, fmt.Errorf("match candidates: %w", err)
+	}
+	return cands, st, nil
+}
+
+// Match ranks the candidates around a query (see Candidates and
+// directory.Rank). Nothing within reach is an empty list, not an error. It
+// returns the errors of Candidates.
+func (s *Directory) Match(ctx context.Context, q directory.Query) ([]directory.Match, error) {
+	cands, _, err := s.Candidates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return directory.Rank(q, cands), nil
+}
+
+// nearEnough reports whether at least want candidates pass the query's
+// filters in person within reachKm: the distance inside which the ring read
+// so far holds every group, so widening could not bring a closer one.
+func nearEnough(q directory.Query, cands []directory.Candidate, reachKm float64, want int) bool {
+	if len(cands) < want {
+		return false
+	}
+	near := q
+	near.Limit = len(cands)
+	near.Prefs.Formats = []string{directory.InPerson}
+	n := 0
+	for _, m := range directory.Rank(near, cands) {
+		if m.DistanceKm <= reachKm {
+			n++
+		}
+	}
+	return n >= want
+}
+
+func acceptsInPerson(formats []string) bool {
+	return len(formats) == 0 || slices.Contains(formats, directory.InPerson) || slices.Contains(formats, directory.Hybrid)
+}
+
+func acceptsOnline(formats []string) bool {
+	return len(formats) == 0 || slices.Contains(formats, directory.Online) || slices.Contains(formats, directory.Hybrid)
+}
+
+// onlineLanguages are the online partitions' languages a query reads.
+func onlineLanguages(q directory.Query) []string {
+	var out []string
+	add := func(l string) {
+		if l = directory.BaseLanguage(l); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	if len(q.Prefs.Languages) > 0 {
+		for _, l := range q.Prefs.Languages {
+			add(l)
+		}
+		return out
+	}
+	add(q.Language)
+	add("en")
+	return out
+}
+
+// cellSize returns a geohash cell's height and width in degrees.
+func cellSize(precision int) (dLat, dLon float64) {
+	bits := 5 * precision
+	lonBits := (bits + 1) / 2
+	latBits := bits / 2
+	return 180 / math.Exp2(float64(latBits)), 360 / math.Exp2(float64(lonBits))
+}
+
+// cellDistanceKm is how far a point is from the nearest point of a cell.
+func cellDistanceKm(lat, lon float64, cell string) float64 {
+	cLat, cLon := geo.Center(cell)
+	dLat, dLon := cellSize(len(cell))
+	nLat := math.Max(cLat-dLat/2, math.Min(lat, cLat+dLat/2))
+	nLon := math.Max(cLon-dLon/2, math.Min(lon, cLon+dLon/2))
+	return geo.DistanceKm(lat, lon, nLat, nLon)
+}
+
+// ringReachKm is the distance from a point inside center to the nearest edge
+// of center's ring (the 3×3 block of cells around it): every place within it
+// lies inside the ring.
+func ringReachKm(lat, lon float64, center string) float64 {
+	cLat, cLon := geo.Center(center)
+	dLat, dLon := cellSize(len(center))
+	north := cLat + 1.5*dLat - lat
+	south := lat - (cLat - 1.5*dLat)
+	east := cLon + 1.5*dLon - lon
+	west := lon - (cLon - 1.5*dLon)
+	// Along a meridian 1° is the same everywhere; along a parallel it
+	// shrinks with the latitude: take the edge's worst latitude.
+	worstLat := math.Min(math.Abs(lat)+1.5*dLat, 90)
+	kmLat := geo.DistanceKm(0, 0, 1, 0)
+	kmLon := kmLat * math.Cos(worstLat*math.Pi/180)
+	return math.Min(math.Min(north, south)*kmLat, math.Min(east, west)*kmLon)
+}
+
+// queryPartitions reads whole match-index partitions, several at a time.
+func (s *Directory) queryPartitions(ctx context.Context, pks []string) (cands []directory.Candidate, queries, scanned int, err error) {
+	if len(pks) == 0 {
+		return nil, 0, 0, nil
+	}
+	type result struct {
+		cands            []directory.Candidate
+		queries, scanned int
+		err              error
+	}
+	results := make([]result, len(pks))
+	sem := make(chan struct{}, s.concurrency())
+	var wg sync.WaitGroup
+	for i, pk := range pks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r := &results[i]
+			r.cands, r.queries, r.scanned, r.err = s.queryPartition(ctx, pk)
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for _, r := range results {
+		cands = append(cands, r.cands...)
+		queries += r.queries
+		scanned += r.scanned
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return cands, queries, scanned, errors.Join(errs...)
+}
+
+func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []directory.Candidate, queries, scanned int, err error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
+	}
+	for {
+		out, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return cands, queries, scanned, fmt.Errorf("query %s: %w", pk, err)
+		}
+		queries++
+		// Without a filter every item read is returned; some servers
+		// (minidyn) leave ScannedCount unset.
+		scanned += int(max(out.ScannedCount, out.Count))
+		for _, item := range out.Items {
+			var it indexItem
+			if err := unmarshal(item, &it); err != nil {
+				return cands, queries, scanned, fmt.Errorf("read index item in %s: %w", pk, err)
+			}
+			cands = append(cands, it.Candidate)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return cands, queries, scanned, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// NoteRouted counts one more referral routed to a group in the ISO week
+// (UTC) of at, for the weekly capacity rule. The count expires some weeks
+// after. It returns wrapped DynamoDB errors.
+func (s *Directory) NoteRouted(ctx context.Context, groupID string, at time.Time) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.Table),
+		Key:              key(groupPrefix+groupID, loadPrefix+directory.WeekOf(at)),
+		UpdateExpression: aws.String("ADD routed :one SET #type = :type, expires_at = :exp"),
+		ExpressionAttributeNames: map[string]string{
+			"#type": "type",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": num(1), ":type": str("load"), ":exp": num(at.Add(loadTTL).Unix()),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("note routed to group %s: %w", groupID, err)
+	}
+	return nil
+}
+
+// RoutedThisWeek returns how many referrals were routed to a group in the
+// ISO week (UTC) of now: 0 when none were. It returns wrapped DynamoDB
+// errors.
+func (s *Directory) RoutedThisWeek(ctx context.Context, groupID string, now time.Time) (int, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            key(groupPrefix+groupID, loadPrefix+directory.WeekOf(now)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("routed this week for group %s: %w", groupID, err)
+	}
+	var load struct {
+		Routed int `json:"routed"`
+	}
+	if out.Item != nil {
+		if err := unmarshal(out.Item, &load); err != nil {
+			return 0, fmt.Errorf("routed this week for group %s: %w", groupID, err)
+		}
+	}
+	return load.Routed, nil
+}

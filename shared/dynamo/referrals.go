@@ -1,0 +1,596 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/seal"
+)
+
+// Referrals stores referrals and everything that hangs off them in
+// ReferralsTable.
+type Referrals struct {
+	DB     *dynamodb.Client
+	Table  string
+	Sealer seal.Sealer
+	// Retention is how long items live after a referral closes (TTL).
+	Retention time.Duration
+}
+
+// referralItem is a referral as stored. Personal data is sealed: Contact holds
+// the Patient and Consent the consent record, each bound to this item.
+type referralItem struct {
+	Type        string               `json:"type"`
+	ID          string               `json:"id"`
+	ClinicID    string               `json:"clinic_id"`
+	Status      referral.Status      `json:"status"`
+	ExternalID  string               `json:"external_id,omitempty"`
+	CreatedAt   time.Time            `json:"created_at"`
+	UpdatedAt   time.Time            `json:"updated_at"`
+	Language    string               `json:"language,omitempty"`
+	Location    referral.Location    `json:"location"`
+	Topics      []string             `json:"topics"`
+	Preferences referral.Preferences `json:"preferences"`
+	Clinician   referral.Clinician   `json:"clinician"`
+	Contact     []byte               `json:"contact,omitempty"`
+	Consent     []byte               `json:"consent,omitempty"`
+	Offers      []referral.Offer     `json:"offers,omitempty"`
+	Matched     bool                 `json:"matched,omitempty"`
+	Flags       []string             `json:"flags,omitempty"`
+	Version     int                  `json:"version"`
+	ExpiresAt   int64                `json:"expires_at,omitempty"`
+}
+
+func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[string]types.AttributeValue, error) {
+	pk := refPrefix + r.ID
+	it := referralItem{
+		Type: "referral", ID: r.ID, ClinicID: r.ClinicID, Status: r.Status, ExternalID: r.ExternalID,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
+		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
+		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version,
+	}
+	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
+		b, err := json.Marshal(r.Patient)
+		if err != nil {
+			return nil, err
+		}
+		if it.Contact, err = s.Sealer.Seal(ctx, b, aadFor(pk, refSK, "contact")); err != nil {
+			return nil, err
+		}
+	}
+	if r.Consent != nil {
+		b, err := json.Marshal(r.Consent)
+		if err != nil {
+			return nil, err
+		}
+		if it.Consent, err = s.Sealer.Seal(ctx, b, aadFor(pk, refSK, "consent")); err != nil {
+			return nil, err
+		}
+	}
+	if !r.Status.Open() && s.Retention > 0 {
+		it.ExpiresAt = r.UpdatedAt.Add(s.Retention).Unix()
+	}
+	return marshal(it, pk, refSK)
+}
+
+func (s *Referrals) fromItem(ctx context.Context, item map[string]types.AttributeValue) (*referral.Referral, error) {
+	var it referralItem
+	if err := unmarshal(item, &it); err != nil {
+		return nil, err
+	}
+	r := &referral.Referral{
+		ID: it.ID, ClinicID: it.ClinicID, Status: it.Status, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		Intake: referral.Intake{
+			ExternalID: it.ExternalID, Location: it.Location, Topics: it.Topics,
+			Preferences: it.Preferences, Clinician: it.Clinician,
+		},
+		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version,
+	}
+	pk := refPrefix + it.ID
+	if len(it.Contact) > 0 {
+		b, err := s.Sealer.Open(ctx, it.Contact, aadFor(pk, refSK, "contact"))
+		if err != nil {
+			return nil, fmt.Errorf("open contact: %w", err)
+		}
+		if err := json.Unmarshal(b, &r.Patient); err != nil {
+			return nil, err
+		}
+	}
+	r.Patient.Language = it.Language
+	if len(it.Consent) > 0 {
+		b, err := s.Sealer.Open(ctx, it.Consent, aadFor(pk, refSK, "consent"))
+		if err != nil {
+			return nil, fmt.Errorf("open consent: %w", err)
+		}
+		r.Consent = new(referral.Consent)
+		if err := json.Unmarshal(b, r.Consent); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Token is a link token's record. The token itself is never stored: Hash is the
+// hex SHA-256 of it.
+type Token struct {
+	Hash       string    `json:"hash"`
+	Kind       string    `json:"kind"` // "consent" or "group"
+	ReferralID string    `json:"referral_id"`
+	ClinicID   string    `json:"clinic_id"`
+	RouteSeq   int       `json:"route_seq,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at_time"`
+	// TTL is set a retention period after ExpiresAt.
+	TTL int64 `json:"expires_at,omitempty"`
+}
+
+// Idempotency is what is kept of one accepted webhook delivery.
+type Idempotency struct {
+	ClinicID  string    `json:"clinic_id"`
+	WebhookID string    `json:"webhook_id"`
+	BodyHash  string    `json:"body_hash"`
+	Answer    []byte    `json:"answer"`
+	At        time.Time `json:"at"`
+	TTL       int64     `json:"expires_at"`
+}
+
+func idemKey(clinic, webhookID string) string { return idemPrefix + clinic + "#" + webhookID }
+
+// eventItem is an event as stored; pending ones carry the due-index keys.
+type eventItem struct {
+	referral.Event
+	GSI1PK string `json:"GSI1PK,omitempty"`
+	GSI1SK string `json:"GSI1SK,omitempty"`
+	DoneAt int64  `json:"done_at,omitempty"`
+	TTL    int64  `json:"expires_at,omitempty"`
+}
+
+func dueShard(string) string { return duePrefix + "0" }
+
+func (s *Referrals) eventPut(e referral.Event) (types.TransactWriteItem, error) {
+	if e.Due.IsZero() {
+		e.Due = e.At
+	}
+	it := eventItem{Event: e, GSI1PK: dueShard(e.ReferralID), GSI1SK: timeKey(e.Due) + "#" + e.ReferralID + "#" + e.ID}
+	item, err := marshal(it, refPrefix+e.ReferralID, eventPrefix+e.ID)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName: &s.Table, Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}, nil
+}
+
+// NewReferral is everything written when a clinic's referral is accepted.
+type NewReferral struct {
+	Referral    *referral.Referral
+	Idempotency Idempotency
+	Token       Token
+	Events      []referral.Event
+}
+
+// Create writes a new referral, its idempotency record, its consent token and
+// its first events in one transaction.
+//
+// If the clinic already delivered this webhook id, nothing is written: with the
+// same body hash Create returns the stored answer and replay=true; with another
+// body it returns a problem.Conflict error.
+func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, replay bool, err error) {
+	idem := n.Idempotency
+	ik := idemKey(idem.ClinicID, idem.WebhookID)
+	idemItem, err := marshal(idem, ik, "IDEM")
+	if err != nil {
+		return nil, false, fmt.Errorf("create referral: %w", err)
+	}
+	refItem, err := s.toItem(ctx, n.Referral)
+	if err != nil {
+		return nil, false, fmt.Errorf("create referral: %w", err)
+	}
+	tokItem, err := marshal(n.Token, tokenPrefix+n.Token.Hash, "TOK")
+	if err != nil {
+		return nil, false, fmt.Errorf("create referral: %w", err)
+	}
+	notExists := aws.String("attribute_not_exists(PK)")
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
+	}
+	for _, e := range n.Events {
+		p, err := s.eventPut(e)
+		if err != nil {
+			return nil, false, fmt.Errorf("create referral: %w", err)
+		}
+		items = append(items, p)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return idem.Answer, false, nil
+		}
+		if cancelledBy(err, 0) {
+			break
+		}
+		if transactionConflict(err) && attempt < 5 {
+			// Another delivery of the same webhook id is being written: wait for it.
+			time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
+			continue
+		}
+		return nil, false, fmt.Errorf("create referral %s: %w", n.Referral.ID, err)
+	}
+	var prev Idempotency
+	if err := s.get(ctx, ik, "IDEM", &prev); err != nil {
+		return nil, false, fmt.Errorf("read idempotency record: %w", err)
+	}
+	if prev.BodyHash != idem.BodyHash {
+		return nil, false, problem.Errorf(problem.Conflict,
+			"webhook-id was already used with a different body; send a new webhook-id for a new referral")
+	}
+	return prev.Answer, true, nil
+}
+
+// get reads one item, consistently, into v.
+func (s *Referrals) get(ctx context.Context, pk, sk string, v any) error {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(pk, sk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return err
+	}
+	if out.Item == nil {
+		return notFound(strings.ToLower(sk))
+	}
+	return unmarshal(out.Item, v)
+}
+
+// Get returns one referral with its sealed fields opened, or a NotFound error.
+func (s *Referrals) Get(ctx context.Context, id string) (*referral.Referral, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: refKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get referral %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, notFound("referral")
+	}
+	r, err := s.fromItem(ctx, out.Item)
+	if err != nil {
+		return nil, fmt.Errorf("get referral %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Record is a referral with its routes and events, as one Query reads them.
+type Record struct {
+	Referral *referral.Referral
+	Routes   []referral.Route // by seq
+	Events   []referral.Event // by time
+	Pending  map[string]bool  // event ids not yet done
+}
+
+// Load reads a referral, its routes and its events with one paginated Query.
+func (s *Referrals) Load(ctx context.Context, id string) (*Record, error) {
+	rec := &Record{Pending: map[string]bool{}}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(refPrefix + id)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	// A plain loop rather than the SDK's paginator, which would put the client
+	// behind an interface and keep every one of its operations in the binary.
+	for first := true; first || in.ExclusiveStartKey != nil; first = false {
+		page, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("load referral %s: %w", id, err)
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+		for _, item := range page.Items {
+			sk := item["SK"].(*types.AttributeValueMemberS).Value
+			switch {
+			case sk == refSK:
+				r, err := s.fromItem(ctx, item)
+				if err != nil {
+					return nil, fmt.Errorf("load referral %s: %w", id, err)
+				}
+				rec.Referral = r
+			case strings.HasPrefix(sk, routePrefix):
+				var rt referral.Route
+				if err := unmarshal(item, &rt); err != nil {
+					return nil, fmt.Errorf("load referral %s: %w", id, err)
+				}
+				rec.Routes = append(rec.Routes, rt)
+			case strings.HasPrefix(sk, eventPrefix):
+				var e eventItem
+				if err := unmarshal(item, &e); err != nil {
+					return nil, fmt.Errorf("load referral %s: %w", id, err)
+				}
+				rec.Events = append(rec.Events, e.Event)
+				if e.GSI1PK != "" {
+					rec.Pending[e.ID] = true
+				}
+			}
+		}
+	}
+	if rec.Referral == nil {
+		return nil, notFound("referral")
+	}
+	return rec, nil
+}
+
+// Change is one atomic step of a referral's life: its new state, with the routes,
+// tokens and events that go with it. The write fails with a problem.Conflict
+// error if the referral changed since it was read (its Version).
+type Change struct {
+	Referral *referral.Referral // new state; Version is the version read
+	Routes   []referral.Route   // put as given
+	Tokens   []Token            // put as given
+	Events   []referral.Event   // new events
+	// Done marks an event finished in the same transaction (the one whose effect
+	// this change is), so it is not run again.
+	Done *referral.Event
+}
+
+// Apply writes c in one transaction and returns the referral's new version.
+func (s *Referrals) Apply(ctx context.Context, c Change) error {
+	r := c.Referral
+	prev := r.Version
+	r.Version++
+	item, err := s.toItem(ctx, r)
+	if err != nil {
+		r.Version = prev
+		return fmt.Errorf("apply change to %s: %w", r.ID, err)
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: &s.Table, Item: item,
+		ConditionExpression:       aws.String("version = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(int64(prev))},
+	}}}
+	for _, rt := range c.Routes {
+		it, err := marshal(rt, refPrefix+r.ID, routeSK(rt.Seq))
+		if err != nil {
+			r.Version = prev
+			return fmt.Errorf("apply change to %s: %w", r.ID, err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}})
+	}
+	for _, t := range c.Tokens {
+		it, err := marshal(t, tokenPrefix+t.Hash, "TOK")
+		if err != nil {
+			r.Version = prev
+			return fmt.Errorf("apply change to %s: %w", r.ID, err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}})
+	}
+	for _, e := range c.Events {
+		p, err := s.eventPut(e)
+		if err != nil {
+			r.Version = prev
+			return fmt.Errorf("apply change to %s: %w", r.ID, err)
+		}
+		items = append(items, p)
+	}
+	if c.Done != nil {
+		p, err := s.finishPut(*c.Done, r.UpdatedAt)
+		if err != nil {
+			r.Version = prev
+			return fmt.Errorf("apply change to %s: %w", r.ID, err)
+		}
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil {
+		r.Version = prev
+		if anyConditionFailed(err) || transactionConflict(err) {
+			return problem.Errorf(problem.Conflict, "the referral changed meanwhile; reload and try again")
+		}
+		return fmt.Errorf("apply change to %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Token returns a link token's record by its hash, or a NotFound error. An
+// expired token is returned as it is: the caller decides (410).
+func (s *Referrals) Token(ctx context.Context, hash string) (Token, error) {
+	var t Token
+	if err := s.get(ctx, tokenPrefix+hash, "TOK", &t); err != nil {
+		if problem.Is(err, problem.NotFound) {
+			return t, notFound("link")
+		}
+		return t, fmt.Errorf("get token: %w", err)
+	}
+	return t, nil
+}
+
+// EventRef locates a pending event.
+type EventRef struct {
+	ReferralID string
+	EventID    string
+	Due        time.Time
+}
+
+// Due lists up to limit pending events due at or before now, oldest first,
+// from the sparse due-index.
+func (s *Referrals) Due(ctx context.Context, now time.Time, limit int32) ([]EventRef, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.Table,
+		IndexName:              aws.String(dueIndex),
+		KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(dueShard("")), ":now": str(timeKey(now) + "#~"),
+		},
+		Limit: aws.Int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query due events: %w", err)
+	}
+	refs := make([]EventRef, 0, len(out.Items))
+	for _, item := range out.Items {
+		sk, _ := item["GSI1SK"].(*types.AttributeValueMemberS)
+		if sk == nil {
+			continue
+		}
+		parts := strings.Split(sk.Value, "#")
+		if len(parts) != 3 {
+			continue
+		}
+		due, _ := time.Parse(sortableTime, parts[0])
+		refs = append(refs, EventRef{Due: due, ReferralID: parts[1], EventID: parts[2]})
+	}
+	return refs, nil
+}
+
+// Event reads one event and whether it is still pending, or a NotFound error.
+func (s *Referrals) Event(ctx context.Context, referralID, eventID string) (referral.Event, bool, error) {
+	var e eventItem
+	if err := s.get(ctx, refPrefix+referralID, eventPrefix+eventID, &e); err != nil {
+		return referral.Event{}, false, fmt.Errorf("get event %s: %w", eventID, err)
+	}
+	return e.Event, e.GSI1PK != "", nil
+}
+
+// EventFromImage decodes an event from a stream record's new image (already
+// converted to SDK attribute values), and whether it is pending.
+func EventFromImage(item map[string]types.AttributeValue) (referral.Event, bool, error) {
+	var e eventItem
+	if err := unmarshal(item, &e); err != nil {
+		return referral.Event{}, false, err
+	}
+	return e.Event, e.GSI1PK != "", nil
+}
+
+// finishPut rewrites an event without its due-index keys: it leaves the index.
+// (A whole-item Put rather than an UPDATE ... REMOVE, which the embedded server
+// does not apply to top-level attributes.)
+func (s *Referrals) finishPut(e referral.Event, now time.Time) (*types.Put, error) {
+	item, err := marshal(eventItem{Event: e, DoneAt: now.Unix()}, refPrefix+e.ReferralID, eventPrefix+e.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &types.Put{
+		TableName: &s.Table, Item: item,
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+	}, nil
+}
+
+// Finish marks an event done: it leaves the due-index. Finishing twice is harmless.
+func (s *Referrals) Finish(ctx context.Context, e referral.Event) error {
+	p, err := s.finishPut(e, time.Now())
+	if err != nil {
+		return fmt.Errorf("finish event %s: %w", e.ID, err)
+	}
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+	})
+	if err != nil {
+		return fmt.Errorf("finish event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Reschedule moves a pending event to a later due time with a new attempt count.
+func (s *Referrals) Reschedule(ctx context.Context, e referral.Event, due time.Time, attempt int) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.Table,
+		Key:                 key(refPrefix+e.ReferralID, eventPrefix+e.ID),
+		UpdateExpression:    aws.String("SET GSI1SK = :sk, due = :due, attempt = :a"),
+		ConditionExpression: aws.String("attribute_exists(GSI1PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sk": str(timeKey(due) + "#" + e.ReferralID + "#" + e.ID), ":due": str(due.UTC().Format(time.RFC3339Nano)),
+			":a": num(int64(attempt)),
+		},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("reschedule event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Claim states.
+type ClaimState int
+
+// What Claim found.
+const (
+	Claimed     ClaimState = iota // the caller now holds the claim: run the effect
+	AlreadyDone                   // the effect ran and was recorded: do nothing
+	Busy                          // another worker holds an unexpired claim
+)
+
+// Claim takes the ledger entry for one effect (key: event id and effect name)
+// with a conditional write, for lease. An expired claim (its holder crashed) may
+// be taken again: that is the documented window in which an effect can repeat.
+func (s *Referrals) Claim(ctx context.Context, effectKey string, now time.Time, lease time.Duration) (ClaimState, error) {
+	item := key(ledgerPrefix+effectKey, "LEDGER")
+	item["state"] = str("claimed")
+	item["lease_until"] = num(now.Add(lease).UnixMilli())
+	item["expires_at"] = num(now.Add(30 * 24 * time.Hour).Unix())
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.Table, Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(PK) OR (#s = :claimed AND lease_until < :now)"),
+		ExpressionAttributeNames:  map[string]string{"#s": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":claimed": str("claimed"), ":now": num(now.UnixMilli())},
+	})
+	if err == nil {
+		return Claimed, nil
+	}
+	if !conditionFailed(err) {
+		return Busy, fmt.Errorf("claim %s: %w", effectKey, err)
+	}
+	var l struct {
+		State string `json:"state"`
+	}
+	if err := s.get(ctx, ledgerPrefix+effectKey, "LEDGER", &l); err != nil {
+		return Busy, fmt.Errorf("claim %s: %w", effectKey, err)
+	}
+	if l.State == "done" {
+		return AlreadyDone, nil
+	}
+	return Busy, nil
+}
+
+// CompleteItem is the ledger write that records an effect as done, for use in
+// a Change's transaction or on its own through Complete.
+func (s *Referrals) completeUpdate(effectKey, ref string) *types.Update {
+	return &types.Update{
+		TableName:                 &s.Table,
+		Key:                       key(ledgerPrefix+effectKey, "LEDGER"),
+		UpdateExpression:          aws.String("SET #s = :done, #r = :ref"),
+		ExpressionAttributeNames:  map[string]string{"#s": "state", "#r": "ref"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":done": str("done"), ":ref": str(ref)},
+	}
+}
+
+// Complete records an effect as done (with an outside reference such as an SES
+// message id).
+func (s *Referrals) Complete(ctx context.Context, effectKey, ref string) error {
+	u := s.completeUpdate(effectKey, ref)
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+	})
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", effectKey, err)
+	}
+	return nil
+}
+
+// Release gives up a claim whose effect failed, so it can be tried again at
+// once. A done entry is never released.
+func (s *Referrals) Release(ctx context.Context, effectKey string) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.Table, Key: key(ledgerPrefix+effectKey, "LEDGER"),
+		ConditionExpression:       aws.String("#s = :claimed"),
+		ExpressionAttributeNames:  map[string]string{"#s": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":claimed": str("claimed")},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("release %s: %w", effectKey, err)
+	}
+	return nil
+}

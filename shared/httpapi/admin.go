@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// maxImportBody bounds an import feed.
+const maxImportBody = 16 << 20
+
+// Admin returns the operator API's handler (and /healthz).
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	s.routeAdmin(mux)
+	mux.HandleFunc("/", notFound)
+	return mux
+}
+
+func (s *Server) routeAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
+	mux.HandleFunc("/v1/admin/clinics", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.createClinic})))
+	mux.HandleFunc("/v1/admin/groups/import", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.importGroups})))
+	mux.HandleFunc("/v1/admin/groups/{id}", s.admin(methods(map[string]http.HandlerFunc{
+		http.MethodPut: s.putGroup, http.MethodGet: s.getGroup,
+	})))
+	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
+}
+
+// admin requires the operator's bearer token.
+func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.App.CheckAdmin(r.Context(), bearer(r)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.App.Healthy(r.Context()); err != nil {
+		s.fail(w, r, problem.Errorf(problem.Unavailable, "a dependency is not answering"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) createClinic(w http.ResponseWriter, r *http.Request) {
+	var in app.NewClinic
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.App.CreateClinic(r.Context(), in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
+	var g directory.Group
+	if err := decodeJSON(w, r, &g); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if g.ID == "" {
+		g.ID = id
+	}
+	if g.ID != id {
+		s.fail(w, r, problem.Invalidf([]problem.FieldError{{Field: "id", Detail: "must match the id in the path"}}, "the listing is not valid"))
+		return
+	}
+	created, err := s.App.PutGroup(r.Context(), g)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	got, err := s.App.Directory.GetGroup(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, got)
+}
+
+func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
+	g, err := s.App.Directory.GetGroup(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	body, err := readBody(w, r, maxImportBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.App.ImportGroups(r.Context(), q.Get("format"), body, directory.ImportOptions{
+		Topic: q.Get("topic"), Fellowship: q.Get("fellowship"), ContactEmail: q.Get("contact_email"),
+		Source: q.Get("source"),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) match(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var fields []problem.FieldError
+	dq := directory.Query{Topics: q["topic"], Now: s.App.Clock()}
+	if len(dq.Topics) == 0 {
+		fields = append(fields, problem.FieldError{Field: "topic", Detail: "is required (a topic code, e.g. alcohol)"})
+	}
+	switch {
+	case q.Get("lat") != "" || q.Get("lon") != "":
+		lat, err1 := strconv.ParseFloat(q.Get("lat"), 64)
+		lon, err2 := strconv.ParseFloat(q.Get("lon"), 64)
+		if err1 != nil || err2 != nil || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+			fields = append(fields, problem.FieldError{Field: "lat", Detail: "lat and lon must be decimal degrees"})
+		}
+		dq.Lat, dq.Lon, dq.HasLocation = lat, lon, true
+	case q.Get("postal_code") != "":
+		lat, lon, ok := geo.PostalCentroid(q.Get("country"), q.Get("postal_code"))
+		if !ok {
+			fields = append(fields, problem.FieldError{Field: "postal_code", Detail: "is not a known US ZIP code"})
+		}
+		dq.Lat, dq.Lon, dq.HasLocation = lat, lon, ok
+	}
+	if f := q.Get("format"); f != "" {
+		dq.Prefs.Formats = strings.Split(f, ",")
+	}
+	dq.Prefs.Spirituality = q.Get("spirituality")
+	if l := q.Get("language"); l != "" {
+		dq.Prefs.Languages = strings.Split(l, ",")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *[]string
+	}{{"days", &dq.Prefs.Days}, {"times", &dq.Prefs.Times}, {"accessibility", &dq.Prefs.Accessibility}, {"audience", &dq.Prefs.Audience}} {
+		if v := q.Get(p.name); v != "" {
+			*p.dst = strings.Split(v, ",")
+		}
+	}
+	dq.Limit = 3
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 50 {
+			fields = append(fields, problem.FieldError{Field: "limit", Detail: "must be a whole number from 1 to 50"})
+		}
+		dq.Limit = n
+	}
+	if len(fields) > 0 {
+		s.fail(w, r, problem.Invalidf(fields, "the match query is not valid"))
+		return
+	}
+	matches, err := s.App.Directory.Match(r.Context(), dq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if matches == nil {
+		matches = []directory.Match{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"matches": matches})
+}
+
+var _ = referral.Preferences{}

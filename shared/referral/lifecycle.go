@@ -1,0 +1,82 @@
+package referral
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// transitions is the referral lifecycle, in one place. A change not listed here
+// is an error.
+var transitions = map[Status][]Status{
+	AwaitingConsent: {Consented, Declined, Expired, Cancelled, Unmatched},
+	Consented:       {Routed, SharedWithPatient, Unmatched, Cancelled, Revoked},
+	Routed:          {Accepted, Unmatched, Cancelled, Revoked},
+	Accepted:        {Connected, NotConnected, Cancelled, Revoked},
+	// Closed statuses lead nowhere, except that a patient who chose to contact
+	// groups themselves may still revoke their consent.
+	SharedWithPatient: {Revoked},
+}
+
+// CanMove reports whether a referral may move from one status to another.
+func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
+
+// Move checks a transition and returns an error naming it when it is not allowed.
+func Move(from, to Status) error {
+	if !CanMove(from, to) {
+		return fmt.Errorf("referral: no transition from %q to %q", from, to)
+	}
+	return nil
+}
+
+// Open reports whether a referral in this status can still change (be cancelled
+// by the clinic or revoked by the patient).
+func (s Status) Open() bool {
+	return CanMove(s, Cancelled) || CanMove(s, Revoked)
+}
+
+// routeTransitions is the lifecycle of one route.
+var routeTransitions = map[RouteStatus][]RouteStatus{
+	RouteNotified: {RouteAccepted, RouteDeclined, RouteTimedOut, RouteWithdrawn},
+	RouteAccepted: {RouteConnected, RouteNotConnected, RouteWithdrawn},
+}
+
+// CanMoveRoute reports whether a route may move from one status to another.
+func CanMoveRoute(from, to RouteStatus) bool {
+	return slices.Contains(routeTransitions[from], to)
+}
+
+// EventType names what happened; each type has one effect in the dispatcher.
+type EventType string
+
+// Event types. Scheduled ones (deadlines, retries) carry a Due time in the future.
+const (
+	ConsentRequested EventType = "consent-requested" // email the consent link
+	ConsentGiven     EventType = "consent-given"     // route, or share details with the patient
+	ConsentDeclined  EventType = "consent-declined"
+	ConsentRevoked   EventType = "consent-revoked"    // tell notified groups, stop disclosure
+	ConsentDeadline  EventType = "consent-deadline"   // scheduled: expire if still awaiting consent
+	GroupNotified    EventType = "group-notified"     // email the group's contact
+	GroupDeadline    EventType = "group-deadline"     // scheduled: time the route out if unanswered
+	RouteAnswered    EventType = "route-answered"     // a group answered; move on after a decline
+	Withdrawn        EventType = "referral-withdrawn" // tell a notified group the referral is off
+	StatusChanged    EventType = "status-changed"     // timeline entry; clinician webhook and email
+	CallbackAttempt  EventType = "callback-attempt"   // scheduled: one try of a status webhook
+	ReceiptRequested EventType = "consent-receipt"    // email the patient a receipt of their consent
+)
+
+// Event is an item written in the same transaction as the state change that
+// causes it. It holds ids and statuses, never personal data: events are also the
+// clinician's timeline and the audit trail.
+type Event struct {
+	ID         string            `json:"id"` // ULID: sorts by time
+	ReferralID string            `json:"referral_id"`
+	ClinicID   string            `json:"clinic_id"`
+	Type       EventType         `json:"type"`
+	At         time.Time         `json:"at"`
+	Due        time.Time         `json:"due"` // when it may run; At unless scheduled
+	Status     Status            `json:"status,omitempty"`
+	Detail     string            `json:"detail,omitempty"`
+	Data       map[string]string `json:"data,omitempty"`
+	Attempt    int               `json:"attempt,omitempty"`
+}

@@ -1,0 +1,5 @@
+package wire
+
+import "github.com/handoff-health/handoff/shared/ses"
+
+type sesMessage = ses.Message
