@@ -224,7 +224,6 @@ func sharedContact(r *referral.Referral) string {
 	return r.Patient.Phone
 }
 
-
 // onGroupDeadline times out a route nobody answered and moves on.
 func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 	rec, err := a.Referrals.Load(ctx, ev.ReferralID)

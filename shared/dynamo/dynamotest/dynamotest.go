@@ -6,9 +6,9 @@ package dynamotest
 import (
 	"context"
 	"fmt"
-	"strings"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
