@@ -58,6 +58,8 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onWithdrawn(ctx, ev)
 	case referral.StatusChanged:
 		return a.onStatusChanged(ctx, ev)
+	case referral.Closed:
+		return a.onClosed(ctx, ev)
 	default:
 		// Timeline-only events (consent-declined, consent-revoked, route-answered).
 		return a.Referrals.Finish(ctx, ev)
@@ -114,10 +116,53 @@ func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, bu
 	return a.Referrals.Complete(ctx, key, id)
 }
 
-// applyOrFinish writes a change that completes ev; if the referral changed
-// meanwhile, the event is left pending to run again on fresh state.
+// apply writes a change. When it closes the referral, it adds the event that
+// sets the retention period on everything the referral left behind.
 func (a *App) apply(ctx context.Context, ch dynamo.Change) error {
+	r := ch.Referral
+	if !r.Status.Open() {
+		for _, e := range ch.Events {
+			if e.Type == referral.StatusChanged && e.Status == r.Status {
+				ch.Events = append(ch.Events, a.event(r, referral.Closed, a.now(), nil))
+				break
+			}
+		}
+	}
 	return a.Referrals.Apply(ctx, ch)
+}
+
+// onClosed sets the TTL of every item of a closed referral, its link tokens
+// included: all of it is deleted HANDOFF_RETENTION after it closed.
+func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Status.Open() {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	_, consent, err := a.linkToken(ctx, "consent", r.ID, 0)
+	if err != nil {
+		return err
+	}
+	hashes := []string{consent}
+	for _, rt := range rec.Routes {
+		_, h, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
+		if err != nil {
+			return err
+		}
+		hashes = append(hashes, h)
+	}
+	ttl := r.UpdatedAt.Add(a.Config.Retention).Unix()
+	if err := a.Referrals.ExpireReferral(ctx, r.ID, ttl, hashes); err != nil {
+		return err
+	}
+	ev.TTL = ttl
+	return a.Referrals.Finish(ctx, ev)
 }
 
 // RetryAt reschedules a pending event for a given time with the next attempt

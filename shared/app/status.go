@@ -123,7 +123,7 @@ func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (
 			return StatusView{}, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")
-		err = a.Referrals.Apply(ctx, ch)
+		err = a.apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) && attempt < 3 {
 			continue
 		}

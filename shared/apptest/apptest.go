@@ -47,8 +47,9 @@ type Harness struct {
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
 
-	mu  sync.Mutex
-	now time.Time
+	mu         sync.Mutex
+	now        time.Time
+	adminToken string
 }
 
 // Option adjusts a harness's configuration before it is built.
@@ -73,6 +74,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	h.adminToken = cfg.AdminToken
 	awsCfg := wire.AWS{Config: aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
@@ -93,6 +95,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Mailer = sesSender(h.SES, cfg.MailFrom)
 	a.Now = h.Now
 	a.Directory.Now = h.Now
+	a.Referrals.Now = h.Now
 	h.App = a
 	srv := &httpapi.Server{App: a, Log: log}
 	h.Server.Config.Handler = srv.All()
@@ -172,7 +175,7 @@ func (h *Harness) Admin(method, path string, body any) (int, []byte) {
 			h.T.Fatal(err)
 		}
 	}
-	st, _, out := h.Do(method, path, b, http.Header{"Authorization": {"Bearer " + AdminToken}, "Content-Type": {"application/json"}})
+	st, _, out := h.Do(method, path, b, http.Header{"Authorization": {"Bearer " + h.adminToken}, "Content-Type": {"application/json"}})
 	return st, out
 }
 
@@ -291,4 +294,11 @@ func (h *Harness) Status(c Clinic, id string) app.StatusView {
 		h.T.Fatal(err)
 	}
 	return v
+}
+
+// SetNow sets the clock.
+func (h *Harness) SetNow(t time.Time) {
+	h.mu.Lock()
+	h.now = t.UTC()
+	h.mu.Unlock()
 }

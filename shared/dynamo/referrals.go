@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,34 @@ type Referrals struct {
 	Sealer seal.Sealer
 	// Retention is how long items live after a referral closes (TTL).
 	Retention time.Duration
+	// Now is the clock reads compare TTLs with (time.Now when nil): DynamoDB
+	// deletes expired items lazily, so reads treat them as gone themselves.
+	Now func() time.Time
+}
+
+func (s *Referrals) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// expired reports whether an item's TTL has passed.
+func (s *Referrals) expired(item map[string]types.AttributeValue) bool {
+	n, ok := item["expires_at"].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	ttl, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil && ttl > 0 && ttl <= s.now().Unix()
+}
+
+// closedTTL is the TTL for items of a referral that closed at t, or 0.
+func (s *Referrals) closedTTL(r *referral.Referral) int64 {
+	if r.Status.Open() || s.Retention <= 0 {
+		return 0
+	}
+	return r.UpdatedAt.Add(s.Retention).Unix()
 }
 
 // referralItem is a referral as stored. Personal data is sealed: Contact holds
@@ -76,9 +105,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 			return nil, err
 		}
 	}
-	if !r.Status.Open() && s.Retention > 0 {
-		it.ExpiresAt = r.UpdatedAt.Add(s.Retention).Unix()
-	}
+	it.ExpiresAt = s.closedTTL(r)
 	return marshal(it, pk, refSK)
 }
 
@@ -144,20 +171,28 @@ type Idempotency struct {
 
 func idemKey(clinic, webhookID string) string { return idemPrefix + clinic + "#" + webhookID }
 
+// routeItem is a route as stored.
+type routeItem struct {
+	referral.Route
+	TTL int64 `json:"expires_at,omitempty"`
+}
+
 // eventItem is an event as stored; pending ones carry the due-index keys.
 type eventItem struct {
 	referral.Event
 	GSI1PK string `json:"GSI1PK,omitempty"`
 	GSI1SK string `json:"GSI1SK,omitempty"`
 	DoneAt int64  `json:"done_at,omitempty"`
-	TTL    int64  `json:"expires_at,omitempty"`
 }
 
 func dueShard(string) string { return duePrefix + "0" }
 
-func (s *Referrals) eventPut(e referral.Event) (types.TransactWriteItem, error) {
+func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteItem, error) {
 	if e.Due.IsZero() {
 		e.Due = e.At
+	}
+	if ttl > 0 {
+		e.TTL = ttl
 	}
 	it := eventItem{Event: e, GSI1PK: dueShard(e.ReferralID), GSI1SK: timeKey(e.Due) + "#" + e.ReferralID + "#" + e.ID}
 	item, err := marshal(it, refPrefix+e.ReferralID, eventPrefix+e.ID)
@@ -206,7 +241,7 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
 	}
 	for _, e := range n.Events {
-		p, err := s.eventPut(e)
+		p, err := s.eventPut(e, 0)
 		if err != nil {
 			return nil, false, fmt.Errorf("create referral: %w", err)
 		}
@@ -244,7 +279,7 @@ func (s *Referrals) get(ctx context.Context, pk, sk string, v any) error {
 	if err != nil {
 		return err
 	}
-	if out.Item == nil {
+	if out.Item == nil || s.expired(out.Item) {
 		return notFound(strings.ToLower(sk))
 	}
 	return unmarshal(out.Item, v)
@@ -256,7 +291,7 @@ func (s *Referrals) Get(ctx context.Context, id string) (*referral.Referral, err
 	if err != nil {
 		return nil, fmt.Errorf("get referral %s: %w", id, err)
 	}
-	if out.Item == nil {
+	if out.Item == nil || s.expired(out.Item) {
 		return nil, notFound("referral")
 	}
 	r, err := s.fromItem(ctx, out.Item)
@@ -292,6 +327,9 @@ func (s *Referrals) Load(ctx context.Context, id string) (*Record, error) {
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 		for _, item := range page.Items {
+			if s.expired(item) {
+				continue
+			}
 			sk := item["SK"].(*types.AttributeValueMemberS).Value
 			switch {
 			case sk == refSK:
@@ -352,8 +390,9 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		ConditionExpression:       aws.String("version = :v"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(int64(prev))},
 	}}}
+	ttl := s.closedTTL(r)
 	for _, rt := range c.Routes {
-		it, err := marshal(rt, refPrefix+r.ID, routeSK(rt.Seq))
+		it, err := marshal(routeItem{Route: rt, TTL: ttl}, refPrefix+r.ID, routeSK(rt.Seq))
 		if err != nil {
 			r.Version = prev
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
@@ -369,7 +408,7 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}})
 	}
 	for _, e := range c.Events {
-		p, err := s.eventPut(e)
+		p, err := s.eventPut(e, ttl)
 		if err != nil {
 			r.Version = prev
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
@@ -591,6 +630,44 @@ func (s *Referrals) Release(ctx context.Context, effectKey string) error {
 	})
 	if err != nil && !conditionFailed(err) {
 		return fmt.Errorf("release %s: %w", effectKey, err)
+	}
+	return nil
+}
+
+// ExpireReferral sets the TTL of every item of a closed referral that has
+// none yet (routes and events written while it was open) and of its link
+// tokens, so that all of it is deleted a retention period after it closed.
+// Running it again is harmless.
+func (s *Referrals) ExpireReferral(ctx context.Context, id string, ttl int64, tokenHashes []string) error {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		FilterExpression:          aws.String("attribute_not_exists(expires_at)"),
+		ProjectionExpression:      aws.String("PK, SK"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(refPrefix + id)},
+	}
+	var keys []map[string]types.AttributeValue
+	for first := true; first || in.ExclusiveStartKey != nil; first = false {
+		page, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("expire referral %s: %w", id, err)
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+		keys = append(keys, page.Items...)
+	}
+	for _, h := range tokenHashes {
+		keys = append(keys, key(tokenPrefix+h, "TOK"))
+	}
+	for _, k := range keys {
+		_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.Table, Key: k,
+			UpdateExpression:          aws.String("SET expires_at = :ttl"),
+			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": num(ttl)},
+		})
+		if err != nil && !conditionFailed(err) {
+			return fmt.Errorf("expire referral %s: %w", id, err)
+		}
 	}
 	return nil
 }

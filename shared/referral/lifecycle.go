@@ -63,6 +63,7 @@ const (
 	StatusChanged    EventType = "status-changed"     // timeline entry; clinician webhook and email
 	CallbackAttempt  EventType = "callback-attempt"   // scheduled: one try of a status webhook
 	ReceiptRequested EventType = "consent-receipt"    // email the patient a receipt of their consent
+	Closed           EventType = "referral-closed"    // set the retention TTL on everything of the referral
 )
 
 // Event is an item written in the same transaction as the state change that
@@ -79,4 +80,7 @@ type Event struct {
 	Detail     string            `json:"detail,omitempty"`
 	Data       map[string]string `json:"data,omitempty"`
 	Attempt    int               `json:"attempt,omitempty"`
+	// TTL is when the store may delete the event (epoch seconds), set once
+	// the referral has closed; 0 while it is open.
+	TTL int64 `json:"expires_at,omitempty"`
 }
