@@ -1,0 +1,88 @@
+// Command handoff is the operator's tool for a local stack:
+//
+//	handoff run                 start the whole stack (what `make run` does)
+//	handoff send [flags] FILE   sign a referral with a clinic's webhook secret and POST it
+//	handoff import [flags] FILE import a Meeting Guide or HSDS feed through the admin API
+//
+// Run `handoff COMMAND -h` for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/handoff-health/handoff/infra/local"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "handoff:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: handoff COMMAND [flags]
+
+commands:
+  run      start the whole local stack (API and pages, DynamoDB, SES emulator, sweeper)
+  send     sign a referral file with a clinic's webhook secret and POST it
+  import   import a Meeting Guide or HSDS feed through the admin API, with progress
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "run":
+		return runStack(args[1:], stdout, stderr)
+	case "send":
+		return send(args[1:], stdout)
+	case "import":
+		return importFeed(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runStack(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	root := fs.String("root", ".", "the repository's root (template.yaml, infra/ses)")
+	noSeed := fs.Bool("no-seed", false, "start empty: no demo clinic or directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	start := time.Now()
+	fmt.Fprintln(stdout, "handoff local stack")
+	o := local.Options{Root: *root, Getenv: os.Getenv, Out: stdout, Log: log}
+	if !*noSeed {
+		o.Seed = local.SeedDemo
+	}
+	s, err := local.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ready in %.1fs — Ctrl-C stops everything\n", time.Since(start).Seconds())
+	select {
+	case <-ctx.Done():
+	case err = <-s.Err():
+	}
+	fmt.Fprintln(stdout, "stopping…")
+	s.Stop()
+	return err
+}

@@ -1,0 +1,325 @@
+// Package local is handoff's whole stack on one machine, offline: the embedded
+// DynamoDB-compatible server with both tables created from template.yaml, the
+// SES v2 emulator, the very HTTP handlers the Lambdas serve, and the sweeper
+// standing in for the table's stream.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/truora/minidyn/server"
+
+	"github.com/handoff-health/handoff/infra/tables"
+	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/seal"
+	"github.com/handoff-health/handoff/shared/ses"
+	"github.com/handoff-health/handoff/shared/wire"
+)
+
+// Default addresses of the embedded services.
+const (
+	DynamoAddr = "127.0.0.1:8000"
+	SESAddr    = "127.0.0.1:8005"
+)
+
+// Options configure a stack.
+type Options struct {
+	Root   string // the repository (template.yaml, infra/ses)
+	Getenv func(string) string
+	Out    io.Writer // what a person reads: addresses, the admin token, next steps
+	Log    *slog.Logger
+	// SweepEvery is the sweeper's period (default 250 ms).
+	SweepEvery time.Duration
+	// DynamoAddr and SESAddr are where the embedded services listen
+	// (default DynamoAddr and SESAddr).
+	DynamoAddr, SESAddr string
+	// Seed loads the demo clinic and directory.
+	Seed func(ctx context.Context, a *app.App) (SeedInfo, error)
+}
+
+// SeedInfo is what the seed made, to print.
+type SeedInfo struct {
+	ClinicID      string
+	WebhookSecret string
+	APIKey        string
+	Groups        int
+	Lines         []string // extra lines to print
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	App      *app.App
+	Config   config.Config
+	Handler  http.Handler
+	stop     []func()
+	serveErr chan error
+}
+
+// portError names a taken port and the variable that moves it.
+func portError(addr, variable string) error {
+	return fmt.Errorf("%s is already in use: stop what listens there or set %s", addr, variable)
+}
+
+func listen(addr, variable string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, portError(addr, variable)
+		}
+		return nil, fmt.Errorf("listen on %s (%s): %w", addr, variable, err)
+	}
+	return l, nil
+}
+
+// Start starts everything and returns when the stack can serve.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	s := &Stack{serveErr: make(chan error, 3)}
+	defer func() {
+		if err != nil {
+			s.Stop() // whatever was started before the failure
+		}
+	}()
+	getenv := o.Getenv
+	env := map[string]string{}
+	set := func(k, v string) { env[k] = v }
+	look := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	if o.DynamoAddr == "" {
+		o.DynamoAddr = DynamoAddr
+	}
+	if o.SESAddr == "" {
+		o.SESAddr = SESAddr
+	}
+	if o.SweepEvery == 0 {
+		o.SweepEvery = 250 * time.Millisecond
+	}
+	// The HTTP port first: a taken port is the likeliest mistake.
+	cfg0, err := config.FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	apiL, err := listen(cfg0.Addr, "HANDOFF_ADDR")
+	if err != nil {
+		return nil, err
+	}
+	s.stop = append(s.stop, func() { apiL.Close() })
+
+	// DynamoDB: the embedded server unless an outside endpoint is given.
+	if getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
+		l, err := listen(o.DynamoAddr, "AWS_ENDPOINT_URL_DYNAMODB (to use another DynamoDB endpoint)")
+		if err != nil {
+			return nil, err
+		}
+		srv := &http.Server{Handler: server.NewServer(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { s.serveErr <- ignoreClosed(srv.Serve(l)) }()
+		s.stop = append(s.stop, func() { _ = srv.Close() })
+		set("AWS_ENDPOINT_URL_DYNAMODB", "http://"+o.DynamoAddr)
+		fmt.Fprintf(o.Out, "  DynamoDB (embedded)  http://%s\n", o.DynamoAddr)
+	} else {
+		fmt.Fprintf(o.Out, "  DynamoDB             %s\n", getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	}
+	// SES: the npm emulator unless an outside endpoint is given.
+	if getenv("AWS_ENDPOINT_URL_SESV2") == "" {
+		stop, err := startSES(ctx, o.Root, o.SESAddr)
+		if err != nil {
+			return nil, err
+		}
+		s.stop = append(s.stop, stop)
+		set("AWS_ENDPOINT_URL_SESV2", "http://"+o.SESAddr)
+		fmt.Fprintf(o.Out, "  SES emulator         http://%s  (mailbox page; GET /store lists mail as JSON)\n", o.SESAddr)
+	} else {
+		fmt.Fprintf(o.Out, "  SES                  %s\n", getenv("AWS_ENDPOINT_URL_SESV2"))
+	}
+	// Local credentials and keys: nothing here is a real secret.
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+	} {
+		if getenv(k) == "" {
+			set(k, v)
+		}
+	}
+	if getenv("HANDOFF_ADMIN_TOKEN") == "" {
+		set("HANDOFF_ADMIN_TOKEN", "adm_"+strings.ToLower(wire.RandomKey()[:32]))
+	}
+	if getenv("HANDOFF_LINK_KEY") == "" {
+		set("HANDOFF_LINK_KEY", wire.RandomKey())
+	}
+	if getenv("HANDOFF_SEAL_KEY") == "" && getenv("HANDOFF_KMS_KEY_ID") == "" {
+		_, key, err := seal.NewRandomLocalKey()
+		if err != nil {
+			return nil, err
+		}
+		set("HANDOFF_SEAL_KEY", key)
+	}
+	cfg, err := config.FromEnv(look)
+	if err != nil {
+		return nil, err
+	}
+	s.Config = cfg
+
+	// Tables from template.yaml's own definitions.
+	aw, err := wire.AWSFromEnv(look)
+	if err != nil {
+		return nil, err
+	}
+	a, err := wire.BuildWith(aw, cfg, o.Log, wire.Options{DynamoDB: []func(*dynamodb.Options){localDynamo},
+		Mailer: func(aw wire.AWS) app.Mailer {
+			return ses.New(aw.Config, aw.Endpoint("SESV2"), cfg.MailFrom, cfg.SESConfigurationSet)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	s.App = a
+	defs, err := tables.Load(filepath.Join(o.Root, "template.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, func(ctx context.Context) error {
+		return tables.EnsureTables(ctx, a.Referrals.DB, defs.Tables)
+	}); err != nil {
+		return nil, fmt.Errorf("create tables: %w", err)
+	}
+	if len(defs.Skipped) > 0 {
+		o.Log.Info("the local DynamoDB server does not support these template settings; they apply in AWS only",
+			"skipped", strings.Join(defs.Skipped, "; "))
+	}
+
+	var seeded SeedInfo
+	if o.Seed != nil {
+		if seeded, err = o.Seed(ctx, a); err != nil {
+			return nil, fmt.Errorf("seed the demo data: %w", err)
+		}
+	}
+
+	srv := &httpapi.Server{App: a, Log: o.Log}
+	s.Handler = srv.All()
+	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
+	s.stop = append(s.stop, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	})
+
+	dctx, cancel := context.WithCancel(context.Background())
+	d := &dispatch.Dispatcher{App: a, Log: o.Log}
+	done := make(chan struct{})
+	go func() { d.Loop(dctx, o.SweepEvery); close(done) }()
+	s.stop = append(s.stop, func() { cancel(); <-done })
+
+	fmt.Fprintf(o.Out, "  API and pages        %s  (listening on %s)\n", cfg.PublicURL, cfg.Addr)
+	fmt.Fprintf(o.Out, "  admin token          %s\n", cfg.AdminToken)
+	if seeded.ClinicID != "" {
+		fmt.Fprintf(o.Out, "  demo clinic          %s (%d demo groups)\n", seeded.ClinicID, seeded.Groups)
+		fmt.Fprintf(o.Out, "    webhook_secret     %s\n", seeded.WebhookSecret)
+		fmt.Fprintf(o.Out, "    api_key            %s\n", seeded.APIKey)
+	}
+	for _, l := range seeded.Lines {
+		fmt.Fprintln(o.Out, l)
+	}
+	return s, nil
+}
+
+// Err returns a channel that receives a server's failure.
+func (s *Stack) Err() <-chan error { return s.serveErr }
+
+// Stop stops everything Start started, in reverse order.
+func (s *Stack) Stop() {
+	for i := len(s.stop) - 1; i >= 0; i-- {
+		s.stop[i]()
+	}
+	s.stop = nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// waitFor retries f briefly while a just-started server comes up.
+func waitFor(ctx context.Context, f func(context.Context) error) error {
+	var err error
+	for range 50 {
+		if err = f(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// startSES runs the SES emulator from infra/ses and waits for it.
+func startSES(ctx context.Context, root, addr string) (func(), error) {
+	bin := filepath.Join(root, "infra", "ses", "node_modules", ".bin", "aws-ses-v2-local")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, errors.New("the SES emulator is not installed: run `make node_modules` (npm ci in infra/ses; needs Node 20)")
+	}
+	l, err := listen(addr, "AWS_ENDPOINT_URL_SESV2 (to use another SES endpoint)")
+	if err != nil {
+		return nil, err
+	}
+	l.Close()
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--host", host, "--port", port)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the SES emulator: %w", err)
+	}
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/health-check")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return stop, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, errors.New("the SES emulator did not answer within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// localDynamo skips response checksum validation, which the embedded server's
+// error answers do not carry.
+func localDynamo(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }

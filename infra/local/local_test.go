@@ -1,0 +1,139 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/infra/local"
+	"github.com/handoff-health/handoff/shared/ses/sestest"
+	"github.com/handoff-health/handoff/shared/testenv"
+	"github.com/handoff-health/handoff/shared/webhook"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestStackStartsServesAndStops starts the whole local stack as `make run`
+// does (on free ports), checks it answers, sends a signed referral to the
+// demo clinic, sees the consent email in the SES emulator, and stops it.
+func TestStackStartsServesAndStops(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	_, ok := sestest.Binary(root)
+	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
+	api, ddb, mail := freeAddr(t), freeAddr(t), freeAddr(t)
+	var out bytes.Buffer
+	start := time.Now()
+	s, err := local.Start(context.Background(), local.Options{
+		Root: root, Getenv: env(map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
+		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DynamoAddr: ddb, SESAddr: mail, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ready in %v", time.Since(start))
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.Stop()
+		}
+	}()
+	for _, u := range []string{"http://" + api + "/healthz", "http://" + mail + "/", "http://" + mail + "/health-check"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", u, resp.StatusCode)
+		}
+	}
+	printed := out.String()
+	for _, want := range []string{"http://" + api, "t0ken-for-test", "demo-clinic", "whsec_", "handoff send"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("the start-up text does not show %q:\n%s", want, printed)
+		}
+	}
+	// The ready command's referral, sent as that command would.
+	var secret string
+	for _, f := range strings.Fields(printed) {
+		if strings.HasPrefix(f, "whsec_") {
+			secret = f
+		}
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"patient":{"given_name":"Sam","email":"sam@patient.example","postal_code":"60601"},"needs":["alcohol"],"clinician":{"name":"Dr. Lee","email":"lee@clinic.example"}}`)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+api+"/v1/clinics/demo-clinic/referrals", bytes.NewReader(body))
+	for k, v := range webhook.SignHeaders(key, "msg_local_test", time.Now(), body) {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("referral: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mails, err := sestest.Store(context.Background(), "http://"+mail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sestest.To(mails, "sam@patient.example"); len(got) == 1 {
+			if !strings.Contains(got[0].Body.Text, "http://"+api+"/c/") {
+				t.Fatal("the consent email has no link to this stack")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no consent email from the sweeper")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Stop()
+	stopped = true
+	for _, addr := range []string{api, ddb, mail} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still answers after Stop", addr)
+		}
+	}
+}
+
+// TestTakenPort: a taken port is a one-line error naming it and the variable.
+func TestTakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = local.Start(context.Background(), local.Options{
+		Root: testenv.RepoRoot(t), Getenv: env(map[string]string{"HANDOFF_ADDR": l.Addr().String()}),
+		Out: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), l.Addr().String()) || !strings.Contains(err.Error(), "HANDOFF_ADDR") {
+		t.Fatalf("error %q should name %s and HANDOFF_ADDR on one line", err, l.Addr())
+	}
+}
