@@ -135,8 +135,8 @@ func ImportHSDS(r io.Reader, opt ImportOptions) (Result, error) {
 			hsdsService
 			LocationType text          `json:"location_type"`
 			Location     *hsdsLocation `json:"location"`
-			Service  *hsdsService  `json:"service"`
-			Services []hsdsService `json:"services"`
+			Service      *hsdsService  `json:"service"`
+			Services     []hsdsService `json:"services"`
 		}
 		if err := json.Unmarshal(raw, &row); err != nil {
 			res.Skipped = append(res.Skipped, Skip{Index: i, Reason: rowError(err)})

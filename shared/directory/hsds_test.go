@@ -67,7 +67,7 @@ func TestImportHSDSFiles(t *testing.T) {
 func TestImportHSDSMapsFields(t *testing.T) {
 	full := importHSDSFile(t, "service_full.json", ImportOptions{Topic: "anxiety"})
 	sal := importHSDSFile(t, "service_at_location_full.json", ImportOptions{Topic: "anxiety"})
-	real := importHSDSFile(t, "support-groups.json", ImportOptions{})
+	support := importHSDSFile(t, "support-groups.json", ImportOptions{})
 
 	t.Run("example service: unplaceable location, attended remotely", func(t *testing.T) {
 		g := full.Groups[0]
@@ -97,7 +97,7 @@ func TestImportHSDSMapsFields(t *testing.T) {
 		}
 	})
 	t.Run("grief circle in person", func(t *testing.T) {
-		g := groupNamed(t, real.Groups, "Westside Grief Support Circle")
+		g := groupNamed(t, support.Groups, "Westside Grief Support Circle")
 		if !slices.Equal(g.Topics, []string{"grief"}) || !slices.Equal(g.Formats, []string{InPerson}) || !slices.Equal(g.Accessibility, []string{"wheelchair"}) {
 			t.Errorf("topics %v formats %v accessibility %v", g.Topics, g.Formats, g.Accessibility)
 		}
@@ -110,7 +110,7 @@ func TestImportHSDSMapsFields(t *testing.T) {
 		}
 	})
 	t.Run("spanish caregivers online", func(t *testing.T) {
-		g := groupNamed(t, real.Groups, "Grupo de Apoyo para Cuidadores")
+		g := groupNamed(t, support.Groups, "Grupo de Apoyo para Cuidadores")
 		if !slices.Equal(g.Topics, []string{"caregivers"}) || !slices.Equal(g.Formats, []string{Online}) || !slices.Equal(g.Languages, []string{"es"}) {
 			t.Errorf("topics %v formats %v languages %v", g.Topics, g.Formats, g.Languages)
 		}
@@ -122,7 +122,7 @@ func TestImportHSDSMapsFields(t *testing.T) {
 		}
 	})
 	t.Run("hybrid cancer group placed by postal code, monthly schedule not listed", func(t *testing.T) {
-		g := groupNamed(t, real.Groups, "Mission Cancer Peer Support")
+		g := groupNamed(t, support.Groups, "Mission Cancer Peer Support")
 		if !slices.Equal(g.Formats, []string{Hybrid}) || !g.HasLocation() || g.Location.Lat < 37.7 || g.Location.Lat > 37.8 {
 			t.Errorf("formats %v location %+v", g.Formats, g.Location)
 		}

@@ -115,9 +115,13 @@ type mgMeeting struct {
 // no day or time (by appointment), an unreadable day or time, no place for an
 // in-person meeting, no way to attend, no time zone, or a group with no
 // contact email (its rows' email and contact_N_email fields, else
-// ImportOptions.ContactEmail) — never the whole feed. It returns a problem.Invalid error for bad options, a
-// problem.TooLarge error for a feed over ImportOptions.MaxBytes and a
-// problem.Malformed error for a feed that is not a JSON array.
+// ImportOptions.ContactEmail) — never the whole feed. A folded group that
+// fails Validate skips its rows with the failing fields.
+//
+// It returns a problem.Invalid error for bad options, a problem.TooLarge
+// error for a feed over ImportOptions.MaxBytes and a problem.Malformed error
+// for a feed that is not a JSON array (the message gives a byte offset,
+// never content).
 func ImportMeetingGuide(r io.Reader, opt ImportOptions) (Result, error) {
 	if err := opt.check(FormatMeetingGuide, true); err != nil {
 		return Result{}, err

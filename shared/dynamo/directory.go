@@ -576,7 +576,9 @@ func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []dire
 	for {
 		out, err := s.DB.Query(ctx, in)
 		if err != nil {
-			return cands, queries, scanned, fmt.Errorf("query %s: %w", pk, err)
+			// The key names a topic and a patient's cell: it stays out of
+			// the error, which may be logged.
+			return cands, queries, scanned, fmt.Errorf("query match index: %w", err)
 		}
 		queries++
 		// Without a filter every item read is returned; some servers
@@ -585,7 +587,7 @@ func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []dire
 		for _, item := range out.Items {
 			var it indexItem
 			if err := unmarshal(item, &it); err != nil {
-				return cands, queries, scanned, fmt.Errorf("read index item in %s: %w", pk, err)
+				return cands, queries, scanned, fmt.Errorf("read match index item: %w", err)
 			}
 			cands = append(cands, it.Candidate)
 		}
