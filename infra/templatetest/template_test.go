@@ -859,10 +859,11 @@ func checkEnvironment(s stack) []string {
 		"HANDOFF_REFERRALS_TABLE": "ReferralsTable", "HANDOFF_DIRECTORY_TABLE": "DirectoryTable",
 		"HANDOFF_PUBLIC_URL": "PublicUrl", "HANDOFF_MAIL_FROM": "MailFrom", "HANDOFF_KMS_KEY_ID": "DataKey",
 	}
+	// Which function gets which secret-bearing setting, and from where.
 	secrets := map[string]map[string]string{
-		"HANDOFF_ADMIN_TOKEN_SECRET_ARN": {"AdminFunction": "AdminTokenSecretArn"},
-		"HANDOFF_LINK_KEY_SECRET_ARN": {
-			"ConsentFunction": "LinkKeySecretArn", "RespondFunction": "LinkKeySecretArn", "DispatchFunction": "LinkKeySecretArn",
+		"HANDOFF_ADMIN_TOKEN_SHA256": {"AdminFunction": "AdminTokenSha256"},
+		"HANDOFF_LINK_KEY_ID": {
+			"IntakeFunction": "LinkKey", "ConsentFunction": "LinkKey", "RespondFunction": "LinkKey", "DispatchFunction": "LinkKey",
 		},
 	}
 	for _, fn := range s.functions() {
@@ -890,7 +891,10 @@ func checkEnvironment(s stack) []string {
 			}
 		}
 	}
-	for _, p := range []string{"AdminTokenSecretArn", "LinkKeySecretArn", "PublicUrl", "MailFrom"} {
+	if dig(s, "Parameters", "AdminTokenSha256", "NoEcho") != true {
+		out = append(out, "AdminTokenSha256 must be NoEcho")
+	}
+	for _, p := range []string{"AdminTokenSha256", "PublicUrl", "MailFrom"} {
 		if dig(s, "Parameters", p) == nil {
 			out = append(out, "no parameter "+p)
 		} else if dig(s, "Parameters", p, "Default") != nil {

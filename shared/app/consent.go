@@ -84,7 +84,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	lang = pages.Lang(lang)
 	v := pages.ConsentView{
 		Lang: lang, ClinicName: clinic.Name, GivenName: r.Patient.GivenName,
-		ExpiresAt: t.ExpiresAt, State: state, Notice: notice,
+		ExpiresAt: consentExpiry(r), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
 	v.Channel, err = channelWords(lang, r)
@@ -111,8 +111,14 @@ func channelWords(lang string, r *referral.Referral) (string, error) {
 	return pages.ContactChannel(lang, "email", pages.MaskEmail(r.Patient.Email))
 }
 
-// consentLifetime is how long a patient's agreement lasts once given.
+// consentLifetime is how long a patient's agreement lasts.
 const consentLifetime = 365 * 24 * time.Hour
+
+// consentExpiry is the date the patient's agreement ends: fixed when the
+// referral arrived, so the page shows the same date the record keeps.
+func consentExpiry(r *referral.Referral) time.Time {
+	return r.CreatedAt.Add(consentLifetime).Truncate(24 * time.Hour)
+}
 
 // ConsentAction carries out the patient's answer and returns the notice the
 // page shows next. A repeated answer changes nothing and emits nothing.
@@ -193,7 +199,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			Mode: mode, Groups: chosen, Channel: channel,
 			PatientName: r.Patient.GivenName + " " + r.Patient.FamilyName, Discloser: clinic.Name,
 			Disclosed: disclosed, Recipients: names, Purpose: consentPurpose, RevokeHow: consentRevokeHow,
-			ExpiresAt: now.Add(consentLifetime), Signature: "pressed Confirm on the consent page", SignedAt: now,
+			ExpiresAt: consentExpiry(r), Signature: "pressed Confirm on the consent page", SignedAt: now,
 			Redisclosure: consentRedisclosure, TextSHA256: hex.EncodeToString(sum[:]), Language: v.Lang,
 		}
 		r.Status, r.UpdatedAt = referral.Consented, now

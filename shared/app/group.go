@@ -97,8 +97,11 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 		pages.ActionAccept: referral.RouteAccepted, pages.ActionDecline: referral.RouteDeclined,
 		pages.ActionConnected: referral.RouteConnected, pages.ActionNotConnected: referral.RouteNotConnected,
 	}[f.Action], f.Action
-	if f.Action == pages.ActionAccept {
+	switch f.Action {
+	case pages.ActionAccept:
 		notice = pages.NoticeAccepted
+	case pages.ActionDecline:
+		notice = pages.NoticeDeclined
 	}
 	if to == "" || !referral.CanMoveRoute(rt.Status, to) {
 		return "", nil // a repeated or late answer: the page shows the state as it is

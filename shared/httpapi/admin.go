@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/topics"
 )
 
 // maxImportBody bounds an import feed.
@@ -127,8 +129,18 @@ func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
 func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var fields []problem.FieldError
-	dq := directory.Query{Topics: q["topic"], Now: s.App.Clock()}
-	if len(dq.Topics) == 0 {
+	dq := directory.Query{Now: s.App.Clock()}
+	// Each topic costs a Query per cell read: only known topics, each once.
+	for _, tp := range q["topic"] {
+		if !topics.Valid(tp) {
+			fields = append(fields, problem.FieldError{Field: "topic", Detail: "must be a topic code of the published vocabulary"})
+			break
+		}
+		if !slices.Contains(dq.Topics, tp) {
+			dq.Topics = append(dq.Topics, tp)
+		}
+	}
+	if len(q["topic"]) == 0 {
 		fields = append(fields, problem.FieldError{Field: "topic", Detail: "is required (a topic code, e.g. alcohol)"})
 	}
 	switch {

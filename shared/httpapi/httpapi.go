@@ -6,12 +6,16 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -52,8 +56,32 @@ func methods(m map[string]http.HandlerFunc) http.HandlerFunc {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code := problem.CodeOf(err); code == problem.Internal || code == problem.Unavailable {
 		s.Log.ErrorContext(r.Context(), "request failed", "route", routeOf(r), "error", err.Error())
+		err = classify(err)
+		if problem.Is(err, problem.Unavailable) {
+			w.Header().Set("Retry-After", "1")
+		}
 	}
 	problem.Write(w, err)
+}
+
+// errDependency answers a failure of a service handoff depends on.
+var errDependency = problem.Errorf(problem.Unavailable,
+	"a service handoff depends on did not answer; nothing was changed and it is safe to retry")
+
+// classify turns a failure of an outside service (an AWS call that failed
+// after the SDK's retries, a network error, a timeout) into Unavailable: the
+// request did nothing and may be sent again as it is (a referral with the same
+// webhook-id is not duplicated).
+func classify(err error) error {
+	if problem.CodeOf(err) != problem.Internal {
+		return err
+	}
+	var op *smithy.OperationError
+	var ne net.Error
+	if errors.As(err, &op) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		return errDependency
+	}
+	return err
 }
 
 // routeOf is the request's route pattern, never its path (paths carry tokens).

@@ -55,10 +55,11 @@ func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
 // pageError answers with a plain page that says nothing about the link.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	code := problem.CodeOf(err)
-	status := problem.Status(code)
 	if code == problem.Internal || code == problem.Unavailable {
 		s.Log.ErrorContext(r.Context(), "page failed", "route", routeOf(r), "error", err.Error())
+		code = problem.CodeOf(classify(err))
 	}
+	status := problem.Status(code)
 	switch status {
 	case http.StatusNotFound, http.StatusGone, http.StatusForbidden, http.StatusMethodNotAllowed:
 	case http.StatusServiceUnavailable:
