@@ -22,13 +22,13 @@ import (
 
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/problem"
-	"github.com/handoff-health/handoff/shared/ses"
 )
 
 // Mailer sends one email and returns the provider's message id.
 type Mailer interface {
-	Send(ctx context.Context, m ses.Message) (string, error)
+	Send(ctx context.Context, m mail.Message) (string, error)
 }
 
 // App is handoff's core, built once per process and shared by all requests.

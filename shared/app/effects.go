@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/ses"
 )
 
 // claimLease is how long a worker holds an effect before another may take it
@@ -89,7 +89,7 @@ func backoff(n int) time.Duration {
 // sendOnce sends one email for one event's effect at most once: the ledger
 // entry is claimed before sending and completed after. Only a crash between the
 // two can repeat the email (once the claim's lease runs out).
-func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, build func() (ses.Message, error)) error {
+func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
 	key := ev.ID + "#" + effect
 	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
 	if err != nil {

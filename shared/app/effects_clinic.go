@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/webhook"
 )
 
@@ -76,7 +76,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" {
-		err := a.sendOnce(ctx, ev, "clinician-email", func() (ses.Message, error) {
+		err := a.sendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
 			m, err := pages.ClinicianStatusEmail("en", r.Clinician.Name, clinic.Name, r.ExternalID, r.ID, ev.Status, ev.At)
 			return message(r.Clinician.Email, m), err
 		})

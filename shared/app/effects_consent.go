@@ -5,9 +5,9 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/ses"
 )
 
 // offerLimit is how many groups the consent page offers (the admin match
@@ -48,10 +48,10 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
 		if err != nil {
-			return ses.Message{}, err
+			return mail.Message{}, err
 		}
 		lang := pages.Lang(r.Patient.Language)
 		m, err := pages.ConsentEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, r.CreatedAt.Add(a.Config.ConsentTTL))
@@ -148,15 +148,15 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
 		if err != nil {
-			return ses.Message{}, err
+			return mail.Message{}, err
 		}
 		lang := pages.Lang(r.Consent.Language)
 		channel, err := channelWords(lang, r)
 		if err != nil {
-			return ses.Message{}, err
+			return mail.Message{}, err
 		}
 		var names []string
 		for _, o := range r.Offers {
@@ -178,6 +178,6 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 }
 
 // message addresses a rendered email.
-func message(to string, m pages.Email) ses.Message {
-	return ses.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+func message(to string, m pages.Email) mail.Message {
+	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
 }

@@ -7,10 +7,10 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/ses"
 )
 
 // groupLinkGrace is how long a group's link keeps working after its answer
@@ -122,7 +122,7 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		return err
 	}
 	if r.Patient.Email != "" {
-		err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+		err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
 			return message(r.Patient.Email, m), err
 		})
@@ -186,10 +186,10 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		tok, _, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
-			return ses.Message{}, err
+			return mail.Message{}, err
 		}
 		lang := groupLang(g)
 		m, err := pages.GroupNoticeEmail(lang, g.Name, clinic.Name, r.Patient.GivenName, sharedContact(r),
@@ -299,10 +299,10 @@ func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (ses.Message, error) {
+	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		tok, _, err := a.linkToken(ctx, "group", rec.Referral.ID, rt.Seq)
 		if err != nil {
-			return ses.Message{}, err
+			return mail.Message{}, err
 		}
 		m, err := pages.WithdrawnEmail(groupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
 		return message(g.Contact.Email, m), err

@@ -11,18 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/handoff-health/handoff/shared/mail"
 )
 
-// Message is one email.
-type Message struct {
-	To      string
-	Subject string
-	Text    string
-	HTML    string
-	// Tags are SES message tags (ids only, never personal data): they come back
-	// in bounce and complaint notifications.
-	Tags map[string]string
-}
+// Message is one email (see shared/mail).
+type Message = mail.Message
 
 // Sender sends through SES v2.
 type Sender struct {
@@ -43,8 +37,9 @@ func NewSender(api *sesv2.Client, from, configurationSet string) *Sender {
 var ErrThrottled = errors.New("ses: throttled")
 
 // Send sends m and returns SES's message id. A throttling refusal wraps
-// ErrThrottled; other failures wrap the SDK's error. Neither carries the
-// message's content.
+// ErrThrottled; another refusal wraps a smithy.APIError with SES's error code
+// but not its message, which can name the recipient; other failures wrap the
+// SDK's error. None carries the message's content or address.
 func (s *Sender) Send(ctx context.Context, m Message) (string, error) {
 	in := &sesv2.SendEmailInput{
 		FromEmailAddress: aws.String(s.From),
@@ -70,6 +65,11 @@ func (s *Sender) Send(ctx context.Context, m Message) (string, error) {
 		var ae smithy.APIError
 		if errors.As(err, &tm) || errors.As(err, &le) || (errors.As(err, &ae) && ae.ErrorCode() == "Throttling") {
 			return "", fmt.Errorf("send email: %w", ErrThrottled)
+		}
+		if ae != nil {
+			// SES's message may name the recipient (MessageRejected for an
+			// unverified or suppressed address): keep only its code.
+			return "", fmt.Errorf("send email: %w", &smithy.GenericAPIError{Code: ae.ErrorCode(), Fault: ae.ErrorFault()})
 		}
 		return "", fmt.Errorf("send email: %w", err)
 	}

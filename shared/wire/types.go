@@ -1,5 +1,5 @@
 package wire
 
-import "github.com/handoff-health/handoff/shared/ses"
+import "github.com/handoff-health/handoff/shared/mail"
 
-type sesMessage = ses.Message
+type sesMessage = mail.Message
