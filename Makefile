@@ -18,10 +18,13 @@ FUZZPKGS ?= ./...
 # staticcheck 2026.2.2 is module version v0.8.2.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 NODE_MODULES := infra/ses/node_modules
+# local-kms (KMS for the local stack and the sealing tests), pinned.
+LOCAL_KMS := $(BUILD_DIR)/tools/local-kms
+LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction node_modules \
-	run test lint bench fuzz coldstart soak load clean
+	run test lint bench fuzz coldstart soak load clean tools
 
 help: ## List the targets
 	@echo "handoff targets:"
@@ -58,6 +61,11 @@ build: ## Build every function into build/<name>/bootstrap and build/<name>.zip;
 
 # ---------------------------------------------------------------- local tools
 
+tools: $(LOCAL_KMS) ## Install local-kms (pinned) into build/tools
+
+$(LOCAL_KMS):
+	GOBIN=$(CURDIR)/$(BUILD_DIR)/tools go install github.com/nsmithuk/local-kms@$(LOCAL_KMS_VERSION)
+
 node_modules: $(NODE_MODULES) ## Install the pinned SES emulator and axe-core (infra/ses)
 
 $(NODE_MODULES): infra/ses/package.json infra/ses/package-lock.json
@@ -66,11 +74,11 @@ $(NODE_MODULES): infra/ses/package.json infra/ses/package-lock.json
 
 # ---------------------------------------------------------------- run and check
 
-run: $(NODE_MODULES) ## Run the local stack (API, DynamoDB, SES emulator) on 127.0.0.1
+run: $(NODE_MODULES) $(LOCAL_KMS) ## Run the local stack (API, DynamoDB, SES emulator) on 127.0.0.1
 	go build -o $(BUILD_DIR)/handoff ./infra/cmd/handoff
 	./$(BUILD_DIR)/handoff run
 
-test: $(NODE_MODULES) ## Run every test (go vet, then go test)
+test: $(NODE_MODULES) $(LOCAL_KMS) ## Run every test (go vet, then go test)
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
 

@@ -19,7 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/truora/minidyn/server"
 
 	"github.com/handoff-health/handoff/infra/tables"
@@ -36,6 +39,7 @@ import (
 const (
 	DynamoAddr = "127.0.0.1:8000"
 	SESAddr    = "127.0.0.1:8005"
+	KMSAddr    = "127.0.0.1:8010"
 )
 
 // Options configure a stack.
@@ -46,9 +50,9 @@ type Options struct {
 	Log    *slog.Logger
 	// SweepEvery is the sweeper's period (default 250 ms).
 	SweepEvery time.Duration
-	// DynamoAddr and SESAddr are where the embedded services listen
-	// (default DynamoAddr and SESAddr).
-	DynamoAddr, SESAddr string
+	// DynamoAddr, SESAddr and KMSAddr are where the embedded services listen
+	// (default DynamoAddr, SESAddr and KMSAddr).
+	DynamoAddr, SESAddr, KMSAddr string
 	// Seed loads the demo clinic and directory.
 	Seed func(ctx context.Context, a *app.App) (SeedInfo, error)
 }
@@ -110,6 +114,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.SESAddr == "" {
 		o.SESAddr = SESAddr
 	}
+	if o.KMSAddr == "" {
+		o.KMSAddr = KMSAddr
+	}
 	if o.SweepEvery == 0 {
 		o.SweepEvery = 250 * time.Millisecond
 	}
@@ -165,11 +172,24 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		set("HANDOFF_LINK_KEY", wire.RandomKey())
 	}
 	if getenv("HANDOFF_SEAL_KEY") == "" && getenv("HANDOFF_KMS_KEY_ID") == "" {
-		_, key, err := seal.NewRandomLocalKey()
-		if err != nil {
+		// Seal through KMS as in AWS, with local-kms when it is installed.
+		stop, url, keyID, err := startKMS(ctx, o.Root, o.KMSAddr)
+		switch {
+		case err != nil:
 			return nil, err
+		case keyID != "":
+			s.stop = append(s.stop, stop)
+			set("AWS_ENDPOINT_URL_KMS", url)
+			set("HANDOFF_KMS_KEY_ID", keyID)
+			fmt.Fprintf(o.Out, "  KMS (local-kms)      %s\n", url)
+		default:
+			_, key, err := seal.NewRandomLocalKey()
+			if err != nil {
+				return nil, err
+			}
+			set("HANDOFF_SEAL_KEY", key)
+			o.Log.Info("local-kms is not installed (make tools): sealing with an in-memory key")
 		}
-		set("HANDOFF_SEAL_KEY", key)
 	}
 	cfg, err := config.FromEnv(look)
 	if err != nil {
@@ -323,3 +343,49 @@ func startSES(ctx context.Context, root, addr string) (func(), error) {
 // localDynamo skips response checksum validation, which the embedded server's
 // error answers do not carry.
 func localDynamo(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true }
+
+// startKMS runs local-kms from build/tools, when installed, and creates the
+// data key. keyID is "" when local-kms is not installed.
+func startKMS(ctx context.Context, root, addr string) (stop func(), url, keyID string, err error) {
+	bin := filepath.Join(root, "build", "tools", "local-kms")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, "", "", nil
+	}
+	l, err := listen(addr, "HANDOFF_SEAL_KEY or HANDOFF_KMS_KEY_ID (to seal without local-kms)")
+	if err != nil {
+		return nil, "", "", err
+	}
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	dir, err := os.MkdirTemp("", "handoff-kms-")
+	if err != nil {
+		return nil, "", "", err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+dir, "KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", fmt.Errorf("start local-kms: %w", err)
+	}
+	stop = func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	url = "http://" + addr
+	client := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	err = waitFor(ctx, func(ctx context.Context) error {
+		out, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("handoff local data key")})
+		if err == nil {
+			keyID = aws.ToString(out.KeyMetadata.KeyId)
+		}
+		return err
+	})
+	if err != nil {
+		stop()
+		return nil, "", "", fmt.Errorf("create the local KMS key: %w", err)
+	}
+	return stop, url, keyID, nil
+}

@@ -36,13 +36,13 @@ func TestStackStartsServesAndStops(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	_, ok := sestest.Binary(root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	api, ddb, mail := freeAddr(t), freeAddr(t), freeAddr(t)
+	api, ddb, mail, kmsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	var out bytes.Buffer
 	start := time.Now()
 	s, err := local.Start(context.Background(), local.Options{
 		Root: root, Getenv: env(map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
 		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: ddb, SESAddr: mail, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
+		DynamoAddr: ddb, SESAddr: mail, KMSAddr: kmsAddr, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestStackStartsServesAndStops(t *testing.T) {
 		}
 	}
 	printed := out.String()
-	for _, want := range []string{"http://" + api, "t0ken-for-test", "demo-clinic", "whsec_", "handoff send"} {
+	for _, want := range []string{"http://" + api, "t0ken-for-test", "demo-clinic", "whsec_", "handoff send", "local-kms"} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("the start-up text does not show %q:\n%s", want, printed)
 		}

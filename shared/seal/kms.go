@@ -96,7 +96,7 @@ func (k *KMS) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
 	out = binary.BigEndian.AppendUint16(out, uint16(len(dk.wrapped)))
 	out = append(out, dk.wrapped...)
 	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plaintext, aad), nil
+	return aead.Seal(out, nonce, plaintext, bindAAD(aad, dk.wrapped)), nil
 }
 
 // Open decrypts a value sealed by Seal; any mismatch is ErrOpen, a KMS failure
@@ -118,7 +118,7 @@ func (k *KMS) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], aad)
+	pt, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], bindAAD(aad, wrapped))
 	if err != nil {
 		return nil, ErrOpen
 	}
@@ -147,6 +147,15 @@ func (k *KMS) unwrap(ctx context.Context, wrapped []byte) ([]byte, error) {
 	k.opened[id] = &dataKey{plain: out.Plaintext, made: k.now()}
 	k.mu.Unlock()
 	return out.Plaintext, nil
+}
+
+// bindAAD authenticates the wrapped data key along with the item's keys, so a
+// changed wrapped key fails to open even where KMS would still unwrap it.
+func bindAAD(aad, wrapped []byte) []byte {
+	out := make([]byte, 0, len(aad)+len(wrapped)+1)
+	out = append(out, aad...)
+	out = append(out, 0)
+	return append(out, wrapped...)
 }
 
 func gcm(key []byte) (cipher.AEAD, error) {
