@@ -1,0 +1,158 @@
+package apptest_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/sesevents"
+)
+
+// snsBounce is an SES event-publishing notification as SNS delivers it.
+func snsBounce(kind, referralID, eventID, effect string) events.SNSEvent {
+	msg := map[string]any{
+		"eventType": kind,
+		"mail": map[string]any{"messageId": "m-1", "tags": map[string][]string{
+			"referral": {referralID}, "event": {eventID}, "effect": {effect},
+		}},
+	}
+	if kind == "Bounce" {
+		msg["bounce"] = map[string]any{"bounceType": "Permanent"}
+	} else {
+		msg["complaint"] = map[string]any{}
+	}
+	b, _ := json.Marshal(msg)
+	return events.SNSEvent{Records: []events.SNSEventRecord{{SNS: events.SNSEntity{Type: "Notification", Message: string(b)}}}}
+}
+
+func eventOf(t *testing.T, h *apptest.Harness, referralID string, typ referral.EventType) string {
+	t.Helper()
+	rec, err := h.App.Referrals.Load(context.Background(), referralID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rec.Events {
+		if e.Type == typ {
+			return e.ID
+		}
+	}
+	t.Fatalf("no %s event", typ)
+	return ""
+}
+
+func matchIDs(t *testing.T, h *apptest.Harness) []string {
+	t.Helper()
+	st, b := h.Admin(http.MethodGet, "/v1/admin/match?topic=alcohol&postal_code=94110&limit=10", nil)
+	if st != 200 {
+		t.Fatalf("match: %d %s", st, b)
+	}
+	var out struct {
+		Matches []struct {
+			Group struct{ ID string }
+		}
+	}
+	_ = json.Unmarshal(b, &out)
+	var ids []string
+	for _, m := range out.Matches {
+		ids = append(ids, m.Group.ID)
+	}
+	return ids
+}
+
+func TestGroupBouncePausesTheGroup(t *testing.T) {
+	w := newWorld(t, "")
+	id, link := w.refer(t, "b1@patient.example")
+	w.confirm(t, link, "introduce", "mission-a")
+	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
+	// A subscription confirmation is ignored, not followed.
+	if err := hd.Handle(context.Background(), events.SNSEvent{Records: []events.SNSEventRecord{{SNS: events.SNSEntity{
+		Type: "SubscriptionConfirmation", Message: `{"SubscribeURL":"http://169.254.169.254/"}`}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hd.Handle(context.Background(), snsBounce("Bounce", id, eventOf(t, w.Harness, id, referral.GroupNotified), "email")); err != nil {
+		t.Fatal(err)
+	}
+	if ids := matchIDs(t, w.Harness); strings.Contains(strings.Join(ids, ","), "mission-a") {
+		t.Fatalf("a paused group is still offered: %v", ids)
+	}
+	st, b := w.Admin(http.MethodGet, "/v1/admin/groups/mission-a", nil)
+	if st != 200 || !strings.Contains(string(b), `"paused":true`) {
+		t.Fatalf("group after the bounce: %d %s", st, b)
+	}
+	// Updating the listing un-pauses it.
+	w.PutGroup(w.groups[0], "mission-a")
+	if ids := matchIDs(t, w.Harness); !strings.Contains(strings.Join(ids, ","), "mission-a") {
+		t.Fatalf("the updated listing is not offered again: %v", ids)
+	}
+}
+
+func TestPatientBounceFlagsTheReferral(t *testing.T) {
+	w := newWorld(t, "")
+	id, _ := w.refer(t, "b2@patient.example")
+	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
+	ev := eventOf(t, w.Harness, id, referral.ConsentRequested)
+	for range 2 { // a repeated notification changes nothing more
+		if err := hd.Handle(context.Background(), snsBounce("Complaint", id, ev, "email")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Settle()
+	v := w.Status(w.clinic, id)
+	var flagged int
+	for _, e := range v.Timeline {
+		if strings.Contains(e.Detail, "undeliverable") {
+			flagged++
+		}
+	}
+	if flagged != 1 {
+		t.Fatalf("the clinician's timeline shows the bounce %d times, want once: %+v", flagged, v.Timeline)
+	}
+	r, err := w.App.Referrals.Get(context.Background(), id)
+	if err != nil || len(r.Flags) != 1 {
+		t.Fatalf("flags %v, %v", r.Flags, err)
+	}
+}
+
+func TestWeeklyCapacityAndNoCapacityDecline(t *testing.T) {
+	h := apptest.New(t)
+	c := h.NewClinic("lakeside", "")
+	full := apptest.SampleGroup("small-group", 37.7599, -122.4148)
+	full.WeeklyCapacity = 1
+	h.PutGroup(full, full.ID)
+	other := apptest.SampleGroup("other-group", 37.7520, -122.4150)
+	h.PutGroup(other, other.ID)
+	w := &world{Harness: h, clinic: c}
+	id1, l1 := w.refer(t, "cap1@patient.example")
+	w.confirm(t, l1, "introduce", "small-group")
+	if v := w.Status(c, id1); v.Status != "routed" {
+		t.Fatalf("first referral: %s", v.Status)
+	}
+	id2, l2 := w.refer(t, "cap2@patient.example")
+	w.confirm(t, l2, "introduce", "small-group", "other-group")
+	v := w.Status(c, id2)
+	if len(v.Routes) != 1 || v.Routes[0].Group.ID != "other-group" {
+		t.Fatalf("a group over its weekly capacity was approached: %+v", v.Routes)
+	}
+	// other-group declines for lack of capacity: it ranks lower for a while.
+	before := matchIDs(t, h)
+	w.answer(t, w.Link(w.MailsTo(other.Contact.Email)[0], "g"), url.Values{"action": {"decline"}, "reason": {"no-capacity"}})
+	after := matchIDs(t, h)
+	pos := func(ids []string, id string) int {
+		for i, x := range ids {
+			if x == id {
+				return i
+			}
+		}
+		return -1
+	}
+	if pos(after, "other-group") <= pos(before, "other-group") && len(before) > 1 {
+		t.Fatalf("a no-capacity decline did not lower the group: before %v, after %v", before, after)
+	}
+}
