@@ -67,7 +67,7 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 func (a *App) offers(ctx context.Context, r *referral.Referral) ([]referral.Offer, error) {
 	q := directory.Query{
 		Topics: r.Topics, Lat: r.Location.Lat, Lon: r.Location.Lon, HasLocation: r.Location.Geohash != "",
-		Prefs: r.Preferences, Limit: offerLimit, Now: a.now(),
+		Prefs: r.Preferences, Limit: offerLimit, Now: a.now(), Language: r.Patient.Language,
 	}
 	matches, err := a.Directory.Match(ctx, q)
 	if err != nil {

@@ -122,9 +122,9 @@ func itemsRead(out any) int {
 			return 1
 		}
 	case *dynamodb.QueryOutput:
-		return int(o.ScannedCount)
+		return int(max(o.ScannedCount, o.Count)) // the embedded server sets only Count
 	case *dynamodb.ScanOutput:
-		return int(o.ScannedCount)
+		return int(max(o.ScannedCount, o.Count))
 	case *dynamodb.BatchGetItemOutput:
 		n := 0
 		for _, items := range o.Responses {

@@ -10,7 +10,6 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/problem"
-	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -117,7 +116,7 @@ func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.App.ImportGroups(r.Context(), q.Get("format"), body, directory.ImportOptions{
 		Topic: q.Get("topic"), Fellowship: q.Get("fellowship"), ContactEmail: q.Get("contact_email"),
-		Source: q.Get("source"),
+		Source: q.Get("source"), Timezone: q.Get("timezone"), Language: q.Get("language"),
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -162,6 +161,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 		dq.Prefs.Formats = strings.Split(f, ",")
 	}
 	dq.Prefs.Spirituality = q.Get("spirituality")
+	dq.Language = q.Get("preferred_language")
 	if l := q.Get("language"); l != "" {
 		dq.Prefs.Languages = strings.Split(l, ",")
 	}
@@ -195,5 +195,3 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"matches": matches})
 }
-
-var _ = referral.Preferences{}
