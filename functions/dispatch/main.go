@@ -1,13 +1,10 @@
 // Command dispatch is the dispatch Lambda: it runs the effects of pending
 // events from the ReferralsTable stream, and sweeps for due and stuck events on
-// a schedule.
+// a schedule. It is the only function that sends email.
 package main
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -19,27 +16,13 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "dispatch:", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := config.FromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	a, err := wire.Build(context.Background(), cfg, log, wire.Options{
-		Mailer: func(aw wire.AWS) app.Mailer {
+	withSES := func(cfg config.Config) wire.Options {
+		return wire.Options{Mailer: func(aw wire.AWS) app.Mailer {
 			return ses.New(aw.Config, aw.Endpoint("SESV2"), cfg.MailFrom, cfg.SESConfigurationSet)
-		},
-	})
-	if err != nil {
-		return err
+		}}
 	}
-	d := &dispatch.Dispatcher{App: a, Log: log}
-	lambda.Start(d.Handle)
-	return nil
+	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
+		d := &dispatch.Dispatcher{App: a, Log: log}
+		lambda.Start(d.Handle)
+	})
 }
