@@ -102,7 +102,7 @@ fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a t
 	if [ -z "$$targets" ]; then echo "no fuzz targets"; exit 0; fi; \
 	while read -r pkg name; do \
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
-		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s "$$pkg"; \
 	done <<< "$$targets"
 
 coldstart: ## Measure cold starts of every function under the Lambda Runtime Interface Emulator
@@ -113,9 +113,15 @@ soak: ## Run the soak tests (TestSoak*, build tag soak), when present
 		echo "soak: not yet available (no TestSoak in the tree)"; exit 1; fi
 	go test -count=1 -timeout 60m -run TestSoak -tags soak ./...
 
-load: ## Run the load generator (infra/cmd/load), when present
-	@if ! test -d infra/cmd/load; then echo "load: not yet available (no infra/cmd/load)"; exit 1; fi
-	go run ./infra/cmd/load
+load: $(NODE_MODULES) ## Start the local stack, step signed referrals up against it (infra/cmd/load; LOAD_ARGS, LOAD_STACK_ARGS), print the table, stop it
+	go build -o $(BUILD_DIR)/handoff ./infra/cmd/handoff
+	go build -o $(BUILD_DIR)/load ./infra/cmd/load
+	@token="adm_load_$$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"; \
+	log="$(BUILD_DIR)/load-stack.log"; \
+	echo "load: starting the stack (its log: $$log)"; \
+	HANDOFF_ADMIN_TOKEN="$$token" ./$(BUILD_DIR)/handoff run $(LOAD_STACK_ARGS) >"$$log" 2>&1 & stack=$$!; \
+	trap 'kill -TERM $$stack 2>/dev/null || true; wait $$stack 2>/dev/null || true' EXIT INT TERM; \
+	HANDOFF_ADMIN_TOKEN="$$token" ./$(BUILD_DIR)/load -wait 90s $(LOAD_ARGS)
 
 clean: ## Remove build outputs (build/, .aws-sam/)
 	rm -rf $(BUILD_DIR) .aws-sam

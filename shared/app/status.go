@@ -131,6 +131,7 @@ func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (
 			return StatusView{}, err
 		}
 		a.Log.InfoContext(ctx, "referral cancelled", "clinic", clinicID, "referral", r.ID)
+		rec.Events = append(rec.Events, ch.Events...)
 		return statusView(rec), nil
 	}
 }

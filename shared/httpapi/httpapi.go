@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/smithy-go"
 
@@ -120,6 +121,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	b, err := readBody(w, r, maxAPIBody)
 	if err != nil {
 		return err
+	}
+	if !utf8.Valid(b) {
+		return problem.Errorf(problem.Malformed, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()

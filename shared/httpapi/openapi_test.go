@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -433,9 +434,10 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/groups/mission-a", header: adminJSON(admin), body: mustJSON(t, group), status: 201, request: conforms})
 		group.Description = "A weekly peer support meeting, in English and Spanish."
 		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/groups/mission-a", header: adminJSON(admin), body: mustJSON(t, group), status: 200, request: conforms})
-		// A minimal listing: the path gives the id, defaults fill the rest.
+		// A short listing of an online group: the path gives the id.
 		minimal := []byte(`{"name": "Online Grief Circle", "topics": ["grief"], "model": "peer-support",
-			"formats": ["online"], "meetings": [{"day": "tue", "time": "18:00", "timezone": "America/New_York", "online_url": "https://meet.example/grief"}],
+			"formats": ["online"], "languages": ["en"], "source": "admin",
+			"meetings": [{"day": "tue", "time": "18:00", "end_time": "19:30", "timezone": "America/New_York", "online_url": "https://meet.example/grief"}],
 			"contact": {"name": "Sam", "email": "sam@groups.example"}, "accepting_referrals": true}`)
 		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/groups/grief-online", header: adminJSON(admin), body: minimal, status: 201, request: conforms})
 		_, b := c.do(t, h, exchange{method: "GET", path: "/v1/admin/groups/mission-a", header: bearerHeader(admin), status: 200, request: conforms})
@@ -547,7 +549,7 @@ func TestOpenAPIContract(t *testing.T) {
 		unknownField := []byte(strings.Replace(string(body), `"needs"`, `"notes": "drinks daily", "needs"`, 1))
 		noClinician := []byte(strings.Replace(string(body), `,
   "clinician": {"name": "Dr. Jan Rivera", "email": "rivera@clinic.example"}`, "", 1))
-		oversized := append(bytes.TrimRight(body, "}\n "), []byte(strings.Repeat(" ", 65<<10)+"}")...)
+		oversized := append(bytes.TrimSuffix(bytes.TrimSpace(body), []byte("}")), []byte(strings.Repeat(" ", 65<<10)+"}")...)
 		malformed := []byte(`{"patient": {"given_name": "Ana"`)
 		tests := []struct {
 			name string
@@ -607,6 +609,32 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 	})
 
+	t.Run("read a routed referral", func(t *testing.T) {
+		if referralID == "" {
+			t.Skip("no referral was accepted")
+		}
+		mails := h.MailsTo("ana.contract@patient.example")
+		if len(mails) != 1 {
+			t.Fatalf("%d consent emails, want 1", len(mails))
+		}
+		st, loc := h.Form(h.Link(mails[0], "c"), url.Values{"action": {"confirm"}, "mode": {"introduce"}, "groups": {"mission-a"}})
+		if st != http.StatusSeeOther || !strings.Contains(loc, "notice=confirmed") {
+			t.Fatalf("confirm: %d", st)
+		}
+		h.Settle()
+		self := referrals(clinic.ID) + "/" + referralID
+		_, b := c.do(t, h, exchange{method: "GET", path: self, header: bearerHeader(clinic.APIKey), status: 200, request: conforms})
+		if !strings.Contains(string(b), `"status":"routed"`) || !strings.Contains(string(b), `"status":"notified"`) {
+			t.Errorf("after consent, the referral is not routed to a notified group: %s", b)
+		}
+		hd := bearerHeader(clinic.APIKey)
+		hd.Set("Accept", "application/fhir+json")
+		_, b = c.do(t, h, exchange{method: "GET", path: self, header: hd, status: 200, request: conforms})
+		if !strings.Contains(string(b), `"status":"requested"`) || !strings.Contains(string(b), `"output"`) {
+			t.Errorf("the routed referral as a FHIR Task: %s", b)
+		}
+	})
+
 	t.Run("cancel referral", func(t *testing.T) {
 		if referralID == "" {
 			t.Skip("no referral was accepted")
@@ -615,8 +643,8 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, h, exchange{method: "DELETE", path: referrals(other.ID) + "/" + referralID, header: bearerHeader(other.APIKey), status: 404, request: inexpressible})
 		c.do(t, h, exchange{method: "DELETE", path: self, status: 401, request: violates})
 		_, b := c.do(t, h, exchange{method: "DELETE", path: self, header: bearerHeader(clinic.APIKey), status: 200, request: conforms})
-		if !strings.Contains(string(b), `"status":"cancelled"`) {
-			t.Errorf("cancel answered %s", b)
+		if !strings.Contains(string(b), `"status":"cancelled"`) || !strings.Contains(string(b), `"status":"withdrawn"`) {
+			t.Errorf("cancel answered %s, want the referral cancelled and its group withdrawn", b)
 		}
 		c.do(t, h, exchange{method: "DELETE", path: self, header: bearerHeader(clinic.APIKey), status: 409, request: inexpressible})
 		h.Settle()
@@ -630,8 +658,8 @@ func TestOpenAPIContract(t *testing.T) {
 		schema := hook.Post.RequestBody.Content.GetOrZero("application/json").Schema.Schema()
 		hooks.mu.Lock()
 		defer hooks.mu.Unlock()
-		if len(hooks.bodies) < 2 {
-			t.Fatalf("%d status webhooks received, want at least awaiting-consent and cancelled", len(hooks.bodies))
+		if len(hooks.bodies) < 4 {
+			t.Fatalf("%d status webhooks received, want awaiting-consent, consented, routed and cancelled", len(hooks.bodies))
 		}
 		key, err := webhook.ParseSecret(clinic.CallbackSecret)
 		if err != nil {
@@ -663,12 +691,23 @@ func TestOpenAPIContract(t *testing.T) {
 	// Last: a dependency that fails answers 503 with Retry-After, which the
 	// document promises on every route.
 	t.Run("dependency down", func(t *testing.T) {
-		h.DB.Server.EmulateFailure(server.FailureConditionInternalServerError)
-		t.Cleanup(func() { h.DB.Server.EmulateFailure(server.FailureConditionNone) })
+		// The table does not answer at all: nothing listens where it was.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadURL := "http://" + l.Addr().String()
+		l.Close()
+		live := h.App.Referrals.DB
+		h.App.Referrals.DB = dynamotest.Client(deadURL)
 		hd, _ := c.do(t, h, exchange{method: "GET", path: "/healthz", status: 503, request: conforms})
+		h.App.Referrals.DB = live
 		if hd.Get("Retry-After") == "" {
 			t.Error("503 without Retry-After")
 		}
+		// The table answers 500 (after the SDK's retries).
+		h.DB.Server.EmulateFailure(server.FailureConditionInternalServerError)
+		t.Cleanup(func() { h.DB.Server.EmulateFailure(server.FailureConditionNone) })
 		fresh := referralFor("later@patient.example")
 		hd, _ = c.do(t, h, exchange{method: "POST", path: referrals(clinic.ID), header: signed(t, clinic.WebhookSecret, "msg_down", h.Now(), fresh, "application/json"),
 			body: fresh, status: 503, request: conforms})
@@ -1199,6 +1238,21 @@ func TestCallsPerStep(t *testing.T) {
 	idle := steps[len(steps)-1]
 	steps = steps[:len(steps)-1]
 
+	// What the referral leaves in ReferralsTable until TTL deletes it (the
+	// table holds nothing else here).
+	stored, items := 0, 0
+	pages := dynamodb.NewScanPaginator(m.raw, &dynamodb.ScanInput{TableName: aws.String(h.DB.Tables.Referrals)})
+	for pages.HasMorePages() {
+		pg, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range pg.Items {
+			stored += itemSize(it)
+			items++
+		}
+	}
+
 	var total stepCost
 	total.calls = map[string]int{}
 	var b2 strings.Builder
@@ -1235,6 +1289,7 @@ func TestCallsPerStep(t *testing.T) {
 	total.name = "**one referral, introduce → connected**"
 	row(total)
 	row(idle)
+	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes\n", items, stored)
 	t.Log(b2.String())
 	if m.approx {
 		t.Log("some reads used a projection, filter, scan or batch: their read units are approximate")
