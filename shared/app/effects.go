@@ -113,7 +113,16 @@ func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "email sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
-	return a.Referrals.Complete(ctx, key, id)
+	// Recording the send is what keeps it from repeating: try a few times, even
+	// if the caller's context has ended meanwhile.
+	rctx := context.WithoutCancel(ctx)
+	for attempt := 0; ; attempt++ {
+		err = a.Referrals.Complete(rctx, key, id)
+		if err == nil || attempt == 2 {
+			return err
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
 }
 
 // apply writes a change. When it closes the referral, it adds the event that

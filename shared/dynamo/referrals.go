@@ -520,7 +520,7 @@ func (s *Referrals) finishPut(e referral.Event, now time.Time) (*types.Put, erro
 
 // Finish marks an event done: it leaves the due-index. Finishing twice is harmless.
 func (s *Referrals) Finish(ctx context.Context, e referral.Event) error {
-	p, err := s.finishPut(e, time.Now())
+	p, err := s.finishPut(e, s.now())
 	if err != nil {
 		return fmt.Errorf("finish event %s: %w", e.ID, err)
 	}
