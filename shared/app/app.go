@@ -45,7 +45,6 @@ type App struct {
 	// LinkKey returns the key that binds page forms to their links.
 	LinkKey func(ctx context.Context) ([]byte, error)
 
-	clinicTTL time.Duration
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
 }

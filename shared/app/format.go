@@ -5,17 +5,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
 var dayNames = map[string]map[string]string{
 	"en": {"mon": "Mondays", "tue": "Tuesdays", "wed": "Wednesdays", "thu": "Thursdays", "fri": "Fridays", "sat": "Saturdays", "sun": "Sundays"},
 	"es": {"mon": "los lunes", "tue": "los martes", "wed": "los miércoles", "thu": "los jueves", "fri": "los viernes", "sat": "los sábados", "sun": "los domingos"},
-}
-
-var partNames = map[string]map[string]string{
-	"en": {"morning": "mornings", "afternoon": "afternoons", "evening": "evenings"},
-	"es": {"morning": "por la mañana", "afternoon": "por la tarde", "evening": "por la noche"},
 }
 
 // meetingWhen says when a group meets, in words: "Mondays 7:30 pm".
@@ -60,25 +56,12 @@ func clock(lang, hhmm string) string {
 	return fmt.Sprintf("%d:%s %s", hour, m, suffix)
 }
 
-// preferredTimes says when the patient would like to meet, in words.
+// preferredTimes says when the patient would like to meet, in words (""
+// when they did not say), in the page's translations.
 func preferredTimes(lang string, p referral.Preferences) string {
-	if lang != "es" {
-		lang = "en"
+	t, err := pages.PreferredTimesText(lang, p.Days, p.Times)
+	if err != nil {
+		return "" // intake admits only known codes; nothing to show otherwise
 	}
-	var days, parts []string
-	for _, d := range p.Days {
-		if n := dayNames[lang][d]; n != "" {
-			days = append(days, n)
-		}
-	}
-	for _, t := range p.Times {
-		if n := partNames[lang][t]; n != "" {
-			parts = append(parts, n)
-		}
-	}
-	out := strings.Join(append(days, parts...), ", ")
-	if out == "" {
-		return map[string]string{"en": "any time", "es": "cualquier momento"}[lang]
-	}
-	return out
+	return t
 }

@@ -99,7 +99,7 @@ func TestIntakeRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hd := http.Header{}
+			var hd http.Header
 			if tc.header != nil {
 				hd = tc.header()
 			} else {
