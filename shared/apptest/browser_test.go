@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/testenv"
+	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
 
 // The browser tests drive the whole system — intake, dispatcher, SES emulator,
@@ -32,22 +32,6 @@ import (
 // that is truly stuck.
 const stepTimeout = 30 * time.Second
 
-// The viewport of a small phone, in CSS pixels.
-const phoneWidth, phoneHeight = 390, 844
-
-// axeRun runs axe-core for the rule sets every page must pass — WCAG 2.0–2.2
-// A/AA and axe's best practices — and returns an axeResult.
-const axeRun = `axe.run(document, {
-	runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},
-	resultTypes: ['violations'],
-}).then(r => ({
-	rules: r.passes.length + r.violations.length + r.incomplete.length + r.inapplicable.length,
-	violations: r.violations.map(v => ({
-		id: v.id, impact: v.impact || '', help: v.help,
-		targets: v.nodes.map(n => n.target.map(s => [].concat(s).join(' >>> ')).join(' ')),
-	})),
-}))`
-
 // chromium is one headless Chromium tab for one test, pointed at a harness.
 type chromium struct {
 	t       *testing.T
@@ -55,29 +39,6 @@ type chromium struct {
 	base    string // the harness's server URL
 	axe     string // axe.min.js
 	screens string // where screenshots go
-}
-
-// chromiumPath is the browser to drive: HANDOFF_CHROMIUM, else the Debian
-// package's /usr/bin/chromium, else one on PATH.
-func chromiumPath() (string, bool) {
-	for _, name := range []string{os.Getenv("HANDOFF_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p, true
-		}
-	}
-	return "", false
-}
-
-// axePath is axe.min.js from the npm package `make node_modules` installs, or
-// HANDOFF_AXE_JS.
-func axePath(t *testing.T) string {
-	if p := os.Getenv("HANDOFF_AXE_JS"); p != "" {
-		return p
-	}
-	return filepath.Join(testenv.RepoRoot(t), "infra", "ses", "node_modules", "axe-core", "axe.min.js")
 }
 
 // browsers is the package's one Chromium, started by the first test that
@@ -121,7 +82,7 @@ func (s *sharedBrowser) tab(t *testing.T, execPath string) context.Context {
 	// context it is given: the tab's own, never a step's timeout. A new
 	// window does not take the --window-size of the first, so the phone's
 	// viewport is set on each tab.
-	if err := chromedp.Do(tab, chromedp.EmulateViewport(phoneWidth, phoneHeight)); err != nil {
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(browsertest.PhoneWidth, browsertest.PhoneHeight)); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
 	return tab
@@ -133,11 +94,7 @@ func (s *sharedBrowser) start(execPath string) error {
 		return fmt.Errorf("browser profile: %w", err)
 	}
 	s.stop = append(s.stop, func() { _ = os.RemoveAll(profile) })
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(execPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(profile), chromedp.WindowSize(phoneWidth, phoneHeight))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(execPath, profile)...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	s.stop = append([]func(){cancelBrowser, cancelAlloc}, s.stop...)
 	// The first run starts the browser, which then lives as long as the
@@ -167,10 +124,8 @@ func newChromium(t *testing.T) *chromium {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	execPath, ok := chromiumPath()
-	testenv.RequireTool(t, ok, "Chromium", "apt-get install -y chromium (or set HANDOFF_CHROMIUM to a Chrome binary)")
-	axe, err := os.ReadFile(axePath(t))
-	testenv.RequireTool(t, err == nil, "axe-core (npm)", "run `make node_modules` (npm ci in infra/ses), or set HANDOFF_AXE_JS to axe.min.js")
+	execPath := browsertest.Chromium(t)
+	axe := browsertest.Axe(t)
 	screens := os.Getenv("HANDOFF_SCREENS")
 	if screens == "" {
 		screens = filepath.Join(testenv.RepoRoot(t), "build", "screens")
@@ -337,21 +292,6 @@ func (b *chromium) fitsPhone() bool {
 	return eval[bool](b, `document.documentElement.scrollWidth <= window.innerWidth`)
 }
 
-// axeViolation is one failed axe rule with the elements that fail it.
-type axeViolation struct {
-	ID      string   `json:"id"`
-	Impact  string   `json:"impact"`
-	Help    string   `json:"help"`
-	Targets []string `json:"targets"`
-}
-
-// axeResult is what one axe run found: how many rules applied or were
-// checked, and the violations.
-type axeResult struct {
-	Rules      int            `json:"rules"`
-	Violations []axeViolation `json:"violations"`
-}
-
 // check runs axe-core on the current page and fails the test on any
 // violation, then saves a full-page screenshot named after the state.
 func (b *chromium) check(state string) {
@@ -363,7 +303,7 @@ func (b *chromium) check(state string) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](b.axe)); err != nil {
 		b.t.Fatalf("%s: inject axe: %v", state, err)
 	}
-	res, err := chromedp.Run(ctx, chromedp.Evaluate[axeResult](axeRun, chromedp.EvalAwaitPromise))
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[browsertest.AxeResult](browsertest.AxeRun, chromedp.EvalAwaitPromise))
 	if err != nil {
 		b.t.Fatalf("%s: run axe: %v", state, err)
 	}
@@ -465,8 +405,8 @@ func TestBrowserConfirmToConnected(t *testing.T) {
 	if got := b.texts(".choice-name"); len(got) < 3 || got[0] != "Group mission-a" || got[1] != "Group mission-b" {
 		t.Errorf("offered %q, want the nearby groups, nearest first", got)
 	}
-	if wd := eval[int](b, `window.innerWidth`); wd != phoneWidth {
-		t.Errorf("the window is %d px wide, want a %d px phone", wd, phoneWidth)
+	if wd := eval[int](b, `window.innerWidth`); wd != browsertest.PhoneWidth {
+		t.Errorf("the window is %d px wide, want a %d px phone", wd, browsertest.PhoneWidth)
 	}
 	if !b.fitsPhone() {
 		t.Error("the consent page scrolls sideways on a 390 px screen")

@@ -4,9 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,28 +15,8 @@ import (
 
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/testenv"
+	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
-
-// chromiumPath finds a Chromium to drive — HANDOFF_CHROMIUM, the Debian
-// package's /usr/bin/chromium, or one on PATH — or skips the test saying how
-// to install one (under CI=true it fails instead).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	for _, name := range []string{os.Getenv("HANDOFF_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.RequireTool(t, false, "Chromium", "apt-get install -y chromium (or set HANDOFF_CHROMIUM to a Chrome binary)")
-	return ""
-}
 
 // newBrowser starts a headless Chromium with a small phone's window for the
 // test and returns its tab, bounded by timeout. The browser stops when the
@@ -47,11 +24,7 @@ func chromiumPath(t *testing.T) string {
 func newBrowser(t *testing.T, execPath string, timeout time.Duration) context.Context {
 	t.Helper()
 	profile := t.TempDir() // removed after the browser has exited (cleanups run last-in first-out)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(execPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(profile), chromedp.WindowSize(390, 844))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(execPath, profile)...)
 	t.Cleanup(cancelAlloc)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelTab)
@@ -171,7 +144,7 @@ func (s *pageServer) handler() http.Handler {
 // stylesheet loads under the CSP, nothing overflows sideways, and the forms
 // post exactly what the parsers accept, through Protect and the CSRF check.
 func TestPagesInChromium(t *testing.T) {
-	execPath := chromiumPath(t)
+	execPath := browsertest.Chromium(t)
 	srv := newPageServer()
 	ts := httptest.NewServer(srv.handler())
 	defer ts.Close()
@@ -342,53 +315,12 @@ func pageStates(t *testing.T) (*httptest.Server, []string) {
 	return httptest.NewServer(Headers(mux)), paths
 }
 
-// axePath is axe.min.js: HANDOFF_AXE_JS, or the npm package `make
-// node_modules` installs into infra/ses. Without it the test skips saying how
-// to install it (under CI=true it fails instead).
-func axePath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("HANDOFF_AXE_JS")
-	if p == "" {
-		p = filepath.Join(testenv.RepoRoot(t), "infra", "ses", "node_modules", "axe-core", "axe.min.js")
-	}
-	_, err := os.Stat(p)
-	testenv.RequireTool(t, err == nil, "axe-core (npm)", "run `make node_modules` (npm ci in infra/ses), or set HANDOFF_AXE_JS to axe.min.js")
-	return p
-}
-
-// axeResult is what one axe run found: how many rules ran, and each violated
-// rule with the elements that fail it.
-type axeResult struct {
-	Rules      int `json:"rules"`
-	Violations []struct {
-		ID      string   `json:"id"`
-		Impact  string   `json:"impact"`
-		Help    string   `json:"help"`
-		Targets []string `json:"targets"`
-	} `json:"violations"`
-}
-
-// axeRun runs axe-core for WCAG 2.0–2.2 A/AA and axe's best practices.
-const axeRun = `axe.run(document, {
-	runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']},
-	resultTypes: ['violations'],
-}).then(r => ({
-	rules: r.passes.length + r.violations.length + r.incomplete.length + r.inapplicable.length,
-	violations: r.violations.map(v => ({
-		id: v.id, impact: v.impact || '', help: v.help,
-		targets: v.nodes.map(n => n.target.map(s => [].concat(s).join(' >>> ')).join(' ')),
-	})),
-}))`
-
 // TestPagesAxe runs axe-core on every page state in Chromium and fails on any
 // violation of WCAG 2.2 A/AA or axe's best practices, naming each violation's
 // rule, impact and elements.
 func TestPagesAxe(t *testing.T) {
-	execPath := chromiumPath(t)
-	axe, err := os.ReadFile(axePath(t))
-	if err != nil {
-		t.Fatalf("read axe: %v", err)
-	}
+	execPath := browsertest.Chromium(t)
+	axe := browsertest.Axe(t)
 	ts, paths := pageStates(t)
 	defer ts.Close()
 	ctx := newBrowser(t, execPath, 5*time.Minute)
@@ -402,7 +334,7 @@ func TestPagesAxe(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](string(axe))); err != nil {
 				t.Fatalf("inject axe: %v", err)
 			}
-			res, err := chromedp.Run(ctx, chromedp.Evaluate[axeResult](axeRun, chromedp.EvalAwaitPromise))
+			res, err := chromedp.Run(ctx, chromedp.Evaluate[browsertest.AxeResult](browsertest.AxeRun, chromedp.EvalAwaitPromise))
 			if err != nil {
 				t.Fatalf("run axe: %v", err)
 			}
