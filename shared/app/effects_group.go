@@ -80,7 +80,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			return ch, err
 		}
 		ch.Routes = append(ch.Routes, referral.Route{
-			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name,
+			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
 		ch.Tokens = append(ch.Tokens, dynamo.Token{

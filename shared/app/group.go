@@ -47,10 +47,7 @@ func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.
 		return pages.GroupView{}, err
 	}
 	if lang == "" {
-		lang = "en"
-		if g, err := a.Directory.GetGroup(ctx, rt.GroupID); err == nil {
-			lang = groupLang(g)
-		}
+		lang = rt.GroupLanguage // fixed when the group was approached: no read per view
 	}
 	lang = pages.Lang(lang)
 	v := pages.GroupView{

@@ -135,14 +135,16 @@ type Consent struct {
 
 // Route is one approach to one group: the FHIR Task per target.
 type Route struct {
-	ReferralID string      `json:"referral_id"`
-	Seq        int         `json:"seq"` // order in the patient's choices, from 1
-	GroupID    string      `json:"group_id"`
-	GroupName  string      `json:"group_name"`
-	Status     RouteStatus `json:"status"`
-	Reason     string      `json:"reason,omitempty"`
-	At         time.Time   `json:"at"`
-	Deadline   time.Time   `json:"deadline,omitzero"`
+	ReferralID string `json:"referral_id"`
+	Seq        int    `json:"seq"` // order in the patient's choices, from 1
+	GroupID    string `json:"group_id"`
+	GroupName  string `json:"group_name"`
+	// GroupLanguage is the language the group's page and emails use.
+	GroupLanguage string      `json:"group_language,omitempty"`
+	Status        RouteStatus `json:"status"`
+	Reason        string      `json:"reason,omitempty"`
+	At            time.Time   `json:"at"`
+	Deadline      time.Time   `json:"deadline,omitzero"`
 }
 
 // Offer is a group offered to the patient on the consent page, fixed when the
