@@ -56,7 +56,7 @@ func methods(m map[string]http.HandlerFunc) http.HandlerFunc {
 // fail answers err as problem+json, logging internal errors by id only.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code := problem.CodeOf(err); code == problem.Internal || code == problem.Unavailable {
-		s.Log.ErrorContext(r.Context(), "request failed", "route", routeOf(r), "error", err.Error())
+		s.logFailure(r, "request failed", err)
 		err = classify(err)
 		if problem.Is(err, problem.Unavailable) {
 			w.Header().Set("Retry-After", "1")
@@ -159,3 +159,13 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 }
 
 func jsonEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }
+
+// logFailure logs a failed request: at ERROR, unless the client went away
+// first (its context was cancelled), which is not a fault of handoff's.
+func (s *Server) logFailure(r *http.Request, msg string, err error) {
+	if r.Context().Err() != nil {
+		s.Log.InfoContext(context.WithoutCancel(r.Context()), "client went away", "route", routeOf(r))
+		return
+	}
+	s.Log.ErrorContext(r.Context(), msg, "route", routeOf(r), "error", err.Error())
+}

@@ -56,7 +56,7 @@ func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	code := problem.CodeOf(err)
 	if code == problem.Internal || code == problem.Unavailable {
-		s.Log.ErrorContext(r.Context(), "page failed", "route", routeOf(r), "error", err.Error())
+		s.logFailure(r, "page failed", err)
 		code = problem.CodeOf(classify(err))
 	}
 	status := problem.Status(code)
