@@ -29,7 +29,7 @@ type world struct {
 	groups []directory.Group
 }
 
-func newWorld(t *testing.T, callback string, opts ...apptest.Option) *world {
+func newWorld(t testing.TB, callback string, opts ...apptest.Option) *world {
 	h := apptest.New(t, opts...)
 	w := &world{Harness: h, clinic: h.NewClinic("lakeside", callback)}
 	for i, id := range []string{"mission-a", "mission-b", "mission-c"} {
@@ -41,7 +41,7 @@ func newWorld(t *testing.T, callback string, opts ...apptest.Option) *world {
 }
 
 // refer sends a referral and returns its id and the consent link.
-func (w *world) refer(t *testing.T, email string) (string, string) {
+func (w *world) refer(t testing.TB, email string) (string, string) {
 	t.Helper()
 	st, b := w.Refer(w.clinic, "application/json", referralFor(email, "Diaz"))
 	if st != http.StatusAccepted {
@@ -57,7 +57,7 @@ func (w *world) refer(t *testing.T, email string) (string, string) {
 	return r.ID, w.Link(mails[0], "c")
 }
 
-func (w *world) confirm(t *testing.T, link, mode string, groups ...string) {
+func (w *world) confirm(t testing.TB, link, mode string, groups ...string) {
 	t.Helper()
 	st, loc := w.Form(link, url.Values{"action": {"confirm"}, "mode": {mode}, "groups": groups})
 	if st != http.StatusSeeOther || !strings.Contains(loc, "notice=confirmed") {

@@ -668,18 +668,7 @@ func benchDirectory(b *testing.B, n int) *dynamotest.DB {
 	for i := range 20 {
 		groups = append(groups, grp(fmt.Sprintf("online%02d", i), 0, 0, onlineOnly))
 	}
-	var batch []types.WriteRequest
-	flush := func() {
-		for len(batch) > 0 {
-			out, err := db.Client.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{db.Tables.Directory: batch},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch = out.UnprocessedItems[db.Tables.Directory]
-		}
-	}
+	var puts []types.WriteRequest
 	for _, g := range groups {
 		cand := directory.CandidateOf(g)
 		for _, pk := range dynamo.IndexKeys(g) {
@@ -694,14 +683,42 @@ func benchDirectory(b *testing.B, n int) *dynamotest.DB {
 			}
 			item["PK"] = &types.AttributeValueMemberS{Value: pk}
 			item["SK"] = &types.AttributeValueMemberS{Value: g.ID}
-			batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-			if len(batch) == 25 {
-				flush()
+			puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+	}
+	// The embedded server keeps its keys ("PK.SK") in a slice it sorts on
+	// every new key: written in that order, each sort is one pass instead of
+	// a reshuffle, and 300,000 items load in minutes rather than hours.
+	slices.SortFunc(puts, func(x, y types.WriteRequest) int {
+		return strings.Compare(serverKey(x), serverKey(y))
+	})
+	var batch []types.WriteRequest
+	flush := func() {
+		for len(batch) > 0 {
+			out, err := db.Client.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{db.Tables.Directory: batch},
+			})
+			if err != nil {
+				b.Fatal(err)
 			}
+			batch = out.UnprocessedItems[db.Tables.Directory]
+		}
+	}
+	for _, w := range puts {
+		batch = append(batch, w)
+		if len(batch) == 25 {
+			flush()
 		}
 	}
 	flush()
 	return db
+}
+
+// serverKey is the embedded server's key for a put: "PK.SK".
+func serverKey(w types.WriteRequest) string {
+	pk := w.PutRequest.Item["PK"].(*types.AttributeValueMemberS).Value
+	sk := w.PutRequest.Item["SK"].(*types.AttributeValueMemberS).Value
+	return pk + "." + sk
 }
 
 // BenchmarkMatch reports, per match, the Query calls and items read at
