@@ -105,7 +105,7 @@ fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a t
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s "$$pkg"; \
 	done <<< "$$targets"
 
-coldstart: ## Measure cold starts of every function under the Lambda Runtime Interface Emulator
+coldstart: $(NODE_MODULES) $(LOCAL_KMS) ## Measure cold starts of every function under the Lambda Runtime Interface Emulator, against the local stack
 	go run ./infra/cmd/coldstart
 
 soak: ## Run the soak tests (TestSoak*, build tag soak), when present

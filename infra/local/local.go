@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +74,7 @@ type Stack struct {
 	Handler  http.Handler
 	stop     []func()
 	serveErr chan error
+	env      map[string]string // what Start set beyond the caller's environment
 }
 
 // portError names a taken port and the variable that moves it.
@@ -196,6 +198,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Config = cfg
+	s.env = env
 
 	// Tables from template.yaml's own definitions.
 	aw, err := wire.AWSFromEnv(look)
@@ -258,6 +261,18 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		fmt.Fprintln(o.Out, l)
 	}
 	return s, nil
+}
+
+// Env returns, as NAME=value lines, the variables Start chose beyond the
+// caller's environment — endpoints, local credentials and keys — so another
+// process configured with them talks to the same services.
+func (s *Stack) Env() []string {
+	out := make([]string, 0, len(s.env))
+	for k, v := range s.env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Err returns a channel that receives a server's failure.

@@ -6,9 +6,11 @@
 // installs the Lambda Runtime Interface Emulator at a pinned version into
 // build/tools, and runs each binary under it -runs times. Every run is a fresh
 // emulator process on a free 127.0.0.1 port, invoked once with the function's
-// sample event from events/ (then once more, warm). AWS endpoints point at an
-// unused loopback port, so nothing leaves the machine; functions that reach for
-// DynamoDB or SES fail fast, which shows in the result column.
+// sample event from events/ (then once more, warm). The functions talk to the
+// local stack (infra/local) started on free loopback ports — the embedded
+// DynamoDB server with the template's tables and the sample clinic, the SES
+// emulator, local-kms when installed — so nothing leaves the machine and the
+// first answer includes the function's real first calls.
 //
 // For each function it prints the median and 90th percentile time from exec to
 // the first answer, the median INIT duration the emulator reports, the median
@@ -83,6 +85,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(stderr, "starting the local stack the functions talk to")
+	be, err := startBackend(ctx, root)
+	if err != nil {
+		return err
+	}
+	defer be.stop()
 
 	results := make([]result, 0, len(targets))
 	for _, tg := range targets {
@@ -102,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, ", %d runs", *runs)
 		for range *runs {
-			m, err := measure(ctx, rie, bin, event, localEnv())
+			m, err := measure(ctx, rie, bin, event, be.env)
 			if err != nil {
 				res.failure = "run failed: " + firstLine(err.Error())
 				break
@@ -196,29 +204,6 @@ func build(ctx context.Context, root string, tg target, dir string) (string, int
 		return "", 0, err
 	}
 	return out, fi.Size(), nil
-}
-
-// localEnv is the environment of a measured function: configured like a
-// deployment, with every AWS endpoint on a loopback port nothing listens on.
-func localEnv() []string {
-	dead := "http://" + unusedAddr()
-	return []string{
-		"PATH=" + os.Getenv("PATH"),
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=coldstart",
-		"AWS_SECRET_ACCESS_KEY=coldstart",
-		"AWS_ENDPOINT_URL=" + dead,
-		"AWS_MAX_ATTEMPTS=1",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"HANDOFF_REFERRALS_TABLE=ReferralsTable",
-		"HANDOFF_DIRECTORY_TABLE=DirectoryTable",
-		"HANDOFF_PUBLIC_URL=https://handoff.example.org",
-		"HANDOFF_MAIL_FROM=handoff@example.org",
-		"HANDOFF_KMS_KEY_ID=00000000-0000-4000-8000-000000000000",
-		"HANDOFF_SES_CONFIGURATION_SET=handoff-mail",
-		"HANDOFF_ADMIN_TOKEN_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:handoff-admin-AbCdEf",
-		"HANDOFF_LINK_KEY_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:handoff-link-AbCdEf",
-	}
 }
 
 // compilerError returns the first message of go build's output, skipping the

@@ -181,7 +181,7 @@ func TestFloorUnderEmulator(t *testing.T) {
 		t.Fatal("empty binary")
 	}
 	for i := range 2 {
-		m, err := measure(context.WithoutCancel(ctx), rie, bin, []byte(`{"sweep": true}`), localEnv())
+		m, err := measure(context.WithoutCancel(ctx), rie, bin, []byte(`{"sweep": true}`), []string{"PATH=" + os.Getenv("PATH")})
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
@@ -203,4 +203,38 @@ func missing(t *testing.T, why string) {
 		t.Fatal(why + " (CI is set: skips are failures)")
 	}
 	t.Skip(why)
+}
+
+// TestBackend starts the stack the measured functions talk to and checks it
+// holds the clinic the sample events were signed for, and that the
+// environment handed to the functions points at its services.
+func TestBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the local stack; skipped with -short")
+	}
+	ctx := t.Context()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "infra", "ses", "node_modules")); err != nil {
+		missing(t, "the SES emulator is not installed: run make node_modules")
+	}
+	be, err := startBackend(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.stop()
+	c, err := be.stack.App.Clinics.Get(ctx, sampleClinic)
+	if err != nil || c.WebhookSecret != sampleSecret {
+		t.Fatalf("sample clinic: %+v, %v", c, err)
+	}
+	for _, prefix := range []string{"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:", "AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:", "HANDOFF_LINK_KEY=", "HANDOFF_WEBHOOK_TOLERANCE="} {
+		if !slices.ContainsFunc(be.env, func(kv string) bool { return strings.HasPrefix(kv, prefix) }) {
+			t.Errorf("no %s… in the functions' environment", prefix)
+		}
+	}
+	if slices.ContainsFunc(be.env, func(kv string) bool { return strings.HasPrefix(kv, "AWS_ENDPOINT_URL=") }) {
+		t.Error("a catch-all AWS endpoint would hide a service the stack does not run")
+	}
 }
