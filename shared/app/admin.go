@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -35,11 +36,20 @@ type ImportResult struct {
 	Imported int              `json:"imported"`
 	Updated  int              `json:"updated"`
 	Skipped  []directory.Skip `json:"skipped"`
+	// Withdrawn lists the groups of the import's source that the feed no
+	// longer carries, now paused (only with ImportOptions.WithdrawMissing).
+	Withdrawn []string `json:"withdrawn"`
 }
+
+// withdrawnReason is the pause reason of a group its feed no longer carries.
+const withdrawnReason = "no longer in its feed"
 
 // ImportGroups imports a Meeting Guide or HSDS feed. A bad row is skipped with
 // its reason; a feed that cannot be read at all is a problem.Malformed error.
 func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt directory.ImportOptions) (ImportResult, error) {
+	if opt.WithdrawMissing && strings.TrimSpace(opt.Source) == "" {
+		return ImportResult{}, problem.Invalidf([]problem.FieldError{{Field: "source", Detail: "name the feed to withdraw the groups it no longer carries"}}, "withdraw_missing needs a source")
+	}
 	var (
 		res directory.Result
 		err error
@@ -59,10 +69,26 @@ func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt 
 	if err != nil {
 		return ImportResult{}, err
 	}
-	out := ImportResult{Imported: imported, Updated: updated, Skipped: append(res.Skipped, skipped...)}
+	out := ImportResult{Imported: imported, Updated: updated, Skipped: append(res.Skipped, skipped...), Withdrawn: []string{}}
 	if out.Skipped == nil {
 		out.Skipped = []directory.Skip{}
 	}
-	a.Log.InfoContext(ctx, "groups imported", "format", format, "imported", imported, "updated", updated, "skipped", len(out.Skipped))
+	// A feed that yields no group at all is more likely broken than empty:
+	// it withdraws nothing.
+	if opt.WithdrawMissing && len(res.Groups) > 0 {
+		keep := make(map[string]bool, len(res.Groups))
+		for _, g := range res.Groups {
+			keep[g.ID] = true
+		}
+		withdrawn, err := a.Directory.WithdrawMissing(ctx, res.Groups[0].Source, keep, withdrawnReason)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		if withdrawn != nil {
+			out.Withdrawn = withdrawn
+		}
+	}
+	a.Log.InfoContext(ctx, "groups imported", "format", format, "imported", imported, "updated", updated,
+		"skipped", len(out.Skipped), "withdrawn", len(out.Withdrawn))
 	return out, nil
 }

@@ -53,6 +53,11 @@ type ImportOptions struct {
 	Language string
 	// MaxBytes caps the feed's size (DefaultMaxImportBytes when 0).
 	MaxBytes int64
+	// WithdrawMissing asks the store to pause the groups of Source that the
+	// feed no longer carries (meetings that closed or left the feed). It
+	// needs a Source named by the caller: two feeds under the default source
+	// would withdraw each other's groups.
+	WithdrawMissing bool
 }
 
 // Result is what an import made of a feed: the listings, ready for the

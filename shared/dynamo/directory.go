@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ const (
 	cellPrefix   = "CELL#"
 	onlinePrefix = "ONLINE#"
 	sourcePrefix = "SOURCE#"
+	sourceIndex  = "source-index"
 )
 
 // cellPrecisions are the geohash precisions of the in-person match index,
@@ -596,6 +598,68 @@ func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []dire
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// SourceGroupIDs lists the ids of the groups whose listing came from source
+// (an import's name, or "admin"), in id order, through the source index.
+func (s *Directory) SourceGroupIDs(ctx context.Context, source string) ([]string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		IndexName:                 aws.String(sourceIndex),
+		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(sourcePrefix + source)},
+	}
+	var ids []string
+	for {
+		out, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return ids, fmt.Errorf("list the groups of a source: %w", err)
+		}
+		for _, item := range out.Items {
+			if sk, ok := item["GSI1SK"].(*types.AttributeValueMemberS); ok {
+				ids = append(ids, strings.TrimPrefix(sk.Value, groupPrefix))
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// WithdrawMissing pauses every offered group of source whose id is not in
+// keep — the listings a feed no longer carries — with reason, and returns
+// their ids. A group that comes back in a later import is offered again (a
+// put clears the pause). Groups already paused are left as they are.
+func (s *Directory) WithdrawMissing(ctx context.Context, source string, keep map[string]bool, reason string) ([]string, error) {
+	ids, err := s.SourceGroupIDs(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	var withdrawn []string
+	for _, id := range ids {
+		if keep[id] {
+			continue
+		}
+		paused := false
+		err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
+			paused = false // a retry reads the group afresh
+			if g.Source != source || g.Paused {
+				return false // moved to another source meanwhile, or paused already
+			}
+			g.Paused, g.PausedReason, paused = true, truncateReason(reason), true
+			return true
+		})
+		switch {
+		case problem.Is(err, problem.NotFound):
+			continue // removed meanwhile
+		case err != nil:
+			return withdrawn, fmt.Errorf("withdraw group %s: %w", id, err)
+		case paused:
+			withdrawn = append(withdrawn, id)
+		}
+	}
+	return withdrawn, nil
 }
 
 // NoteRouted counts one more referral routed to a group in the ISO week

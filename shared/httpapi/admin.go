@@ -114,9 +114,23 @@ func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Naming the feed makes it the authority on its groups: those it no
+	// longer carries are withdrawn, unless withdraw_missing=false.
+	withdraw := q.Get("source") != ""
+	switch q.Get("withdraw_missing") {
+	case "":
+	case "true":
+		withdraw = true
+	case "false":
+		withdraw = false
+	default:
+		s.fail(w, r, problem.Invalidf([]problem.FieldError{{Field: "withdraw_missing", Detail: "must be true or false"}}, "bad withdraw_missing"))
+		return
+	}
 	res, err := s.App.ImportGroups(r.Context(), q.Get("format"), body, directory.ImportOptions{
 		Topic: q.Get("topic"), Fellowship: q.Get("fellowship"), ContactEmail: q.Get("contact_email"),
 		Source: q.Get("source"), Timezone: q.Get("timezone"), Language: q.Get("language"),
+		WithdrawMissing: withdraw,
 	})
 	if err != nil {
 		s.fail(w, r, err)

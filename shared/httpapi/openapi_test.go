@@ -483,6 +483,9 @@ func TestOpenAPIContract(t *testing.T) {
 			{"unknown format", exchange{path: "/v1/admin/groups/import?format=csv&topic=alcohol", header: adminJSON(admin), body: feed, status: 422, request: violates}},
 			{"not JSON", exchange{path: "/v1/admin/groups/import" + q, header: adminJSON(admin), body: []byte("[{"), status: 400, request: violates}},
 			{"no token", exchange{path: "/v1/admin/groups/import" + q, header: http.Header{"Content-Type": {"application/json"}}, body: feed, status: 401, request: violates}},
+			{"withdraw_missing not a boolean", exchange{path: "/v1/admin/groups/import" + q + "&source=atlanta-aa&withdraw_missing=maybe", header: adminJSON(admin), body: feed, status: 422, request: violates}},
+			{"withdraw_missing without a source", exchange{path: "/v1/admin/groups/import" + q + "&withdraw_missing=true", header: adminJSON(admin), body: feed, status: 422, request: inexpressible}},
+			{"a named source withdraws nothing new", exchange{path: "/v1/admin/groups/import" + q + "&source=atlanta-aa", header: adminJSON(admin), body: feed, status: 200, request: conforms}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
