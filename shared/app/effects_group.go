@@ -64,14 +64,14 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		if !g.AcceptingReferrals || g.Paused || g.TemporarilyClosed {
 			continue
 		}
-		if g.WeeklyCapacity > 0 {
-			n, err := a.Directory.RoutedThisWeek(ctx, g.ID, now)
-			if err != nil {
-				return ch, err
-			}
-			if n >= g.WeeklyCapacity {
-				continue
-			}
+		// The slot is taken before the route is written: a retry of this
+		// step finds it taken by this referral and keeps it.
+		ok, err := a.Directory.ReserveSlot(ctx, g.ID, r.ID, g.WeeklyCapacity, now)
+		if err != nil {
+			return ch, err
+		}
+		if !ok {
+			continue // full this week
 		}
 		seq := len(rec.Routes) + 1
 		deadline := now.Add(a.Config.GroupResponseTimeout)
@@ -198,9 +198,6 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	})
 	if err != nil {
 		return err
-	}
-	if err := a.Directory.NoteRouted(ctx, g.ID, a.now()); err != nil {
-		a.Log.WarnContext(ctx, "capacity count not updated", "group", g.ID, "error", err.Error())
 	}
 	return a.Referrals.Finish(ctx, ev)
 }

@@ -662,25 +662,56 @@ func (s *Directory) WithdrawMissing(ctx context.Context, source string, keep map
 	return withdrawn, nil
 }
 
-// NoteRouted counts one more referral routed to a group in the ISO week
-// (UTC) of at, for the weekly capacity rule. The count expires some weeks
-// after. It returns wrapped DynamoDB errors.
-func (s *Directory) NoteRouted(ctx context.Context, groupID string, at time.Time) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.Table),
-		Key:              key(groupPrefix+groupID, loadPrefix+directory.WeekOf(at)),
-		UpdateExpression: aws.String("ADD routed :one SET #type = :type, expires_at = :exp"),
-		ExpressionAttributeNames: map[string]string{
-			"#type": "type",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":type": str("load"), ":exp": num(at.Add(loadTTL).Unix()),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("note routed to group %s: %w", groupID, err)
+// ReserveSlot counts a referral against a group's weekly capacity, in the
+// ISO week (UTC) of at: it reports false, and counts nothing, when the group
+// already has capacity referrals that week (capacity 0: no limit, the
+// referral is only counted). The referral's reservation item and the week's
+// count are one conditional transaction, so two routings racing for a
+// group's last slot cannot both win it, and reserving for the same referral
+// again is a no-op that reports true: a retried routing step neither counts
+// twice nor loses its slot. Both items expire some weeks after. It returns
+// wrapped DynamoDB errors.
+func (s *Directory) ReserveSlot(ctx context.Context, groupID, referralID string, capacity int, at time.Time) (bool, error) {
+	week := loadPrefix + directory.WeekOf(at)
+	exp := num(at.Add(loadTTL).Unix())
+	count := &types.Update{
+		TableName:                 aws.String(s.Table),
+		Key:                       key(groupPrefix+groupID, week),
+		UpdateExpression:          aws.String("ADD routed :one SET #type = :type, expires_at = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":type": str("load"), ":exp": exp},
 	}
-	return nil
+	if capacity > 0 {
+		count.ConditionExpression = aws.String("attribute_not_exists(routed) OR routed < :cap")
+		count.ExpressionAttributeValues[":cap"] = num(int64(capacity))
+	}
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: aws.String(s.Table),
+			Item: map[string]types.AttributeValue{
+				"PK": str(groupPrefix + groupID), "SK": str(week + "#" + referralID),
+				"type": str("reservation"), "expires_at": exp,
+			},
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}},
+		{Update: count},
+	}}
+	var err error
+	for range putAttempts {
+		if _, err = s.DB.TransactWriteItems(ctx, in); !transactionConflict(err) {
+			break // another routing of the group held the count: try again
+		}
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case cancelledBy(err, 0):
+		return true, nil // this referral holds its slot already
+	case cancelledBy(err, 1):
+		return false, nil // full this week
+	default:
+		return false, fmt.Errorf("reserve a slot of group %s: %w", groupID, err)
+	}
 }
 
 // RoutedThisWeek returns how many referrals were routed to a group in the

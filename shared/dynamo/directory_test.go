@@ -373,10 +373,14 @@ func TestRoutedThisWeek(t *testing.T) {
 	if n, err := d.RoutedThisWeek(ctx, "g1", dirNow); err != nil || n != 0 {
 		t.Fatalf("before: %d %v", n, err)
 	}
-	for _, at := range []time.Time{dirNow, dirNow.Add(time.Hour), sunday, nextMonday} {
-		if err := d.NoteRouted(ctx, "g1", at); err != nil {
-			t.Fatal(err)
+	for i, at := range []time.Time{dirNow, dirNow.Add(time.Hour), sunday, nextMonday} {
+		if ok, err := d.ReserveSlot(ctx, "g1", fmt.Sprintf("r%d", i), 0, at); err != nil || !ok {
+			t.Fatal(ok, err)
 		}
+	}
+	// The same referral again counts nothing.
+	if ok, err := d.ReserveSlot(ctx, "g1", "r0", 0, dirNow); err != nil || !ok {
+		t.Fatal(ok, err)
 	}
 	if n, _ := d.RoutedThisWeek(ctx, "g1", dirNow); n != 3 {
 		t.Errorf("this week: %d", n)
@@ -386,6 +390,54 @@ func TestRoutedThisWeek(t *testing.T) {
 	}
 	if n, _ := d.RoutedThisWeek(ctx, "g2", dirNow); n != 0 {
 		t.Errorf("another group: %d", n)
+	}
+}
+
+// TestReserveSlotUnderRace has twenty routings race for a group's three
+// weekly slots through the embedded server: exactly three win, and a
+// winner's retry keeps its slot without counting again.
+func TestReserveSlotUnderRace(t *testing.T) {
+	ctx := context.Background()
+	d, _ := newDirectory(t)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  []string
+		errs []error
+	)
+	for i := range 20 {
+		wg.Go(func() {
+			id := fmt.Sprintf("ref-%02d", i)
+			ok, err := d.ReserveSlot(ctx, "busy", id, 3, dirNow)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				won = append(won, id)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 || len(won) != 3 {
+		t.Fatalf("%d won %v, errors %v; want exactly 3", len(won), won, errs)
+	}
+	if n, _ := d.RoutedThisWeek(ctx, "busy", dirNow); n != 3 {
+		t.Errorf("counted %d, want 3", n)
+	}
+	if ok, err := d.ReserveSlot(ctx, "busy", won[0], 3, dirNow); err != nil || !ok {
+		t.Errorf("a winner's retry: %v %v, want its slot kept", ok, err)
+	}
+	if ok, err := d.ReserveSlot(ctx, "busy", "ref-late", 3, dirNow); err != nil || ok {
+		t.Errorf("a 21st referral: %v %v, want refused", ok, err)
+	}
+	if n, _ := d.RoutedThisWeek(ctx, "busy", dirNow); n != 3 {
+		t.Errorf("counted %d after the retries, want 3", n)
+	}
+	// Next week the group has room again.
+	if ok, err := d.ReserveSlot(ctx, "busy", "ref-late", 3, dirNow.Add(7*24*time.Hour)); err != nil || !ok {
+		t.Errorf("next week: %v %v", ok, err)
 	}
 }
 
