@@ -23,11 +23,9 @@ func (a *App) Healthy(ctx context.Context) error {
 	return err
 }
 
-// PutGroup validates and stores a group listing; it reports whether it was new.
+// PutGroup normalizes, validates and stores a group listing (see
+// dynamo.Directory.PutGroup); it reports whether it was new.
 func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
-	if err := g.Validate(); err != nil {
-		return false, err
-	}
 	return a.Directory.PutGroup(ctx, g)
 }
 

@@ -157,3 +157,34 @@ func TestImportWithdrawsWhatTheFeedDropped(t *testing.T) {
 		}
 	})
 }
+
+// TestPutGroupNormalizes PUTs a listing written loosely — codes in capitals
+// with spaces, a language in another case, a location given by its ZIP code
+// only — and gets it stored tidied, not refused.
+func TestPutGroupNormalizes(t *testing.T) {
+	h := apptest.New(t)
+	g := apptest.SampleGroup("loose", 0, 0)
+	g.Topics = []string{" Alcohol ", "alcohol"}
+	g.Formats = []string{"In-Person"}
+	g.Languages = []string{"ES", " en "}
+	g.Spirituality = " Secular "
+	g.Location.Lat, g.Location.Lon, g.Location.PostalCode, g.Location.Country = 0, 0, "94110", "US"
+	st, b := h.Admin(http.MethodPut, "/v1/admin/groups/loose", g)
+	if st != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", st, b)
+	}
+	var got directory.Group
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Topics, []string{"alcohol"}) || !slices.Equal(got.Formats, []string{"in-person"}) ||
+		!slices.Equal(got.Languages, []string{"es", "en"}) || got.Spirituality != "secular" ||
+		got.Location.Lat < 37.7 || got.Location.Lat > 37.8 {
+		t.Errorf("stored %+v %+v %+v %q %+v", got.Topics, got.Formats, got.Languages, got.Spirituality, got.Location)
+	}
+	// What Normalize cannot read is still refused.
+	g.Topics = []string{"astrology"}
+	if st, b := h.Admin(http.MethodPut, "/v1/admin/groups/loose", g); st != http.StatusUnprocessableEntity {
+		t.Errorf("unknown topic: %d %s", st, b)
+	}
+}
