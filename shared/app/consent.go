@@ -84,7 +84,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	lang = pages.Lang(lang)
 	v := pages.ConsentView{
 		Lang: lang, ClinicName: clinic.Name, GivenName: r.Patient.GivenName,
-		ExpiresAt: consentExpiry(r), State: state, Notice: notice,
+		ExpiresAt: zoned(consentExpiry(r), patientZone(r)), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
 	v.Channel, err = channelWords(lang, r)
@@ -98,7 +98,8 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		})
 	}
 	if c := r.Consent; c != nil {
-		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, c.SignedAt, c.ExpiresAt
+		tz := patientZone(r)
+		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
 	}
 	return v, nil
 }

@@ -54,7 +54,7 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 			return mail.Message{}, err
 		}
 		lang := pages.Lang(r.Patient.Language)
-		m, err := pages.ConsentEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, r.CreatedAt.Add(a.Config.ConsentTTL))
+		m, err := pages.ConsentEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, zoned(r.CreatedAt.Add(a.Config.ConsentTTL), patientZone(r)))
 		return message(r.Patient.Email, m), err
 	})
 	if err != nil {
@@ -167,7 +167,7 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 			}
 		}
 		m, err := pages.ConsentReceiptEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, pages.Receipt{
-			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: r.Consent.SignedAt, ExpiresAt: r.Consent.ExpiresAt,
+			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: zoned(r.Consent.SignedAt, patientZone(r)), ExpiresAt: zoned(r.Consent.ExpiresAt, patientZone(r)),
 		})
 		return message(r.Patient.Email, m), err
 	})

@@ -80,7 +80,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			return ch, err
 		}
 		ch.Routes = append(ch.Routes, referral.Route{
-			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g),
+			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
 		ch.Tokens = append(ch.Tokens, dynamo.Token{
@@ -193,7 +193,7 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 		}
 		lang := groupLang(g)
 		m, err := pages.GroupNoticeEmail(lang, g.Name, clinic.Name, r.Patient.GivenName, sharedContact(r),
-			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, rt.Deadline)
+			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, zoned(rt.Deadline, groupZone(g)))
 		return message(g.Contact.Email, m), err
 	})
 	if err != nil {

@@ -61,7 +61,7 @@ func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.
 		v.PreferredTimes = preferredTimes(lang, r.Preferences)
 	}
 	if rt.Status == referral.RouteNotified {
-		v.AnswerBy = rt.Deadline
+		v.AnswerBy = zoned(rt.Deadline, rt.GroupTimezone)
 	}
 	return v, nil
 }

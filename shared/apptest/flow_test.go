@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -341,4 +342,37 @@ func TestStatusWebhooks(t *testing.T) {
 	if strings.Join(got, ",") != "awaiting-consent,consented,routed" {
 		t.Fatalf("status webhooks received %v", got)
 	}
+}
+
+// TestDatesInLocalTime checks that the dates people read are in their local
+// time: the patient's (taken from the groups offered near them) in the
+// consent email, page and receipt, the group's in its notice and on its
+// page — never in UTC when a zone is known.
+func TestDatesInLocalTime(t *testing.T) {
+	w := newWorld(t, "")
+	_, link := w.refer(t, "tz@patient.example")
+	pacific := regexp.MustCompile(`\b(PST|PDT)\b`)
+	check := func(what, text string) {
+		t.Helper()
+		if !pacific.MatchString(text) || strings.Contains(text, "UTC") {
+			t.Errorf("%s does not show Pacific time: %q", what, excerpt(text, pacific))
+		}
+	}
+	check("the consent email", w.MailsTo("tz@patient.example")[0].Body.Text)
+	_, _, page := w.Do(http.MethodGet, link, nil, nil)
+	check("the consent page", string(page))
+	w.confirm(t, link, "introduce", "mission-a")
+	check("the receipt", w.MailsTo("tz@patient.example")[1].Body.Text)
+	check("the group notice", w.MailsTo(w.groups[0].Contact.Email)[0].Body.Text)
+	_, _, page = w.Do(http.MethodGet, w.groupLink(t, w.groups[0], 1), nil, nil)
+	check("the group page", string(page))
+}
+
+// excerpt returns the text around the first match of re, or its start.
+func excerpt(s string, re *regexp.Regexp) string {
+	i := 0
+	if loc := re.FindStringIndex(s); loc != nil {
+		i = max(0, loc[0]-60)
+	}
+	return s[i:min(len(s), i+160)]
 }

@@ -140,7 +140,10 @@ type Route struct {
 	GroupID    string `json:"group_id"`
 	GroupName  string `json:"group_name"`
 	// GroupLanguage is the language the group's page and emails use.
-	GroupLanguage string      `json:"group_language,omitempty"`
+	GroupLanguage string `json:"group_language,omitempty"`
+	// GroupTimezone is the IANA zone the group meets in, for the dates its
+	// page and emails show.
+	GroupTimezone string      `json:"group_timezone,omitempty"`
 	Status        RouteStatus `json:"status"`
 	Reason        string      `json:"reason,omitempty"`
 	At            time.Time   `json:"at"`
