@@ -24,7 +24,7 @@ LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction node_modules \
-	run test lint bench fuzz coldstart soak load clean tools
+	run test lint bench bench-match-100k fuzz coldstart soak load clean tools
 
 help: ## List the targets
 	@echo "handoff targets:"
@@ -93,6 +93,9 @@ lint: ## gofmt, go vet, staticcheck, and cfn-lint on template.yaml when installe
 
 bench: ## Run every benchmark once, with allocations
 	go test -run '^$$' -bench . -benchmem ./...
+
+bench-match-100k: ## Match against 1k, 10k and 100k groups (about 20 minutes: the embedded server scans whole tables)
+	HANDOFF_BENCH_100K=1 go test -run '^$$' -bench 'BenchmarkMatch' -benchtime 1x -timeout 0 ./shared/dynamo
 
 fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a time
 	@targets=$$(go test -list '^Fuzz' $(FUZZPKGS) | awk ' \
