@@ -127,12 +127,10 @@ func (d *Dispatcher) Sweep(ctx context.Context) (Stats, error) {
 	if batch <= 0 {
 		batch = 100
 	}
+	// A shard that could not be read does not hold back the others' events.
 	refs, err := d.App.Referrals.Due(ctx, d.now(), batch)
-	if err != nil {
-		return Stats{}, err
-	}
 	st, _ := d.runAll(ctx, refs)
-	return st, nil
+	return st, err
 }
 
 // HandleStream runs the pending events a DynamoDB stream batch carries and

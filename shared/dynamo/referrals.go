@@ -3,9 +3,13 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -185,7 +189,19 @@ type eventItem struct {
 	DoneAt int64  `json:"done_at,omitempty"`
 }
 
-func dueShard(string) string { return duePrefix + "0" }
+// DueShards is how many partitions the due index is spread over. One
+// partition takes about 1,000 index writes a second and a referral's
+// lifecycle makes about 28, so one shard would cap a deployment near 35
+// referrals a second; eight lift that near 280. Events land in a shard by
+// their referral's id; the sweeper reads them all. Lowering the number
+// would strand the events of the shards no longer read.
+const DueShards = 8
+
+func dueShard(referralID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(referralID))
+	return duePrefix + strconv.FormatUint(uint64(h.Sum32()%DueShards), 10)
+}
 
 func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteItem, error) {
 	if e.Due.IsZero() {
@@ -455,34 +471,71 @@ type EventRef struct {
 }
 
 // Due lists up to limit pending events due at or before now, oldest first,
-// from the sparse due-index.
+// from the sparse due-index: it reads every shard (at once), up to limit from
+// each, and keeps the oldest limit of them. When a shard cannot be read it
+// returns the events of the others with the error: theirs can run, and the
+// failed shard's wait for the next sweep.
 func (s *Referrals) Due(ctx context.Context, now time.Time, limit int32) ([]EventRef, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-		TableName:              &s.Table,
-		IndexName:              aws.String(dueIndex),
-		KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(dueShard("")), ":now": str(timeKey(now) + "#~"),
-		},
-		Limit: aws.Int32(limit),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("query due events: %w", err)
+	type shard struct {
+		keys []string
+		err  error
 	}
-	refs := make([]EventRef, 0, len(out.Items))
-	for _, item := range out.Items {
-		sk, _ := item["GSI1SK"].(*types.AttributeValueMemberS)
-		if sk == nil {
-			continue
+	shards := make([]shard, DueShards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		wg.Go(func() {
+			shards[i].keys, shards[i].err = s.dueKeys(ctx, duePrefix+strconv.Itoa(i), now, limit)
+		})
+	}
+	wg.Wait()
+	var (
+		keys []string
+		errs []error
+	)
+	for _, sh := range shards {
+		keys = append(keys, sh.keys...)
+		if sh.err != nil {
+			errs = append(errs, sh.err)
 		}
-		parts := strings.Split(sk.Value, "#")
+	}
+	slices.Sort(keys) // the due time leads each key, in a sortable form
+	if len(keys) > int(limit) {
+		keys = keys[:limit]
+	}
+	refs := make([]EventRef, 0, len(keys))
+	for _, k := range keys {
+		parts := strings.Split(k, "#")
 		if len(parts) != 3 {
 			continue
 		}
 		due, _ := time.Parse(sortableTime, parts[0])
 		refs = append(refs, EventRef{Due: due, ReferralID: parts[1], EventID: parts[2]})
 	}
-	return refs, nil
+	return refs, errors.Join(errs...)
+}
+
+// dueKeys returns the sort keys of up to limit events of one due-index shard
+// due at or before now, oldest first.
+func (s *Referrals) dueKeys(ctx context.Context, pk string, now time.Time, limit int32) ([]string, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.Table,
+		IndexName:              aws.String(dueIndex),
+		KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(pk), ":now": str(timeKey(now) + "#~"),
+		},
+		Limit: aws.Int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query due events: %w", err)
+	}
+	keys := make([]string, 0, len(out.Items))
+	for _, item := range out.Items {
+		if sk, ok := item["GSI1SK"].(*types.AttributeValueMemberS); ok {
+			keys = append(keys, sk.Value)
+		}
+	}
+	return keys, nil
 }
 
 // Event reads one event and whether it is still pending, or a NotFound error.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -247,5 +249,47 @@ func TestClaimLedger(t *testing.T) {
 	}
 	if st, _ := s.Claim(ctx, "k2", t0, time.Minute); st != dynamo.Claimed {
 		t.Fatal("released claim could not be taken again")
+	}
+}
+
+// TestDueReadsEveryShard spreads the events of 40 referrals, each due a
+// minute after the one before, over the due index's shards, and checks that
+// Due finds them all, and that with a limit it returns the oldest, in order.
+func TestDueReadsEveryShard(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	for i := range 40 {
+		id := fmt.Sprintf("R%02d", i)
+		nr := newReferral(id, "w"+id, "h")
+		nr.Events = nr.Events[:1]
+		nr.Events[0].Due = t0.Add(time.Duration(i) * time.Minute)
+		if _, _, err := s.Create(ctx, nr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shards := map[string]bool{}
+	for _, item := range dynamotest.Scan(t, db, db.Tables.Referrals) {
+		if pk, ok := item["GSI1PK"].(*types.AttributeValueMemberS); ok {
+			shards[pk.Value] = true
+		}
+	}
+	if len(shards) < dynamo.DueShards/2 {
+		t.Errorf("40 referrals' events landed in %d shards: %v", len(shards), shards)
+	}
+	all, err := s.Due(ctx, t0.Add(time.Hour), 100)
+	if err != nil || len(all) != 40 {
+		t.Fatalf("Due found %d of 40: %v", len(all), err)
+	}
+	oldest, err := s.Due(ctx, t0.Add(time.Hour), 5)
+	if err != nil || len(oldest) != 5 {
+		t.Fatalf("Due with limit 5: %d, %v", len(oldest), err)
+	}
+	for i, ref := range oldest {
+		if want := fmt.Sprintf("R%02d", i); ref.ReferralID != want || !ref.Due.Equal(t0.Add(time.Duration(i)*time.Minute)) {
+			t.Errorf("oldest[%d] = %s due %s, want %s due %s", i, ref.ReferralID, ref.Due, want, t0.Add(time.Duration(i)*time.Minute))
+		}
+	}
+	if due, _ := s.Due(ctx, t0.Add(90*time.Second), 100); len(due) != 2 {
+		t.Errorf("due by t0+90s: %d, want 2", len(due))
 	}
 }

@@ -62,27 +62,35 @@ func Client(url string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{}, append([]func(*dynamodb.Options){base}, opts...)...)
 }
 
-// Dump returns every item of a table as text (for tests that check what is
-// stored in clear).
-func Dump(t testing.TB, db *DB, table string) string {
+// Scan returns every item of a table.
+func Scan(t testing.TB, db *DB, table string) []map[string]types.AttributeValue {
 	t.Helper()
-	var b strings.Builder
+	var items []map[string]types.AttributeValue
 	p := dynamodb.NewScanPaginator(db.Client, &dynamodb.ScanInput{TableName: aws.String(table)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(context.Background())
 		if err != nil {
 			t.Fatalf("scan %s: %v", table, err)
 		}
-		for _, item := range page.Items {
-			fmt.Fprintf(&b, "%v\n", item)
-			for _, v := range item {
-				if s, ok := v.(*types.AttributeValueMemberS); ok {
-					b.WriteString(s.Value + "\n")
-				}
-				if bs, ok := v.(*types.AttributeValueMemberB); ok {
-					b.Write(bs.Value)
-					b.WriteString("\n")
-				}
+		items = append(items, page.Items...)
+	}
+	return items
+}
+
+// Dump returns every item of a table as text (for tests that check what is
+// stored in clear).
+func Dump(t testing.TB, db *DB, table string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, item := range Scan(t, db, table) {
+		fmt.Fprintf(&b, "%v\n", item)
+		for _, v := range item {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				b.WriteString(s.Value + "\n")
+			}
+			if bs, ok := v.(*types.AttributeValueMemberB); ok {
+				b.Write(bs.Value)
+				b.WriteString("\n")
 			}
 		}
 	}
