@@ -118,7 +118,7 @@ func (o *ImportOptions) check(defaultSource string, topicRequired bool) error {
 	if o.Source == "" {
 		o.Source = defaultSource
 	}
-	if len(o.Source) > 64 || !sourcePattern.MatchString(o.Source) {
+	if len(o.Source) > 64 || !sourcePattern().MatchString(o.Source) {
 		fields = append(fields, problem.FieldError{Field: "source", Detail: "must be up to 64 lower-case letters, digits, '.', '_' or '-'"})
 	}
 	if o.MaxBytes <= 0 {

@@ -17,9 +17,11 @@ import (
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
+// The patterns compile on first use, not at start-up: a bounded repetition
+// expands into a long program, and every function links this package.
 var (
-	groupIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
-	sourcePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	groupIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9-]{1,64}$`) })
+	sourcePattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`) })
 )
 
 // checker holds the validator, built once with handoff's own rules.
@@ -35,8 +37,8 @@ var groupChecker = sync.OnceValue(func() checker {
 		return name
 	})
 	rules := map[string]func(string) bool{
-		"groupid":       groupIDPattern.MatchString,
-		"source":        sourcePattern.MatchString,
+		"groupid":       groupIDPattern().MatchString,
+		"source":        sourcePattern().MatchString,
 		"topic":         topics.Valid,
 		"audience":      ValidAudience,
 		"accessibility": ValidAccessibility,
