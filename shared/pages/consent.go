@@ -272,12 +272,12 @@ func ConsentText(v ConsentView) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ts, err := loadTemplates()
+	t, err := lookup(textTemplates, "decision")
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	if err := ts.text.ExecuteTemplate(&b, "decision", p); err != nil {
+	if err := t.ExecuteTemplate(&b, "decision", p); err != nil {
 		return "", fmt.Errorf("render consent text: %w", err)
 	}
 	return b.String(), nil

@@ -107,15 +107,19 @@ func checkLink(link string) error {
 
 // render executes the text and HTML templates of email name.
 func (d mailData) render(name string) (Email, error) {
-	ts, err := loadTemplates()
+	textT, err := lookup(textTemplates, name+".txt")
+	if err != nil {
+		return Email{}, err
+	}
+	htmlT, err := lookup(emailTemplates, name)
 	if err != nil {
 		return Email{}, err
 	}
 	var text, html bytes.Buffer
-	if err := ts.text.ExecuteTemplate(&text, name+".txt", d); err != nil {
+	if err := textT.ExecuteTemplate(&text, name+".txt", d); err != nil {
 		return Email{}, fmt.Errorf("render %s email text: %w", name, err)
 	}
-	if err := ts.emailHTML[name].ExecuteTemplate(&html, "layout", d); err != nil {
+	if err := htmlT.ExecuteTemplate(&html, "layout", d); err != nil {
 		return Email{}, fmt.Errorf("render %s email html: %w", name, err)
 	}
 	return Email{Subject: d.Subject, Text: text.String(), HTML: html.String()}, nil

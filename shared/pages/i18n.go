@@ -29,24 +29,23 @@ func Languages() []string { return []string{English, Spanish} }
 //go:embed locales/*.json
 var localeFS embed.FS
 
-// catalogue holds one localizer per supported language.
-type catalogue struct {
-	localizers map[string]*i18n.Localizer
-}
-
-// loadCatalogue parses the embedded message files on first use.
-var loadCatalogue = sync.OnceValues(func() (*catalogue, error) {
-	bundle := i18n.NewBundle(language.English)
-	c := &catalogue{localizers: map[string]*i18n.Localizer{}}
+// localizers parse a language's message file on the first page or email in
+// that language, not before: a cold function pays for one language, not all
+// (TestCatalogueComplete keeps the files in step, so none falls back).
+var localizers = func() map[string]func() (*i18n.Localizer, error) {
+	m := map[string]func() (*i18n.Localizer, error){}
 	for _, lang := range Languages() {
-		path := "locales/" + lang + ".json"
-		if _, err := bundle.LoadMessageFileFS(localeFS, path); err != nil {
-			return nil, fmt.Errorf("load messages %s: %w", path, err)
-		}
-		c.localizers[lang] = i18n.NewLocalizer(bundle, lang)
+		m[lang] = sync.OnceValues(func() (*i18n.Localizer, error) {
+			bundle := i18n.NewBundle(language.Make(lang))
+			path := "locales/" + lang + ".json"
+			if _, err := bundle.LoadMessageFileFS(localeFS, path); err != nil {
+				return nil, fmt.Errorf("load messages %s: %w", path, err)
+			}
+			return i18n.NewLocalizer(bundle, lang), nil
+		})
 	}
-	return c, nil
-})
+	return m
+}()
 
 // Lang picks the language for a BCP 47 tag: "es" for any Spanish tag (es,
 // es-MX, es_419…), else "en".
@@ -86,12 +85,12 @@ type tr struct {
 
 // newTr returns the translator for lang (normalised with Lang).
 func newTr(lang string) (tr, error) {
-	c, err := loadCatalogue()
+	lang = Lang(lang)
+	loc, err := localizers[lang]()
 	if err != nil {
 		return tr{}, err
 	}
-	lang = Lang(lang)
-	return tr{Lang: lang, loc: c.localizers[lang]}, nil
+	return tr{Lang: lang, loc: loc}, nil
 }
 
 // T returns message id with its template filled from key/value pairs.

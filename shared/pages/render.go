@@ -24,36 +24,66 @@ var pageFiles = map[string][]string{
 // The email templates: each HTML body shares the email layout.
 var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician"}
 
-// templates are every parsed template, built once on first use.
-type templates struct {
-	pages     map[string]*template.Template
-	emailHTML map[string]*template.Template
-	text      *texttemplate.Template // emails' text bodies and the consent text
+// Each template is parsed on its first use, not all of them on the first
+// render: a cold function parses only what its first answer needs.
+var (
+	pageTemplates  = lazyTemplates(pageFiles, parseHTML)
+	emailTemplates = lazyTemplates(emailHTMLFiles(), parseHTML)
+	textTemplates  = lazyTemplates(textFiles(), parseText)
+)
+
+// emailHTMLFiles lists each email's HTML body with the layout it shares.
+func emailHTMLFiles() map[string][]string {
+	m := map[string][]string{}
+	for _, name := range emailNames {
+		m[name] = []string{"templates/email/layout.html", "templates/email/" + name + ".html"}
+	}
+	return m
 }
 
-var loadTemplates = sync.OnceValues(func() (*templates, error) {
-	ts := &templates{pages: map[string]*template.Template{}, emailHTML: map[string]*template.Template{}}
-	for name, files := range pageFiles {
-		t, err := template.New(name).ParseFS(templateFS, files...)
-		if err != nil {
-			return nil, fmt.Errorf("parse page %s: %w", name, err)
-		}
-		ts.pages[name] = t
-	}
+// textFiles lists the text templates: each email's text body, and the
+// consent text ("decision").
+func textFiles() map[string][]string {
+	m := map[string][]string{"decision": {"templates/decision.txt"}}
 	for _, name := range emailNames {
-		t, err := template.New(name).ParseFS(templateFS, "templates/email/layout.html", "templates/email/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("parse email %s: %w", name, err)
-		}
-		ts.emailHTML[name] = t
+		m[name+".txt"] = []string{"templates/email/" + name + ".txt"}
 	}
-	text, err := texttemplate.New("text").ParseFS(templateFS, "templates/email/*.txt", "templates/decision.txt")
-	if err != nil {
-		return nil, fmt.Errorf("parse text templates: %w", err)
+	return m
+}
+
+func parseHTML(name string, files []string) (*template.Template, error) {
+	return template.New(name).ParseFS(templateFS, files...)
+}
+
+func parseText(name string, files []string) (*texttemplate.Template, error) {
+	return texttemplate.New(name).ParseFS(templateFS, files...)
+}
+
+// lazyTemplates returns, for each name, a function that parses its files
+// once, on first call.
+func lazyTemplates[T any](files map[string][]string, parse func(string, []string) (T, error)) map[string]func() (T, error) {
+	m := make(map[string]func() (T, error), len(files))
+	for name, fs := range files {
+		m[name] = sync.OnceValues(func() (T, error) {
+			t, err := parse(name, fs)
+			if err != nil {
+				return t, fmt.Errorf("parse template %s: %w", name, err)
+			}
+			return t, nil
+		})
 	}
-	ts.text = text
-	return ts, nil
-})
+	return m
+}
+
+// lookup returns the parsed template name of set.
+func lookup[T any](set map[string]func() (T, error), name string) (T, error) {
+	load, ok := set[name]
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("no template %q", name)
+	}
+	return load()
+}
 
 // base is what the layout needs on every page.
 type base struct {
@@ -125,13 +155,13 @@ const pageBufferSize = 16 << 10
 // renderPage executes a page into a buffer first, so a failed render writes
 // nothing and the caller can still answer with an error page.
 func renderPage(w io.Writer, name string, data any) error {
-	ts, err := loadTemplates()
+	t, err := lookup(pageTemplates, name)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
 	buf.Grow(pageBufferSize)
-	if err := ts.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render %s page: %w", name, err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
