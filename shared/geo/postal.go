@@ -1,34 +1,30 @@
 package geo
 
 import (
-	"bytes"
-	"cmp"
 	_ "embed"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
 	"github.com/handoff-health/handoff/shared/geo/internal/zcta"
 )
 
-// zctaGz is the US ZCTA centroid table in the compact form of package zcta.
-// Regenerate it with internal/zctagen; see ATTRIBUTION.md for its source.
+// zctaBin is the US ZCTA centroid table in the fixed-width form of package
+// zcta: a lookup searches these bytes where they are, with nothing to load
+// first. Regenerate it with internal/zctagen; see ATTRIBUTION.md for its
+// source.
 //
-//go:embed zcta.txt.gz
-var zctaGz []byte
+//go:embed zcta.bin
+var zctaBin []byte
 
-// loadZIPs parses the embedded table once, on first use (never at init). The
-// records come back sorted by ZIP code.
-var loadZIPs = sync.OnceValues(parseZIPs)
-
-func parseZIPs() ([]zcta.Record, error) {
-	recs, err := zcta.Read(bytes.NewReader(zctaGz))
+// zips opens the embedded table (a check of its header and length).
+var zips = sync.OnceValues(func() (zcta.Table, error) {
+	t, err := zcta.Open(zctaBin)
 	if err != nil {
-		return nil, fmt.Errorf("geo: load zip centroids: %w", err)
+		return zcta.Table{}, fmt.Errorf("geo: zip centroids: %w", err)
 	}
-	return recs, nil
-}
+	return t, nil
+})
 
 // PostalCentroid returns the centroid of a US postal code: the centre of its
 // ZIP Code Tabulation Area, to 4 decimals. country must be "US" (any case) or
@@ -46,17 +42,17 @@ func PostalCentroid(country, postal string) (lat, lon float64, ok bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	recs, err := loadZIPs()
+	tbl, err := zips()
 	if err != nil {
 		// The table is embedded and checked by the tests; a failure here is a
 		// broken build, and the honest answer is "unknown".
 		return 0, 0, false
 	}
-	i, found := slices.BinarySearchFunc(recs, zip, func(r zcta.Record, z int32) int { return cmp.Compare(r.ZIP, z) })
+	r, found := tbl.Find(zip)
 	if !found {
 		return 0, 0, false
 	}
-	return float64(recs[i].Lat) / zcta.Scale, float64(recs[i].Lon) / zcta.Scale, true
+	return float64(r.Lat) / zcta.Scale, float64(r.Lon) / zcta.Scale, true
 }
 
 // parseZIP reads "12345" or "12345-6789".

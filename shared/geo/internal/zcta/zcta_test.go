@@ -2,9 +2,7 @@ package zcta
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
-	"slices"
 	"testing"
 )
 
@@ -20,12 +18,28 @@ func TestRoundTrip(t *testing.T) {
 	if err := Write(&buf, recs); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Read(&buf)
+	if buf.Len() != len(Magic)+RecordSize*len(recs) {
+		t.Errorf("%d bytes for %d records", buf.Len(), len(recs))
+	}
+	tbl, err := Open(buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, recs) {
-		t.Errorf("Read(Write(x)) = %v, want %v", got, recs)
+	if tbl.Len() != len(recs) {
+		t.Fatalf("Len = %d, want %d", tbl.Len(), len(recs))
+	}
+	for i, want := range recs {
+		if got := tbl.At(i); got != want {
+			t.Errorf("At(%d) = %v, want %v", i, got, want)
+		}
+		if got, ok := tbl.Find(want.ZIP); !ok || got != want {
+			t.Errorf("Find(%d) = %v, %v; want %v", want.ZIP, got, ok, want)
+		}
+	}
+	for _, zip := range []int32{1, 1000, 1002, 50000, 99998, 100000, -1} {
+		if r, ok := tbl.Find(zip); ok {
+			t.Errorf("Find(%d) = %v, want none", zip, r)
+		}
 	}
 	if recs[2].Lat != 377500 || recs[2].Lon != -1224153 {
 		t.Errorf("Degrees rounds 37.74997, -122.41533 to %d, %d", recs[2].Lat, recs[2].Lon)
@@ -39,7 +53,10 @@ func TestWriteRefusesDisorder(t *testing.T) {
 	}{
 		{"repeat", []Record{{ZIP: 5}, {ZIP: 5}}},
 		{"descending", []Record{{ZIP: 6}, {ZIP: 5}}},
-		{"out of range", []Record{{ZIP: 100000}}},
+		{"zip out of range", []Record{{ZIP: 100000}}},
+		{"negative zip", []Record{{ZIP: -1}}},
+		{"latitude out of range", []Record{{ZIP: 1, Lat: 90_0001}}},
+		{"longitude out of range", []Record{{ZIP: 1, Lon: -180_0001}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,37 +67,25 @@ func TestWriteRefusesDisorder(t *testing.T) {
 	}
 }
 
-func TestReadRefusesBadInput(t *testing.T) {
-	gz := func(s string) []byte {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		zw.Write([]byte(s))
-		zw.Close()
-		return b.Bytes()
-	}
+func TestOpenRefusesBadInput(t *testing.T) {
 	tests := []struct {
-		name     string
-		in       []byte
-		isFormat bool
+		name string
+		in   []byte
 	}{
-		{"not gzip", []byte("1001,1,1\n"), false},
-		{"empty", gz(""), true},
-		{"wrong header", gz("geoid,latitude,longitude\n"), true},
-		{"two fields", gz(Header + "\n1001,1\n"), true},
-		{"not a number", gz(Header + "\n1001,x,1\n"), true},
-		{"zip goes back", gz(Header + "\n1001,1,1\n-1,0,0\n"), true},
-		{"zip repeats", gz(Header + "\n1001,1,1\n0,0,0\n"), true},
-		{"zip beyond 99999", gz(Header + "\n100000,1,1\n"), true},
+		{"empty", nil},
+		{"short header", []byte("zcta")},
+		{"the old gzip form", []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00")},
+		{"wrong header", []byte("zcta v1\n")},
+		{"a partial record", []byte(Magic + "\x00\x03\xe9\x06")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Read(bytes.NewReader(tt.in))
-			if err == nil {
-				t.Fatal("Read accepted bad input")
-			}
-			if errors.Is(err, ErrFormat) != tt.isFormat {
-				t.Errorf("errors.Is(err, ErrFormat) = %v, want %v (err: %v)", !tt.isFormat, tt.isFormat, err)
+			if _, err := Open(tt.in); !errors.Is(err, ErrFormat) {
+				t.Fatalf("Open = %v, want ErrFormat", err)
 			}
 		})
+	}
+	if tbl, err := Open([]byte(Magic)); err != nil || tbl.Len() != 0 {
+		t.Errorf("an empty table: %v, %d records", err, tbl.Len())
 	}
 }

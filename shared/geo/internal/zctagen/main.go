@@ -1,9 +1,10 @@
 // Command zctagen turns a ZCTA centroid CSV (columns geoid, latitude,
-// longitude, with a header row) into the compact form that shared/geo embeds.
+// longitude, with a header row) into the fixed-width table (package zcta)
+// that shared/geo embeds.
 // Rows repeated exactly are kept once; a ZIP code listed twice with different
 // points is an error. Coordinates are rounded to 4 decimals.
 //
-//	go run ./shared/geo/internal/zctagen -in zctas_2018.csv -out shared/geo/zcta.txt.gz
+//	go run ./shared/geo/internal/zctagen -in zctas_2018.csv -out shared/geo/zcta.bin
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("zctagen", flag.ContinueOnError)
 	in := fs.String("in", "", "input CSV (geoid,latitude,longitude)")
-	out := fs.String("out", "", "output file (gzip)")
+	out := fs.String("out", "", "output file (the zcta table form)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
