@@ -6,11 +6,13 @@
 // installs the Lambda Runtime Interface Emulator at a pinned version into
 // build/tools, and runs each binary under it -runs times. Every run is a fresh
 // emulator process on a free 127.0.0.1 port, invoked once with the function's
-// sample event from events/ (then once more, warm). The functions talk to the
-// local stack (infra/local) started on free loopback ports — the embedded
-// DynamoDB server with the template's tables and the sample clinic, the SES
-// emulator, local-kms when installed — so nothing leaves the machine and the
-// first answer includes the function's real first calls.
+// sample event from events/ (then once more, warm), in rounds: one cold start
+// of every binary per round, so that the machine's changing load falls on all
+// of them alike. The functions talk to the local stack (infra/local) started
+// on free loopback ports — the embedded DynamoDB server with the template's
+// tables and the sample clinic, the SES emulator, local-kms when installed —
+// so nothing leaves the machine and the first answer includes the function's
+// real first calls.
 //
 // For each function it prints the median and 90th percentile time from exec to
 // the first answer, the median INIT duration the emulator reports, the median
@@ -92,38 +94,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer be.stop()
 
-	results := make([]result, 0, len(targets))
-	for _, tg := range targets {
-		fmt.Fprintf(stderr, "%s: build", tg.name)
-		res := result{name: tg.name}
+	// Build everything first, then measure in rounds — one cold start of
+	// each binary per round — so that a change in the machine's load falls on
+	// every row alike instead of on whichever ran at the time.
+	results := make([]result, len(targets))
+	bins := make([]string, len(targets))
+	events := make([][]byte, len(targets))
+	for i, tg := range targets {
+		fmt.Fprintf(stderr, "build %s\n", tg.name)
+		results[i].name = tg.name
 		bin, size, err := build(ctx, root, tg, filepath.Join(root, "build", "coldstart"))
 		if err != nil {
-			fmt.Fprintln(stderr, " failed")
-			res.failure = "build failed: " + firstLine(err.Error())
-			results = append(results, res)
+			results[i].failure = "build failed: " + firstLine(err.Error())
 			continue
 		}
-		res.binary = size
-		event, err := os.ReadFile(filepath.Join(root, tg.event))
-		if err != nil {
+		bins[i], results[i].binary = bin, size
+		if events[i], err = os.ReadFile(filepath.Join(root, tg.event)); err != nil {
 			return fmt.Errorf("read sample event of %s: %w", tg.name, err)
 		}
-		fmt.Fprintf(stderr, ", %d runs", *runs)
-		for range *runs {
-			m, err := measure(ctx, rie, bin, event, be.env)
-			if err != nil {
-				res.failure = "run failed: " + firstLine(err.Error())
-				break
+	}
+	for round := range *runs {
+		fmt.Fprintf(stderr, "\rround %d/%d", round+1, *runs)
+		for i := range targets {
+			if results[i].failure != "" {
+				continue
 			}
-			res.add(m)
-			fmt.Fprint(stderr, ".")
+			m, err := measure(ctx, rie, bins[i], events[i], be.env)
+			if err != nil {
+				results[i].failure = "run failed: " + firstLine(err.Error())
+				continue
+			}
+			results[i].add(m)
 		}
-		fmt.Fprintln(stderr)
-		results = append(results, res)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
+	fmt.Fprintln(stderr)
 	printTable(stdout, results, *runs)
 	return nil
 }
