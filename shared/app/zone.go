@@ -40,11 +40,11 @@ func groupZone(g directory.Group) string {
 }
 
 // patientZone is the time zone the patient most likely lives in, as far as
-// handoff knows without asking: that of the nearest group offered to meet in
-// person (offers are ranked, and in-person ones are near the patient), else
-// of any group offered, else none (UTC).
+// handoff knows without asking: that of the first group offered that meets
+// in person (in-person offers are near the patient), else of any group
+// offered, else none (UTC).
 func patientZone(r *referral.Referral) string {
-	var any string
+	var fallback string
 	for _, o := range r.Offers {
 		for _, m := range o.Meetings {
 			if m.Timezone == "" {
@@ -53,10 +53,10 @@ func patientZone(r *referral.Referral) string {
 			if o.Format != directory.Online {
 				return m.Timezone
 			}
-			if any == "" {
-				any = m.Timezone
+			if fallback == "" {
+				fallback = m.Timezone
 			}
 		}
 	}
-	return any
+	return fallback
 }
