@@ -27,11 +27,18 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.Fellowship, "fellowship", "", "aa, na, smart, … (sets model and spirituality defaults)")
 	fs.StringVar(&opt.ContactEmail, "contact-email", "", "contact email for groups the feed gives none")
 	fs.StringVar(&opt.Source, "source", "", "a name for the feed (default: from the format)")
+	withdraw := fs.Bool("withdraw-missing", false, "withdraw the source's groups the feed no longer carries (needs -source; sends the feed whole to the import endpoint, without a progress line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *token == "" {
-		return errors.New("usage: handoff import -token ADMIN_TOKEN -format meeting-guide -topic alcohol [-contact-email x@y] FILE")
+		return errors.New("usage: handoff import -token ADMIN_TOKEN -format meeting-guide -topic alcohol [-contact-email x@y] [-source NAME [-withdraw-missing]] FILE")
+	}
+	if *withdraw && opt.Source == "" {
+		return errors.New("-withdraw-missing needs -source: the name that tells this feed's groups from others'")
+	}
+	if *withdraw {
+		return importWhole(strings.TrimRight(*base, "/"), *token, *format, opt, fs.Arg(0), stdout)
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -77,6 +84,53 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "created %d, updated %d, skipped %d\n", created, updated, len(res.Skipped))
 	for _, s := range res.Skipped {
 		fmt.Fprintf(stdout, "  row %d: %s\n", s.Index, s.Reason)
+	}
+	return nil
+}
+
+// importWhole posts the feed to the import endpoint, which imports it and
+// withdraws the source's groups it no longer carries, and prints the answer.
+func importWhole(base, token, format string, opt directory.ImportOptions, path string, stdout io.Writer) error {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"format": {format}, "source": {opt.Source}, "withdraw_missing": {"true"}}
+	for k, v := range map[string]string{"topic": opt.Topic, "fellowship": opt.Fellowship, "contact_email": opt.ContactEmail} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/admin/groups/import?"+q.Encode(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	fmt.Fprintf(stdout, "sending %d bytes to the import endpoint…\n", len(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("import: %d %s", resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	var res struct {
+		Imported, Updated int
+		Skipped           []directory.Skip
+		Withdrawn         []string
+	}
+	if err := json.Unmarshal(answer, &res); err != nil {
+		return fmt.Errorf("import: unreadable answer: %w", err)
+	}
+	fmt.Fprintf(stdout, "created %d, updated %d, skipped %d, withdrawn %d\n", res.Imported, res.Updated, len(res.Skipped), len(res.Withdrawn))
+	for _, s := range res.Skipped {
+		fmt.Fprintf(stdout, "  row %d: %s\n", s.Index, s.Reason)
+	}
+	for _, id := range res.Withdrawn {
+		fmt.Fprintf(stdout, "  withdrawn: %s\n", id)
 	}
 	return nil
 }
