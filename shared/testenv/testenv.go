@@ -4,9 +4,13 @@
 package testenv
 
 import (
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // RequireTool skips the test with a message saying how to install what is
@@ -41,5 +45,42 @@ func RepoRoot(t testing.TB) string {
 			t.Fatal("no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// FreePort returns a 127.0.0.1 port that nothing listened on a moment ago,
+// for a server the test starts as a process.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartServer starts cmd, kills it when the test ends, and waits up to wait
+// for url to answer HTTP (with a status ok accepts); the test fails if it
+// never does.
+func StartServer(t testing.TB, cmd *exec.Cmd, what, url string, wait time.Duration, ok func(status int) bool) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", what, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(wait)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if ok(resp.StatusCode) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer on %s within %s", what, url, wait)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

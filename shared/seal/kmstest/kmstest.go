@@ -4,8 +4,6 @@ package kmstest
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,36 +45,16 @@ func Start(t testing.TB) *KMS {
 	t.Helper()
 	bin, ok := Binary(testenv.RepoRoot(t))
 	testenv.RequireTool(t, ok, "local-kms", "run `make tools` (go install github.com/nsmithuk/local-kms into build/tools)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := strconv.Itoa(testenv.FreePort(t))
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "KMS_DATA_PATH="+t.TempDir(),
+	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+t.TempDir(),
 		"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start local-kms: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	k := &KMS{URL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	k := &KMS{URL: "http://127.0.0.1:" + port}
+	testenv.StartServer(t, cmd, "local-kms", k.URL, 20*time.Second, func(int) bool { return true })
 	k.Client = kms.New(kms.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(k.URL)
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("local-kms did not answer on %s", k.URL)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	out, err := k.Client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("handoff test data key")})
 	if err != nil {
 		t.Fatalf("create a key in local-kms: %v", err)

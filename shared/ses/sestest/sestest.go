@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,33 +58,11 @@ func Start(t testing.TB) *Emulator {
 	_, nodeErr := exec.LookPath("node")
 	testenv.RequireTool(t, ok && nodeErr == nil, "the SES emulator (npm aws-ses-v2-local)",
 		"install Node 20 and run `make node_modules` (npm ci in infra/ses)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start SES emulator: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	e := &Emulator{URL: "http://127.0.0.1:" + strconv.Itoa(port)}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(e.URL + "/health-check")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return e
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SES emulator did not answer on %s within 30s", e.URL)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	port := strconv.Itoa(testenv.FreePort(t))
+	e := &Emulator{URL: "http://127.0.0.1:" + port}
+	testenv.StartServer(t, exec.Command(bin, "--host", "127.0.0.1", "--port", port), "the SES emulator",
+		e.URL+"/health-check", 30*time.Second, func(status int) bool { return status == http.StatusOK })
+	return e
 }
 
 // Client returns an SES v2 client pointed at the emulator.
