@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,49 @@ func (d *faultDice) roll() float64 {
 	return d.rng.Float64()
 }
 
+// faults is what both fault fronts keep: the seeded dice, the share of calls
+// refused, and how many faults of each kind were injected. Its mutex also
+// guards the fields of the front that embeds it.
+type faults struct {
+	dice *faultDice
+
+	mu       sync.Mutex
+	rate     float64
+	injected map[string]int
+}
+
+func newFaults(seed uint64, rate float64) faults {
+	return faults{dice: newDice(seed), rate: rate, injected: map[string]int{}}
+}
+
+// SetRate changes the share of calls refused (0 turns faults off).
+func (f *faults) SetRate(rate float64) {
+	f.mu.Lock()
+	f.rate = rate
+	f.mu.Unlock()
+}
+
+// Injected returns how many faults of each kind were injected so far.
+func (f *faults) Injected() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.injected)
+}
+
+// refuse rolls the dice against the current rate.
+func (f *faults) refuse() bool {
+	f.mu.Lock()
+	rate := f.rate
+	f.mu.Unlock()
+	return rate > 0 && f.dice.roll() < rate
+}
+
+func (f *faults) count(kind string) {
+	f.mu.Lock()
+	f.injected[kind]++
+	f.mu.Unlock()
+}
+
 // FailedCall is a DynamoDB call that failed for the core after the SDK's own
 // retries: what the code above the client had to cope with.
 type FailedCall struct {
@@ -90,13 +134,9 @@ type DynamoFaults struct {
 	// operation (each call once, after the SDK's retries).
 	Counter *dynamo.Counter
 
-	dice *faultDice
-
-	mu       sync.Mutex
-	rate     float64
-	injected map[string]int
-	calls    int
-	failed   []FailedCall
+	faults
+	calls  int
+	failed []FailedCall
 	// lostResponse, when set for an operation, applies the call and then
 	// answers 500, as when DynamoDB's answer is lost after the write.
 	lostResponse map[string]int
@@ -106,7 +146,7 @@ type DynamoFaults struct {
 // embedded DynamoDB, refusing a seeded-random share rate (0 to 1) of calls.
 // The harness's own client, h.DB.Client, still reaches the tables directly.
 func (h *Harness) InjectDynamoFaults(seed uint64, rate float64) *DynamoFaults {
-	f := &DynamoFaults{Counter: &dynamo.Counter{}, dice: newDice(seed), rate: rate, injected: map[string]int{}, lostResponse: map[string]int{}}
+	f := &DynamoFaults{Counter: &dynamo.Counter{}, faults: newFaults(seed, rate), lostResponse: map[string]int{}}
 	srv := httptest.NewUnstartedServer(f.handler(h.DB.Server))
 	// The embedded server complains when a killed caller hangs up mid-answer.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -122,13 +162,6 @@ func (h *Harness) InjectDynamoFaults(seed uint64, rate float64) *DynamoFaults {
 	return f
 }
 
-// SetRate changes the share of calls refused (0 turns faults off).
-func (f *DynamoFaults) SetRate(rate float64) {
-	f.mu.Lock()
-	f.rate = rate
-	f.mu.Unlock()
-}
-
 // LoseResponses makes the next n calls of an operation (e.g.
 // "TransactWriteItems") be applied and then answered with a 500, as when
 // DynamoDB's answer is lost on the way back.
@@ -136,17 +169,6 @@ func (f *DynamoFaults) LoseResponses(operation string, n int) {
 	f.mu.Lock()
 	f.lostResponse[operation] = n
 	f.mu.Unlock()
-}
-
-// Injected returns how many faults of each kind were injected so far.
-func (f *DynamoFaults) Injected() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[string]int, len(f.injected))
-	for k, v := range f.injected {
-		out[k] = v
-	}
-	return out
 }
 
 // Calls returns how many requests reached the faulty front.
@@ -172,7 +194,6 @@ func (f *DynamoFaults) handler(next http.Handler) http.Handler {
 		}
 		f.mu.Lock()
 		f.calls++
-		rate := f.rate
 		lose := f.lostResponse[op] > 0
 		if lose {
 			f.lostResponse[op]--
@@ -184,7 +205,7 @@ func (f *DynamoFaults) handler(next http.Handler) http.Handler {
 			writeDynamoError(w, http.StatusInternalServerError, "InternalServerError", "Internal server error")
 			return
 		}
-		if rate > 0 && f.dice.roll() < rate {
+		if f.refuse() {
 			_, _ = io.Copy(io.Discard, r.Body)
 			if f.dice.roll() < 0.5 {
 				f.count(FaultDynamoInternal)
@@ -198,12 +219,6 @@ func (f *DynamoFaults) handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (f *DynamoFaults) count(kind string) {
-	f.mu.Lock()
-	f.injected[kind]++
-	f.mu.Unlock()
 }
 
 // writeDynamoError answers as DynamoDB's JSON protocol does.
@@ -270,12 +285,9 @@ func ledgerKeyOf(params any) string {
 // refuses a share of SendEmail calls with a 500 InternalFailure or a 429
 // TooManyRequestsException, before they reach the emulator.
 type SESFaults struct {
-	dice *faultDice
-	url  string
+	url string
 
-	mu       sync.Mutex
-	rate     float64
-	injected map[string]int
+	faults
 	// unverified is how many coming sends to refuse as SES's sandbox does.
 	unverified int
 }
@@ -288,7 +300,7 @@ func (h *Harness) NewSESFaults(seed uint64, rate float64) *SESFaults {
 	if err != nil {
 		h.T.Fatalf("SES emulator address: %v", err)
 	}
-	f := &SESFaults{dice: newDice(seed), rate: rate, injected: map[string]int{}}
+	f := &SESFaults{faults: newFaults(seed, rate)}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/outbound-emails") && f.takeUnverified() {
@@ -336,37 +348,6 @@ func (f *SESFaults) takeUnverified() bool {
 	}
 	f.unverified--
 	return true
-}
-
-func (f *SESFaults) refuse() bool {
-	f.mu.Lock()
-	rate := f.rate
-	f.mu.Unlock()
-	return rate > 0 && f.dice.roll() < rate
-}
-
-func (f *SESFaults) count(kind string) {
-	f.mu.Lock()
-	f.injected[kind]++
-	f.mu.Unlock()
-}
-
-// SetRate changes the share of SendEmail calls refused (0 turns faults off).
-func (f *SESFaults) SetRate(rate float64) {
-	f.mu.Lock()
-	f.rate = rate
-	f.mu.Unlock()
-}
-
-// Injected returns how many faults of each kind were injected so far.
-func (f *SESFaults) Injected() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[string]int, len(f.injected))
-	for k, v := range f.injected {
-		out[k] = v
-	}
-	return out
 }
 
 // Sender returns an SES sender whose client goes through the proxy, with the
