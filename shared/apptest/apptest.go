@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -239,12 +240,14 @@ func (h *Harness) Mails() []sestest.Mail {
 // MailsTo returns the emails to one address.
 func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mails(), addr) }
 
-var linkRE = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
+// LinkPattern matches a patient's or a group's page link, /c/ or /g/ and its
+// token.
+var LinkPattern = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
 
 // Link returns the path of the first /c/ or /g/ link in an email.
 func (h *Harness) Link(m sestest.Mail, kind string) string {
 	h.T.Helper()
-	for _, l := range linkRE.FindAllString(m.Body.Text+m.Body.HTML, -1) {
+	for _, l := range LinkPattern.FindAllString(m.Body.Text+m.Body.HTML, -1) {
 		if strings.HasPrefix(l, "/"+kind+"/") {
 			return l
 		}
@@ -255,17 +258,23 @@ func (h *Harness) Link(m sestest.Mail, kind string) string {
 
 var hiddenRE = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
 
+// HiddenFields returns the hidden form fields of a page (the CSRF token).
+func HiddenFields(page []byte) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(string(page), -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
+
 // Form posts a page's form: the hidden fields the page carries plus fields.
 func (h *Harness) Form(path string, fields url.Values) (int, string) {
 	h.T.Helper()
 	st, _, page := h.Do(http.MethodGet, path, nil, nil)
 	if st != http.StatusOK {
-		h.T.Fatalf("GET %s before posting: %d", redact(path), st)
+		h.T.Fatalf("GET %s before posting: %d", Redact(path), st)
 	}
-	v := url.Values{}
-	for _, m := range hiddenRE.FindAllStringSubmatch(string(page), -1) {
-		v.Set(m[1], htmlUnescape(m[2]))
-	}
+	v := HiddenFields(page)
 	for k, vs := range fields {
 		v[k] = vs
 	}
@@ -275,12 +284,8 @@ func (h *Harness) Form(path string, fields url.Values) (int, string) {
 	return st, hdr.Get("Location")
 }
 
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#61;", "=", "&quot;", `"`, "&#39;", "'").Replace(s)
-}
-
-// redact hides a link's token in test messages.
-func redact(path string) string { return linkRE.ReplaceAllString(path, "/$1/…") }
+// Redact hides the tokens of page links in test messages.
+func Redact(s string) string { return LinkPattern.ReplaceAllString(s, "/$1/…") }
 
 // Status reads a referral's status view as its clinic.
 func (h *Harness) Status(c Clinic, id string) app.StatusView {

@@ -188,7 +188,7 @@ func (b *chromium) open(path string) int64 {
 	defer cancel()
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(b.base+path))
 	if err != nil {
-		b.t.Fatalf("open %s: %v", redact(path), err)
+		b.t.Fatalf("open %s: %v", apptest.Redact(path), err)
 	}
 	return resp.Status
 }
@@ -340,10 +340,20 @@ func jsString(s string) string {
 	return string(b)
 }
 
-var tokenRE = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
-
-// redact hides a link's token in test messages.
-func redact(path string) string { return tokenRE.ReplaceAllString(path, "/$1/…") }
+// openConsent starts Chromium on a world with its three nearby groups, sends
+// a referral whose patient (email) prefers lang, and opens its consent page,
+// which must answer 200. It returns the referral's id.
+func openConsent(t *testing.T, email, lang string) (*chromium, *world, string) {
+	t.Helper()
+	b := newChromium(t)
+	w := newWorld(t, "")
+	b.use(w.Harness)
+	id, link := w.referIn(t, email, lang)
+	if st := b.open(link); st != http.StatusOK {
+		t.Fatalf("consent page: %d", st)
+	}
+	return b, w, id
+}
 
 // referIn sends a referral whose patient prefers lang and returns its id and
 // consent link.
@@ -388,14 +398,7 @@ func (b *chromium) pick(groupID string) {
 // email, ticks two groups, asks to be introduced and agrees; the first group's
 // contact opens their link, accepts, and reports they talked.
 func TestBrowserConfirmToConnected(t *testing.T) {
-	b := newChromium(t)
-	w := newWorld(t, "")
-	b.use(w.Harness)
-	id, link := w.referIn(t, "b1@patient.example", "en")
-
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("consent page: %d", st)
-	}
+	b, w, id := openConsent(t, "b1@patient.example", "en")
 	if got := b.text("h1"); got != "Your referral from Lakeside Health Center" {
 		t.Errorf("h1 %q", got)
 	}
@@ -489,13 +492,7 @@ func TestBrowserConfirmToConnected(t *testing.T) {
 
 // TestBrowserDecline: the patient says no; nothing is shared with anyone.
 func TestBrowserDecline(t *testing.T) {
-	b := newChromium(t)
-	w := newWorld(t, "")
-	b.use(w.Harness)
-	id, link := w.referIn(t, "b2@patient.example", "en")
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("consent page: %d", st)
-	}
+	b, w, id := openConsent(t, "b2@patient.example", "en")
 	b.submit(`button[value="decline"]`)
 	if got := b.text("h1"); got != "You said no" {
 		t.Fatalf("after declining, h1 %q", got)
@@ -518,13 +515,7 @@ func TestBrowserDecline(t *testing.T) {
 // TestBrowserRevoke: the patient agrees, then stops sharing; the group that
 // was asked is told and its page no longer shows the patient.
 func TestBrowserRevoke(t *testing.T) {
-	b := newChromium(t)
-	w := newWorld(t, "")
-	b.use(w.Harness)
-	id, link := w.referIn(t, "b3@patient.example", "en")
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("consent page: %d", st)
-	}
+	b, w, id := openConsent(t, "b3@patient.example", "en")
 	b.pick("mission-a")
 	b.submit(`button[value="confirm"]`)
 	w.Settle()
@@ -608,13 +599,7 @@ func TestBrowserLinkErrors(t *testing.T) {
 // TestBrowserSpanish: a patient who prefers Spanish gets the page in Spanish,
 // can switch to English and back, and agrees in Spanish.
 func TestBrowserSpanish(t *testing.T) {
-	b := newChromium(t)
-	w := newWorld(t, "")
-	b.use(w.Harness)
-	id, link := w.referIn(t, "b5@patient.example", "es")
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("consent page: %d", st)
-	}
+	b, w, id := openConsent(t, "b5@patient.example", "es")
 	spanish := func(t *testing.T) {
 		t.Helper()
 		if b.lang() != "es" {
@@ -661,13 +646,7 @@ func TestBrowserSpanish(t *testing.T) {
 // TestBrowserKeyboardOnly: the whole consent form works with Tab, Space and
 // Enter alone, and the focused control is always drawn with an outline.
 func TestBrowserKeyboardOnly(t *testing.T) {
-	b := newChromium(t)
-	w := newWorld(t, "")
-	b.use(w.Harness)
-	id, link := w.referIn(t, "b6@patient.example", "en")
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("consent page: %d", st)
-	}
+	b, w, id := openConsent(t, "b6@patient.example", "en")
 
 	b.key(kb.Tab)
 	if !eval[bool](b, `document.activeElement.matches('a.skip') && document.activeElement.getBoundingClientRect().top >= 0`) {

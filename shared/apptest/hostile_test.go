@@ -349,7 +349,7 @@ func checkHostileAnswer(t *testing.T, tc hostile, r reply) {
 		if r.header.Get("Content-Security-Policy") == "" || r.header.Get("Referrer-Policy") != "no-referrer" {
 			t.Fatalf("the error page lacks its security headers: %v", r.header)
 		}
-		if pageLinkRE.Match(r.body) {
+		if apptest.LinkPattern.Match(r.body) {
 			t.Fatal("the error page shows a link token")
 		}
 	}

@@ -136,7 +136,7 @@ func (l *leakScan) none(a artefact, why string, ms ...marker) {
 		if loc := m.re.FindStringIndex(a.text); loc != nil {
 			l.found++
 			from, to := max(0, loc[0]-60), min(len(a.text), loc[1]+60)
-			l.t.Errorf("%s (%s) holds a %s (%s): …%s…", a.kind, why, m.kind, redactLink(m.value), redactLink(a.text[from:to]))
+			l.t.Errorf("%s (%s) holds a %s (%s): …%s…", a.kind, why, m.kind, apptest.Redact(m.value), apptest.Redact(a.text[from:to]))
 		}
 	}
 }
@@ -268,7 +268,7 @@ func TestNoPHILeaks(t *testing.T) {
 	// Each patient's life.
 	find := func(p *planted) string {
 		for _, m := range h.MailsTo(p.email) {
-			if l := pageLinkRE.FindString(m.Body.Text); strings.HasPrefix(l, "/c/") {
+			if l := apptest.LinkPattern.FindString(m.Body.Text); strings.HasPrefix(l, "/c/") {
 				return l
 			}
 		}
@@ -278,18 +278,14 @@ func TestNoPHILeaks(t *testing.T) {
 	act := func(link string, fields url.Values) {
 		t.Helper()
 		pg := keep(s.send(http.MethodGet, link, nil, nil))
-		hidden := url.Values{}
-		for _, m := range hiddenFieldRE.FindAllStringSubmatch(string(pg.body), -1) {
-			hidden.Set(m[1], unescapeAttr(m[2]))
-		}
-		if r := keep(s.post(link, hidden, fields)); r.status != http.StatusSeeOther {
+		if r := keep(s.post(link, apptest.HiddenFields(pg.body), fields)); r.status != http.StatusSeeOther {
 			t.Fatalf("post %v: %d", fields, r.status)
 		}
 		sweepUntilQuiet(t, h, time.Minute, 50)
 	}
 	groupLink := func(p *planted, g string) string {
 		for _, m := range h.MailsTo("contact+" + g + "@groups.example") {
-			if l := pageLinkRE.FindString(m.Body.Text); strings.HasPrefix(l, "/g/") && strings.Contains(m.Body.Text, p.given) {
+			if l := apptest.LinkPattern.FindString(m.Body.Text); strings.HasPrefix(l, "/g/") && strings.Contains(m.Body.Text, p.given) {
 				return l
 			}
 		}
@@ -370,7 +366,7 @@ func TestNoPHILeaks(t *testing.T) {
 	mails := h.Mails()
 	var allTokens []marker
 	for _, m := range mails {
-		for _, l := range pageLinkRE.FindAllString(m.Body.Text+m.Body.HTML, -1) {
+		for _, l := range apptest.LinkPattern.FindAllString(m.Body.Text+m.Body.HTML, -1) {
 			tok := l[3:]
 			allTokens = append(allTokens, literal("link token", tok))
 			for _, p := range pts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -82,11 +83,7 @@ func (s *stack) referTyped(c apptest.Clinic, webhookID, ctype string, body []byt
 	return s.send(http.MethodPost, "/v1/clinics/"+c.ID+"/referrals", body, hdr)
 }
 
-var (
-	hiddenFieldRE = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"`)
-	groupBoxRE    = regexp.MustCompile(`name="groups"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="groups"`)
-	pageLinkRE    = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
-)
+var groupBoxRE = regexp.MustCompile(`name="groups"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="groups"`)
 
 // page reads a page; for a 200 it returns the hidden form fields and the
 // group ids the form offers.
@@ -95,13 +92,10 @@ func (s *stack) page(path string) (reply, url.Values, []string, error) {
 	if err != nil || r.status != http.StatusOK {
 		return r, nil, nil, err
 	}
-	hidden := url.Values{}
-	for _, m := range hiddenFieldRE.FindAllStringSubmatch(string(r.body), -1) {
-		hidden.Set(m[1], unescapeAttr(m[2]))
-	}
+	hidden := apptest.HiddenFields(r.body)
 	var groups []string
 	for _, m := range groupBoxRE.FindAllStringSubmatch(string(r.body), -1) {
-		groups = append(groups, unescapeAttr(m[1]+m[2]))
+		groups = append(groups, html.UnescapeString(m[1]+m[2]))
 	}
 	return r, hidden, groups, nil
 }
@@ -118,10 +112,6 @@ func (s *stack) post(path string, hidden, fields url.Values) (reply, error) {
 	return s.send(http.MethodPost, path, []byte(v.Encode()), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {s.Server.URL},
 	})
-}
-
-func unescapeAttr(v string) string {
-	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#61;", "=", "&quot;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(v)
 }
 
 // patient is what one referral says about its patient.
@@ -717,7 +707,7 @@ func consentLinks(t *testing.T, sent []apptest.Sent) map[string]string {
 		if !s.Delivered {
 			continue
 		}
-		if l := pageLinkRE.FindString(s.Message.Text); strings.HasPrefix(l, "/c/") {
+		if l := apptest.LinkPattern.FindString(s.Message.Text); strings.HasPrefix(l, "/c/") {
 			if _, ok := out[s.Message.To]; !ok {
 				out[s.Message.To] = l
 			}

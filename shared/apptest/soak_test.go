@@ -431,7 +431,7 @@ func (k *soak) script(i int, kd soakKind) error {
 	if err != nil {
 		return fmt.Errorf("consent email: %w", err)
 	}
-	link := pageLinkRE.FindString(consent.Message.Text)
+	link := apptest.LinkPattern.FindString(consent.Message.Text)
 	_, _, offered, err := k.page(link)
 	if err != nil {
 		return err
@@ -460,7 +460,7 @@ func (k *soak) script(i int, kd soakKind) error {
 	if err != nil {
 		return fmt.Errorf("group notice: %w", err)
 	}
-	glink := pageLinkRE.FindString(notice.Message.Text)
+	glink := apptest.LinkPattern.FindString(notice.Message.Text)
 	switch kd.name {
 	case "revoked":
 		return k.consent(link, url.Values{"action": {"revoke"}}, "revoked")
@@ -474,7 +474,7 @@ func (k *soak) script(i int, kd soakKind) error {
 		if err != nil {
 			return fmt.Errorf("second group notice: %w", err)
 		}
-		glink = pageLinkRE.FindString(notice.Message.Text)
+		glink = apptest.LinkPattern.FindString(notice.Message.Text)
 	}
 	if err := k.answer(glink, url.Values{"action": {"accept"}}); err != nil {
 		return err
@@ -600,14 +600,12 @@ func (k *soak) form(link string, fields url.Values, wantInLocation string) error
 		}
 		loc := r.header.Get("Location")
 		if r.status != http.StatusSeeOther || !strings.Contains(loc, wantInLocation) {
-			return fmt.Errorf("post %s: %d, location %q", fields.Get("action"), r.status, redactLink(loc))
+			return fmt.Errorf("post %s: %d, location %q", fields.Get("action"), r.status, apptest.Redact(loc))
 		}
 		return nil
 	}
 	return fmt.Errorf("post %s not done after %d tries", fields.Get("action"), soakAttempts)
 }
-
-func redactLink(s string) string { return pageLinkRE.ReplaceAllString(s, "/$1/…") }
 
 // waitMail waits for the first delivered email about a referral to an
 // address that carries a link of the given kind ("/c/" or "/g/").
@@ -616,7 +614,7 @@ func (k *soak) waitMail(referralID, to, linkKind string) (apptest.Sent, error) {
 	for time.Now().Before(deadline) {
 		s, ok := k.tap.Find(func(s apptest.Sent) bool {
 			return s.Message.Tags["referral"] == referralID && s.Message.To == to &&
-				strings.HasPrefix(pageLinkRE.FindString(s.Message.Text), linkKind)
+				strings.HasPrefix(apptest.LinkPattern.FindString(s.Message.Text), linkKind)
 		})
 		if ok {
 			return s, nil
