@@ -166,8 +166,9 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 				}
 			}
 		}
+		tz := patientZone(r)
 		m, err := pages.ConsentReceiptEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, pages.Receipt{
-			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: zoned(r.Consent.SignedAt, patientZone(r)), ExpiresAt: zoned(r.Consent.ExpiresAt, patientZone(r)),
+			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: zoned(r.Consent.SignedAt, tz), ExpiresAt: zoned(r.Consent.ExpiresAt, tz),
 		})
 		return message(r.Patient.Email, m), err
 	})

@@ -60,14 +60,13 @@ func startBackend(ctx context.Context, root string) (*backend, error) {
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_EC2_METADATA_DISABLED=true",
 		"HANDOFF_PUBLIC_URL=" + cfg.PublicURL,
-		"HANDOFF_ADMIN_TOKEN=" + cfg.AdminToken,
 		"HANDOFF_REFERRALS_TABLE=" + cfg.ReferralsTable,
 		"HANDOFF_DIRECTORY_TABLE=" + cfg.DirectoryTable,
 		"HANDOFF_MAIL_FROM=" + cfg.MailFrom,
 		// The sample referral was signed at a fixed time; a window of a
 		// century lets its signature verify, so intake does its real work.
 		"HANDOFF_WEBHOOK_TOLERANCE=876000h",
-	}, st.Env()...)
+	}, st.Env()...) // endpoints, local credentials, the admin token and keys
 	return &backend{stack: st, env: env}, nil
 }
 
