@@ -115,34 +115,31 @@ func TestImportWithdrawsWhatTheFeedDropped(t *testing.T) {
 		}
 	})
 
-	t.Run("groups come back with the feed", func(t *testing.T) {
-		r := importAs(t, "&source=atlanta-aa", feed, http.StatusOK)
-		if len(r.Withdrawn) != 0 || r.Updated != full.Imported {
-			t.Errorf("full feed again: %+v", r)
+	// keptAll checks an import withdrew nothing and every group is offered.
+	keptAll := func(t *testing.T, r importResult) {
+		t.Helper()
+		if len(r.Withdrawn) != 0 {
+			t.Errorf("withdrew %v", r.Withdrawn)
 		}
 		if now := offered(t); !slices.Equal(now, all) {
 			t.Errorf("offered %v, want %v", now, all)
 		}
+	}
+
+	t.Run("groups come back with the feed", func(t *testing.T) {
+		r := importAs(t, "&source=atlanta-aa", feed, http.StatusOK)
+		if r.Updated != full.Imported {
+			t.Errorf("full feed again: %+v", r)
+		}
+		keptAll(t, r)
 	})
 
 	t.Run("withdraw_missing=false keeps them", func(t *testing.T) {
-		r := importAs(t, "&source=atlanta-aa&withdraw_missing=false", firstRow, http.StatusOK)
-		if len(r.Withdrawn) != 0 {
-			t.Errorf("withdrew %v", r.Withdrawn)
-		}
-		if now := offered(t); !slices.Equal(now, all) {
-			t.Errorf("offered %v, want %v", now, all)
-		}
+		keptAll(t, importAs(t, "&source=atlanta-aa&withdraw_missing=false", firstRow, http.StatusOK))
 	})
 
 	t.Run("a feed that yields nothing withdraws nothing", func(t *testing.T) {
-		r := importAs(t, "&source=atlanta-aa", []byte(`[]`), http.StatusOK)
-		if len(r.Withdrawn) != 0 {
-			t.Errorf("withdrew %v", r.Withdrawn)
-		}
-		if now := offered(t); !slices.Equal(now, all) {
-			t.Errorf("offered %v, want %v", now, all)
-		}
+		keptAll(t, importAs(t, "&source=atlanta-aa", []byte(`[]`), http.StatusOK))
 	})
 
 	t.Run("without a source nothing is withdrawn", func(t *testing.T) {
