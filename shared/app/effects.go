@@ -91,15 +91,8 @@ func backoff(n int) time.Duration {
 // two can repeat the email (once the claim's lease runs out).
 func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
 	key := ev.ID + "#" + effect
-	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
-	if err != nil {
+	if run, err := a.claim(ctx, key); !run {
 		return err
-	}
-	switch st {
-	case dynamo.AlreadyDone:
-		return nil
-	case dynamo.Busy:
-		return ErrBusy
 	}
 	msg, err := build()
 	if err != nil {
@@ -113,11 +106,33 @@ func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "email sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
-	// Recording the send is what keeps it from repeating: try a few times, even
-	// if the caller's context has ended meanwhile.
+	return a.record(ctx, key, id)
+}
+
+// claim takes an effect's ledger entry before its outside action (an email, a
+// status webhook). It reports whether the action is to run now: false with no
+// error when it is done already, false with ErrBusy while another worker
+// holds it.
+func (a *App) claim(ctx context.Context, key string) (bool, error) {
+	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
+	switch {
+	case err != nil:
+		return false, err
+	case st == dynamo.AlreadyDone:
+		return false, nil
+	case st == dynamo.Busy:
+		return false, ErrBusy
+	}
+	return true, nil
+}
+
+// record completes an effect's ledger entry once its outside action is done.
+// The record is what keeps the action from repeating, so it is tried a few
+// times, even if the caller's context has ended meanwhile.
+func (a *App) record(ctx context.Context, key, result string) error {
 	rctx := context.WithoutCancel(ctx)
 	for attempt := 0; ; attempt++ {
-		err = a.Referrals.Complete(rctx, key, id)
+		err := a.Referrals.Complete(rctx, key, result)
 		if err == nil || attempt == 2 {
 			return err
 		}

@@ -100,21 +100,14 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 			return &errLater{at: a.now().Add(time.Second), why: "an earlier status webhook is pending"}
 		}
 	}
-	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
-	if err != nil {
+	if run, err := a.claim(ctx, key); !run {
 		return err
-	}
-	switch st {
-	case dynamo.AlreadyDone:
-		return nil
-	case dynamo.Busy:
-		return ErrBusy
 	}
 	status, retryAfter, err := a.postCallback(ctx, clinic, ev, rec.Referral.ExternalID)
 	switch {
 	case err == nil && status/100 == 2:
 		a.Log.InfoContext(ctx, "status webhook delivered", "clinic", clinic.ID, "referral", ev.ReferralID, "event", ev.ID)
-		return a.Referrals.Complete(ctx, key, strconv.Itoa(status))
+		return a.record(ctx, key, strconv.Itoa(status))
 	case err == nil && status == http.StatusGone:
 		a.Log.WarnContext(ctx, "status webhook endpoint gone: disabled", "clinic", clinic.ID)
 		if err := a.Clinics.DisableCallback(ctx, clinic.ID); err != nil {
@@ -122,12 +115,12 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 			return err
 		}
 		a.forgetClinic(clinic.ID)
-		return a.Referrals.Complete(ctx, key, "410")
+		return a.record(ctx, key, "410")
 	}
 	_ = a.Referrals.Release(ctx, key)
 	if a.now().Sub(ev.At) > callbackWindow {
 		a.Log.WarnContext(ctx, "status webhook abandoned after the retry window", "clinic", clinic.ID, "event", ev.ID)
-		return a.Referrals.Complete(ctx, key, "abandoned")
+		return a.record(ctx, key, "abandoned")
 	}
 	why := "status " + strconv.Itoa(status)
 	if err != nil {
