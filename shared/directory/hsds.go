@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/text/language"
 
-	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -456,18 +455,7 @@ func hsdsPlace(loc *hsdsLocation, addr *hsdsAddress) *Location {
 			l.Country = c
 		}
 	}
-	lat, lon := loc.Latitude, loc.Longitude
-	if lat.ok && lon.ok && math.Abs(lat.v) <= 90 && math.Abs(lon.v) <= 180 && (lat.v != 0 || lon.v != 0) {
-		l.Lat, l.Lon = lat.v, lon.v
-		return l
-	}
-	if l.PostalCode != "" {
-		if la, lo, ok := geo.PostalCentroid(l.Country, l.PostalCode); ok {
-			l.Lat, l.Lon = la, lo
-			return l
-		}
-	}
-	return nil
+	return place(l, loc.Latitude, loc.Longitude)
 }
 
 // rruleDays are RFC 5545 BYDAY codes in Sunday-first order.

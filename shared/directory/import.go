@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/mail"
 	"reflect"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/topics"
 )
@@ -216,6 +218,24 @@ func (t *text) UnmarshalJSON(b []byte) error {
 }
 
 // number is a numeric field read leniently (a number or a numeric string).
+// place gives an imported location its point: the feed's latitude and
+// longitude when they are a real point (rounded to 1e-5 degree, about 1 m),
+// else the centroid of its US postal code. It returns nil when neither places
+// it: a row that cannot be placed is skipped.
+func place(l *Location, lat, lon number) *Location {
+	if lat.ok && lon.ok && math.Abs(lat.v) <= 90 && math.Abs(lon.v) <= 180 && (lat.v != 0 || lon.v != 0) {
+		l.Lat, l.Lon = math.Round(lat.v*1e5)/1e5, math.Round(lon.v*1e5)/1e5
+		return l
+	}
+	if l.PostalCode != "" {
+		if la, lo, ok := geo.PostalCentroid(l.Country, l.PostalCode); ok {
+			l.Lat, l.Lon = la, lo
+			return l
+		}
+	}
+	return nil
+}
+
 type number struct {
 	v  float64
 	ok bool

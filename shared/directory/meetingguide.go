@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/handoff-health/handoff/shared/geo"
 )
 
 // mgRow is one meeting of a Meeting Guide feed (the Code for Recovery
@@ -327,18 +325,7 @@ func placeOf(r *mgRow) *Location {
 	if len(l.Country) != 2 {
 		l.Country = ""
 	}
-	lat, lon := r.Latitude, r.Longitude
-	if lat.ok && lon.ok && math.Abs(lat.v) <= 90 && math.Abs(lon.v) <= 180 && (lat.v != 0 || lon.v != 0) {
-		l.Lat, l.Lon = math.Round(lat.v*1e5)/1e5, math.Round(lon.v*1e5)/1e5
-		return l
-	}
-	if l.PostalCode != "" {
-		if la, lo, ok := geo.PostalCentroid(l.Country, l.PostalCode); ok {
-			l.Lat, l.Lon = la, lo
-			return l
-		}
-	}
-	return nil
+	return place(l, r.Latitude, r.Longitude)
 }
 
 // foldMeetings makes one group of the rows that share a key; a non-empty
