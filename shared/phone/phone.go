@@ -10,10 +10,12 @@ package phone
 
 import (
 	"strings"
+	"sync"
 )
 
-// callingCodes are the ITU-T E.164 country calling codes in service.
-var callingCodes = func() map[string]bool {
+// callingCodes are the ITU-T E.164 country calling codes in service, built on
+// first use rather than at every function's start-up.
+var callingCodes = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, c := range strings.Fields(`1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49
 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98
@@ -27,7 +29,7 @@ var callingCodes = func() map[string]bool {
 		m[c] = true
 	}
 	return m
-}()
+})
 
 // regionCodes maps ISO 3166-1 regions to calling codes, for numbers written
 // nationally. Regions not listed need the number in international form.
@@ -62,7 +64,7 @@ func nanp(national string) bool {
 // split separates an E.164 number's digits into country code and national part.
 func split(digits string) (cc, national string, ok bool) {
 	for n := 1; n <= 3 && n < len(digits); n++ {
-		if callingCodes[digits[:n]] {
+		if callingCodes()[digits[:n]] {
 			return digits[:n], digits[n:], true
 		}
 	}
