@@ -62,7 +62,7 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 		}
 		req.Header.Set("Authorization", "Bearer "+*token)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := do(req)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func importWhole(base, token, format string, opt directory.ImportOptions, path s
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	fmt.Fprintf(stdout, "sending %d bytes to the import endpoint…\n", len(body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := do(req)
 	if err != nil {
 		return err
 	}

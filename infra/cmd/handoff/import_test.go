@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +60,21 @@ func TestImportCommand(t *testing.T) {
 	}
 	if _, _, err := run(t, append(common[:len(common)-2], "-source", "atlanta-aa", "-token", "wrong", "-withdraw-missing", feed)...); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("a wrong token: %v", err)
+	}
+}
+
+// TestNothingAnswers: with no stack at the address, the command says how to
+// start one.
+func TestNothingAnswers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
+	err = importFeed([]string{"-url", "http://" + addr, "-token", "x", "-topic", "alcohol", "-contact-email", "a@b.example", feed}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "make run") {
+		t.Errorf("import with nothing listening: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -85,4 +86,14 @@ func runStack(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "stopping…")
 	s.Stop()
 	return err
+}
+
+// do sends one request to the stack; when nothing answers there, the error
+// says how to start it or point at another.
+func do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("nothing answers at %s: start the stack with `make run`, or give its address with -url", req.URL.Host)
+	}
+	return resp, err
 }

@@ -55,7 +55,7 @@ func send(args []string, stdout io.Writer) error {
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := do(req)
 	if err != nil {
 		return err
 	}
