@@ -409,7 +409,7 @@ func (p hsdsPair) group(opt *ImportOptions, several bool) (Group, string) {
 	}
 	if g.Contact.Email == "" {
 		if opt.ContactEmail == "" {
-			return Group{}, "no contact email (give contact_email for the feed)"
+			return Group{}, noContactReason
 		}
 		g.Contact.Email = opt.ContactEmail
 	}

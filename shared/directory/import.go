@@ -218,6 +218,10 @@ func (t *text) UnmarshalJSON(b []byte) error {
 }
 
 // number is a numeric field read leniently (a number or a numeric string).
+// noContactReason is the skip reason of a row with no contact email when the
+// import gave none for the feed.
+const noContactReason = "no contact email (give the feed a contact: contact_email in the API, -contact-email in handoff import)"
+
 // place gives an imported location its point: the feed's latitude and
 // longitude when they are a real point (rounded to 1e-5 degree, about 1 m),
 // else the centroid of its US postal code. It returns nil when neither places

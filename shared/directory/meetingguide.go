@@ -421,7 +421,7 @@ func foldMeetings(key string, ms []mgMeeting, opt *ImportOptions) (Group, string
 	}
 	if g.Contact.Email == "" {
 		if opt.ContactEmail == "" {
-			return g, "no contact email (give contact_email for the feed)"
+			return g, noContactReason
 		}
 		g.Contact = Contact{Email: opt.ContactEmail}
 	}

@@ -55,7 +55,7 @@ func groupNamed(t *testing.T, gs []Group, name string) Group {
 }
 
 const (
-	noContact = "no contact email (give contact_email for the feed)"
+	noContact = "no contact email (give the feed a contact: contact_email in the API, -contact-email in handoff import)"
 	noPlace   = "no place for an in-person meeting (give latitude and longitude, or a US postal code)"
 	byAppt    = "no day and time (meetings by appointment are not listed)"
 )
