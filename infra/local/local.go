@@ -212,6 +212,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// One due-index shard here: the embedded server keeps an item's old index
+	// entry when the item is rewritten without the index key, so every shard's
+	// Query reads every event ever written, and the sweeper runs four times a
+	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
+	a.Referrals.DueShards = 1
 	s.App = a
 	defs, err := tables.Load(filepath.Join(o.Root, "template.yaml"))
 	if err != nil {

@@ -32,6 +32,10 @@ type Referrals struct {
 	// Now is the clock reads compare TTLs with (time.Now when nil): DynamoDB
 	// deletes expired items lazily, so reads treat them as gone themselves.
 	Now func() time.Time
+	// DueShards is how many due-index partitions pending events are spread
+	// over and the sweeper reads (DefaultDueShards when 0). Lowering it on a
+	// live table would strand the events of the shards no longer read.
+	DueShards int
 }
 
 func (s *Referrals) now() time.Time {
@@ -189,18 +193,24 @@ type eventItem struct {
 	DoneAt int64  `json:"done_at,omitempty"`
 }
 
-// DueShards is how many partitions the due index is spread over. One
-// partition takes about 1,000 index writes a second and a referral's
-// lifecycle makes about 28, so one shard would cap a deployment near 35
-// referrals a second; eight lift that near 280. Events land in a shard by
-// their referral's id; the sweeper reads them all. Lowering the number
-// would strand the events of the shards no longer read.
-const DueShards = 8
+// DefaultDueShards is how many partitions the due index is spread over in a
+// deployment. One partition takes about 1,000 index writes a second and a
+// referral's lifecycle makes about 28, so one shard would cap a deployment
+// near 35 referrals a second; eight lift that near 280. Events land in a
+// shard by their referral's id; the sweeper reads them all.
+const DefaultDueShards = 8
 
-func dueShard(referralID string) string {
+func (s *Referrals) shards() int {
+	if s.DueShards > 0 {
+		return s.DueShards
+	}
+	return DefaultDueShards
+}
+
+func (s *Referrals) dueShard(referralID string) string {
 	h := fnv.New32a()
 	h.Write([]byte(referralID))
-	return duePrefix + strconv.FormatUint(uint64(h.Sum32()%DueShards), 10)
+	return duePrefix + strconv.FormatUint(uint64(h.Sum32())%uint64(s.shards()), 10)
 }
 
 func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteItem, error) {
@@ -210,7 +220,7 @@ func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteIt
 	if ttl > 0 {
 		e.TTL = ttl
 	}
-	it := eventItem{Event: e, GSI1PK: dueShard(e.ReferralID), GSI1SK: timeKey(e.Due) + "#" + e.ReferralID + "#" + e.ID}
+	it := eventItem{Event: e, GSI1PK: s.dueShard(e.ReferralID), GSI1SK: timeKey(e.Due) + "#" + e.ReferralID + "#" + e.ID}
 	item, err := marshal(it, refPrefix+e.ReferralID, eventPrefix+e.ID)
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -480,7 +490,7 @@ func (s *Referrals) Due(ctx context.Context, now time.Time, limit int32) ([]Even
 		keys []string
 		err  error
 	}
-	shards := make([]shard, DueShards)
+	shards := make([]shard, s.shards())
 	var wg sync.WaitGroup
 	for i := range shards {
 		wg.Go(func() {

@@ -273,7 +273,7 @@ func TestDueReadsEveryShard(t *testing.T) {
 			shards[pk.Value] = true
 		}
 	}
-	if len(shards) < dynamo.DueShards/2 {
+	if len(shards) < dynamo.DefaultDueShards/2 {
 		t.Errorf("40 referrals' events landed in %d shards: %v", len(shards), shards)
 	}
 	all, err := s.Due(ctx, t0.Add(time.Hour), 100)

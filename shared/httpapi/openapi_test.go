@@ -1316,7 +1316,7 @@ func TestCallsPerStep(t *testing.T) {
 		{"write units", total.wru, 250},
 		{"read units", total.rru, 150},
 		{"seals and opens", float64(total.seals + total.opens), 60},
-		{"idle sweep calls", float64(idle.totalCalls()), dynamo.DueShards},
+		{"idle sweep calls", float64(idle.totalCalls()), dynamo.DefaultDueShards},
 	} {
 		if b.got > b.limit {
 			t.Errorf("one referral used %.0f %s, over the budget of %.0f", b.got, b.what, b.limit)
