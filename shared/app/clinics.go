@@ -22,6 +22,9 @@ type NewClinic struct {
 	Name         string `json:"name"`
 	ContactEmail string `json:"contact_email"`
 	CallbackURL  string `json:"callback_url,omitempty"`
+	// ClinicianEmails defaults to true without a callback URL, false with
+	// one (the clinic's EHR gets every status by webhook).
+	ClinicianEmails *bool `json:"clinician_emails,omitempty"`
 }
 
 // ClinicSecrets are shown once, when a clinic is created.
@@ -68,6 +71,11 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 		ID: in.ID, Name: strings.TrimSpace(in.Name), ContactEmail: in.ContactEmail, CallbackURL: in.CallbackURL,
 		APIKeyHash: HashToken(apiKey), WebhookSecret: whsec, CreatedAt: a.now(),
 	}
+	// Stored resolved, so the setting holds whatever becomes of the callback.
+	c.ClinicianEmails = in.ClinicianEmails
+	if c.ClinicianEmails == nil {
+		c.ClinicianEmails = new(in.CallbackURL == "")
+	}
 	if in.CallbackURL != "" {
 		if out.CallbackSecret, err = webhook.NewSecret(); err != nil {
 			return ClinicSecrets{}, err
@@ -78,7 +86,7 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 		return ClinicSecrets{}, err
 	}
 	a.forgetClinic(in.ID)
-	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "")
+	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails)
 	return out, nil
 }
 

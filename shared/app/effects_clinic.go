@@ -62,9 +62,10 @@ type StatusWebhookData struct {
 	At         time.Time       `json:"at"`
 }
 
-// onStatusChanged emails the clinician on the transitions that matter and
-// POSTs the signed status webhook to the clinic's callback URL, in order per
-// referral, retrying with backoff for at least 72 hours.
+// onStatusChanged emails the clinician on the transitions that matter (when
+// the clinic has clinician emails) and POSTs the signed status webhook to the
+// clinic's callback URL, in order per referral, retrying with backoff for at
+// least 72 hours.
 func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
 	if err != nil {
@@ -75,7 +76,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" {
+	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" && clinic.EmailsClinician() {
 		err := a.sendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
 			m, err := pages.ClinicianStatusEmail("en", r.Clinician.Name, clinic.Name, r.ExternalID, r.ID, ev.Status, ev.At)
 			return message(r.Clinician.Email, m), err

@@ -12,6 +12,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -183,12 +184,17 @@ func (h *Harness) Admin(method, path string, body any) (int, []byte) {
 // Clinic is a clinic made through the admin API, with its secrets.
 type Clinic = app.ClinicSecrets
 
-// NewClinic creates a clinic.
-func (h *Harness) NewClinic(id, callbackURL string) Clinic {
+// NewClinic creates a clinic; settings (e.g. "clinician_emails": true) are
+// added to the request.
+func (h *Harness) NewClinic(id, callbackURL string, settings ...map[string]any) Clinic {
 	h.T.Helper()
-	st, b := h.Admin(http.MethodPost, "/v1/admin/clinics", map[string]string{
+	body := map[string]any{
 		"id": id, "name": "Lakeside Health Center", "contact_email": "desk@clinic.example", "callback_url": callbackURL,
-	})
+	}
+	for _, s := range settings {
+		maps.Copy(body, s)
+	}
+	st, b := h.Admin(http.MethodPost, "/v1/admin/clinics", body)
 	if st != http.StatusCreated {
 		h.T.Fatalf("create clinic: %d %s", st, b)
 	}

@@ -171,7 +171,7 @@ func TestNoPHILeaks(t *testing.T) {
 	defer hook.Close()
 	h := apptest.New(t, func(c *config.Config) { c.ConsentTTL = 2 * time.Hour })
 	s := newStack(h)
-	c := h.NewClinic("lakeside", hook.URL)
+	c := h.NewClinic("lakeside", hook.URL, map[string]any{"clinician_emails": true})
 	var groupIDs []string
 	for i := range 3 {
 		id := fmt.Sprintf("neutral-%d", i)

@@ -16,15 +16,28 @@ import (
 // Clinic is a clinic as handoff knows it. Secrets are held opened in memory and
 // sealed at rest; the api key only as its SHA-256.
 type Clinic struct {
-	ID               string    `json:"id"`
-	Name             string    `json:"name"`
-	ContactEmail     string    `json:"contact_email"`
-	CallbackURL      string    `json:"callback_url,omitempty"`
-	CallbackDisabled bool      `json:"callback_disabled,omitempty"` // after a 410
-	APIKeyHash       string    `json:"api_key_hash"`
-	WebhookSecret    string    `json:"-"`
-	CallbackSecret   string    `json:"-"`
-	CreatedAt        time.Time `json:"created_at"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	ContactEmail     string `json:"contact_email"`
+	CallbackURL      string `json:"callback_url,omitempty"`
+	CallbackDisabled bool   `json:"callback_disabled,omitempty"` // after a 410
+	// ClinicianEmails: whether the referring clinician is emailed on the
+	// transitions that matter; nil (a clinic stored before the setting) is
+	// the default, see EmailsClinician.
+	ClinicianEmails *bool     `json:"clinician_emails,omitempty"`
+	APIKeyHash      string    `json:"api_key_hash"`
+	WebhookSecret   string    `json:"-"`
+	CallbackSecret  string    `json:"-"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// EmailsClinician reports whether the clinic's clinicians are emailed: its
+// setting, else true unless the clinic takes status webhooks.
+func (c Clinic) EmailsClinician() bool {
+	if c.ClinicianEmails != nil {
+		return *c.ClinicianEmails
+	}
+	return c.CallbackURL == ""
 }
 
 type clinicItem struct {
