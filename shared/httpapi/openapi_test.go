@@ -1070,7 +1070,20 @@ var hiddenField = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)
 // write units, emails, status webhooks, seals and opens, log bytes, requests
 // and events. docs/COST.md prices these figures. The budgets below are about
 // twice what the flow uses, so a change that multiplies a step's cost fails.
+// Two clinics: one that takes status webhooks (and so, by default, no
+// clinician emails) and one that takes clinician emails instead.
 func TestCallsPerStep(t *testing.T) {
+	t.Run("webhook clinic", func(t *testing.T) {
+		callsPerStep(t, true, 3, 5)
+	})
+	t.Run("email clinic", func(t *testing.T) {
+		callsPerStep(t, false, 5, 0)
+	})
+}
+
+// callsPerStep measures the flow for a clinic with or without a callback URL
+// and checks the emails and status webhooks it sends.
+func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
 	h := apptest.New(t)
 	hooks := &callbacks{}
 	hookSrv := httptest.NewServer(hooks)
@@ -1081,7 +1094,11 @@ func TestCallsPerStep(t *testing.T) {
 	sc := &sealCounter{Sealer: h.App.Referrals.Sealer}
 	h.App.Referrals.Sealer, h.App.Clinics.Sealer = sc, sc
 
-	clinic := h.NewClinic("lakeside", hookSrv.URL)
+	callback := ""
+	if webhooks {
+		callback = hookSrv.URL
+	}
+	clinic := h.NewClinic("lakeside", callback)
 	for i, id := range []string{"mission-a", "mission-b", "mission-c"} {
 		h.PutGroup(apptest.SampleGroup(id, 37.7599+float64(i)*0.002, -122.4148), id)
 	}
@@ -1301,11 +1318,14 @@ func TestCallsPerStep(t *testing.T) {
 	}
 
 	// The flow's own facts, then budgets (about twice the measured figures).
-	if total.emails != 5 {
-		t.Errorf("%d emails, want 5 (consent, receipt, group notice, clinician: accepted, connected)", total.emails)
+	// Emails: consent, receipt, group notice, and for an email clinic the
+	// clinician's accepted and connected. Webhooks: awaiting-consent,
+	// consented, routed, accepted, connected.
+	if total.emails != wantEmails {
+		t.Errorf("%d emails, want %d", total.emails, wantEmails)
 	}
-	if total.webhooks != 5 {
-		t.Errorf("%d status webhooks, want 5 (awaiting-consent, consented, routed, accepted, connected)", total.webhooks)
+	if total.webhooks != wantWebhooks {
+		t.Errorf("%d status webhooks, want %d", total.webhooks, wantWebhooks)
 	}
 	for _, b := range []struct {
 		what  string
