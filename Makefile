@@ -82,12 +82,13 @@ test: $(NODE_MODULES) $(LOCAL_KMS) ## Run every test (go vet, then go test)
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
 
-lint: ## gofmt, go vet, staticcheck, and cfn-lint on template.yaml when installed
+lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, and cfn-lint on template.yaml when installed
 	@unformatted=$$(find . -name '*.go' -not -path './$(BUILD_DIR)/*' -not -path './.aws-sam/*' \
 		-not -path '*/node_modules/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	go run $(STATICCHECK) ./...
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(NODE_MODULES)/.bin/redocly lint --format=stylish
 	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
 	else echo "cfn-lint not installed: template lint skipped (go test ./infra/templatetest still checks it)"; fi
 
