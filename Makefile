@@ -125,7 +125,7 @@ load: $(NODE_MODULES) ## Start the local stack, step signed referrals up against
 	echo "load: starting the stack (its log: $$log)"; \
 	HANDOFF_ADMIN_TOKEN="$$token" ./$(BUILD_DIR)/handoff run $(LOAD_STACK_ARGS) >"$$log" 2>&1 & stack=$$!; \
 	trap 'kill -TERM $$stack 2>/dev/null || true; wait $$stack 2>/dev/null || true' EXIT INT TERM; \
-	HANDOFF_ADMIN_TOKEN="$$token" ./$(BUILD_DIR)/load -wait 90s $(LOAD_ARGS)
+	HANDOFF_ADMIN_TOKEN="$$token" ./$(BUILD_DIR)/load -wait 90s -stack-pid $$stack $(LOAD_ARGS)
 
 clean: ## Remove build outputs (build/, .aws-sam/)
 	rm -rf $(BUILD_DIR) .aws-sam

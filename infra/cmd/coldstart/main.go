@@ -16,12 +16,15 @@
 //
 // For each function it prints the median and 90th percentile time from exec to
 // the first answer, the median INIT duration the emulator reports, the median
-// warm invocation, and the ratio of the median first answer to the floor's.
+// warm invocation, the ratio of the median first answer to the floor's, and
+// the function process's peak resident memory (VmHWM, from /proc on Linux):
+// the largest after a cold first answer, and after -warm more invocations of
+// the first run.
 // A function that does not build is reported in the table.
 //
 // Usage:
 //
-//	go run ./infra/cmd/coldstart [-runs 20] [-only intake,dispatch]
+//	go run ./infra/cmd/coldstart [-runs 20] [-warm 100] [-only intake,dispatch]
 package main
 
 import (
@@ -69,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 20, "cold starts per function")
 	only := fs.String("only", "", "comma-separated function folders to measure (the floor is always measured)")
+	warm := fs.Int("warm", 100, "warm invocations after the first cold start of each function, before its peak memory is read again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +123,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if results[i].failure != "" {
 				continue
 			}
-			m, err := measure(ctx, rie, bins[i], events[i], be.env)
+			// The first round also invokes each function warm -warm times,
+			// for its peak memory after use; later rounds once, for timing.
+			warmRuns := 1
+			if round == 0 {
+				warmRuns = *warm
+			}
+			m, err := measure(ctx, rie, bins[i], events[i], be.env, warmRuns)
 			if err != nil {
 				results[i].failure = "run failed: " + firstLine(err.Error())
 				continue

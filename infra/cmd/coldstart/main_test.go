@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -96,7 +97,8 @@ func TestPrintTable(t *testing.T) {
 	floor := result{name: floorName, binary: 6 << 20}
 	fn := result{name: "intake", binary: 24 << 20}
 	for i := 1; i <= 4; i++ {
-		floor.add(measurement{firstAnswer: time.Duration(10*i) * time.Millisecond, init: 5 * time.Millisecond, warm: time.Millisecond, outcome: "ok"})
+		floor.add(measurement{firstAnswer: time.Duration(10*i) * time.Millisecond, init: 5 * time.Millisecond, warm: time.Millisecond, outcome: "ok",
+			coldPeak: int64(i) << 20, warmPeak: int64(2*i) << 20, coldCPU: 3 * time.Millisecond})
 		fn.add(measurement{firstAnswer: time.Duration(30*i) * time.Millisecond, init: 20 * time.Millisecond, outcome: "HTTP 503"})
 	}
 	broken := result{name: "respond", failure: "build failed: undefined: x"}
@@ -107,9 +109,9 @@ func TestPrintTable(t *testing.T) {
 		t.Fatalf("want a header and three rows:\n%s", out.String())
 	}
 	want := [][]string{
-		{"floor", "6.0", "4/4", "20.0", "40.0", "5.0", "1.0", "1.00", "ok", "x4"},
-		{"intake", "24.0", "4/4", "60.0", "120.0", "20.0", "-", "3.00", "HTTP", "503", "x4"},
-		{"respond", "-", "0", "-", "-", "-", "-", "-", "build", "failed:", "undefined:", "x"},
+		{"floor", "6.0", "4/4", "20.0", "40.0", "5.0", "1.0", "1.00", "3.0", "4.0", "8.0", "ok", "x4"},
+		{"intake", "24.0", "4/4", "60.0", "120.0", "20.0", "-", "3.00", "-", "-", "-", "HTTP", "503", "x4"},
+		{"respond", "-", "0", "-", "-", "-", "-", "-", "-", "-", "-", "build", "failed:", "undefined:", "x"},
 	}
 	for i, w := range want {
 		if got := strings.Fields(lines[i+1]); !slices.Equal(got, w) {
@@ -181,7 +183,7 @@ func TestFloorUnderEmulator(t *testing.T) {
 		t.Fatal("empty binary")
 	}
 	for i := range 2 {
-		m, err := measure(context.WithoutCancel(ctx), rie, bin, []byte(`{"sweep": true}`), []string{"PATH=" + os.Getenv("PATH")})
+		m, err := measure(context.WithoutCancel(ctx), rie, bin, []byte(`{"sweep": true}`), []string{"PATH=" + os.Getenv("PATH")}, 3)
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
@@ -191,7 +193,10 @@ func TestFloorUnderEmulator(t *testing.T) {
 		if m.firstAnswer <= 0 || m.init <= 0 || m.init > m.firstAnswer {
 			t.Errorf("run %d: first answer %v, INIT %v: want 0 < INIT <= first answer", i+1, m.firstAnswer, m.init)
 		}
-		t.Logf("run %d: first answer %v, INIT %v, warm %v", i+1, m.firstAnswer, m.init, m.warm)
+		if runtime.GOOS == "linux" && (m.coldPeak <= 0 || m.warmPeak < m.coldPeak || m.coldCPU <= 0) {
+			t.Errorf("run %d: peak memory %d bytes cold, %d warm, cold CPU %v: want 0 < cold <= warm, CPU > 0", i+1, m.coldPeak, m.warmPeak, m.coldCPU)
+		}
+		t.Logf("run %d: first answer %v, INIT %v, warm %v, peak memory %d kB cold, %d kB warm", i+1, m.firstAnswer, m.init, m.warm, m.coldPeak>>10, m.warmPeak>>10)
 	}
 }
 

@@ -18,7 +18,10 @@ type result struct {
 	init     []time.Duration
 	warm     []time.Duration
 	outcomes map[string]int
-	failure  string // build or run failure; the row shows it instead of numbers
+	coldPeak int64           // the largest peak memory after a cold first answer
+	warmPeak int64           // the largest peak memory after the warm invocations
+	coldCPU  []time.Duration // CPU time of each cold start up to its first answer
+	failure  string          // build or run failure; the row shows it instead of numbers
 }
 
 func (r *result) add(m measurement) {
@@ -28,6 +31,10 @@ func (r *result) add(m measurement) {
 	}
 	if m.warm > 0 {
 		r.warm = append(r.warm, m.warm)
+	}
+	r.coldPeak, r.warmPeak = max(r.coldPeak, m.coldPeak), max(r.warmPeak, m.warmPeak)
+	if m.coldCPU > 0 {
+		r.coldCPU = append(r.coldCPU, m.coldCPU)
 	}
 	if r.outcomes == nil {
 		r.outcomes = map[string]int{}
@@ -62,10 +69,10 @@ func printTable(w io.Writer, results []result, runs int) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "function\tbinary MB\truns\tfirst answer p50 ms\tp90 ms\tINIT p50 ms\twarm p50 ms\tx floor\tresult\n")
+	fmt.Fprintf(tw, "function\tbinary MB\truns\tfirst answer p50 ms\tp90 ms\tINIT p50 ms\twarm p50 ms\tx floor\tcold CPU p50 ms\tpeak MB cold\tpeak MB warm\tresult\n")
 	for _, r := range results {
 		if r.failure != "" && len(r.first) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t0\t-\t-\t-\t-\t-\t%s\n", r.name, mb(r.binary), r.failure)
+			fmt.Fprintf(tw, "%s\t%s\t0\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.name, mb(r.binary), r.failure)
 			continue
 		}
 		p50 := percentile(r.first, 50)
@@ -73,9 +80,9 @@ func printTable(w io.Writer, results []result, runs int) {
 		if floor > 0 {
 			ratio = fmt.Sprintf("%.2f", float64(p50)/float64(floor))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, mb(r.binary), len(r.first), runs,
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, mb(r.binary), len(r.first), runs,
 			ms(p50), ms(percentile(r.first, 90)), ms(percentile(r.init, 50)), ms(percentile(r.warm, 50)),
-			ratio, summary(r))
+			ratio, ms(percentile(r.coldCPU, 50)), mb(r.coldPeak), mb(r.warmPeak), summary(r))
 	}
 	tw.Flush()
 }

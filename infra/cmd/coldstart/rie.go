@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/handoff-health/handoff/infra/procmem"
 )
 
 // measurement is what one cold start gave.
@@ -23,13 +25,18 @@ type measurement struct {
 	init        time.Duration // INIT phase as the emulator reports it; 0 if not reported
 	warm        time.Duration // a second invocation, same process
 	outcome     string        // what the function answered, e.g. "ok", "HTTP 503", "error: Runtime.ExitError"
+	coldPeak    int64         // the function's peak resident memory (VmHWM, bytes) after its first answer; 0 if unknown
+	warmPeak    int64         // the same after the warm invocations
+	coldCPU     time.Duration // CPU time the function process used up to its first answer; 0 if unknown
 }
 
 const invokePath = "/2015-03-31/functions/function/invocations"
 
-// measure starts a fresh emulator running bin, invokes it with event twice,
-// and stops the emulator and the function.
-func measure(ctx context.Context, rie, bin string, event []byte, env []string) (measurement, error) {
+// measure starts a fresh emulator running bin, invokes it with event once
+// cold and warm times warm (at least once), reads the function process's peak
+// resident memory after the first answer and after the last, and stops the
+// emulator and the function.
+func measure(ctx context.Context, rie, bin string, event []byte, env []string, warm int) (measurement, error) {
 	var m measurement
 	addr := unusedAddr()
 	logs := &syncBuffer{}
@@ -57,10 +64,21 @@ func measure(ctx context.Context, rie, bin string, event []byte, env []string) (
 	}
 	m.firstAnswer = time.Since(start)
 	m.outcome = outcome(body)
+	if p, ok := procmem.Find(cmd.Process.Pid, "bootstrap"); ok {
+		m.coldPeak, m.coldCPU = p.Peak, p.CPU
+	}
 
-	warmStart := time.Now()
-	if _, err := invoke(ctx, client, addr, event, false); err == nil {
-		m.warm = time.Since(warmStart)
+	for i := range max(warm, 1) {
+		warmStart := time.Now()
+		if _, err := invoke(ctx, client, addr, event, false); err != nil {
+			break
+		}
+		if i == 0 {
+			m.warm = time.Since(warmStart)
+		}
+	}
+	if p, ok := procmem.Find(cmd.Process.Pid, "bootstrap"); ok {
+		m.warmPeak = p.Peak
 	}
 	m.init = waitInit(ctx, logs)
 	return m, nil

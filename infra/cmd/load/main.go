@@ -8,12 +8,15 @@
 //
 //	load [-url http://127.0.0.1:3000] [-clinic demo-clinic -secret whsec_…]
 //	     [-admin-token TOKEN] [-steps 50,100,200] [-duration 10s]
+//	     [-stack-pid PID [-settle 10s]]
 //
 // With -admin-token it creates a clinic of its own through the admin API;
 // otherwise it signs for -clinic with -secret. It sends only to loopback
 // addresses (127.0.0.0/8, ::1, localhost) and refuses any other target, and it
 // stops by itself: after the last step, or after -max-saturated saturated
-// steps in a row. `make load` starts a stack, runs it and stops the stack.
+// steps in a row. `make load` starts a stack, runs it and stops the stack;
+// with -stack-pid (which `make load` passes) it then prints the stack's
+// memory: each process's peak (VmHWM) and current resident set.
 //
 // The load is open-loop: requests leave at the rate asked whether or not
 // earlier ones were answered (github.com/tsenart/vegeta/v12 paces them), so a
@@ -37,10 +40,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/handoff-health/handoff/infra/procmem"
 	"github.com/handoff-health/handoff/shared/webhook"
 )
 
@@ -67,6 +72,8 @@ type options struct {
 	maxWorkers   uint64
 	maxSaturated int
 	limits       limits
+	stackPID     int           // report this process tree's memory at the end
+	settle       time.Duration // wait before reading it, for the stack to finish its work
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -85,6 +92,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.maxWorkers, "max-workers", 512, "the most requests in flight at once")
 	fs.IntVar(&o.maxSaturated, "max-saturated", 2, "stop after this many saturated steps in a row (0: run every step)")
 	fs.DurationVar(&o.limits.p99, "p99", defaultLimits.p99, "saturation: a p99 latency over this")
+	fs.IntVar(&o.stackPID, "stack-pid", 0, "at the end, print the peak and current memory of this process and its children (the stack; Linux)")
+	fs.DurationVar(&o.settle, "settle", 10*time.Second, "with -stack-pid, wait this long after the last step before reading the memory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -167,7 +176,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if la := loadAverage(); la != "" {
 		fmt.Fprintf(stdout, "\nload average at the end: %s\n", la)
 	}
+	if o.stackPID > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.settle):
+		}
+		sent := 0
+		for _, r := range reports {
+			sent += r.Sent
+		}
+		if err := writeMemory(stdout, o.stackPID, sent); err != nil {
+			fmt.Fprintf(stderr, "stack memory: %v\n", err)
+		}
+	}
 	return ctx.Err()
+}
+
+// writeMemory prints the peak and current resident memory of the stack's
+// processes, and their sums, after sent referrals.
+func writeMemory(w io.Writer, pid, sent int) error {
+	procs, err := procmem.Tree(pid)
+	if err != nil {
+		return err
+	}
+	if len(procs) == 0 {
+		return fmt.Errorf("no process %d", pid)
+	}
+	fmt.Fprintf(w, "\nmemory of the stack (process %d and its children) after %d referrals:\n", pid, sent)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "process\tpid\tpeak MB\tnow MB\tCPU s\n")
+	var peak, now int64
+	for _, p := range procs {
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\n", p.Name, p.PID, float64(p.Peak)/(1<<20), float64(p.RSS)/(1<<20), p.CPU.Seconds())
+		peak, now = peak+p.Peak, now+p.RSS
+	}
+	fmt.Fprintf(tw, "all\t\t%.1f\t%.1f\t\n", float64(peak)/(1<<20), float64(now)/(1<<20))
+	return tw.Flush()
 }
 
 // attackStep sends referrals at rate for d and summarizes the answers.
