@@ -24,7 +24,7 @@ LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction node_modules \
-	run test lint bench bench-match-100k fuzz coldstart soak load clean tools
+	run test lint cover bench bench-match-100k fuzz coldstart soak load clean tools
 
 help: ## List the targets
 	@echo "handoff targets:"
@@ -91,6 +91,17 @@ lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, and
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(NODE_MODULES)/.bin/redocly lint --format=stylish
 	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
 	else echo "cfn-lint not installed: template lint skipped (go test ./infra/templatetest still checks it)"; fi
+
+cover: $(NODE_MODULES) $(LOCAL_KMS) ## Coverage per package, counting code any package's tests exercise (-coverpkg=./...); profile in build/cover.out
+	@mkdir -p $(BUILD_DIR)
+	go test -count=1 -timeout 30m -coverpkg=./... -coverprofile=$(BUILD_DIR)/cover.out ./... >$(BUILD_DIR)/cover.log 2>&1 \
+		|| { tail -40 $(BUILD_DIR)/cover.log; exit 1; }
+	@# A block is covered when any test binary ran it; statements are summed per package.
+	@awk -F'[ ]' 'NR > 1 { n[$$1] = $$2; if ($$3 > 0) hit[$$1] = 1 } \
+		END { for (b in n) { f = b; sub(/:.*/, "", f); sub(/\/[^\/]*$$/, "", f); sub(/^github.com\/handoff-health\/handoff\/?/, "./", f); \
+			all[f] += n[b]; sum += n[b]; if (b in hit) { cov[f] += n[b]; got += n[b] } } \
+			for (p in all) printf "%6.1f%%  %6d statements  %s\n", 100 * cov[p] / all[p], all[p], p; \
+			printf "%6.1f%%  %6d statements  all\n", 100 * got / sum, sum }' $(BUILD_DIR)/cover.out | sort -k4
 
 bench: ## Run every benchmark once, with allocations
 	go test -run '^$$' -bench . -benchmem ./...
