@@ -5,6 +5,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -68,6 +69,7 @@ func (a *App) offers(ctx context.Context, r *referral.Referral) ([]referral.Offe
 	q := directory.Query{
 		Topics: r.Topics, Lat: r.Location.Lat, Lon: r.Location.Lon, HasLocation: r.Location.Geohash != "",
 		Prefs: r.Preferences, Limit: offerLimit, Now: a.now(), Language: r.Patient.Language,
+		Zone: geo.ZoneOfPostal(r.Location.Country, r.Location.PostalCode),
 	}
 	matches, err := a.Directory.Match(ctx, q)
 	if err != nil {

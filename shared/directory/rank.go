@@ -33,6 +33,10 @@ type Query struct {
 	// Now is when the match is made: a no-capacity penalty running at Now
 	// lowers a group's score.
 	Now time.Time
+	// Zone is the patient's IANA time zone (see geo.ZoneOfPostal), "" when
+	// unknown: online meetings are then ranked and described by the
+	// patient's clock (see online.go).
+	Zone string
 }
 
 // Candidate is the compact copy of a listing that ranking needs. The store
@@ -63,6 +67,7 @@ type Candidate struct {
 type Slot struct {
 	Day  string `json:"day"`  // mon..sun
 	Time string `json:"time"` // HH:MM
+	Zone string `json:"tz,omitempty"`
 }
 
 // CandidateOf makes the compact copy of a listing. A group of the
@@ -82,7 +87,7 @@ func CandidateOf(g Group) Candidate {
 		c.HasLocation, c.Lat, c.Lon = true, g.Location.Lat, g.Location.Lon
 	}
 	for _, m := range g.Meetings {
-		c.Meetings = append(c.Meetings, Slot{Day: m.Day, Time: m.Time})
+		c.Meetings = append(c.Meetings, Slot{Day: m.Day, Time: m.Time, Zone: m.Timezone})
 	}
 	return c
 }
@@ -91,7 +96,7 @@ func CandidateOf(g Group) Candidate {
 type Match struct {
 	Group      GroupRef `json:"group"`
 	Score      float64  `json:"score"`
-	DistanceKm float64  `json:"distance_km"` // 0 for a group offered online
+	DistanceKm float64  `json:"distance_km"` // left out of JSON for a group offered online
 	Reasons    []string `json:"reasons"`
 	// Online is set when the group is offered for online attendance.
 	Online bool `json:"online,omitempty"`
@@ -210,10 +215,11 @@ type prefs struct {
 	anyDay                  bool
 	morning, afternoon, eve bool
 	anyTime                 bool
+	zone                    *time.Location // the patient's, nil when unknown
 }
 
 func newPrefs(q Query) *prefs {
-	p := &prefs{q: q}
+	p := &prefs{q: q, zone: loadZone(q.Zone)}
 	if len(q.Prefs.Formats) == 0 {
 		p.inPerson, p.online = true, true
 	}
@@ -283,7 +289,7 @@ func (p *prefs) rank(c *Candidate) (ranked, bool) {
 			return ranked{}, false
 		}
 		r.online = true
-		score += weightDistance * onlineDistance
+		score += p.onlineCloseness(c)
 	}
 	if len(p.langs) > 0 {
 		best := -1
@@ -302,7 +308,7 @@ func (p *prefs) rank(c *Candidate) (ranked, bool) {
 			return ranked{}, false
 		}
 	}
-	if fit := p.scheduleFit(c); fit > 0 {
+	if fit := p.scheduleFit(p.slotsFor(c, r.online)); fit > 0 {
 		score += weightSchedule * fit
 	}
 	if want := p.q.Prefs.Spirituality; want != "" && c.Spirituality != "" {
@@ -334,12 +340,12 @@ func (p *prefs) rank(c *Candidate) (ranked, bool) {
 // scheduleFit is 1 when a meeting falls on a preferred day at a preferred
 // time of day, ½ when one of the two preferences given is met, 0 otherwise
 // (and 0 when the patient gave no preference).
-func (p *prefs) scheduleFit(c *Candidate) float64 {
+func (p *prefs) scheduleFit(slots []Slot) float64 {
 	if !p.anyDay && !p.anyTime {
 		return 0
 	}
 	best := 0.0
-	for _, m := range c.Meetings {
+	for _, m := range slots {
 		f := p.slotFit(m)
 		best = max(best, f)
 		if best == 1 {
@@ -399,7 +405,9 @@ func (p *prefs) match(r *ranked) Match {
 	} else {
 		m.Reasons = append(m.Reasons, distanceText(r.distance))
 	}
-	if p.anyDay || p.anyTime {
+	if local := p.onlineReasons(r); len(local) > 0 {
+		m.Reasons = append(m.Reasons, local...)
+	} else if p.anyDay || p.anyTime {
 		for _, s := range c.Meetings {
 			if p.slotFit(s) == 1 {
 				m.Reasons = append(m.Reasons, "meets "+dayNames[max(dayIndex(s.Day), 0)]+" "+partOfDay(s.Time))

@@ -89,8 +89,8 @@ func TestRank(t *testing.T) {
 				cand("unsaid", 0.02), cand("secular", 0.2, func(c *Candidate) { c.Spirituality = Secular })},
 			want: []string{"secular", "unsaid", "spiritual"}},
 		{name: "schedule fit", q: query(func(q *Query) { q.Prefs.Days = []string{"sat"}; q.Prefs.Times = []string{"morning"} }),
-			cands: []Candidate{cand("mon-eve", 0.01), cand("sat-eve", 0.05, func(c *Candidate) { c.Meetings = []Slot{{"sat", "19:00"}} }),
-				cand("sat-am", 0.1, func(c *Candidate) { c.Meetings = []Slot{{"mon", "19:00"}, {"sat", "09:00"}} })},
+			cands: []Candidate{cand("mon-eve", 0.01), cand("sat-eve", 0.05, func(c *Candidate) { c.Meetings = []Slot{{Day: "sat", Time: "19:00"}} }),
+				cand("sat-am", 0.1, func(c *Candidate) { c.Meetings = []Slot{{Day: "mon", Time: "19:00"}, {Day: "sat", Time: "09:00"}} })},
 			want: []string{"sat-am", "sat-eve", "mon-eve"}},
 		{name: "a group for another audience goes down", q: query(),
 			cands: []Candidate{cand("men", 0.01, func(c *Candidate) { c.Audience = []string{"men"} }), cand("all", 0.1)},
@@ -183,7 +183,7 @@ func benchCandidates(n int) []Candidate {
 			if i%4 == 0 {
 				c.Accessibility = []string{"wheelchair"}
 			}
-			c.Meetings = []Slot{{days[i%7], formatHHMM(7*60 + (i%14)*60)}, {days[(i+3)%7], "19:00"}}
+			c.Meetings = []Slot{{Day: days[i%7], Time: formatHHMM(7*60 + (i%14)*60)}, {Day: days[(i+3)%7], Time: "19:00"}}
 		})
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
@@ -170,6 +171,13 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 			fields = append(fields, problem.FieldError{Field: "postal_code", Detail: "is not a known US ZIP code"})
 		}
 		dq.Lat, dq.Lon, dq.HasLocation = lat, lon, ok
+		dq.Zone = geo.ZoneOfPostal(q.Get("country"), q.Get("postal_code"))
+	}
+	if tz := q.Get("timezone"); tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+			fields = append(fields, problem.FieldError{Field: "timezone", Detail: "must be an IANA time zone such as America/Chicago"})
+		}
+		dq.Zone = tz
 	}
 	if f := q.Get("format"); f != "" {
 		dq.Prefs.Formats = strings.Split(f, ",")
