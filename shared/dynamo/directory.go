@@ -65,8 +65,8 @@ type groupItem struct {
 	// Version increases on every write of the group: writes are conditional
 	// on it, so two writers never leave index items that neither owns.
 	Version int `json:"version"`
-	// IndexKeys are the partition keys of the match-index items the group
-	// owns (their sort key is the group id).
+	// IndexKeys name the match-index items the group owns (see IndexItemKey
+	// for their keys).
 	IndexKeys []string `json:"index_keys,omitempty"`
 	GSI1PK    string   `json:"GSI1PK"`
 	GSI1SK    string   `json:"GSI1SK"`
@@ -85,8 +85,9 @@ func (s *Directory) now() time.Time {
 	return time.Now()
 }
 
-// IndexKeys returns the partition keys of the match-index items a listing
-// owns (see Directory). It returns none for a group that is not offered.
+// IndexKeys returns the names of the match-index items a listing owns (see
+// Directory): their partition keys, and for online items the band too (see
+// IndexItemKey). It returns none for a group that is not offered.
 func IndexKeys(g directory.Group) []string {
 	if !g.Offered() {
 		return nil
@@ -100,7 +101,7 @@ func IndexKeys(g directory.Group) []string {
 		}
 		if g.OnlinePossible() {
 			for _, l := range g.Languages {
-				if k := onlineKey(topic, directory.BaseLanguage(l)); !slices.Contains(keys, k) {
+				if k := onlineKey(topic, directory.BaseLanguage(l)) + "#" + groupBand(g); !slices.Contains(keys, k) {
 					keys = append(keys, k)
 				}
 			}
@@ -265,16 +266,18 @@ func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem,
 	}
 	tx := []types.TransactWriteItem{{Put: put}}
 	cand := indexItem{Candidate: directory.CandidateOf(g), Type: "match"}
-	for _, pk := range keys {
-		ix, err := marshal(cand, pk, g.ID)
+	for _, name := range keys {
+		pk, sk := IndexItemKey(name, g.ID)
+		ix, err := marshal(cand, pk, sk)
 		if err != nil {
 			return err
 		}
 		tx = append(tx, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.Table), Item: ix}})
 	}
-	for _, pk := range old.IndexKeys {
-		if !slices.Contains(keys, pk) {
-			tx = append(tx, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.Table), Key: key(pk, g.ID)}})
+	for _, name := range old.IndexKeys {
+		if !slices.Contains(keys, name) {
+			pk, sk := IndexItemKey(name, g.ID)
+			tx = append(tx, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.Table), Key: key(pk, sk)}})
 		}
 	}
 	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
@@ -376,10 +379,11 @@ const candidatesWanted = 3
 // cell); when fewer than 3×Limit groups that pass the filters lie within the
 // distance that ring fully covers, it widens to precision 4, then 3 — never
 // reading a cell wholly beyond directory.MaxDistanceKm. When the patient
-// accepts online groups it also reads the online partition of each topic and
-// language the patient accepts (Prefs.Languages, else the preferred
-// Language and English). Queries run concurrently, at most Concurrency at
-// once. Each group is returned once.
+// accepts online groups it also reads, for each topic and language the
+// patient accepts (Prefs.Languages, else the preferred Language and
+// English), two pages of the online index outward from the patient's UTC
+// offset band (see online.go). Queries run concurrently, at most
+// Concurrency at once. Each group is returned once.
 //
 // It returns a problem.Invalid error for a query without topics and wrapped
 // DynamoDB errors.
@@ -390,13 +394,6 @@ func (s *Directory) Candidates(ctx context.Context, q directory.Query) ([]direct
 	}
 	inPerson, online := acceptsInPerson(q.Prefs.Formats), acceptsOnline(q.Prefs.Formats)
 	var pending []string
-	if online {
-		for _, topic := range q.Topics {
-			for _, l := range onlineLanguages(q) {
-				pending = append(pending, onlineKey(topic, l))
-			}
-		}
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = directory.DefaultLimit
@@ -404,16 +401,19 @@ func (s *Directory) Candidates(ctx context.Context, q directory.Query) ([]direct
 	want := candidatesWanted * limit
 	var cands []directory.Candidate
 	seen := map[string]bool{}
-	read := func(pks []string) error {
-		items, queries, scanned, err := s.queryPartitions(ctx, pks)
-		st.Queries += queries
-		st.ItemsRead += scanned
+	add := func(items []directory.Candidate) {
 		for _, c := range items {
 			if !seen[c.GroupID] {
 				seen[c.GroupID] = true
 				cands = append(cands, c)
 			}
 		}
+	}
+	read := func(pks []string) error {
+		items, queries, scanned, err := s.queryPartitions(ctx, pks)
+		st.Queries += queries
+		st.ItemsRead += scanned
+		add(items)
 		return err
 	}
 	if q.HasLocation && inPerson {
@@ -437,8 +437,14 @@ func (s *Directory) Candidates(ctx context.Context, q directory.Query) ([]direct
 			}
 		}
 	}
-	if err := read(pending); err != nil { // the online partitions, when nothing else was read
-		return nil, st, fmt.Errorf("match candidates: %w", err)
+	if online {
+		items, queries, scanned, err := s.onlineCandidates(ctx, q)
+		st.Queries += queries
+		st.ItemsRead += scanned
+		add(items)
+		if err != nil {
+			return nil, st, fmt.Errorf("match candidates: %w", err)
+		}
 	}
 	return cands, st, nil
 }
@@ -537,7 +543,21 @@ func ringReachKm(lat, lon float64, center string) float64 {
 
 // queryPartitions reads whole match-index partitions, several at a time.
 func (s *Directory) queryPartitions(ctx context.Context, pks []string) (cands []directory.Candidate, queries, scanned int, err error) {
-	if len(pks) == 0 {
+	ins := make([]*dynamodb.QueryInput, len(pks))
+	for i, pk := range pks {
+		ins[i] = &dynamodb.QueryInput{
+			TableName:                 aws.String(s.Table),
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
+		}
+	}
+	return s.queryPages(ctx, ins)
+}
+
+// queryPages runs match-index Queries, several at a time: each to its end,
+// or one page only when it sets a Limit.
+func (s *Directory) queryPages(ctx context.Context, ins []*dynamodb.QueryInput) (cands []directory.Candidate, queries, scanned int, err error) {
+	if len(ins) == 0 {
 		return nil, 0, 0, nil
 	}
 	type result struct {
@@ -545,15 +565,15 @@ func (s *Directory) queryPartitions(ctx context.Context, pks []string) (cands []
 		queries, scanned int
 		err              error
 	}
-	results := make([]result, len(pks))
+	results := make([]result, len(ins))
 	sem := make(chan struct{}, s.concurrency())
 	var wg sync.WaitGroup
-	for i, pk := range pks {
+	for i, in := range ins {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := &results[i]
-			r.cands, r.queries, r.scanned, r.err = s.queryPartition(ctx, pk)
+			r.cands, r.queries, r.scanned, r.err = s.queryPartition(ctx, in)
 		})
 	}
 	wg.Wait()
@@ -569,12 +589,7 @@ func (s *Directory) queryPartitions(ctx context.Context, pks []string) (cands []
 	return cands, queries, scanned, errors.Join(errs...)
 }
 
-func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []directory.Candidate, queries, scanned int, err error) {
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(s.Table),
-		KeyConditionExpression:    aws.String("PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
-	}
+func (s *Directory) queryPartition(ctx context.Context, in *dynamodb.QueryInput) (cands []directory.Candidate, queries, scanned int, err error) {
 	for {
 		out, err := s.DB.Query(ctx, in)
 		if err != nil {
@@ -593,7 +608,7 @@ func (s *Directory) queryPartition(ctx context.Context, pk string) (cands []dire
 			}
 			cands = append(cands, it.Candidate)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
+		if len(out.LastEvaluatedKey) == 0 || in.Limit != nil {
 			return cands, queries, scanned, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
