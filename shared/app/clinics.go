@@ -25,6 +25,8 @@ type NewClinic struct {
 	// ClinicianEmails defaults to true without a callback URL, false with
 	// one (the clinic's EHR gets every status by webhook).
 	ClinicianEmails *bool `json:"clinician_emails,omitempty"`
+	// SMS: whether handoff may text the clinic's patients; default true.
+	SMS *bool `json:"sms,omitempty"`
 }
 
 // ClinicSecrets are shown once, when a clinic is created.
@@ -76,6 +78,10 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 	if c.ClinicianEmails == nil {
 		c.ClinicianEmails = new(in.CallbackURL == "")
 	}
+	c.SMS = in.SMS
+	if c.SMS == nil {
+		c.SMS = new(true)
+	}
 	if in.CallbackURL != "" {
 		if out.CallbackSecret, err = webhook.NewSecret(); err != nil {
 			return ClinicSecrets{}, err
@@ -86,7 +92,7 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 		return ClinicSecrets{}, err
 	}
 	a.forgetClinic(in.ID)
-	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails)
+	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails, "sms", *c.SMS)
 	return out, nil
 }
 

@@ -73,6 +73,10 @@ func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.Patient.Email == "" && !c.TextsPatients() {
+		return nil, intake.Unreachable(d.ContentType,
+			"is required: the patient has no email and this clinic does not let handoff text its patients")
+	}
 	now := a.now()
 	r := &referral.Referral{
 		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,

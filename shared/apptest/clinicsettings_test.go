@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
 
 // TestClinicianEmails: a clinic's clinicians are emailed on the transitions
@@ -88,4 +90,81 @@ func TestClinicianEmails(t *testing.T) {
 			t.Errorf("the problem does not say what is wrong: %s", b)
 		}
 	})
+}
+
+// TestClinicSMSSetting: a clinic that does not let handoff text its patients
+// cannot refer a patient who has only a phone number: 422 naming the email
+// field (Patient.telecom for FHIR), with nothing stored and nothing sent. With
+// an email, or at a clinic that allows texts (the default), the referral is
+// accepted.
+func TestClinicSMSSetting(t *testing.T) {
+	w := newWorld(t, "")
+	noTexts := w.NewClinic("no-texts", "", map[string]any{"sms": false})
+	phoneOnly := func(b string) []byte {
+		return []byte(strings.Replace(b, `"email": "ana.intake@example.org",`, "", 1))
+	}
+	fhirPhoneOnly, err := json.Marshal(map[string]any{
+		"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+		"contained": []map[string]any{
+			{
+				"resourceType": "Patient", "id": "pat", "name": []map[string]any{{"given": []string{"Ana"}}},
+				"telecom": []map[string]string{{"system": "phone", "use": "mobile", "value": "+14155550100"}},
+				"address": []map[string]string{{"postalCode": "94110", "country": "US"}},
+			},
+			{
+				"resourceType": "Practitioner", "id": "dr", "name": []map[string]any{{"given": []string{"Jan"}, "family": "Rivera"}},
+				"telecom": []map[string]string{{"system": "email", "value": "rivera@clinic.example"}},
+			},
+		},
+		"reasonCode": []map[string]any{{"coding": []map[string]string{{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}},
+		"subject":    map[string]string{"reference": "#pat"},
+		"requester":  map[string]string{"reference": "#dr"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals)
+	mails := len(w.Mails())
+	for _, tc := range []struct {
+		name, contentType string
+		body              []byte
+		field             string
+	}{
+		{"native", "application/json", phoneOnly(nativeReferral), "patient.email"},
+		{"FHIR", "application/fhir+json", fhirPhoneOnly, "Patient.telecom"},
+	} {
+		st, b := w.Refer(noTexts, tc.contentType, tc.body)
+		var p struct {
+			Status int
+			Errors []struct{ Field, Detail string } `json:"errors"`
+		}
+		_ = json.Unmarshal(b, &p)
+		if st != http.StatusUnprocessableEntity || p.Status != st || len(p.Errors) != 1 || p.Errors[0].Field != tc.field ||
+			!strings.Contains(p.Errors[0].Detail, "text") {
+			t.Errorf("%s phone-only referral at a clinic without texts: %d %s, want 422 naming %s", tc.name, st, b, tc.field)
+		}
+		if strings.Contains(string(b), "4155550100") {
+			t.Errorf("the error repeats the phone number: %s", b)
+		}
+	}
+	w.Settle()
+	if after := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals); after != before {
+		t.Errorf("a refused referral wrote to the referrals table:\n%s", after)
+	}
+	if got := len(w.Mails()) - mails; got != 0 {
+		t.Errorf("a refused referral sent %d emails", got)
+	}
+
+	if st, b := w.Refer(noTexts, "application/json", []byte(nativeReferral)); st != http.StatusAccepted {
+		t.Errorf("a patient with an email at a clinic without texts: %d %s, want 202", st, b)
+	}
+	if st, b := w.Refer(w.clinic, "application/json", phoneOnly(nativeReferral)); st != http.StatusAccepted {
+		t.Errorf("a phone-only patient at a clinic with texts (the default): %d %s, want 202", st, b)
+	}
+	st, b := w.Admin(http.MethodPost, "/v1/admin/clinics", map[string]any{
+		"id": "clinic-bad-sms", "name": "Bad", "contact_email": "desk@clinic.example", "sms": "no",
+	})
+	if st != http.StatusUnprocessableEntity || !strings.Contains(string(b), `"sms"`) {
+		t.Errorf("sms not a boolean: %d %s, want 422 naming sms", st, b)
+	}
 }

@@ -24,11 +24,21 @@ type Clinic struct {
 	// ClinicianEmails: whether the referring clinician is emailed on the
 	// transitions that matter; nil (a clinic stored before the setting) is
 	// the default, see EmailsClinician.
-	ClinicianEmails *bool     `json:"clinician_emails,omitempty"`
-	APIKeyHash      string    `json:"api_key_hash"`
-	WebhookSecret   string    `json:"-"`
-	CallbackSecret  string    `json:"-"`
-	CreatedAt       time.Time `json:"created_at"`
+	ClinicianEmails *bool `json:"clinician_emails,omitempty"`
+	// SMS: whether handoff may text the clinic's patients (where the
+	// deployment texts); nil, a clinic stored before the setting, is yes.
+	SMS            *bool     `json:"sms,omitempty"`
+	APIKeyHash     string    `json:"api_key_hash"`
+	WebhookSecret  string    `json:"-"`
+	CallbackSecret string    `json:"-"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// TextsPatients reports whether the clinic lets handoff text its patients:
+// its setting, else yes. The clinic records by it that its patients agreed to
+// texts about their referral.
+func (c Clinic) TextsPatients() bool {
+	return c.SMS == nil || *c.SMS
 }
 
 // EmailsClinician reports whether the clinic's clinicians are emailed: its

@@ -59,6 +59,18 @@ func Parse(contentType string, body []byte) (referral.Intake, error) {
 	return parseNative(body)
 }
 
+// Unreachable is the 422 for a referral whose patient no channel the clinic
+// allows can reach. It names patient.email (Patient.telecom in a FHIR
+// referral): an email address is what every deployment can use.
+func Unreachable(contentType, detail string) error {
+	field := "patient.email"
+	if media, _ := mediaType(contentType); media == MediaFHIR {
+		field = fhirPaths[field]
+	}
+	return problem.Invalidf([]problem.FieldError{{Field: field, Detail: detail}},
+		"The patient cannot be reached by any channel the clinic allows.")
+}
+
 // mediaType checks a Content-Type header and returns MediaNative or MediaFHIR.
 func mediaType(contentType string) (string, error) {
 	unsupported := problem.Errorf(problem.UnsupportedMedia,
