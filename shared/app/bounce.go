@@ -24,6 +24,8 @@ const flagPatientBounced = "patient-email-undeliverable"
 // RecordBounce acts on a bounce: a group contact's address pauses the group
 // (it is not offered until its listing is updated); a patient's address flags
 // the referral and tells the clinician through the timeline and status webhook.
+// When the bounced email is the consent link of a referral still awaiting the
+// patient's answer, the referral becomes unreachable (closed).
 func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
 	ev, _, err := a.Referrals.Event(ctx, b.ReferralID, b.EventID)
 	if problem.Is(err, problem.NotFound) {
@@ -53,14 +55,22 @@ func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
 			}
 			r.Flags = append(r.Flags, flagPatientBounced)
 			r.UpdatedAt = a.now()
-			err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
-				a.statusEvent(r, "the patient's email address is undeliverable"),
-			}})
+			detail := "the patient's email address is undeliverable"
+			// The consent link bounced before the patient answered: the
+			// link goes by email, so nothing else can reach the patient and
+			// the referral closes now rather than expire unseen.
+			unreachable := ev.Type == referral.ConsentRequested && b.Kind == "bounce" &&
+				referral.CanMove(r.Status, referral.Unreachable)
+			if unreachable {
+				r.Status = referral.Unreachable
+				detail = "the consent link's email is undeliverable and there is no other way to reach the patient"
+			}
+			err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, detail)}})
 			if problem.Is(err, problem.Conflict) {
 				continue
 			}
 			if err == nil {
-				a.Log.WarnContext(ctx, "patient email undeliverable: referral flagged", "referral", r.ID, "kind", b.Kind)
+				a.Log.WarnContext(ctx, "patient email undeliverable", "referral", r.ID, "kind", b.Kind, "status", r.Status)
 			}
 			return err
 		}

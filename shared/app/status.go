@@ -174,6 +174,7 @@ var fhirTaskStatus = map[referral.Status]string{
 	referral.Accepted:          "accepted",
 	referral.Connected:         "completed",
 	referral.NotConnected:      "failed",
+	referral.Unreachable:       "failed",
 }
 
 // FHIRTask renders a clinic's view of a referral as a FHIR R4 Task.

@@ -3,10 +3,14 @@ package apptest_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -154,5 +158,90 @@ func TestWeeklyCapacityAndNoCapacityDecline(t *testing.T) {
 	}
 	if pos(after, "other-group") <= pos(before, "other-group") && len(before) > 1 {
 		t.Fatalf("a no-capacity decline did not lower the group: before %v, after %v", before, after)
+	}
+}
+
+// TestConsentBounceMakesTheReferralUnreachable: the consent link's email
+// bounces before the patient answers, and no other channel is left: the
+// referral closes as unreachable at once, and the clinic hears of it by status
+// webhook, clinician email and FHIR Task; the consent deadline later changes
+// nothing, and a repeated notification counts once.
+func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	w := newWorld(t, "")
+	c := w.NewClinic("bouncing", hook.URL, map[string]any{"clinician_emails": true})
+	st, b := w.Refer(c, "application/json", referralFor("gone@patient.example", "Diaz"))
+	if st != http.StatusAccepted {
+		t.Fatalf("refer: %d %s", st, b)
+	}
+	var receipt struct{ ID string }
+	_ = json.Unmarshal(b, &receipt)
+	w.Settle()
+	consent := w.MailsTo("gone@patient.example")
+	if len(consent) != 1 {
+		t.Fatalf("%d consent emails", len(consent))
+	}
+	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
+	ev := eventOf(t, w.Harness, receipt.ID, referral.ConsentRequested)
+	for range 2 {
+		if err := hd.Handle(context.Background(), snsBounce("Bounce", receipt.ID, ev, "email")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Settle()
+	w.Advance(8 * 24 * time.Hour) // past the consent deadline
+	w.Settle()
+
+	v := w.Status(c, receipt.ID)
+	if v.Status != referral.Unreachable {
+		t.Fatalf("status %s, want unreachable; timeline %+v", v.Status, v.Timeline)
+	}
+	var entries int
+	for _, e := range v.Timeline {
+		if e.Status == referral.Unreachable {
+			entries++
+		}
+	}
+	if entries != 1 {
+		t.Errorf("%d unreachable entries in the timeline, want 1: %+v", entries, v.Timeline)
+	}
+	mu.Lock()
+	var unreachableHooks int
+	for _, h := range hooks {
+		if strings.Contains(h, `"status":"unreachable"`) {
+			unreachableHooks++
+		}
+	}
+	mu.Unlock()
+	if unreachableHooks != 1 {
+		t.Errorf("%d status webhooks say unreachable, want 1: %q", unreachableHooks, hooks)
+	}
+	var told int
+	for _, m := range w.MailsTo("rivera@clinic.example") {
+		if strings.Contains(m.Subject, "patient unreachable") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("the clinician got %d emails saying the patient is unreachable, want 1", told)
+	}
+	st, _, fb := w.Do(http.MethodGet, "/v1/clinics/bouncing/referrals/"+receipt.ID, nil, http.Header{
+		"Authorization": {"Bearer " + c.APIKey}, "Accept": {"application/fhir+json"}})
+	var task map[string]any
+	if st != http.StatusOK || json.Unmarshal(fb, &task) != nil || task["status"] != "failed" {
+		t.Errorf("FHIR Task: %d %s, want status failed", st, fb)
+	}
+	// The link, should the patient still have it, no longer opens a choice.
+	if st, _, _ := w.Do(http.MethodGet, w.Link(consent[0], "c"), nil, nil); st != http.StatusGone {
+		t.Errorf("the consent link of an unreachable referral answers %d, want 410", st)
 	}
 }

@@ -249,7 +249,7 @@ func TestClinicianEmailEveryStatus(t *testing.T) {
 	statuses := []referral.Status{
 		referral.AwaitingConsent, referral.Consented, referral.Declined, referral.Expired, referral.Cancelled,
 		referral.Revoked, referral.Routed, referral.SharedWithPatient, referral.Unmatched, referral.Accepted,
-		referral.Connected, referral.NotConnected,
+		referral.Connected, referral.NotConnected, referral.Unreachable,
 	}
 	for _, s := range statuses {
 		for _, lang := range Languages() {

@@ -9,7 +9,7 @@ import (
 // transitions is the referral lifecycle, in one place. A change not listed here
 // is an error.
 var transitions = map[Status][]Status{
-	AwaitingConsent: {Consented, Declined, Expired, Cancelled, Unmatched},
+	AwaitingConsent: {Consented, Declined, Expired, Cancelled, Unmatched, Unreachable},
 	Consented:       {Routed, SharedWithPatient, Unmatched, Cancelled, Revoked},
 	Routed:          {Accepted, Unmatched, Cancelled, Revoked},
 	Accepted:        {Connected, NotConnected, Cancelled, Revoked},

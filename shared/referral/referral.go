@@ -24,6 +24,9 @@ const (
 	Accepted          Status = "accepted"
 	Connected         Status = "connected"
 	NotConnected      Status = "not-connected"
+	// Unreachable: no channel handoff may use reaches the patient (the
+	// consent link's email bounced and there is no other).
+	Unreachable Status = "unreachable"
 )
 
 // RouteStatus is the state of one approach to one group.
