@@ -26,13 +26,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/truora/minidyn/server"
 
+	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/infra/tables"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
+	"github.com/handoff-health/handoff/shared/smsevents"
 	"github.com/handoff-health/handoff/shared/wire"
 )
 
@@ -40,8 +43,13 @@ import (
 const (
 	DynamoAddr = "127.0.0.1:8000"
 	SESAddr    = "127.0.0.1:8005"
+	PhoneAddr  = "127.0.0.1:8006"
 	KMSAddr    = "127.0.0.1:8010"
 )
+
+// LocalTextingNumber is the texting number of the local stack (a 555-01xx
+// number, reserved for fiction).
+const LocalTextingNumber = "+12065550100"
 
 // Options configure a stack.
 type Options struct {
@@ -51,9 +59,9 @@ type Options struct {
 	Log    *slog.Logger
 	// SweepEvery is the sweeper's period (default 250 ms).
 	SweepEvery time.Duration
-	// DynamoAddr, SESAddr and KMSAddr are where the embedded services listen
-	// (default DynamoAddr, SESAddr and KMSAddr).
-	DynamoAddr, SESAddr, KMSAddr string
+	// DynamoAddr, SESAddr, PhoneAddr and KMSAddr are where the embedded
+	// services listen (default DynamoAddr, SESAddr, PhoneAddr and KMSAddr).
+	DynamoAddr, SESAddr, PhoneAddr, KMSAddr string
 	// Seed loads the demo clinic and directory.
 	Seed func(ctx context.Context, a *app.App) (SeedInfo, error)
 }
@@ -95,7 +103,7 @@ func listen(addr, variable string) (net.Listener, error) {
 
 // Start starts everything and returns when the stack can serve.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	s := &Stack{serveErr: make(chan error, 3)}
+	s := &Stack{serveErr: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			s.Stop() // whatever was started before the failure
@@ -118,6 +126,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if o.KMSAddr == "" {
 		o.KMSAddr = KMSAddr
+	}
+	if o.PhoneAddr == "" {
+		o.PhoneAddr = PhoneAddr
 	}
 	if o.SweepEvery == 0 {
 		o.SweepEvery = 250 * time.Millisecond
@@ -158,6 +169,24 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		fmt.Fprintf(o.Out, "  SES emulator         http://%s  (mailbox page; GET /store lists mail as JSON)\n", o.SESAddr)
 	} else {
 		fmt.Fprintf(o.Out, "  SES                  %s\n", getenv("AWS_ENDPOINT_URL_SESV2"))
+	}
+	// Texts: the phone sink unless an outside endpoint is given. It serves
+	// once the app is built, to bring its delivery events to the app.
+	var sink *phonesink.Sink
+	var sinkL net.Listener
+	if getenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2") == "" {
+		if sinkL, err = listen(o.PhoneAddr, "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2 (to use another texting endpoint)"); err != nil {
+			return nil, err
+		}
+		s.stop = append(s.stop, func() { sinkL.Close() })
+		sink = &phonesink.Sink{Log: o.Log}
+		set("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "http://"+o.PhoneAddr)
+		fmt.Fprintf(o.Out, "  phone sink (texts)   http://%s  (texts per number; GET /store lists them as JSON)\n", o.PhoneAddr)
+	} else {
+		fmt.Fprintf(o.Out, "  texts                %s\n", getenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2"))
+	}
+	if getenv("HANDOFF_SMS_ORIGIN") == "" {
+		set("HANDOFF_SMS_ORIGIN", LocalTextingNumber)
 	}
 	// Local credentials and keys: nothing here is a real secret.
 	for k, v := range map[string]string{
@@ -208,6 +237,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	a, err := wire.BuildWith(aw, cfg, o.Log, wire.Options{DynamoDB: []func(*dynamodb.Options){localDynamo},
 		Mailer: func(aw wire.AWS) app.Mailer {
 			return ses.New(aw.Config, aw.Endpoint("SESV2"), cfg.MailFrom, cfg.SESConfigurationSet)
+		},
+		Texter: func(aw wire.AWS) app.Texter {
+			return eum.New(aw.Config, aw.Endpoint("PINPOINT_SMS_VOICE_V2"), cfg.SMSOrigin, cfg.SMSConfigurationSet)
 		}})
 	if err != nil {
 		return nil, err
@@ -218,6 +250,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
 	s.App = a
+	if sink != nil {
+		h := &smsevents.Handler{App: a, Log: o.Log}
+		sink.Notify = h.Handle
+		srv := &http.Server{Handler: sink, ReadHeaderTimeout: 10 * time.Second}
+		go func() { s.serveErr <- ignoreClosed(srv.Serve(sinkL)) }()
+		s.stop = append(s.stop, func() { _ = srv.Close(); sink.Wait() })
+	}
 	defs, err := tables.Load(filepath.Join(o.Root, "template.yaml"))
 	if err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ var sampleEvents = []struct {
 	{"sesevents-bounce.json", "SesEventsFunction", "sns"},
 	{"sesevents-complaint.json", "SesEventsFunction", "sns"},
 	{"sesevents-subscription-confirmation.json", "SesEventsFunction", "sns"},
+	{"smsevents-blocked.json", "SmsEventsFunction", "sns"},
 }
 
 // sampleWebhookSecret signs intake-post-referral.json (see events/README.md).
@@ -365,6 +366,10 @@ func checkSNSEvent(t *testing.T, file string, data []byte) {
 	if r.SNS.Type != "Notification" {
 		t.Errorf("Type %q, want Notification", r.SNS.Type)
 	}
+	if strings.HasPrefix(file, "smsevents-") {
+		checkSMSEvent(t, r.SNS.Message)
+		return
+	}
 	var msg sesEvent
 	if err := json.Unmarshal([]byte(r.SNS.Message), &msg); err != nil {
 		t.Fatalf("Message is not an SES event record: %v", err)
@@ -390,6 +395,48 @@ func checkSNSEvent(t *testing.T, file string, data []byte) {
 		}
 	default:
 		t.Errorf("eventType %q, want Bounce or Complaint", msg.EventType)
+	}
+}
+
+// smsEvent is an End User Messaging SMS event as its event destination
+// publishes it.
+type smsEvent struct {
+	EventType              string            `json:"eventType"`
+	EventVersion           string            `json:"eventVersion"`
+	EventTimestamp         int64             `json:"eventTimestamp"`
+	IsFinal                bool              `json:"isFinal"`
+	OriginationPhoneNumber string            `json:"originationPhoneNumber"`
+	DestinationPhoneNumber string            `json:"destinationPhoneNumber"`
+	IsInternationalSend    bool              `json:"isInternationalSend"`
+	MCC                    string            `json:"mcc"`
+	MNC                    string            `json:"mnc"`
+	MessageID              string            `json:"messageId"`
+	MessageRequestTS       int64             `json:"messageRequestTimestamp"`
+	MessageEncoding        string            `json:"messageEncoding"`
+	MessageType            string            `json:"messageType"`
+	MessageStatus          string            `json:"messageStatus"`
+	MessageStatusDesc      string            `json:"messageStatusDescription"`
+	Context                map[string]string `json:"context"`
+	TotalMessageParts      int               `json:"totalMessageParts"`
+	TotalMessagePrice      float64           `json:"totalMessagePrice"`
+	TotalCarrierFee        float64           `json:"totalCarrierFee"`
+}
+
+func checkSMSEvent(t *testing.T, message string) {
+	var msg smsEvent
+	if err := decodeStrict([]byte(message), &msg); err != nil {
+		t.Fatalf("Message is not an SMS event: %v", err)
+	}
+	if !strings.HasPrefix(msg.EventType, "TEXT_") || msg.MessageID == "" || msg.EventTimestamp == 0 || msg.MessageType != "TRANSACTIONAL" {
+		t.Errorf("want a TEXT_ event of a transactional message with id and time, got %+v", msg)
+	}
+	for _, k := range []string{"referral", "event", "effect"} {
+		if msg.Context[k] == "" {
+			t.Errorf("context lacks handoff's %q", k)
+		}
+	}
+	if len(msg.Context) != 3 {
+		t.Errorf("context holds %d entries, want handoff's 3 ids only", len(msg.Context))
 	}
 }
 

@@ -572,7 +572,7 @@ func TestResourcesMatchSchemas(t *testing.T) {
 		if err := json.Unmarshal(doc.Resources[id], &head); err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasPrefix(head.Type, "AWS::Serverless::") {
+		if strings.HasPrefix(head.Type, "AWS::Serverless::") || newerThanGoformation[head.Type] {
 			continue
 		}
 		t.Run(id, func(t *testing.T) {
@@ -590,6 +590,10 @@ func TestResourcesMatchSchemas(t *testing.T) {
 		})
 	}
 }
+
+// newerThanGoformation are resource types goformation's schemas predate;
+// cfn-lint, whose schemas are current, checks them (TestCfnLint).
+var newerThanGoformation = map[string]bool{"AWS::SMSVOICE::ConfigurationSet": true}
 
 // httpRoutes returns the HttpApi routes of function fn, as "METHOD path".
 func httpRoutes(s stack, fn string) map[string]string {

@@ -38,6 +38,8 @@ type App struct {
 	Clinics   *dynamo.Clinics
 	Directory *dynamo.Directory
 	Mailer    Mailer
+	// Texter sends texts: only the dispatcher has one (nil elsewhere).
+	Texter Texter
 	// HTTP sends status webhooks to clinics.
 	HTTP *http.Client
 	Log  *slog.Logger
@@ -116,9 +118,12 @@ func newID(now time.Time) string {
 
 // linkToken returns the link token of a referral's consent page (kind
 // "consent") or of one route's group page (kind "group", seq the route): 256
-// bits, HMAC-SHA256 under the link key, base64url (43 characters). Only its
-// SHA-256 is stored; the dispatcher derives the token again when it writes the
-// email, so the token itself is never written anywhere but into that email.
+// bits, HMAC-SHA256 under the link key, base64url (43 characters). Kind
+// "text" is the consent page's token for texts: 128 bits (22 characters), so
+// that a text with its link fits one SMS segment; it opens the same page.
+// Only a token's SHA-256 is stored; the dispatcher derives the token again
+// when it writes the message, so the token itself is never written anywhere
+// but into that message.
 func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
 	key, err := a.LinkKey(ctx)
 	if err != nil {
@@ -126,7 +131,11 @@ func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (
 	}
 	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "%s|%s|%d", kind, referralID, seq)
-	token = base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	sum := m.Sum(nil)
+	if kind == "text" {
+		sum = sum[:16]
+	}
+	token = base64.RawURLEncoding.EncodeToString(sum)
 	return token, HashToken(token), nil
 }
 
@@ -138,7 +147,7 @@ func HashToken(token string) string {
 
 // validToken reports whether s looks like a link token, before any lookup.
 func validToken(s string) bool {
-	if len(s) != 43 {
+	if len(s) != 43 && len(s) != 22 {
 		return false
 	}
 	_, err := base64.RawURLEncoding.DecodeString(s)

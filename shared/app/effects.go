@@ -46,6 +46,8 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onConsentRequested(ctx, ev)
 	case referral.ConsentDeadline:
 		return a.onConsentDeadline(ctx, ev)
+	case referral.ConsentReminder:
+		return a.onConsentReminder(ctx, ev)
 	case referral.ConsentGiven:
 		return a.onConsentGiven(ctx, ev)
 	case referral.ReceiptRequested:
@@ -174,6 +176,13 @@ func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	hashes := []string{consent}
+	if r.Patient.Mobile {
+		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
+		if err != nil {
+			return err
+		}
+		hashes = append(hashes, h)
+	}
 	for _, rt := range rec.Routes {
 		_, h, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {

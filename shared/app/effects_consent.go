@@ -16,7 +16,8 @@ import (
 const offerLimit = 3
 
 // onConsentRequested fixes the groups to offer (or marks the referral
-// unmatched) and emails the patient the consent link.
+// unmatched) and brings the patient the consent link, by the best channel
+// left (see reachable).
 func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
 	if err != nil {
@@ -41,27 +42,22 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 	if r.Status != referral.AwaitingConsent && r.Status != referral.Unmatched {
 		return a.Referrals.Finish(ctx, ev) // cancelled before the email went out
 	}
-	if r.Patient.Email == "" {
-		a.Log.WarnContext(ctx, "no email channel for the consent link", "referral", r.ID)
-		return a.Referrals.Finish(ctx, ev)
-	}
 	clinic, err := a.clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
-		if err != nil {
-			return mail.Message{}, err
+	chs := a.reachable(r.Patient, r.Flags, clinic)
+	if len(chs) == 0 {
+		// The clinic stopped allowing texts after the referral came, or
+		// every channel failed meanwhile.
+		if !referral.CanMove(r.Status, referral.Unreachable) {
+			return a.Referrals.Finish(ctx, ev)
 		}
-		lang := pages.Lang(r.Patient.Language)
-		m, err := pages.ConsentEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, zoned(r.CreatedAt.Add(a.Config.ConsentTTL), patientZone(r)))
-		return message(r.Patient.Email, m), err
-	})
-	if err != nil {
-		return err
+		r.Status, r.UpdatedAt = referral.Unreachable, a.now()
+		return a.apply(ctx, dynamo.Change{Referral: r, Done: &ev,
+			Events: []referral.Event{a.statusEvent(r, "no channel the clinic allows can reach the patient")}})
 	}
-	return a.Referrals.Finish(ctx, ev)
+	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], false)
 }
 
 // offers matches the referral against the directory.

@@ -73,9 +73,8 @@ func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Patient.Email == "" && !c.TextsPatients() {
-		return nil, intake.Unreachable(d.ContentType,
-			"is required: the patient has no email and this clinic does not let handoff text its patients")
+	if len(a.reachable(in.Patient, nil, c)) == 0 {
+		return nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
@@ -112,6 +111,18 @@ func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 			a.event(r, referral.ConsentRequested, now, nil),
 			a.event(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
+	}
+	if a.Config.ConsentReminder < a.Config.ConsentTTL {
+		n.Events = append(n.Events, a.event(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
+	}
+	if in.Patient.Mobile {
+		// The consent link's short form, for texts.
+		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		n.TextToken = n.Token
+		n.TextToken.Hash = h
 	}
 	stored, replay, err := a.Referrals.Create(ctx, n)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package apptest assembles handoff's real parts for end-to-end tests: the
 // embedded DynamoDB server behind the real SDK client, the SES emulator, the
+// phone sink (texts through the real End User Messaging SMS client), the
 // HTTP handlers on an httptest server, and the dispatcher — with an injected
 // clock, so deadlines are tested by moving time, not by waiting.
 package apptest
@@ -25,16 +26,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
+	"github.com/handoff-health/handoff/shared/smsevents"
 	"github.com/handoff-health/handoff/shared/webhook"
 	"github.com/handoff-health/handoff/shared/wire"
 )
+
+// TextingNumber is the harness's texting number.
+const TextingNumber = "+12065550100"
 
 // AdminToken is the harness's operator token.
 const AdminToken = "test-admin-token"
@@ -44,10 +51,14 @@ type Harness struct {
 	T          testing.TB
 	DB         *dynamotest.DB
 	SES        *sestest.Emulator
+	Phones     *phonesink.Sink
+	PhonesURL  string
 	App        *app.App
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
+
+	textFaults TextFaults
 
 	mu         sync.Mutex
 	now        time.Time
@@ -64,6 +75,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
 	h.SES = sestest.Start(t)
+	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
+	phones := httptest.NewServer(h.textFaults.handler(h.Phones))
+	t.Cleanup(func() { phones.Close(); h.Phones.Wait() })
+	h.PhonesURL = phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.Server.Listener.Addr().String()
 	cfg, err := config.FromEnv(func(string) string { return "" })
@@ -73,6 +88,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	cfg.PublicURL, cfg.AdminToken, cfg.LinkKey = base, AdminToken, strings.Repeat("k", 40)
 	cfg.ReferralsTable, cfg.DirectoryTable = h.DB.Tables.Referrals, h.DB.Tables.Directory
 	cfg.MailFrom = "handoff@test.example"
+	cfg.SMSOrigin = TextingNumber
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -95,6 +111,9 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Clinics.DB = h.DB.Client
 	a.Directory.DB = h.DB.Client
 	a.Mailer = sesSender(h.SES, cfg.MailFrom)
+	if cfg.Texts() {
+		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, "")
+	}
 	a.Now = h.Now
 	a.Directory.Now = h.Now
 	a.Referrals.Now = h.Now
@@ -104,6 +123,9 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
 	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}
+	// Delivery events reach the app as SNS brings them to the smsevents
+	// function.
+	h.Phones.Notify = (&smsevents.Handler{App: a, Log: log}).Handle
 	return h
 }
 
@@ -248,7 +270,7 @@ func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mail
 
 // LinkPattern matches a patient's or a group's page link, /c/ or /g/ and its
 // token.
-var LinkPattern = regexp.MustCompile(`/(c|g)/[A-Za-z0-9_-]{43}`)
+var LinkPattern = regexp.MustCompile(`/(c|g)/(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22}\b)`)
 
 // Link returns the path of the first /c/ or /g/ link in an email.
 func (h *Harness) Link(m sestest.Mail, kind string) string {
@@ -288,6 +310,34 @@ func (h *Harness) Form(path string, fields url.Values) (int, string) {
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {h.Server.URL},
 	})
 	return st, hdr.Get("Location")
+}
+
+// Texts returns every text the phone sink took, once the delivery events
+// of the undeliverable ones have been handled.
+func (h *Harness) Texts() []phonesink.Message {
+	h.Phones.Wait()
+	return h.Phones.Messages(0)
+}
+
+// TextsTo returns the texts to one number.
+func (h *Harness) TextsTo(number string) []phonesink.Message {
+	var out []phonesink.Message
+	for _, m := range h.Texts() {
+		if m.To == number {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TextLink returns the path of the consent link in a text.
+func (h *Harness) TextLink(m phonesink.Message) string {
+	h.T.Helper()
+	l := LinkPattern.FindString(m.Body)
+	if !strings.HasPrefix(l, "/c/") {
+		h.T.Fatalf("no /c/ link in a text of %d characters", len(m.Body))
+	}
+	return l
 }
 
 // Redact hides the tokens of page links in test messages.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"maps"
@@ -489,4 +490,51 @@ func (h *Harness) KillableSweep(ctx context.Context, killAfter time.Duration) (d
 		defer t.Stop()
 	}
 	return h.Dispatcher.Sweep(context.WithValue(ctx, killKey{}, context.CancelFunc(cancel)))
+}
+
+// TextFaults makes the texting service refuse calls as AWS does when it is
+// overloaded: throttling and internal errors, alternately.
+type TextFaults struct {
+	mu             sync.Mutex
+	left, injected int
+}
+
+// InjectTextFaults makes the next n SendTextMessage calls fail.
+func (h *Harness) InjectTextFaults(n int) *TextFaults {
+	h.textFaults.mu.Lock()
+	h.textFaults.left = n
+	h.textFaults.mu.Unlock()
+	return &h.textFaults
+}
+
+// Injected counts the faults injected so far.
+func (f *TextFaults) Injected() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.injected
+}
+
+func (f *TextFaults) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		fail := r.Method == http.MethodPost && f.left > 0
+		if fail {
+			f.left--
+			f.injected++
+		}
+		n := f.injected
+		f.mu.Unlock()
+		if !fail {
+			next.ServeHTTP(w, r)
+			return
+		}
+		status, typ := http.StatusBadRequest, "ThrottlingException"
+		if n%2 == 0 {
+			status, typ = http.StatusInternalServerError, "InternalServerException"
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("X-Amzn-ErrorType", typ)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"__type":"com.amazonaws.pinpointsmsvoicev2#%s","Message":"injected"}`, typ)
+	})
 }

@@ -608,8 +608,8 @@ func TestEffectsUnderSESFaults(t *testing.T) {
 	if failedSends == 0 {
 		t.Error("no send failed past the SDK's retries: the faults did not reach the dispatcher")
 	}
-	if pending(t, h) != n { // each referral's consent deadline, a week ahead
-		t.Errorf("%d events pending, want the %d consent deadlines", pending(t, h), n)
+	if pending(t, h) != 2*n { // each referral's reminder and consent deadline, days ahead
+		t.Errorf("%d events pending, want the %d reminders and consent deadlines", pending(t, h), 2*n)
 	}
 	t.Logf("SES faults: injected %v; %d sends failed past the SDK's retries and were retried by the dispatcher; %d emails delivered, each once, after %d sweeps",
 		sesFaults.Injected(), failedSends, len(per), sweeps)

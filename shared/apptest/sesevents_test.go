@@ -111,7 +111,7 @@ func TestPatientBounceFlagsTheReferral(t *testing.T) {
 	v := w.Status(w.clinic, id)
 	var flagged int
 	for _, e := range v.Timeline {
-		if strings.Contains(e.Detail, "undeliverable") {
+		if strings.Contains(e.Detail, "marked an email as spam") {
 			flagged++
 		}
 	}
@@ -162,10 +162,11 @@ func TestWeeklyCapacityAndNoCapacityDecline(t *testing.T) {
 }
 
 // TestConsentBounceMakesTheReferralUnreachable: the consent link's email
-// bounces before the patient answers, and no other channel is left: the
-// referral closes as unreachable at once, and the clinic hears of it by status
-// webhook, clinician email and FHIR Task; the consent deadline later changes
-// nothing, and a repeated notification counts once.
+// bounces before the patient answers; the link goes by text, and the carrier
+// reports that undeliverable; with no channel left the referral closes as
+// unreachable at once, and the clinic hears of it by status webhook,
+// clinician email and FHIR Task; the consent deadline later changes nothing,
+// and a repeated notification counts once.
 func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 	var mu sync.Mutex
 	var hooks []string
@@ -179,7 +180,10 @@ func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 	defer hook.Close()
 	w := newWorld(t, "")
 	c := w.NewClinic("bouncing", hook.URL, map[string]any{"clinician_emails": true})
-	st, b := w.Refer(c, "application/json", referralFor("gone@patient.example", "Diaz"))
+	// The patient's number is one the carrier reports undeliverable: after
+	// the email bounces, the link goes by text, which fails too.
+	body := strings.Replace(string(referralFor("gone@patient.example", "Diaz")), "+14155550100", "+14155550199", 1)
+	st, b := w.Refer(c, "application/json", []byte(body))
 	if st != http.StatusAccepted {
 		t.Fatalf("refer: %d %s", st, b)
 	}
@@ -197,7 +201,10 @@ func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.Settle()
+	w.settleAll()
+	if n := len(w.TextsTo("+14155550199")); n != 1 {
+		t.Errorf("%d texts after the bounce, want 1 (the link by the other channel)", n)
+	}
 	w.Advance(8 * 24 * time.Hour) // past the consent deadline
 	w.Settle()
 

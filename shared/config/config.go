@@ -27,6 +27,12 @@ type Config struct {
 	SESConfigurationSet  string        // HANDOFF_SES_CONFIGURATION_SET
 	SealKey              string        // HANDOFF_SEAL_KEY: base64 AES-256 key (local)
 	KMSKeyID             string        // HANDOFF_KMS_KEY_ID: KMS key for envelope sealing (AWS)
+	// SMSOrigin is the texting number (HANDOFF_SMS_ORIGIN): an End User
+	// Messaging SMS pool id, or a phone number's id or ARN. Empty: the
+	// deployment does not text.
+	SMSOrigin           string
+	SMSConfigurationSet string        // HANDOFF_SMS_CONFIGURATION_SET
+	ConsentReminder     time.Duration // HANDOFF_CONSENT_REMINDER
 }
 
 // Defaults, as published in the contract.
@@ -36,6 +42,7 @@ const (
 	DefaultGroupResponseTimeout = 48 * time.Hour
 	DefaultWebhookTolerance     = 5 * time.Minute
 	DefaultRetention            = 90 * 24 * time.Hour
+	DefaultConsentReminder      = 72 * time.Hour
 )
 
 // FromEnv reads the configuration through getenv (os.Getenv in production).
@@ -53,6 +60,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SESConfigurationSet: getenv("HANDOFF_SES_CONFIGURATION_SET"),
 		SealKey:             getenv("HANDOFF_SEAL_KEY"),
 		KMSKeyID:            getenv("HANDOFF_KMS_KEY_ID"),
+		SMSOrigin:           getenv("HANDOFF_SMS_ORIGIN"),
+		SMSConfigurationSet: getenv("HANDOFF_SMS_CONFIGURATION_SET"),
 	}
 	var problems []string
 	c.PublicURL = strings.TrimRight(get(getenv, "HANDOFF_PUBLIC_URL", "http://"+c.Addr), "/")
@@ -68,6 +77,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"HANDOFF_GROUP_RESPONSE_TIMEOUT", &c.GroupResponseTimeout, DefaultGroupResponseTimeout},
 		{"HANDOFF_WEBHOOK_TOLERANCE", &c.WebhookTolerance, DefaultWebhookTolerance},
 		{"HANDOFF_RETENTION", &c.Retention, DefaultRetention},
+		{"HANDOFF_CONSENT_REMINDER", &c.ConsentReminder, DefaultConsentReminder},
 	}
 	for _, d := range durations {
 		*d.dst = d.def
@@ -87,6 +97,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, nil
 }
+
+// Texts reports whether the deployment has a texting number.
+func (c Config) Texts() bool { return c.SMSOrigin != "" }
 
 func get(getenv func(string) string, name, def string) string {
 	if v := getenv(name); v != "" {

@@ -236,7 +236,10 @@ type NewReferral struct {
 	Referral    *referral.Referral
 	Idempotency Idempotency
 	Token       Token
-	Events      []referral.Event
+	// TextToken, when its Hash is set, is the consent link's short token
+	// for texts.
+	TextToken Token
+	Events    []referral.Event
 }
 
 // Create writes a new referral, its idempotency record, its consent token and
@@ -265,6 +268,13 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}},
 		{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
 		{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
+	}
+	if n.TextToken.Hash != "" {
+		textItem, err := marshal(n.TextToken, tokenPrefix+n.TextToken.Hash, "TOK")
+		if err != nil {
+			return nil, false, fmt.Errorf("create referral: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: textItem, ConditionExpression: notExists}})
 	}
 	for _, e := range n.Events {
 		p, err := s.eventPut(e, 0)

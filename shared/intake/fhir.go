@@ -333,23 +333,43 @@ func (m fhirMapper) patient(pt fhirPatient) (nativePatient, []problem.FieldError
 	}
 	telecoms := current(pt.Telecom, func(c fhirContactPoint) (string, *fhirPeriod) { return c.Use, c.Period })
 	slices.SortStableFunc(telecoms, func(a, b fhirContactPoint) int { return rank(a) - rank(b) })
-	var sawPhone bool
+	// The best-ranked number that takes texts (system sms, or phone with use
+	// mobile) is kept; else the best-ranked number, for groups to call. The
+	// best-ranked of email and texts is the preferred channel when ranks are
+	// given.
+	var sawPhone, mobile bool
+	var landline string
 	for _, c := range telecoms {
 		switch c.System {
 		case "email":
 			if p.Email == "" {
 				p.Email = c.Value
+				if p.PreferredChannel == "" && c.Rank > 0 {
+					p.PreferredChannel = "email"
+				}
 			}
 		case "phone", "sms":
-			if p.Phone != "" {
+			sawPhone = true
+			e164, ok := toE164(c.Value, p.Country)
+			if !ok {
 				continue
 			}
-			sawPhone = true
-			if e164, ok := toE164(c.Value, p.Country); ok {
-				p.Phone = e164
+			if c.System == "sms" || c.Use == "mobile" {
+				if !mobile {
+					p.Phone, mobile = e164, true
+					if p.PreferredChannel == "" && c.Rank > 0 {
+						p.PreferredChannel = "sms"
+					}
+				}
+			} else if landline == "" {
+				landline = e164
 			}
 		}
 	}
+	if !mobile {
+		p.Phone = landline
+	}
+	p.mobile = &mobile
 	if sawPhone && p.Phone == "" && p.Email == "" {
 		errs = append(errs, problem.FieldError{Field: "Patient.telecom",
 			Detail: "has no email, and no phone number that is valid in the patient's country"})

@@ -40,7 +40,7 @@ func TestParseGood(t *testing.T) {
 			want: referral.Intake{
 				ExternalID: "EHR-ORDER-123",
 				Patient: referral.Patient{GivenName: "Ana", FamilyName: "Diaz", Email: "ana@example.org",
-					Phone: "+14155550100", Language: "es"},
+					Phone: "+14155550100", Mobile: true, Language: "es", PreferredChannel: "sms"},
 				Location: cell("94110", "US", "9q8yy2"),
 				Topics:   []string{"alcohol"},
 				Preferences: referral.Preferences{
@@ -65,7 +65,7 @@ func TestParseGood(t *testing.T) {
 			want: referral.Intake{
 				ExternalID: "ORD-2024-0042",
 				Patient: referral.Patient{GivenName: "Colin", FamilyName: "Abbas", Email: "colin.abbas@example.org",
-					Phone: "+19185550123", Language: "en"},
+					Phone: "+19185550123", Mobile: true, Language: "en"},
 				Location:  cell("74048", "US", "9yebxr"),
 				Topics:    []string{"gambling"},
 				Clinician: referral.Clinician{Name: "Dr Jan Water", Email: "jan.water@deerland.org"},
@@ -86,7 +86,7 @@ func TestParseGood(t *testing.T) {
 			name: "FHIR transaction Bundle with note and supportingInfo", contentType: "application/fhir+json;charset=utf-8", fixture: "fhir-bundle-note.json",
 			want: referral.Intake{
 				Patient: referral.Patient{GivenName: "Maria", FamilyName: "Lopez", Email: "maria.lopez@example.org",
-					Phone: "+15125550142", Language: "es"},
+					Phone: "+15125550142", Mobile: true, Language: "es", PreferredChannel: "email"},
 				Location:  cell("78701", "US", "9v6kpy"),
 				Topics:    []string{"anxiety", "depression"},
 				Clinician: referral.Clinician{Name: "Dr. Ruth Okafor", Email: "r.okafor@clinic.example"},

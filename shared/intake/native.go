@@ -25,14 +25,18 @@ type nativeRequest struct {
 }
 
 type nativePatient struct {
-	GivenName         string          `json:"given_name" validate:"required,max=100,singleline"`
-	FamilyName        string          `json:"family_name" validate:"max=100,singleline"`
-	Email             string          `json:"email" validate:"required_without=Phone,omitempty,max=254,email"`
-	Phone             string          `json:"phone" validate:"required_without=Email,omitempty,max=20,e164"`
-	PreferredLanguage string          `json:"preferred_language" validate:"omitempty,max=35,bcp47"`
-	PostalCode        string          `json:"postal_code" validate:"required_without=Location,omitempty,max=10,singleline"`
-	Country           string          `json:"country" validate:"omitempty,iso3166_1_alpha2"`
-	Location          *nativeLocation `json:"location" validate:"required_without=PostalCode"`
+	GivenName         string `json:"given_name" validate:"required,max=100,singleline"`
+	FamilyName        string `json:"family_name" validate:"max=100,singleline"`
+	Email             string `json:"email" validate:"required_without=Phone,omitempty,max=254,email"`
+	Phone             string `json:"phone" validate:"required_without=Email,omitempty,max=20,e164"`
+	PreferredLanguage string `json:"preferred_language" validate:"omitempty,max=35,bcp47"`
+	PreferredChannel  string `json:"preferred_channel" validate:"omitempty,oneof=email sms"`
+	// mobile is set by the FHIR mapping: the phone takes texts. A native
+	// referral's phone is taken to be a mobile number.
+	mobile     *bool
+	PostalCode string          `json:"postal_code" validate:"required_without=Location,omitempty,max=10,singleline"`
+	Country    string          `json:"country" validate:"omitempty,iso3166_1_alpha2"`
+	Location   *nativeLocation `json:"location" validate:"required_without=PostalCode"`
 }
 
 type nativeLocation struct {
@@ -179,11 +183,13 @@ func (r *nativeRequest) intake(mapped []string) referral.Intake {
 	return referral.Intake{
 		ExternalID: r.ExternalID,
 		Patient: referral.Patient{
-			GivenName:  p.GivenName,
-			FamilyName: p.FamilyName,
-			Email:      p.Email,
-			Phone:      p.Phone,
-			Language:   lang,
+			GivenName:        p.GivenName,
+			FamilyName:       p.FamilyName,
+			Email:            p.Email,
+			Phone:            p.Phone,
+			Mobile:           p.Phone != "" && (p.mobile == nil || *p.mobile),
+			Language:         lang,
+			PreferredChannel: p.PreferredChannel,
 		},
 		Location: coarseLocation(p),
 		Topics:   dedupe(append(slices.Clone(r.Needs), mapped...)),

@@ -146,6 +146,24 @@ func ConsentEmail(lang, givenName, clinicName, link string, expires time.Time) (
 	return d.render("consent")
 }
 
+// ConsentReminderEmail is the one reminder of a consent email the patient
+// has not answered: the same message under a subject that says it is a
+// reminder. It returns the errors ConsentEmail returns.
+func ConsentReminderEmail(lang, givenName, clinicName, link string, expires time.Time) (Email, error) {
+	if err := checkLink(link); err != nil {
+		return Email{}, err
+	}
+	d, err := newMail(lang, clinicName, "email.reminder.subject")
+	if err != nil {
+		return Email{}, err
+	}
+	d.Name, d.Link = oneLine(givenName), link
+	if d.Date, err = d.tr.Date(expires); err != nil {
+		return Email{}, err
+	}
+	return d.render("consent")
+}
+
 // ConsentReceiptEmail is the patient's receipt of their consent: what they
 // agreed to, until when, and how to revoke it on the same consent link. It
 // names the groups the patient chose, and no topic. It returns an Invalid error

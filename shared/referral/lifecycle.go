@@ -56,6 +56,7 @@ const (
 	ConsentDeclined  EventType = "consent-declined"
 	ConsentRevoked   EventType = "consent-revoked"    // tell notified groups, stop disclosure
 	ConsentDeadline  EventType = "consent-deadline"   // scheduled: expire if still awaiting consent
+	ConsentReminder  EventType = "consent-reminder"   // scheduled: the one reminder if still awaiting consent
 	GroupNotified    EventType = "group-notified"     // email the group's contact
 	GroupDeadline    EventType = "group-deadline"     // scheduled: time the route out if unanswered
 	RouteAnswered    EventType = "route-answered"     // a group answered; move on after a decline

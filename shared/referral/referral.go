@@ -53,7 +53,13 @@ type Patient struct {
 	FamilyName string `json:"family_name,omitempty"` // consent record only (42 CFR Part 2 §2.31)
 	Email      string `json:"email,omitempty"`
 	Phone      string `json:"phone,omitempty"`
-	Language   string `json:"preferred_language,omitempty"` // BCP-47; "en" when not given
+	// Mobile tells that Phone takes texts: always for a native referral's
+	// phone; for FHIR, a telecom with system sms, or phone and use mobile.
+	Mobile   bool   `json:"mobile,omitempty"`
+	Language string `json:"preferred_language,omitempty"` // BCP-47; "en" when not given
+	// PreferredChannel is how the patient would rather get the consent link:
+	// "email", "sms" or "" (no preference).
+	PreferredChannel string `json:"preferred_channel,omitempty"`
 }
 
 // Location is a coarse location: a postal code and a geohash cell, never a street.

@@ -69,7 +69,7 @@ func AWSFromEnv(getenv func(string) string) (AWS, error) {
 	if u := getenv("AWS_ENDPOINT_URL"); u != "" {
 		a.Config.BaseEndpoint = aws.String(u)
 	}
-	for _, svc := range []string{"DYNAMODB", "SESV2", "KMS"} {
+	for _, svc := range []string{"DYNAMODB", "SESV2", "KMS", "PINPOINT_SMS_VOICE_V2"} {
 		if u := getenv("AWS_ENDPOINT_URL_" + svc); u != "" {
 			a.Endpoints[svc] = u
 		}
@@ -85,6 +85,9 @@ type Options struct {
 	Sealer seal.Sealer
 	// Mailer sends email; only the dispatcher sends any (see shared/ses.New).
 	Mailer func(AWS) app.Mailer
+	// Texter sends texts; only the dispatcher sends any (see shared/eum.New).
+	// It is used when the deployment has a texting number.
+	Texter func(AWS) app.Texter
 }
 
 // Build reads the AWS configuration from the environment (no network) and
@@ -139,6 +142,9 @@ func BuildWith(a AWS, cfg config.Config, log *slog.Logger, opt Options) (*app.Ap
 		Directory: &dynamo.Directory{DB: ddb, Table: cfg.DirectoryTable},
 		Mailer:    mailer,
 		Log:       log,
+	}
+	if opt.Texter != nil && cfg.Texts() {
+		core.Texter = opt.Texter(a)
 	}
 	linkKey := func(context.Context) (string, error) { return cfg.LinkKey, nil }
 	if cfg.LinkKey == "" && cfg.LinkKeyID != "" {

@@ -54,6 +54,7 @@ var sampleEvents = map[string]string{
 	"admin":     "events/admin-healthz.json",
 	"dispatch":  "events/dispatch-stream.json",
 	"sesevents": "events/sesevents-bounce.json",
+	"smsevents": "events/smsevents-blocked.json",
 }
 
 const floorName = "floor"

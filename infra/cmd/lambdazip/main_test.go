@@ -140,7 +140,7 @@ func TestReproducibleBuild(t *testing.T) {
 	candidates := []struct{ name, id string }{
 		{"intake", "IntakeFunction"}, {"dispatch", "DispatchFunction"},
 		{"admin", "AdminFunction"}, {"consent", "ConsentFunction"},
-		{"respond", "RespondFunction"}, {"sesevents", "SesEventsFunction"},
+		{"respond", "RespondFunction"}, {"sesevents", "SesEventsFunction"}, {"smsevents", "SmsEventsFunction"},
 	}
 	var picked []struct{ name, id string }
 	for _, c := range candidates {

@@ -1,0 +1,268 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/sms"
+)
+
+// Texter sends one text message and returns the provider's message id. A
+// number that cannot take it is an *sms.Unreachable.
+type Texter interface {
+	Send(ctx context.Context, t sms.Text) (string, error)
+}
+
+// The channels that bring a patient the consent link.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+)
+
+// Flags set on a referral when one of the patient's channels fails.
+const (
+	flagPatientBounced    = "patient-email-undeliverable"
+	flagPatientTextFailed = "patient-sms-undeliverable"
+)
+
+func failedFlag(channel string) string {
+	if channel == ChannelSMS {
+		return flagPatientTextFailed
+	}
+	return flagPatientBounced
+}
+
+// reachable lists the channels that can still bring the patient the consent
+// link, best first: the patient's preferred one when the clinic allows it,
+// then email, then a text when the deployment texts, the clinic allows it and
+// the number takes texts. A channel that failed is left out.
+func (a *App) reachable(p referral.Patient, flags []string, c dynamo.Clinic) []string {
+	email := p.Email != "" && !slices.Contains(flags, flagPatientBounced)
+	text := p.Phone != "" && p.Mobile && a.Config.Texts() && c.TextsPatients() && !slices.Contains(flags, flagPatientTextFailed)
+	var out []string
+	if p.PreferredChannel == ChannelSMS && text {
+		out, text = append(out, ChannelSMS), false
+	}
+	if email {
+		out = append(out, ChannelEmail)
+	}
+	if text {
+		out = append(out, ChannelSMS)
+	}
+	return out
+}
+
+// unreachableAtIntake is the 422 of a referral no channel the clinic allows
+// can reach, saying why.
+func (a *App) unreachableAtIntake(contentType string, p referral.Patient, c dynamo.Clinic) error {
+	detail := "is required: the patient has no email"
+	switch {
+	case p.Phone == "":
+	case !p.Mobile:
+		detail += ", and the phone number is not known to take texts (FHIR: a telecom with system sms, or system phone and use mobile)"
+	case !a.Config.Texts():
+		detail += ", and this deployment does not send texts"
+	case !c.TextsPatients():
+		detail += ", and this clinic does not let handoff text its patients"
+	}
+	return intake.Unreachable(contentType, detail)
+}
+
+// sendConsentLink brings the patient the consent link (or its one reminder)
+// by channel, at most once for the event. A number that refuses the text
+// moves the referral on (see channelFailed), finishing ev in the same write.
+func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referral.Referral, clinic dynamo.Clinic, channel string, reminder bool) error {
+	lang := pages.Lang(r.Patient.Language)
+	if channel == ChannelEmail {
+		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+			tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+			if err != nil {
+				return mail.Message{}, err
+			}
+			link, expires := a.Config.PublicURL+"/c/"+tok, zoned(r.CreatedAt.Add(a.Config.ConsentTTL), patientZone(r))
+			render := pages.ConsentEmail
+			if reminder {
+				render = pages.ConsentReminderEmail
+			}
+			m, err := render(lang, r.Patient.GivenName, clinic.Name, link, expires)
+			return message(r.Patient.Email, m), err
+		})
+		if err != nil {
+			return err
+		}
+		return a.Referrals.Finish(ctx, ev)
+	}
+	err := a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {
+		tok, _, err := a.linkToken(ctx, "text", r.ID, 0)
+		if err != nil {
+			return sms.Text{}, err
+		}
+		body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
+		return sms.Text{To: r.Patient.Phone, Body: body}, err
+	})
+	var un *sms.Unreachable
+	if errors.As(err, &un) {
+		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
+	}
+	if err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// textOnce sends one text for one event's effect at most once, as sendOnce
+// does for email. A refusal leaves the ledger entry free.
+func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+	if a.Texter == nil {
+		return errors.New("this process has no texter: texts are sent by the dispatcher")
+	}
+	key := ev.ID + "#" + effect
+	if run, err := a.claim(ctx, key); !run {
+		return err
+	}
+	t, err := build()
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	t.Context = map[string]string{"referral": ev.ReferralID, "event": ev.ID, "effect": effect}
+	id, err := a.Texter.Send(ctx, t)
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	a.Log.InfoContext(ctx, "text sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
+	return a.record(ctx, key, id)
+}
+
+// channelFailed acts on a patient's channel that failed for the message of
+// event ev (an email bounce, a number that opted out or could not be
+// reached): the referral is flagged and the clinic told. When moveOn and ev
+// brought the consent link while the patient has not answered, the link goes
+// again by the patient's other channel; when none is left, the first link's
+// failure makes the referral unreachable (a failed reminder does not: the
+// first link reached the patient). done, when not nil, is finished in the
+// same write. A channel already flagged changes nothing.
+func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why string, moveOn bool, done *referral.Event) error {
+	flag := failedFlag(channel)
+	for attempt := 0; attempt < 3; attempt++ {
+		rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+		if err != nil {
+			return err
+		}
+		r := rec.Referral
+		if slices.Contains(r.Flags, flag) {
+			if done != nil {
+				return a.Referrals.Finish(ctx, *done)
+			}
+			return nil
+		}
+		r.Flags = append(r.Flags, flag)
+		r.UpdatedAt = a.now()
+		ch := dynamo.Change{Referral: r, Done: done}
+		detail := why
+		link := ev.Type == referral.ConsentRequested || ev.Type == referral.ConsentReminder
+		if moveOn && link && r.Status == referral.AwaitingConsent {
+			clinic, err := a.clinic(ctx, r.ClinicID)
+			if err != nil {
+				return err
+			}
+			switch next := a.reachable(r.Patient, r.Flags, clinic); {
+			case len(next) > 0:
+				detail += fmt.Sprintf("; the consent link goes by %s instead", channelName(next[0]))
+				ch.Events = append(ch.Events, a.event(r, ev.Type, a.now(), nil))
+			case ev.Type == referral.ConsentRequested:
+				r.Status = referral.Unreachable
+				detail += "; no other way to reach the patient is left"
+			}
+		}
+		ch.Events = append(ch.Events, a.statusEvent(r, detail))
+		err = a.apply(ctx, ch)
+		if problem.Is(err, problem.Conflict) {
+			continue
+		}
+		if err == nil {
+			a.Log.WarnContext(ctx, "patient channel failed", "referral", r.ID, "event", ev.ID, "channel", channel, "status", r.Status)
+		}
+		return err
+	}
+	return problem.Errorf(problem.Conflict, "the referral kept changing")
+}
+
+func channelName(channel string) string {
+	if channel == ChannelSMS {
+		return "text"
+	}
+	return "email"
+}
+
+// TextEvent is a delivery event of a text handoff sent, named by the context
+// handoff put on it (ids only).
+type TextEvent struct {
+	Type       string // e.g. TEXT_BLOCKED
+	ReferralID string
+	EventID    string
+}
+
+// textFailures are the delivery events after which a number is taken not to
+// take texts. (TEXT_UNKNOWN, no final word from the carrier in 72 hours,
+// is not one: the text may have arrived.)
+var textFailures = map[string]string{
+	"TEXT_BLOCKED":             "the carrier blocked the text",
+	"TEXT_INVALID":             "the number is not valid",
+	"TEXT_INVALID_MESSAGE":     "the carrier refused the text",
+	"TEXT_UNREACHABLE":         "the phone could not be reached",
+	"TEXT_CARRIER_UNREACHABLE": "the carrier could not be reached",
+	"TEXT_CARRIER_BLOCKED":     "the carrier blocked the text",
+	"TEXT_SPAM":                "the carrier took the text for spam",
+	"TEXT_TTL_EXPIRED":         "the text could not be delivered in time",
+	"TEXT_OPTED_OUT":           "the number opted out of texts",
+}
+
+// RecordTextEvent acts on a text's delivery event: a failure moves the
+// referral on as any failed channel does; other events change nothing.
+func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
+	why, failed := textFailures[te.Type]
+	if !failed {
+		return nil
+	}
+	ev, _, err := a.Referrals.Event(ctx, te.ReferralID, te.EventID)
+	if problem.Is(err, problem.NotFound) {
+		a.Log.WarnContext(ctx, "text event for an unknown event", "referral", te.ReferralID, "event", te.EventID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's text was not delivered: "+why, true, nil)
+}
+
+// onConsentReminder sends the one reminder of a consent link the patient has
+// not answered, on the channel that last reached them.
+func (a *App) onConsentReminder(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	r := rec.Referral
+	if r.Status != referral.AwaitingConsent || !r.Matched {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	clinic, err := a.clinic(ctx, r.ClinicID)
+	if err != nil {
+		return err
+	}
+	chs := a.reachable(r.Patient, r.Flags, clinic)
+	if len(chs) == 0 {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], true)
+}
