@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/sesevents"
+	"github.com/handoff-health/handoff/shared/smsevents"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
@@ -107,6 +108,15 @@ func TestSampleEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 				hd := &sesevents.Handler{App: h.App, Log: h.App.Log}
+				if err := hd.Handle(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			case "smsevents":
+				var ev events.SNSEvent
+				if err := json.Unmarshal(raw, &ev); err != nil {
+					t.Fatal(err)
+				}
+				hd := &smsevents.Handler{App: h.App, Log: h.App.Log}
 				if err := hd.Handle(ctx, ev); err != nil {
 					t.Fatal(err)
 				}
