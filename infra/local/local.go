@@ -1,7 +1,7 @@
 // Package local is handoff's whole stack on one machine, offline: the embedded
 // DynamoDB-compatible server with both tables created from template.yaml, the
-// SES v2 emulator, the very HTTP handlers the Lambdas serve, and the sweeper
-// standing in for the table's stream.
+// SES v2 emulator, the phone sink for texts, the very HTTP handlers the
+// Lambdas serve, and the sweeper standing in for the table's stream.
 package local
 
 import (

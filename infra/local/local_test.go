@@ -3,10 +3,13 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +39,13 @@ func TestStackStartsServesAndStops(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	_, ok := sestest.Binary(root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	api, ddb, mail, kmsAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	api, ddb, mail, kmsAddr, phones := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	var out bytes.Buffer
 	start := time.Now()
 	s, err := local.Start(context.Background(), local.Options{
 		Root: root, Getenv: env(map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
 		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: ddb, SESAddr: mail, KMSAddr: kmsAddr, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
+		DynamoAddr: ddb, SESAddr: mail, KMSAddr: kmsAddr, PhoneAddr: phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +57,7 @@ func TestStackStartsServesAndStops(t *testing.T) {
 			s.Stop()
 		}
 	}()
-	for _, u := range []string{"http://" + api + "/healthz", "http://" + mail + "/", "http://" + mail + "/health-check"} {
+	for _, u := range []string{"http://" + api + "/healthz", "http://" + mail + "/", "http://" + mail + "/health-check", "http://" + phones + "/"} {
 		resp, err := http.Get(u)
 		if err != nil {
 			t.Fatal(err)
@@ -65,7 +68,7 @@ func TestStackStartsServesAndStops(t *testing.T) {
 		}
 	}
 	printed := out.String()
-	for _, want := range []string{"http://" + api, "t0ken-for-test", "demo-clinic", "whsec_", "handoff send", "local-kms"} {
+	for _, want := range []string{"http://" + api, "t0ken-for-test", "demo-clinic", "whsec_", "handoff send", "local-kms", "http://" + phones, "referral-phone.json"} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("the start-up text does not show %q:\n%s", want, printed)
 		}
@@ -81,20 +84,28 @@ func TestStackStartsServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := []byte(`{"patient":{"given_name":"Sam","email":"sam@patient.example","postal_code":"60601"},"needs":["alcohol"],"clinician":{"name":"Dr. Lee","email":"lee@clinic.example"}}`)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+api+"/v1/clinics/demo-clinic/referrals", bytes.NewReader(body))
-	for k, v := range webhook.SignHeaders(key, "msg_local_test", time.Now(), body) {
-		req.Header[k] = v
+	send := func(id string, body []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, "http://"+api+"/v1/clinics/demo-clinic/referrals", bytes.NewReader(body))
+		for k, v := range webhook.SignHeaders(key, id, time.Now(), body) {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("referral: %d", resp.StatusCode)
+		}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	send("msg_local_test", []byte(`{"patient":{"given_name":"Sam","email":"sam@patient.example","postal_code":"60601"},"needs":["alcohol"],"clinician":{"name":"Dr. Lee","email":"lee@clinic.example"}}`))
+	phoneOnly, err := os.ReadFile(filepath.Join(root, "infra", "local", "demo", "referral-phone.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("referral: %d", resp.StatusCode)
-	}
+	send("msg_local_test_phone", phoneOnly)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		mails, err := sestest.Store(context.Background(), "http://"+mail)
@@ -112,9 +123,34 @@ func TestStackStartsServesAndStops(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The phone-only demo referral's text, in the phone sink.
+	for {
+		var store struct {
+			Messages []struct{ To, Body string } `json:"messages"`
+		}
+		resp, err := http.Get("http://" + phones + "/store?since=0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&store)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(store.Messages) == 1 {
+			if m := store.Messages[0]; m.To != "+13125550123" || !strings.Contains(m.Body, "http://"+api+"/c/") {
+				t.Fatalf("the text goes to %s and holds no link to this stack: %q", m.To, m.Body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d texts from the sweeper, want 1", len(store.Messages))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	s.Stop()
 	stopped = true
-	for _, addr := range []string{api, ddb, mail} {
+	for _, addr := range []string{api, ddb, mail, phones} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still answers after Stop", addr)

@@ -36,6 +36,9 @@ func SeedDemo(ctx context.Context, a *app.App) (SeedInfo, error) {
 		"Try it: send a signed sample referral (Chicago 60601, alcohol):",
 		fmt.Sprintf("  go run ./infra/cmd/handoff send -clinic %s -secret %s infra/local/demo/referral.json", sec.ID, sec.WebhookSecret),
 		"then open the mailbox at http://"+SESAddr+" and follow the consent link.",
+		"A patient with only a phone number (Spanish) gets the link by text:",
+		fmt.Sprintf("  go run ./infra/cmd/handoff send -clinic %s -secret %s infra/local/demo/referral-phone.json", sec.ID, sec.WebhookSecret),
+		"then open the phone page at http://"+PhoneAddr+" and follow the link in the text.",
 		"Postal codes and topics to try: infra/seed/README.md",
 	)
 	return info, nil

@@ -3,7 +3,9 @@ package phonesink
 import (
 	"html/template"
 	"net/http"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -13,9 +15,28 @@ type phone struct {
 	Texts  []Message
 }
 
+// links finds the links in a text, to make them followable as a phone does.
+var links = regexp.MustCompile(`https?://[^\s]+`)
+
+// linkify escapes a text and makes its links anchors.
+func linkify(body string) template.HTML {
+	var b strings.Builder
+	last := 0
+	for _, m := range links.FindAllStringIndex(body, -1) {
+		b.WriteString(template.HTMLEscapeString(body[last:m[0]]))
+		u := template.HTMLEscapeString(body[m[0]:m[1]])
+		b.WriteString(`<a href="` + u + `">` + u + `</a>`)
+		last = m[1]
+	}
+	b.WriteString(template.HTMLEscapeString(body[last:]))
+	return template.HTML(b.String())
+}
+
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"when": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05 UTC") },
-	"iso":  func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) },
+	"linkify": linkify,
+	"digits":  func(s string) string { return strings.TrimPrefix(s, "+") },
+	"when":    func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":     func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) },
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -24,7 +45,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <title>Phone sink: texts sent</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 0; padding: 1rem; background: #f4f4f6; color: #1a1a1a; }
-main { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.phones { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 section { width: 20rem; max-width: 100%; background: #fff; border: 2px solid #333; border-radius: 1.5rem; padding: 1rem; }
 h2 { font-size: 1rem; margin: 0 0 .75rem; text-align: center; }
 ol { list-style: none; margin: 0; padding: 0; }
@@ -35,16 +56,18 @@ a { color: #0b4f9c; }
 </style>
 </head>
 <body>
-<h1>Texts sent</h1>
-<p>{{len .Phones}} phone{{if ne (len .Phones) 1}}s{{end}}, newest first. <a href="/store">JSON</a></p>
 <main>
-{{range .Phones}}<section aria-labelledby="n-{{.Number}}">
-<h2 id="n-{{.Number}}">{{.Number}}</h2>
+<h1>Texts sent</h1>
+<p>{{len .Phones}} phone{{if ne (len .Phones) 1}}s{{end}}, the latest text first. <a href="/store">JSON</a></p>
+<div class="phones">
+{{range .Phones}}<section aria-labelledby="n-{{digits .Number}}">
+<h2 id="n-{{digits .Number}}">{{.Number}}</h2>
 <ol>{{range .Texts}}
-<li><p class="text">{{.Body}}</p><time datetime="{{iso .At}}">{{when .At}}</time></li>{{end}}
+<li><p class="text">{{linkify .Body}}</p><time datetime="{{iso .At}}">{{when .At}}</time></li>{{end}}
 </ol>
 </section>
 {{else}}<p>No text sent yet.</p>{{end}}
+</div>
 </main>
 </body>
 </html>

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -138,3 +139,30 @@ func TestUnknownOperationAndUnsigned(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestPageEscapesAndLinks(t *testing.T) {
+	srv, s := start(t, &phonesink.Sink{})
+	if _, err := s.Send(context.Background(), sms.Text{To: "+12065550123",
+		Body: `<script>x</script> see http://127.0.0.1:3000/c/abc?x="y" Reply STOP`}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, res.Body); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if strings.Contains(page, "<script>") {
+		t.Error("the page shows a text's markup unescaped")
+	}
+	if !strings.Contains(page, `<a href="http://127.0.0.1:3000/c/abc?x=&#34;y&#34;">`) {
+		t.Errorf("the text's link is not an escaped anchor:\n%s", page)
+	}
+	if !strings.Contains(page, `<h2 id="n-12065550123">&#43;12065550123</h2>`) {
+		t.Errorf("the phone's number does not head its texts:\n%s", page)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/testenv"
 	"github.com/handoff-health/handoff/shared/testenv/browsertest"
@@ -750,4 +751,53 @@ func TestBrowserUnmatched(t *testing.T) {
 		t.Error("the unmatched page does not offer to call 988")
 	}
 	b.check("consent unmatched")
+}
+
+// TestBrowserFromAText: a patient with only a phone number reads the text on
+// the phone sink's page (axe-clean), follows its link to the consent page,
+// picks a group and agrees; the group is notified with the number the page
+// named, masked, as what it would get.
+func TestBrowserFromAText(t *testing.T) {
+	b := newChromium(t)
+	w := newWorld(t, "")
+	b.use(w.Harness)
+	const phone = "+14155550141"
+	body := strings.Replace(string(referralWith(t, "", phone, "")), `"preferred_language":"es"`, `"preferred_language":"en"`, 1)
+	id := w.referTo(t, []byte(body))
+	if n := len(w.TextsTo(phone)); n != 1 {
+		t.Fatalf("%d texts, want 1", n)
+	}
+	b.base = w.PhonesURL
+	if st := b.open("/"); st != http.StatusOK {
+		t.Fatalf("phone sink page: %d", st)
+	}
+	if got := b.text("section h2"); got != phone {
+		t.Errorf("the phone's heading %q, want %s", got, phone)
+	}
+	if !b.fitsPhone() {
+		t.Error("the phone sink's page scrolls sideways on a 390 px screen")
+	}
+	b.check("phone sink")
+	b.load("follow the text's link", chromedp.Click(`section a[href*="/c/"]`, chromedp.NodeVisible))
+	b.base = w.Server.URL
+	if got := b.text("h1"); got != "Your referral from Lakeside Health Center" {
+		t.Fatalf("the text's link opened %q", got)
+	}
+	if body := b.text("main"); !strings.Contains(body, "•••• 41") {
+		t.Errorf("the consent page does not name the masked number the group would get")
+	}
+	b.check("consent from a text")
+	b.pick("mission-a")
+	b.click(`#mode-introduce + label`)
+	b.submit(`button[value="confirm"]`)
+	if got := b.text("h1"); got != "You said yes" {
+		t.Fatalf("after confirming, h1 %q", got)
+	}
+	w.Settle()
+	if v := w.Status(w.clinic, id); v.Status != referral.Routed {
+		t.Errorf("status %s, want routed", v.Status)
+	}
+	if n := len(w.MailsTo(w.groups[0].Contact.Email)); n != 1 {
+		t.Errorf("the group got %d notices, want 1", n)
+	}
 }

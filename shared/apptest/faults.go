@@ -497,6 +497,25 @@ func (h *Harness) KillableSweep(ctx context.Context, killAfter time.Duration) (d
 type TextFaults struct {
 	mu             sync.Mutex
 	left, injected int
+	rate           float64
+	dice           *faultDice
+}
+
+// InjectTextFaultRate makes SendTextMessage calls fail at rate, with a
+// seeded dice.
+func (h *Harness) InjectTextFaultRate(seed uint64, rate float64) *TextFaults {
+	f := &h.textFaults
+	f.mu.Lock()
+	f.rate, f.dice = rate, newDice(seed)
+	f.mu.Unlock()
+	return f
+}
+
+// SetRate changes the fault rate (0 turns the faults off).
+func (f *TextFaults) SetRate(rate float64) {
+	f.mu.Lock()
+	f.rate = rate
+	f.mu.Unlock()
 }
 
 // InjectTextFaults makes the next n SendTextMessage calls fail.
@@ -517,9 +536,9 @@ func (f *TextFaults) Injected() int {
 func (f *TextFaults) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		fail := r.Method == http.MethodPost && f.left > 0
+		fail := r.Method == http.MethodPost && (f.left > 0 || f.rate > 0 && f.dice.roll() < f.rate)
 		if fail {
-			f.left--
+			f.left = max(f.left-1, 0)
 			f.injected++
 		}
 		n := f.injected

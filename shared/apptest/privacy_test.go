@@ -192,12 +192,18 @@ func TestNoPHILeaks(t *testing.T) {
 		}
 		return string(b)
 	}
-	phones := rng.Perm(100)
-	lives := []string{"connected", "self", "declined", "revoked", "cancelled", "expired", "fhir-moved-on", "unverified"}
+	// Numbers ending 0198 and 0199 are the phone sink's opted-out and
+	// undeliverable ones: only the text-failed life has one.
+	phones := rng.Perm(98)
+	lives := []string{"connected", "self", "declined", "revoked", "cancelled", "expired", "fhir-moved-on", "unverified",
+		"texted", "text-failed"}
 	var pts []*planted
 	for i, life := range lives {
 		p := &planted{life: life, given: "Zq" + letters(10), family: "Fam" + letters(10),
 			email: "xq" + letters(11) + "@patient.example", phone: fmt.Sprintf("+1415555%04d", 100+phones[i])}
+		if life == "text-failed" {
+			p.phone = "+14155550199"
+		}
 		if !phone.ValidE164(p.phone) {
 			t.Fatalf("test phone %s is not valid", p.phone)
 		}
@@ -237,6 +243,9 @@ func TestNoPHILeaks(t *testing.T) {
 			r = keep(s.referTyped(c, "msg_privacy_fhir", "application/fhir+json", fhirReferral(p)))
 		} else {
 			pb := patient{Given: p.given, Family: p.family, Email: p.email, Phone: p.phone, Needs: p.needs, Codes: p.codes, External: fmt.Sprintf("EHR-%d", i)}
+			if strings.HasPrefix(p.life, "text") {
+				pb.Preferred = "sms"
+			}
 			r = keep(s.refer(c, fmt.Sprintf("msg_privacy_%d", i), pb.body()))
 		}
 		if r.status != http.StatusAccepted {
@@ -272,6 +281,11 @@ func TestNoPHILeaks(t *testing.T) {
 				return l
 			}
 		}
+		for _, m := range h.TextsTo(p.phone) {
+			if l := apptest.LinkPattern.FindString(m.Body); strings.HasPrefix(l, "/c/") {
+				return l
+			}
+		}
 		t.Fatalf("%s: no consent link", p.life)
 		return ""
 	}
@@ -294,14 +308,14 @@ func TestNoPHILeaks(t *testing.T) {
 	}
 	for _, p := range pts {
 		switch p.life {
-		case "connected", "unverified":
+		case "connected", "unverified", "texted":
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"introduce"}, "groups": groupIDs[:1]})
 			g := groupLink(p, groupIDs[0])
 			act(g, url.Values{"action": {"accept"}})
 			act(g, url.Values{"action": {"connected"}})
 		case "self":
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"self"}, "groups": groupIDs[1:2]})
-		case "declined":
+		case "declined", "text-failed":
 			act(find(p), url.Values{"action": {"decline"}})
 		case "revoked":
 			link := find(p)
@@ -336,7 +350,8 @@ func TestNoPHILeaks(t *testing.T) {
 		sweepUntilQuiet(t, h, time.Minute, 50)
 	}
 	want := map[string]string{"connected": "connected", "unverified": "connected", "self": "shared-with-patient",
-		"declined": "declined", "revoked": "revoked", "cancelled": "cancelled", "expired": "expired", "fhir-moved-on": "not-connected"}
+		"declined": "declined", "revoked": "revoked", "cancelled": "cancelled", "expired": "expired", "fhir-moved-on": "not-connected",
+		"texted": "connected", "text-failed": "declined"}
 	for _, p := range pts {
 		if st := h.Status(c, p.referralID).Status; string(st) != want[p.life] {
 			t.Fatalf("%s ended %s", p.life, st)
@@ -386,6 +401,22 @@ func TestNoPHILeaks(t *testing.T) {
 		default:
 			t.Fatalf("an email to %s", to)
 		}
+	}
+	texts := h.Texts()
+	if len(texts) != 2 {
+		t.Fatalf("%d texts, want 2 (the texted life's, and the text-failed life's before the carrier refused it)", len(texts))
+	}
+	for _, m := range texts {
+		for _, l := range apptest.LinkPattern.FindAllString(m.Body, -1) {
+			tok := l[3:]
+			allTokens = append(allTokens, literal("link token", tok))
+			for _, p := range pts {
+				if m.To == p.phone {
+					p.tokens = append(p.tokens, tok)
+				}
+			}
+		}
+		arts = append(arts, artefact{kind: "text", text: m.Body, to: m.To})
 	}
 	tables := dynamotest.Dump(t, h.DB, h.DB.Tables.Referrals) + dynamotest.Dump(t, h.DB, h.DB.Tables.Directory)
 	arts = append(arts, artefact{kind: "tables as stored", text: tables})
@@ -445,6 +476,15 @@ func TestNoPHILeaks(t *testing.T) {
 					if !strings.Contains(a.text, "/g/"+tok) {
 						scan.none(a, "another link's token", literal("link token", tok))
 					}
+				}
+			case "text":
+				scan.none(a, "a lock screen shows it", p.names()...)
+				scan.none(a, "a lock screen shows it", p.clinical()...)
+				scan.none(a, "a lock screen shows it", everyTopic...)
+				scan.none(a, "a lock screen shows it", words...)
+				scan.none(a, "a lock screen shows it", literal("group name", "neutral-"))
+				if a.to != p.phone {
+					scan.none(a, "another patient's", p.tokenMarkers()...)
 				}
 			case "patient email subject":
 				scan.none(a, "a lock screen shows it", everyTopic...)

@@ -117,6 +117,7 @@ func (s *stack) post(path string, hidden, fields url.Values) (reply, error) {
 // patient is what one referral says about its patient.
 type patient struct {
 	Given, Family, Email, Phone string
+	Preferred                   string // preferred_channel
 	Needs                       []string
 	Codes                       [][2]string // system, code
 	External                    string
@@ -138,6 +139,9 @@ func (p patient) body() []byte {
 	}
 	if p.Phone != "" {
 		pt["phone"] = p.Phone
+	}
+	if p.Preferred != "" {
+		pt["preferred_channel"] = p.Preferred
 	}
 	req := map[string]any{
 		"external_id": p.External,

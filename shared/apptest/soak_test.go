@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo"
 )
@@ -52,6 +53,14 @@ type soakKind struct {
 	routes []string // the expected route statuses, in order
 	// Expected distinct emails of each kind for one referral; -1: 0 or 1.
 	receipt, self, notices, withdrawn, clinician int
+	// texts are the distinct texts to the patient; textOnly: the patient
+	// has no email (so no consent email either).
+	texts    int
+	textOnly bool
+	// phone is the patient's number: one ending 0199 is reported
+	// undeliverable, and the consent link then goes by email.
+	phone     string
+	preferSMS bool
 }
 
 var soakKinds = []soakKind{
@@ -62,6 +71,10 @@ var soakKinds = []soakKind{
 	{name: "declined", share: 10, final: "declined", clinician: 1},
 	{name: "revoked", share: 10, final: "revoked", routes: []string{"withdrawn"}, receipt: -1, notices: 1, withdrawn: 1, clinician: 1},
 	{name: "cancelled", share: 10, final: "cancelled", routes: []string{"withdrawn"}, receipt: 1, notices: 1, withdrawn: 1},
+	{name: "texted", share: 10, final: "connected", routes: []string{"connected"}, notices: 1, clinician: 2,
+		texts: 1, textOnly: true, phone: "+14155550150"},
+	{name: "undeliverable", share: 10, final: "connected", routes: []string{"connected"}, receipt: 1, notices: 1, clinician: 2,
+		texts: 1, phone: "+14155550199", preferSMS: true},
 }
 
 // soakCohort is how many referrals live at once. Cohorts run one after the
@@ -73,6 +86,7 @@ const soakCohort = 25
 // soakTotals is what a whole run saw, over its cohorts.
 type soakTotals struct {
 	referrals, lost, delivered, pending int
+	texts                               int
 	clinic5xx, stored5xx, page5xx       int
 	kills, crashes, sweepErrors         int
 	dbCalls, dbFailed                   int
@@ -84,14 +98,15 @@ type soakTotals struct {
 
 // soak is one cohort's world and its tallies.
 type soak struct {
-	t         *testing.T
-	h         *apptest.Harness
-	s         *stack
-	clinic    apptest.Clinic
-	dbFaults  *apptest.DynamoFaults
-	sesFaults *apptest.SESFaults
-	tap       *apptest.MailTap
-	direct    *dynamo.Referrals // the due-index, read without faults
+	t          *testing.T
+	h          *apptest.Harness
+	s          *stack
+	clinic     apptest.Clinic
+	dbFaults   *apptest.DynamoFaults
+	sesFaults  *apptest.SESFaults
+	tap        *apptest.MailTap
+	textFaults *apptest.TextFaults
+	direct     *dynamo.Referrals // the due-index, read without faults
 
 	mu          sync.Mutex
 	ids         map[int]string // referral id by index
@@ -172,6 +187,7 @@ func runSoak(t *testing.T, n int, budget time.Duration) {
 	row("  of which for a change that was stored", tot.stored5xx)
 	row("page requests answered 5xx (retried)", tot.page5xx)
 	row("emails delivered", tot.delivered)
+	row("texts delivered to the phone sink", tot.texts)
 	row("lost (wrong final state or missing email)", tot.lost)
 	row("duplicated: sender died between send and record", tot.repeats.afterDeath)
 	row("duplicated: ledger write failed after the send", tot.repeats.afterLedgerFailure)
@@ -200,6 +216,7 @@ func runCohort(t *testing.T, seed uint64, from, to int, kinds []int, tot *soakTo
 	k.sesFaults = h.NewSESFaults(102+seed*10, 0.2)
 	k.tap = apptest.NewMailTap(k.sesFaults.Sender(h.App.Config.MailFrom), 103+seed*10, 0.05)
 	h.App.Mailer = k.tap
+	k.textFaults = h.InjectTextFaultRate(109+seed*10, 0.2)
 
 	stop := make(chan struct{})
 	chaosDone := make(chan struct{})
@@ -245,8 +262,10 @@ func runCohort(t *testing.T, seed uint64, from, to int, kinds []int, tot *soakTo
 		tot.ops[c.Operation] += c.Calls
 	}
 	tot.dbCalls += k.dbFaults.Calls()
+	tot.injected["texts refused (throttling, 500)"] += k.textFaults.Injected()
 	k.dbFaults.SetRate(0)
 	k.sesFaults.SetRate(0)
+	k.textFaults.SetRate(0)
 	k.tap.SetCrashRate(0)
 	h.Advance(3 * time.Minute)
 	sweepUntilQuiet(t, h, 10*time.Minute, 500)
@@ -324,6 +343,9 @@ func runCohort(t *testing.T, seed uint64, from, to int, kinds []int, tot *soakTo
 			got = *d
 		}
 		want := count{1, kd.receipt, kd.self, kd.notices, kd.withdrawn, kd.clinician}
+		if kd.textOnly {
+			want.consent = 0
+		}
 		if want.receipt == -1 && got.receipt <= 1 {
 			want.receipt = got.receipt // a receipt may or may not beat the revoke
 		}
@@ -331,6 +353,20 @@ func runCohort(t *testing.T, seed uint64, from, to int, kinds []int, tot *soakTo
 			t.Errorf("referral %d (%s): emails %+v, want %+v", i, kd.name, got, want)
 			tot.lost++
 		}
+	}
+	// Texts: each consent link's text once.
+	h.Phones.Wait()
+	textsTo := map[string]int{}
+	for _, m := range h.Phones.Messages(0) {
+		textsTo[m.Context["referral"]]++
+	}
+	for i := from; i < to; i++ {
+		kd := soakKinds[kinds[i]]
+		if got := textsTo[k.ids[i]]; got != kd.texts {
+			t.Errorf("referral %d (%s): %d texts, want %d", i, kd.name, got, kd.texts)
+			tot.lost++
+		}
+		tot.texts += textsTo[k.ids[i]]
 	}
 	if mails := len(h.Mails()); mails != delivered {
 		t.Errorf("the SES mailbox holds %d emails, %d were delivered through the tap", mails, delivered)
@@ -422,16 +458,34 @@ func (k *soak) script(i int, kd soakKind) error {
 	rng := rand.New(rand.NewPCG(uint64(i), 108))
 	email := fmt.Sprintf("soak%05d@patient.example", i)
 	p := patient{Given: "Ana", Family: "Diaz", Email: email, Phone: "+14155550100", Needs: []string{"alcohol"}, External: fmt.Sprintf("SOAK-%05d", i)}
+	if kd.phone != "" {
+		p.Phone = kd.phone
+	}
+	if kd.textOnly {
+		p.Email = ""
+	}
+	if kd.preferSMS {
+		p.Preferred = "sms"
+	}
 	id, err := k.intake(fmt.Sprintf("msg_soak_%05d", i), p.body())
 	if err != nil {
 		return err
 	}
 	k.note(func() { k.ids[i] = id })
-	consent, err := k.waitMail(id, email, "/c/")
-	if err != nil {
-		return fmt.Errorf("consent email: %w", err)
+	var link string
+	if kd.textOnly {
+		text, err := k.waitText(id)
+		if err != nil {
+			return err
+		}
+		link = apptest.LinkPattern.FindString(text.Body)
+	} else {
+		consent, err := k.waitMail(id, email, "/c/")
+		if err != nil {
+			return fmt.Errorf("consent email: %w", err)
+		}
+		link = apptest.LinkPattern.FindString(consent.Message.Text)
 	}
-	link := apptest.LinkPattern.FindString(consent.Message.Text)
 	_, _, offered, err := k.page(link)
 	if err != nil {
 		return err
@@ -609,6 +663,20 @@ func (k *soak) form(link string, fields url.Values, wantInLocation string) error
 
 // waitMail waits for the first delivered email about a referral to an
 // address that carries a link of the given kind ("/c/" or "/g/").
+// waitText waits for the text of a referral's consent link.
+func (k *soak) waitText(referralID string) (phonesink.Message, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		for _, m := range k.h.Phones.Messages(0) {
+			if m.Context["referral"] == referralID {
+				return m, nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return phonesink.Message{}, fmt.Errorf("no text for referral %s within 2 minutes", referralID)
+}
+
 func (k *soak) waitMail(referralID, to, linkKind string) (apptest.Sent, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {

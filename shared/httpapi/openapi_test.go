@@ -1074,16 +1074,20 @@ var hiddenField = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)
 // clinician emails) and one that takes clinician emails instead.
 func TestCallsPerStep(t *testing.T) {
 	t.Run("webhook clinic", func(t *testing.T) {
-		callsPerStep(t, true, 3, 5)
+		callsPerStep(t, true, false, 3, 5)
 	})
 	t.Run("email clinic", func(t *testing.T) {
-		callsPerStep(t, false, 5, 0)
+		callsPerStep(t, false, false, 5, 0)
+	})
+	t.Run("webhook clinic, patient reached by text", func(t *testing.T) {
+		callsPerStep(t, true, true, 1, 5)
 	})
 }
 
-// callsPerStep measures the flow for a clinic with or without a callback URL
-// and checks the emails and status webhooks it sends.
-func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
+// callsPerStep measures the flow for a clinic with or without a callback URL,
+// for a patient with an email or (texted) with only a phone number, and
+// checks the emails, texts and status webhooks it sends.
+func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks int) {
 	h := apptest.New(t)
 	hooks := &callbacks{}
 	hookSrv := httptest.NewServer(hooks)
@@ -1190,6 +1194,9 @@ func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
 
 	email := "cost.patient@patient.example"
 	body := referralFor(email)
+	if texted {
+		body = []byte(strings.Replace(string(body), `"email": "cost.patient@patient.example",`, "", 1))
+	}
 	start := begin()
 	st, b := h.Refer(clinic, "application/json", body)
 	if st != http.StatusAccepted {
@@ -1200,11 +1207,20 @@ func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
 	_ = json.Unmarshal(b, &receipt)
 	runEvents("after intake")
 
-	consent := h.MailsTo(email)
-	if len(consent) != 1 {
-		t.Fatalf("%d consent emails", len(consent))
+	var link string
+	if texted {
+		texts := h.TextsTo("+14155550100")
+		if len(texts) != 1 {
+			t.Fatalf("%d consent texts", len(texts))
+		}
+		link = h.TextLink(texts[0])
+	} else {
+		consent := h.MailsTo(email)
+		if len(consent) != 1 {
+			t.Fatalf("%d consent emails", len(consent))
+		}
+		link = h.Link(consent[0], "c")
 	}
-	link := h.Link(consent[0], "c")
 	start = begin()
 	_, hidden := page(link)
 	end("consent page: GET", start, 1, 0)
@@ -1311,7 +1327,7 @@ func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
 	total.name = "**one referral, introduce → connected**"
 	row(total)
 	row(idle)
-	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes\n", items, stored)
+	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes; texts: %d\n", items, stored, len(h.Texts()))
 	t.Log(b2.String())
 	if m.approx {
 		t.Log("some reads used a projection, filter, scan or batch: their read units are approximate")
@@ -1323,6 +1339,9 @@ func callsPerStep(t *testing.T, webhooks bool, wantEmails, wantWebhooks int) {
 	// consented, routed, accepted, connected.
 	if total.emails != wantEmails {
 		t.Errorf("%d emails, want %d", total.emails, wantEmails)
+	}
+	if wantTexts := map[bool]int{true: 1}[texted]; len(h.Texts()) != wantTexts {
+		t.Errorf("%d texts, want %d", len(h.Texts()), wantTexts)
 	}
 	if total.webhooks != wantWebhooks {
 		t.Errorf("%d status webhooks, want %d", total.webhooks, wantWebhooks)
