@@ -17,8 +17,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/handoff-health/handoff/shared/apptest"
-	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/testenv"
 	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
