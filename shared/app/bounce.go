@@ -39,7 +39,7 @@ func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
 		}
 		a.Log.WarnContext(ctx, "group contact undeliverable: group paused", "group", group, "kind", b.Kind)
 		return a.Directory.Pause(ctx, group, "contact email "+b.Kind)
-	case referral.ConsentRequested, referral.ConsentReminder, referral.ReceiptRequested, referral.ConsentGiven:
+	case referral.ConsentRequested, referral.ConsentReminder, referral.ReceiptRequested, referral.ConsentGiven, referral.VolunteerNamed:
 		// A bounce of the consent link moves it to the patient's other
 		// channel; a complaint only flags (the patient said no to the
 		// email, not to being asked).

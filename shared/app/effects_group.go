@@ -231,7 +231,7 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 	if !ok || rt.Status != referral.RouteNotified || rec.Referral.Status != referral.Routed {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "")
+	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "", nil)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 
 // answerRoute records a group's answer (or a time-out) on a route and what
 // follows for the referral.
-func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string) (dynamo.Change, error) {
+func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string, vol *referral.Volunteer) (dynamo.Change, error) {
 	r := rec.Referral
 	now := a.now()
 	rt.Status, rt.Reason, rt.At = to, reason, now
@@ -260,7 +260,16 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 		ch = next
 	case referral.RouteAccepted:
 		r.Status, r.UpdatedAt = referral.Accepted, now
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "accepted by "+rt.GroupName)}}
+		detail := "accepted by " + rt.GroupName
+		if vol != nil {
+			// The clinic hears that a volunteer was named, never the name.
+			r.Volunteer = vol
+			detail += "; the group named the volunteer who will reach out"
+		}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, detail)}}
+		if vol != nil {
+			ch.Events = append(ch.Events, a.event(r, referral.VolunteerNamed, now, nil))
+		}
 	case referral.RouteConnected:
 		r.Status, r.UpdatedAt = referral.Connected, now
 		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group connected with the patient")}}

@@ -107,7 +107,11 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 	if to == referral.RouteDeclined {
 		reason = f.Reason
 	}
-	ch, err := a.answerRoute(ctx, rec, rt, to, reason)
+	var vol *referral.Volunteer
+	if to == referral.RouteAccepted && f.VolunteerName != "" {
+		vol = &referral.Volunteer{Name: f.VolunteerName, Note: f.VolunteerNote, GroupID: rt.GroupID, At: a.now()}
+	}
+	ch, err := a.answerRoute(ctx, rec, rt, to, reason, vol)
 	if err != nil {
 		return "", err
 	}

@@ -195,6 +195,7 @@ func TestNoPHILeaks(t *testing.T) {
 	// Numbers ending 0198 and 0199 are the phone sink's opted-out and
 	// undeliverable ones: only the text-failed life has one.
 	phones := rng.Perm(98)
+	volunteer := "Vq" + letters(9)
 	lives := []string{"connected", "self", "declined", "revoked", "cancelled", "expired", "fhir-moved-on", "unverified",
 		"texted", "text-failed"}
 	var pts []*planted
@@ -311,7 +312,8 @@ func TestNoPHILeaks(t *testing.T) {
 		case "connected", "unverified", "texted":
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"introduce"}, "groups": groupIDs[:1]})
 			g := groupLink(p, groupIDs[0])
-			act(g, url.Values{"action": {"accept"}})
+			// The group names its volunteer: a name only the patient may see.
+			act(g, url.Values{"action": {"accept"}, "volunteer_name": {volunteer}, "volunteer_note": {"Note " + volunteer}})
 			act(g, url.Values{"action": {"connected"}})
 		case "self":
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"self"}, "groups": groupIDs[1:2]})
@@ -491,6 +493,11 @@ func TestNoPHILeaks(t *testing.T) {
 				scan.none(a, "a lock screen shows it", words...)
 				scan.none(a, "a lock screen shows it", p.clinical()...)
 			}
+		}
+		if a.kind != "text" || !strings.Contains(a.text, volunteer) {
+			// Only the patient's own message names the volunteer (and no
+			// artefact here is one, but for a text to the texted patient).
+			scan.none(a, "the volunteer's name", literal("volunteer name", volunteer))
 		}
 		if a.kind == "log line" || a.kind == "status webhook" || a.kind == "clinician email" {
 			scan.none(a, "never", allTokens...)

@@ -80,6 +80,7 @@ type referralItem struct {
 	Clinician   referral.Clinician   `json:"clinician"`
 	Contact     []byte               `json:"contact,omitempty"`
 	Consent     []byte               `json:"consent,omitempty"`
+	Volunteer   []byte               `json:"volunteer,omitempty"`
 	Offers      []referral.Offer     `json:"offers,omitempty"`
 	Matched     bool                 `json:"matched,omitempty"`
 	Flags       []string             `json:"flags,omitempty"`
@@ -110,6 +111,15 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 			return nil, err
 		}
 		if it.Consent, err = s.Sealer.Seal(ctx, b, aadFor(pk, refSK, "consent")); err != nil {
+			return nil, err
+		}
+	}
+	if r.Volunteer != nil {
+		b, err := json.Marshal(r.Volunteer)
+		if err != nil {
+			return nil, err
+		}
+		if it.Volunteer, err = s.Sealer.Seal(ctx, b, aadFor(pk, refSK, "volunteer")); err != nil {
 			return nil, err
 		}
 	}
@@ -148,6 +158,16 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 		}
 		r.Consent = new(referral.Consent)
 		if err := json.Unmarshal(b, r.Consent); err != nil {
+			return nil, err
+		}
+	}
+	if len(it.Volunteer) > 0 {
+		b, err := s.Sealer.Open(ctx, it.Volunteer, aadFor(pk, refSK, "volunteer"))
+		if err != nil {
+			return nil, fmt.Errorf("open volunteer: %w", err)
+		}
+		r.Volunteer = new(referral.Volunteer)
+		if err := json.Unmarshal(b, r.Volunteer); err != nil {
 			return nil, err
 		}
 	}

@@ -77,6 +77,10 @@ type mailData struct {
 	Status  string
 	Ref     string
 	ID      string
+	// Volunteer and Note: who from the group will reach out, and what they
+	// wrote to the patient.
+	Volunteer string
+	Note      string
 }
 
 // newMail starts an email in lang with its subject from message subjectID.
@@ -162,6 +166,18 @@ func ConsentReminderEmail(lang, givenName, clinicName, link string, expires time
 		return Email{}, err
 	}
 	return d.render("consent")
+}
+
+// VolunteerEmail tells the patient who from the group will reach out and
+// how (channel, in words: see ContactChannel), with the volunteer's note. Its
+// subject names only the clinic; no topic.
+func VolunteerEmail(lang, givenName, clinicName, groupName, volunteer, channel, note string) (Email, error) {
+	d, err := newMail(lang, clinicName, "email.volunteer.subject")
+	if err != nil {
+		return Email{}, err
+	}
+	d.Name, d.Group, d.Volunteer, d.Channel, d.Note = oneLine(givenName), oneLine(groupName), oneLine(volunteer), oneLine(channel), note
+	return d.render("volunteer")
 }
 
 // ConsentReceiptEmail is the patient's receipt of their consent: what they

@@ -7,7 +7,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/handoff-health/handoff/shared/problem"
@@ -49,8 +52,20 @@ type ConsentForm struct {
 type GroupForm struct {
 	Action string // ActionAccept, ActionDecline, ActionConnected or ActionNotConnected
 	Reason string // for a decline only: one of referral.DeclineReasons
-	CSRF   string // the posted anti-CSRF token; check it with CSRF.Check
+	// VolunteerName and VolunteerNote, for an accept only and optional: the
+	// first name of who will reach out (at most MaxVolunteerName
+	// characters) and a short plain-text note to the patient (at most
+	// MaxVolunteerNote, no links).
+	VolunteerName string
+	VolunteerNote string
+	CSRF          string // the posted anti-CSRF token; check it with CSRF.Check
 }
+
+// Limits of what a group may tell the patient about its volunteer.
+const (
+	MaxVolunteerName = 40
+	MaxVolunteerNote = 280
+)
 
 // ParseConsentForm reads a consent page POST. It reads the body itself (at most
 // MaxFormBytes) and ignores the URL's query and unknown fields. For a decline or
@@ -106,7 +121,23 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 		if !slices.Contains(referral.DeclineReasons, f.Reason) {
 			fields = append(fields, problem.FieldError{Field: "reason", Detail: "Choose no-capacity, not-a-fit, out-of-area or other."})
 		}
-	case ActionAccept, ActionConnected, ActionNotConnected:
+	case ActionAccept:
+		f.VolunteerName, fields = one(values, "volunteer_name", fields)
+		f.VolunteerNote, fields = one(values, "volunteer_note", fields)
+		f.VolunteerName, f.VolunteerNote = strings.TrimSpace(f.VolunteerName), strings.TrimSpace(f.VolunteerNote)
+		if !firstName(f.VolunteerName) {
+			fields = append(fields, problem.FieldError{Field: "volunteer_name",
+				Detail: fmt.Sprintf("Give a first name only: letters, at most %d characters.", MaxVolunteerName)})
+		}
+		if utf8.RuneCountInString(f.VolunteerNote) > MaxVolunteerNote || linkLike.MatchString(f.VolunteerNote) ||
+			strings.ContainsFunc(f.VolunteerNote, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' }) {
+			fields = append(fields, problem.FieldError{Field: "volunteer_note",
+				Detail: fmt.Sprintf("Write plain text, at most %d characters, with no links.", MaxVolunteerNote)})
+		}
+		if f.VolunteerName == "" && f.VolunteerNote != "" {
+			fields = append(fields, problem.FieldError{Field: "volunteer_name", Detail: "A note needs the name of who will reach out."})
+		}
+	case ActionConnected, ActionNotConnected:
 	default:
 		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose " + groupActions + "."})
 	}
@@ -114,6 +145,24 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 		return GroupForm{}, problem.Invalidf(fields, "The form is not complete.")
 	}
 	return f, nil
+}
+
+// linkLike finds what a reader's mail or phone would make a link.
+var linkLike = regexp.MustCompile(`(?i)(https?:|www\.|[a-z0-9-]+\.(com|org|net|io|me|ly|co|info|app)\b)`)
+
+// firstName reports whether s is empty or a first name: letters, with
+// spaces, hyphens, apostrophes or dots between them, at most
+// MaxVolunteerName characters.
+func firstName(s string) bool {
+	if utf8.RuneCountInString(s) > MaxVolunteerName {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsMark(r) && !strings.ContainsRune(" -'’.", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // readForm checks the media type and decodes a bounded form body.

@@ -57,6 +57,32 @@ func ConsentSMS(lang, clinicName, link string, reminder bool) (string, error) {
 	return body, nil
 }
 
+// VolunteerSMS is the text that tells a patient reached by text who will
+// reach out: one GSM-7 segment naming the clinic and the volunteer's first
+// name, never the group (a text shows on a lock screen).
+func VolunteerSMS(lang, clinicName, volunteer string) (string, error) {
+	t, err := newTr(lang)
+	if err != nil {
+		return "", err
+	}
+	const mark = "\x00"
+	name := shorten(gsmOnly(oneLine(volunteer)), 20)
+	frame, err := t.T("text.volunteer", "Clinic", mark, "Volunteer", name)
+	if err != nil {
+		return "", err
+	}
+	room := 160 - sms.Measure(gsmOnly(strings.Replace(frame, mark, "", 1))).Units
+	body, err := t.T("text.volunteer", "Clinic", shorten(gsmOnly(oneLine(clinicName)), room), "Volunteer", name)
+	if err != nil {
+		return "", err
+	}
+	body = gsmOnly(body)
+	if c := sms.Measure(body); c.Segments != 1 || c.Encoding != sms.GSM7 {
+		return "", fmt.Errorf("volunteer text: %d %s units, want one GSM-7 segment", c.Units, c.Encoding)
+	}
+	return body, nil
+}
+
 // gsmOnly writes s in the GSM-7 alphabet: a letter outside it loses its
 // accent (á → a) when that brings it in; anything else that stays outside
 // becomes a space, and runs of spaces close up.

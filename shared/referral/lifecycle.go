@@ -57,6 +57,7 @@ const (
 	ConsentRevoked   EventType = "consent-revoked"    // tell notified groups, stop disclosure
 	ConsentDeadline  EventType = "consent-deadline"   // scheduled: expire if still awaiting consent
 	ConsentReminder  EventType = "consent-reminder"   // scheduled: the one reminder if still awaiting consent
+	VolunteerNamed   EventType = "volunteer-named"    // tell the patient who from the group will reach out
 	GroupNotified    EventType = "group-notified"     // email the group's contact
 	GroupDeadline    EventType = "group-deadline"     // scheduled: time the route out if unanswered
 	RouteAnswered    EventType = "route-answered"     // a group answered; move on after a decline

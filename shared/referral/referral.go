@@ -114,8 +114,20 @@ type Referral struct {
 	Matched bool    `json:"matched,omitempty"`
 	// Flags are operational marks, e.g. "patient-email-bounced".
 	Flags []string `json:"flags,omitempty"`
+	// Volunteer is who from the accepting group will reach out, when the
+	// group named them. Sealed at rest like the patient's contact.
+	Volunteer *Volunteer `json:"-"`
 	// Version increases on each write; stores use it for optimistic locking.
 	Version int `json:"version"`
+}
+
+// Volunteer is the person a group names when it accepts: a first name and a
+// short note to the patient.
+type Volunteer struct {
+	Name    string    `json:"name"`
+	Note    string    `json:"note,omitempty"`
+	GroupID string    `json:"group_id"`
+	At      time.Time `json:"at"`
 }
 
 // Consent is the patient's answer and the 42 CFR Part 2 §2.31 record of it.
