@@ -28,6 +28,7 @@ var contractRoutes = []route{
 	{"POST", "/v1/clinics/{clinic_id}/referrals", "IntakeFunction"},
 	{"GET", "/v1/clinics/{clinic_id}/referrals/{id}", "IntakeFunction"},
 	{"DELETE", "/v1/clinics/{clinic_id}/referrals/{id}", "IntakeFunction"},
+	{"GET", "/v1/clinics/{clinic_id}/outcomes", "IntakeFunction"},
 	{"GET", "/c/{token}", "ConsentFunction"},
 	{"POST", "/c/{token}", "ConsentFunction"},
 	{"GET", "/assets/{proxy+}", "ConsentFunction"},
@@ -38,6 +39,7 @@ var contractRoutes = []route{
 	{"GET", "/v1/admin/groups/{id}", "AdminFunction"},
 	{"POST", "/v1/admin/groups/import", "AdminFunction"},
 	{"GET", "/v1/admin/match", "AdminFunction"},
+	{"GET", "/v1/admin/outcomes", "AdminFunction"},
 	{"GET", "/healthz", "AdminFunction"},
 }
 

@@ -53,7 +53,24 @@ func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (page
 	if err != nil {
 		return pages.ConsentView{}, err
 	}
+	a.markViewed(ctx, rec.Referral)
 	return a.consentView(ctx, token, t, rec, lang, notice)
+}
+
+// markViewed records the patient's first opening of the consent page while
+// the referral awaits their answer: the time on the referral and a
+// consent-viewed event, which the funnel counts. Nothing the patient sees
+// changes; a failure is logged and the page is served anyway.
+func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
+	if r.Status != referral.AwaitingConsent || !r.ViewedAt.IsZero() {
+		return
+	}
+	v := *r
+	v.ViewedAt = a.now()
+	err := a.apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.event(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	if err != nil && !problem.Is(err, problem.Conflict) {
+		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
+	}
 }
 
 func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec *dynamo.Record, lang, notice string) (pages.ConsentView, error) {

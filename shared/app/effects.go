@@ -50,6 +50,10 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onConsentReminder(ctx, ev)
 	case referral.VolunteerNamed:
 		return a.onVolunteerNamed(ctx, ev)
+	case referral.ConsentViewed:
+		return a.onConsentViewed(ctx, ev)
+	case referral.RouteAnswered:
+		return a.onRouteAnswered(ctx, ev)
 	case referral.ConsentGiven:
 		return a.onConsentGiven(ctx, ev)
 	case referral.ReceiptRequested:
@@ -65,7 +69,7 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 	case referral.Closed:
 		return a.onClosed(ctx, ev)
 	default:
-		// Timeline-only events (consent-declined, consent-revoked, route-answered).
+		// Timeline-only events (consent-declined, consent-revoked).
 		return a.Referrals.Finish(ctx, ev)
 	}
 }

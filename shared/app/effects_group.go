@@ -199,6 +199,9 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
+	if err := a.countNotified(ctx, r, ev, rt.GroupID); err != nil {
+		return err
+	}
 	return a.Referrals.Finish(ctx, ev)
 }
 

@@ -98,6 +98,9 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		if err != nil {
 			return err
 		}
+		if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
+			return err
+		}
 		return a.Referrals.Finish(ctx, ev)
 	}
 	err := a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {
@@ -115,7 +118,22 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 	if err != nil {
 		return err
 	}
+	if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
+		return err
+	}
 	return a.Referrals.Finish(ctx, ev)
+}
+
+// countContacted counts a message that brought the consent link, and the
+// patient contacted (once per referral, the first link only).
+func (a *App) countContacted(ctx context.Context, r *referral.Referral, ev referral.Event, channel string, reminder bool) error {
+	if err := a.countChannel(ctx, r, ev, channel, "sent"); err != nil {
+		return err
+	}
+	if reminder {
+		return nil
+	}
+	return a.count(ctx, r.ID+"#count#contacted", ev.At, referralScopes(r), map[string]int64{"contacted": 1})
 }
 
 // textOnce sends one text for one event's effect at most once, as sendOnce
@@ -185,6 +203,11 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 			}
 		}
 		ch.Events = append(ch.Events, a.statusEvent(r, detail))
+		// Counted first: the write below may finish ev, after which nothing
+		// would run again to count it.
+		if err := a.countChannel(ctx, r, ev, channel, "failed"); err != nil {
+			return err
+		}
 		err = a.apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) {
 			continue

@@ -420,6 +420,21 @@ func TestNoPHILeaks(t *testing.T) {
 		}
 		arts = append(arts, artefact{kind: "text", text: m.Body, to: m.To})
 	}
+	// The outcomes, as the operator and the clinic read them, JSON and CSV.
+	for _, q := range []struct{ path, key, accept string }{
+		{"/v1/admin/outcomes", apptest.AdminToken, ""}, {"/v1/admin/outcomes", apptest.AdminToken, "text/csv"},
+		{"/v1/clinics/lakeside/outcomes", c.APIKey, ""}, {"/v1/clinics/lakeside/outcomes", c.APIKey, "text/csv"},
+	} {
+		hd := http.Header{"Authorization": {"Bearer " + q.key}}
+		if q.accept != "" {
+			hd.Set("Accept", q.accept)
+		}
+		st, _, b := h.Do(http.MethodGet, q.path, nil, hd)
+		if st != http.StatusOK || !strings.Contains(string(b), "received") {
+			t.Fatalf("GET %s: %d %s", q.path, st, b)
+		}
+		arts = append(arts, artefact{kind: "outcomes", text: string(b)})
+	}
 	tables := dynamotest.Dump(t, h.DB, h.DB.Tables.Referrals) + dynamotest.Dump(t, h.DB, h.DB.Tables.Directory)
 	arts = append(arts, artefact{kind: "tables as stored", text: tables})
 
@@ -479,6 +494,12 @@ func TestNoPHILeaks(t *testing.T) {
 						scan.none(a, "another link's token", literal("link token", tok))
 					}
 				}
+			case "outcomes":
+				// Counts per topic are the report's purpose; nothing else.
+				scan.none(a, "counts only", p.names()...)
+				scan.none(a, "counts only", p.contact()...)
+				scan.none(a, "counts only", p.clinical()[:len(p.codes)*2]...)
+				scan.none(a, "counts only", p.tokenMarkers()...)
 			case "text":
 				scan.none(a, "a lock screen shows it", p.names()...)
 				scan.none(a, "a lock screen shows it", p.clinical()...)

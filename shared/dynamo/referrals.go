@@ -83,6 +83,7 @@ type referralItem struct {
 	Volunteer   []byte               `json:"volunteer,omitempty"`
 	Offers      []referral.Offer     `json:"offers,omitempty"`
 	Matched     bool                 `json:"matched,omitempty"`
+	ViewedAt    time.Time            `json:"viewed_at,omitzero"`
 	Flags       []string             `json:"flags,omitempty"`
 	Version     int                  `json:"version"`
 	ExpiresAt   int64                `json:"expires_at,omitempty"`
@@ -94,7 +95,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		Type: "referral", ID: r.ID, ClinicID: r.ClinicID, Status: r.Status, ExternalID: r.ExternalID,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
-		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version,
+		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -138,7 +139,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			ExternalID: it.ExternalID, Location: it.Location, Topics: it.Topics,
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
-		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version,
+		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {
@@ -622,6 +623,31 @@ func (s *Referrals) Finish(ctx context.Context, e referral.Event) error {
 	})
 	if err != nil {
 		return fmt.Errorf("finish event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Replay puts a finished event back in the due index, due at its own time,
+// as a worker that crashed after the effect and before Finish leaves it:
+// the dispatcher then delivers it again, and the ledger keeps its effects
+// from repeating. An operator replays an event this way; fault tests use it
+// to redeliver.
+func (s *Referrals) Replay(ctx context.Context, e referral.Event) error {
+	due := e.Due
+	if due.IsZero() {
+		due = e.At
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.Table,
+		Key:                 key(refPrefix+e.ReferralID, eventPrefix+e.ID),
+		UpdateExpression:    aws.String("SET GSI1PK = :pk, GSI1SK = :sk"),
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(s.dueShard(e.ReferralID)), ":sk": str(timeKey(due) + "#" + e.ReferralID + "#" + e.ID),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("replay event %s: %w", e.ID, err)
 	}
 	return nil
 }

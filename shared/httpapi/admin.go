@@ -33,6 +33,7 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 		http.MethodPut: s.putGroup, http.MethodGet: s.getGroup,
 	})))
 	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
+	mux.HandleFunc("/v1/admin/outcomes", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.adminOutcomes})))
 }
 
 // admin requires the operator's bearer token.

@@ -22,6 +22,7 @@ func (s *Server) routeIntake(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/clinics/{clinic}/referrals/{id}", methods(map[string]http.HandlerFunc{
 		http.MethodGet: s.getReferral, http.MethodDelete: s.deleteReferral,
 	}))
+	mux.HandleFunc("/v1/clinics/{clinic}/outcomes", methods(map[string]http.HandlerFunc{http.MethodGet: s.clinicOutcomes}))
 }
 
 func (s *Server) postReferral(w http.ResponseWriter, r *http.Request) {

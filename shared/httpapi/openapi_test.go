@@ -680,6 +680,26 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 	})
 
+	t.Run("outcomes", func(t *testing.T) {
+		_, b := c.do(t, h, exchange{method: "GET", path: "/v1/admin/outcomes", header: bearerHeader(admin), status: 200, request: conforms})
+		if !strings.Contains(string(b), `"received":`) {
+			t.Errorf("the operator's outcomes hold no funnel: %s", b)
+		}
+		c.do(t, h, exchange{method: "GET", path: "/v1/admin/outcomes?topic=alcohol&clinic=lakeside", header: bearerHeader(admin), status: 200, request: conforms})
+		c.do(t, h, exchange{method: "GET", path: "/v1/clinics/lakeside/outcomes?from=2026-01-01&to=2026-12-31", header: bearerHeader(clinic.APIKey), status: 200, request: conforms})
+		for _, x := range []exchange{
+			{path: "/v1/admin/outcomes", status: 401, request: violates},
+			{path: "/v1/admin/outcomes?from=yesterday", header: bearerHeader(admin), status: 422, request: violates},
+			{path: "/v1/admin/outcomes?from=2020-01-01&to=2026-01-01", header: bearerHeader(admin), status: 422, request: inexpressible},
+			{path: "/v1/admin/outcomes?topic=astrology", header: bearerHeader(admin), status: 422, request: violates},
+			{path: "/v1/clinics/lakeside/outcomes", header: bearerHeader(other.APIKey), status: 401, request: conforms},
+			{path: "/v1/clinics/lakeside/outcomes?to=2026-13-01", header: bearerHeader(clinic.APIKey), status: 422, request: violates},
+		} {
+			x.method = "GET"
+			c.do(t, h, x)
+		}
+	})
+
 	t.Run("not in the API", func(t *testing.T) {
 		c.do(t, h, exchange{method: "GET", path: "/v1/nothing-here", status: 404, request: violates})
 		hd, _ := c.do(t, h, exchange{method: "PATCH", path: referrals(clinic.ID), header: http.Header{"Content-Type": {"application/json"}}, body: body, status: 405, request: violates})

@@ -112,6 +112,8 @@ type Referral struct {
 	// matching ran (an empty list then means nothing was in reach).
 	Offers  []Offer `json:"offers,omitempty"`
 	Matched bool    `json:"matched,omitempty"`
+	// ViewedAt is when the patient first opened the consent page.
+	ViewedAt time.Time `json:"viewed_at,omitzero"`
 	// Flags are operational marks, e.g. "patient-email-bounced".
 	Flags []string `json:"flags,omitempty"`
 	// Volunteer is who from the accepting group will reach out, when the

@@ -1,0 +1,395 @@
+package app
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// FunnelStages are the stages a referral reaches, in order: received by
+// handoff, the patient contacted (the consent link sent), the link opened,
+// consented, routed to a group, accepted by a group, connected.
+var FunnelStages = []string{"received", "contacted", "viewed", "consented", "routed", "accepted", "connected"}
+
+// stageOf is the funnel stage a status marks, if any.
+var stageOf = map[referral.Status]string{
+	referral.AwaitingConsent: "received", referral.Consented: "consented", referral.Routed: "routed",
+	referral.Accepted: "accepted", referral.Connected: "connected",
+}
+
+// hourBuckets are the upper bounds, in hours, of the duration histograms'
+// buckets; a duration past the last counts in "gt" bucket.
+var hourBuckets = []int{1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336, 720, 2160}
+
+// bucket names the histogram bucket of d for the histogram prefix.
+func bucket(prefix string, d time.Duration) string {
+	for _, b := range hourBuckets {
+		if d <= time.Duration(b)*time.Hour {
+			return prefix + "_le_" + strconv.Itoa(b)
+		}
+	}
+	return prefix + "_gt"
+}
+
+// referralScopes are the counter scopes a referral's stages count in: its
+// clinic, and its clinic and each topic. (The operator's totals are sums over
+// clinics, read with the same Query: one counter item fewer per write.)
+func referralScopes(r *referral.Referral) []string {
+	out := []string{"C#" + r.ClinicID}
+	for _, t := range r.Topics {
+		out = append(out, "C#"+r.ClinicID+"#T#"+t)
+	}
+	return out
+}
+
+// count adds counters to scopes of the day of at, once for key (see
+// dynamo.Referrals.Count).
+func (a *App) count(ctx context.Context, key string, at time.Time, scopes []string, counters map[string]int64) error {
+	t := dynamo.Tally{Key: key, Day: at, Scopes: map[string]map[string]int64{}}
+	for _, s := range scopes {
+		t.Scopes[s] = counters
+	}
+	return a.Referrals.Count(ctx, t)
+}
+
+// countStatus counts a referral's arrival at a status (once per referral
+// and status, however many events repeat it) and the funnel stage it marks,
+// with the time it took to consent or to connect.
+func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral.Event) error {
+	c := map[string]int64{"s_" + string(ev.Status): 1}
+	if stage, ok := stageOf[ev.Status]; ok {
+		c[stage] = 1
+	}
+	switch ev.Status {
+	case referral.Consented:
+		c[bucket("tc", ev.At.Sub(r.CreatedAt))] = 1
+	case referral.Connected:
+		c[bucket("tx", ev.At.Sub(r.CreatedAt))] = 1
+	}
+	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c)
+}
+
+// countChannel counts a message to the patient sent or failed on a channel.
+func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referral.Event, channel, what string) error {
+	return a.count(ctx, ev.ID+"#count#"+channel+"-"+what, a.now(), []string{"C#" + r.ClinicID},
+		map[string]int64{channel + "_" + what: 1})
+}
+
+// onConsentViewed counts the patient's first opening of the consent page.
+func (a *App) onConsentViewed(ctx context.Context, ev referral.Event) error {
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	if err := a.count(ctx, ev.ReferralID+"#count#viewed", ev.At, referralScopes(rec.Referral), map[string]int64{"viewed": 1}); err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// onRouteAnswered counts a group's first answer — accepted, declined or
+// timed out — and how long it took.
+func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
+	answer, group := ev.Data["answer"], ev.Data["group"]
+	if group == "" || (answer != string(referral.RouteAccepted) && answer != string(referral.RouteDeclined) && answer != string(referral.RouteTimedOut)) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	c := map[string]int64{"g_" + strings.ReplaceAll(answer, "-", "_"): 1}
+	for _, rt := range rec.Routes {
+		if itoa(rt.Seq) == ev.Data["route"] && !rt.Deadline.IsZero() && answer != string(referral.RouteTimedOut) {
+			notified := rt.Deadline.Add(-a.Config.GroupResponseTimeout)
+			c[bucket("gr", ev.At.Sub(notified))] = 1
+		}
+	}
+	if err := a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + rec.Referral.ClinicID + "#G#" + group}, c); err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
+}
+
+// countNotified counts a group notified of a referral.
+func (a *App) countNotified(ctx context.Context, r *referral.Referral, ev referral.Event, group string) error {
+	return a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + r.ClinicID + "#G#" + group},
+		map[string]int64{"g_notified": 1})
+}
+
+// OutcomeQuery asks for the outcomes of the days From..To (UTC, inclusive),
+// of one clinic or all, of one topic or all.
+type OutcomeQuery struct {
+	From, To time.Time
+	Clinic   string
+	Topic    string
+	// ClinicView is the clinic's own view: counts of 1 to 10 broken down by
+	// topic or by group are suppressed.
+	ClinicView bool
+}
+
+// MaxOutcomeDays is the longest span one report reads.
+const MaxOutcomeDays = 366
+
+// smallCount is the largest count a clinic's view suppresses in a breakdown.
+const smallCount = 10
+
+// Durations summarizes a duration histogram.
+type Durations struct {
+	Count    int64    `json:"count"`
+	P50Hours *float64 `json:"p50_hours"`
+	P90Hours *float64 `json:"p90_hours"`
+}
+
+// ChannelOutcome counts messages to patients on one channel.
+type ChannelOutcome struct {
+	Sent   int64 `json:"sent"`
+	Failed int64 `json:"failed"`
+}
+
+// GroupOutcome is one group's answers. In a clinic's view a count of 1 to 10
+// is null.
+type GroupOutcome struct {
+	GroupID             string   `json:"group_id"`
+	Notified            *int64   `json:"notified"`
+	Accepted            *int64   `json:"accepted"`
+	Declined            *int64   `json:"declined"`
+	TimedOut            *int64   `json:"timed_out"`
+	MedianResponseHours *float64 `json:"median_response_hours"`
+}
+
+// OutcomeReport is the funnel and what surrounds it, for a span of days.
+// Hours are the upper bound of the histogram bucket the quantile falls in
+// (1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336, 720, 2160 hours); null when
+// there is nothing to measure or the quantile is past 2160 hours.
+type OutcomeReport struct {
+	From          string                       `json:"from"`
+	To            string                       `json:"to"`
+	Clinic        string                       `json:"clinic,omitempty"`
+	Topic         string                       `json:"topic,omitempty"`
+	Funnel        map[string]int64             `json:"funnel"`
+	Statuses      map[string]int64             `json:"statuses"`
+	TimeToConsent Durations                    `json:"time_to_consent"`
+	TimeToConnect Durations                    `json:"time_to_connect"`
+	Channels      map[string]ChannelOutcome    `json:"channels"`
+	Groups        []GroupOutcome               `json:"groups"`
+	Topics        map[string]map[string]*int64 `json:"topics"`
+	// Suppressed tells that small counts were left out (a clinic's view).
+	Suppressed bool `json:"small_counts_suppressed"`
+}
+
+// AdminOutcomes is the operator's report. Errors: Unauthorized, Invalid.
+func (a *App) AdminOutcomes(ctx context.Context, bearer string, q OutcomeQuery) (OutcomeReport, error) {
+	if err := a.CheckAdmin(ctx, bearer); err != nil {
+		return OutcomeReport{}, err
+	}
+	q.ClinicView = false
+	return a.outcomes(ctx, q)
+}
+
+// ClinicOutcomes is a clinic's report of its own referrals. Errors:
+// Unauthorized (one answer for an unknown clinic and a wrong key), Invalid.
+func (a *App) ClinicOutcomes(ctx context.Context, clinicID, bearer string, q OutcomeQuery) (OutcomeReport, error) {
+	c, err := a.clinic(ctx, clinicID)
+	if problem.Is(err, problem.NotFound) {
+		return OutcomeReport{}, errClinicAuth
+	}
+	if err != nil {
+		return OutcomeReport{}, err
+	}
+	if !apiKeyMatches(c, bearer) {
+		return OutcomeReport{}, errClinicAuth
+	}
+	q.Clinic, q.ClinicView = clinicID, true
+	return a.outcomes(ctx, q)
+}
+
+func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, error) {
+	if q.To.Before(q.From) {
+		return OutcomeReport{}, problem.Invalidf([]problem.FieldError{{Field: "to", Detail: "must not be before from"}}, "The span of days is not valid.")
+	}
+	if q.To.Sub(q.From) >= MaxOutcomeDays*24*time.Hour {
+		return OutcomeReport{}, problem.Invalidf([]problem.FieldError{{Field: "to", Detail: fmt.Sprintf("a report spans at most %d days", MaxOutcomeDays)}}, "The span of days is too long.")
+	}
+	prefix := "C#"
+	if q.Clinic != "" {
+		prefix = "C#" + q.Clinic
+	}
+	items, err := a.Referrals.Outcomes(ctx, q.From, q.To, prefix)
+	if err != nil {
+		return OutcomeReport{}, err
+	}
+	// Every scope starts C#<clinic>; the operator's totals sum the clinics.
+	sum := map[string]int64{}
+	topics := map[string]map[string]int64{}
+	groups := map[string]map[string]int64{}
+	for _, it := range items {
+		parts := strings.Split(it.Scope, "#")
+		if len(parts) < 2 || (q.Clinic != "" && parts[1] != q.Clinic) {
+			continue // another clinic whose id starts the same
+		}
+		switch {
+		case len(parts) == 2 && q.Topic == "":
+			add(sum, it.Counters)
+		case len(parts) == 4 && parts[2] == "T":
+			if q.Topic != "" && parts[3] != q.Topic {
+				continue
+			}
+			if q.Topic != "" {
+				add(sum, it.Counters)
+			}
+			if topics[parts[3]] == nil {
+				topics[parts[3]] = map[string]int64{}
+			}
+			add(topics[parts[3]], it.Counters)
+		case len(parts) == 4 && parts[2] == "G":
+			if groups[parts[3]] == nil {
+				groups[parts[3]] = map[string]int64{}
+			}
+			add(groups[parts[3]], it.Counters)
+		}
+	}
+	keep := func(n int64) *int64 {
+		if q.ClinicView && n >= 1 && n <= smallCount {
+			return nil
+		}
+		return &n
+	}
+	rep := OutcomeReport{
+		From: q.From.Format(dynamo.OutcomeDayFormat), To: q.To.Format(dynamo.OutcomeDayFormat),
+		Clinic: q.Clinic, Topic: q.Topic, Suppressed: q.ClinicView,
+		Funnel: map[string]int64{}, Statuses: map[string]int64{}, Channels: map[string]ChannelOutcome{},
+		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{},
+		TimeToConsent: durations(sum, "tc"), TimeToConnect: durations(sum, "tx"),
+	}
+	for _, s := range FunnelStages {
+		rep.Funnel[s] = sum[s]
+	}
+	for k, n := range sum {
+		if st, ok := strings.CutPrefix(k, "s_"); ok {
+			rep.Statuses[st] = n
+		}
+	}
+	if q.Topic == "" { // messages are counted per clinic, not per topic
+		for _, ch := range []string{ChannelEmail, ChannelSMS} {
+			rep.Channels[ch] = ChannelOutcome{Sent: sum[ch+"_sent"], Failed: sum[ch+"_failed"]}
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(topics)) {
+		row := map[string]*int64{}
+		for _, s := range FunnelStages {
+			row[s] = keep(topics[t][s])
+		}
+		rep.Topics[t] = row
+	}
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
+		c := groups[g]
+		gr := GroupOutcome{GroupID: g, Notified: keep(c["g_notified"]), Accepted: keep(c["g_accepted"]),
+			Declined: keep(c["g_declined"]), TimedOut: keep(c["g_timed_out"])}
+		if d := durations(c, "gr"); d.Count > smallCount || (!q.ClinicView && d.Count > 0) {
+			gr.MedianResponseHours = d.P50Hours
+		}
+		rep.Groups = append(rep.Groups, gr)
+	}
+	return rep, nil
+}
+
+func add(dst, src map[string]int64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+// durations reads a histogram's quantiles.
+func durations(c map[string]int64, prefix string) Durations {
+	var counts []int64
+	var total int64
+	for _, b := range hourBuckets {
+		n := c[prefix+"_le_"+strconv.Itoa(b)]
+		counts = append(counts, n)
+		total += n
+	}
+	total += c[prefix+"_gt"]
+	d := Durations{Count: total}
+	if total == 0 {
+		return d
+	}
+	quantile := func(q float64) *float64 {
+		need, seen := int64(float64(total)*q+0.999999), int64(0)
+		for i, n := range counts {
+			seen += n
+			if seen >= need {
+				h := float64(hourBuckets[i])
+				return &h
+			}
+		}
+		return nil
+	}
+	d.P50Hours, d.P90Hours = quantile(0.5), quantile(0.9)
+	return d
+}
+
+// WriteCSV writes the report as CSV rows: section, key, metric, value (a
+// suppressed count's value is "suppressed", a missing duration's empty).
+func (r OutcomeReport) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	row := func(section, key, metric, value string) { _ = cw.Write([]string{section, key, metric, value}) }
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	opt := func(v *int64) string {
+		if v == nil {
+			return "suppressed"
+		}
+		return n(*v)
+	}
+	hours := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'f', -1, 64)
+	}
+	row("section", "key", "metric", "value")
+	row("span", "", "from", r.From)
+	row("span", "", "to", r.To)
+	for _, s := range FunnelStages {
+		row("funnel", "", s, n(r.Funnel[s]))
+	}
+	for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
+		row("statuses", "", s, n(r.Statuses[s]))
+	}
+	for _, d := range []struct {
+		name string
+		v    Durations
+	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect}} {
+		row(d.name, "", "count", n(d.v.Count))
+		row(d.name, "", "p50_hours", hours(d.v.P50Hours))
+		row(d.name, "", "p90_hours", hours(d.v.P90Hours))
+	}
+	for _, ch := range slices.Sorted(maps.Keys(r.Channels)) {
+		row("channels", ch, "sent", n(r.Channels[ch].Sent))
+		row("channels", ch, "failed", n(r.Channels[ch].Failed))
+	}
+	for _, g := range r.Groups {
+		row("groups", g.GroupID, "notified", opt(g.Notified))
+		row("groups", g.GroupID, "accepted", opt(g.Accepted))
+		row("groups", g.GroupID, "declined", opt(g.Declined))
+		row("groups", g.GroupID, "timed_out", opt(g.TimedOut))
+		row("groups", g.GroupID, "median_response_hours", hours(g.MedianResponseHours))
+	}
+	for _, t := range slices.Sorted(maps.Keys(r.Topics)) {
+		for _, s := range FunnelStages {
+			row("topics", t, s, opt(r.Topics[t][s]))
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
