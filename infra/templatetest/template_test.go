@@ -40,6 +40,9 @@ var contractRoutes = []route{
 	{"POST", "/v1/admin/groups/import", "AdminFunction"},
 	{"GET", "/v1/admin/match", "AdminFunction"},
 	{"GET", "/v1/admin/outcomes", "AdminFunction"},
+	{"GET", "/admin", "AdminFunction"},
+	{"POST", "/admin/login", "AdminFunction"},
+	{"POST", "/admin/logout", "AdminFunction"},
 	{"GET", "/healthz", "AdminFunction"},
 }
 
@@ -870,6 +873,7 @@ func checkEnvironment(s stack) []string {
 		"HANDOFF_ADMIN_TOKEN_SHA256": {"AdminFunction": "AdminTokenSha256"},
 		"HANDOFF_LINK_KEY_ID": {
 			"IntakeFunction": "LinkKey", "ConsentFunction": "LinkKey", "RespondFunction": "LinkKey", "DispatchFunction": "LinkKey",
+			"AdminFunction": "LinkKey", // the operator page's session and form tokens
 		},
 	}
 	for _, fn := range s.functions() {

@@ -22,8 +22,18 @@ func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
 	s.routeAdmin(mux)
 	mux.HandleFunc("/", notFound)
-	return mux
+	page := s.AdminPages()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAdminPage(r.URL.Path) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
+
+// isAdminPage reports whether a path is the operator's page's.
+func isAdminPage(p string) bool { return p == "/admin" || strings.HasPrefix(p, "/admin/") }
 
 func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))

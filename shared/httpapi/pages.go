@@ -173,11 +173,12 @@ func (s *Server) All() http.Handler {
 	pagesMux := http.NewServeMux()
 	s.routeConsent(pagesMux)
 	s.routeRespond(pagesMux)
+	s.routeAdminPage(pagesMux)
 	pagesMux.HandleFunc("/", s.pageNotFound)
 	pageHandler := pages.Headers(pages.Protect(pagesMux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/") || len(p) >= 8 && p[:8] == "/assets/" {
+		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) {
 			pageHandler.ServeHTTP(w, r)
 			return
 		}

@@ -18,6 +18,7 @@ var templateFS embed.FS
 var pageFiles = map[string][]string{
 	"consent": {"templates/layout.html", "templates/crisis.html", "templates/consent.html"},
 	"group":   {"templates/layout.html", "templates/group.html"},
+	"admin":   {"templates/layout.html", "templates/admin.html"},
 	"error":   {"templates/layout.html", "templates/error.html"},
 }
 
