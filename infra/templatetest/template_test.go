@@ -90,6 +90,22 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
 		want   string
 	}{
 		{
+			name:  "an alarm that notifies nobody",
+			check: checkAlarm(alarmSpecs[2]),
+			mutate: func(s stack) {
+				delete(s.props("DeadLetterAlarm"), "AlarmActions")
+			},
+			want: "DeadLetterAlarm: does not notify AlarmTopic",
+		},
+		{
+			name:  "an alarm on another function",
+			check: checkAlarm(alarmSpecs[0]),
+			mutate: func(s stack) {
+				s.props("DispatchErrorsAlarm")["Dimensions"] = []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": "IntakeFunction"}}}
+			},
+			want: "DispatchErrorsAlarm: does not watch",
+		},
+		{
 			name:  "table without point-in-time recovery",
 			check: checkTables,
 			mutate: func(s stack) {

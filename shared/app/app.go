@@ -23,6 +23,7 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
 )
 
@@ -40,6 +41,8 @@ type App struct {
 	Mailer    Mailer
 	// Texter sends texts: only the dispatcher has one (nil elsewhere).
 	Texter Texter
+	// Metrics receives CloudWatch metrics (nil: none).
+	Metrics *metrics.Emitter
 	// HTTP sends status webhooks to clinics.
 	HTTP *http.Client
 	Log  *slog.Logger

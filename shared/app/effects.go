@@ -9,6 +9,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -34,6 +35,7 @@ func (a *App) RunEvent(ctx context.Context, referralID, eventID string) error {
 	if !pending || ev.Due.After(a.now()) {
 		return nil
 	}
+	a.Metrics.Emit("EventLag", float64(a.now().Sub(ev.Due).Milliseconds()), metrics.Milliseconds)
 	if err := a.runEffect(ctx, ev); err != nil {
 		return fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/webhook"
@@ -122,6 +123,7 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 		return a.record(ctx, key, "410")
 	}
 	_ = a.Referrals.Release(ctx, key)
+	a.Metrics.Emit("WebhookFailures", 1, metrics.Count)
 	if a.now().Sub(ev.At) > callbackWindow {
 		a.Log.WarnContext(ctx, "status webhook abandoned after the retry window", "clinic", clinic.ID, "event", ev.ID)
 		return a.record(ctx, key, "abandoned")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/webhook"
@@ -47,6 +48,17 @@ var errBadSignature = problem.Errorf(problem.Unauthorized,
 // no hint which), problem.Malformed, UnsupportedMedia, TooLarge, Invalid from
 // decoding, problem.Conflict for a reused webhook id with another body.
 func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
+	answer, err := a.submitReferral(ctx, d)
+	switch code := problem.CodeOf(err); {
+	case err == nil:
+		a.Metrics.Emit("ReferralsReceived", 1, metrics.Count)
+	case code != problem.Internal && code != problem.Unavailable:
+		a.Metrics.Emit("ReferralsRefused", 1, metrics.Count, "Reason", string(code))
+	}
+	return answer, err
+}
+
+func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	c, err := a.clinic(ctx, d.ClinicID)
 	if problem.Is(err, problem.NotFound) {
 		return nil, errBadSignature

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -53,13 +54,23 @@ func referralScopes(r *referral.Referral) []string {
 }
 
 // count adds counters to scopes of the day of at, once for key (see
-// dynamo.Referrals.Count).
-func (a *App) count(ctx context.Context, key string, at time.Time, scopes []string, counters map[string]int64) error {
+// dynamo.Referrals.Count), and emits metric (if any) when it counted: the
+// CloudWatch metric counts once too.
+func (a *App) count(ctx context.Context, key string, at time.Time, scopes []string, counters map[string]int64, metric ...string) error {
 	t := dynamo.Tally{Key: key, Day: at, Scopes: map[string]map[string]int64{}}
 	for _, s := range scopes {
 		t.Scopes[s] = counters
 	}
-	return a.Referrals.Count(ctx, t)
+	counted, err := a.Referrals.Count(ctx, t)
+	if counted && len(metric) > 0 {
+		a.Metrics.Emit(metric[0], 1, metrics.Count, metric[1:]...)
+	}
+	return err
+}
+
+// statusMetrics are the CloudWatch metrics of the statuses that have one.
+var statusMetrics = map[referral.Status]string{
+	referral.Consented: "Consents", referral.Connected: "Connections", referral.Unreachable: "Unreachable",
 }
 
 // countStatus counts a referral's arrival at a status (once per referral
@@ -76,13 +87,21 @@ func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral
 	case referral.Connected:
 		c[bucket("tx", ev.At.Sub(r.CreatedAt))] = 1
 	}
-	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c)
+	var metric []string
+	if m, ok := statusMetrics[ev.Status]; ok {
+		metric = []string{m}
+	}
+	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c, metric...)
 }
 
 // countChannel counts a message to the patient sent or failed on a channel.
 func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referral.Event, channel, what string) error {
+	metric := "MessagesSent"
+	if what == "failed" {
+		metric = "MessagesFailed"
+	}
 	return a.count(ctx, ev.ID+"#count#"+channel+"-"+what, a.now(), []string{"C#" + r.ClinicID},
-		map[string]int64{channel + "_" + what: 1})
+		map[string]int64{channel + "_" + what: 1}, metric, "Channel", channel)
 }
 
 // onConsentViewed counts the patient's first opening of the consent page.
@@ -124,7 +143,7 @@ func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
 // countNotified counts a group notified of a referral.
 func (a *App) countNotified(ctx context.Context, r *referral.Referral, ev referral.Event, group string) error {
 	return a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + r.ClinicID + "#G#" + group},
-		map[string]int64{"g_notified": 1})
+		map[string]int64{"g_notified": 1}, "Routes")
 }
 
 // OutcomeQuery asks for the outcomes of the days From..To (UTC, inclusive),

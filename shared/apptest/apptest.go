@@ -33,6 +33,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/smsevents"
@@ -57,6 +58,7 @@ type Harness struct {
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
+	Metrics    *bytes.Buffer // every CloudWatch metric line (EMF) it wrote
 
 	textFaults TextFaults
 
@@ -72,7 +74,7 @@ type Option func(*config.Config)
 // Advance.
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
-	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}}
+	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
 	h.SES = sestest.Start(t)
 	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
@@ -115,6 +117,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, "")
 	}
 	a.Now = h.Now
+	a.Metrics = &metrics.Emitter{W: &lockedWriter{w: h.Metrics}, Function: "test", Now: h.Now}
 	a.Directory.Now = h.Now
 	a.Referrals.Now = h.Now
 	h.App = a

@@ -222,6 +222,25 @@ func TestOutcomes(t *testing.T) {
 		}
 	}
 	t.Run("as they happened", check)
+	metricSum := func(name string) (n int) {
+		for _, line := range strings.Split(w.Metrics.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil {
+				if v, ok := m[name].(float64); ok {
+					n += int(v)
+				}
+			}
+		}
+		return n
+	}
+	metricsBefore := map[string]int{}
+	for _, m := range []string{"ReferralsReceived", "Consents", "Connections", "Routes", "MessagesSent"} {
+		metricsBefore[m] = metricSum(m)
+	}
+	if metricsBefore["ReferralsReceived"] != 8 || metricsBefore["Consents"] != 4 || metricsBefore["Connections"] != 1 ||
+		metricsBefore["Routes"] != 3 || metricsBefore["MessagesSent"] != 9 {
+		t.Errorf("CloudWatch metrics %v, want 8 received, 4 consents, 1 connection, 3 routes, 9 messages", metricsBefore)
+	}
 
 	// Every event delivered once more: nothing counts twice, nothing is sent.
 	mails := len(w.Mails())
@@ -247,6 +266,11 @@ func TestOutcomes(t *testing.T) {
 	t.Logf("%d events delivered once more", again)
 	if n := len(w.Mails()) - mails; n != 0 {
 		t.Errorf("redelivered events sent %d emails", n)
+	}
+	for m, n := range metricsBefore {
+		if got := metricSum(m); got != n {
+			t.Errorf("metric %s went from %d to %d on redelivery", m, n, got)
+		}
 	}
 	t.Run("after every event ran again", check)
 

@@ -34,10 +34,11 @@ type Tally struct {
 }
 
 // Count adds a tally's counters and records the counting in the ledger, in
-// one transaction: a tally already counted changes nothing.
-func (s *Referrals) Count(ctx context.Context, t Tally) error {
+// one transaction: a tally already counted changes nothing. It reports
+// whether this call counted.
+func (s *Referrals) Count(ctx context.Context, t Tally) (bool, error) {
 	if len(t.Scopes) == 0 {
-		return nil
+		return false, nil
 	}
 	day := outcomePrefix + t.Day.UTC().Format(OutcomeDayFormat)
 	ledger := key(ledgerPrefix+t.Key, "LEDGER")
@@ -70,14 +71,14 @@ func (s *Referrals) Count(ctx context.Context, t Tally) error {
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		switch {
 		case err == nil:
-			return nil
+			return true, nil
 		case cancelledBy(err, 0):
-			return nil // counted before
+			return false, nil // counted before
 		case transactionConflict(err) && attempt < 5:
 			time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
 			continue
 		}
-		return fmt.Errorf("count %s: %w", t.Key, err)
+		return false, fmt.Errorf("count %s: %w", t.Key, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/metrics"
 )
 
 // Main is a Lambda's main: it reads the configuration, builds the core once
@@ -22,6 +23,7 @@ func Main(name string, options func(config.Config) Options, start func(a *app.Ap
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+	a.Metrics = &metrics.Emitter{W: os.Stdout, Function: name}
 	start(a, log)
 }
 
