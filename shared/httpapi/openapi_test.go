@@ -217,7 +217,8 @@ func (c *contract) route(t *testing.T, h *apptest.Harness, x exchange) string {
 }
 
 // TestOpenAPIDocument: the document is valid OpenAPI 3.1, and it describes
-// exactly the API routes the SAM template deploys (the pages are HTML, not API).
+// exactly the API routes the SAM template deploys (the pages — /c/, /g/, the
+// operator's /admin — are HTML, not API).
 func TestOpenAPIDocument(t *testing.T) {
 	c := loadContract(t)
 	if got := c.doc.GetVersion(); got != "3.1.0" {
@@ -272,7 +273,8 @@ func templateRoutes(t *testing.T) map[string]bool {
 	for _, r := range tpl.Resources {
 		for _, e := range r.Properties.Events {
 			p := e.Properties.Path
-			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/assets/") {
+			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/assets/") ||
+				p == "/admin" || strings.HasPrefix(p, "/admin/") {
 				continue
 			}
 			out[strings.ToUpper(e.Properties.Method)+" "+p] = true
