@@ -52,6 +52,7 @@ type App struct {
 
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
+	jwks      jwksCache // FHIR clients' key sets fetched by URL
 }
 
 type cachedClinic struct {

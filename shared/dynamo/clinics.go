@@ -27,7 +27,11 @@ type Clinic struct {
 	ClinicianEmails *bool `json:"clinician_emails,omitempty"`
 	// SMS: whether handoff may text the clinic's patients (where the
 	// deployment texts); nil, a clinic stored before the setting, is yes.
-	SMS            *bool     `json:"sms,omitempty"`
+	SMS *bool `json:"sms,omitempty"`
+	// FHIR client: the EHR's public keys for SMART Backend Services, inline
+	// (a JWKS) or by URL; public keys, not secrets.
+	JWKS           string    `json:"jwks,omitempty"`
+	JWKSURL        string    `json:"jwks_url,omitempty"`
 	APIKeyHash     string    `json:"api_key_hash"`
 	WebhookSecret  string    `json:"-"`
 	CallbackSecret string    `json:"-"`
@@ -123,6 +127,43 @@ func (s *Clinics) Get(ctx context.Context, id string) (Clinic, error) {
 		c.CallbackSecret = string(b)
 	}
 	return c, nil
+}
+
+// SetFHIRClient registers a clinic's FHIR client keys: an inline JWKS or a
+// JWKS URL (the other is cleared). Errors: problem.NotFound.
+func (s *Clinics) SetFHIRClient(ctx context.Context, id, jwks, jwksURL string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(clinicPrefix+id, "CLINIC"),
+		UpdateExpression:    aws.String("SET jwks = :k, jwks_url = :u"),
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": &types.AttributeValueMemberS{Value: jwks}, ":u": &types.AttributeValueMemberS{Value: jwksURL},
+		},
+	})
+	if conditionFailed(err) {
+		return notFound("clinic")
+	}
+	if err != nil {
+		return fmt.Errorf("set the FHIR client of clinic %s: %w", id, err)
+	}
+	return nil
+}
+
+// SeenAssertion records a client assertion's jti until exp, and reports
+// whether it was recorded before (a replay).
+func (s *Referrals) SeenAssertion(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
+	item := key("JTI#"+clientID+"#"+jti, "JTI")
+	item["expires_at"] = num(exp.Add(time.Hour).Unix())
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	})
+	if conditionFailed(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("record assertion: %w", err)
+	}
+	return false, nil
 }
 
 // DisableCallback stops status webhooks to a clinic (its endpoint answered 410).

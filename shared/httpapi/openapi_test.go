@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,6 +39,9 @@ import (
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/truora/minidyn/server"
 	"gopkg.in/yaml.v3"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -700,6 +706,45 @@ func TestOpenAPIContract(t *testing.T) {
 			x.method = "GET"
 			c.do(t, h, x)
 		}
+	})
+
+	t.Run("SMART Backend Services", func(t *testing.T) {
+		key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks := mustJSON(t, map[string]any{"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1"}}}})
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/fhir-client", header: adminJSON(admin), body: jwks, status: 200, request: conforms})
+		for _, x := range []exchange{
+			{body: jwks, status: 401, request: violates},
+			{path: "/v1/admin/clinics/nobody/fhir-client", header: adminJSON(admin), body: jwks, status: 404, request: conforms},
+			{header: adminJSON(admin), body: []byte(`{}`), status: 422, request: inexpressible},
+			{header: adminJSON(admin), body: []byte(`{"jwks":`), status: 400, request: violates},
+		} {
+			x.method = "PUT"
+			if x.path == "" {
+				x.path = "/v1/admin/clinics/lakeside/fhir-client"
+			}
+			c.do(t, h, x)
+		}
+		c.do(t, h, exchange{method: "GET", path: "/.well-known/smart-configuration", status: 200, request: conforms})
+		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion, err := jwt.Signed(sig).Claims(jwt.Claims{Issuer: "lakeside", Subject: "lakeside", ID: "contract-1",
+			Audience: jwt.Audience{h.Server.URL + "/oauth/token"}, Expiry: jwt.NewNumericDate(h.Now().Add(time.Minute))}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := func(grant, a string) []byte {
+			return []byte(url.Values{"grant_type": {grant}, "scope": {"system/Task.rs"}, "client_assertion": {a},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}.Encode())
+		}
+		formHeader := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 200, request: conforms})
+		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 401, request: conforms})
+		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("password", assertion), status: 400, request: inexpressible})
 	})
 
 	t.Run("not in the API", func(t *testing.T) {

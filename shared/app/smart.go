@@ -1,0 +1,408 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/handoff-health/handoff/shared/problem"
+)
+
+// SMART Backend Services (SMART App Launch 2.2, client-confidential-
+// asymmetric): an EHR registers its public keys for a clinic, then trades a
+// signed assertion for a short-lived access token to handoff's FHIR API.
+
+// AccessTokenTTL is how long an access token works.
+const AccessTokenTTL = 300 * time.Second
+
+// Assertion limits.
+const (
+	maxAssertionAhead = 5 * time.Minute
+	maxAssertionLen   = 8 << 10
+	maxJWKSBytes      = 64 << 10
+	maxJWKSKeys       = 10
+	jwksCacheDefault  = 5 * time.Minute
+	jwksCacheMax      = 24 * time.Hour
+)
+
+// SupportedScopes are the scopes a token may carry: SMART v2 forms and the
+// v1 forms EHRs still send.
+var SupportedScopes = []string{
+	"system/Task.cru", "system/Task.rs", "system/Subscription.cru",
+	"system/Task.read", "system/Task.write", "system/*.*",
+}
+
+// AssertionAlgorithms are the signature algorithms an assertion may use.
+var AssertionAlgorithms = []jose.SignatureAlgorithm{jose.RS384, jose.ES384}
+
+// OAuthError is a token endpoint refusal (RFC 6749 §5.2).
+type OAuthError struct {
+	Code        string // invalid_request, invalid_client, invalid_grant, invalid_scope, unsupported_grant_type
+	Description string
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+// Status is the HTTP status of the refusal: 401 for invalid_client, else 400.
+func (e *OAuthError) Status() int {
+	if e.Code == "invalid_client" {
+		return http.StatusUnauthorized
+	}
+	return http.StatusBadRequest
+}
+
+func oauthErr(code, format string, args ...any) *OAuthError {
+	return &OAuthError{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// FHIRClient is what PUT /v1/admin/clinics/{id}/fhir-client takes.
+type FHIRClient struct {
+	JWKSURL string          `json:"jwks_url,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+}
+
+// RegisterFHIRClient registers a clinic's public keys, inline or by URL, and
+// returns its client_id (the clinic's id). Errors: Invalid, NotFound.
+func (a *App) RegisterFHIRClient(ctx context.Context, clinicID string, in FHIRClient) (string, error) {
+	field := func(name, detail string) error {
+		return problem.Invalidf([]problem.FieldError{{Field: name, Detail: detail}}, "The FHIR client is not valid.")
+	}
+	var jwks string
+	switch {
+	case (in.JWKSURL == "") == (len(in.JWKS) == 0):
+		return "", field("jwks", "give either jwks (a JSON Web Key Set) or jwks_url")
+	case in.JWKSURL != "":
+		if err := a.checkCallbackURL(in.JWKSURL); err != nil {
+			return "", field("jwks_url", err.Error())
+		}
+	default:
+		if len(in.JWKS) > maxJWKSBytes {
+			return "", field("jwks", "is over 64 KiB")
+		}
+		if _, err := parseJWKS(in.JWKS); err != nil {
+			return "", field("jwks", err.Error())
+		}
+		jwks = string(in.JWKS)
+	}
+	if _, err := a.Clinics.Get(ctx, clinicID); err != nil {
+		return "", err
+	}
+	if err := a.Clinics.SetFHIRClient(ctx, clinicID, jwks, in.JWKSURL); err != nil {
+		return "", err
+	}
+	a.forgetClinic(clinicID)
+	a.Log.InfoContext(ctx, "FHIR client registered", "clinic", clinicID, "by_url", in.JWKSURL != "")
+	return clinicID, nil
+}
+
+// parseJWKS reads a key set and keeps only keys an assertion may use: public
+// RSA keys of 2048 bits or more, or P-384 keys, each with its own kid.
+func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
+	var ks jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &ks); err != nil {
+		return ks, errors.New("is not a JSON Web Key Set")
+	}
+	if len(ks.Keys) == 0 || len(ks.Keys) > maxJWKSKeys {
+		return ks, fmt.Errorf("must hold 1 to %d keys", maxJWKSKeys)
+	}
+	seen := map[string]bool{}
+	for _, k := range ks.Keys {
+		if k.KeyID == "" || seen[k.KeyID] {
+			return ks, errors.New("every key needs a kid of its own")
+		}
+		seen[k.KeyID] = true
+		if !k.IsPublic() || !k.Valid() {
+			return ks, fmt.Errorf("key %q is not a public key", k.KeyID)
+		}
+		switch pk := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pk.N.BitLen() < 2048 {
+				return ks, fmt.Errorf("key %q: an RSA key needs at least 2048 bits", k.KeyID)
+			}
+		case *ecdsa.PublicKey:
+			if pk.Curve != elliptic.P384() {
+				return ks, fmt.Errorf("key %q: an EC key must be on P-384 (ES384)", k.KeyID)
+			}
+		default:
+			return ks, fmt.Errorf("key %q: only RSA (RS384) and P-384 (ES384) keys", k.KeyID)
+		}
+	}
+	return ks, nil
+}
+
+// jwksCache keeps fetched key sets for as long as their Cache-Control says.
+type jwksCache struct {
+	mu   sync.Mutex
+	sets map[string]cachedJWKS
+}
+
+type cachedJWKS struct {
+	set   jose.JSONWebKeySet
+	until time.Time
+}
+
+// clientKeys returns a clinic's registered keys, fetching a JWKS URL through
+// the same address guard as status webhooks.
+func (a *App) clientKeys(ctx context.Context, jwks, jwksURL string) (jose.JSONWebKeySet, error) {
+	if jwks != "" {
+		return parseJWKS([]byte(jwks))
+	}
+	a.jwks.mu.Lock()
+	c, ok := a.jwks.sets[jwksURL]
+	a.jwks.mu.Unlock()
+	if ok && a.now().Before(c.until) {
+		return c.set, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
+	if err != nil {
+		return jose.JSONWebKeySet{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := a.callbackClient().Do(req)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch the JWKS: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch the JWKS: status %d", res.StatusCode)
+	}
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
+	if err != nil || len(raw) > maxJWKSBytes {
+		return jose.JSONWebKeySet{}, errors.New("fetch the JWKS: unreadable or over 64 KiB")
+	}
+	set, err := parseJWKS(raw)
+	if err != nil {
+		return set, fmt.Errorf("the JWKS %w", err)
+	}
+	a.jwks.mu.Lock()
+	if a.jwks.sets == nil {
+		a.jwks.sets = map[string]cachedJWKS{}
+	}
+	a.jwks.sets[jwksURL] = cachedJWKS{set: set, until: a.now().Add(cacheFor(res.Header.Get("Cache-Control")))}
+	a.jwks.mu.Unlock()
+	return set, nil
+}
+
+// cacheFor reads max-age from a Cache-Control header (no-store: not at all).
+func cacheFor(cc string) time.Duration {
+	d := jwksCacheDefault
+	for _, part := range strings.Split(cc, ",") {
+		part = strings.TrimSpace(strings.ToLower(part))
+		if part == "no-store" || part == "no-cache" {
+			return 0
+		}
+		if v, ok := strings.CutPrefix(part, "max-age="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				d = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return min(d, jwksCacheMax)
+}
+
+// TokenAnswer is the token endpoint's answer.
+type TokenAnswer struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// TokenEndpoint is where assertions are addressed (their aud).
+func (a *App) TokenEndpoint() string { return a.Config.PublicURL + "/oauth/token" }
+
+// IssueToken checks a client_credentials request with a signed assertion
+// and returns an access token. Refusals are *OAuthError.
+func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertion, scope string) (TokenAnswer, error) {
+	switch {
+	case grantType != "client_credentials":
+		return TokenAnswer{}, oauthErr("unsupported_grant_type", "grant_type must be client_credentials")
+	case assertionType != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+		return TokenAnswer{}, oauthErr("invalid_request", "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	case assertion == "" || len(assertion) > maxAssertionLen:
+		return TokenAnswer{}, oauthErr("invalid_request", "client_assertion is missing or too long")
+	}
+	tok, err := jwt.ParseSigned(assertion, AssertionAlgorithms)
+	if err != nil {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion is not a JWT signed with RS384 or ES384")
+	}
+	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's header must name its key (kid)")
+	}
+	hdr := tok.Headers[0]
+	var claimed jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&claimed); err != nil || claimed.Issuer == "" {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion has no iss")
+	}
+	if claimed.Issuer != claimed.Subject {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's iss and sub must both be the client_id")
+	}
+	clinic, err := a.clinic(ctx, claimed.Issuer)
+	if problem.Is(err, problem.NotFound) || (err == nil && clinic.JWKS == "" && clinic.JWKSURL == "") {
+		return TokenAnswer{}, oauthErr("invalid_client", "unknown client")
+	}
+	if err != nil {
+		return TokenAnswer{}, err
+	}
+	if jku, ok := hdr.ExtraHeaders["jku"]; ok && (clinic.JWKSURL == "" || jku != clinic.JWKSURL) {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's jku is not the registered JWKS URL")
+	}
+	keys, err := a.clientKeys(ctx, clinic.JWKS, clinic.JWKSURL)
+	if err != nil {
+		a.Log.WarnContext(ctx, "FHIR client keys unavailable", "clinic", clinic.ID, "error", err.Error())
+		return TokenAnswer{}, oauthErr("invalid_client", "the client's keys cannot be read")
+	}
+	match := keys.Key(hdr.KeyID)
+	if len(match) != 1 {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's kid names no registered key")
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(match[0].Key, &claims); err != nil {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's signature does not verify")
+	}
+	now := a.now()
+	if err := claims.ValidateWithLeeway(jwt.Expected{
+		Issuer: clinic.ID, Subject: clinic.ID, AnyAudience: jwt.Audience{a.TokenEndpoint()}, Time: now,
+	}, 0); err != nil || claims.Expiry == nil {
+		why := "the assertion's aud, exp or nbf does not hold"
+		switch {
+		case errors.Is(err, jwt.ErrInvalidAudience):
+			why = "the assertion's aud must be " + a.TokenEndpoint()
+		case errors.Is(err, jwt.ErrExpired) || claims.Expiry == nil:
+			why = "the assertion has expired (or has no exp)"
+		}
+		return TokenAnswer{}, oauthErr("invalid_client", "%s", why)
+	}
+	exp := claims.Expiry.Time()
+	if exp.After(now.Add(maxAssertionAhead)) {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's exp is more than 5 minutes ahead")
+	}
+	if claims.ID == "" {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion has no jti")
+	}
+	granted, err := grantScopes(scope)
+	if err != nil {
+		return TokenAnswer{}, err
+	}
+	seen, err := a.Referrals.SeenAssertion(ctx, clinic.ID, claims.ID, exp)
+	if err != nil {
+		return TokenAnswer{}, err
+	}
+	if seen {
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's jti was used before")
+	}
+	at, err := a.accessToken(ctx, clinic.ID, granted, now.Add(AccessTokenTTL))
+	if err != nil {
+		return TokenAnswer{}, err
+	}
+	a.Log.InfoContext(ctx, "access token issued", "clinic", clinic.ID, "scope", granted, "alg", hdr.Algorithm)
+	return TokenAnswer{AccessToken: at, TokenType: "bearer", ExpiresIn: int(AccessTokenTTL.Seconds()), Scope: granted}, nil
+}
+
+// grantScopes checks the requested scopes: each must be supported.
+func grantScopes(scope string) (string, error) {
+	requested := strings.Fields(scope)
+	if len(requested) == 0 {
+		return "", oauthErr("invalid_scope", "scope is required, e.g. system/Task.cru system/Task.rs")
+	}
+	for _, s := range requested {
+		if !slices.Contains(SupportedScopes, s) {
+			return "", oauthErr("invalid_scope", "scope %q is not supported", s)
+		}
+	}
+	return strings.Join(requested, " "), nil
+}
+
+// accessToken signs a clinic's scopes and expiry with the link key: the
+// token is checked by its MAC, and nothing about it is stored.
+func (a *App) accessToken(ctx context.Context, clinicID, scope string, exp time.Time) (string, error) {
+	payload, err := json.Marshal(map[string]any{"c": clinicID, "s": scope, "e": exp.Unix()})
+	if err != nil {
+		return "", err
+	}
+	p := base64.RawURLEncoding.EncodeToString(payload)
+	mac, err := a.accessTokenMAC(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	return "hat_" + p + "." + mac, nil
+}
+
+func (a *App) accessTokenMAC(ctx context.Context, payload string) (string, error) {
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("handoff/access-token/v1|" + payload))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// AccessGrant is what a valid access token allows.
+type AccessGrant struct {
+	ClinicID string
+	Scopes   []string
+}
+
+// CheckAccessToken verifies an access token. Errors: Unauthorized.
+func (a *App) CheckAccessToken(ctx context.Context, token string) (AccessGrant, error) {
+	bad := problem.Errorf(problem.Unauthorized, "a valid access token is required (POST /oauth/token)")
+	body, ok := strings.CutPrefix(token, "hat_")
+	p, mac, ok2 := strings.Cut(body, ".")
+	if !ok || !ok2 || len(token) > 1024 {
+		return AccessGrant{}, bad
+	}
+	want, err := a.accessTokenMAC(ctx, p)
+	if err != nil {
+		return AccessGrant{}, err
+	}
+	if !hmac.Equal([]byte(want), []byte(mac)) {
+		return AccessGrant{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(p)
+	if err != nil {
+		return AccessGrant{}, bad
+	}
+	var c struct {
+		C string `json:"c"`
+		S string `json:"s"`
+		E int64  `json:"e"`
+	}
+	if json.Unmarshal(raw, &c) != nil || a.now().Unix() >= c.E {
+		return AccessGrant{}, bad
+	}
+	return AccessGrant{ClinicID: c.C, Scopes: strings.Fields(c.S)}, nil
+}
+
+// SmartConfiguration is /.well-known/smart-configuration.
+func (a *App) SmartConfiguration() map[string]any {
+	algs := make([]string, len(AssertionAlgorithms))
+	for i, alg := range AssertionAlgorithms {
+		algs[i] = string(alg)
+	}
+	return map[string]any{
+		"token_endpoint":                                   a.TokenEndpoint(),
+		"grant_types_supported":                            []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": algs,
+		"scopes_supported":                                 SupportedScopes,
+		"capabilities":                                     []string{"client-confidential-asymmetric"},
+	}
+}
