@@ -81,12 +81,23 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
 	}
+	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body)
+	return answer, err
+}
+
+// createReferral is every referral's one intake path, whatever brought it (a
+// signed webhook, a FHIR Task): decode and minimize, check the patient can be
+// reached, and store the referral with its first events, once per delivery
+// key (a repeated key with the same body answers as the first time). It
+// returns the stored receipt, and whether it was stored before (a replay).
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte) ([]byte, bool, error) {
+	d := Delivery{ContentType: contentType, Body: body}
 	in, err := intake.Parse(d.ContentType, d.Body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(a.reachable(in.Patient, nil, c)) == 0 {
-		return nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
+		return nil, false, a.unreachableAtIntake(d.ContentType, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
@@ -98,11 +109,11 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 		Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	_, tokHash, err := a.linkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
@@ -131,21 +142,21 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 		// The consent link's short form, for texts.
 		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		n.TextToken = n.Token
 		n.TextToken.Hash = h
 	}
 	stored, replay, err := a.Referrals.Create(ctx, n)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if replay {
 		a.Log.InfoContext(ctx, "referral delivery repeated", "clinic", c.ID)
-		return stored, nil
+		return stored, true, nil
 	}
 	a.Log.InfoContext(ctx, "referral accepted", "clinic", c.ID, "referral", r.ID)
-	return stored, nil
+	return stored, false, nil
 }
 
 // event builds an event for r, due at due (now for immediate ones).

@@ -162,19 +162,19 @@ func (a *App) close(rec *dynamo.Record, to referral.Status, detail string) dynam
 
 // fhirTaskStatus maps a referral status to FHIR R4 Task.status.
 var fhirTaskStatus = map[referral.Status]string{
-	referral.AwaitingConsent:   "draft",
-	referral.Consented:         "ready",
-	referral.Declined:          "cancelled",
-	referral.Expired:           "cancelled",
-	referral.Cancelled:         "cancelled",
-	referral.Revoked:           "cancelled",
-	referral.Routed:            "requested",
-	referral.SharedWithPatient: "completed",
-	referral.Unmatched:         "cancelled",
-	referral.Accepted:          "accepted",
+	referral.AwaitingConsent:   "requested",
+	referral.Consented:         "accepted",
+	referral.Routed:            "accepted",
+	referral.SharedWithPatient: "accepted",
+	referral.Accepted:          "in-progress",
 	referral.Connected:         "completed",
+	referral.Declined:          "rejected",
+	referral.Expired:           "failed",
+	referral.Unmatched:         "failed",
 	referral.NotConnected:      "failed",
 	referral.Unreachable:       "failed",
+	referral.Cancelled:         "cancelled",
+	referral.Revoked:           "cancelled",
 }
 
 // FHIRTask renders a clinic's view of a referral as a FHIR R4 Task.

@@ -179,7 +179,7 @@ func TestIntakeAcceptsAndIsIdempotent(t *testing.T) {
 		"Authorization": {"Bearer " + c.APIKey}, "Accept": {"application/fhir+json"}})
 	var task map[string]any
 	if st != 200 || hd.Get("Content-Type") != "application/fhir+json" || json.Unmarshal(fb, &task) != nil ||
-		task["resourceType"] != "Task" || task["status"] != "draft" {
+		task["resourceType"] != "Task" || task["status"] != "requested" {
 		t.Fatalf("FHIR task: %d %s", st, fb)
 	}
 }

@@ -24,6 +24,7 @@ func (s *Server) routeIntake(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("/v1/clinics/{clinic}/outcomes", methods(map[string]http.HandlerFunc{http.MethodGet: s.clinicOutcomes}))
 	mux.HandleFunc("/oauth/token", methods(map[string]http.HandlerFunc{http.MethodPost: s.token}))
+	s.routeFHIR(mux)
 	mux.HandleFunc("/.well-known/smart-configuration", methods(map[string]http.HandlerFunc{http.MethodGet: s.smartConfiguration}))
 }
 

@@ -1,0 +1,205 @@
+package apptest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+)
+
+// gravityTask is a Task of the Gravity SDOH referral profile with its
+// ServiceRequest, Patient and Practitioner contained, and a clinical note
+// that must never be kept.
+func gravityTask(email, identifier string) map[string]any {
+	return map[string]any{
+		"resourceType": "Task", "status": "requested", "intent": "order",
+		"code":       map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}}},
+		"identifier": []any{map[string]any{"system": "urn:ehr:orders", "value": identifier}},
+		"focus":      map[string]any{"reference": "#sr"}, "for": map[string]any{"reference": "#pat"},
+		"requester": map[string]any{"reference": "#dr"},
+		"note":      []any{map[string]any{"text": "Drinks daily since the divorce; NoteSecretXyz"}},
+		"contained": []any{
+			map[string]any{"resourceType": "ServiceRequest", "id": "sr", "status": "active", "intent": "order",
+				"subject":    map[string]any{"reference": "#pat"},
+				"reasonCode": []any{map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}},
+				"note":       []any{map[string]any{"text": "NoteSecretXyz"}}},
+			map[string]any{"resourceType": "Patient", "id": "pat", "name": []any{map[string]any{"given": []string{"Rosa"}, "family": "Quintana"}},
+				"telecom": []any{map[string]any{"system": "email", "value": email}},
+				"address": []any{map[string]any{"postalCode": "94110", "country": "US"}}},
+			map[string]any{"resourceType": "Practitioner", "id": "dr", "name": []any{map[string]any{"given": []string{"Jan"}, "family": "Rivera"}},
+				"telecom": []any{map[string]any{"system": "email", "value": "rivera@clinic.example"}}},
+		},
+	}
+}
+
+// fhirCall calls the FHIR API with an access token.
+func (w *world) fhirCall(t *testing.T, method, path, token string, body any, extra http.Header) (int, http.Header, map[string]any) {
+	t.Helper()
+	var raw []byte
+	if body != nil {
+		raw, _ = json.Marshal(body)
+	}
+	hd := http.Header{"Content-Type": {"application/fhir+json"}}
+	if token != "" {
+		hd.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range extra {
+		hd[k] = v
+	}
+	st, rh, b := w.Do(method, path, raw, hd)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return st, rh, out
+}
+
+// fhirToken registers the EHR's keys for a clinic and gets a token.
+func (w *world) fhirToken(t *testing.T, e *ehr, clinic, scope string) string {
+	t.Helper()
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/"+clinic+"/fhir-client", map[string]any{"jwks": json.RawMessage(e.jwks())}); st != http.StatusOK {
+		t.Fatalf("register keys: %d %s", st, b)
+	}
+	st, out := tokenRequest(w.Harness, tokenForm(e.assertion(t, jose.ES384, "ec-1", claimsFor(clinic, w.Server.URL+"/oauth/token", w.Now()), nil), scope))
+	if st != http.StatusOK {
+		t.Fatalf("token: %d %v", st, out)
+	}
+	return out["access_token"].(string)
+}
+
+// TestFHIRTaskLife: an EHR with a SMART token creates a Task (contained, and
+// a transaction Bundle), follows it through consent, the group's accept and
+// the connection, and cancels another; another clinic's token sees none of
+// them; the clinical note and codes are kept nowhere.
+func TestFHIRTaskLife(t *testing.T) {
+	w := newWorld(t, "")
+	e := newEHR(t)
+	tok := w.fhirToken(t, e, "lakeside", "system/Task.cru system/Task.rs")
+
+	st, hd, task := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa@patient.example", "ORD-1"), nil)
+	if st != http.StatusCreated || task["resourceType"] != "Task" || task["status"] != "requested" || !strings.Contains(hd.Get("Location"), "/fhir/Task/") {
+		t.Fatalf("create: %d %v %s", st, task, hd.Get("Location"))
+	}
+	id := task["id"].(string)
+	// The same identifier again: the same Task, 200.
+	st, _, again := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
+	if st != http.StatusCreated {
+		// The first create had no If-None-Exist: this one is a new Task.
+		t.Fatalf("a first conditional create: %d", st)
+	}
+	st, _, same := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
+	if st != http.StatusOK || same["id"] != again["id"] {
+		t.Errorf("the conditional create repeated: %d, id %v want %v", st, same["id"], again["id"])
+	}
+	w.Settle()
+	mails := w.MailsTo("rosa@patient.example")
+	if len(mails) != 1 || len(w.MailsTo("rosa2@patient.example")) != 1 {
+		t.Fatalf("%d consent emails, want 1 per Task", len(mails))
+	}
+	link := w.Link(mails[0], "c")
+	w.confirm(t, link, "introduce", "mission-a")
+	if _, _, got := w.fhirCall(t, http.MethodGet, "/fhir/Task/"+id, tok, nil, nil); got["status"] != "accepted" {
+		t.Errorf("after consent: %v", got["status"])
+	}
+	g := w.groupLink(t, w.groups[0], 1)
+	w.answer(t, g, url.Values{"action": {"accept"}})
+	if _, _, got := w.fhirCall(t, http.MethodGet, "/fhir/Task/"+id, tok, nil, nil); got["status"] != "in-progress" {
+		t.Errorf("after the group accepted: %v", got["status"])
+	}
+	w.answer(t, g, url.Values{"action": {"connected"}})
+	_, _, done := w.fhirCall(t, http.MethodGet, "/fhir/Task/"+id, tok, nil, nil)
+	if done["status"] != "completed" || done["output"] == nil {
+		t.Errorf("after the connection: %v", done)
+	}
+
+	// A transaction Bundle.
+	bundleTask := gravityTask("bundle@patient.example", "ORD-2")
+	contained := bundleTask["contained"].([]any)
+	delete(bundleTask, "contained")
+	bundleTask["focus"] = map[string]any{"reference": "urn:uuid:sr-1"}
+	bundleTask["for"] = map[string]any{"reference": "urn:uuid:pat-1"}
+	bundleTask["requester"] = map[string]any{"reference": "urn:uuid:dr-1"}
+	sr, pat, dr := contained[0].(map[string]any), contained[1].(map[string]any), contained[2].(map[string]any)
+	sr["subject"] = map[string]any{"reference": "urn:uuid:pat-1"}
+	sr["requester"] = map[string]any{"reference": "urn:uuid:dr-1"}
+	entry := func(full string, res map[string]any) map[string]any {
+		delete(res, "id")
+		return map[string]any{"fullUrl": full, "resource": res, "request": map[string]any{"method": "POST", "url": res["resourceType"]}}
+	}
+	bundle := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		entry("urn:uuid:task-1", bundleTask), entry("urn:uuid:sr-1", sr), entry("urn:uuid:pat-1", pat), entry("urn:uuid:dr-1", dr)}}
+	st, _, resp := w.fhirCall(t, http.MethodPost, "/fhir", tok, bundle, nil)
+	if st != http.StatusOK || resp["type"] != "transaction-response" || !strings.Contains(mustString(t, resp), `"status":"201 Created"`) {
+		t.Fatalf("transaction: %d %v", st, resp)
+	}
+	bid := resp["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+	w.Settle()
+	if n := len(w.MailsTo("bundle@patient.example")); n != 1 {
+		t.Errorf("the Bundle's patient got %d consent emails", n)
+	}
+
+	// Cancel by the requester.
+	st, _, cancelled := w.fhirCall(t, http.MethodPut, "/fhir/Task/"+bid, tok, map[string]any{"resourceType": "Task", "id": bid, "status": "cancelled"}, nil)
+	if st != http.StatusOK || cancelled["status"] != "cancelled" || cancelled["statusReason"] == nil {
+		t.Errorf("cancel: %d %v", st, cancelled)
+	}
+
+	// Another clinic's token sees nothing of lakeside's.
+	w.NewClinic("other", "")
+	other := w.fhirToken(t, newEHR(t), "other", "system/Task.cru system/Task.rs")
+	for _, c := range []struct{ method, path string }{{"GET", "/fhir/Task/" + id}, {"PUT", "/fhir/Task/" + id}} {
+		if st, _, oo := w.fhirCall(t, c.method, c.path, other, map[string]any{"resourceType": "Task", "status": "cancelled"}, nil); st != http.StatusNotFound || oo["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s %s with another clinic's token: %d %v", c.method, c.path, st, oo)
+		}
+	}
+	// Refusals, as OperationOutcome.
+	readOnly := w.fhirToken(t, e, "lakeside", "system/Task.rs")
+	abs := gravityTask("abs@patient.example", "ORD-3")
+	abs["focus"] = map[string]any{"reference": "https://ehr.example/fhir/ServiceRequest/123"}
+	for _, c := range []struct {
+		name, token string
+		body        any
+		status      int
+	}{
+		{"no token", "", gravityTask("x@patient.example", "X"), http.StatusUnauthorized},
+		{"a forged token", "hat_e30.AAAA", gravityTask("x@patient.example", "X"), http.StatusUnauthorized},
+		{"a read-only token", readOnly, gravityTask("x@patient.example", "X"), http.StatusForbidden},
+		{"a reference to another server", tok, abs, http.StatusUnprocessableEntity},
+		{"not a Task", tok, map[string]any{"resourceType": "Patient"}, http.StatusUnprocessableEntity},
+		{"status draft", tok, func() map[string]any { t := gravityTask("x@patient.example", "X"); t["status"] = "draft"; return t }(), http.StatusUnprocessableEntity},
+	} {
+		st, hd, oo := w.fhirCall(t, http.MethodPost, "/fhir/Task", c.token, c.body, nil)
+		if st != c.status || oo["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %v, want %d and an OperationOutcome", c.name, st, oo, c.status)
+		}
+		if st == http.StatusUnauthorized && !strings.Contains(hd.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: no WWW-Authenticate", c.name)
+		}
+	}
+	if st, _, cs := w.fhirCall(t, http.MethodGet, "/fhir/metadata", "", nil, nil); st != http.StatusOK || cs["resourceType"] != "CapabilityStatement" {
+		t.Errorf("metadata: %d %v", st, cs)
+	}
+
+	// The note and the codes are kept nowhere and read back nowhere.
+	all := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals) + w.Logs.String() + mustString(t, done)
+	for _, m := range w.Mails() {
+		all += m.Body.Text + m.Body.HTML + m.Subject
+	}
+	for _, s := range []string{"NoteSecretXyz", "divorce", "F10.20", "F1020", "Quintana"} {
+		if strings.Contains(all, s) {
+			t.Errorf("%q is kept or sent", s)
+		}
+	}
+}
+
+func mustString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

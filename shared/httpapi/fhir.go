@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/problem"
+)
+
+// The FHIR R4 API under /fhir: application/fhir+json in and out, errors as
+// OperationOutcome.
+
+const fhirJSON = "application/fhir+json"
+
+func (s *Server) routeFHIR(mux *http.ServeMux) {
+	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
+	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirTransaction}))
+	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateTask}))
+	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadTask, http.MethodPut: s.fhirCancelTask}))
+}
+
+func writeFHIR(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", fhirJSON+"; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fhirCodes maps handoff's problem codes to OperationOutcome issue codes.
+var fhirCodes = map[problem.Code]string{
+	problem.Malformed: "structure", problem.Unauthorized: "login", problem.Forbidden: "forbidden",
+	problem.NotFound: "not-found", problem.MethodNotAllowed: "not-supported", problem.Conflict: "conflict",
+	problem.TooLarge: "too-costly", problem.UnsupportedMedia: "not-supported", problem.Invalid: "invalid",
+	problem.Unavailable: "transient", problem.Internal: "exception",
+}
+
+// fhirFail answers an error as an OperationOutcome with the problem's status.
+func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
+	code := problem.CodeOf(err)
+	if code == problem.Internal || code == problem.Unavailable {
+		s.logFailure(r, "FHIR request failed", err)
+		err = classify(err)
+		code = problem.CodeOf(err)
+	}
+	body := problem.BodyOf(err)
+	issues := []map[string]any{}
+	for _, f := range body.Errors {
+		issues = append(issues, map[string]any{"severity": "error", "code": fhirCodes[code], "diagnostics": f.Detail, "expression": []string{f.Field}})
+	}
+	if len(issues) == 0 {
+		issues = append(issues, map[string]any{"severity": "error", "code": fhirCodes[code], "diagnostics": body.Detail})
+	}
+	if code == problem.Unauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="invalid_token"`)
+	}
+	writeFHIR(w, problem.Status(code), map[string]any{"resourceType": "OperationOutcome", "issue": issues})
+}
+
+func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
+	writeFHIR(w, http.StatusOK, s.App.CapabilityStatement())
+}
+
+// fhirBody reads a FHIR JSON body.
+func (s *Server) fhirBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	ct := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]))
+	if ct != fhirJSON && ct != "application/json" {
+		return nil, problem.Errorf(problem.UnsupportedMedia, "send application/fhir+json")
+	}
+	return readBody(w, r, intake.MaxBody)
+}
+
+func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, transaction bool) {
+	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "write")
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	body, err := s.fhirBody(w, r)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	var head struct{ ResourceType string }
+	if json.Unmarshal(body, &head) == nil && (head.ResourceType == "Bundle") != transaction {
+		s.fhirFail(w, r, problem.Invalidf([]problem.FieldError{{Field: "resourceType",
+			Detail: "post a Task to /fhir/Task, a transaction Bundle to /fhir"}}, "The resource is not one this endpoint takes."))
+		return
+	}
+	created, err := s.App.CreateTask(r.Context(), g, body, r.Header.Get("If-None-Exist"))
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	location := s.App.Config.PublicURL + "/fhir/Task/" + created.ID
+	status := http.StatusCreated
+	if !created.Created {
+		status = http.StatusOK // If-None-Exist found it
+	}
+	if transaction {
+		writeFHIR(w, http.StatusOK, map[string]any{
+			"resourceType": "Bundle", "type": "transaction-response",
+			"entry": []any{map[string]any{"response": map[string]any{
+				"status": map[int]string{201: "201 Created", 200: "200 OK"}[status], "location": "Task/" + created.ID,
+			}, "resource": created.Task}},
+		})
+		return
+	}
+	w.Header().Set("Location", location)
+	writeFHIR(w, status, created.Task)
+}
+
+func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request)  { s.fhirCreate(w, r, false) }
+func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request) { s.fhirCreate(w, r, true) }
+
+func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request) {
+	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "read")
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	t, err := s.App.ReadTask(r.Context(), g, r.PathValue("id"))
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, t)
+}
+
+func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request) {
+	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "write")
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	body, err := s.fhirBody(w, r)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	t, err := s.App.CancelTask(r.Context(), g, r.PathValue("id"), body)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, t)
+}
