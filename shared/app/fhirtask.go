@@ -153,7 +153,11 @@ func bundleWithoutTask(body []byte) (taskIn, []byte, error) {
 	var rest []any
 	found := 0
 	for _, e := range entries {
-		res, _ := e.(map[string]any)["resource"].(map[string]any)
+		em, ok := e.(map[string]any)
+		if !ok {
+			return taskIn{}, nil, fhirInvalid("Bundle.entry", "every entry must be an object")
+		}
+		res, _ := em["resource"].(map[string]any)
 		if res != nil && res["resourceType"] == "Task" {
 			raw, _ := json.Marshal(res)
 			if err := json.Unmarshal(raw, &task); err != nil {

@@ -239,20 +239,9 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 	case assertion == "" || len(assertion) > maxAssertionLen:
 		return TokenAnswer{}, oauthErr("invalid_request", "client_assertion is missing or too long")
 	}
-	tok, err := jwt.ParseSigned(assertion, AssertionAlgorithms)
-	if err != nil {
-		return TokenAnswer{}, oauthErr("invalid_client", "the assertion is not a JWT signed with RS384 or ES384")
-	}
-	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
-		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's header must name its key (kid)")
-	}
-	hdr := tok.Headers[0]
-	var claimed jwt.Claims
-	if err := tok.UnsafeClaimsWithoutVerification(&claimed); err != nil || claimed.Issuer == "" {
-		return TokenAnswer{}, oauthErr("invalid_client", "the assertion has no iss")
-	}
-	if claimed.Issuer != claimed.Subject {
-		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's iss and sub must both be the client_id")
+	tok, hdr, claimed, oerr := readAssertion(assertion)
+	if oerr != nil {
+		return TokenAnswer{}, oerr
 	}
 	clinic, err := a.clinic(ctx, claimed.Issuer)
 	if problem.Is(err, problem.NotFound) || (err == nil && clinic.JWKS == "" && clinic.JWKSURL == "") {
@@ -314,6 +303,26 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 	}
 	a.Log.InfoContext(ctx, "access token issued", "clinic", clinic.ID, "scope", granted, "alg", hdr.Algorithm)
 	return TokenAnswer{AccessToken: at, TokenType: "bearer", ExpiresIn: int(AccessTokenTTL.Seconds()), Scope: granted}, nil
+}
+
+// readAssertion parses an assertion without trusting it yet: an RS384 or
+// ES384 JWS with one header naming its key, and iss = sub.
+func readAssertion(assertion string) (*jwt.JSONWebToken, jose.Header, jwt.Claims, *OAuthError) {
+	var claimed jwt.Claims
+	tok, err := jwt.ParseSigned(assertion, AssertionAlgorithms)
+	if err != nil {
+		return nil, jose.Header{}, claimed, oauthErr("invalid_client", "the assertion is not a JWT signed with RS384 or ES384")
+	}
+	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
+		return nil, jose.Header{}, claimed, oauthErr("invalid_client", "the assertion's header must name its key (kid)")
+	}
+	if err := tok.UnsafeClaimsWithoutVerification(&claimed); err != nil || claimed.Issuer == "" {
+		return nil, jose.Header{}, claimed, oauthErr("invalid_client", "the assertion has no iss")
+	}
+	if claimed.Issuer != claimed.Subject {
+		return nil, jose.Header{}, claimed, oauthErr("invalid_client", "the assertion's iss and sub must both be the client_id")
+	}
+	return tok, tok.Headers[0], claimed, nil
 }
 
 // grantScopes checks the requested scopes: each must be supported.

@@ -208,8 +208,19 @@ func TestSMARTBackendServices(t *testing.T) {
 	// A tampered or expired access token does not check.
 	_, out := tokenRequest(w.Harness, tokenForm(e.assertion(t, jose.ES384, "ec-1", claimsFor("lakeside", aud, now), nil), "system/Task.rs"))
 	at := out["access_token"].(string)
-	if _, err := w.App.CheckAccessToken(t.Context(), at[:len(at)-2]+"AA"); err == nil {
-		t.Error("a tampered access token checked")
+	dot := strings.LastIndexByte(at, '.')
+	flip := map[byte]byte{'A': 'B'}[at[dot+1]]
+	if flip == 0 {
+		flip = 'A'
+	}
+	other := map[byte]string{'x': "y"}[at[5]]
+	if other == "" {
+		other = "x"
+	}
+	for _, tampered := range []string{at[:dot+1] + string(flip) + at[dot+2:], at[:5] + other + at[6:], strings.Replace(at, "hat_", "hat_e30", 1)} {
+		if _, err := w.App.CheckAccessToken(t.Context(), tampered); err == nil {
+			t.Errorf("a tampered access token checked: %s", tampered)
+		}
 	}
 	w.Advance(301 * time.Second)
 	if _, err := w.App.CheckAccessToken(t.Context(), at); err == nil {
