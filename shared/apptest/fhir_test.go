@@ -2,6 +2,7 @@ package apptest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -178,6 +179,28 @@ func TestFHIRTaskLife(t *testing.T) {
 		if st == http.StatusUnauthorized && !strings.Contains(hd.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s: no WWW-Authenticate", c.name)
 		}
+	}
+	// What a create and a read cost in DynamoDB calls.
+	metered := dynamotest.Client(w.DB.URL, w.DB.Counter.Middleware())
+	w.App.Referrals.DB, w.App.Clinics.DB = metered, metered
+	for _, step := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"create", http.MethodPost, "/fhir/Task", gravityTask("cost@patient.example", "ORD-9")},
+		{"read", http.MethodGet, "/fhir/Task/" + id, nil},
+	} {
+		w.DB.Counter.Reset()
+		if st, _, _ := w.fhirCall(t, step.method, step.path, tok, step.body, nil); st >= 300 {
+			t.Fatalf("%s: %d", step.name, st)
+		}
+		var calls []string
+		items := 0
+		for _, c := range w.DB.Counter.Snapshot() {
+			calls = append(calls, fmt.Sprintf("%s %d", c.Operation, c.Calls))
+			items += c.Items
+		}
+		t.Logf("a Task %s: %s; %d items read", step.name, strings.Join(calls, ", "), items)
 	}
 	if st, _, cs := w.fhirCall(t, http.MethodGet, "/fhir/metadata", "", nil, nil); st != http.StatusOK || cs["resourceType"] != "CapabilityStatement" {
 		t.Errorf("metadata: %d %v", st, cs)

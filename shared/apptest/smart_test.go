@@ -240,3 +240,29 @@ func mustJSONBytes(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// BenchmarkTokenEndpoint: one POST /oauth/token with an ES384 assertion and
+// with an RS384 one, through the whole HTTP stack and the embedded
+// DynamoDB (the jti's conditional write, the clinic read from the cache).
+func BenchmarkTokenEndpoint(b *testing.B) {
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES384, jose.RS384} {
+		b.Run(string(alg), func(b *testing.B) {
+			w := newWorld(b, "")
+			e := newEHR(&testing.T{})
+			if st, _ := w.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/fhir-client", map[string]any{"jwks": json.RawMessage(e.jwks())}); st != http.StatusOK {
+				b.Fatal("register")
+			}
+			kid := map[jose.SignatureAlgorithm]string{jose.ES384: "ec-1", jose.RS384: "rsa-1"}[alg]
+			forms := make([]url.Values, b.N)
+			for i := range forms {
+				forms[i] = tokenForm(e.assertion(&testing.T{}, alg, kid, claimsFor("lakeside", w.Server.URL+"/oauth/token", w.Now()), nil), "system/Task.rs")
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if st, _ := tokenRequest(w.Harness, forms[i]); st != http.StatusOK {
+					b.Fatalf("token: %d", st)
+				}
+			}
+		})
+	}
+}
