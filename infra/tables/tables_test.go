@@ -36,9 +36,10 @@ func TestLoadTemplate(t *testing.T) {
 	cases := []struct {
 		table, index, projection string
 		nonKey                   []string
+		indexes                  int
 	}{
-		{table: "ReferralsTable", index: "due-index", projection: "INCLUDE", nonKey: []string{"type"}},
-		{table: "DirectoryTable", index: "source-index", projection: "KEYS_ONLY"},
+		{table: "ReferralsTable", index: "due-index", projection: "INCLUDE", nonKey: []string{"type"}, indexes: 2},
+		{table: "DirectoryTable", index: "source-index", projection: "KEYS_ONLY", indexes: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.table, func(t *testing.T) {
@@ -56,8 +57,8 @@ func TestLoadTemplate(t *testing.T) {
 			if got := keys(in.KeySchema); !slices.Equal(got, wantKeys) {
 				t.Errorf("key schema %v, want %v", got, wantKeys)
 			}
-			if len(in.GlobalSecondaryIndexes) != 1 {
-				t.Fatalf("got %d GSIs, want 1", len(in.GlobalSecondaryIndexes))
+			if len(in.GlobalSecondaryIndexes) != tc.indexes {
+				t.Fatalf("got %d GSIs, want %d", len(in.GlobalSecondaryIndexes), tc.indexes)
 			}
 			gsi := in.GlobalSecondaryIndexes[0]
 			if aws.ToString(gsi.IndexName) != tc.index {

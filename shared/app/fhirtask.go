@@ -228,7 +228,7 @@ func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNone
 		}
 		key = "fhir:" + ident
 	}
-	answer, replay, err := a.createReferral(ctx, c, key, "application/fhir+json", forIntake)
+	answer, replay, err := a.createReferral(ctx, c, key, "application/fhir+json", forIntake, "fhir")
 	if problem.Is(err, problem.Conflict) {
 		return TaskCreated{}, problem.Errorf(problem.Conflict, "a Task with this identifier was created from another body")
 	}
@@ -325,6 +325,59 @@ func fhirTaskOf(rec *dynamo.Record) map[string]any {
 	return t
 }
 
+// TaskSearch is a search of the token's clinic's Tasks.
+type TaskSearch struct {
+	Since     time.Time // _lastUpdated
+	Inclusive bool      // ge rather than gt
+	Statuses  []string  // FHIR Task statuses; none: all
+	ID        string    // _id
+	Count     int       // _count
+	Cursor    string    // the next page's, from a next link
+}
+
+// SearchTasks answers a Task search with a searchset Bundle: the clinic's
+// Tasks (created through FHIR) updated since the instant, oldest first,
+// paged with a next link. self is the request's URL, for the links.
+func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self func(cursor string) string) (map[string]any, error) {
+	var ids []string
+	next := ""
+	if q.ID != "" {
+		ids = []string{q.ID}
+	} else {
+		page, err := a.Referrals.SearchTasks(ctx, g.ClinicID, q.Since, q.Inclusive, q.Count, q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		ids, next = page.IDs, page.Next
+	}
+	entries := []any{}
+	for _, id := range ids {
+		rec, err := a.fhirRecord(ctx, g.ClinicID, id)
+		if problem.Is(err, problem.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r := rec.Referral
+		if r.Source != "fhir" || r.UpdatedAt.Before(q.Since) || (!q.Inclusive && r.UpdatedAt.Equal(q.Since)) {
+			continue // an index entry older than the referral (or not a Task)
+		}
+		t := fhirTaskOf(rec)
+		if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, t["status"].(string)) {
+			continue
+		}
+		entries = append(entries, map[string]any{
+			"fullUrl": a.Config.PublicURL + "/fhir/Task/" + id, "resource": t, "search": map[string]any{"mode": "match"},
+		})
+	}
+	links := []any{map[string]any{"relation": "self", "url": self(q.Cursor)}}
+	if next != "" {
+		links = append(links, map[string]any{"relation": "next", "url": self(next)})
+	}
+	return map[string]any{"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}, nil
+}
+
 // CapabilityStatement is GET /fhir/metadata.
 func (a *App) CapabilityStatement() map[string]any {
 	return map[string]any{
@@ -351,8 +404,12 @@ func (a *App) CapabilityStatement() map[string]any {
 			},
 			"resource": []any{map[string]any{
 				"type": "Task", "supportedProfile": []string{"http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"},
-				"interaction":       []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}, map[string]any{"code": "update"}},
+				"interaction":       []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}, map[string]any{"code": "update"}, map[string]any{"code": "search-type"}},
 				"conditionalCreate": true,
+				"searchParam": []any{
+					map[string]any{"name": "_lastUpdated", "type": "date"}, map[string]any{"name": "status", "type": "token"},
+					map[string]any{"name": "_id", "type": "token"}, map[string]any{"name": "_count", "type": "number"},
+				},
 			}},
 			"interaction": []any{map[string]any{"code": "transaction"}},
 		}},

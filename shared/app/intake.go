@@ -81,7 +81,7 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
 	}
-	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body)
+	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body, "")
 	return answer, err
 }
 
@@ -90,7 +90,7 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 // reached, and store the referral with its first events, once per delivery
 // key (a repeated key with the same body answers as the first time). It
 // returns the stored receipt, and whether it was stored before (a replay).
-func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte) ([]byte, bool, error) {
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string) ([]byte, bool, error) {
 	d := Delivery{ContentType: contentType, Body: body}
 	in, err := intake.Parse(d.ContentType, d.Body)
 	if err != nil {
@@ -102,7 +102,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	now := a.now()
 	r := &referral.Referral{
 		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in,
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source,
 	}
 	answer, err := json.Marshal(Receipt{
 		ID: r.ID, Status: r.Status, CreatedAt: now,

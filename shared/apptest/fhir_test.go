@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -148,9 +149,52 @@ func TestFHIRTaskLife(t *testing.T) {
 		t.Errorf("cancel: %d %v", st, cancelled)
 	}
 
+	// Search: every Task of the clinic, two a page; by status.
+	since := "ge" + w.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	found := map[string]bool{}
+	next := "/fhir/Task?_count=2&_lastUpdated=" + url.QueryEscape(since)
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("the search does not end")
+		}
+		st, _, b := w.fhirCall(t, http.MethodGet, next, tok, nil, nil)
+		if st != http.StatusOK || b["type"] != "searchset" {
+			t.Fatalf("search: %d %v", st, b)
+		}
+		entries, _ := b["entry"].([]any)
+		if len(entries) > 2 {
+			t.Errorf("a page of %d, want at most 2", len(entries))
+		}
+		for _, e := range entries {
+			found[e.(map[string]any)["resource"].(map[string]any)["id"].(string)] = true
+		}
+		next = ""
+		for _, l := range b["link"].([]any) {
+			if l.(map[string]any)["relation"] == "next" {
+				next = strings.TrimPrefix(l.(map[string]any)["url"].(string), w.Server.URL)
+			}
+		}
+	}
+	if len(found) != 3 || !found[id] || !found[bid] || !found[again["id"].(string)] {
+		t.Errorf("the search found %v, want the 3 Tasks", found)
+	}
+	for status, want := range map[string]string{"completed": id, "cancelled": bid} {
+		_, _, b := w.fhirCall(t, http.MethodGet, "/fhir/Task?status="+status+"&_lastUpdated="+url.QueryEscape(since), tok, nil, nil)
+		entries, _ := b["entry"].([]any)
+		if len(entries) != 1 || entries[0].(map[string]any)["resource"].(map[string]any)["id"] != want {
+			t.Errorf("status=%s: %v", status, b["entry"])
+		}
+	}
+	if st, _, oo := w.fhirCall(t, http.MethodGet, "/fhir/Task?subject=Patient/1", tok, nil, nil); st != http.StatusUnprocessableEntity || oo["resourceType"] != "OperationOutcome" {
+		t.Errorf("an unsupported search parameter: %d %v", st, oo)
+	}
+
 	// Another clinic's token sees nothing of lakeside's.
 	w.NewClinic("other", "")
 	other := w.fhirToken(t, newEHR(t), "other", "system/Task.cru system/Task.rs")
+	if _, _, b := w.fhirCall(t, http.MethodGet, "/fhir/Task?_lastUpdated="+url.QueryEscape(since), other, nil, nil); b["entry"] != nil && len(b["entry"].([]any)) != 0 {
+		t.Errorf("another clinic's search found %v", b["entry"])
+	}
 	for _, c := range []struct{ method, path string }{{"GET", "/fhir/Task/" + id}, {"PUT", "/fhir/Task/" + id}} {
 		if st, _, oo := w.fhirCall(t, c.method, c.path, other, map[string]any{"resourceType": "Task", "status": "cancelled"}, nil); st != http.StatusNotFound || oo["resourceType"] != "OperationOutcome" {
 			t.Errorf("%s %s with another clinic's token: %d %v", c.method, c.path, st, oo)
@@ -189,6 +233,7 @@ func TestFHIRTaskLife(t *testing.T) {
 	}{
 		{"create", http.MethodPost, "/fhir/Task", gravityTask("cost@patient.example", "ORD-9")},
 		{"read", http.MethodGet, "/fhir/Task/" + id, nil},
+		{"search (a page of up to 20)", http.MethodGet, "/fhir/Task?_count=20&_lastUpdated=" + url.QueryEscape(since), nil},
 	} {
 		w.DB.Counter.Reset()
 		if st, _, _ := w.fhirCall(t, step.method, step.path, tok, step.body, nil); st >= 300 {

@@ -84,6 +84,11 @@ type referralItem struct {
 	Offers      []referral.Offer     `json:"offers,omitempty"`
 	Matched     bool                 `json:"matched,omitempty"`
 	ViewedAt    time.Time            `json:"viewed_at,omitzero"`
+	Source      string               `json:"source,omitempty"`
+	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
+	// clinic's Task search reads it by last update.
+	GSI2PK string `json:"GSI2PK,omitempty"`
+	GSI2SK string `json:"GSI2SK,omitempty"`
 	Flags       []string             `json:"flags,omitempty"`
 	Version     int                  `json:"version"`
 	ExpiresAt   int64                `json:"expires_at,omitempty"`
@@ -96,6 +101,10 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
+		Source: r.Source,
+	}
+	if r.Source == "fhir" {
+		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -140,6 +149,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
+		Source: it.Source,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {

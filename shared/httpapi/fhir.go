@@ -3,7 +3,13 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/app"
 
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -17,7 +23,7 @@ const fhirJSON = "application/fhir+json"
 func (s *Server) routeFHIR(mux *http.ServeMux) {
 	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
 	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirTransaction}))
-	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateTask}))
+	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateTask, http.MethodGet: s.fhirSearchTasks}))
 	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadTask, http.MethodPut: s.fhirCancelTask}))
 }
 
@@ -145,4 +151,78 @@ func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeFHIR(w, http.StatusOK, t)
+}
+
+// taskStatuses are the Task statuses a search may ask for.
+var taskStatuses = []string{"requested", "accepted", "in-progress", "completed", "rejected", "failed", "cancelled"}
+
+func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request) {
+	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "read")
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	var fields []problem.FieldError
+	search := app.TaskSearch{Count: 20, Inclusive: true, ID: q.Get("_id"), Cursor: q.Get("_cursor")}
+	if v := q.Get("_lastUpdated"); v != "" {
+		op := v[:min(2, len(v))]
+		switch op {
+		case "gt":
+			search.Inclusive, v = false, v[2:]
+		case "ge":
+			v = v[2:]
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t, err = time.Parse("2006-01-02", v)
+		}
+		if err != nil {
+			fields = append(fields, problem.FieldError{Field: "_lastUpdated", Detail: "must be gt or ge and an instant (2026-12-01T00:00:00Z) or a date"})
+		}
+		search.Since = t
+	}
+	if v := q.Get("status"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			if !slices.Contains(taskStatuses, st) {
+				fields = append(fields, problem.FieldError{Field: "status", Detail: "must be Task statuses: " + strings.Join(taskStatuses, ", ")})
+				break
+			}
+			search.Statuses = append(search.Statuses, st)
+		}
+	}
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			fields = append(fields, problem.FieldError{Field: "_count", Detail: "must be 1 to 100"})
+		}
+		search.Count = n
+	}
+	for name := range q {
+		if !slices.Contains([]string{"_lastUpdated", "status", "_id", "_count", "_cursor"}, name) {
+			fields = append(fields, problem.FieldError{Field: name, Detail: "is not a search parameter handoff supports (_lastUpdated, status, _id, _count)"})
+		}
+	}
+	if len(fields) > 0 {
+		s.fhirFail(w, r, problem.Invalidf(fields, "The search is not valid."))
+		return
+	}
+	self := func(cursor string) string {
+		v := url.Values{}
+		for k, vs := range q {
+			if k != "_cursor" {
+				v[k] = vs
+			}
+		}
+		if cursor != "" {
+			v.Set("_cursor", cursor)
+		}
+		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
+	}
+	b, err := s.App.SearchTasks(r.Context(), g, search, self)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, b)
 }

@@ -112,6 +112,9 @@ type Referral struct {
 	// matching ran (an empty list then means nothing was in reach).
 	Offers  []Offer `json:"offers,omitempty"`
 	Matched bool    `json:"matched,omitempty"`
+	// Source is "fhir" for a referral an EHR created as a FHIR Task (its
+	// clinic can then search it), else "".
+	Source string `json:"source,omitempty"`
 	// ViewedAt is when the patient first opened the consent page.
 	ViewedAt time.Time `json:"viewed_at,omitzero"`
 	// Flags are operational marks, e.g. "patient-email-bounced".
