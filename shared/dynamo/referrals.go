@@ -87,11 +87,11 @@ type referralItem struct {
 	Source      string               `json:"source,omitempty"`
 	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
 	// clinic's Task search reads it by last update.
-	GSI2PK string `json:"GSI2PK,omitempty"`
-	GSI2SK string `json:"GSI2SK,omitempty"`
-	Flags       []string             `json:"flags,omitempty"`
-	Version     int                  `json:"version"`
-	ExpiresAt   int64                `json:"expires_at,omitempty"`
+	GSI2PK    string   `json:"GSI2PK,omitempty"`
+	GSI2SK    string   `json:"GSI2SK,omitempty"`
+	Flags     []string `json:"flags,omitempty"`
+	Version   int      `json:"version"`
+	ExpiresAt int64    `json:"expires_at,omitempty"`
 }
 
 func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[string]types.AttributeValue, error) {
