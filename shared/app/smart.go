@@ -34,6 +34,9 @@ const AccessTokenTTL = 300 * time.Second
 
 // Assertion limits.
 const (
+	// clockSkew is how far an EHR's clock may run ahead for iat and nbf;
+	// exp gets none: an expired assertion is refused.
+	clockSkew         = 30 * time.Second
 	maxAssertionAhead = 5 * time.Minute
 	maxAssertionLen   = 8 << 10
 	maxJWKSBytes      = 64 << 10
@@ -269,12 +272,12 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 	now := a.now()
 	if err := claims.ValidateWithLeeway(jwt.Expected{
 		Issuer: clinic.ID, Subject: clinic.ID, AnyAudience: jwt.Audience{a.TokenEndpoint()}, Time: now,
-	}, 0); err != nil || claims.Expiry == nil {
+	}, clockSkew); err != nil || claims.Expiry == nil || !claims.Expiry.Time().After(now) {
 		why := "the assertion's aud, exp or nbf does not hold"
 		switch {
 		case errors.Is(err, jwt.ErrInvalidAudience):
 			why = "the assertion's aud must be " + a.TokenEndpoint()
-		case errors.Is(err, jwt.ErrExpired) || claims.Expiry == nil:
+		case err == nil || errors.Is(err, jwt.ErrExpired) || claims.Expiry == nil:
 			why = "the assertion has expired (or has no exp)"
 		}
 		return TokenAnswer{}, oauthErr("invalid_client", "%s", why)

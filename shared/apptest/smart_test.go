@@ -171,6 +171,7 @@ func TestSMARTBackendServices(t *testing.T) {
 		{"iss not sub", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", mod(func(c *jwt.Claims) { c.Subject = "byurl" }), nil), "system/Task.rs")},
 		{"expired", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) }), nil), "system/Task.rs")},
 		{"exp too far ahead", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", mod(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(10 * time.Minute)) }), nil), "system/Task.rs")},
+		{"issued in the future", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", mod(func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(2 * time.Minute)) }), nil), "system/Task.rs")},
 		{"no jti", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", mod(func(c *jwt.Claims) { c.ID = "" }), nil), "system/Task.rs")},
 		{"a jti seen before", "invalid_client", tokenForm(replayed, "system/Task.rs")},
 		{"unknown client", "invalid_client", tokenForm(e.assertion(t, jose.RS384, "rsa-1", claimsFor("nobody", aud, now), nil), "system/Task.rs")},

@@ -36,6 +36,8 @@ commands:
   run      start the whole local stack (API and pages, DynamoDB, SES emulator, sweeper)
   send     sign a referral file with a clinic's webhook secret and POST it
   import   import a Meeting Guide or HSDS feed through the admin API, with progress
+  fhir-keygen  make an EHR's ES384 key pair: the private key to a PEM file, the JWKS to stdout
+  fhir-token   sign a SMART Backend Services assertion with an EHR's key and get an access token
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -50,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return send(args[1:], stdout)
 	case "import":
 		return importFeed(args[1:], stdout, stderr)
+	case "fhir-keygen":
+		return fhirKeygen(args[1:], stdout)
+	case "fhir-token":
+		return fhirToken(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
