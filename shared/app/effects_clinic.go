@@ -91,6 +91,9 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 	}
+	if err := a.notifySubscriptions(ctx, rec, ev); err != nil {
+		return err
+	}
 	if err := a.countStatus(ctx, r, ev); err != nil {
 		return err
 	}

@@ -410,8 +410,12 @@ func (a *App) CapabilityStatement() map[string]any {
 					map[string]any{"name": "_lastUpdated", "type": "date"}, map[string]any{"name": "status", "type": "token"},
 					map[string]any{"name": "_id", "type": "token"}, map[string]any{"name": "_count", "type": "number"},
 				},
+			}, map[string]any{
+				"type": "Subscription", "interaction": []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}},
+				"supportedProfile": []string{"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"},
 			}},
 			"interaction": []any{map[string]any{"code": "transaction"}},
+			"operation":   []any{map[string]any{"name": "status", "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"}},
 		}},
 	}
 }

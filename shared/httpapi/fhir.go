@@ -25,6 +25,9 @@ func (s *Server) routeFHIR(mux *http.ServeMux) {
 	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirTransaction}))
 	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateTask, http.MethodGet: s.fhirSearchTasks}))
 	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadTask, http.MethodPut: s.fhirCancelTask}))
+	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateSubscription}))
+	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadSubscription}))
+	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirSubscriptionStatus}))
 }
 
 func writeFHIR(w http.ResponseWriter, status int, v any) {
@@ -220,6 +223,65 @@ func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request) {
 		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
 	}
 	b, err := s.App.SearchTasks(r.Context(), g, search, self)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// fhirGrant checks a token that must be valid (any scope).
+func (s *Server) fhirGrant(w http.ResponseWriter, r *http.Request) (app.AccessGrant, bool) {
+	g, err := s.App.CheckAccessToken(r.Context(), bearer(r))
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return g, false
+	}
+	return g, true
+}
+
+func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request) {
+	g, ok := s.fhirGrant(w, r)
+	if !ok {
+		return
+	}
+	body, err := s.fhirBody(w, r)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	sub, err := s.App.CreateSubscription(r.Context(), g, body)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", s.App.Config.PublicURL+"/fhir/Subscription/"+sub["id"].(string))
+	writeFHIR(w, http.StatusCreated, sub)
+}
+
+func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request) {
+	g, ok := s.fhirGrant(w, r)
+	if !ok {
+		return
+	}
+	sub, err := s.App.ReadSubscription(r.Context(), g, r.PathValue("id"))
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, sub)
+}
+
+func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("op") != "$status" {
+		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "no such operation"))
+		return
+	}
+	g, ok := s.fhirGrant(w, r)
+	if !ok {
+		return
+	}
+	b, err := s.App.SubscriptionStatus(r.Context(), g, r.PathValue("id"))
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
