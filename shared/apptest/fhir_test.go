@@ -11,6 +11,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
 
@@ -188,6 +189,12 @@ func TestFHIRTaskLife(t *testing.T) {
 	if st, _, oo := w.fhirCall(t, http.MethodGet, "/fhir/Task?subject=Patient/1", tok, nil, nil); st != http.StatusUnprocessableEntity || oo["resourceType"] != "OperationOutcome" {
 		t.Errorf("an unsupported search parameter: %d %v", st, oo)
 	}
+
+	// Everything the API answered is valid FHIR R4.
+	_, _, cs := w.fhirCall(t, http.MethodGet, "/fhir/metadata", "", nil, nil)
+	_, _, searched := w.fhirCall(t, http.MethodGet, "/fhir/Task?_lastUpdated="+url.QueryEscape(since), tok, nil, nil)
+	_, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, map[string]any{"resourceType": "Patient"}, nil)
+	apptest.ValidateFHIR(t, task, same, done, resp, cancelled, cs, searched, oo)
 
 	// Another clinic's token sees nothing of lakeside's.
 	w.NewClinic("other", "")

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
 
@@ -119,6 +120,13 @@ func TestFHIRSubscription(t *testing.T) {
 		t.Errorf("event numbers %v, want 1 to 5 in order", numbers)
 	}
 	_, _, status := w.fhirCall(t, http.MethodGet, "/fhir/Subscription/"+subID+"/$status", tok, nil, nil)
+	ehrEndpoint.mu.Lock()
+	valid := []any{created, status}
+	for _, b := range ehrEndpoint.bundles {
+		valid = append(valid, b)
+	}
+	ehrEndpoint.mu.Unlock()
+	apptest.ValidateFHIR(t, valid...)
 	if !strings.Contains(mustString(t, status), `"valueString":"5"`) {
 		t.Errorf("$status: %v", status)
 	}
