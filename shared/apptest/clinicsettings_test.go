@@ -103,26 +103,7 @@ func TestClinicSMSSetting(t *testing.T) {
 	phoneOnly := func(b string) []byte {
 		return []byte(strings.Replace(b, `"email": "ana.intake@example.org",`, "", 1))
 	}
-	fhirPhoneOnly, err := json.Marshal(map[string]any{
-		"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-		"contained": []map[string]any{
-			{
-				"resourceType": "Patient", "id": "pat", "name": []map[string]any{{"given": []string{"Ana"}}},
-				"telecom": []map[string]string{{"system": "phone", "use": "mobile", "value": "+14155550100"}},
-				"address": []map[string]string{{"postalCode": "94110", "country": "US"}},
-			},
-			{
-				"resourceType": "Practitioner", "id": "dr", "name": []map[string]any{{"given": []string{"Jan"}, "family": "Rivera"}},
-				"telecom": []map[string]string{{"system": "email", "value": "rivera@clinic.example"}},
-			},
-		},
-		"reasonCode": []map[string]any{{"coding": []map[string]string{{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}},
-		"subject":    map[string]string{"reference": "#pat"},
-		"requester":  map[string]string{"reference": "#dr"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fhirPhoneOnly := fhirPhoneReferral(t, "mobile")
 	before := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals)
 	mails := len(w.Mails())
 	for _, tc := range []struct {

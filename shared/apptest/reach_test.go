@@ -183,26 +183,7 @@ func TestNoTextingNumber(t *testing.T) {
 		t.Errorf("phone-only without a texting number: %d %s, want 422 naming patient.email", st, b)
 	}
 	w2 := newWorld(t, "")
-	landline, err := json.Marshal(map[string]any{
-		"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-		"contained": []map[string]any{
-			{
-				"resourceType": "Patient", "id": "pat", "name": []map[string]any{{"given": []string{"Ana"}}},
-				"telecom": []map[string]string{{"system": "phone", "use": "home", "value": "+14155550128"}},
-				"address": []map[string]string{{"postalCode": "94110", "country": "US"}},
-			},
-			{
-				"resourceType": "Practitioner", "id": "dr", "name": []map[string]any{{"given": []string{"Jan"}, "family": "Rivera"}},
-				"telecom": []map[string]string{{"system": "email", "value": "rivera@clinic.example"}},
-			},
-		},
-		"reasonCode": []map[string]any{{"coding": []map[string]string{{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}},
-		"subject":    map[string]string{"reference": "#pat"},
-		"requester":  map[string]string{"reference": "#dr"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	landline := fhirPhoneReferral(t, "home")
 	st, b = w2.Refer(w2.clinic, "application/fhir+json", landline)
 	if st != http.StatusUnprocessableEntity || !strings.Contains(string(b), "Patient.telecom") || !strings.Contains(string(b), "use mobile") {
 		t.Errorf("a FHIR patient with only a home phone: %d %s, want 422 naming Patient.telecom", st, b)
@@ -304,4 +285,31 @@ func TestTextFaults(t *testing.T) {
 	if f.Injected() < 3 {
 		t.Errorf("only %d faults injected", f.Injected())
 	}
+}
+
+// fhirPhoneReferral is a FHIR ServiceRequest whose patient has only a phone
+// number, of the given use (mobile, home).
+func fhirPhoneReferral(t *testing.T, use string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+		"contained": []map[string]any{
+			{
+				"resourceType": "Patient", "id": "pat", "name": []map[string]any{{"given": []string{"Ana"}}},
+				"telecom": []map[string]string{{"system": "phone", "use": use, "value": "+14155550100"}},
+				"address": []map[string]string{{"postalCode": "94110", "country": "US"}},
+			},
+			{
+				"resourceType": "Practitioner", "id": "dr", "name": []map[string]any{{"given": []string{"Jan"}, "family": "Rivera"}},
+				"telecom": []map[string]string{{"system": "email", "value": "rivera@clinic.example"}},
+			},
+		},
+		"reasonCode": []map[string]any{{"coding": []map[string]string{{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}},
+		"subject":    map[string]string{"reference": "#pat"},
+		"requester":  map[string]string{"reference": "#dr"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

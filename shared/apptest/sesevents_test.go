@@ -168,16 +168,7 @@ func TestWeeklyCapacityAndNoCapacityDecline(t *testing.T) {
 // clinician email and FHIR Task; the consent deadline later changes nothing,
 // and a repeated notification counts once.
 func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer hook.Close()
+	hook := newHookRecorder(t)
 	w := newWorld(t, "")
 	c := w.NewClinic("bouncing", hook.URL, map[string]any{"clinician_emails": true})
 	// The patient's number is one the carrier reports undeliverable: after
@@ -221,16 +212,14 @@ func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 	if entries != 1 {
 		t.Errorf("%d unreachable entries in the timeline, want 1: %+v", entries, v.Timeline)
 	}
-	mu.Lock()
 	var unreachableHooks int
-	for _, h := range hooks {
+	for _, h := range hook.bodies() {
 		if strings.Contains(h, `"status":"unreachable"`) {
 			unreachableHooks++
 		}
 	}
-	mu.Unlock()
 	if unreachableHooks != 1 {
-		t.Errorf("%d status webhooks say unreachable, want 1: %q", unreachableHooks, hooks)
+		t.Errorf("%d status webhooks say unreachable, want 1: %q", unreachableHooks, hook.bodies())
 	}
 	var told int
 	for _, m := range w.MailsTo("rivera@clinic.example") {
@@ -251,4 +240,31 @@ func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 	if st, _, _ := w.Do(http.MethodGet, w.Link(consent[0], "c"), nil, nil); st != http.StatusGone {
 		t.Errorf("the consent link of an unreachable referral answers %d, want 410", st)
 	}
+}
+
+// hookRecorder is a clinic's status webhook endpoint that keeps every body.
+type hookRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newHookRecorder(t *testing.T) *hookRecorder {
+	h := &hookRecorder{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.seen = append(h.seen, string(b))
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// bodies returns the bodies received so far.
+func (h *hookRecorder) bodies() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.seen...)
 }

@@ -2,12 +2,9 @@ package apptest_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
@@ -20,16 +17,7 @@ import (
 // and webhook say a volunteer was named, never the name; the name is sealed
 // at rest.
 func TestVolunteerNamed(t *testing.T) {
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer hook.Close()
+	hook := newHookRecorder(t)
 	w := newWorld(t, hook.URL)
 	const name, note = "Marisol", "I will call you on Tuesday evening."
 
@@ -52,13 +40,11 @@ func TestVolunteerNamed(t *testing.T) {
 		t.Errorf("the clinic's view should say a volunteer was named, without the name: %s", b)
 	}
 	w.Settle()
-	mu.Lock()
-	for _, h := range hooks {
+	for _, h := range hook.bodies() {
 		if strings.Contains(h, name) {
 			t.Errorf("a status webhook names the volunteer: %s", h)
 		}
 	}
-	mu.Unlock()
 	if dump := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals); strings.Contains(dump, name) || strings.Contains(dump, "Tuesday") {
 		t.Error("the volunteer's name or note is stored in the clear")
 	}

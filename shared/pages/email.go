@@ -136,28 +136,21 @@ func (d mailData) render(name string) (Email, error) {
 // expires is when the link stops working. It returns an Invalid error for a
 // link that is not an absolute http(s) URL.
 func ConsentEmail(lang, givenName, clinicName, link string, expires time.Time) (Email, error) {
-	if err := checkLink(link); err != nil {
-		return Email{}, err
-	}
-	d, err := newMail(lang, clinicName, "email.consent.subject")
-	if err != nil {
-		return Email{}, err
-	}
-	d.Name, d.Link = oneLine(givenName), link
-	if d.Date, err = d.tr.Date(expires); err != nil {
-		return Email{}, err
-	}
-	return d.render("consent")
+	return consentEmail("email.consent.subject", lang, givenName, clinicName, link, expires)
 }
 
 // ConsentReminderEmail is the one reminder of a consent email the patient
 // has not answered: the same message under a subject that says it is a
 // reminder. It returns the errors ConsentEmail returns.
 func ConsentReminderEmail(lang, givenName, clinicName, link string, expires time.Time) (Email, error) {
+	return consentEmail("email.reminder.subject", lang, givenName, clinicName, link, expires)
+}
+
+func consentEmail(subjectID, lang, givenName, clinicName, link string, expires time.Time) (Email, error) {
 	if err := checkLink(link); err != nil {
 		return Email{}, err
 	}
-	d, err := newMail(lang, clinicName, "email.reminder.subject")
+	d, err := newMail(lang, clinicName, subjectID)
 	if err != nil {
 		return Email{}, err
 	}
