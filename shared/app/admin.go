@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/problem"
 )
 
@@ -25,8 +26,18 @@ func (a *App) Healthy(ctx context.Context) error {
 
 // PutGroup normalizes, validates and stores a group listing (see
 // dynamo.Directory.PutGroup); it reports whether it was new.
+// A group without a listing-check schedule gets one: its first check is due
+// a period later.
 func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
-	return a.Directory.PutGroup(ctx, g)
+	created, err := a.Directory.PutGroup(ctx, g)
+	if err != nil {
+		return created, err
+	}
+	head, err := a.Referrals.ListingHead(ctx, dynamo.GroupPartition(g.ID))
+	if err == nil && head == "" {
+		err = a.scheduleListingCheck(ctx, g.ID, a.now().Add(a.Config.ListingCheckEvery))
+	}
+	return created, err
 }
 
 // ImportResult is the answer to an import.

@@ -70,6 +70,8 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onStatusChanged(ctx, ev)
 	case referral.Closed:
 		return a.onClosed(ctx, ev)
+	case referral.ListingCheck:
+		return a.onListingCheck(ctx, ev)
 	default:
 		// Timeline-only events (consent-declined, consent-revoked).
 		return a.Referrals.Finish(ctx, ev)

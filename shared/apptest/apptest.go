@@ -271,9 +271,9 @@ func (h *Harness) Mails() []sestest.Mail {
 // MailsTo returns the emails to one address.
 func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mails(), addr) }
 
-// LinkPattern matches a patient's or a group's page link, /c/ or /g/ and its
+// LinkPattern matches a patient's or a group's page link, /c/, /g/ or /l/ and its
 // token.
-var LinkPattern = regexp.MustCompile(`/(c|g)/(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22}\b)`)
+var LinkPattern = regexp.MustCompile(`/(c|g|l)/(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22}\b)`)
 
 // Link returns the path of the first /c/ or /g/ link in an email.
 func (h *Harness) Link(m sestest.Mail, kind string) string {

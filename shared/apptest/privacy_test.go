@@ -338,6 +338,22 @@ func TestNoPHILeaks(t *testing.T) {
 			act(g, url.Values{"action": {"not-connected"}})
 		}
 	}
+	// A listing check, answered: its /l/ token is scanned for like the others.
+	if st, _ := h.Admin(http.MethodPost, "/v1/admin/groups/"+groupIDs[0]+"/check", nil); st != http.StatusAccepted {
+		t.Fatalf("listing check: %d", st)
+	}
+	sweepUntilQuiet(t, h, time.Minute, 50)
+	listed := false
+	for _, m := range h.Mails() {
+		if l := apptest.LinkPattern.FindString(m.Body.Text); strings.HasPrefix(l, "/l/") && !listed {
+			act(l, url.Values{"action": {"confirm"}})
+			act(l, url.Values{"action": {"pause"}, "weeks": {"1"}})
+			listed = true
+		}
+	}
+	if !listed {
+		t.Fatal("no listing check email")
+	}
 	// Error pages on bad links, and the expiry.
 	keep(s.send(http.MethodGet, "/c/"+strings.Repeat("Q", 43), nil, nil))
 	h.Advance(3 * time.Hour)

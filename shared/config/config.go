@@ -33,6 +33,7 @@ type Config struct {
 	SMSOrigin           string
 	SMSConfigurationSet string        // HANDOFF_SMS_CONFIGURATION_SET
 	ConsentReminder     time.Duration // HANDOFF_CONSENT_REMINDER
+	ListingCheckEvery   time.Duration // HANDOFF_LISTING_CHECK_EVERY
 }
 
 // Defaults, as published in the contract.
@@ -43,6 +44,7 @@ const (
 	DefaultWebhookTolerance     = 5 * time.Minute
 	DefaultRetention            = 90 * 24 * time.Hour
 	DefaultConsentReminder      = 72 * time.Hour
+	DefaultListingCheckEvery    = 90 * 24 * time.Hour
 )
 
 // FromEnv reads the configuration through getenv (os.Getenv in production).
@@ -78,6 +80,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"HANDOFF_WEBHOOK_TOLERANCE", &c.WebhookTolerance, DefaultWebhookTolerance},
 		{"HANDOFF_RETENTION", &c.Retention, DefaultRetention},
 		{"HANDOFF_CONSENT_REMINDER", &c.ConsentReminder, DefaultConsentReminder},
+		{"HANDOFF_LISTING_CHECK_EVERY", &c.ListingCheckEvery, DefaultListingCheckEvery},
 	}
 	for _, d := range durations {
 		*d.dst = d.def

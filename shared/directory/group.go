@@ -58,6 +58,14 @@ type Group struct {
 	// referral for lack of capacity. Set by the store, kept across PUTs.
 	PenaltyUntil time.Time `json:"penalty_until,omitzero"`
 	UpdatedAt    time.Time `json:"updated_at,omitzero"`
+	// Listing checks (see shared/app/listing.go), set by the store and kept
+	// across PUTs: when the contact was last asked whether the listing is
+	// right, when they last answered, and until when they paused the group.
+	ListingCheckedAt time.Time `json:"listing_checked_at,omitzero"`
+	LastConfirmedAt  time.Time `json:"last_confirmed_at,omitzero"`
+	PausedUntil      time.Time `json:"paused_until,omitzero"`
+	// ListingUnanswered counts the checks in a row nobody answered.
+	ListingUnanswered int `json:"listing_unanswered,omitempty"`
 }
 
 // Meeting is one weekly meeting of a group, in the group's local time.

@@ -164,6 +164,12 @@ func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bo
 		created = !found
 		if found {
 			g.PenaltyUntil = old.PenaltyUntil
+			g.ListingCheckedAt, g.LastConfirmedAt, g.PausedUntil = old.ListingCheckedAt, old.LastConfirmedAt, old.PausedUntil
+			g.ListingUnanswered = old.ListingUnanswered
+			if old.Paused && old.PausedUntil.After(s.now()) {
+				// Its contact paused it for a while: a PUT does not undo that.
+				g.Paused, g.PausedReason = true, old.PausedReason
+			}
 		}
 		*old = g
 		return true

@@ -42,6 +42,7 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/groups/{id}", s.admin(methods(map[string]http.HandlerFunc{
 		http.MethodPut: s.putGroup, http.MethodGet: s.getGroup,
 	})))
+	mux.HandleFunc("/v1/admin/groups/{id}/check", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.checkListing})))
 	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
 	mux.HandleFunc("/v1/admin/outcomes", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.adminOutcomes})))
 	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.admin(methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
@@ -108,7 +109,34 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, got)
+	writeJSON(w, status, adminGroup(got))
+}
+
+// groupAnswer is a listing as the admin API gives it: the listing-check
+// dates are always there, null when unset.
+type groupAnswer struct {
+	directory.Group
+	LastConfirmedAt *time.Time `json:"last_confirmed_at"`
+	PausedUntil     *time.Time `json:"paused_until"`
+}
+
+func adminGroup(g directory.Group) groupAnswer {
+	a := groupAnswer{Group: g}
+	if !g.LastConfirmedAt.IsZero() {
+		a.LastConfirmedAt = &g.LastConfirmedAt
+	}
+	if g.Paused && !g.PausedUntil.IsZero() {
+		a.PausedUntil = &g.PausedUntil
+	}
+	return a
+}
+
+func (s *Server) checkListing(w http.ResponseWriter, r *http.Request) {
+	if err := s.App.RequestListingCheck(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "listing check sent"})
 }
 
 func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +145,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	writeJSON(w, http.StatusOK, adminGroup(g))
 }
 
 func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {

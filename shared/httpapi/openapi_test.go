@@ -251,7 +251,7 @@ func TestOpenAPIDocument(t *testing.T) {
 }
 
 // templateRoutes lists the HTTP API routes of template.yaml's functions,
-// leaving out the pages (/c/, /g/, /assets/).
+// leaving out the pages (/c/, /g/, /l/, /assets/).
 func templateRoutes(t *testing.T) map[string]bool {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
@@ -280,7 +280,7 @@ func templateRoutes(t *testing.T) map[string]bool {
 	for _, r := range tpl.Resources {
 		for _, e := range r.Properties.Events {
 			p := e.Properties.Path
-			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/assets/") ||
+			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/l/") || strings.HasPrefix(p, "/assets/") ||
 				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") {
 				continue
 			}
@@ -454,6 +454,7 @@ func TestOpenAPIContract(t *testing.T) {
 		if !strings.Contains(string(b), "English and Spanish") {
 			t.Errorf("GET does not return the updated listing: %s", b)
 		}
+		c.do(t, h, exchange{method: "POST", path: "/v1/admin/groups/mission-a/check", header: bearerHeader(admin), status: 202, request: conforms})
 	})
 
 	t.Run("admin group refused", func(t *testing.T) {
@@ -465,6 +466,8 @@ func TestOpenAPIContract(t *testing.T) {
 		}{
 			{"unknown group", exchange{method: "GET", path: "/v1/admin/groups/nobody", header: bearerHeader(admin), status: 404, request: inexpressible}},
 			{"no token", exchange{method: "GET", path: "/v1/admin/groups/mission-a", status: 401, request: violates}},
+			{"check of an unknown group", exchange{method: "POST", path: "/v1/admin/groups/nobody/check", header: bearerHeader(admin), status: 404, request: inexpressible}},
+			{"check without a token", exchange{method: "POST", path: "/v1/admin/groups/mission-a/check", status: 401, request: violates}},
 			{"id differs from the path", exchange{method: "PUT", path: "/v1/admin/groups/mission-b", header: adminJSON(admin), body: mustJSON(t, group), status: 422, request: inexpressible}},
 			{"unknown topic", exchange{method: "PUT", path: "/v1/admin/groups/mission-a", header: adminJSON(admin), body: mustJSON(t, bad), status: 422, request: violates}},
 			{"unknown field", exchange{method: "PUT", path: "/v1/admin/groups/mission-a", header: adminJSON(admin), body: []byte(`{"name":"X","topics":["grief"],"model":"other","formats":["online"],"contact":{"name":"A","email":"a@b.example"},"secret_notes":"x"}`), status: 422, request: violates}},

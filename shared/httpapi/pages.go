@@ -17,7 +17,8 @@ func (s *Server) Consent() http.Handler {
 	return pages.Headers(pages.Protect(mux))
 }
 
-// Respond returns the group pages' handler (/g/{token}).
+// Respond returns the group pages' handler (/g/{token}, and the listing
+// check pages /l/{token}).
 func (s *Server) Respond() http.Handler {
 	mux := http.NewServeMux()
 	s.routeRespond(mux)
@@ -32,6 +33,7 @@ func (s *Server) routeConsent(mux *http.ServeMux) {
 
 func (s *Server) routeRespond(mux *http.ServeMux) {
 	mux.HandleFunc("/g/{token}", s.pageMethods(s.getGroupPage, s.postGroupPage))
+	mux.HandleFunc("/l/{token}", s.pageMethods(s.getListingPage, s.postListingPage))
 }
 
 func (s *Server) pageMethods(get, post http.HandlerFunc) http.HandlerFunc {
@@ -178,10 +180,34 @@ func (s *Server) All() http.Handler {
 	pageHandler := pages.Headers(pages.Protect(pagesMux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) {
+		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/" || p[:3] == "/l/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) {
 			pageHandler.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) getListingPage(w http.ResponseWriter, r *http.Request) {
+	v, err := s.App.ListingPage(r.Context(), r.PathValue("token"), explicitLang(r), r.URL.Query().Get("notice"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, func(b *bytes.Buffer) error { return pages.RenderListing(b, v) })
+}
+
+func (s *Server) postListingPage(w http.ResponseWriter, r *http.Request) {
+	f, err := pages.ParseListingForm(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	token := r.PathValue("token")
+	notice, err := s.App.ListingAction(r.Context(), token, f)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	seeOther(w, r, "/l/"+token, explicitLang(r), notice)
 }

@@ -20,10 +20,11 @@ var pageFiles = map[string][]string{
 	"group":   {"templates/layout.html", "templates/group.html"},
 	"admin":   {"templates/layout.html", "templates/admin.html"},
 	"error":   {"templates/layout.html", "templates/error.html"},
+	"listing": {"templates/layout.html", "templates/listing.html"},
 }
 
 // The email templates: each HTML body shares the email layout.
-var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer"}
+var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer", "listing"}
 
 // Each template is parsed on its first use, not all of them on the first
 // render: a cold function parses only what its first answer needs.

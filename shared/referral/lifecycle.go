@@ -67,6 +67,7 @@ const (
 	CallbackAttempt  EventType = "callback-attempt"   // scheduled: one try of a status webhook
 	ReceiptRequested EventType = "consent-receipt"    // email the patient a receipt of their consent
 	Closed           EventType = "referral-closed"    // set the retention TTL on everything of the referral
+	ListingCheck     EventType = "listing-check"      // a group's partition: ask its contact to check the listing
 )
 
 // Event is an item written in the same transaction as the state change that

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,21 +79,49 @@ func Scan(t testing.TB, db *DB, table string) []map[string]types.AttributeValue 
 }
 
 // Dump returns every item of a table as text (for tests that check what is
-// stored in clear).
+// stored in clear), in a stable order, so that two dumps compare.
 func Dump(t testing.TB, db *DB, table string) string {
 	t.Helper()
-	var b strings.Builder
+	var items []string
 	for _, item := range Scan(t, db, table) {
-		fmt.Fprintf(&b, "%v\n", item)
-		for _, v := range item {
-			if s, ok := v.(*types.AttributeValueMemberS); ok {
-				b.WriteString(s.Value + "\n")
-			}
-			if bs, ok := v.(*types.AttributeValueMemberB); ok {
-				b.Write(bs.Value)
-				b.WriteString("\n")
-			}
-		}
+		var b strings.Builder
+		dumpValue(&b, &types.AttributeValueMemberM{Value: item})
+		items = append(items, b.String())
 	}
-	return b.String()
+	slices.Sort(items)
+	return strings.Join(items, "")
+}
+
+// dumpValue writes an attribute value with its map keys in order, each
+// string and binary value on a line of its own.
+func dumpValue(b *strings.Builder, v types.AttributeValue) {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		b.WriteString(v.Value + "\n")
+	case *types.AttributeValueMemberB:
+		b.Write(v.Value)
+		b.WriteString("\n")
+	case *types.AttributeValueMemberN:
+		b.WriteString(v.Value + "\n")
+	case *types.AttributeValueMemberBOOL:
+		fmt.Fprintf(b, "%t\n", v.Value)
+	case *types.AttributeValueMemberSS:
+		b.WriteString(strings.Join(v.Value, "\n") + "\n")
+	case *types.AttributeValueMemberL:
+		for _, e := range v.Value {
+			dumpValue(b, e)
+		}
+	case *types.AttributeValueMemberM:
+		keys := make([]string, 0, len(v.Value))
+		for k := range v.Value {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b.WriteString("{\n")
+		for _, k := range keys {
+			b.WriteString(k + ": ")
+			dumpValue(b, v.Value[k])
+		}
+		b.WriteString("}\n")
+	}
 }

@@ -1,0 +1,266 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// Listing checks keep group listings current. Every
+// HANDOFF_LISTING_CHECK_EVERY (and when an operator asks) a group's contact
+// gets an email with a /l/ link to the listing as handoff offers it, where
+// they confirm it or pause the group for some weeks. A check is a
+// referral.ListingCheck event in the group's own partition (see
+// dynamo.GroupPartition), delivered like every other event; the periodic
+// one schedules the next when it has run, and an answer starts the period
+// again. A check nobody answered lowers the group's rank for a period; a
+// second one pauses the group until its contact answers.
+
+const (
+	listingKind = "listing"
+	// Pause reasons, shown to operators.
+	contactPauseReason    = "paused by its contact"
+	unansweredPauseReason = "listing checks unanswered"
+)
+
+// listingEvent is a listing check of group gid due at due.
+func (a *App) listingEvent(gid string, due time.Time, periodic bool) referral.Event {
+	now := a.now()
+	data := map[string]string{"group": gid}
+	if periodic {
+		data["periodic"] = "1"
+	}
+	return referral.Event{ID: newID(now), ReferralID: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
+}
+
+// RequestListingCheck sends a group's contact a listing check now. It
+// returns a problem.NotFound error for an unknown group.
+func (a *App) RequestListingCheck(ctx context.Context, gid string) error {
+	if _, err := a.Directory.GetGroup(ctx, gid); err != nil {
+		return err
+	}
+	ev := a.listingEvent(gid, a.now(), false)
+	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.ReferralID, Events: []referral.Event{ev}})
+}
+
+// scheduleListingCheck makes the group's next periodic check due at due,
+// in place of any pending one.
+func (a *App) scheduleListingCheck(ctx context.Context, gid string, due time.Time) error {
+	next := a.listingEvent(gid, due, true)
+	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.ReferralID, Next: &next})
+}
+
+// onListingCheck sends one listing check. A periodic check first settles the
+// one before it: unanswered once, the group ranks lower for a period;
+// twice, it is paused. It then schedules the next.
+func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
+	gid := ev.Data["group"]
+	periodic := ev.Data["periodic"] == "1"
+	if periodic {
+		head, err := a.Referrals.ListingHead(ctx, ev.ReferralID)
+		if err != nil {
+			return err
+		}
+		if head != ev.ID {
+			return a.Referrals.Finish(ctx, ev) // another check took its place
+		}
+	}
+	at := ev.At
+	if periodic {
+		at = ev.Due
+	}
+	every := a.Config.ListingCheckEvery
+	// The edit is keyed by the check's time, so a retry does not count twice.
+	err := a.Directory.EditGroup(ctx, gid, func(g *directory.Group) bool {
+		if !g.ListingCheckedAt.Before(at) {
+			return false
+		}
+		if g.Paused && !g.PausedUntil.IsZero() && !at.Before(g.PausedUntil) && g.PausedReason == contactPauseReason {
+			g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+		}
+		if periodic && !g.ListingCheckedAt.IsZero() && g.LastConfirmedAt.Before(g.ListingCheckedAt) {
+			g.ListingUnanswered++
+			switch {
+			case g.ListingUnanswered == 1 && g.PenaltyUntil.Before(at.Add(every)):
+				g.PenaltyUntil = at.Add(every).UTC()
+			case g.ListingUnanswered >= 2 && !g.Paused:
+				g.Paused, g.PausedReason = true, unansweredPauseReason
+			}
+		}
+		g.ListingCheckedAt = at.UTC()
+		return true
+	})
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	g, err := a.Directory.GetGroup(ctx, gid)
+	if err != nil {
+		return err
+	}
+	next := at.Add(every)
+	tok, hash, err := a.linkToken(ctx, listingKind, ev.ReferralID, 0)
+	if err != nil {
+		return err
+	}
+	// Each check keeps the link working for two more periods.
+	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.ReferralID,
+		ExpiresAt: next.Add(every), TTL: next.Add(every + a.Config.Retention).Unix()}
+	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.ReferralID, Tokens: []dynamo.Token{token}}); err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		m, err := pages.ListingCheckEmail(groupLang(g), g.Name, a.Config.PublicURL+"/l/"+tok)
+		return message(g.Contact.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	following := a.listingEvent(gid, next, true)
+	ch := dynamo.GroupChange{Partition: ev.ReferralID, Done: &ev, Next: &following}
+	if periodic {
+		ch.IfHead = ev.ID
+	}
+	err = a.Referrals.ApplyGroup(ctx, ch)
+	if problem.Is(err, problem.Conflict) {
+		return a.Referrals.Finish(ctx, ev) // an answer rescheduled meanwhile
+	}
+	return err
+}
+
+// listingGroup resolves a listing page token to its group. Errors:
+// problem.NotFound, Gone.
+func (a *App) listingGroup(ctx context.Context, token string) (directory.Group, error) {
+	if !validToken(token) {
+		return directory.Group{}, errLinkNotFound
+	}
+	t, err := a.Referrals.Token(ctx, HashToken(token))
+	if err != nil {
+		return directory.Group{}, err
+	}
+	gid, ok := strings.CutPrefix(t.ReferralID, dynamo.GroupPartition(""))
+	if t.Kind != listingKind || !ok {
+		return directory.Group{}, errLinkNotFound
+	}
+	if !a.now().Before(t.ExpiresAt) {
+		return directory.Group{}, errLinkGone
+	}
+	g, err := a.Directory.GetGroup(ctx, gid)
+	if problem.Is(err, problem.NotFound) {
+		return g, errLinkNotFound
+	}
+	return g, err
+}
+
+// ListingPage returns what the listing check page shows.
+func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (pages.ListingView, error) {
+	g, err := a.listingGroup(ctx, token)
+	if err != nil {
+		return pages.ListingView{}, err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return pages.ListingView{}, err
+	}
+	if lang == "" {
+		lang = groupLang(g)
+	}
+	lang = pages.Lang(lang)
+	v := pages.ListingView{
+		Lang: lang, GroupName: g.Name, Formats: g.Formats, Languages: g.Languages, Accessibility: g.Accessibility,
+		Capacity: g.WeeklyCapacity, Accepting: g.AcceptingReferrals, LastConfirmed: zoned(g.LastConfirmedAt, groupZone(g)),
+		FeedOwned: g.Source != "admin", CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/l/" + token + "?lang=" + lang,
+		Notice: notice,
+	}
+	if g.LastConfirmedAt.IsZero() {
+		v.LastConfirmed = time.Time{}
+	}
+	if g.Paused {
+		v.PausedReason = g.PausedReason
+		if !g.PausedUntil.IsZero() {
+			v.PausedUntil = zoned(g.PausedUntil, groupZone(g))
+		}
+	}
+	for _, m := range g.Meetings {
+		line := meetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}) + "–" + clock(lang, m.EndTime)
+		if m.Timezone != "" {
+			line += " (" + m.Timezone + ")"
+		}
+		v.Meetings = append(v.Meetings, line)
+		if m.OnlineURL != "" && !contains(v.OnlineURLs, m.OnlineURL) {
+			v.OnlineURLs = append(v.OnlineURLs, m.OnlineURL)
+		}
+	}
+	var where []string
+	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
+		if s != "" {
+			where = append(where, s)
+		}
+	}
+	v.Where = strings.Join(where, ", ")
+	return v, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ListingAction records a contact's answer to a listing check and returns
+// the notice the page shows next. Any answer counts as an answer: it clears
+// what unanswered checks did, and the next check is due a period later (at
+// the end of a pause).
+func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingForm) (string, error) {
+	g, err := a.listingGroup(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	key, err := a.LinkKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
+		return pages.NoticeTryAgain, nil
+	}
+	now := a.now()
+	next := now.Add(a.Config.ListingCheckEvery)
+	notice := pages.NoticeListingConfirmed
+	err = a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		g.LastConfirmedAt = now
+		if g.ListingUnanswered > 0 {
+			g.ListingUnanswered = 0
+			g.PenaltyUntil = time.Time{}
+			if g.Paused && g.PausedReason == unansweredPauseReason {
+				g.Paused, g.PausedReason = false, ""
+			}
+		}
+		if f.Action == pages.ActionListingPause {
+			g.Paused, g.PausedReason = true, contactPauseReason
+			g.PausedUntil = now.Add(time.Duration(f.Weeks) * 7 * 24 * time.Hour).UTC()
+			next = g.PausedUntil
+			notice = pages.NoticeListingPaused
+		}
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := a.scheduleListingCheck(ctx, g.ID, next); err != nil {
+		return "", err
+	}
+	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", f.Action)
+	return notice, nil
+}

@@ -1,0 +1,253 @@
+package apptest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/handoff-health/handoff/shared/apptest"
+)
+
+const listingPeriod = 90 * 24 * time.Hour
+
+// adminGroup reads a group through the admin API.
+func adminGroup(t *testing.T, h *apptest.Harness, id string) map[string]any {
+	t.Helper()
+	st, b := h.Admin(http.MethodGet, "/v1/admin/groups/"+id, nil)
+	if st != http.StatusOK {
+		t.Fatalf("get group %s: %d %s", id, st, b)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// matchedIDs are the group ids a match near the sample groups offers, best first.
+func matchedIDs(t *testing.T, h *apptest.Harness) []string {
+	t.Helper()
+	st, b := h.Admin(http.MethodGet, "/v1/admin/match?topic=alcohol&postal_code=94110&limit=10", nil)
+	if st != http.StatusOK {
+		t.Fatalf("match: %d %s", st, b)
+	}
+	var out struct {
+		Matches []struct {
+			Group struct{ ID string } `json:"group"`
+		} `json:"matches"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range out.Matches {
+		ids = append(ids, m.Group.ID)
+	}
+	return ids
+}
+
+func has(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// listingLink sends a listing check and returns the /l/ path it emailed.
+func listingLink(t *testing.T, h *apptest.Harness, id string) string {
+	t.Helper()
+	before := len(h.MailsTo("contact+" + id + "@groups.example"))
+	if st, b := h.Admin(http.MethodPost, "/v1/admin/groups/"+id+"/check", nil); st != http.StatusAccepted {
+		t.Fatalf("check %s: %d %s", id, st, b)
+	}
+	h.Settle()
+	mails := h.MailsTo("contact+" + id + "@groups.example")
+	if len(mails) != before+1 {
+		t.Fatalf("listing check of %s: %d emails to the contact, want %d", id, len(mails), before+1)
+	}
+	return h.Link(mails[len(mails)-1], "l")
+}
+
+// TestBrowserListingCheck: the contact opens the check in Chromium, sees the
+// listing as offered (local times), confirms it, then pauses the group: it is
+// not offered until the pause ends, and then it is again.
+func TestBrowserListingCheck(t *testing.T) {
+	b := newChromium(t)
+	h := apptest.New(t)
+	b.use(h)
+	g := apptest.SampleGroup("lc-one", 37.76, -122.42)
+	g.Accessibility = []string{"wheelchair"}
+	g.WeeklyCapacity = 5
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	if got := adminGroup(t, h, g.ID); got["last_confirmed_at"] != nil || got["paused_until"] != nil {
+		t.Fatalf("before any answer: last_confirmed_at %v, paused_until %v", got["last_confirmed_at"], got["paused_until"])
+	}
+
+	if st := b.open(link); st != http.StatusOK {
+		t.Fatalf("listing page: %d", st)
+	}
+	main := b.text("main")
+	for _, want := range []string{"Mondays 7:00 pm–8:00 pm (America/Los_Angeles)", "Thursdays 7:00 pm", "San Francisco", "Wheelchair access", "5", "Yes"} {
+		if !strings.Contains(main, want) {
+			t.Errorf("listing page lacks %q:\n%s", want, main)
+		}
+	}
+	b.check("listing check")
+	b.submit(`button[value="confirm"]`)
+	if got := b.text(".notice"); !strings.Contains(got, "confirmed") {
+		t.Fatalf("after confirming, notice %q", got)
+	}
+	b.check("listing confirmed")
+	if got := adminGroup(t, h, g.ID); got["last_confirmed_at"] == nil {
+		t.Fatal("confirmed, but last_confirmed_at is null")
+	}
+
+	// Spanish, then a pause of two weeks.
+	if st := b.open(link + "?lang=es"); st != http.StatusOK || b.lang() != "es" {
+		t.Fatalf("Spanish listing page: %d %s", st, b.lang())
+	}
+	if !strings.Contains(b.text("main"), "los lunes 19:00–20:00") {
+		t.Errorf("Spanish page lacks the meeting in local time: %s", b.text("main"))
+	}
+	b.check("listing check es")
+	b.do("weeks", chromedp.SetValue(chromedp.CSS("#weeks"), "2"))
+	b.submit(`button[value="pause"]`)
+	b.check("listing paused es")
+	got := adminGroup(t, h, g.ID)
+	until, _ := got["paused_until"].(string)
+	if got["paused"] != true || until == "" {
+		t.Fatalf("after pausing: paused %v, paused_until %v", got["paused"], got["paused_until"])
+	}
+	if at, err := time.Parse(time.RFC3339, until); err != nil || !at.Equal(h.Now().Add(14*24*time.Hour)) {
+		t.Errorf("paused_until %s, want two weeks on", until)
+	}
+	if has(matchedIDs(t, h), g.ID) {
+		t.Fatal("a paused group is offered")
+	}
+	h.Advance(13 * 24 * time.Hour)
+	h.Settle()
+	if has(matchedIDs(t, h), g.ID) {
+		t.Fatal("the group is offered before its pause ends")
+	}
+	h.Advance(24 * time.Hour)
+	h.Settle()
+	if !has(matchedIDs(t, h), g.ID) {
+		t.Fatal("the group is not offered once its pause ended")
+	}
+	if got := adminGroup(t, h, g.ID); got["paused"] != false || got["paused_until"] != nil {
+		t.Errorf("after the pause: paused %v, paused_until %v", got["paused"], got["paused_until"])
+	}
+	if n := len(h.MailsTo(g.Contact.Email)); n != 2 {
+		t.Errorf("the pause's end sends the contact a new check: %d emails, want 2", n)
+	}
+}
+
+// TestListingUnanswered: a check nobody answers lowers the group's rank for
+// a period; a second pauses it with the reason; an answer restores it.
+func TestListingUnanswered(t *testing.T) {
+	h := apptest.New(t)
+	quiet := apptest.SampleGroup("lc-quiet", 37.76, -122.42)
+	busy := apptest.SampleGroup("lc-busy", 37.76, -122.42)
+	h.PutGroup(quiet, quiet.ID)
+	h.PutGroup(busy, busy.ID)
+	if ids := matchedIDs(t, h); len(ids) != 2 || ids[0] != "lc-busy" {
+		t.Fatalf("before any check, order %v (equal groups rank by id)", ids)
+	}
+	// The schedule starts when a group is stored: the first check a period later.
+	h.Advance(listingPeriod)
+	h.Settle()
+	link := h.Link(h.MailsTo(busy.Contact.Email)[0], "l")
+	if n := len(h.MailsTo(quiet.Contact.Email)); n != 1 {
+		t.Fatalf("first check: %d emails to the quiet group", n)
+	}
+	if st, loc := h.Form(link, url.Values{"action": {"confirm"}}); st != http.StatusSeeOther || !strings.Contains(loc, "notice=listing-confirmed") {
+		t.Fatalf("confirm: %d %s", st, loc)
+	}
+	h.Advance(listingPeriod)
+	h.Settle()
+	g := adminGroup(t, h, quiet.ID)
+	if g["paused"] != false || g["penalty_until"] == nil || g["listing_unanswered"] != 1.0 {
+		t.Fatalf("one check unanswered: %v", g)
+	}
+	if ids := matchedIDs(t, h); len(ids) != 2 || ids[0] != "lc-busy" || ids[1] != "lc-quiet" {
+		t.Fatalf("one check unanswered: order %v", ids)
+	}
+	// lc-busy answered its first check: the next is a period after the answer.
+	h.Advance(listingPeriod)
+	h.Settle()
+	g = adminGroup(t, h, quiet.ID)
+	if g["paused"] != true || g["paused_reason"] != "listing checks unanswered" {
+		t.Fatalf("two checks unanswered: %v", g)
+	}
+	if has(matchedIDs(t, h), quiet.ID) {
+		t.Fatal("a group paused for unanswered checks is offered")
+	}
+	mails := h.MailsTo(quiet.Contact.Email)
+	if len(mails) != 3 {
+		t.Fatalf("%d checks sent to the quiet group, want 3", len(mails))
+	}
+	qlink := h.Link(mails[2], "l")
+	if st, _ := h.Form(qlink, url.Values{"action": {"confirm"}}); st != http.StatusSeeOther {
+		t.Fatalf("late confirm: %d", st)
+	}
+	g = adminGroup(t, h, quiet.ID)
+	if g["paused"] != false || g["penalty_until"] != nil || g["last_confirmed_at"] == nil {
+		t.Fatalf("after the answer: %v", g)
+	}
+	if ids := matchedIDs(t, h); !has(ids, quiet.ID) {
+		t.Fatalf("after the answer the group is not offered: %v", ids)
+	}
+}
+
+// TestListingBadInput: unknown and malformed links, bad forms and unknown
+// groups get the right 4xx, never a 5xx.
+func TestListingBadInput(t *testing.T) {
+	h := apptest.New(t)
+	g := apptest.SampleGroup("lc-bad", 37.76, -122.42)
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	form := func(v url.Values) int {
+		st, _, _ := h.Do(http.MethodPost, link, []byte(v.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {h.Server.URL},
+		})
+		return st
+	}
+	for _, c := range []struct {
+		name string
+		st   int
+		want int
+	}{
+		{"unknown group check", func() int { st, _ := h.Admin(http.MethodPost, "/v1/admin/groups/nobody/check", nil); return st }(), 404},
+		{"check without token", func() int { st, _, _ := h.Do(http.MethodPost, "/v1/admin/groups/lc-bad/check", nil, nil); return st }(), 401},
+		{"check by GET", func() int { st, _ := h.Admin(http.MethodGet, "/v1/admin/groups/lc-bad/check", nil); return st }(), 405},
+		{"unknown token", func() int { st, _, _ := h.Do(http.MethodGet, "/l/"+strings.Repeat("A", 43), nil, nil); return st }(), 404},
+		{"malformed token", func() int { st, _, _ := h.Do(http.MethodGet, "/l/short", nil, nil); return st }(), 404},
+		{"unknown action", form(url.Values{"action": {"explode"}}), 400},
+		{"pause without weeks", form(url.Values{"action": {"pause"}}), 400},
+		{"pause 99 weeks", form(url.Values{"action": {"pause"}, "weeks": {"99"}}), 400},
+	} {
+		if c.st != c.want {
+			t.Errorf("%s: %d, want %d", c.name, c.st, c.want)
+		}
+	}
+	// A bad CSRF token changes nothing and says to try again.
+	if st, loc := h.Form(link, url.Values{"action": {"confirm"}, "csrf": {"forged"}}); st != http.StatusSeeOther || !strings.Contains(loc, "try-again") {
+		t.Errorf("forged form: %d %s", st, loc)
+	}
+	if got := adminGroup(t, h, g.ID); got["last_confirmed_at"] != nil {
+		t.Error("a forged form confirmed the listing")
+	}
+	// The link stops working two periods after the last check.
+	h.Advance(2*listingPeriod + time.Hour)
+	if st, _, _ := h.Do(http.MethodGet, link, nil, nil); st != http.StatusGone {
+		t.Errorf("old link: %d", st)
+	}
+}
