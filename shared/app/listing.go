@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -182,7 +183,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 		Notice: notice,
 	}
 	if g.LastConfirmedAt.IsZero() {
-		v.LastConfirmed = time.Time{}
+		v.LastConfirmed = time.Time{} // zoned gives a zero time a zone
 	}
 	if g.Paused {
 		v.PausedReason = g.PausedReason
@@ -196,7 +197,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			line += " (" + m.Timezone + ")"
 		}
 		v.Meetings = append(v.Meetings, line)
-		if m.OnlineURL != "" && !contains(v.OnlineURLs, m.OnlineURL) {
+		if m.OnlineURL != "" && !slices.Contains(v.OnlineURLs, m.OnlineURL) {
 			v.OnlineURLs = append(v.OnlineURLs, m.OnlineURL)
 		}
 	}
@@ -208,15 +209,6 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 	}
 	v.Where = strings.Join(where, ", ")
 	return v, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ListingAction records a contact's answer to a listing check and returns

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,15 +50,6 @@ func matchedIDs(t *testing.T, h *apptest.Harness) []string {
 		ids = append(ids, m.Group.ID)
 	}
 	return ids
-}
-
-func has(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // listingLink sends a listing check and returns the /l/ path it emailed.
@@ -129,17 +121,17 @@ func TestBrowserListingCheck(t *testing.T) {
 	if at, err := time.Parse(time.RFC3339, until); err != nil || !at.Equal(h.Now().Add(14*24*time.Hour)) {
 		t.Errorf("paused_until %s, want two weeks on", until)
 	}
-	if has(matchedIDs(t, h), g.ID) {
+	if slices.Contains(matchedIDs(t, h), g.ID) {
 		t.Fatal("a paused group is offered")
 	}
 	h.Advance(13 * 24 * time.Hour)
 	h.Settle()
-	if has(matchedIDs(t, h), g.ID) {
+	if slices.Contains(matchedIDs(t, h), g.ID) {
 		t.Fatal("the group is offered before its pause ends")
 	}
 	h.Advance(24 * time.Hour)
 	h.Settle()
-	if !has(matchedIDs(t, h), g.ID) {
+	if !slices.Contains(matchedIDs(t, h), g.ID) {
 		t.Fatal("the group is not offered once its pause ended")
 	}
 	if got := adminGroup(t, h, g.ID); got["paused"] != false || got["paused_until"] != nil {
@@ -187,7 +179,7 @@ func TestListingUnanswered(t *testing.T) {
 	if g["paused"] != true || g["paused_reason"] != "listing checks unanswered" {
 		t.Fatalf("two checks unanswered: %v", g)
 	}
-	if has(matchedIDs(t, h), quiet.ID) {
+	if slices.Contains(matchedIDs(t, h), quiet.ID) {
 		t.Fatal("a group paused for unanswered checks is offered")
 	}
 	mails := h.MailsTo(quiet.Contact.Email)
@@ -202,7 +194,7 @@ func TestListingUnanswered(t *testing.T) {
 	if g["paused"] != false || g["penalty_until"] != nil || g["last_confirmed_at"] == nil {
 		t.Fatalf("after the answer: %v", g)
 	}
-	if ids := matchedIDs(t, h); !has(ids, quiet.ID) {
+	if ids := matchedIDs(t, h); !slices.Contains(ids, quiet.ID) {
 		t.Fatalf("after the answer the group is not offered: %v", ids)
 	}
 }
