@@ -201,6 +201,11 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			v.OnlineURLs = append(v.OnlineURLs, m.OnlineURL)
 		}
 	}
+	if !v.FeedOwned {
+		for _, m := range g.Meetings {
+			v.Edit = append(v.Edit, pages.MeetingFields{Day: m.Day, Time: m.Time, EndTime: m.EndTime, OnlineURL: m.OnlineURL})
+		}
+	}
 	var where []string
 	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
 		if s != "" {
@@ -227,10 +232,25 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
 		return pages.NoticeTryAgain, nil
 	}
+	if f.Action == pages.ActionListingUpdate {
+		// Checked on a copy first: a change the listing would refuse is a
+		// 400 that names the field, and nothing is written.
+		if _, err := updated(g, f); err != nil {
+			return "", err
+		}
+	}
 	now := a.now()
 	next := now.Add(a.Config.ListingCheckEvery)
 	notice := pages.NoticeListingConfirmed
 	err = a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		if f.Action == pages.ActionListingUpdate {
+			u, err := updated(*g, f)
+			if err != nil {
+				return false
+			}
+			*g = u
+			notice = pages.NoticeListingUpdated
+		}
 		g.LastConfirmedAt = now
 		if g.ListingUnanswered > 0 {
 			g.ListingUnanswered = 0
@@ -255,4 +275,25 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	}
 	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", f.Action)
 	return notice, nil
+}
+
+// updated is g with what the contact changed on the update form: whether it
+// accepts referrals, its weekly capacity and, unless a feed owns them, its
+// meetings (in the group's time zone). It returns the problem.Invalid error
+// of the listing's own checks.
+func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
+	g.AcceptingReferrals, g.WeeklyCapacity = f.Accepting, f.Capacity
+	if f.Meetings != nil {
+		if g.Source != "admin" {
+			return g, problem.Invalidf([]problem.FieldError{{Field: "day", Detail: "the group's feed owns its meetings"}}, "These meetings come from a feed.")
+		}
+		tz := groupZone(g)
+		var ms []directory.Meeting
+		for _, m := range f.Meetings {
+			ms = append(ms, directory.Meeting{Day: m.Day, Time: m.Time, EndTime: m.EndTime, Timezone: tz, OnlineURL: m.OnlineURL})
+		}
+		g.Meetings = ms
+	}
+	g.Normalize()
+	return g, g.Validate()
 }

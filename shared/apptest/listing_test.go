@@ -243,3 +243,68 @@ func TestListingBadInput(t *testing.T) {
 		t.Errorf("old link: %d", st)
 	}
 }
+
+// TestBrowserListingUpdate: the contact changes the capacity and a meeting's
+// time in Chromium; a feed's group may change its capacity but not its
+// meetings, and its page says so.
+func TestBrowserListingUpdate(t *testing.T) {
+	b := newChromium(t)
+	h := apptest.New(t)
+	b.use(h)
+	g := apptest.SampleGroup("lu-own", 37.76, -122.42)
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	if st := b.open(link); st != http.StatusOK {
+		t.Fatalf("listing page: %d", st)
+	}
+	b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "3"), chromedp.SetValue(chromedp.CSS("#time-0"), "18:30"),
+		chromedp.SetValue(chromedp.CSS("#end-0"), "19:30"), chromedp.SetValue(chromedp.CSS("#day-1"), "fri"))
+	b.submit(`button[value="update"]`)
+	if got := b.text(".notice"); !strings.Contains(got, "updated") {
+		t.Fatalf("after updating, notice %q", got)
+	}
+	if main := b.text("main"); !strings.Contains(main, "Mondays 6:30 pm–7:30 pm") || !strings.Contains(main, "Fridays 7:00 pm") {
+		t.Errorf("the page does not show the new meetings:\n%s", main)
+	}
+	b.check("listing updated")
+	got := adminGroup(t, h, g.ID)
+	ms, _ := got["meetings"].([]any)
+	if got["weekly_capacity"] != 3.0 || len(ms) != 2 || ms[0].(map[string]any)["time"] != "18:30" ||
+		ms[1].(map[string]any)["day"] != "fri" || ms[0].(map[string]any)["timezone"] != "America/Los_Angeles" || got["last_confirmed_at"] == nil {
+		t.Fatalf("after the update: %v", got)
+	}
+	// A time the listing refuses is a 400 page, and nothing changes.
+	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"3"},
+		"day": {"mon", "fri"}, "time": {"25:00", "19:00"}, "end_time": {"20:00", "20:00"}, "online_url": {"", ""}}); st != http.StatusBadRequest {
+		t.Errorf("a bad time: %d, want 400", st)
+	}
+	// Not accepting: no longer offered.
+	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"no"}, "weekly_capacity": {"3"}}); st != http.StatusSeeOther {
+		t.Fatalf("stop accepting: %d", st)
+	}
+	if slices.Contains(matchedIDs(t, h), g.ID) {
+		t.Error("a group that stopped accepting referrals is offered")
+	}
+
+	feed := apptest.SampleGroup("lu-feed", 37.76, -122.42)
+	feed.Source = "sussex-aa"
+	h.PutGroup(feed, feed.ID)
+	flink := listingLink(t, h, feed.ID)
+	if st := b.open(flink); st != http.StatusOK {
+		t.Fatalf("feed group's listing page: %d", st)
+	}
+	if !strings.Contains(b.text("main"), "meeting list") || b.has("#day-0") {
+		t.Error("a feed's group's page offers to edit its meetings or does not say who owns them")
+	}
+	b.check("feed listing")
+	if st, _ := h.Form(flink, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"2"},
+		"day": {"mon"}, "time": {"18:00"}, "end_time": {"19:00"}, "online_url": {""}}); st != http.StatusBadRequest {
+		t.Errorf("meetings of a feed's group: %d, want 400", st)
+	}
+	if st, _ := h.Form(flink, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"2"}}); st != http.StatusSeeOther {
+		t.Errorf("capacity of a feed's group: %d, want 303", st)
+	}
+	if got := adminGroup(t, h, feed.ID); got["weekly_capacity"] != 2.0 || got["meetings"].([]any)[0].(map[string]any)["time"] != "19:00" {
+		t.Errorf("feed group after the update: %v", got)
+	}
+}

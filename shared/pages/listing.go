@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -14,17 +15,19 @@ import (
 const (
 	ActionListingConfirm = "confirm"
 	ActionListingPause   = "pause"
+	ActionListingUpdate  = "update"
 )
 
 // Listing page notices.
 const (
 	NoticeListingConfirmed = "listing-confirmed"
 	NoticeListingPaused    = "listing-paused"
+	NoticeListingUpdated   = "listing-updated"
 )
 
 // listingNotices are the listing page's notices; true marks an alert.
 var listingNotices = map[string]bool{
-	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeTryAgain: true,
+	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeListingUpdated: false, NoticeTryAgain: true,
 }
 
 // MaxPauseWeeks bounds a pause a contact asks for on the listing page.
@@ -50,6 +53,9 @@ type ListingView struct {
 	PausedReason  string
 	LastConfirmed time.Time
 	FeedOwned     bool // its meetings come from a feed, which owns them
+	// Edit holds the meetings as the update form shows them (none for a
+	// feed's group).
+	Edit []MeetingFields
 	CSRFToken     string
 	ActionURL     string // the page's own path, /l/{token}
 	Notice        string
@@ -66,6 +72,14 @@ type listingPage struct {
 	LastConfirmed string
 	FormURL       string
 	MaxWeeks      int
+	Days          []reason // the day choices of the meeting fields
+	Edit          []editMeeting
+}
+
+// editMeeting is one meeting's fields on the update form, numbered from 1.
+type editMeeting struct {
+	MeetingFields
+	N int
 }
 
 // RenderListing writes the listing check page. It returns an error for an
@@ -120,15 +134,41 @@ func RenderListing(w io.Writer, v ListingView) error {
 			return err
 		}
 	}
+	for i, d := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+		label, err := t.T("weekday." + strconv.Itoa((i+1)%7))
+		if err != nil {
+			return err
+		}
+		p.Days = append(p.Days, reason{Value: d, Label: label})
+	}
+	for i, m := range v.Edit {
+		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1})
+	}
 	p.FormURL = withLang(v.ActionURL, t.Lang)
 	return renderPage(w, "listing", p)
 }
+
+// MeetingFields is one meeting as the update form carries it, in the
+// group's local time.
+type MeetingFields struct {
+	Day       string // mon … sun
+	Time      string // HH:MM
+	EndTime   string // HH:MM
+	OnlineURL string // optional
+}
+
+// maxFormMeetings bounds the meetings one update may carry.
+const maxFormMeetings = 60
 
 // ListingForm is a posted listing page form.
 type ListingForm struct {
 	Action string
 	CSRF   string
 	Weeks  int // pause: how many weeks
+	// Update: what the contact may change.
+	Accepting bool
+	Capacity  int
+	Meetings  []MeetingFields // nil when the form carries no meeting
 }
 
 // ParseListingForm reads and checks a listing page form. It returns a
@@ -152,13 +192,52 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 			fields = append(fields, problem.FieldError{Field: "weeks", Detail: fmt.Sprintf("Give a whole number of weeks from 1 to %d.", MaxPauseWeeks)})
 		}
 		f.Weeks = n
+	case ActionListingUpdate:
+		fields = parseUpdate(values, &f, fields)
 	default:
-		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm or pause."})
+		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause or update."})
 	}
 	if len(fields) > 0 {
 		return ListingForm{}, problem.Invalidf(fields, "The form is not complete.")
 	}
 	return f, nil
+}
+
+// parseUpdate reads the update form: accepting_referrals (yes or no),
+// weekly_capacity (0–1000, 0 is no cap) and, repeated once per meeting in
+// the listing's order, day, time, end_time and online_url. Values the
+// listing itself checks (times, days, links) are checked when it is stored.
+func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError) []problem.FieldError {
+	var acc, capacity string
+	acc, fields = one(values, "accepting_referrals", fields)
+	switch acc {
+	case "yes", "true":
+		f.Accepting = true
+	case "no", "false":
+	default:
+		fields = append(fields, problem.FieldError{Field: "accepting_referrals", Detail: "Choose yes or no."})
+	}
+	capacity, fields = one(values, "weekly_capacity", fields)
+	if capacity == "" {
+		capacity = "0"
+	}
+	n, err := strconv.Atoi(capacity)
+	if err != nil || n < 0 || n > 1000 {
+		fields = append(fields, problem.FieldError{Field: "weekly_capacity", Detail: "Give a whole number from 0 (no limit) to 1000."})
+	}
+	f.Capacity = n
+	days, times, ends, urls := values["day"], values["time"], values["end_time"], values["online_url"]
+	if len(days) == 0 && len(times) == 0 && len(ends) == 0 && len(urls) == 0 {
+		return fields
+	}
+	if len(days) != len(times) || len(days) != len(ends) || len(days) != len(urls) || len(days) > maxFormMeetings {
+		return append(fields, problem.FieldError{Field: "day", Detail: "Send day, time, end_time and online_url once for each meeting."})
+	}
+	f.Meetings = make([]MeetingFields, len(days))
+	for i := range days {
+		f.Meetings[i] = MeetingFields{Day: days[i], Time: times[i], EndTime: ends[i], OnlineURL: urls[i]}
+	}
+	return fields
 }
 
 // ListingCheckEmail asks a group's contact whether the group's listing is
