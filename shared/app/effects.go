@@ -72,6 +72,8 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onClosed(ctx, ev)
 	case referral.ListingCheck:
 		return a.onListingCheck(ctx, ev)
+	case referral.ListingHandover:
+		return a.onListingHandover(ctx, ev)
 	default:
 		// Timeline-only events (consent-declined, consent-revoked).
 		return a.Referrals.Finish(ctx, ev)

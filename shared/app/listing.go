@@ -109,12 +109,13 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	next := at.Add(every)
-	tok, hash, err := a.linkToken(ctx, listingKind, ev.ReferralID, 0)
+	// The link is the contact's: a new contact gets a new one.
+	tok, hash, err := a.linkToken(ctx, listingKind, ev.ReferralID, g.ContactSeq)
 	if err != nil {
 		return err
 	}
 	// Each check keeps the link working for two more periods.
-	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.ReferralID,
+	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.ReferralID, RouteSeq: g.ContactSeq,
 		ExpiresAt: next.Add(every), TTL: next.Add(every + a.Config.Retention).Unix()}
 	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.ReferralID, Tokens: []dynamo.Token{token}}); err != nil {
 		return err
@@ -138,36 +139,59 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	return err
 }
 
-// listingGroup resolves a listing page token to its group. Errors:
-// problem.NotFound, Gone.
-func (a *App) listingGroup(ctx context.Context, token string) (directory.Group, error) {
+// listingLink is what a listing page token opens: its group, and whether
+// it is the new contact's link to take the group over, not yet confirmed.
+type listingLink struct {
+	g        directory.Group
+	seq      int
+	takeOver bool
+}
+
+// listingGroup resolves a listing page token to its group. A contact's
+// link stops working once the group is handed over (410), and so does a
+// hand-over link another hand-over replaced. Errors: problem.NotFound, Gone.
+func (a *App) listingGroup(ctx context.Context, token string) (listingLink, error) {
 	if !validToken(token) {
-		return directory.Group{}, errLinkNotFound
+		return listingLink{}, errLinkNotFound
 	}
 	t, err := a.Referrals.Token(ctx, HashToken(token))
 	if err != nil {
-		return directory.Group{}, err
+		return listingLink{}, err
 	}
 	gid, ok := strings.CutPrefix(t.ReferralID, dynamo.GroupPartition(""))
-	if t.Kind != listingKind || !ok {
-		return directory.Group{}, errLinkNotFound
+	if (t.Kind != listingKind && t.Kind != handoverKind) || !ok {
+		return listingLink{}, errLinkNotFound
 	}
 	if !a.now().Before(t.ExpiresAt) {
-		return directory.Group{}, errLinkGone
+		return listingLink{}, errLinkGone
 	}
 	g, err := a.Directory.GetGroup(ctx, gid)
 	if problem.Is(err, problem.NotFound) {
-		return g, errLinkNotFound
+		return listingLink{}, errLinkNotFound
 	}
-	return g, err
+	if err != nil {
+		return listingLink{}, err
+	}
+	l := listingLink{g: g, seq: t.RouteSeq}
+	switch {
+	case t.Kind == listingKind && t.RouteSeq == g.ContactSeq:
+	case t.Kind == handoverKind && t.RouteSeq == g.ContactSeq && g.ContactSeq > 0:
+		// The new contact, after confirming: their link is a listing link.
+	case t.Kind == handoverKind && g.HandoverTo != nil && t.RouteSeq == g.HandoverSeq:
+		l.takeOver = true
+	default:
+		return listingLink{}, errLinkGone
+	}
+	return l, nil
 }
 
 // ListingPage returns what the listing check page shows.
 func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (pages.ListingView, error) {
-	g, err := a.listingGroup(ctx, token)
+	l, err := a.listingGroup(ctx, token)
 	if err != nil {
 		return pages.ListingView{}, err
 	}
+	g := l.g
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return pages.ListingView{}, err
@@ -201,6 +225,9 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			v.OnlineURLs = append(v.OnlineURLs, m.OnlineURL)
 		}
 	}
+	if l.takeOver {
+		v.TakeOver, v.NewContact = true, g.HandoverTo.Name
+	}
 	if !v.FeedOwned {
 		for _, m := range g.Meetings {
 			v.Edit = append(v.Edit, pages.MeetingFields{Day: m.Day, Time: m.Time, EndTime: m.EndTime, OnlineURL: m.OnlineURL})
@@ -221,16 +248,26 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 // what unanswered checks did, and the next check is due a period later (at
 // the end of a pause).
 func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingForm) (string, error) {
-	g, err := a.listingGroup(ctx, token)
+	l, err := a.listingGroup(ctx, token)
 	if err != nil {
 		return "", err
 	}
+	g := l.g
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return "", err
 	}
 	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
 		return pages.NoticeTryAgain, nil
+	}
+	if l.takeOver != (f.Action == pages.ActionTakeOver) {
+		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "this link only takes the group over"}}, "Not an answer this link takes.")
+	}
+	if f.Action == pages.ActionTakeOver {
+		return a.takeOver(ctx, l)
+	}
+	if f.Action == pages.ActionHandover {
+		return a.handOver(ctx, g, f)
 	}
 	if f.Action == pages.ActionListingUpdate {
 		// Checked on a copy first: a change the listing would refuse is a
@@ -251,14 +288,7 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 			*g = u
 			notice = pages.NoticeListingUpdated
 		}
-		g.LastConfirmedAt = now
-		if g.ListingUnanswered > 0 {
-			g.ListingUnanswered = 0
-			g.PenaltyUntil = time.Time{}
-			if g.Paused && g.PausedReason == unansweredPauseReason {
-				g.Paused, g.PausedReason = false, ""
-			}
-		}
+		answered(g, now)
 		if f.Action == pages.ActionListingPause {
 			g.Paused, g.PausedReason = true, contactPauseReason
 			g.PausedUntil = now.Add(time.Duration(f.Weeks) * 7 * 24 * time.Hour).UTC()
@@ -296,4 +326,117 @@ func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
 	}
 	g.Normalize()
 	return g, g.Validate()
+}
+
+const handoverKind = "handover"
+
+// handOver records the contact's hand-over of the group to a new contact,
+// who confirms by their own link; the event that emails both follows.
+// Asking again replaces an unconfirmed hand-over.
+func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingForm) (string, error) {
+	now := a.now()
+	seq := 0
+	err := a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		g.HandoverSeq++
+		seq = g.HandoverSeq
+		g.HandoverTo = &directory.Contact{Name: f.ContactName, Email: f.ContactEmail}
+		answered(g, now)
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	part := dynamo.GroupPartition(g.ID)
+	_, hash, err := a.linkToken(ctx, handoverKind, part, seq)
+	if err != nil {
+		return "", err
+	}
+	expires := now.Add(2 * a.Config.ListingCheckEvery)
+	ev := a.listingEvent(g.ID, now, false)
+	ev.Type, ev.Data["seq"] = referral.ListingHandover, itoa(seq)
+	err = a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: part, Events: []referral.Event{ev},
+		Tokens: []dynamo.Token{{Hash: hash, Kind: handoverKind, ReferralID: part, RouteSeq: seq,
+			ExpiresAt: expires, TTL: expires.Add(a.Config.Retention).Unix()}}})
+	if err != nil {
+		return "", err
+	}
+	if err := a.scheduleListingCheck(ctx, g.ID, now.Add(a.Config.ListingCheckEvery)); err != nil {
+		return "", err
+	}
+	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", pages.ActionHandover)
+	return pages.NoticeHandoverSent, nil
+}
+
+// takeOver makes the new contact the group's contact. The earlier
+// contact's listing link stops working.
+func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
+	now := a.now()
+	err := a.Directory.EditGroup(ctx, l.g.ID, func(g *directory.Group) bool {
+		if g.HandoverTo == nil || g.HandoverSeq != l.seq {
+			return false
+		}
+		g.Contact, g.HandoverTo, g.ContactSeq = *g.HandoverTo, nil, l.seq
+		answered(g, now)
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := a.scheduleListingCheck(ctx, l.g.ID, now.Add(a.Config.ListingCheckEvery)); err != nil {
+		return "", err
+	}
+	a.Log.InfoContext(ctx, "listing answered", "group", l.g.ID, "answer", pages.ActionTakeOver)
+	return pages.NoticeTookOver, nil
+}
+
+// answered records an answer to a listing check: it clears what unanswered
+// checks did.
+func answered(g *directory.Group, now time.Time) {
+	g.LastConfirmedAt = now
+	if g.ListingUnanswered > 0 {
+		g.ListingUnanswered = 0
+		g.PenaltyUntil = time.Time{}
+		if g.Paused && g.PausedReason == unansweredPauseReason {
+			g.Paused, g.PausedReason = false, ""
+		}
+	}
+}
+
+// onListingHandover emails the new contact their link to take the group
+// over, and tells the current contact.
+func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
+	g, err := a.Directory.GetGroup(ctx, ev.Data["group"])
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if g.HandoverTo == nil || itoa(g.HandoverSeq) != ev.Data["seq"] {
+		return a.Referrals.Finish(ctx, ev) // confirmed or replaced meanwhile
+	}
+	lang := groupLang(g)
+	err = a.sendOnce(ctx, ev, "email-new", func() (mail.Message, error) {
+		tok, _, err := a.linkToken(ctx, handoverKind, ev.ReferralID, g.HandoverSeq)
+		if err != nil {
+			return mail.Message{}, err
+		}
+		m, err := pages.HandoverEmail(lang, g.Name, g.HandoverTo.Name, a.Config.PublicURL+"/l/"+tok)
+		return message(g.HandoverTo.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	err = a.sendOnce(ctx, ev, "email-old", func() (mail.Message, error) {
+		tok, _, err := a.linkToken(ctx, listingKind, ev.ReferralID, g.ContactSeq)
+		if err != nil {
+			return mail.Message{}, err
+		}
+		m, err := pages.HandoverNoticeEmail(lang, g.Name, g.HandoverTo.Name, a.Config.PublicURL+"/l/"+tok)
+		return message(g.Contact.Email, m), err
+	})
+	if err != nil {
+		return err
+	}
+	return a.Referrals.Finish(ctx, ev)
 }

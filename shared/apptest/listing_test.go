@@ -52,15 +52,17 @@ func matchedIDs(t *testing.T, h *apptest.Harness) []string {
 	return ids
 }
 
-// listingLink sends a listing check and returns the /l/ path it emailed.
+// listingLink sends a listing check and returns the /l/ path it emailed to
+// the group's contact.
 func listingLink(t *testing.T, h *apptest.Harness, id string) string {
 	t.Helper()
-	before := len(h.MailsTo("contact+" + id + "@groups.example"))
+	to := adminGroup(t, h, id)["contact"].(map[string]any)["email"].(string)
+	before := len(h.MailsTo(to))
 	if st, b := h.Admin(http.MethodPost, "/v1/admin/groups/"+id+"/check", nil); st != http.StatusAccepted {
 		t.Fatalf("check %s: %d %s", id, st, b)
 	}
 	h.Settle()
-	mails := h.MailsTo("contact+" + id + "@groups.example")
+	mails := h.MailsTo(to)
 	if len(mails) != before+1 {
 		t.Fatalf("listing check of %s: %d emails to the contact, want %d", id, len(mails), before+1)
 	}
@@ -306,5 +308,65 @@ func TestBrowserListingUpdate(t *testing.T) {
 	}
 	if got := adminGroup(t, h, feed.ID); got["weekly_capacity"] != 2.0 || got["meetings"].([]any)[0].(map[string]any)["time"] != "19:00" {
 		t.Errorf("feed group after the update: %v", got)
+	}
+}
+
+// TestBrowserListingHandover: the contact hands the group over; the old
+// address is told, the new one confirms by its own link in Chromium, and
+// from then on the checks go to the new contact and the old link is gone.
+func TestBrowserListingHandover(t *testing.T) {
+	b := newChromium(t)
+	h := apptest.New(t)
+	b.use(h)
+	g := apptest.SampleGroup("lh-one", 37.76, -122.42)
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	if st := b.open(link); st != http.StatusOK {
+		t.Fatalf("listing page: %d", st)
+	}
+	b.do("new contact", chromedp.SetValue(chromedp.CSS("#contact-name"), "Maria"),
+		chromedp.SetValue(chromedp.CSS("#contact-email"), "maria@groups.example"))
+	b.submit(`button[value="handover"]`)
+	if got := b.text(".notice"); !strings.Contains(got, "new contact") {
+		t.Fatalf("after handing over, notice %q", got)
+	}
+	b.check("handover asked")
+	h.Settle()
+	old := h.MailsTo(g.Contact.Email)
+	if len(old) != 2 || !strings.Contains(old[1].Body.Text, "Maria") {
+		t.Fatalf("the old contact was not told: %d emails", len(old))
+	}
+	mails := h.MailsTo("maria@groups.example")
+	if len(mails) != 1 {
+		t.Fatalf("%d emails to the new contact, want 1", len(mails))
+	}
+	nlink := h.Link(mails[0], "l")
+	if got := adminGroup(t, h, g.ID)["contact"].(map[string]any)["email"]; got != g.Contact.Email {
+		t.Fatalf("the contact changed before the new one confirmed: %v", got)
+	}
+	if st := b.open(nlink); st != http.StatusOK {
+		t.Fatalf("new contact's page: %d", st)
+	}
+	if b.has(`button[value="confirm"]`) || !strings.Contains(b.text("h1"), "Take over") {
+		t.Fatalf("the new contact's page is not the take-over page: %s", b.text("main"))
+	}
+	b.check("take over")
+	b.submit(`button[value="take-over"]`)
+	if got := b.text(".notice"); !strings.Contains(got, "now the group") {
+		t.Fatalf("after taking over, notice %q", got)
+	}
+	b.check("took over")
+	if got := adminGroup(t, h, g.ID)["contact"].(map[string]any); got["email"] != "maria@groups.example" || got["name"] != "Maria" {
+		t.Fatalf("after taking over, contact %v", got)
+	}
+	if st, _, _ := h.Do(http.MethodGet, link, nil, nil); st != http.StatusGone {
+		t.Errorf("the old contact's link after the hand-over: %d, want 410", st)
+	}
+	listingLink(t, h, g.ID) // the next check goes to the new contact (it checks the count)
+	if n := len(h.MailsTo("maria@groups.example")); n != 2 {
+		t.Fatalf("the new contact got %d emails, want 2", n)
+	}
+	if n := len(h.MailsTo(g.Contact.Email)); n != 2 {
+		t.Errorf("the old contact got %d emails after the hand-over, want none more", n-2)
 	}
 }

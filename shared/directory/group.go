@@ -66,6 +66,13 @@ type Group struct {
 	PausedUntil      time.Time `json:"paused_until,omitzero"`
 	// ListingUnanswered counts the checks in a row nobody answered.
 	ListingUnanswered int `json:"listing_unanswered,omitempty"`
+	// HandoverTo is the contact the current one handed the group to, until
+	// the new address confirms by its own link; HandoverSeq numbers the
+	// hand-overs asked for, ContactSeq the one the contact is from (listing
+	// links of an earlier contact stop working).
+	HandoverTo  *Contact `json:"handover_to,omitempty"`
+	HandoverSeq int      `json:"handover_seq,omitempty"`
+	ContactSeq  int      `json:"contact_seq,omitempty"`
 }
 
 // Meeting is one weekly meeting of a group, in the group's local time.

@@ -166,6 +166,7 @@ func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bo
 			g.PenaltyUntil = old.PenaltyUntil
 			g.ListingCheckedAt, g.LastConfirmedAt, g.PausedUntil = old.ListingCheckedAt, old.LastConfirmedAt, old.PausedUntil
 			g.ListingUnanswered = old.ListingUnanswered
+			g.HandoverTo, g.HandoverSeq, g.ContactSeq = old.HandoverTo, old.HandoverSeq, old.ContactSeq
 			if old.Paused && old.PausedUntil.After(s.now()) {
 				// Its contact paused it for a while: a PUT does not undo that.
 				g.Paused, g.PausedReason = true, old.PausedReason

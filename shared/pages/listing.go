@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/mail"
 	"net/url"
+	"strings"
 	"strconv"
 	"time"
 
@@ -16,6 +18,8 @@ const (
 	ActionListingConfirm = "confirm"
 	ActionListingPause   = "pause"
 	ActionListingUpdate  = "update"
+	ActionHandover       = "handover"
+	ActionTakeOver       = "take-over" // on the new contact's link
 )
 
 // Listing page notices.
@@ -23,11 +27,14 @@ const (
 	NoticeListingConfirmed = "listing-confirmed"
 	NoticeListingPaused    = "listing-paused"
 	NoticeListingUpdated   = "listing-updated"
+	NoticeHandoverSent     = "handover-sent"
+	NoticeTookOver         = "took-over"
 )
 
 // listingNotices are the listing page's notices; true marks an alert.
 var listingNotices = map[string]bool{
-	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeListingUpdated: false, NoticeTryAgain: true,
+	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeListingUpdated: false,
+	NoticeHandoverSent: false, NoticeTookOver: false, NoticeTryAgain: true,
 }
 
 // MaxPauseWeeks bounds a pause a contact asks for on the listing page.
@@ -56,6 +63,10 @@ type ListingView struct {
 	// Edit holds the meetings as the update form shows them (none for a
 	// feed's group).
 	Edit []MeetingFields
+	// TakeOver is the new contact's page before they confirm: the listing
+	// and one button; NewContact is their name.
+	TakeOver   bool
+	NewContact string
 	CSRFToken     string
 	ActionURL     string // the page's own path, /l/{token}
 	Notice        string
@@ -96,7 +107,11 @@ func RenderListing(w io.Writer, v ListingView) error {
 	if p.base, err = newBase(t, v.ActionURL); err != nil {
 		return err
 	}
-	if p.Title, err = t.T("listing.title", "Group", v.GroupName); err != nil {
+	title := "listing.title"
+	if v.TakeOver {
+		title = "listing.takeover.title"
+	}
+	if p.Title, err = t.T(title, "Group", v.GroupName); err != nil {
 		return err
 	}
 	if p.Notice, err = newNotice(t, v.Notice, listingNotices); err != nil {
@@ -169,6 +184,9 @@ type ListingForm struct {
 	Accepting bool
 	Capacity  int
 	Meetings  []MeetingFields // nil when the form carries no meeting
+	// Handover: the new contact.
+	ContactName  string
+	ContactEmail string
 }
 
 // ParseListingForm reads and checks a listing page form. It returns a
@@ -194,8 +212,20 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 		f.Weeks = n
 	case ActionListingUpdate:
 		fields = parseUpdate(values, &f, fields)
+	case ActionHandover:
+		f.ContactName, fields = one(values, "contact_name", fields)
+		f.ContactName = oneLine(f.ContactName)
+		if f.ContactName == "" || len(f.ContactName) > 100 {
+			fields = append(fields, problem.FieldError{Field: "contact_name", Detail: "Give the new contact's name (at most 100 characters)."})
+		}
+		f.ContactEmail, fields = one(values, "contact_email", fields)
+		f.ContactEmail = strings.TrimSpace(f.ContactEmail)
+		if a, err := mail.ParseAddress(f.ContactEmail); err != nil || a.Address != f.ContactEmail || a.Name != "" || len(f.ContactEmail) > 254 {
+			fields = append(fields, problem.FieldError{Field: "contact_email", Detail: "Give the new contact's email address."})
+		}
+	case ActionTakeOver:
 	default:
-		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause or update."})
+		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause, update or handover."})
 	}
 	if len(fields) > 0 {
 		return ListingForm{}, problem.Invalidf(fields, "The form is not complete.")
@@ -254,4 +284,34 @@ func ListingCheckEmail(lang, groupName, link string) (Email, error) {
 	}
 	d.Group, d.Link = group, link
 	return d.render("listing")
+}
+
+// HandoverEmail asks the new contact of a group to confirm, by their own
+// link, that they take the group over.
+func HandoverEmail(lang, groupName, newName, link string) (Email, error) {
+	if err := checkLink(link); err != nil {
+		return Email{}, err
+	}
+	group := oneLine(groupName)
+	d, err := newMail(lang, "handoff", "email.handover.subject", "Group", group)
+	if err != nil {
+		return Email{}, err
+	}
+	d.Group, d.Name, d.Link = group, oneLine(newName), link
+	return d.render("handover")
+}
+
+// HandoverNoticeEmail tells a group's contact that the group is being
+// handed over to someone else, with their own listing link.
+func HandoverNoticeEmail(lang, groupName, newName, link string) (Email, error) {
+	if err := checkLink(link); err != nil {
+		return Email{}, err
+	}
+	group := oneLine(groupName)
+	d, err := newMail(lang, "handoff", "email.handed.subject", "Group", group)
+	if err != nil {
+		return Email{}, err
+	}
+	d.Group, d.Name, d.Link = group, oneLine(newName), link
+	return d.render("handed")
 }

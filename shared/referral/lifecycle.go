@@ -68,6 +68,7 @@ const (
 	ReceiptRequested EventType = "consent-receipt"    // email the patient a receipt of their consent
 	Closed           EventType = "referral-closed"    // set the retention TTL on everything of the referral
 	ListingCheck     EventType = "listing-check"      // a group's partition: ask its contact to check the listing
+	ListingHandover  EventType = "listing-handover"   // a group's partition: ask the new contact to confirm, tell the old one
 )
 
 // Event is an item written in the same transaction as the state change that
