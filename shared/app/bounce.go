@@ -39,6 +39,18 @@ func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
 		}
 		a.Log.WarnContext(ctx, "group contact undeliverable: group paused", "group", group, "kind", b.Kind)
 		return a.Directory.Pause(ctx, group, "contact email "+b.Kind)
+	case referral.ListingCheck:
+		a.Log.WarnContext(ctx, "group contact undeliverable: group paused", "group", ev.Data["group"], "kind", b.Kind)
+		return a.Directory.Pause(ctx, ev.Data["group"], "contact email "+b.Kind)
+	case referral.ListingHandover:
+		// The current contact's address fails: as above. The new one's: the
+		// hand-over is never confirmed, and the group stays as it is.
+		if b.Effect == "email-old" {
+			a.Log.WarnContext(ctx, "group contact undeliverable: group paused", "group", ev.Data["group"], "kind", b.Kind)
+			return a.Directory.Pause(ctx, ev.Data["group"], "contact email "+b.Kind)
+		}
+		a.Log.WarnContext(ctx, "new group contact undeliverable", "group", ev.Data["group"], "kind", b.Kind)
+		return nil
 	case referral.ConsentRequested, referral.ConsentReminder, referral.ReceiptRequested, referral.ConsentGiven, referral.VolunteerNamed:
 		// A bounce of the consent link moves it to the patient's other
 		// channel; a complaint only flags (the patient said no to the

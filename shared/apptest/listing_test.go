@@ -1,6 +1,7 @@
 package apptest_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,9 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/dynamo"
 )
 
 const listingPeriod = 90 * 24 * time.Hour
@@ -368,5 +374,41 @@ func TestBrowserListingHandover(t *testing.T) {
 	}
 	if n := len(h.MailsTo(g.Contact.Email)); n != 2 {
 		t.Errorf("the old contact got %d emails after the hand-over, want none more", n-2)
+	}
+}
+
+// TestListingCheckBounce: the listing check's email bounces: the group is
+// paused as after any bounce of its contact's address.
+func TestListingCheckBounce(t *testing.T) {
+	h := apptest.New(t)
+	g := apptest.SampleGroup("lb-one", 37.76, -122.42)
+	h.PutGroup(g, g.ID)
+	listingLink(t, h, g.ID)
+	part := dynamo.GroupPartition(g.ID)
+	out, err := h.DB.Client.Query(context.Background(), &dynamodb.QueryInput{
+		TableName: aws.String(h.DB.Tables.Referrals), KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :evt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: "REF#" + part}, ":evt": &types.AttributeValueMemberS{Value: "EVT#"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent string
+	for _, it := range out.Items {
+		if _, pending := it["GSI1PK"]; !pending {
+			sent = strings.TrimPrefix(it["SK"].(*types.AttributeValueMemberS).Value, "EVT#")
+		}
+	}
+	if sent == "" {
+		t.Fatal("no listing check was sent")
+	}
+	if err := h.App.RecordBounce(context.Background(), app.Bounce{Kind: "bounce", ReferralID: part, EventID: sent, Effect: "email"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := adminGroup(t, h, g.ID); got["paused"] != true || got["paused_reason"] != "contact email bounce" {
+		t.Fatalf("after the bounce: paused %v (%v)", got["paused"], got["paused_reason"])
+	}
+	if slices.Contains(matchedIDs(t, h), g.ID) {
+		t.Error("a group whose listing check bounced is offered")
 	}
 }
