@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/handoff-health/handoff/shared/problem"
@@ -67,9 +67,9 @@ type ListingView struct {
 	// and one button; NewContact is their name.
 	TakeOver   bool
 	NewContact string
-	CSRFToken     string
-	ActionURL     string // the page's own path, /l/{token}
-	Notice        string
+	CSRFToken  string
+	ActionURL  string // the page's own path, /l/{token}
+	Notice     string
 }
 
 type listingPage struct {
