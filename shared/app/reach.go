@@ -79,7 +79,20 @@ func (a *App) unreachableAtIntake(contentType string, p referral.Patient, c dyna
 // sendConsentLink brings the patient the consent link (or its one reminder)
 // by channel, at most once for the event. A number that refuses the text
 // moves the referral on (see channelFailed), finishing ev in the same write.
+// An event that already began on a channel (a retry after its text went
+// out, say, and was then reported undeliverable) stays on it: moving on is
+// the new event channelFailed wrote, not this one.
 func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referral.Referral, clinic dynamo.Clinic, channel string, reminder bool) error {
+	for _, ch := range []string{ChannelEmail, ChannelSMS} {
+		began, err := a.Referrals.Began(ctx, ev.ID+"#"+ch) // the effect is named after its channel
+		if err != nil {
+			return err
+		}
+		if began {
+			channel = ch
+			break
+		}
+	}
 	lang := pages.Lang(r.Patient.Language)
 	if channel == ChannelEmail {
 		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {

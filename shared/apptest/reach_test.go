@@ -1,6 +1,7 @@
 package apptest_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -165,10 +166,29 @@ func TestFailedTextMovesToEmail(t *testing.T) {
 		if !told {
 			t.Errorf("%s: the timeline does not say the link went by email instead: %+v", c.name, v.Timeline)
 		}
-		// A repeated delivery event changes nothing.
+		// A repeated delivery event changes nothing; nor does the first
+		// consent-requested event delivered again after its text went out
+		// (a worker that crashed between the text and finishing the event):
+		// it stays on its channel. (A refused text finishes its event in
+		// the same write that moves on, so it is not delivered again.)
+		rec, err := w.App.Referrals.Load(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rec.Events {
+			if e.Type == referral.ConsentRequested && c.texts == 1 {
+				if err := w.App.Referrals.Replay(context.Background(), e); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
 		w.settleAll()
 		if n := len(w.MailsTo(c.email)); n != 1 {
-			t.Errorf("%s: %d consent emails after settling again", c.name, n)
+			t.Errorf("%s: %d consent emails after the first event ran again, want 1", c.name, n)
+		}
+		if n := len(w.TextsTo(c.phone)); n != c.texts {
+			t.Errorf("%s: %d texts after the first event ran again, want %d", c.name, n, c.texts)
 		}
 	}
 }

@@ -751,6 +751,26 @@ func (s *Referrals) Complete(ctx context.Context, effectKey, ref string) error {
 // Release gives up a claim whose effect failed, so it can be tried again at
 // once. A done entry is never released.
 func (s *Referrals) Release(ctx context.Context, effectKey string) error {
+	return s.release(ctx, effectKey)
+}
+
+// Began reports whether an effect's ledger entry exists (claimed or done):
+// the effect ran, or is running, for that event.
+func (s *Referrals) Began(ctx context.Context, effectKey string) (bool, error) {
+	var l struct {
+		State string `json:"state"`
+	}
+	err := s.get(ctx, ledgerPrefix+effectKey, "LEDGER", &l)
+	if problem.Is(err, problem.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the ledger of %s: %w", effectKey, err)
+	}
+	return l.State != "", nil
+}
+
+func (s *Referrals) release(ctx context.Context, effectKey string) error {
 	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: &s.Table, Key: key(ledgerPrefix+effectKey, "LEDGER"),
 		ConditionExpression:       aws.String("#s = :claimed"),
