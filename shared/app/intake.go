@@ -96,13 +96,14 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	if err != nil {
 		return nil, false, err
 	}
-	if len(a.reachable(in.Patient, nil, c)) == 0 {
+	channels := a.reachable(in.Patient, nil, c)
+	if len(channels) == 0 {
 		return nil, false, a.unreachableAtIntake(d.ContentType, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
 		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source,
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source, FirstChannel: channels[0],
 	}
 	answer, err := json.Marshal(Receipt{
 		ID: r.ID, Status: r.Status, CreatedAt: now,

@@ -43,10 +43,14 @@ func bucket(prefix string, d time.Duration) string {
 }
 
 // referralScopes are the counter scopes a referral's stages count in: its
-// clinic, and its clinic and each topic. (The operator's totals are sums over
-// clinics, read with the same Query: one counter item fewer per write.)
+// clinic, its clinic and each topic, and its clinic and the channel the
+// consent link went by first. (The operator's totals are sums over clinics,
+// read with the same Query: one counter item fewer per write.)
 func referralScopes(r *referral.Referral) []string {
 	out := []string{"C#" + r.ClinicID}
+	if r.FirstChannel != "" {
+		out = append(out, "C#"+r.ClinicID+"#H#"+r.FirstChannel)
+	}
 	for _, t := range r.Topics {
 		out = append(out, "C#"+r.ClinicID+"#T#"+t)
 	}
@@ -153,14 +157,15 @@ type OutcomeQuery struct {
 	Clinic   string
 	Topic    string
 	// ClinicView is the clinic's own view: counts of 1 to 10 broken down by
-	// topic or by group are suppressed.
+	// topic, by group or by channel are suppressed.
 	ClinicView bool
 }
 
 // MaxOutcomeDays is the longest span one report reads.
 const MaxOutcomeDays = 366
 
-// smallCount is the largest count a clinic's view suppresses in a breakdown.
+// smallCount is the largest count a clinic's view suppresses in a breakdown
+// (by topic, by group, by channel).
 const smallCount = 10
 
 // Durations summarizes a duration histogram.
@@ -203,6 +208,9 @@ type OutcomeReport struct {
 	Channels      map[string]ChannelOutcome    `json:"channels"`
 	Groups        []GroupOutcome               `json:"groups"`
 	Topics        map[string]map[string]*int64 `json:"topics"`
+	// FunnelByChannel is the funnel per channel the consent link went by
+	// first (not kept per topic: empty for one topic).
+	FunnelByChannel map[string]map[string]*int64 `json:"funnel_by_channel"`
 	// Suppressed tells that small counts were left out (a clinic's view).
 	Suppressed bool `json:"small_counts_suppressed"`
 }
@@ -252,6 +260,7 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 	sum := map[string]int64{}
 	topics := map[string]map[string]int64{}
 	groups := map[string]map[string]int64{}
+	channels := map[string]map[string]int64{}
 	for _, it := range items {
 		parts := strings.Split(it.Scope, "#")
 		if len(parts) < 2 || (q.Clinic != "" && parts[1] != q.Clinic) {
@@ -271,6 +280,11 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 				topics[parts[3]] = map[string]int64{}
 			}
 			add(topics[parts[3]], it.Counters)
+		case len(parts) == 4 && parts[2] == "H" && q.Topic == "":
+			if channels[parts[3]] == nil {
+				channels[parts[3]] = map[string]int64{}
+			}
+			add(channels[parts[3]], it.Counters)
 		case len(parts) == 4 && parts[2] == "G":
 			if groups[parts[3]] == nil {
 				groups[parts[3]] = map[string]int64{}
@@ -288,7 +302,7 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 		From: q.From.Format(dynamo.OutcomeDayFormat), To: q.To.Format(dynamo.OutcomeDayFormat),
 		Clinic: q.Clinic, Topic: q.Topic, Suppressed: q.ClinicView,
 		Funnel: map[string]int64{}, Statuses: map[string]int64{}, Channels: map[string]ChannelOutcome{},
-		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{},
+		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{}, FunnelByChannel: map[string]map[string]*int64{},
 		TimeToConsent: durations(sum, "tc"), TimeToConnect: durations(sum, "tx"),
 	}
 	for _, s := range FunnelStages {
@@ -310,6 +324,13 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 			row[s] = keep(topics[t][s])
 		}
 		rep.Topics[t] = row
+	}
+	for _, ch := range slices.Sorted(maps.Keys(channels)) {
+		row := map[string]*int64{}
+		for _, s := range FunnelStages {
+			row[s] = keep(channels[ch][s])
+		}
+		rep.FunnelByChannel[ch] = row
 	}
 	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		c := groups[g]
@@ -407,6 +428,11 @@ func (r OutcomeReport) WriteCSV(w io.Writer) error {
 	for _, t := range slices.Sorted(maps.Keys(r.Topics)) {
 		for _, s := range FunnelStages {
 			row("topics", t, s, opt(r.Topics[t][s]))
+		}
+	}
+	for _, ch := range slices.Sorted(maps.Keys(r.FunnelByChannel)) {
+		for _, s := range FunnelStages {
+			row("funnel_by_channel", ch, s, opt(r.FunnelByChannel[ch][s]))
 		}
 	}
 	cw.Flush()

@@ -45,6 +45,7 @@ type report struct {
 		Accepted *int64 `json:"accepted"`
 	} `json:"groups"`
 	Topics     map[string]map[string]*int64 `json:"topics"`
+	ByChannel  map[string]map[string]*int64 `json:"funnel_by_channel"`
 	Suppressed bool                         `json:"small_counts_suppressed"`
 }
 
@@ -137,6 +138,14 @@ func TestOutcomes(t *testing.T) {
 				t.Errorf("status %s = %d, want %d (%v)", s, all.Statuses[s], n, all.Statuses)
 			}
 		}
+		for s, n := range wantFunnel {
+			if got := all.ByChannel["email"][s]; got == nil || *got != n {
+				t.Errorf("the email funnel's %s = %v, want %d (every referral here went by email)", s, got, n)
+			}
+		}
+		if len(all.ByChannel) != 1 {
+			t.Errorf("funnel by channel %v, want email only", all.ByChannel)
+		}
 		if c := all.TimeToConnect; c.Count != 1 || c.P50Hours == nil || *c.P50Hours != 48 {
 			t.Errorf("time to connect %+v, want one, in the 24–48 h bucket", c)
 		}
@@ -189,6 +198,9 @@ func TestOutcomes(t *testing.T) {
 		}
 		if n := mine.Topics["alcohol"]["routed"]; n != nil {
 			t.Error("suppression missed")
+		}
+		if n := mine.ByChannel["email"]["received"]; n != nil {
+			t.Errorf("a channel count of 7 is shown to the clinic: %d", *n)
 		}
 		// CSV says the same as JSON.
 		st, b := outcomes(t, w.Harness, "/v1/admin/outcomes"+span, apptest.AdminToken, "text/csv")

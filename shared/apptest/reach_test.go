@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
@@ -105,6 +106,16 @@ func TestPhoneOnlyReferralGetsAText(t *testing.T) {
 	notice := w.MailsTo(w.groups[0].Contact.Email)
 	if len(notice) != 1 || !strings.Contains(notice[0].Body.Text, phone) {
 		t.Fatalf("the group got %d emails; want one with the patient's number", len(notice))
+	}
+	// The operator's funnel counts it under texts.
+	st, _, b := w.Do(http.MethodGet, "/v1/admin/outcomes", nil, http.Header{"Authorization": {"Bearer " + apptest.AdminToken}})
+	var out struct {
+		ByChannel map[string]map[string]int64 `json:"funnel_by_channel"`
+		Channels  map[string]struct{ Sent int64 }
+	}
+	if st != http.StatusOK || json.Unmarshal(b, &out) != nil || out.ByChannel["sms"]["received"] != 1 ||
+		out.ByChannel["sms"]["consented"] != 1 || out.Channels["sms"].Sent != 1 {
+		t.Errorf("outcomes: %d %s, want the referral in the sms funnel and one text sent", st, b)
 	}
 	if n := len(w.Mails()) - 1; n != 0 {
 		t.Errorf("%d other emails, want none (the patient has no email)", n)

@@ -85,6 +85,8 @@ type referralItem struct {
 	Matched     bool                 `json:"matched,omitempty"`
 	ViewedAt    time.Time            `json:"viewed_at,omitzero"`
 	Source      string               `json:"source,omitempty"`
+	// FirstChannel: see referral.Referral.
+	FirstChannel string `json:"first_channel,omitempty"`
 	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
 	// clinic's Task search reads it by last update.
 	GSI2PK    string   `json:"GSI2PK,omitempty"`
@@ -101,7 +103,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
-		Source: r.Source,
+		Source: r.Source, FirstChannel: r.FirstChannel,
 	}
 	if r.Source == "fhir" {
 		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
@@ -149,7 +151,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
-		Source: it.Source,
+		Source: it.Source, FirstChannel: it.FirstChannel,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {

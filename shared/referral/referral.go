@@ -115,6 +115,9 @@ type Referral struct {
 	// Source is "fhir" for a referral an EHR created as a FHIR Task (its
 	// clinic can then search it), else "".
 	Source string `json:"source,omitempty"`
+	// FirstChannel is the channel the consent link was to go by first
+	// (email or sms), fixed at intake: the funnel is counted per channel by it.
+	FirstChannel string `json:"first_channel,omitempty"`
 	// ViewedAt is when the patient first opened the consent page.
 	ViewedAt time.Time `json:"viewed_at,omitzero"`
 	// Flags are operational marks, e.g. "patient-email-bounced".
