@@ -91,15 +91,13 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 	today := a.now().Truncate(24 * time.Hour)
 	monday := today.AddDate(0, 0, -((int(today.Weekday()) + 6) % 7))
 	from := monday.AddDate(0, 0, -7*(adminWeeks-1))
-	q := OutcomeQuery{From: from, To: today}
-	rep, err := a.outcomes(ctx, q)
-	if err != nil {
-		return pages.AdminView{}, err
-	}
+	// One read of the 12 weeks: the report and the weekly trend both come
+	// from it.
 	items, err := a.Referrals.Outcomes(ctx, from, today, "C#")
 	if err != nil {
 		return pages.AdminView{}, err
 	}
+	rep := summarize(OutcomeQuery{From: from, To: today}, items)
 	v := pages.AdminView{SignedIn: true, From: rep.From, To: rep.To}
 	for _, s := range FunnelStages {
 		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: rep.Funnel[s]})

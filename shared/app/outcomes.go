@@ -256,6 +256,11 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 	if err != nil {
 		return OutcomeReport{}, err
 	}
+	return summarize(q, items), nil
+}
+
+// summarize adds up one span's counter items into the report q asks for.
+func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 	// Every scope starts C#<clinic>; the operator's totals sum the clinics.
 	sum := map[string]int64{}
 	topics := map[string]map[string]int64{}
@@ -341,7 +346,7 @@ func (a *App) outcomes(ctx context.Context, q OutcomeQuery) (OutcomeReport, erro
 		}
 		rep.Groups = append(rep.Groups, gr)
 	}
-	return rep, nil
+	return rep
 }
 
 func add(dst, src map[string]int64) {

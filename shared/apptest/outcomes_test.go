@@ -306,4 +306,24 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("a %d-day report made %d Queries, want one per day", days, calls)
 		}
 	}
+	// The operator's page reads its 12 weeks once, for the report and the
+	// trend both.
+	w.DB.Counter.Reset()
+	v, err := w.App.AdminDashboard(context.Background())
+	if err != nil || len(v.Weeks) != 12 {
+		t.Fatalf("dashboard: %d weeks, %v", len(v.Weeks), err)
+	}
+	today := w.Now().UTC().Truncate(24 * time.Hour)
+	first, _ := time.Parse("2006-01-02", v.Weeks[0].Label)
+	span := int(today.Sub(first).Hours()/24) + 1
+	queries := 0
+	for _, c := range w.DB.Counter.Snapshot() {
+		if c.Operation == "Query" {
+			queries += c.Calls
+		}
+	}
+	t.Logf("the operator's page: %d Queries for %d days", queries, span)
+	if queries != span {
+		t.Errorf("the operator's page made %d Queries for %d days, want one per day", queries, span)
+	}
 }
