@@ -104,9 +104,8 @@ func (a *App) RegisterFHIRClient(ctx context.Context, clinicID string, in FHIRCl
 		}
 		jwks = string(in.JWKS)
 	}
-	if _, err := a.Clinics.Get(ctx, clinicID); err != nil {
-		return "", err
-	}
+	// The conditional update answers NotFound for an unknown clinic: no read
+	// first (it would open the clinic's sealed secrets for nothing).
 	if err := a.Clinics.SetFHIRClient(ctx, clinicID, jwks, in.JWKSURL); err != nil {
 		return "", err
 	}
