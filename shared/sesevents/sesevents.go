@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/snsin"
 )
 
 // Handler handles SNS events from the SES notification topic.
@@ -39,17 +40,7 @@ type notification struct {
 // A message that cannot be read is logged and dropped (retrying cannot help);
 // a failure to record a bounce is returned, so SNS retries.
 func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
-	for _, rec := range ev.Records {
-		msg := rec.SNS
-		switch msg.Type {
-		case "SubscriptionConfirmation", "UnsubscribeConfirmation":
-			h.Log.InfoContext(ctx, "SNS subscription message ignored", "type", msg.Type, "topic", msg.TopicArn)
-			continue
-		case "Notification", "":
-		default:
-			h.Log.WarnContext(ctx, "unknown SNS message type", "type", msg.Type)
-			continue
-		}
+	for _, msg := range snsin.Notifications(ctx, h.Log, ev) {
 		var n notification
 		if err := json.Unmarshal([]byte(msg.Message), &n); err != nil {
 			h.Log.WarnContext(ctx, "SES notification not readable", "sns_message", msg.MessageID)

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/snsin"
 )
 
 // Handler handles SNS events from the texting event topic.
@@ -33,17 +34,7 @@ type event struct {
 // without handoff's context is logged by type only and dropped; a failure to
 // record an event is returned, so SNS retries.
 func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
-	for _, rec := range ev.Records {
-		msg := rec.SNS
-		switch msg.Type {
-		case "SubscriptionConfirmation", "UnsubscribeConfirmation":
-			h.Log.InfoContext(ctx, "SNS subscription message ignored", "type", msg.Type, "topic", msg.TopicArn)
-			continue
-		case "Notification", "":
-		default:
-			h.Log.WarnContext(ctx, "unknown SNS message type", "type", msg.Type)
-			continue
-		}
+	for _, msg := range snsin.Notifications(ctx, h.Log, ev) {
 		var e event
 		if err := json.Unmarshal([]byte(msg.Message), &e); err != nil {
 			h.Log.WarnContext(ctx, "SMS event not readable", "sns_message", msg.MessageID)
