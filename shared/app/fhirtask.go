@@ -17,23 +17,28 @@ import (
 // coordination platform): a Task creates a referral through the same intake
 // path as a signed webhook; the Task read back is the clinic's view of it.
 
-// Scopes that allow reading and writing Tasks.
-var (
-	taskWriteScopes = []string{"system/Task.cru", "system/Task.write", "system/*.*"}
-	taskReadScopes  = []string{"system/Task.rs", "system/Task.cru", "system/Task.read", "system/*.*"}
+// The kinds of FHIR access, and the scopes that allow each.
+const (
+	ReadTasks     = "read"
+	WriteTasks    = "write"
+	Subscriptions = "subscription"
 )
 
-// FHIRAccess checks an access token for a kind of access ("read" or
-// "write"). Errors: Unauthorized (no valid token), Forbidden (no scope for it).
+var accessScopes = map[string][]string{
+	ReadTasks:     {"system/Task.rs", "system/Task.cru", "system/Task.read", "system/*.*"},
+	WriteTasks:    {"system/Task.cru", "system/Task.write", "system/*.*"},
+	Subscriptions: {"system/Subscription.cru", "system/*.*"},
+}
+
+// FHIRAccess checks an access token for a kind of access (ReadTasks,
+// WriteTasks, Subscriptions). Errors: Unauthorized (no valid token),
+// Forbidden (no scope for it).
 func (a *App) FHIRAccess(ctx context.Context, bearer, kind string) (AccessGrant, error) {
 	g, err := a.CheckAccessToken(ctx, bearer)
 	if err != nil {
 		return g, err
 	}
-	want := taskReadScopes
-	if kind == "write" {
-		want = taskWriteScopes
-	}
+	want := accessScopes[kind]
 	for _, s := range g.Scopes {
 		if slices.Contains(want, s) {
 			return g, nil

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +30,6 @@ const (
 	maxSubHeaders   = 5
 )
 
-var subscriptionScopes = []string{"system/Subscription.cru", "system/*.*"}
-
 type subscriptionIn struct {
 	ResourceType string `json:"resourceType"`
 	Criteria     string `json:"criteria"`
@@ -52,11 +49,9 @@ type subscriptionIn struct {
 
 // CreateSubscription registers a subscription of the token's clinic and
 // shakes hands with its endpoint: active when it answers 2xx, error
-// otherwise. Errors: Forbidden (scope), Invalid.
+// otherwise. The grant is checked for Subscriptions (FHIRAccess). Errors:
+// Invalid.
 func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte) (map[string]any, error) {
-	if !slices.ContainsFunc(g.Scopes, func(s string) bool { return slices.Contains(subscriptionScopes, s) }) {
-		return nil, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this (system/Subscription.cru)")
-	}
 	var in subscriptionIn
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, problem.Errorf(problem.Malformed, "the Subscription cannot be read")

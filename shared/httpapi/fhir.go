@@ -22,12 +22,40 @@ const fhirJSON = "application/fhir+json"
 
 func (s *Server) routeFHIR(mux *http.ServeMux) {
 	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
-	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirTransaction}))
-	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateTask, http.MethodGet: s.fhirSearchTasks}))
-	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadTask, http.MethodPut: s.fhirCancelTask}))
-	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirCreateSubscription}))
-	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirReadSubscription}))
-	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirSubscriptionStatus}))
+	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.WriteTasks, s.fhirTransaction)}))
+	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{
+		http.MethodPost: s.fhirWith(app.WriteTasks, s.fhirCreateTask), http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirSearchTasks),
+	}))
+	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{
+		http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirReadTask), http.MethodPut: s.fhirWith(app.WriteTasks, s.fhirCancelTask),
+	}))
+	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirCreateSubscription)}))
+	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirReadSubscription)}))
+	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus)}))
+}
+
+// fhirHandler is a FHIR handler given the request's checked grant.
+type fhirHandler func(w http.ResponseWriter, r *http.Request, g app.AccessGrant)
+
+// fhirWith checks the access token for a kind of access before h runs.
+func (s *Server) fhirWith(kind string, h fhirHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g, err := s.App.FHIRAccess(r.Context(), bearer(r), kind)
+		if err != nil {
+			s.fhirFail(w, r, err)
+			return
+		}
+		h(w, r, g)
+	}
+}
+
+// fhirAnswer writes a resource with 200, or the error as an OperationOutcome.
+func (s *Server) fhirAnswer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, v)
 }
 
 func writeFHIR(w http.ResponseWriter, status int, v any) {
@@ -80,12 +108,7 @@ func (s *Server) fhirBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return readBody(w, r, intake.MaxBody)
 }
 
-func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, transaction bool) {
-	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "write")
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
+func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g app.AccessGrant, transaction bool) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
@@ -102,7 +125,6 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, transaction 
 		s.fhirFail(w, r, err)
 		return
 	}
-	location := s.App.Config.PublicURL + "/fhir/Task/" + created.ID
 	status := http.StatusCreated
 	if !created.Created {
 		status = http.StatusOK // If-None-Exist found it
@@ -116,55 +138,37 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, transaction 
 		})
 		return
 	}
-	w.Header().Set("Location", location)
+	w.Header().Set("Location", s.App.Config.PublicURL+"/fhir/Task/"+created.ID)
 	writeFHIR(w, status, created.Task)
 }
 
-func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request)  { s.fhirCreate(w, r, false) }
-func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request) { s.fhirCreate(w, r, true) }
-
-func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request) {
-	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "read")
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	t, err := s.App.ReadTask(r.Context(), g, r.PathValue("id"))
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, t)
+func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+	s.fhirCreate(w, r, g, false)
 }
 
-func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request) {
-	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "write")
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
+func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+	s.fhirCreate(w, r, g, true)
+}
+
+func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+	t, err := s.App.ReadTask(r.Context(), g, r.PathValue("id"))
+	s.fhirAnswer(w, r, t, err)
+}
+
+func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
 	t, err := s.App.CancelTask(r.Context(), g, r.PathValue("id"), body)
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, t)
+	s.fhirAnswer(w, r, t, err)
 }
 
 // taskStatuses are the Task statuses a search may ask for.
 var taskStatuses = []string{"requested", "accepted", "in-progress", "completed", "rejected", "failed", "cancelled"}
 
-func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request) {
-	g, err := s.App.FHIRAccess(r.Context(), bearer(r), "read")
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
+func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	q := r.URL.Query()
 	var fields []problem.FieldError
 	search := app.TaskSearch{Count: 20, Inclusive: true, ID: q.Get("_id"), Cursor: q.Get("_cursor")}
@@ -223,28 +227,10 @@ func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request) {
 		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
 	}
 	b, err := s.App.SearchTasks(r.Context(), g, search, self)
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, b)
+	s.fhirAnswer(w, r, b, err)
 }
 
-// fhirGrant checks a token that must be valid (any scope).
-func (s *Server) fhirGrant(w http.ResponseWriter, r *http.Request) (app.AccessGrant, bool) {
-	g, err := s.App.CheckAccessToken(r.Context(), bearer(r))
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return g, false
-	}
-	return g, true
-}
-
-func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.fhirGrant(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
@@ -259,32 +245,16 @@ func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request) 
 	writeFHIR(w, http.StatusCreated, sub)
 }
 
-func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.fhirGrant(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	sub, err := s.App.ReadSubscription(r.Context(), g, r.PathValue("id"))
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, sub)
+	s.fhirAnswer(w, r, sub, err)
 }
 
-func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request) {
+func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	if r.PathValue("op") != "$status" {
 		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "no such operation"))
 		return
 	}
-	g, ok := s.fhirGrant(w, r)
-	if !ok {
-		return
-	}
 	b, err := s.App.SubscriptionStatus(r.Context(), g, r.PathValue("id"))
-	if err != nil {
-		s.fhirFail(w, r, err)
-		return
-	}
-	writeFHIR(w, http.StatusOK, b)
+	s.fhirAnswer(w, r, b, err)
 }
