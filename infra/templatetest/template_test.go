@@ -39,6 +39,7 @@ var contractRoutes = []route{
 	{"PUT", "/fhir/Task/{id}", "IntakeFunction"},
 	{"POST", "/fhir/Subscription", "IntakeFunction"},
 	{"GET", "/fhir/Subscription/{id}", "IntakeFunction"},
+	{"PUT", "/fhir/Subscription/{id}", "IntakeFunction"},
 	{"GET", "/fhir/Subscription/{id}/{op}", "IntakeFunction"},
 	{"GET", "/c/{token}", "ConsentFunction"},
 	{"POST", "/c/{token}", "ConsentFunction"},

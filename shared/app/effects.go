@@ -74,6 +74,8 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onListingCheck(ctx, ev)
 	case referral.ListingHandover:
 		return a.onListingHandover(ctx, ev)
+	case referral.Heartbeat:
+		return a.onHeartbeat(ctx, ev)
 	default:
 		// Timeline-only events (consent-declined, consent-revoked).
 		return a.Referrals.Finish(ctx, ev)

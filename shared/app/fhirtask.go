@@ -416,7 +416,7 @@ func (a *App) CapabilityStatement() map[string]any {
 					map[string]any{"name": "_id", "type": "token"}, map[string]any{"name": "_count", "type": "number"},
 				},
 			}, map[string]any{
-				"type": "Subscription", "interaction": []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}},
+				"type": "Subscription", "interaction": []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}, map[string]any{"code": "update"}},
 				"supportedProfile": []string{"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"},
 			}},
 			"interaction": []any{map[string]any{"code": "transaction"}},

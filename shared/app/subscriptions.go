@@ -25,19 +25,26 @@ import (
 const SubscriptionTopic = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
 
 const (
-	backportContent = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
-	backportStatus  = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
-	maxSubHeaders   = 5
+	backportContent   = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
+	backportStatus    = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
+	backportHeartbeat = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
+	maxSubHeaders     = 5
 )
 
 type subscriptionIn struct {
 	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Status       string `json:"status"`
 	Criteria     string `json:"criteria"`
 	Channel      struct {
-		Type     string   `json:"type"`
-		Endpoint string   `json:"endpoint"`
-		Payload  string   `json:"payload"`
-		Header   []string `json:"header"`
+		Type      string   `json:"type"`
+		Endpoint  string   `json:"endpoint"`
+		Payload   string   `json:"payload"`
+		Header    []string `json:"header"`
+		Extension []struct {
+			URL              string `json:"url"`
+			ValueUnsignedInt *int64 `json:"valueUnsignedInt"`
+		} `json:"extension"`
 		PayloadX struct {
 			Extension []struct {
 				URL       string `json:"url"`
@@ -47,14 +54,18 @@ type subscriptionIn struct {
 	} `json:"channel"`
 }
 
-// CreateSubscription registers a subscription of the token's clinic and
-// shakes hands with its endpoint: active when it answers 2xx, error
-// otherwise. The grant is checked for Subscriptions (FHIRAccess). Errors:
-// Invalid.
-func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte) (map[string]any, error) {
+// Heartbeat periods a subscription may ask for.
+const (
+	minHeartbeat = time.Minute
+	maxHeartbeat = 30 * 24 * time.Hour
+)
+
+// parseSubscription reads and checks a Subscription a client sends: what it
+// gives is in sub (without ids, status or times). Errors: Malformed, Invalid.
+func (a *App) parseSubscription(body []byte) (subscriptionIn, dynamo.Subscription, error) {
 	var in subscriptionIn
 	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, problem.Errorf(problem.Malformed, "the Subscription cannot be read")
+		return in, dynamo.Subscription{}, problem.Errorf(problem.Malformed, "the Subscription cannot be read")
 	}
 	bad := func(field, detail string) error {
 		return problem.Invalidf([]problem.FieldError{{Field: field, Detail: detail}}, "The Subscription is not one handoff can take.")
@@ -65,33 +76,56 @@ func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte
 			content = x.ValueCode
 		}
 	}
+	var heartbeat time.Duration
+	for _, x := range in.Channel.Extension {
+		if x.URL != backportHeartbeat {
+			continue
+		}
+		if x.ValueUnsignedInt == nil || *x.ValueUnsignedInt < int64(minHeartbeat/time.Second) || *x.ValueUnsignedInt > int64(maxHeartbeat/time.Second) {
+			return in, dynamo.Subscription{}, bad("Subscription.channel.extension:heartbeatPeriod", "must be a valueUnsignedInt of 60 to 2592000 seconds")
+		}
+		heartbeat = time.Duration(*x.ValueUnsignedInt) * time.Second
+	}
 	switch {
 	case in.ResourceType != "Subscription":
-		return nil, bad("resourceType", "must be Subscription")
+		return in, dynamo.Subscription{}, bad("resourceType", "must be Subscription")
 	case in.Criteria != SubscriptionTopic:
-		return nil, bad("Subscription.criteria", "must be "+SubscriptionTopic)
+		return in, dynamo.Subscription{}, bad("Subscription.criteria", "must be "+SubscriptionTopic)
 	case in.Channel.Type != "rest-hook":
-		return nil, bad("Subscription.channel.type", "must be rest-hook")
+		return in, dynamo.Subscription{}, bad("Subscription.channel.type", "must be rest-hook")
 	case in.Channel.Payload != "" && in.Channel.Payload != "application/fhir+json":
-		return nil, bad("Subscription.channel.payload", "must be application/fhir+json")
+		return in, dynamo.Subscription{}, bad("Subscription.channel.payload", "must be application/fhir+json")
 	case content != "id-only" && content != "full-resource":
-		return nil, bad("Subscription.channel.payload.content", "must be id-only or full-resource")
+		return in, dynamo.Subscription{}, bad("Subscription.channel.payload.content", "must be id-only or full-resource")
 	case len(in.Channel.Header) > maxSubHeaders:
-		return nil, bad("Subscription.channel.header", "at most 5 headers")
+		return in, dynamo.Subscription{}, bad("Subscription.channel.header", "at most 5 headers")
 	}
 	if err := a.checkCallbackURL(in.Channel.Endpoint); err != nil {
-		return nil, bad("Subscription.channel.endpoint", err.Error())
+		return in, dynamo.Subscription{}, bad("Subscription.channel.endpoint", err.Error())
 	}
 	for _, h := range in.Channel.Header {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok || len(h) > 1024 || strings.TrimSpace(name) == "" || strings.ContainsAny(h, "\r\n") || strings.TrimSpace(value) == "" {
-			return nil, bad("Subscription.channel.header", "each must be Name: value, on one line")
+			return in, dynamo.Subscription{}, bad("Subscription.channel.header", "each must be Name: value, on one line")
 		}
 	}
-	sub := dynamo.Subscription{ID: newID(a.now()), ClinicID: g.ClinicID, Endpoint: in.Channel.Endpoint,
-		Content: content, Status: "active", Created: a.now(), Headers: in.Channel.Header}
-	if st, err := a.postNotification(ctx, sub, "handshake", 0, nil, ""); err != nil || st/100 != 2 {
-		sub.Status = "error"
+	return in, dynamo.Subscription{Endpoint: in.Channel.Endpoint, Content: content, Headers: in.Channel.Header, HeartbeatPeriod: heartbeat}, nil
+}
+
+// CreateSubscription registers a subscription of the token's clinic and
+// shakes hands with its endpoint: active when it answers 2xx, error
+// otherwise. With a heartbeat period its first heartbeat is scheduled
+// before the subscription is stored (a heartbeat of a subscription that
+// was never stored ends without posting). The grant is checked for
+// Subscriptions (FHIRAccess). Errors: Malformed, Invalid.
+func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte) (map[string]any, error) {
+	_, sub, err := a.parseSubscription(body)
+	if err != nil {
+		return nil, err
+	}
+	sub.ID, sub.ClinicID, sub.Created = newID(a.now()), g.ClinicID, a.now()
+	if err := a.shakeHands(ctx, &sub); err != nil {
+		return nil, err
 	}
 	if err := a.Clinics.PutSubscription(ctx, sub); err != nil {
 		return nil, err
@@ -100,14 +134,127 @@ func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte
 	return a.subscriptionResource(sub), nil
 }
 
+// UpdateSubscription replaces what the client may change of one of its
+// subscriptions (PUT): status off stops it, and any other status starts it
+// again with a handshake, as a create does. Its events keep their count.
+// Errors: Malformed, Invalid, NotFound.
+func (a *App) UpdateSubscription(ctx context.Context, g AccessGrant, id string, body []byte) (map[string]any, error) {
+	old, err := a.subscription(ctx, g.ClinicID, id)
+	if err != nil {
+		return nil, err
+	}
+	in, sub, err := a.parseSubscription(body)
+	if err != nil {
+		return nil, err
+	}
+	if in.ID != id {
+		return nil, problem.Invalidf([]problem.FieldError{{Field: "Subscription.id", Detail: "must be the id in the URL"}}, "The Subscription is not the one addressed.")
+	}
+	sub.ID, sub.ClinicID, sub.Created, sub.Events, sub.LastSentAt = old.ID, old.ClinicID, old.Created, old.Events, old.LastSentAt
+	switch in.Status {
+	case "off":
+		sub.Status = "off"
+	case "requested", "active":
+		if err := a.shakeHands(ctx, &sub); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, problem.Invalidf([]problem.FieldError{{Field: "Subscription.status", Detail: "must be off, or requested to start it again"}}, "The Subscription is not one handoff can take.")
+	}
+	if err := a.Clinics.UpdateSubscription(ctx, sub); err != nil {
+		return nil, err
+	}
+	a.Log.InfoContext(ctx, "subscription updated", "clinic", g.ClinicID, "subscription", sub.ID, "status", sub.Status)
+	return a.subscriptionResource(sub), nil
+}
+
+// shakeHands posts the handshake: the subscription is active when its
+// endpoint answers 2xx, error otherwise. An active one with a heartbeat
+// period gets a new heartbeat chain, its first heartbeat a period later.
+func (a *App) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
+	sub.Status, sub.Chain = "error", ""
+	if st, err := a.postNotification(ctx, *sub, "handshake", sub.Events, nil, ""); err == nil && st/100 == 2 {
+		sub.Status, sub.LastSentAt = "active", a.now()
+	}
+	if sub.Status != "active" || sub.HeartbeatPeriod == 0 {
+		return nil
+	}
+	sub.Chain = newID(a.now())
+	return a.Referrals.ScheduleHeartbeat(ctx, a.heartbeatEvent(*sub, a.now().Add(sub.HeartbeatPeriod)), nil)
+}
+
+// heartbeatEvent is a subscription's heartbeat due at due. It and its
+// ledger entries expire a month after it is due.
+func (a *App) heartbeatEvent(sub dynamo.Subscription, due time.Time) referral.Event {
+	return referral.Event{ID: newID(a.now()), ReferralID: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
+		Type: referral.Heartbeat, At: a.now(), Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
+		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
+}
+
+// onHeartbeat posts a heartbeat when the subscription has been quiet for its
+// period, then schedules the next one a period after its last notification.
+// A heartbeat of an older chain, or of a subscription turned off, in error
+// or gone, ends there. A refused heartbeat is retried like a notification
+// until the next one would be due.
+func (a *App) onHeartbeat(ctx context.Context, ev referral.Event) error {
+	sub, err := a.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if sub.Chain != ev.Data["chain"] || sub.Status != "active" || sub.HeartbeatPeriod == 0 {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if quiet := a.now().Sub(sub.LastSentAt); quiet >= sub.HeartbeatPeriod {
+		key := ev.ID + "#heartbeat"
+		run, err := a.claim(ctx, key)
+		if err != nil {
+			return err
+		}
+		if run {
+			st, err := a.postNotification(ctx, sub, "heartbeat", sub.Events, nil, "")
+			switch {
+			case err == nil && st/100 == 2:
+				if err := a.record(ctx, key, strconv.Itoa(st)); err != nil {
+					return err
+				}
+				sub.LastSentAt = a.now()
+				if err := a.Clinics.SubscriptionSent(ctx, sub.ClinicID, sub.ID, sub.LastSentAt); err != nil {
+					return err
+				}
+			case a.now().Sub(ev.Due) < min(sub.HeartbeatPeriod, callbackWindow):
+				_ = a.Referrals.Release(ctx, key)
+				a.Metrics.Emit("WebhookFailures", 1, "Count")
+				return &errLater{at: a.now().Add(backoff(ev.Attempt + 1)), why: "subscription endpoint refused a heartbeat"}
+			default:
+				a.Metrics.Emit("WebhookFailures", 1, "Count")
+				a.Log.WarnContext(ctx, "heartbeat abandoned: the next one is due", "subscription", sub.ID, "event", ev.ID)
+				if err := a.record(ctx, key, "abandoned"); err != nil {
+					return err
+				}
+				sub.LastSentAt = a.now()
+			}
+		} else {
+			sub.LastSentAt = a.now() // posted by an earlier delivery of this event
+		}
+	}
+	return a.Referrals.ScheduleHeartbeat(ctx, a.heartbeatEvent(sub, sub.LastSentAt.Add(sub.HeartbeatPeriod)), &ev)
+}
+
 func (a *App) subscriptionResource(sub dynamo.Subscription) map[string]any {
+	channel := map[string]any{
+		"type": "rest-hook", "endpoint": sub.Endpoint, "payload": "application/fhir+json",
+		"_payload": map[string]any{"extension": []any{map[string]any{"url": backportContent, "valueCode": sub.Content}}},
+	}
+	if sub.HeartbeatPeriod > 0 {
+		channel["extension"] = []any{map[string]any{"url": backportHeartbeat, "valueUnsignedInt": int64(sub.HeartbeatPeriod / time.Second)}}
+	}
 	return map[string]any{
 		"resourceType": "Subscription", "id": sub.ID, "status": sub.Status, "criteria": SubscriptionTopic,
-		"reason": "Task changes of the clinic's referrals",
-		"channel": map[string]any{
-			"type": "rest-hook", "endpoint": sub.Endpoint, "payload": "application/fhir+json",
-			"_payload": map[string]any{"extension": []any{map[string]any{"url": backportContent, "valueCode": sub.Content}}},
-		},
+		"reason":  "Task changes of the clinic's referrals",
+		"channel": channel,
 	}
 }
 
@@ -223,7 +370,7 @@ func (a *App) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev re
 			}
 			continue
 		}
-		n, err := a.Clinics.NextSubscriptionEvent(ctx, r.ClinicID, sub.ID, ev.ID)
+		n, err := a.Clinics.NextSubscriptionEvent(ctx, r.ClinicID, sub.ID, ev.ID, a.now())
 		if err != nil {
 			_ = a.Referrals.Release(ctx, key)
 			return err

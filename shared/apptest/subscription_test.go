@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
@@ -19,6 +20,7 @@ type notifications struct {
 	mu      sync.Mutex
 	bundles []map[string]any
 	headers []http.Header
+	refuse  bool // answer 503 (and keep nothing) while set
 }
 
 func (n *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -26,10 +28,27 @@ func (n *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var bundle map[string]any
 	_ = json.Unmarshal(b, &bundle)
 	n.mu.Lock()
+	if n.refuse {
+		n.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	n.bundles = append(n.bundles, bundle)
 	n.headers = append(n.headers, r.Header.Clone())
 	n.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// types lists the notifications' types, in the order they came.
+func (n *notifications) types() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, b := range n.bundles {
+		typ, _, _ := notificationOf(b)
+		out = append(out, typ)
+	}
+	return out
 }
 
 // notificationOf reads a notification's SubscriptionStatus: type, event number
@@ -150,4 +169,152 @@ func TestFHIRSubscription(t *testing.T) {
 	if strings.Contains(dynamotest.Dump(t, w.DB, w.DB.Tables.Directory), "ehr-side-secret") {
 		t.Error("the subscription's header is stored in the clear")
 	}
+}
+
+// TestFHIRSubscriptionHeartbeats: a subscription with a heartbeat period
+// gets a heartbeat only when it has been quiet that long (an event
+// notification starts the period again), carrying the count so far; a
+// refused heartbeat is retried and posted once; turned off by PUT, it gets
+// neither heartbeats nor notifications; turned on again, it shakes hands and
+// its heartbeats start anew, one chain only.
+func TestFHIRSubscriptionHeartbeats(t *testing.T) {
+	w := newWorld(t, "")
+	ehr := &notifications{}
+	srv := httptest.NewServer(ehr)
+	defer srv.Close()
+	e := newEHR(t)
+	// An access token lives 5 minutes: the clinic asks for a fresh one
+	// each time the clock has moved.
+	fresh := func() string { return w.fhirToken(t, e, "lakeside", "system/Task.cru system/Subscription.cru") }
+	tok := fresh()
+	subscription := func(status string, period int) map[string]any {
+		return map[string]any{
+			"resourceType": "Subscription", "status": status, "reason": "referrals",
+			"criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+			"channel": map[string]any{"type": "rest-hook", "endpoint": srv.URL + "/notify", "payload": "application/fhir+json",
+				"extension": []any{map[string]any{
+					"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period", "valueUnsignedInt": period}}},
+		}
+	}
+	st, _, created := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscription("requested", 3600), nil)
+	if st != http.StatusCreated || created["status"] != "active" || !strings.Contains(mustString(t, created), `"valueUnsignedInt":3600`) {
+		t.Fatalf("create: %d %v", st, created)
+	}
+	subID := created["id"].(string)
+	want := func(step string, types ...string) {
+		t.Helper()
+		if got := ehr.types(); strings.Join(got, ",") != strings.Join(types, ",") {
+			t.Fatalf("%s: notifications %v, want %v", step, got, types)
+		}
+	}
+	w.Advance(59 * time.Minute)
+	w.Settle()
+	want("quiet for less than the period", "handshake")
+	w.Advance(2 * time.Minute)
+	w.Settle()
+	want("quiet for the period", "handshake", "heartbeat")
+
+	// A Task's change is a notification: the next heartbeat waits a whole
+	// period after it, and then counts it.
+	w.Advance(30 * time.Minute)
+	tok = fresh()
+	st, _, task := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("beat@patient.example", "ORD-H"), nil)
+	if st != http.StatusCreated {
+		t.Fatalf("create a Task: %d %v", st, task)
+	}
+	w.Settle()
+	want("a Task created", "handshake", "heartbeat", "event-notification")
+	w.Advance(45 * time.Minute) // an hour and a quarter after the first heartbeat
+	w.Settle()
+	want("less than a period after the notification", "handshake", "heartbeat", "event-notification")
+	w.Advance(20 * time.Minute)
+	w.Settle()
+	want("a period after the notification", "handshake", "heartbeat", "event-notification", "heartbeat")
+	ehr.mu.Lock()
+	last := ehr.bundles[len(ehr.bundles)-1]
+	ehr.mu.Unlock()
+	if s := mustString(t, last); !strings.Contains(s, `"name":"events-since-subscription-start","valueString":"1"`) || strings.Contains(s, "notification-event") || last["type"] != "history" {
+		t.Errorf("a heartbeat: %s", s)
+	}
+
+	// Refused, retried, posted once.
+	ehr.mu.Lock()
+	ehr.refuse = true
+	ehr.mu.Unlock()
+	w.Advance(61 * time.Minute)
+	w.Settle()
+	ehr.mu.Lock()
+	ehr.refuse = false
+	ehr.mu.Unlock()
+	for range 6 {
+		w.Advance(time.Minute)
+		w.Settle()
+	}
+	want("a refused heartbeat retried", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat")
+
+	// Off: nothing more, neither heartbeats nor notifications.
+	tok = fresh()
+	off := subscription("off", 3600)
+	off["id"] = subID
+	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, tok, off, nil); st != http.StatusOK || got["status"] != "off" {
+		t.Fatalf("turn off: %d %v", st, got)
+	}
+	w.Advance(3 * time.Hour)
+	w.Settle()
+	tok = fresh()
+	cancel := task
+	cancel["status"] = "cancelled"
+	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Task/"+task["id"].(string), tok, cancel, nil); st != http.StatusOK {
+		t.Fatalf("cancel the Task: %d %v", st, got)
+	}
+	w.Settle()
+	want("turned off", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat")
+	_, _, status := w.fhirCall(t, http.MethodGet, "/fhir/Subscription/"+subID+"/$status", tok, nil, nil)
+	if s := mustString(t, status); !strings.Contains(s, `"valueCode":"off"`) {
+		t.Errorf("$status of a subscription turned off: %s", s)
+	}
+
+	// On again: a handshake, then one heartbeat per quiet period.
+	on := subscription("requested", 7200)
+	on["id"] = subID
+	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, tok, on, nil); st != http.StatusOK || got["status"] != "active" {
+		t.Fatalf("turn on again: %d %v", st, got)
+	}
+	w.Advance(2*time.Hour + time.Minute)
+	w.Settle()
+	w.Advance(2*time.Hour + time.Minute)
+	w.Settle()
+	want("on again", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat", "handshake", "heartbeat", "heartbeat")
+
+	tok = fresh()
+	ehr.mu.Lock()
+	bundles := make([]any, 0, len(ehr.bundles)+3)
+	for _, b := range ehr.bundles {
+		bundles = append(bundles, b)
+	}
+	ehr.mu.Unlock()
+	_, _, read := w.fhirCall(t, http.MethodGet, "/fhir/Subscription/"+subID, tok, nil, nil)
+	apptest.ValidateFHIR(t, append(bundles, created, status, read)...)
+
+	// What a PUT may not do.
+	w.NewClinic("other", "")
+	other := w.fhirToken(t, newEHR(t), "other", "system/Subscription.cru")
+	if st, _, _ := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, other, off, nil); st != http.StatusNotFound {
+		t.Errorf("another clinic turns it off: %d", st)
+	}
+	for name, body := range map[string]map[string]any{
+		"another id":     func() map[string]any { b := subscription("off", 3600); b["id"] = "01ANOTHER"; return b }(),
+		"no id":          subscription("off", 3600),
+		"status error":   func() map[string]any { b := subscription("error", 3600); b["id"] = subID; return b }(),
+		"a 10 s period":  func() map[string]any { b := subscription("requested", 10); b["id"] = subID; return b }(),
+		"a period of -1": func() map[string]any { b := subscription("requested", -1); b["id"] = subID; return b }(),
+	} {
+		if st, _, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, tok, body, nil); st != http.StatusUnprocessableEntity || oo["resourceType"] != "OperationOutcome" {
+			t.Errorf("%s: %d %v", name, st, oo)
+		}
+	}
+	if st, _, _ := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscription("requested", 10), nil); st != http.StatusUnprocessableEntity {
+		t.Errorf("create with a 10 s heartbeat: %d", st)
+	}
+	want("after the refused changes", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat", "handshake", "heartbeat", "heartbeat")
 }

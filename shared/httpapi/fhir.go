@@ -30,7 +30,9 @@ func (s *Server) routeFHIR(mux *http.ServeMux) {
 		http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirReadTask), http.MethodPut: s.fhirWith(app.WriteTasks, s.fhirCancelTask),
 	}))
 	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirCreateSubscription)}))
-	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirReadSubscription)}))
+	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{
+		http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirReadSubscription), http.MethodPut: s.fhirWith(app.Subscriptions, s.fhirUpdateSubscription),
+	}))
 	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus)}))
 }
 
@@ -247,6 +249,16 @@ func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	sub, err := s.App.ReadSubscription(r.Context(), g, r.PathValue("id"))
+	s.fhirAnswer(w, r, sub, err)
+}
+
+func (s *Server) fhirUpdateSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+	body, err := s.fhirBody(w, r)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	sub, err := s.App.UpdateSubscription(r.Context(), g, r.PathValue("id"), body)
 	s.fhirAnswer(w, r, sub, err)
 }
 
