@@ -3,6 +3,7 @@ package apptest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -266,7 +267,8 @@ func TestBrowserListingUpdate(t *testing.T) {
 		t.Fatalf("listing page: %d", st)
 	}
 	b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "3"), chromedp.SetValue(chromedp.CSS("#time-0"), "18:30"),
-		chromedp.SetValue(chromedp.CSS("#end-0"), "19:30"), chromedp.SetValue(chromedp.CSS("#day-1"), "fri"))
+		chromedp.SetValue(chromedp.CSS("#end-0"), "19:30"), chromedp.SetValue(chromedp.CSS("#day-1"), "fri"),
+		chromedp.Click(chromedp.CSS("#format-hybrid")), chromedp.SetValue(chromedp.CSS("#url-0"), "https://meet.example.org/lu-own"))
 	b.submit(`button[value="update"]`)
 	if got := b.text(".notice"); !strings.Contains(got, "updated") {
 		t.Fatalf("after updating, notice %q", got)
@@ -281,13 +283,31 @@ func TestBrowserListingUpdate(t *testing.T) {
 		ms[1].(map[string]any)["day"] != "fri" || ms[0].(map[string]any)["timezone"] != "America/Los_Angeles" || got["last_confirmed_at"] == nil {
 		t.Fatalf("after the update: %v", got)
 	}
+	if fs := fmt.Sprint(got["formats"]); fs != "[in-person hybrid]" || ms[0].(map[string]any)["online_url"] != "https://meet.example.org/lu-own" {
+		t.Errorf("after the update, formats %s and meeting %v", fs, ms[0])
+	}
+	if main := b.text("main"); !strings.Contains(main, "Meets in person and online") {
+		t.Errorf("the page does not show the new format:\n%s", main)
+	}
+	// Every format box unticked, or a format the listing refuses (online
+	// without a link on any meeting): a 400 page, and nothing changes.
+	for name, formats := range map[string][]string{"no format": {""}, "online without a link": {"", "online"}, "a made-up format": {"", "radio"}} {
+		if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"3"}, "format": formats,
+			"day": {"mon", "fri"}, "time": {"18:30", "19:00"}, "end_time": {"19:30", "20:00"}, "online_url": {"", ""}}); st != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", name, st)
+		}
+	}
+	if fs := fmt.Sprint(adminGroup(t, h, g.ID)["formats"]); fs != "[in-person hybrid]" {
+		t.Errorf("a refused update changed the formats: %s", fs)
+	}
 	// A time the listing refuses is a 400 page, and nothing changes.
 	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"3"},
 		"day": {"mon", "fri"}, "time": {"25:00", "19:00"}, "end_time": {"20:00", "20:00"}, "online_url": {"", ""}}); st != http.StatusBadRequest {
 		t.Errorf("a bad time: %d, want 400", st)
 	}
 	// Not accepting: no longer offered.
-	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"no"}, "weekly_capacity": {"3"}}); st != http.StatusSeeOther {
+	// (The form's boxes go with it, as a browser sends them.)
+	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"no"}, "weekly_capacity": {"3"}, "format": {"", "in-person", "hybrid"}}); st != http.StatusSeeOther {
 		t.Fatalf("stop accepting: %d", st)
 	}
 	if slices.Contains(matchedIDs(t, h), g.ID) {
@@ -301,13 +321,16 @@ func TestBrowserListingUpdate(t *testing.T) {
 	if st := b.open(flink); st != http.StatusOK {
 		t.Fatalf("feed group's listing page: %d", st)
 	}
-	if !strings.Contains(b.text("main"), "meeting list") || b.has("#day-0") {
+	if !strings.Contains(b.text("main"), "meeting list") || b.has("#day-0") || b.has("#format-online") {
 		t.Error("a feed's group's page offers to edit its meetings or does not say who owns them")
 	}
 	b.check("feed listing")
 	if st, _ := h.Form(flink, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"2"},
 		"day": {"mon"}, "time": {"18:00"}, "end_time": {"19:00"}, "online_url": {""}}); st != http.StatusBadRequest {
 		t.Errorf("meetings of a feed's group: %d, want 400", st)
+	}
+	if st, _ := h.Form(flink, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"2"}, "format": {"", "in-person"}}); st != http.StatusBadRequest {
+		t.Errorf("the format of a feed's group: %d, want 400", st)
 	}
 	if st, _ := h.Form(flink, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"2"}}); st != http.StatusSeeOther {
 		t.Errorf("capacity of a feed's group: %d, want 303", st)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +86,19 @@ type listingPage struct {
 	MaxWeeks      int
 	Days          []reason // the day choices of the meeting fields
 	Edit          []editMeeting
+	// FormatChoices are the update form's format boxes (none for a feed's
+	// group, whose feed owns how it meets).
+	FormatChoices []formatChoice
 }
+
+// formatChoice is one format box of the update form.
+type formatChoice struct {
+	Value, Label string
+	Checked      bool
+}
+
+// formatCodes are the formats a contact may choose, in the form's order.
+var formatCodes = []string{"in-person", "online", "hybrid"}
 
 // editMeeting is one meeting's fields on the update form, numbered from 1.
 type editMeeting struct {
@@ -159,6 +172,15 @@ func RenderListing(w io.Writer, v ListingView) error {
 	for i, m := range v.Edit {
 		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1})
 	}
+	if !v.FeedOwned {
+		for _, f := range formatCodes {
+			label, err := t.T("format." + f)
+			if err != nil {
+				return err
+			}
+			p.FormatChoices = append(p.FormatChoices, formatChoice{Value: f, Label: label, Checked: slices.Contains(v.Formats, f)})
+		}
+	}
 	p.FormURL = withLang(v.ActionURL, t.Lang)
 	return renderPage(w, "listing", p)
 }
@@ -184,6 +206,7 @@ type ListingForm struct {
 	Accepting bool
 	Capacity  int
 	Meetings  []MeetingFields // nil when the form carries no meeting
+	Formats   []string        // nil when the form carries no format
 	// Handover: the new contact.
 	ContactName  string
 	ContactEmail string
@@ -234,7 +257,9 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 }
 
 // parseUpdate reads the update form: accepting_referrals (yes or no),
-// weekly_capacity (0–1000, 0 is no cap) and, repeated once per meeting in
+// weekly_capacity (0–1000, 0 is no cap), format (repeated: in-person,
+// online, hybrid; the form sends an empty one too, so that unticking every
+// box is an answer, and an error) and, repeated once per meeting in
 // the listing's order, day, time, end_time and online_url. Values the
 // listing itself checks (times, days, links) are checked when it is stored.
 func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError) []problem.FieldError {
@@ -256,6 +281,21 @@ func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError)
 		fields = append(fields, problem.FieldError{Field: "weekly_capacity", Detail: "Give a whole number from 0 (no limit) to 1000."})
 	}
 	f.Capacity = n
+	if formats, ok := values["format"]; ok {
+		f.Formats = []string{}
+		for _, v := range formats {
+			switch {
+			case v == "" || slices.Contains(f.Formats, v):
+			case slices.Contains(formatCodes, v):
+				f.Formats = append(f.Formats, v)
+			default:
+				return append(fields, problem.FieldError{Field: "format", Detail: "Choose in-person, online or hybrid."})
+			}
+		}
+		if len(f.Formats) == 0 {
+			fields = append(fields, problem.FieldError{Field: "format", Detail: "Choose at least one way the group meets."})
+		}
+	}
 	days, times, ends, urls := values["day"], values["time"], values["end_time"], values["online_url"]
 	if len(days) == 0 && len(times) == 0 && len(ends) == 0 && len(urls) == 0 {
 		return fields
