@@ -289,6 +289,22 @@ func TestBrowserListingUpdate(t *testing.T) {
 	if main := b.text("main"); !strings.Contains(main, "Meets in person and online") {
 		t.Errorf("the page does not show the new format:\n%s", main)
 	}
+	// A meeting taken off and a new one added, in the same form.
+	b.do("edit meetings", chromedp.Click(chromedp.CSS("#remove-1")), chromedp.SetValue(chromedp.CSS("#day-new"), "wed"),
+		chromedp.SetValue(chromedp.CSS("#time-new"), "12:00"), chromedp.SetValue(chromedp.CSS("#end-new"), "13:00"))
+	b.submit(`button[value="update"]`)
+	if main := b.text("main"); !strings.Contains(main, "Wednesdays 12:00 pm") || strings.Contains(main, "Fridays") {
+		t.Errorf("the page does not show the meetings as changed:\n%s", main)
+	}
+	if ms := adminGroup(t, h, g.ID)["meetings"].([]any); len(ms) != 2 || ms[1].(map[string]any)["day"] != "wed" ||
+		ms[1].(map[string]any)["end_time"] != "13:00" || ms[1].(map[string]any)["timezone"] != "America/Los_Angeles" {
+		t.Errorf("after removing Friday and adding Wednesday: %v", ms)
+	}
+	// A new meeting without its day is a 400 that names it.
+	if st, _ := h.Form(link, url.Values{"action": {"update"}, "accepting_referrals": {"yes"}, "weekly_capacity": {"3"}, "format": {"", "in-person", "hybrid"},
+		"day": {"mon", "wed", ""}, "time": {"18:30", "12:00", "09:00"}, "end_time": {"19:30", "13:00", "10:00"}, "online_url": {"https://meet.example.org/lu-own", "", ""}}); st != http.StatusBadRequest {
+		t.Errorf("a new meeting without a day: %d, want 400", st)
+	}
 	// Every format box unticked, or a format the listing refuses (online
 	// without a link on any meeting): a 400 page, and nothing changes.
 	for name, formats := range map[string][]string{"no format": {""}, "online without a link": {"", "online"}, "a made-up format": {"", "radio"}} {

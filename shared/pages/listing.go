@@ -86,9 +86,11 @@ type listingPage struct {
 	MaxWeeks      int
 	Days          []reason // the day choices of the meeting fields
 	Edit          []editMeeting
-	// FormatChoices are the update form's format boxes (none for a feed's
-	// group, whose feed owns how it meets).
+	// FormatChoices are the update form's format boxes, and CanEdit lets
+	// the contact change, remove and add meetings (neither for a feed's
+	// group, whose feed owns how and when it meets).
 	FormatChoices []formatChoice
+	CanEdit       bool
 }
 
 // formatChoice is one format box of the update form.
@@ -173,6 +175,7 @@ func RenderListing(w io.Writer, v ListingView) error {
 		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1})
 	}
 	if !v.FeedOwned {
+		p.CanEdit = true
 		for _, f := range formatCodes {
 			label, err := t.T("format." + f)
 			if err != nil {
@@ -194,7 +197,8 @@ type MeetingFields struct {
 	OnlineURL string // optional
 }
 
-// maxFormMeetings bounds the meetings one update may carry.
+// maxFormMeetings bounds the meetings one update may carry (its form has
+// one row more, for a new meeting).
 const maxFormMeetings = 60
 
 // ListingForm is a posted listing page form.
@@ -260,7 +264,9 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 // weekly_capacity (0–1000, 0 is no cap), format (repeated: in-person,
 // online, hybrid; the form sends an empty one too, so that unticking every
 // box is an answer, and an error) and, repeated once per meeting in
-// the listing's order, day, time, end_time and online_url. Values the
+// the listing's order and then once for a new meeting (left empty when
+// none), day, time, end_time and online_url; remove (repeated) names the
+// meetings, by their index from 0, that the contact takes off. Values the
 // listing itself checks (times, days, links) are checked when it is stored.
 func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError) []problem.FieldError {
 	var acc, capacity string
@@ -300,12 +306,17 @@ func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError)
 	if len(days) == 0 && len(times) == 0 && len(ends) == 0 && len(urls) == 0 {
 		return fields
 	}
-	if len(days) != len(times) || len(days) != len(ends) || len(days) != len(urls) || len(days) > maxFormMeetings {
+	if len(days) != len(times) || len(days) != len(ends) || len(days) != len(urls) || len(days) > maxFormMeetings+1 {
 		return append(fields, problem.FieldError{Field: "day", Detail: "Send day, time, end_time and online_url once for each meeting."})
 	}
-	f.Meetings = make([]MeetingFields, len(days))
+	removed := values["remove"]
+	f.Meetings = []MeetingFields{}
 	for i := range days {
-		f.Meetings[i] = MeetingFields{Day: days[i], Time: times[i], EndTime: ends[i], OnlineURL: urls[i]}
+		m := MeetingFields{Day: days[i], Time: times[i], EndTime: ends[i], OnlineURL: strings.TrimSpace(urls[i])}
+		if slices.Contains(removed, strconv.Itoa(i)) || m == (MeetingFields{}) {
+			continue // removed, or the new meeting's row left empty
+		}
+		f.Meetings = append(f.Meetings, m)
 	}
 	return fields
 }
