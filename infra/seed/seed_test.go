@@ -84,7 +84,7 @@ func TestSeedLoadsAndEveryDocumentedSearchFindsGroups(t *testing.T) {
 	db := dynamotest.New(t)
 	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
 	d := &dynamo.Directory{DB: db.Client, Table: db.Tables.Directory, Now: func() time.Time { return now }}
-	imported, updated, skipped, err := d.ImportGroups(context.Background(), gs, nil)
+	imported, updated, skipped, err := d.ImportGroups(context.Background(), gs, dynamo.ImportHooks{})
 	if err != nil || imported != len(gs) || updated != 0 || len(skipped) != 0 {
 		t.Fatalf("load: imported %d of %d, updated %d, skipped %v, err %v", imported, len(gs), updated, skipped, err)
 	}

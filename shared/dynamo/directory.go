@@ -291,13 +291,24 @@ func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem,
 	return err
 }
 
-// ImportGroups stores many listings (an import's), several at a time,
-// calling progress (when not nil) after each with the number done and the
-// total. A listing that fails validation is skipped with its index in groups
-// and the reason; when the same id comes more than once, the last one is
-// stored and the earlier ones are skipped. It stops at the first other error
-// and returns it with the counts so far.
-func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, progress func(done, total int)) (imported, updated int, skipped []directory.Skip, err error) {
+// ImportHooks are what ImportGroups calls back; each may be nil.
+type ImportHooks struct {
+	// Stored runs right after a listing is stored, in the worker that
+	// stored it, with the listing's id and whether it was new: what the
+	// caller keeps beside each group is written as concurrently as the
+	// groups are. Its error stops the import as a failed write does.
+	Stored func(ctx context.Context, id string, created bool) error
+	// Progress runs after each listing with the number done and the total.
+	Progress func(done, total int)
+}
+
+// ImportGroups stores many listings (an import's), several at a time
+// (Concurrency), calling hooks after each. A listing that fails validation
+// is skipped with its index in groups and the reason; when the same id
+// comes more than once, the last one is stored and the earlier ones are
+// skipped. It stops at the first other error and returns it with the
+// counts so far.
+func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, hooks ImportHooks) (imported, updated int, skipped []directory.Skip, err error) {
 	last := make(map[string]int, len(groups))
 	for i, g := range groups {
 		last[g.ID] = i
@@ -321,8 +332,8 @@ func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, 
 			first = err
 		}
 		done++
-		if progress != nil {
-			progress(done, len(groups))
+		if hooks.Progress != nil {
+			hooks.Progress(done, len(groups))
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -336,6 +347,9 @@ func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, 
 					continue
 				}
 				created, err := s.PutGroup(ctx, groups[i])
+				if err == nil && hooks.Stored != nil {
+					err = hooks.Stored(ctx, groups[i].ID, created)
+				}
 				if err != nil && !problem.Is(err, problem.Invalid) {
 					cancel()
 				}
