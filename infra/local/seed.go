@@ -17,7 +17,7 @@ func SeedDemo(ctx context.Context, a *app.App) (SeedInfo, error) {
 	if err != nil {
 		return SeedInfo{}, err
 	}
-	imported, updated, skipped, err := a.Directory.ImportGroups(ctx, groups, nil)
+	imported, updated, skipped, err := a.StoreGroups(ctx, groups)
 	if err != nil {
 		return SeedInfo{}, err
 	}

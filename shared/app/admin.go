@@ -27,17 +27,30 @@ func (a *App) Healthy(ctx context.Context) error {
 // PutGroup normalizes, validates and stores a group listing (see
 // dynamo.Directory.PutGroup); it reports whether it was new.
 // A group without a listing-check schedule gets one: its first check is due
-// a period later.
+// a period later, or, for a listing of a feed (the operator tool imports
+// feeds by PUTs), spread as an import's are (see importedCheckDue).
 func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
 	created, err := a.Directory.PutGroup(ctx, g)
 	if err != nil {
 		return created, err
 	}
-	head, err := a.Referrals.ListingHead(ctx, dynamo.GroupPartition(g.ID))
-	if err == nil && head == "" {
-		err = a.scheduleListingCheck(ctx, g.ID, a.now().Add(a.Config.ListingCheckEvery))
+	due := a.now().Add(a.Config.ListingCheckEvery)
+	if src := strings.TrimSpace(g.Source); src != "" && !strings.EqualFold(src, "admin") {
+		due = a.importedCheckDue(g.ID)
 	}
-	return created, err
+	return created, a.ensureListingCheck(ctx, g.ID, created, due)
+}
+
+// StoreGroups stores an import's listings (see dynamo.Directory.ImportGroups)
+// and, in the same concurrent workers, gives each one that has no
+// listing-check schedule its first check, spread over weeks (see
+// importedCheckDue). Re-importing a group keeps its schedule.
+func (a *App) StoreGroups(ctx context.Context, groups []directory.Group) (imported, updated int, skipped []directory.Skip, err error) {
+	return a.Directory.ImportGroups(ctx, groups, dynamo.ImportHooks{
+		Stored: func(ctx context.Context, id string, created bool) error {
+			return a.ensureListingCheck(ctx, id, created, a.importedCheckDue(id))
+		},
+	})
 }
 
 // ImportResult is the answer to an import.
@@ -53,7 +66,8 @@ type ImportResult struct {
 // withdrawnReason is the pause reason of a group its feed no longer carries.
 const withdrawnReason = "no longer in its feed"
 
-// ImportGroups imports a Meeting Guide or HSDS feed. A bad row is skipped with
+// ImportGroups imports a Meeting Guide or HSDS feed (see StoreGroups: every
+// group it stores has a listing-check schedule). A bad row is skipped with
 // its reason; a feed that cannot be read at all is a problem.Malformed error.
 func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt directory.ImportOptions) (ImportResult, error) {
 	if opt.WithdrawMissing && strings.TrimSpace(opt.Source) == "" {
@@ -74,7 +88,7 @@ func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt 
 	if err != nil {
 		return ImportResult{}, err
 	}
-	imported, updated, skipped, err := a.Directory.ImportGroups(ctx, res.Groups, nil)
+	imported, updated, skipped, err := a.StoreGroups(ctx, res.Groups)
 	if err != nil {
 		return ImportResult{}, err
 	}

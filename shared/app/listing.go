@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,43 @@ func (a *App) RequestListingCheck(ctx context.Context, gid string) error {
 func (a *App) scheduleListingCheck(ctx context.Context, gid string, due time.Time) error {
 	next := a.listingEvent(gid, due, true)
 	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.ReferralID, Next: &next})
+}
+
+// ensureListingCheck gives a group that has no listing-check schedule one,
+// its first check due at due; a schedule it has is kept as it is. A group
+// just created has none worth keeping, so it is not read: its schedule
+// replaces any left by an earlier group of the same id, whose pending check
+// then finds it is not the head and finishes.
+func (a *App) ensureListingCheck(ctx context.Context, gid string, created bool, due time.Time) error {
+	if !created {
+		head, err := a.Referrals.ListingHead(ctx, dynamo.GroupPartition(gid))
+		if err != nil || head != "" {
+			return err
+		}
+	}
+	return a.scheduleListingCheck(ctx, gid, due)
+}
+
+// importSpread is the share of a period over which an import's first
+// checks are spread: a feed of thousands of groups does not email all
+// their contacts on one day.
+const importSpread = 4 // a quarter
+
+// importedCheckDue is when the first check of a group an import stored is
+// due: a period from now, plus an offset under a quarter of the period that
+// the group's id fixes (to the second), so the same group gets the same
+// offset and a feed's groups fall evenly over those weeks. Each later check
+// is a period after the one before, so the spread lasts.
+func (a *App) importedCheckDue(gid string) time.Time {
+	every := a.Config.ListingCheckEvery
+	due := a.now().Add(every)
+	window := uint64(every / importSpread / time.Second)
+	if window == 0 {
+		return due
+	}
+	h := fnv.New64a()
+	h.Write([]byte(gid))
+	return due.Add(time.Duration(h.Sum64()%window) * time.Second)
 }
 
 // onListingCheck sends one listing check. A periodic check first settles the

@@ -1,0 +1,214 @@
+package apptest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// schedule is a group's pending periodic listing check, as stored.
+type schedule struct {
+	head    string    // the id the LISTING item names
+	due     time.Time // when that check is due
+	pending int       // pending listing-check events in the group's partition
+}
+
+// scheduleOf reads a group's listing-check schedule from the table: the
+// LISTING item, the event it names, and every pending event of the partition.
+func scheduleOf(t *testing.T, h *apptest.Harness, id string) schedule {
+	t.Helper()
+	ctx := context.Background()
+	part := dynamo.GroupPartition(id)
+	head, err := h.App.Referrals.ListingHead(ctx, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s schedule
+	s.head = head
+	if head != "" {
+		ev, pending, err := h.App.Referrals.Event(ctx, part, head)
+		if err != nil || !pending || ev.Type != referral.ListingCheck || ev.Data["periodic"] != "1" || ev.Data["group"] != id {
+			t.Fatalf("group %s: the LISTING item names %s: %+v pending %v err %v", id, head, ev, pending, err)
+		}
+		s.due = ev.Due
+	}
+	out, err := h.DB.Client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(h.DB.Tables.Referrals),
+		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :evt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "REF#" + part}, ":evt": &types.AttributeValueMemberS{Value: "EVT#"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		if _, ok := it["GSI1PK"]; ok {
+			s.pending++
+		}
+	}
+	return s
+}
+
+// importFeed posts a feed of the testdata to the admin import endpoint.
+func importFeed(t *testing.T, h *apptest.Harness, query, file string) importResult {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "directory", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, b := h.Do(http.MethodPost, "/v1/admin/groups/import?"+query, body,
+		http.Header{"Authorization": {"Bearer " + apptest.AdminToken}, "Content-Type": {"application/json"}})
+	if st != http.StatusOK {
+		t.Fatalf("import %s: %d %s", file, st, b)
+	}
+	var r importResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestImportSchedulesListingChecks imports a real Meeting Guide feed
+// (Sussex AA's): every group it stores gets one periodic listing check, due
+// a period on plus an offset the group's id fixes, under a quarter of a
+// period; importing again moves and adds nothing; groups stored before
+// imports scheduled checks get theirs from the next import; and when the
+// clock reaches them, each contact gets the listing check by email.
+func TestImportSchedulesListingChecks(t *testing.T) {
+	h := apptest.New(t)
+	ctx := context.Background()
+	period := h.App.Config.ListingCheckEvery
+	mg := "format=meeting-guide&topic=alcohol&fellowship=aa&contact_email=" + url.QueryEscape("intergroup@aa.example") + "&source=sussex-aa"
+	start := h.Now()
+
+	h.DB.Counter.Reset()
+	first := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
+	n := first.Imported
+	// Per new group: the read of the group, its write, its schedule's write.
+	if n != 88 || h.DB.Counter.Calls("GetItem") != n || h.DB.Counter.Calls("TransactWriteItems") != 2*n {
+		t.Fatalf("first import %d groups: %s", n, h.DB.Counter)
+	}
+	ids, err := h.App.Directory.SourceGroupIDs(ctx, "sussex-aa")
+	if err != nil || len(ids) != n {
+		t.Fatalf("%d groups of the source, %v", len(ids), err)
+	}
+	scheds := map[string]schedule{}
+	earliest, latest := start.Add(2*period), start
+	for _, id := range ids {
+		s := scheduleOf(t, h, id)
+		if s.head == "" || s.pending != 1 || s.due.Before(start.Add(period)) || !s.due.Before(start.Add(period+period/4)) {
+			t.Fatalf("group %s after the import: %+v (due from %s, before %s)", id, s, start.Add(period), start.Add(period+period/4))
+		}
+		scheds[id] = s
+		if s.due.Before(earliest) {
+			earliest = s.due
+		}
+		if s.due.After(latest) {
+			latest = s.due
+		}
+	}
+	// The ids spread the first checks over the weeks, not one day.
+	if latest.Sub(earliest) < period/8 {
+		t.Errorf("first checks fall between %s and %s", earliest, latest)
+	}
+
+	t.Run("importing again moves and adds nothing", func(t *testing.T) {
+		h.Advance(24 * time.Hour)
+		h.DB.Counter.Reset()
+		r := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
+		// Per group: its read and write, and the read of its schedule.
+		if r.Updated != n || h.DB.Counter.Calls("GetItem") != 2*n || h.DB.Counter.Calls("TransactWriteItems") != n {
+			t.Fatalf("second import %+v: %s", r, h.DB.Counter)
+		}
+		for _, id := range ids {
+			if s := scheduleOf(t, h, id); s != scheds[id] {
+				t.Errorf("group %s: %+v, was %+v", id, s, scheds[id])
+			}
+		}
+	})
+
+	t.Run("a group stored without a schedule gets one from the next import", func(t *testing.T) {
+		// Groups stored as imports stored them before they scheduled checks.
+		body, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "hsds", "support-groups.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := directory.ImportHSDS(bytes.NewReader(body), directory.ImportOptions{})
+		if err != nil || len(res.Groups) == 0 {
+			t.Fatalf("%d groups, %v", len(res.Groups), err)
+		}
+		if _, _, _, err := h.App.Directory.ImportGroups(ctx, res.Groups, dynamo.ImportHooks{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range res.Groups {
+			if s := scheduleOf(t, h, g.ID); s.head != "" || s.pending != 0 {
+				t.Fatalf("group %s stored without a schedule: %+v", g.ID, s)
+			}
+		}
+		now := h.Now()
+		r := importFeed(t, h, "format=hsds", "hsds/support-groups.json")
+		if r.Updated != len(res.Groups) {
+			t.Fatalf("HSDS import again: %+v", r)
+		}
+		for _, g := range res.Groups {
+			s := scheduleOf(t, h, g.ID)
+			if s.pending != 1 || s.due.Before(now.Add(period)) || !s.due.Before(now.Add(period+period/4)) {
+				t.Errorf("group %s after the import: %+v", g.ID, s)
+			}
+			scheds[g.ID] = s
+			ids = append(ids, g.ID)
+		}
+	})
+
+	t.Run("the checks are sent when due", func(t *testing.T) {
+		// contacts counts the groups each address is the contact of.
+		contacts := map[string]int{}
+		for _, id := range ids {
+			contacts[adminGroup(t, h, id)["contact"].(map[string]any)["email"].(string)]++
+		}
+		sent := func() int {
+			n := 0
+			for addr := range contacts {
+				n += len(h.MailsTo(addr))
+			}
+			return n
+		}
+		h.SetNow(earliest.Add(-time.Minute))
+		h.Settle()
+		if n := sent(); n != 0 {
+			t.Fatalf("%d emails to the groups' contacts before the first check is due", n)
+		}
+		h.SetNow(start.Add(period + period/4 + 48*time.Hour))
+		h.Settle()
+		for addr, groups := range contacts {
+			mails := h.MailsTo(addr)
+			if len(mails) != groups {
+				t.Errorf("%d emails to a contact of %d groups", len(mails), groups)
+				continue
+			}
+			if st, _, b := h.Do(http.MethodGet, h.Link(mails[0], "l"), nil, nil); st != http.StatusOK {
+				t.Errorf("listing check link: %d %s", st, b)
+			}
+		}
+		// Each check scheduled the next, a period after it was due.
+		for _, id := range ids {
+			if s := scheduleOf(t, h, id); s.pending != 1 || !s.due.Equal(scheds[id].due.Add(period)) {
+				t.Errorf("group %s after its check: %+v, the check was due %s", id, s, scheds[id].due)
+			}
+		}
+	})
+}
