@@ -40,6 +40,8 @@ var contractRoutes = []route{
 	{"POST", "/fhir/Subscription", "IntakeFunction"},
 	{"GET", "/fhir/Subscription/{id}", "IntakeFunction"},
 	{"PUT", "/fhir/Subscription/{id}", "IntakeFunction"},
+	{"POST", "/fhir/Subscription/{id}/{op}", "IntakeFunction"},
+	{"ANY", "/fhir/{proxy+}", "IntakeFunction"},
 	{"GET", "/fhir/Subscription/{id}/{op}", "IntakeFunction"},
 	{"GET", "/c/{token}", "ConsentFunction"},
 	{"POST", "/c/{token}", "ConsentFunction"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,10 +26,11 @@ import (
 const SubscriptionTopic = "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task"
 
 const (
-	backportContent   = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
-	backportStatus    = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
-	backportHeartbeat = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
-	maxSubHeaders     = 5
+	backportContent      = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
+	backportStatus       = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
+	backportHeartbeat    = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
+	backportNotification = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4"
+	maxSubHeaders        = 5
 )
 
 type subscriptionIn struct {
@@ -123,6 +125,9 @@ func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte
 	if err != nil {
 		return nil, err
 	}
+	if err := fullResourceAllowed(g, sub); err != nil {
+		return nil, err
+	}
 	sub.ID, sub.ClinicID, sub.Created = newID(a.now()), g.ClinicID, a.now()
 	if err := a.shakeHands(ctx, &sub); err != nil {
 		return nil, err
@@ -147,6 +152,9 @@ func (a *App) UpdateSubscription(ctx context.Context, g AccessGrant, id string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := fullResourceAllowed(g, sub); err != nil {
+		return nil, err
+	}
 	if in.ID != id {
 		return nil, problem.Invalidf([]problem.FieldError{{Field: "Subscription.id", Detail: "must be the id in the URL"}}, "The Subscription is not the one addressed.")
 	}
@@ -168,13 +176,30 @@ func (a *App) UpdateSubscription(ctx context.Context, g AccessGrant, id string, 
 	return a.subscriptionResource(sub), nil
 }
 
+// fullResourceAllowed refuses full-resource notifications to a token that
+// may not read Tasks: they carry the Task. Errors: Forbidden.
+func fullResourceAllowed(g AccessGrant, sub dynamo.Subscription) error {
+	if sub.Content != "full-resource" {
+		return nil
+	}
+	for _, s := range g.Scopes {
+		if slices.Contains(accessScopes[ReadTasks], s) {
+			return nil
+		}
+	}
+	return problem.Errorf(problem.Forbidden, "full-resource notifications carry the Task: the access token needs a scope that reads Tasks (%s)",
+		strings.Join(accessScopes[ReadTasks], " or "))
+}
+
 // shakeHands posts the handshake: the subscription is active when its
 // endpoint answers 2xx, error otherwise. An active one with a heartbeat
 // period gets a new heartbeat chain, its first heartbeat a period later.
 func (a *App) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
-	sub.Status, sub.Chain = "error", ""
-	if st, err := a.postNotification(ctx, *sub, "handshake", sub.Events, nil, ""); err == nil && st/100 == 2 {
+	sub.Status, sub.Chain = "requested", "" // as the handshake says it is
+	if st, err := a.postNotification(ctx, *sub, "handshake", sub.Events, nil); err == nil && st/100 == 2 {
 		sub.Status, sub.LastSentAt = "active", a.now()
+	} else {
+		sub.Status = "error"
 	}
 	if sub.Status != "active" || sub.HeartbeatPeriod == 0 {
 		return nil
@@ -214,7 +239,7 @@ func (a *App) onHeartbeat(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 		if run {
-			st, err := a.postNotification(ctx, sub, "heartbeat", sub.Events, nil, "")
+			st, err := a.postNotification(ctx, sub, "heartbeat", sub.Events, nil)
 			switch {
 			case err == nil && st/100 == 2:
 				if err := a.record(ctx, key, strconv.Itoa(st)); err != nil {
@@ -288,35 +313,64 @@ func (a *App) SubscriptionStatus(ctx context.Context, g AccessGrant, id string) 
 		return nil, err
 	}
 	return map[string]any{"resourceType": "Bundle", "type": "searchset",
-		"entry": []any{map[string]any{"resource": a.statusParameters(sub, "query-status", sub.Events, ""), "search": map[string]any{"mode": "match"}}}}, nil
+		"entry": []any{map[string]any{"resource": a.statusParameters(sub, "query-status", sub.Events, nil), "search": map[string]any{"mode": "match"}}}}, nil
 }
 
-// statusParameters is the SubscriptionStatus, as Parameters (R4 backport).
-func (a *App) statusParameters(sub dynamo.Subscription, typ string, n int64, taskID string) map[string]any {
+// notified is the event a notification is about: its number for the
+// subscription, its Task and when it happened.
+type notified struct {
+	number int64
+	taskID string
+	at     time.Time
+	task   map[string]any // the Task as it now is, for full-resource
+}
+
+// statusParameters is the SubscriptionStatus, as Parameters (R4 backport):
+// count is the events since the subscription started; ev, when not nil,
+// the event it notifies.
+func (a *App) statusParameters(sub dynamo.Subscription, typ string, count int64, ev *notified) map[string]any {
 	params := []any{
-		map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": a.Config.PublicURL + "/fhir/Subscription/" + sub.ID}},
+		map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": a.subscriptionURL(sub)}},
 		map[string]any{"name": "topic", "valueCanonical": SubscriptionTopic},
 		map[string]any{"name": "status", "valueCode": sub.Status},
 		map[string]any{"name": "type", "valueCode": typ},
-		map[string]any{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n, 10)},
+		map[string]any{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(count, 10)},
 	}
-	if taskID != "" {
+	if ev != nil {
 		params = append(params, map[string]any{"name": "notification-event", "part": []any{
-			map[string]any{"name": "event-number", "valueString": strconv.FormatInt(n, 10)},
-			map[string]any{"name": "focus", "valueReference": map[string]any{"reference": a.Config.PublicURL + "/fhir/Task/" + taskID}},
+			map[string]any{"name": "event-number", "valueString": strconv.FormatInt(ev.number, 10)},
+			map[string]any{"name": "timestamp", "valueInstant": ev.at.UTC().Format(time.RFC3339Nano)},
+			map[string]any{"name": "focus", "valueReference": map[string]any{"reference": a.Config.PublicURL + "/fhir/Task/" + ev.taskID}},
 		}})
 	}
 	return map[string]any{"resourceType": "Parameters", "meta": map[string]any{"profile": []string{backportStatus}}, "parameter": params}
 }
 
-// postNotification posts a notification Bundle (handshake or
-// event-notification) and returns the endpoint's status.
-func (a *App) postNotification(ctx context.Context, sub dynamo.Subscription, typ string, n int64, task map[string]any, taskID string) (int, error) {
-	entries := []any{map[string]any{"fullUrl": "urn:uuid:" + strings.ToLower(newID(a.now())), "resource": a.statusParameters(sub, typ, n, taskID)}}
-	if task != nil && sub.Content == "full-resource" {
-		entries = append(entries, map[string]any{"fullUrl": a.Config.PublicURL + "/fhir/Task/" + taskID, "resource": task})
+func (a *App) subscriptionURL(sub dynamo.Subscription) string {
+	return a.Config.PublicURL + "/fhir/Subscription/" + sub.ID
+}
+
+// postNotification posts a notification Bundle (handshake, heartbeat or
+// event-notification) and returns the endpoint's status. The Bundle is the
+// backport's R4 notification: a history Bundle whose entries carry the
+// request and response a history entry needs (the SubscriptionStatus as the
+// answer to $status, the Task as its last update).
+func (a *App) postNotification(ctx context.Context, sub dynamo.Subscription, typ string, count int64, ev *notified) (int, error) {
+	entries := []any{map[string]any{
+		"fullUrl":  "urn:uuid:" + strings.ToLower(newID(a.now())),
+		"resource": a.statusParameters(sub, typ, count, ev),
+		"request":  map[string]any{"method": "GET", "url": a.subscriptionURL(sub) + "/$status"},
+		"response": map[string]any{"status": "200"},
+	}}
+	if ev != nil && ev.task != nil && sub.Content == "full-resource" {
+		entries = append(entries, map[string]any{
+			"fullUrl": a.Config.PublicURL + "/fhir/Task/" + ev.taskID, "resource": ev.task,
+			"request":  map[string]any{"method": "PUT", "url": "Task/" + ev.taskID},
+			"response": map[string]any{"status": "200"},
+		})
 	}
-	body, err := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "history", "timestamp": a.now().Format(time.RFC3339), "entry": entries})
+	body, err := json.Marshal(map[string]any{"resourceType": "Bundle", "meta": map[string]any{"profile": []string{backportNotification}},
+		"type": "history", "timestamp": a.now().Format(time.RFC3339), "entry": entries})
 	if err != nil {
 		return 0, err
 	}
@@ -370,12 +424,12 @@ func (a *App) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev re
 			}
 			continue
 		}
-		n, err := a.Clinics.NextSubscriptionEvent(ctx, r.ClinicID, sub.ID, ev.ID, a.now())
+		n, err := a.Clinics.SubscriptionEventNumber(ctx, r.ClinicID, sub.ID, ev.ID, a.now())
 		if err != nil {
 			_ = a.Referrals.Release(ctx, key)
 			return err
 		}
-		st, err := a.postNotification(ctx, sub, "event-notification", n, task, r.ID)
+		st, err := a.postNotification(ctx, sub, "event-notification", max(n, sub.Events), &notified{number: n, taskID: r.ID, at: ev.At, task: task})
 		if err == nil && st/100 == 2 {
 			if err := a.record(ctx, key, strconv.Itoa(st)); err != nil {
 				return err

@@ -2,6 +2,7 @@ package apptest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ type notifications struct {
 	bundles []map[string]any
 	headers []http.Header
 	refuse  bool // answer 503 (and keep nothing) while set
+	refused int  // notifications refused so far
 }
 
 func (n *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +31,7 @@ func (n *notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(b, &bundle)
 	n.mu.Lock()
 	if n.refuse {
+		n.refused++
 		n.mu.Unlock()
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
@@ -106,6 +109,9 @@ func TestFHIRSubscription(t *testing.T) {
 	if typ, _, _ := notificationOf(ehrEndpoint.bundles[0]); typ != "handshake" || ehrEndpoint.headers[0].Get("Authorization") != "Bearer ehr-side-secret" {
 		t.Fatalf("the handshake: %s %v", typ, ehrEndpoint.headers[0])
 	}
+	if hs := mustString(t, ehrEndpoint.bundles[0]); !strings.Contains(hs, `{"name":"status","valueCode":"requested"}`) {
+		t.Errorf("the handshake does not say the subscription is requested: %s", hs)
+	}
 
 	_, _, task := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("sub@patient.example", "ORD-S"), nil)
 	id := task["id"].(string)
@@ -127,6 +133,15 @@ func TestFHIRSubscription(t *testing.T) {
 		entries := b["entry"].([]any)
 		if len(entries) != 2 {
 			t.Fatalf("a full-resource notification with %d entries", len(entries))
+		}
+		// A history Bundle's entries carry request and response (bdl-3,
+		// bdl-4); the Bundle names the backport's R4 notification profile.
+		se, te := entries[0].(map[string]any), entries[1].(map[string]any)
+		if req := se["request"].(map[string]any); req["method"] != "GET" || req["url"] != w.Server.URL+"/fhir/Subscription/"+subID+"/$status" ||
+			se["response"].(map[string]any)["status"] != "200" || te["request"].(map[string]any)["url"] != "Task/"+id ||
+			te["response"] == nil || !strings.Contains(mustString(t, b), `/backport-subscription-notification-r4"`) ||
+			!strings.Contains(mustString(t, b), `"name":"timestamp","valueInstant"`) {
+			t.Fatalf("a notification's entries: %s", mustString(t, b))
 		}
 		statuses = append(statuses, entries[1].(map[string]any)["resource"].(map[string]any)["status"].(string))
 		numbers = append(numbers, n)
@@ -317,4 +332,109 @@ func TestFHIRSubscriptionHeartbeats(t *testing.T) {
 		t.Errorf("create with a 10 s heartbeat: %d", st)
 	}
 	want("after the refused changes", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat", "handshake", "heartbeat", "heartbeat")
+}
+
+// TestFHIRSubscriptionNumbers: while the EHR's endpoint refuses, three Tasks
+// change and every notification is retried; once it answers, each event
+// arrives with the number it was first given — 1, 2, 3, no gap, none
+// numbered twice — and $status counts 3. Another clinic's token, a token
+// that may not read Tasks asking for full-resource, other resource types and
+// methods a route does not take are OperationOutcomes.
+func TestFHIRSubscriptionNumbers(t *testing.T) {
+	w := newWorld(t, "")
+	ehr := &notifications{}
+	srv := httptest.NewServer(ehr)
+	defer srv.Close()
+	e := newEHR(t)
+	tok := w.fhirToken(t, e, "lakeside", "system/Task.cru system/Subscription.cru")
+	sub := map[string]any{"resourceType": "Subscription", "status": "requested", "reason": "referrals",
+		"criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
+		"channel":  map[string]any{"type": "rest-hook", "endpoint": srv.URL, "payload": "application/fhir+json"}}
+	st, _, created := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, sub, nil)
+	if st != http.StatusCreated || created["status"] != "active" {
+		t.Fatalf("create: %d %v", st, created)
+	}
+	ehr.mu.Lock()
+	ehr.refuse = true
+	ehr.mu.Unlock()
+	tasks := map[string]bool{}
+	for i := range 3 {
+		st, _, task := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask(fmt.Sprintf("num%d@patient.example", i), fmt.Sprintf("ORD-N%d", i)), nil)
+		if st != http.StatusCreated {
+			t.Fatalf("Task %d: %d %v", i, st, task)
+		}
+		tasks[task["id"].(string)] = true
+		w.Settle()
+		w.Advance(3 * time.Second)
+		w.Settle()
+	}
+	ehr.mu.Lock()
+	ehr.refuse = false
+	if ehr.refused < 4 {
+		t.Fatalf("%d notifications refused: the events were not retried while others were numbered", ehr.refused)
+	}
+	ehr.mu.Unlock()
+	for range 12 {
+		w.Advance(30 * time.Second)
+		w.Settle()
+	}
+	numbers := map[string]string{}
+	ehr.mu.Lock()
+	for _, b := range ehr.bundles[1:] {
+		typ, n, focus := notificationOf(b)
+		if typ != "event-notification" {
+			t.Errorf("a %s among the notifications", typ)
+			continue
+		}
+		if _, again := numbers[n]; again {
+			t.Errorf("event number %s came twice", n)
+		}
+		numbers[n] = focus[strings.LastIndex(focus, "/")+1:]
+	}
+	ehr.mu.Unlock()
+	if len(numbers) != 3 || numbers["1"] == "" || numbers["2"] == "" || numbers["3"] == "" {
+		t.Fatalf("event numbers %v, want 1, 2 and 3", numbers)
+	}
+	for _, task := range numbers {
+		if !tasks[task] {
+			t.Errorf("a notification about %s, not one of the Tasks", task)
+		}
+	}
+	tok = w.fhirToken(t, e, "lakeside", "system/Task.cru system/Subscription.cru")
+	_, _, status := w.fhirCall(t, http.MethodGet, "/fhir/Subscription/"+created["id"].(string)+"/$status", tok, nil, nil)
+	if s := mustString(t, status); !strings.Contains(s, `"name":"events-since-subscription-start","valueString":"3"`) {
+		t.Errorf("$status after three events: %s", s)
+	}
+	// $status by POST, as FHIR clients call operations.
+	if st, _, b := w.fhirCall(t, http.MethodPost, "/fhir/Subscription/"+created["id"].(string)+"/$status", tok, map[string]any{"resourceType": "Parameters"}, nil); st != http.StatusOK || b["type"] != "searchset" {
+		t.Errorf("POST $status: %d %v", st, b)
+	}
+
+	// Full-resource notifications carry the Task: a token that may not read
+	// Tasks may not ask for them.
+	onlySubs := w.fhirToken(t, e, "lakeside", "system/Subscription.cru")
+	full := map[string]any{"resourceType": "Subscription", "status": "requested", "criteria": sub["criteria"],
+		"channel": map[string]any{"type": "rest-hook", "endpoint": srv.URL, "payload": "application/fhir+json",
+			"_payload": map[string]any{"extension": []any{map[string]any{
+				"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content", "valueCode": "full-resource"}}}}}
+	if st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", onlySubs, full, nil); st != http.StatusForbidden || oo["resourceType"] != "OperationOutcome" {
+		t.Errorf("full-resource without a Task scope: %d %v", st, oo)
+	}
+	// Under /fhir, every refusal is an OperationOutcome.
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, "/fhir/Patient/1", http.StatusNotFound},
+		{http.MethodDelete, "/fhir/Task/" + numbers["1"], http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/fhir/Subscription/" + created["id"].(string), http.StatusMethodNotAllowed},
+	} {
+		st, hd, oo := w.fhirCall(t, c.method, c.path, tok, nil, nil)
+		if st != c.want || oo["resourceType"] != "OperationOutcome" || !strings.HasPrefix(hd.Get("Content-Type"), "application/fhir+json") {
+			t.Errorf("%s %s: %d %s %v", c.method, c.path, st, hd.Get("Content-Type"), oo)
+		}
+		if c.want == http.StatusMethodNotAllowed && hd.Get("Allow") == "" {
+			t.Errorf("%s %s: a 405 without Allow", c.method, c.path)
+		}
+	}
 }

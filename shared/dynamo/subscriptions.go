@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -39,9 +40,8 @@ type Subscription struct {
 
 type subscriptionItem struct {
 	Subscription
-	Type    string `json:"type"`
-	Sealed  []byte `json:"headers,omitempty"`
-	LastEvt string `json:"last_event,omitempty"`
+	Type   string `json:"type"`
+	Sealed []byte `json:"headers,omitempty"`
 }
 
 const subscriptionPrefix = "SUB#"
@@ -161,37 +161,66 @@ func (s *Clinics) Subscriptions(ctx context.Context, clinicID string) ([]Subscri
 	return subs, nil
 }
 
-// NextSubscriptionEvent numbers an event for a subscription: the count of
-// events since the subscription started, one more for each new event (the
-// same event asked again right after keeps its number). It also records now
-// as the subscription's last notification.
-func (s *Clinics) NextSubscriptionEvent(ctx context.Context, clinicID, subID, eventID string, now time.Time) (int64, error) {
-	k := key(clinicPrefix+clinicID, subscriptionPrefix+subID)
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: k,
-		UpdateExpression:    aws.String("ADD events :one SET last_event = :ev, last_sent_at = :now"),
-		ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(last_event) OR last_event <> :ev)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1), ":ev": str(eventID), ":now": str(now.UTC().Format(time.RFC3339Nano)),
-		},
-		ReturnValues: types.ReturnValueUpdatedNew,
-	})
-	if conditionFailed(err) {
-		got, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: k, ConsistentRead: aws.Bool(true)})
+// subEventPrefix keys the number a subscription gave an event, beside the
+// subscription: SUBEVT#<subscription id>#<event id> (not under SUB#, so
+// listing a clinic's subscriptions never reads them).
+const subEventPrefix = "SUBEVT#"
+
+// SubscriptionEventNumber gives an event its number for a subscription,
+// once: the first call counts it (one more than the events so far) and keeps
+// the number beside the subscription, both in one transaction, so a retry,
+// however late and whatever was numbered meanwhile, posts the same number,
+// and the numbers have no gaps. The first call also records now as the
+// subscription's last notification. Errors: problem.NotFound for a
+// subscription that is gone.
+func (s *Clinics) SubscriptionEventNumber(ctx context.Context, clinicID, subID, eventID string, now time.Time) (int64, error) {
+	pk := clinicPrefix + clinicID
+	numberKey, subKey := key(pk, subEventPrefix+subID+"#"+eventID), key(pk, subscriptionPrefix+subID)
+	for range 5 {
+		got, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: numberKey, ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("read a subscription event's number: %w", err)
 		}
-		if n, ok := got.Item["events"].(*types.AttributeValueMemberN); ok {
+		if n, ok := got.Item["number"].(*types.AttributeValueMemberN); ok {
 			return strconv.ParseInt(n.Value, 10, 64)
 		}
-		return 0, notFound("subscription")
+		sub, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: subKey, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return 0, fmt.Errorf("read a subscription's count: %w", err)
+		}
+		if sub.Item == nil {
+			return 0, notFound("subscription")
+		}
+		var old int64
+		if n, ok := sub.Item["events"].(*types.AttributeValueMemberN); ok {
+			if old, err = strconv.ParseInt(n.Value, 10, 64); err != nil {
+				return 0, err
+			}
+		}
+		cond := "attribute_exists(PK) AND events = :old"
+		if old == 0 {
+			cond = "attribute_exists(PK) AND (attribute_not_exists(events) OR events = :old)"
+		}
+		item := key(pk, subEventPrefix+subID+"#"+eventID)
+		item["number"], item["expires_at"] = num(old+1), num(now.Add(30*24*time.Hour).Unix())
+		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: &s.Table, Key: subKey,
+				UpdateExpression:    aws.String("SET events = :n, last_sent_at = :now"),
+				ConditionExpression: aws.String(cond),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":n": num(old + 1), ":old": num(old), ":now": str(now.UTC().Format(time.RFC3339Nano)),
+				},
+			}},
+			{Put: &types.Put{TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		}})
+		if err == nil {
+			return old + 1, nil
+		}
+		if !anyConditionFailed(err) && !transactionConflict(err) {
+			return 0, fmt.Errorf("number a subscription event: %w", err)
+		}
+		// Another event was numbered meanwhile, or this one was: read again.
 	}
-	if err != nil {
-		return 0, fmt.Errorf("number a subscription event: %w", err)
-	}
-	n, _ := out.Attributes["events"].(*types.AttributeValueMemberN)
-	if n == nil {
-		return 0, fmt.Errorf("number a subscription event: no count")
-	}
-	return strconv.ParseInt(n.Value, 10, 64)
+	return 0, problem.Errorf(problem.Unavailable, "the subscription's events are being numbered by others: try again")
 }

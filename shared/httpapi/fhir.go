@@ -21,6 +21,10 @@ import (
 const fhirJSON = "application/fhir+json"
 
 func (s *Server) routeFHIR(mux *http.ServeMux) {
+	methods := s.fhirMethods // a method a FHIR route does not take is an OperationOutcome too
+	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
+		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "handoff serves Task and Subscription (and metadata) under /fhir; %s is not one of them", r.URL.Path))
+	})
 	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
 	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.WriteTasks, s.fhirTransaction)}))
 	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{
@@ -33,7 +37,15 @@ func (s *Server) routeFHIR(mux *http.ServeMux) {
 	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{
 		http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirReadSubscription), http.MethodPut: s.fhirWith(app.Subscriptions, s.fhirUpdateSubscription),
 	}))
-	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus)}))
+	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{
+		http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus), http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus),
+	}))
+}
+
+// fhirMethods is methods for a FHIR route: a method it does not take is a
+// 405 OperationOutcome.
+func (s *Server) fhirMethods(m map[string]http.HandlerFunc) http.HandlerFunc {
+	return methodsWith(m, s.fhirFail)
 }
 
 // fhirHandler is a FHIR handler given the request's checked grant.

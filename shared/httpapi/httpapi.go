@@ -33,6 +33,11 @@ type Server struct {
 
 // methods routes one path by method, answering 405 problem+json otherwise.
 func methods(m map[string]http.HandlerFunc) http.HandlerFunc {
+	return methodsWith(m, func(w http.ResponseWriter, _ *http.Request, err error) { problem.Write(w, err) })
+}
+
+// methodsWith is methods answering a method it does not take with refuse.
+func methodsWith(m map[string]http.HandlerFunc, refuse func(http.ResponseWriter, *http.Request, error)) http.HandlerFunc {
 	allowed := make([]string, 0, len(m))
 	for k := range m {
 		allowed = append(allowed, k)
@@ -49,7 +54,7 @@ func methods(m map[string]http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		problem.Write(w, problem.Errorf(problem.MethodNotAllowed, "%s is not allowed here", r.Method))
+		refuse(w, r, problem.Errorf(problem.MethodNotAllowed, "%s is not allowed here", r.Method))
 	}
 }
 
