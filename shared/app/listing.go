@@ -24,6 +24,11 @@ import (
 // one schedules the next when it has run, and an answer starts the period
 // again. A check nobody answered lowers the group's rank for a period; a
 // second one pauses the group until its contact answers.
+//
+// A contact's pause ends at its paused_until whatever else happens (see
+// directory.Group.PausedAt): the group keeps its match-index items during it,
+// so no write has to come at that time; answers and checks meanwhile only
+// move the next check, never before the pause ends.
 
 const (
 	listingKind = "listing"
@@ -121,16 +126,13 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 		if !g.ListingCheckedAt.Before(at) {
 			return false
 		}
-		if g.Paused && !g.PausedUntil.IsZero() && !at.Before(g.PausedUntil) && g.PausedReason == contactPauseReason {
-			g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
-		}
 		if periodic && !g.ListingCheckedAt.IsZero() && g.LastConfirmedAt.Before(g.ListingCheckedAt) {
 			g.ListingUnanswered++
 			switch {
 			case g.ListingUnanswered == 1 && g.PenaltyUntil.Before(at.Add(every)):
 				g.PenaltyUntil = at.Add(every).UTC()
 			case g.ListingUnanswered >= 2 && !g.Paused:
-				g.Paused, g.PausedReason = true, unansweredPauseReason
+				g.Paused, g.PausedReason, g.PausedUntil = true, unansweredPauseReason, time.Time{}
 			}
 		}
 		g.ListingCheckedAt = at.UTC()
@@ -146,7 +148,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	next := at.Add(every)
+	next := a.nextCheck(g, at)
 	// The link is the contact's: a new contact gets a new one.
 	tok, hash, err := a.linkToken(ctx, listingKind, ev.ReferralID, g.ContactSeq)
 	if err != nil {
@@ -175,6 +177,17 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 		return a.Referrals.Finish(ctx, ev) // an answer rescheduled meanwhile
 	}
 	return err
+}
+
+// nextCheck is when the group's next periodic check is due after a check or
+// an answer at: a period later, or when its contact's pause ends if that is
+// later (no periodic check comes during a pause).
+func (a *App) nextCheck(g directory.Group, at time.Time) time.Time {
+	next := at.Add(a.Config.ListingCheckEvery)
+	if g.PausedAt(at) && g.PausedUntil.After(next) {
+		return g.PausedUntil
+	}
+	return next
 }
 
 // listingLink is what a listing page token opens: its group, and whether
@@ -247,7 +260,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 	if g.LastConfirmedAt.IsZero() {
 		v.LastConfirmed = time.Time{} // zoned gives a zero time a zone
 	}
-	if g.Paused {
+	if g.PausedAt(a.now()) {
 		v.PausedReason = g.PausedReason
 		if !g.PausedUntil.IsZero() {
 			v.PausedUntil = zoned(g.PausedUntil, groupZone(g))
@@ -284,7 +297,8 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 // ListingAction records a contact's answer to a listing check and returns
 // the notice the page shows next. Any answer counts as an answer: it clears
 // what unanswered checks did, and the next check is due a period later (at
-// the end of a pause).
+// the end of a pause, and never before it). Resuming ends the contact's
+// pause now.
 func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingForm) (string, error) {
 	l, err := a.listingGroup(ctx, token)
 	if err != nil {
@@ -315,9 +329,10 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 		}
 	}
 	now := a.now()
-	next := now.Add(a.Config.ListingCheckEvery)
+	var next time.Time
 	notice := pages.NoticeListingConfirmed
 	err = a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		next = a.nextCheck(*g, now)
 		if f.Action == pages.ActionListingUpdate {
 			u, err := updated(*g, f)
 			if err != nil {
@@ -327,11 +342,20 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 			notice = pages.NoticeListingUpdated
 		}
 		answered(g, now)
-		if f.Action == pages.ActionListingPause {
+		switch f.Action {
+		case pages.ActionListingPause:
 			g.Paused, g.PausedReason = true, contactPauseReason
 			g.PausedUntil = now.Add(time.Duration(f.Weeks) * 7 * 24 * time.Hour).UTC()
 			next = g.PausedUntil
 			notice = pages.NoticeListingPaused
+		case pages.ActionListingResume:
+			if g.Paused && !g.PausedUntil.IsZero() {
+				g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+				next = now.Add(a.Config.ListingCheckEvery)
+			}
+			if !g.Paused {
+				notice = pages.NoticeListingResumed
+			}
 		}
 		return true
 	})
@@ -380,7 +404,9 @@ const handoverKind = "handover"
 func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingForm) (string, error) {
 	now := a.now()
 	seq := 0
+	var next time.Time
 	err := a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		next = a.nextCheck(*g, now)
 		g.HandoverSeq++
 		seq = g.HandoverSeq
 		g.HandoverTo = &directory.Contact{Name: f.ContactName, Email: f.ContactEmail}
@@ -404,7 +430,7 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 	if err != nil {
 		return "", err
 	}
-	if err := a.scheduleListingCheck(ctx, g.ID, now.Add(a.Config.ListingCheckEvery)); err != nil {
+	if err := a.scheduleListingCheck(ctx, g.ID, next); err != nil {
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", pages.ActionHandover)
@@ -415,10 +441,12 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 // contact's listing link stops working.
 func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
 	now := a.now()
+	next := now.Add(a.Config.ListingCheckEvery)
 	err := a.Directory.EditGroup(ctx, l.g.ID, func(g *directory.Group) bool {
 		if g.HandoverTo == nil || g.HandoverSeq != l.seq {
 			return false
 		}
+		next = a.nextCheck(*g, now)
 		g.Contact, g.HandoverTo, g.ContactSeq = *g.HandoverTo, nil, l.seq
 		answered(g, now)
 		return true
@@ -426,7 +454,7 @@ func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := a.scheduleListingCheck(ctx, l.g.ID, now.Add(a.Config.ListingCheckEvery)); err != nil {
+	if err := a.scheduleListingCheck(ctx, l.g.ID, next); err != nil {
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "listing answered", "group", l.g.ID, "answer", pages.ActionTakeOver)

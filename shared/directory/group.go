@@ -48,7 +48,9 @@ type Group struct {
 	Source string `json:"source" validate:"required,max=64,source"`
 
 	// Paused is set when mail to the contact bounces or is refused: a paused
-	// group is never offered. A PUT of the listing clears it.
+	// group is never offered. A PUT of the listing clears it. A pause its
+	// contact chose has an end, PausedUntil (see PausedAt); every other
+	// pause has none.
 	Paused       bool   `json:"paused"`
 	PausedReason string `json:"paused_reason,omitempty" validate:"max=200"`
 	// TemporarilyClosed marks a group that is not meeting for now (e.g. its
@@ -197,6 +199,32 @@ func (g *Group) OnlinePossible() bool {
 // accepts referrals, is not paused and is not temporarily closed.
 func (g *Group) Offered() bool {
 	return g.AcceptingReferrals && !g.Paused && !g.TemporarilyClosed
+}
+
+// PausedAt reports whether the group is paused at now. A pause with an end
+// (PausedUntil: its contact paused it for some weeks) is over at that time
+// whatever else happens; any other pause lasts until something lifts it.
+func (g *Group) PausedAt(now time.Time) bool {
+	return g.Paused && (g.PausedUntil.IsZero() || now.Before(g.PausedUntil))
+}
+
+// EndPause lifts a pause whose end has come (see PausedAt) and reports
+// whether it did. Readers of a stored group call it, so that a pause ends
+// on time even before anything writes the group again.
+func (g *Group) EndPause(now time.Time) bool {
+	if !g.Paused || g.PausedAt(now) {
+		return false
+	}
+	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+	return true
+}
+
+// Indexed reports whether the group belongs in the match index: it is
+// offered, or only paused until a set time. Its index items then carry the
+// pause's end (Candidate.PausedUntil), so that ranking offers it again from
+// that time without any write.
+func (g *Group) Indexed() bool {
+	return g.AcceptingReferrals && !g.TemporarilyClosed && (!g.Paused || !g.PausedUntil.IsZero())
 }
 
 // Normalize tidies a listing before validation: it trims names, lower-cases

@@ -58,6 +58,7 @@ type Candidate struct {
 	Accessibility     []string  `json:"accessibility,omitempty"`
 	Accepting         bool      `json:"accepting"`
 	Paused            bool      `json:"paused,omitempty"`
+	PausedUntil       time.Time `json:"paused_until,omitzero"` // a paused group is offered again from then
 	TemporarilyClosed bool      `json:"temporarily_closed,omitempty"`
 	WeeklyCapacity    int       `json:"weekly_capacity,omitempty"`
 	PenaltyUntil      time.Time `json:"penalty_until,omitzero"`
@@ -79,6 +80,9 @@ func CandidateOf(g Group) Candidate {
 		Formats: g.Formats, Languages: g.Languages, Audience: g.Audience, Accessibility: g.Accessibility,
 		Accepting: g.AcceptingReferrals, Paused: g.Paused, TemporarilyClosed: g.TemporarilyClosed,
 		WeeklyCapacity: g.WeeklyCapacity, PenaltyUntil: g.PenaltyUntil,
+	}
+	if g.Paused {
+		c.PausedUntil = g.PausedUntil
 	}
 	if c.Spirituality == "" && c.Model == ModelSecularRecovery {
 		c.Spirituality = Secular
@@ -267,7 +271,8 @@ func newPrefs(q Query) *prefs {
 }
 
 func (p *prefs) rank(c *Candidate) (ranked, bool) {
-	if !c.Accepting || c.Paused || c.TemporarilyClosed || !sharesAny(c.Topics, p.q.Topics) {
+	paused := c.Paused && (c.PausedUntil.IsZero() || p.q.Now.Before(c.PausedUntil))
+	if !c.Accepting || paused || c.TemporarilyClosed || !sharesAny(c.Topics, p.q.Topics) {
 		return ranked{}, false
 	}
 	inPerson, online, hybrid := formatsOf(c.Formats)

@@ -87,9 +87,10 @@ func (s *Directory) now() time.Time {
 
 // IndexKeys returns the names of the match-index items a listing owns (see
 // Directory): their partition keys, and for online items the band too (see
-// IndexItemKey). It returns none for a group that is not offered.
+// IndexItemKey). It returns none for a group that is not offered, unless it
+// is only paused until a set time (see directory.Group.Indexed).
 func IndexKeys(g directory.Group) []string {
-	if !g.Offered() {
+	if !g.Indexed() {
 		return nil
 	}
 	var keys []string
@@ -123,6 +124,7 @@ func (s *Directory) GetGroup(ctx context.Context, id string) (directory.Group, e
 	if !found {
 		return directory.Group{}, notFound("group")
 	}
+	it.Group.EndPause(s.now())
 	return it.Group, nil
 }
 
@@ -159,17 +161,18 @@ func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bo
 	if err := g.Validate(); err != nil {
 		return false, err
 	}
-	g.Paused, g.PausedReason = false, ""
+	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
 	err = s.update(ctx, g.ID, true, func(old *directory.Group, found bool) bool {
 		created = !found
 		if found {
 			g.PenaltyUntil = old.PenaltyUntil
-			g.ListingCheckedAt, g.LastConfirmedAt, g.PausedUntil = old.ListingCheckedAt, old.LastConfirmedAt, old.PausedUntil
+			g.ListingCheckedAt, g.LastConfirmedAt = old.ListingCheckedAt, old.LastConfirmedAt
 			g.ListingUnanswered = old.ListingUnanswered
 			g.HandoverTo, g.HandoverSeq, g.ContactSeq = old.HandoverTo, old.HandoverSeq, old.ContactSeq
-			if old.Paused && old.PausedUntil.After(s.now()) {
-				// Its contact paused it for a while: a PUT does not undo that.
-				g.Paused, g.PausedReason = true, old.PausedReason
+			if old.Paused && !old.PausedUntil.IsZero() {
+				// Its contact paused it for a while (a pause that has
+				// ended is lifted on reading): a PUT does not undo that.
+				g.Paused, g.PausedReason, g.PausedUntil = true, old.PausedReason, old.PausedUntil
 			}
 		}
 		*old = g
@@ -188,7 +191,8 @@ func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bo
 // group. The reason is shown to operators: it must name no person.
 func (s *Directory) Pause(ctx context.Context, id, reason string) error {
 	err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
-		g.Paused, g.PausedReason = true, truncateReason(reason)
+		// Until something lifts it: a pause its contact chose no longer ends.
+		g.Paused, g.PausedReason, g.PausedUntil = true, truncateReason(reason), time.Time{}
 		return true
 	})
 	if err != nil {
@@ -237,7 +241,8 @@ func (s *Directory) update(ctx context.Context, id string, create bool, change f
 			return notFound("group")
 		}
 		g := old.Group
-		if !change(&g, found) {
+		ended := g.EndPause(s.now()) // written with any change
+		if !change(&g, found) && !ended {
 			return nil
 		}
 		g.UpdatedAt = s.now().UTC()
@@ -680,10 +685,11 @@ func (s *Directory) WithdrawMissing(ctx context.Context, source string, keep map
 		paused := false
 		err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
 			paused = false // a retry reads the group afresh
-			if g.Source != source || g.Paused {
+			if g.Source != source || (g.Paused && g.PausedUntil.IsZero()) {
 				return false // moved to another source meanwhile, or paused already
 			}
-			g.Paused, g.PausedReason, paused = true, truncateReason(reason), true
+			// A pause its contact chose would end: this one does not.
+			g.Paused, g.PausedReason, g.PausedUntil, paused = true, truncateReason(reason), time.Time{}, true
 			return true
 		})
 		switch {

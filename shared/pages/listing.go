@@ -19,6 +19,7 @@ const (
 	ActionListingConfirm = "confirm"
 	ActionListingPause   = "pause"
 	ActionListingUpdate  = "update"
+	ActionListingResume  = "resume" // end the contact's own pause now
 	ActionHandover       = "handover"
 	ActionTakeOver       = "take-over" // on the new contact's link
 )
@@ -28,13 +29,14 @@ const (
 	NoticeListingConfirmed = "listing-confirmed"
 	NoticeListingPaused    = "listing-paused"
 	NoticeListingUpdated   = "listing-updated"
+	NoticeListingResumed   = "listing-resumed"
 	NoticeHandoverSent     = "handover-sent"
 	NoticeTookOver         = "took-over"
 )
 
 // listingNotices are the listing page's notices; true marks an alert.
 var listingNotices = map[string]bool{
-	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeListingUpdated: false,
+	NoticeListingConfirmed: false, NoticeListingPaused: false, NoticeListingUpdated: false, NoticeListingResumed: false,
 	NoticeHandoverSent: false, NoticeTookOver: false, NoticeTryAgain: true,
 }
 
@@ -228,7 +230,7 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 	f.Action, fields = one(values, "action", fields)
 	f.CSRF, fields = csrfField(values, fields)
 	switch f.Action {
-	case ActionListingConfirm:
+	case ActionListingConfirm, ActionListingResume:
 	case ActionListingPause:
 		var w string
 		w, fields = one(values, "weeks", fields)
@@ -252,7 +254,7 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 		}
 	case ActionTakeOver:
 	default:
-		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause, update or handover."})
+		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause, resume, update or handover."})
 	}
 	if len(fields) > 0 {
 		return ListingForm{}, problem.Invalidf(fields, "The form is not complete.")
