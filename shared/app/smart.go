@@ -34,8 +34,9 @@ const AccessTokenTTL = 300 * time.Second
 
 // Assertion limits.
 const (
-	// clockSkew is how far an EHR's clock may run ahead for iat and nbf;
-	// exp gets none: an expired assertion is refused.
+	// clockSkew is how far an EHR's clock may run ahead for iat and nbf,
+	// and for exp's limit of 5 minutes ahead; an expired assertion gets
+	// none: it is refused.
 	clockSkew         = 30 * time.Second
 	maxAssertionAhead = 5 * time.Minute
 	maxAssertionLen   = 8 << 10
@@ -43,6 +44,9 @@ const (
 	maxJWKSKeys       = 10
 	jwksCacheDefault  = 5 * time.Minute
 	jwksCacheMax      = 24 * time.Hour
+	// jwksRefetchAfter is how soon an unknown kid may fetch a client's JWKS
+	// again.
+	jwksRefetchAfter = time.Minute
 )
 
 // SupportedScopes are the scopes a token may carry: SMART v2 forms and the
@@ -114,39 +118,84 @@ func (a *App) RegisterFHIRClient(ctx context.Context, clinicID string, in FHIRCl
 	return clinicID, nil
 }
 
-// parseJWKS reads a key set and keeps only keys an assertion may use: public
-// RSA keys of 2048 bits or more, or P-384 keys, each with its own kid.
+// parseJWKS reads a key set an operator registers: every key must be one an
+// assertion may use (see checkKey), each with a kid of its own, 1 to 10 of
+// them. A set fetched from a JWKS URL is read by fetchedKeys instead.
 func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
+	var in struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return jose.JSONWebKeySet{}, errors.New("is not a JSON Web Key Set")
+	}
+	if len(in.Keys) == 0 || len(in.Keys) > maxJWKSKeys {
+		return jose.JSONWebKeySet{}, fmt.Errorf("must hold 1 to %d keys", maxJWKSKeys)
+	}
 	var ks jose.JSONWebKeySet
-	if err := json.Unmarshal(raw, &ks); err != nil {
-		return ks, errors.New("is not a JSON Web Key Set")
-	}
-	if len(ks.Keys) == 0 || len(ks.Keys) > maxJWKSKeys {
-		return ks, fmt.Errorf("must hold 1 to %d keys", maxJWKSKeys)
-	}
 	seen := map[string]bool{}
-	for _, k := range ks.Keys {
+	for i, b := range in.Keys {
+		var k jose.JSONWebKey
+		if err := json.Unmarshal(b, &k); err != nil {
+			return ks, fmt.Errorf("key %d is not a JSON Web Key handoff can read (RSA or EC P-384)", i+1)
+		}
 		if k.KeyID == "" || seen[k.KeyID] {
 			return ks, errors.New("every key needs a kid of its own")
 		}
 		seen[k.KeyID] = true
-		if !k.IsPublic() || !k.Valid() {
-			return ks, fmt.Errorf("key %q is not a public key", k.KeyID)
+		if err := checkKey(k); err != nil {
+			return ks, err
 		}
-		switch pk := k.Key.(type) {
-		case *rsa.PublicKey:
-			if pk.N.BitLen() < 2048 {
-				return ks, fmt.Errorf("key %q: an RSA key needs at least 2048 bits", k.KeyID)
-			}
-		case *ecdsa.PublicKey:
-			if pk.Curve != elliptic.P384() {
-				return ks, fmt.Errorf("key %q: an EC key must be on P-384 (ES384)", k.KeyID)
-			}
-		default:
-			return ks, fmt.Errorf("key %q: only RSA (RS384) and P-384 (ES384) keys", k.KeyID)
-		}
+		ks.Keys = append(ks.Keys, k)
 	}
 	return ks, nil
+}
+
+// fetchedKeys reads a key set fetched from a client's JWKS URL, keeping the
+// keys an assertion may use and skipping the others: an EHR's published set
+// may also hold keys of other kinds, sizes or uses, and one of those must
+// not stop its good keys from working. Two keys sharing a kid are both kept:
+// an assertion naming that kid is then refused (a kid picks exactly one key).
+// It fails only when no key is usable.
+func fetchedKeys(raw []byte) (jose.JSONWebKeySet, error) {
+	var in struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return jose.JSONWebKeySet{}, errors.New("is not a JSON Web Key Set")
+	}
+	var ks jose.JSONWebKeySet
+	for _, b := range in.Keys {
+		var k jose.JSONWebKey
+		if json.Unmarshal(b, &k) != nil || k.KeyID == "" || (k.Use != "" && k.Use != "sig") || checkKey(k) != nil {
+			continue
+		}
+		ks.Keys = append(ks.Keys, k)
+	}
+	if len(ks.Keys) == 0 {
+		return ks, errors.New("holds no key an assertion may use (a public RSA key of 2048 bits or more, or a P-384 key, with a kid)")
+	}
+	return ks, nil
+}
+
+// checkKey says whether an assertion may be signed with k: a public RSA key
+// of 2048 bits or more (RS384), or a P-384 key (ES384).
+func checkKey(k jose.JSONWebKey) error {
+	if !k.IsPublic() || !k.Valid() {
+		return fmt.Errorf("key %q is not a public key", k.KeyID)
+	}
+	switch pk := k.Key.(type) {
+	case *rsa.PublicKey:
+		if pk.N.BitLen() < 2048 {
+			return fmt.Errorf("key %q: an RSA key needs at least 2048 bits", k.KeyID)
+		}
+	case *ecdsa.PublicKey:
+		if pk.Curve != elliptic.P384() {
+			return fmt.Errorf("key %q: an EC key must be on P-384 (ES384)", k.KeyID)
+		}
+	default:
+		return fmt.Errorf("key %q: only RSA (RS384) and P-384 (ES384) keys", k.KeyID)
+	}
+	return nil
 }
 
 // jwksCache keeps fetched key sets for as long as their Cache-Control says.
@@ -156,20 +205,24 @@ type jwksCache struct {
 }
 
 type cachedJWKS struct {
-	set   jose.JSONWebKeySet
-	until time.Time
+	set     jose.JSONWebKeySet
+	fetched time.Time
+	until   time.Time
 }
 
 // clientKeys returns a clinic's registered keys, fetching a JWKS URL through
-// the same address guard as status webhooks.
-func (a *App) clientKeys(ctx context.Context, jwks, jwksURL string) (jose.JSONWebKeySet, error) {
+// the same address guard as status webhooks. A fetched set is kept as long
+// as its Cache-Control says; with refresh (an assertion named a kid the kept
+// set lacks: the client may have rotated its keys) it is fetched again,
+// unless it was fetched less than a minute ago.
+func (a *App) clientKeys(ctx context.Context, jwks, jwksURL string, refresh bool) (jose.JSONWebKeySet, error) {
 	if jwks != "" {
 		return parseJWKS([]byte(jwks))
 	}
 	a.jwks.mu.Lock()
 	c, ok := a.jwks.sets[jwksURL]
 	a.jwks.mu.Unlock()
-	if ok && a.now().Before(c.until) {
+	if ok && a.now().Before(c.until) && (!refresh || a.now().Sub(c.fetched) < jwksRefetchAfter) {
 		return c.set, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
@@ -189,7 +242,7 @@ func (a *App) clientKeys(ctx context.Context, jwks, jwksURL string) (jose.JSONWe
 	if err != nil || len(raw) > maxJWKSBytes {
 		return jose.JSONWebKeySet{}, errors.New("fetch the JWKS: unreadable or over 64 KiB")
 	}
-	set, err := parseJWKS(raw)
+	set, err := fetchedKeys(raw)
 	if err != nil {
 		return set, fmt.Errorf("the JWKS %w", err)
 	}
@@ -197,7 +250,7 @@ func (a *App) clientKeys(ctx context.Context, jwks, jwksURL string) (jose.JSONWe
 	if a.jwks.sets == nil {
 		a.jwks.sets = map[string]cachedJWKS{}
 	}
-	a.jwks.sets[jwksURL] = cachedJWKS{set: set, until: a.now().Add(cacheFor(res.Header.Get("Cache-Control")))}
+	a.jwks.sets[jwksURL] = cachedJWKS{set: set, fetched: a.now(), until: a.now().Add(cacheFor(res.Header.Get("Cache-Control")))}
 	a.jwks.mu.Unlock()
 	return set, nil
 }
@@ -255,14 +308,25 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 	if jku, ok := hdr.ExtraHeaders["jku"]; ok && (clinic.JWKSURL == "" || jku != clinic.JWKSURL) {
 		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's jku is not the registered JWKS URL")
 	}
-	keys, err := a.clientKeys(ctx, clinic.JWKS, clinic.JWKSURL)
-	if err != nil {
-		a.Log.WarnContext(ctx, "FHIR client keys unavailable", "clinic", clinic.ID, "error", err.Error())
-		return TokenAnswer{}, oauthErr("invalid_client", "the client's keys cannot be read")
+	var match []jose.JSONWebKey
+	for _, refresh := range []bool{false, true} {
+		if refresh && (clinic.JWKSURL == "" || hdr.KeyID == "") {
+			break
+		}
+		keys, err := a.clientKeys(ctx, clinic.JWKS, clinic.JWKSURL, refresh)
+		if err != nil {
+			a.Log.WarnContext(ctx, "FHIR client keys unavailable", "clinic", clinic.ID, "error", err.Error())
+			return TokenAnswer{}, oauthErr("invalid_client", "the client's keys cannot be read")
+		}
+		if match = keys.Key(hdr.KeyID); len(match) > 0 {
+			break
+		}
 	}
-	match := keys.Key(hdr.KeyID)
-	if len(match) != 1 {
+	switch {
+	case len(match) == 0:
 		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's kid names no registered key")
+	case len(match) > 1:
+		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's kid names more than one key of the client's JWKS")
 	}
 	var claims jwt.Claims
 	if err := tok.Claims(match[0].Key, &claims); err != nil {
@@ -282,7 +346,7 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 		return TokenAnswer{}, oauthErr("invalid_client", "%s", why)
 	}
 	exp := claims.Expiry.Time()
-	if exp.After(now.Add(maxAssertionAhead)) {
+	if exp.After(now.Add(maxAssertionAhead + clockSkew)) {
 		return TokenAnswer{}, oauthErr("invalid_client", "the assertion's exp is more than 5 minutes ahead")
 	}
 	if claims.ID == "" {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,5 +266,98 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSMARTJWKSURLKeys: a client's published key set may hold keys handoff
+// cannot use (P-256, a short RSA key, an encryption key, one without a kid,
+// a symmetric one): they are skipped, and its good key works. When the
+// client rotates to a key the kept set lacks, the set is fetched again (at
+// most once a minute), so the new key works before the cache would expire;
+// a kid two keys share is refused. An exp up to 30 s beyond the 5 minutes
+// is a clock's skew and is taken.
+func TestSMARTJWKSURLKeys(t *testing.T) {
+	w := newWorld(t, "")
+	e, rotated := newEHR(t), newEHR(t)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	good := jose.JSONWebKey{Key: &e.ecKey.PublicKey, KeyID: "ec-1", Algorithm: "ES384", Use: "sig"}
+	set := func(keys ...any) []byte {
+		b, err := json.Marshal(map[string]any{"keys": keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var mu sync.Mutex
+	served := set(
+		jose.JSONWebKey{Key: &p256.PublicKey, KeyID: "p256", Algorithm: "ES256"},
+		jose.JSONWebKey{Key: &weak.PublicKey, KeyID: "weak", Algorithm: "RS384"},
+		jose.JSONWebKey{Key: &e.rsaKey.PublicKey, KeyID: "enc-1", Use: "enc"},
+		jose.JSONWebKey{Key: &e.rsaKey.PublicKey, Algorithm: "RS384"},
+		map[string]any{"kty": "oct", "kid": "shared", "k": "c2VjcmV0"},
+		map[string]any{"kty": "unknown-kind", "kid": "odd"},
+		good,
+	)
+	var fetches atomic.Int64
+	keys := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		rw.Header().Set("Cache-Control", "max-age=3600")
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = rw.Write(served)
+	}))
+	defer keys.Close()
+	w.NewClinic("byurl", "")
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/byurl/fhir-client", map[string]any{"jwks_url": keys.URL}); st != http.StatusOK {
+		t.Fatalf("register a JWKS URL: %d %s", st, b)
+	}
+	aud := w.Server.URL + "/oauth/token"
+	token := func(signer *ehr, kid string, claims jwt.Claims) (int, map[string]any) {
+		return tokenRequest(w.Harness, tokenForm(signer.assertion(t, jose.ES384, kid, claims, nil), "system/Task.rs"))
+	}
+	if st, out := token(e, "ec-1", claimsFor("byurl", aud, w.Now())); st != http.StatusOK {
+		t.Fatalf("the good key of a set with unusable ones: %d %v", st, out)
+	}
+	skewed := claimsFor("byurl", aud, w.Now())
+	skewed.Expiry = jwt.NewNumericDate(w.Now().Add(5*time.Minute + 20*time.Second))
+	if st, out := token(e, "ec-1", skewed); st != http.StatusOK {
+		t.Errorf("an exp 5 min 20 s ahead: %d %v", st, out)
+	}
+
+	// The client rotates to a new key.
+	mu.Lock()
+	served = set(jose.JSONWebKey{Key: &rotated.ecKey.PublicKey, KeyID: "ec-2", Algorithm: "ES384", Use: "sig"})
+	mu.Unlock()
+	// Within a minute of the last fetch, an unknown kid does not fetch again.
+	if st, out := token(rotated, "ec-2", claimsFor("byurl", aud, w.Now())); st != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("a new kid right after a fetch: %d %v", st, out)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1 so far", n)
+	}
+	w.Advance(2 * time.Minute)
+	if st, out := token(rotated, "ec-2", claimsFor("byurl", aud, w.Now())); st != http.StatusOK {
+		t.Errorf("the rotated key, the kept set lacking it: %d %v", st, out)
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2 (the rotation fetched once more)", n)
+	}
+
+	// Two keys with one kid: the kid picks no single key.
+	mu.Lock()
+	served = set(jose.JSONWebKey{Key: &rotated.ecKey.PublicKey, KeyID: "dup", Use: "sig"}, jose.JSONWebKey{Key: &e.ecKey.PublicKey, KeyID: "dup", Use: "sig"})
+	mu.Unlock()
+	w.Advance(2 * time.Minute)
+	if st, out := token(rotated, "dup", claimsFor("byurl", aud, w.Now())); st != http.StatusUnauthorized || !strings.Contains(fmt.Sprint(out["error_description"]), "more than one") {
+		t.Errorf("a kid two keys share: %d %v", st, out)
+	}
+	// A set with no usable key at all: the client's keys cannot be read.
+	mu.Lock()
+	served = set(jose.JSONWebKey{Key: &p256.PublicKey, KeyID: "p256"})
+	mu.Unlock()
+	w.Advance(2 * time.Minute)
+	if st, out := token(rotated, "none-here", claimsFor("byurl", aud, w.Now())); st != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("a set without a usable key: %d %v", st, out)
 	}
 }
