@@ -29,16 +29,25 @@ const (
 	backportContent      = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
 	backportStatus       = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
 	backportHeartbeat    = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
+	backportFilter       = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria"
 	backportNotification = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4"
 	maxSubHeaders        = 5
 )
+
+// extensionURL is an extension read for its url alone.
+type extensionURL struct {
+	URL string `json:"url"`
+}
 
 type subscriptionIn struct {
 	ResourceType string `json:"resourceType"`
 	ID           string `json:"id"`
 	Status       string `json:"status"`
 	Criteria     string `json:"criteria"`
-	Channel      struct {
+	CriteriaX    struct {
+		Extension []extensionURL `json:"extension"`
+	} `json:"_criteria"`
+	Channel struct {
 		Type      string   `json:"type"`
 		Endpoint  string   `json:"endpoint"`
 		Payload   string   `json:"payload"`
@@ -93,6 +102,8 @@ func (a *App) parseSubscription(body []byte) (subscriptionIn, dynamo.Subscriptio
 		return in, dynamo.Subscription{}, bad("resourceType", "must be Subscription")
 	case in.Criteria != SubscriptionTopic:
 		return in, dynamo.Subscription{}, bad("Subscription.criteria", "must be "+SubscriptionTopic)
+	case slices.Contains(in.CriteriaX.Extension, extensionURL{URL: backportFilter}):
+		return in, dynamo.Subscription{}, bad("Subscription.criteria.extension:filterCriteria", "filters are not supported: a subscription is told of every change of the clinic's FHIR-created Tasks")
 	case in.Channel.Type != "rest-hook":
 		return in, dynamo.Subscription{}, bad("Subscription.channel.type", "must be rest-hook")
 	case in.Channel.Payload != "" && in.Channel.Payload != "application/fhir+json":

@@ -331,6 +331,12 @@ func TestFHIRSubscriptionHeartbeats(t *testing.T) {
 	if st, _, _ := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscription("requested", 10), nil); st != http.StatusUnprocessableEntity {
 		t.Errorf("create with a 10 s heartbeat: %d", st)
 	}
+	filtered := subscription("requested", 3600)
+	filtered["_criteria"] = map[string]any{"extension": []any{map[string]any{
+		"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria", "valueString": "Task?status=completed"}}}
+	if st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, filtered, nil); st != http.StatusUnprocessableEntity || !strings.Contains(mustString(t, oo), "filters are not supported") {
+		t.Errorf("a filtered subscription: %d %v", st, oo)
+	}
 	want("after the refused changes", "handshake", "heartbeat", "event-notification", "heartbeat", "heartbeat", "handshake", "heartbeat", "heartbeat")
 }
 
