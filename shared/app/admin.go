@@ -26,31 +26,24 @@ func (a *App) Healthy(ctx context.Context) error {
 
 // PutGroup normalizes, validates and stores a group listing (see
 // dynamo.Directory.PutGroup); it reports whether it was new.
-// A group without a listing-check schedule gets one: its first check is due
-// a period later, or, for a listing of a feed (the operator tool imports
-// feeds by PUTs), spread as an import's are (see importedCheckDue).
+// A group without a listing-check schedule gets one, written with it: its
+// first check is due a period later, or, for a listing of a feed (the
+// operator tool imports feeds by PUTs), spread as an import's are (see
+// importedCheckDue).
 func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
-	created, err := a.Directory.PutGroup(ctx, g)
-	if err != nil {
-		return created, err
-	}
-	due := a.now().Add(a.Config.ListingCheckEvery)
+	due := func(string) time.Time { return a.now().Add(a.Config.ListingCheckEvery) }
 	if src := strings.TrimSpace(g.Source); src != "" && !strings.EqualFold(src, "admin") {
-		due = a.importedCheckDue(g.ID)
+		due = a.importedCheckDue
 	}
-	return created, a.ensureListingCheck(ctx, g.ID, created, due)
+	return a.Directory.PutGroupScheduled(ctx, g, a.listingSchedule(due))
 }
 
-// StoreGroups stores an import's listings (see dynamo.Directory.ImportGroups)
-// and, in the same concurrent workers, gives each one that has no
-// listing-check schedule its first check, spread over weeks (see
-// importedCheckDue). Re-importing a group keeps its schedule.
+// StoreGroups stores an import's listings (see dynamo.Directory.ImportGroups),
+// each one that has no listing-check schedule with its first check, spread
+// over weeks (see importedCheckDue), in its own transaction. Re-importing a
+// group keeps its schedule.
 func (a *App) StoreGroups(ctx context.Context, groups []directory.Group) (imported, updated int, skipped []directory.Skip, err error) {
-	return a.Directory.ImportGroups(ctx, groups, dynamo.ImportHooks{
-		Stored: func(ctx context.Context, id string, created bool) error {
-			return a.ensureListingCheck(ctx, id, created, a.importedCheckDue(id))
-		},
-	})
+	return a.Directory.ImportGroups(ctx, groups, dynamo.ImportHooks{Schedule: a.listingSchedule(a.importedCheckDue)})
 }
 
 // ImportResult is the answer to an import.

@@ -64,19 +64,13 @@ func (a *App) scheduleListingCheck(ctx context.Context, gid string, due time.Tim
 	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.ReferralID, Next: &next})
 }
 
-// ensureListingCheck gives a group that has no listing-check schedule one,
-// its first check due at due; a schedule it has is kept as it is. A group
-// just created has none worth keeping, so it is not read: its schedule
-// replaces any left by an earlier group of the same id, whose pending check
-// then finds it is not the head and finishes.
-func (a *App) ensureListingCheck(ctx context.Context, gid string, created bool, due time.Time) error {
-	if !created {
-		head, err := a.Referrals.ListingHead(ctx, dynamo.GroupPartition(gid))
-		if err != nil || head != "" {
-			return err
-		}
-	}
-	return a.scheduleListingCheck(ctx, gid, due)
+// listingSchedule gives a stored group that has no listing-check schedule
+// its first check, due at due(its id), in the group's own transaction (see
+// dynamo.GroupSchedule); a schedule it has is kept as it is.
+func (a *App) listingSchedule(due func(gid string) time.Time) *dynamo.GroupSchedule {
+	return &dynamo.GroupSchedule{Referrals: a.Referrals, First: func(gid string) referral.Event {
+		return a.listingEvent(gid, due(gid), true)
+	}}
 }
 
 // importSpread is the share of a period over which an import's first

@@ -98,8 +98,9 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 	h.DB.Counter.Reset()
 	first := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
 	n := first.Imported
-	// Per new group: the read of the group, its write, its schedule's write.
-	if n != 88 || h.DB.Counter.Calls("GetItem") != n || h.DB.Counter.Calls("TransactWriteItems") != 2*n {
+	// Per group: one read (the group and its LISTING item) and one write
+	// (the group and its first check).
+	if n != 88 || h.DB.Counter.Calls("TransactGetItems") != n || h.DB.Counter.Calls("TransactWriteItems") != n || h.DB.Counter.Calls("GetItem") != 0 {
 		t.Fatalf("first import %d groups: %s", n, h.DB.Counter)
 	}
 	ids, err := h.App.Directory.SourceGroupIDs(ctx, "sussex-aa")
@@ -130,8 +131,7 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 		h.Advance(24 * time.Hour)
 		h.DB.Counter.Reset()
 		r := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
-		// Per group: its read and write, and the read of its schedule.
-		if r.Updated != n || h.DB.Counter.Calls("GetItem") != 2*n || h.DB.Counter.Calls("TransactWriteItems") != n {
+		if r.Updated != n || h.DB.Counter.Calls("TransactGetItems") != n || h.DB.Counter.Calls("TransactWriteItems") != n {
 			t.Fatalf("second import %+v: %s", r, h.DB.Counter)
 		}
 		for _, id := range ids {
@@ -160,9 +160,10 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 			}
 		}
 		now := h.Now()
+		h.DB.Counter.Reset()
 		r := importFeed(t, h, "format=hsds", "hsds/support-groups.json")
-		if r.Updated != len(res.Groups) {
-			t.Fatalf("HSDS import again: %+v", r)
+		if r.Updated != len(res.Groups) || h.DB.Counter.Calls("TransactGetItems") != r.Updated || h.DB.Counter.Calls("TransactWriteItems") != r.Updated {
+			t.Fatalf("HSDS import again %+v: %s", r, h.DB.Counter)
 		}
 		for _, g := range res.Groups {
 			s := scheduleOf(t, h, g.ID)
@@ -211,4 +212,39 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPutGroupSchedulesListingCheck: a PUT writes the group and its first
+// listing check in one read and one write; an operator's group is checked a
+// period on, a feed's (the operator tool PUTs a feed's groups) spread as an
+// import's are.
+func TestPutGroupSchedulesListingCheck(t *testing.T) {
+	h := apptest.New(t)
+	period := h.App.Config.ListingCheckEvery
+	now := h.Now()
+	admin := apptest.SampleGroup("put-admin", 37.76, -122.42)
+	feed := apptest.SampleGroup("put-feed", 37.76, -122.42)
+	feed.Source = "sussex-aa"
+	for _, g := range []any{admin, feed} {
+		h.DB.Counter.Reset()
+		id := map[bool]string{true: admin.ID, false: feed.ID}[g.(directory.Group).Source == "admin"]
+		h.PutGroup(g, id)
+		// (The GetItem is the answer's: the listing as stored.)
+		if h.DB.Counter.Calls("TransactGetItems") != 1 || h.DB.Counter.Calls("TransactWriteItems") != 1 || h.DB.Counter.Calls("GetItem") != 1 {
+			t.Errorf("PUT %s: %s", id, h.DB.Counter)
+		}
+	}
+	if s := scheduleOf(t, h, admin.ID); s.pending != 1 || !s.due.Equal(now.Add(period)) {
+		t.Errorf("operator's group: %+v, want due %s", s, now.Add(period))
+	}
+	s := scheduleOf(t, h, feed.ID)
+	if s.pending != 1 || s.due.Before(now.Add(period)) || !s.due.Before(now.Add(period+period/4)) {
+		t.Errorf("feed's group: %+v", s)
+	}
+	// PUT again: the schedule stays.
+	h.Advance(time.Hour)
+	h.PutGroup(feed, feed.ID)
+	if again := scheduleOf(t, h, feed.ID); again != s {
+		t.Errorf("after a second PUT: %+v, was %+v", again, s)
+	}
 }

@@ -157,12 +157,19 @@ func (s *Directory) load(ctx context.Context, id string) (groupItem, bool, error
 // when other writes of the same group keep winning, and wrapped DynamoDB
 // errors.
 func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bool, err error) {
+	return s.PutGroupScheduled(ctx, g, nil)
+}
+
+// PutGroupScheduled is PutGroup that, with sched, also gives a group
+// without a listing-check schedule its first check in the group's own
+// transaction (see GroupSchedule): one read and one write, as PutGroup.
+func (s *Directory) PutGroupScheduled(ctx context.Context, g directory.Group, sched *GroupSchedule) (created bool, err error) {
 	g.Normalize()
 	if err := g.Validate(); err != nil {
 		return false, err
 	}
 	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
-	err = s.update(ctx, g.ID, true, func(old *directory.Group, found bool) bool {
+	err = s.updateScheduled(ctx, g.ID, true, sched, func(old *directory.Group, found bool) bool {
 		created = !found
 		if found {
 			g.PenaltyUntil = old.PenaltyUntil
@@ -232,8 +239,29 @@ func (s *Directory) Penalize(ctx context.Context, id string, until time.Time) er
 // retrying when another write of the group won the race. Without create, a
 // missing group is a problem.NotFound error.
 func (s *Directory) update(ctx context.Context, id string, create bool, change func(g *directory.Group, found bool) bool) error {
+	return s.updateScheduled(ctx, id, create, nil, change)
+}
+
+// updateScheduled is update that, with sched, reads the group's LISTING
+// item with the group and writes the first check of a group that is new or
+// has none with it (see GroupSchedule).
+func (s *Directory) updateScheduled(ctx context.Context, id string, create bool, sched *GroupSchedule, change func(g *directory.Group, found bool) bool) error {
 	for range putAttempts {
-		old, found, err := s.load(ctx, id)
+		var (
+			old         groupItem
+			found       bool
+			head        string
+			err         error
+			scheduleNow []types.TransactWriteItem
+		)
+		if sched == nil {
+			old, found, err = s.load(ctx, id)
+		} else {
+			old, found, head, err = s.loadScheduled(ctx, id, sched)
+		}
+		if transactionConflict(err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -245,21 +273,60 @@ func (s *Directory) update(ctx context.Context, id string, create bool, change f
 		if !change(&g, found) && !ended {
 			return nil
 		}
+		if sched != nil && (!found || head == "") {
+			if scheduleNow, err = sched.items(id, head); err != nil {
+				return err
+			}
+		}
 		g.UpdatedAt = s.now().UTC()
-		err = s.write(ctx, g, old, found)
+		err = s.write(ctx, g, old, found, scheduleNow...)
 		if err == nil {
 			return nil
 		}
-		if !cancelledBy(err, 0) && !transactionConflict(err) {
+		// The group's version, or its schedule, changed since the read.
+		if !anyConditionFailed(err) && !transactionConflict(err) {
 			return err
 		}
 	}
 	return problem.Errorf(problem.Conflict, "The group was changed by another request at the same time; try again.")
 }
 
+// loadScheduled reads a group and the id its LISTING item names ("" when
+// it has none) in one call.
+func (s *Directory) loadScheduled(ctx context.Context, id string, sched *GroupSchedule) (groupItem, bool, string, error) {
+	out, err := s.DB.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
+		{Get: &types.Get{TableName: aws.String(s.Table), Key: key(groupPrefix+id, groupSK)}},
+		{Get: &types.Get{TableName: aws.String(sched.Referrals.Table), Key: sched.headKey(id)}},
+	}})
+	if err != nil {
+		return groupItem{}, false, "", err
+	}
+	if len(out.Responses) != 2 {
+		return groupItem{}, false, "", fmt.Errorf("read group %s and its schedule: %d answers", id, len(out.Responses))
+	}
+	var (
+		it groupItem
+		h  listingHead
+	)
+	if item := out.Responses[1].Item; item != nil {
+		if err := unmarshal(item, &h); err != nil {
+			return groupItem{}, false, "", err
+		}
+	}
+	item := out.Responses[0].Item
+	if item == nil {
+		return groupItem{}, false, h.Next, nil
+	}
+	if err := unmarshal(item, &it); err != nil {
+		return groupItem{}, false, "", err
+	}
+	return it, true, h.Next, nil
+}
+
 // write puts the group and the index items it owns, and deletes those it
-// owned before and no longer does, if the stored version is still old's.
-func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem, existed bool) error {
+// owned before and no longer does, if the stored version is still old's;
+// more items (a first listing check) go in the same transaction.
+func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem, existed bool, more ...types.TransactWriteItem) error {
 	keys := IndexKeys(g)
 	it := groupItem{
 		Group: g, Type: "group", Version: old.Version + 1, IndexKeys: keys,
@@ -292,17 +359,18 @@ func (s *Directory) write(ctx context.Context, g directory.Group, old groupItem,
 			tx = append(tx, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.Table), Key: key(pk, sk)}})
 		}
 	}
+	tx = append(tx, more...)
 	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
 	return err
 }
 
-// ImportHooks are what ImportGroups calls back; each may be nil.
+// ImportHooks say what ImportGroups does beside storing each listing; each
+// may be nil.
 type ImportHooks struct {
-	// Stored runs right after a listing is stored, in the worker that
-	// stored it, with the listing's id and whether it was new: what the
-	// caller keeps beside each group is written as concurrently as the
-	// groups are. Its error stops the import as a failed write does.
-	Stored func(ctx context.Context, id string, created bool) error
+	// Schedule gives each listing stored without a listing-check schedule
+	// its first check, in the listing's own transaction (see
+	// PutGroupScheduled).
+	Schedule *GroupSchedule
 	// Progress runs after each listing with the number done and the total.
 	Progress func(done, total int)
 }
@@ -351,10 +419,7 @@ func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, 
 				if ctx.Err() != nil {
 					continue
 				}
-				created, err := s.PutGroup(ctx, groups[i])
-				if err == nil && hooks.Stored != nil {
-					err = hooks.Stored(ctx, groups[i].ID, created)
-				}
+				created, err := s.PutGroupScheduled(ctx, groups[i], hooks.Schedule)
 				if err != nil && !problem.Is(err, problem.Invalid) {
 					cancel()
 				}
