@@ -338,10 +338,14 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 		answered(g, now)
 		switch f.Action {
 		case pages.ActionListingPause:
-			g.Paused, g.PausedReason = true, contactPauseReason
-			g.PausedUntil = now.Add(time.Duration(f.Weeks) * 7 * 24 * time.Hour).UTC()
-			next = g.PausedUntil
+			next = now.Add(time.Duration(f.Weeks) * 7 * 24 * time.Hour).UTC()
 			notice = pages.NoticeListingPaused
+			// A group paused for another reason, a pause without an end
+			// (its feed no longer carries it, its contact's mail bounced),
+			// stays paused for that one, which this pause's end would lift.
+			if !g.Paused || !g.PausedUntil.IsZero() {
+				g.Paused, g.PausedReason, g.PausedUntil = true, contactPauseReason, next
+			}
 		case pages.ActionListingResume:
 			if g.Paused && !g.PausedUntil.IsZero() {
 				g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}

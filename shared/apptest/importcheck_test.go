@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,5 +247,68 @@ func TestPutGroupSchedulesListingCheck(t *testing.T) {
 	h.PutGroup(feed, feed.ID)
 	if again := scheduleOf(t, h, feed.ID); again != s {
 		t.Errorf("after a second PUT: %+v, was %+v", again, s)
+	}
+}
+
+// TestWithdrawnGroupKeepsItsChecks: a group its feed no longer carries is
+// paused, and its listing checks go on; its contact pausing it for some
+// weeks does not bring it back on offer when those weeks end.
+func TestWithdrawnGroupKeepsItsChecks(t *testing.T) {
+	h := apptest.New(t)
+	period := h.App.Config.ListingCheckEvery
+	feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(feed, &rows); err != nil {
+		t.Fatal(err)
+	}
+	firstRow, _ := json.Marshal(rows[:1])
+	query := "/v1/admin/groups/import?format=meeting-guide&topic=alcohol&fellowship=aa&contact_email=" + url.QueryEscape("intergroup@aa.example") + "&source=atlanta-aa"
+	admin := http.Header{"Authorization": {"Bearer " + apptest.AdminToken}, "Content-Type": {"application/json"}}
+	if st, _, b := h.Do(http.MethodPost, query, feed, admin); st != http.StatusOK {
+		t.Fatalf("import: %d %s", st, b)
+	}
+	st, _, b := h.Do(http.MethodPost, query, firstRow, admin)
+	var r importResult
+	if st != http.StatusOK || json.Unmarshal(b, &r) != nil || len(r.Withdrawn) == 0 {
+		t.Fatalf("smaller import: %d %s", st, b)
+	}
+	id := r.Withdrawn[0]
+	before := scheduleOf(t, h, id)
+	if before.pending != 1 {
+		t.Fatalf("withdrawn group's schedule: %+v", before)
+	}
+	// Its periodic check comes as any group's.
+	h.SetNow(before.due.Add(time.Minute))
+	h.Settle()
+	to := adminGroup(t, h, id)["contact"].(map[string]any)["email"].(string)
+	mails := h.MailsTo(to)
+	if len(mails) == 0 {
+		t.Fatal("no listing check for the withdrawn group")
+	}
+	if s := scheduleOf(t, h, id); s.pending != 1 || !s.due.Equal(before.due.Add(period)) {
+		t.Errorf("after its check: %+v", s)
+	}
+	link := h.Link(mails[len(mails)-1], "l")
+	if st, loc := h.Form(link, url.Values{"action": {"pause"}, "weeks": {"2"}}); st != http.StatusSeeOther || !strings.Contains(loc, "listing-paused") {
+		t.Fatalf("pause: %d %s", st, loc)
+	}
+	g := adminGroup(t, h, id)
+	if g["paused"] != true || g["paused_reason"] != "no longer in its feed" || g["paused_until"] != nil {
+		t.Fatalf("after its contact paused it: paused %v %q until %v", g["paused"], g["paused_reason"], g["paused_until"])
+	}
+	h.Advance(15 * 24 * time.Hour)
+	h.Settle()
+	if g := adminGroup(t, h, id); g["paused"] != true || g["paused_reason"] != "no longer in its feed" {
+		t.Errorf("two weeks on: paused %v %q", g["paused"], g["paused_reason"])
+	}
+	// Back in the feed, it is offered again.
+	if st, _, b := h.Do(http.MethodPost, query, feed, admin); st != http.StatusOK {
+		t.Fatalf("import: %d %s", st, b)
+	}
+	if g := adminGroup(t, h, id); g["paused"] != false {
+		t.Errorf("back in its feed: paused %v %q", g["paused"], g["paused_reason"])
 	}
 }
