@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,13 +40,19 @@ func FuzzTaskDecoder(f *testing.F) {
 	f.Add(`[]`)
 	f.Fuzz(func(t *testing.T, body string) {
 		if strings.Contains(body, `"Bundle"`) {
-			task, rest, err := bundleWithoutTask([]byte(body))
+			tx, err := readTransaction([]byte(body))
 			if err == nil {
-				if checkTask(task) == nil && strings.HasPrefix(task.Focus.Reference, "http") {
-					t.Fatalf("an absolute focus passed: %q", task.Focus.Reference)
+				if checkTask(tx.task) == nil && strings.HasPrefix(tx.task.Focus.Reference, "http") {
+					t.Fatalf("an absolute focus passed: %q", tx.task.Focus.Reference)
 				}
-				if !json.Valid(rest) {
+				if !json.Valid(tx.forIntake) {
 					t.Fatalf("the Bundle for intake is not JSON")
+				}
+				if !slices.Contains(tx.entries, "Task") {
+					t.Fatalf("the entries %v have no Task", tx.entries)
+				}
+				if tx.ifNoneExist != "" {
+					_, _ = conditionOf("ifNoneExist", tx.ifNoneExist)
 				}
 			}
 			return

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,34 +19,61 @@ import (
 // coordination platform): a Task creates a referral through the same intake
 // path as a signed webhook; the Task read back is the clinic's view of it.
 
-// The kinds of FHIR access, and the scopes that allow each.
+// The kinds of FHIR access: a SMART v2 permission on Task (c create, r
+// read, u update, s search), or Subscriptions.
 const (
-	ReadTasks     = "read"
-	WriteTasks    = "write"
+	CreateTasks   = "c"
+	ReadTasks     = "r"
+	UpdateTasks   = "u"
+	SearchTasks   = "s"
 	Subscriptions = "subscription"
 )
 
-var accessScopes = map[string][]string{
-	ReadTasks:     {"system/Task.rs", "system/Task.cru", "system/Task.read", "system/*.*"},
-	WriteTasks:    {"system/Task.cru", "system/Task.write", "system/*.*"},
-	Subscriptions: {"system/Subscription.cru", "system/*.*"},
+var subscriptionScopes = []string{"system/Subscription.cru", "system/*.*"}
+
+// v1Permissions are the SMART v2 letters a v1 scope's permission stands for.
+var v1Permissions = map[string]string{"read": "rs", "write": "cud", "*": "cruds"}
+
+// scopeAllows reports whether a scope grants a Task permission: the scope
+// names Task (or *) for the system, with v2 letters (cruds, in that order)
+// or a v1 read, write or *. A v2 scope narrowed by a query allows nothing.
+func scopeAllows(scope, letter string) bool {
+	res, perm, ok := strings.Cut(strings.TrimPrefix(scope, "system/"), ".")
+	if !ok || !strings.HasPrefix(scope, "system/") || (res != "Task" && res != "*") {
+		return false
+	}
+	if v1, ok := v1Permissions[perm]; ok {
+		return strings.Contains(v1, letter)
+	}
+	at := 0
+	for _, l := range perm { // the letters, each once, in the order cruds
+		i := strings.IndexRune("cruds"[at:], l)
+		if i < 0 {
+			return false
+		}
+		at += i + 1
+	}
+	return perm != "" && strings.Contains(perm, letter)
 }
 
-// FHIRAccess checks an access token for a kind of access (ReadTasks,
-// WriteTasks, Subscriptions). Errors: Unauthorized (no valid token),
-// Forbidden (no scope for it).
+// FHIRAccess checks an access token for a kind of access (CreateTasks,
+// ReadTasks, UpdateTasks, SearchTasks, Subscriptions). Errors: Unauthorized
+// (no valid token), Forbidden (no scope for it).
 func (a *App) FHIRAccess(ctx context.Context, bearer, kind string) (AccessGrant, error) {
 	g, err := a.CheckAccessToken(ctx, bearer)
 	if err != nil {
 		return g, err
 	}
-	want := accessScopes[kind]
 	for _, s := range g.Scopes {
-		if slices.Contains(want, s) {
+		if kind == Subscriptions && slices.Contains(subscriptionScopes, s) || kind != Subscriptions && scopeAllows(s, kind) {
 			return g, nil
 		}
 	}
-	return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this (%s)", strings.Join(want, " or "))
+	if kind == Subscriptions {
+		return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this (%s)", strings.Join(subscriptionScopes, " or "))
+	}
+	return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this: it needs the %q permission on Task (system/Task.%s, a scope with it such as system/Task.%s, or system/*.*)",
+		kind, kind, map[string]string{"c": "cru", "r": "rs", "u": "cru", "s": "rs"}[kind])
 }
 
 // fhirRef is a FHIR Reference.
@@ -143,56 +172,127 @@ func serviceRequestOf(t taskIn) ([]byte, error) {
 	return json.Marshal(sr)
 }
 
-// bundleWithoutTask returns a transaction Bundle's Task, and the Bundle
-// without it, for intake to read.
-func bundleWithoutTask(body []byte) (taskIn, []byte, error) {
+// transaction is what handoff reads of a transaction Bundle: its Task, the
+// Task entry's conditional create, the request entries' resource types in
+// order (for the transaction-response), and the Bundle without the Task,
+// for intake to read.
+type transaction struct {
+	task        taskIn
+	ifNoneExist string
+	entries     []string
+	forIntake   []byte
+}
+
+func readTransaction(body []byte) (transaction, error) {
 	var b map[string]any
 	if err := json.Unmarshal(body, &b); err != nil {
-		return taskIn{}, nil, problem.Errorf(problem.Malformed, "the body is not JSON")
+		return transaction{}, problem.Errorf(problem.Malformed, "the body is not JSON")
 	}
 	if b["resourceType"] != "Bundle" || b["type"] != "transaction" {
-		return taskIn{}, nil, fhirInvalid("Bundle.type", "must be a transaction Bundle")
+		return transaction{}, fhirInvalid("Bundle.type", "must be a transaction Bundle")
 	}
 	entries, _ := b["entry"].([]any)
-	var task taskIn
+	var tx transaction
 	var rest []any
 	found := 0
 	for _, e := range entries {
 		em, ok := e.(map[string]any)
 		if !ok {
-			return taskIn{}, nil, fhirInvalid("Bundle.entry", "every entry must be an object")
+			return transaction{}, fhirInvalid("Bundle.entry", "every entry must be an object")
 		}
 		res, _ := em["resource"].(map[string]any)
-		if res != nil && res["resourceType"] == "Task" {
-			raw, _ := json.Marshal(res)
-			if err := json.Unmarshal(raw, &task); err != nil {
-				return taskIn{}, nil, fhirInvalid("Bundle.entry", "the Task cannot be read")
-			}
-			found++
+		kind, _ := res["resourceType"].(string)
+		tx.entries = append(tx.entries, kind)
+		if kind != "Task" {
+			rest = append(rest, e)
 			continue
 		}
-		rest = append(rest, e)
+		raw, _ := json.Marshal(res)
+		if err := json.Unmarshal(raw, &tx.task); err != nil {
+			return transaction{}, fhirInvalid("Bundle.entry", "the Task cannot be read")
+		}
+		req, _ := em["request"].(map[string]any)
+		if m, _ := req["method"].(string); req != nil && m != "POST" {
+			return transaction{}, fhirInvalid("Bundle.entry.request.method", "the Task's entry must be a POST (a create)")
+		}
+		tx.ifNoneExist, _ = req["ifNoneExist"].(string)
+		found++
 	}
 	if found != 1 {
-		return taskIn{}, nil, fhirInvalid("Bundle.entry", "must hold exactly one Task")
+		return transaction{}, fhirInvalid("Bundle.entry", "must hold exactly one Task")
 	}
 	b["entry"] = rest
 	out, err := json.Marshal(b)
-	return task, out, err
+	tx.forIntake = out
+	return tx, err
+}
+
+// maxTaskIdentifiers is how many identifiers a Task may carry: each is
+// indexed for conditional creates.
+const maxTaskIdentifiers = 5
+
+// identifiersOf are a Task's identifiers as system|value (|value for one
+// without a system); one without a value is not indexed.
+func identifiersOf(t taskIn) ([]string, error) {
+	var out []string
+	for _, raw := range t.Identifier {
+		var id struct{ System, Value string }
+		if json.Unmarshal(raw, &id) != nil {
+			return nil, fhirInvalid("Task.identifier", "cannot be read")
+		}
+		ident := id.System + "|" + id.Value
+		if id.Value != "" && !slices.Contains(out, ident) {
+			out = append(out, ident)
+		}
+	}
+	if len(out) > maxTaskIdentifiers {
+		return nil, fhirInvalid("Task.identifier", fmt.Sprintf("at most %d identifiers", maxTaskIdentifiers))
+	}
+	return out, nil
+}
+
+// conditionOf reads a conditional create's search (the If-None-Exist header
+// or a transaction entry's request.ifNoneExist): handoff searches Tasks by
+// one identifier, identifier=<system>|<value> (|<value> for an identifier
+// without a system). It returns system|value.
+func conditionOf(field, search string) (string, error) {
+	bad := func(detail string) error {
+		return problem.Invalidf([]problem.FieldError{{Field: field, Detail: detail}}, "The conditional create is not one handoff supports.")
+	}
+	name, value, _ := strings.Cut(strings.TrimPrefix(search, "?"), "=")
+	if name != "identifier" || strings.Contains(value, "&") {
+		return "", bad("handoff searches only by one identifier: identifier=<system>|<value>")
+	}
+	v, err := url.PathUnescape(value)
+	system, code, ok := strings.Cut(v, "|")
+	switch {
+	case err != nil || code == "" || len(v) > 512:
+		return "", bad("must be identifier=<system>|<value>, at most 512 characters")
+	case !ok:
+		return "", bad("must name the identifier's system: identifier=<system>|<value> (|<value> for an identifier without a system); a value alone is not searched")
+	case strings.Contains(v, ","):
+		return "", bad("must name one identifier, not a list")
+	}
+	return system + "|" + code, nil
 }
 
 // TaskCreated is a created (or, for a conditional create, found) Task.
 type TaskCreated struct {
 	ID      string
-	Created bool // false: If-None-Exist found the Task made before
+	Created bool // false: the conditional create found the Task
 	Task    map[string]any
+	// Entries are a transaction's request entries' resource types, in order.
+	Entries []string
 }
 
 // CreateTask takes a posted Task (with its ServiceRequest, Patient and
 // requester contained) or a transaction Bundle holding them. ifNoneExist is
-// the If-None-Exist header (identifier=<system>|<value>): the create is then
-// idempotent. Errors: those of a referral's intake, and Invalid for a Task
-// handoff cannot take.
+// the If-None-Exist header (a Bundle's Task entry may carry it as
+// request.ifNoneExist instead): a conditional create, per FHIR R4, answers
+// the clinic's one Task with that identifier if there is one. Every Task's
+// identifiers are indexed for it. Errors: those of a referral's intake,
+// Invalid for a Task handoff cannot take, PreconditionFailed when several
+// Tasks carry the identifier.
 func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNoneExist string) (TaskCreated, error) {
 	c, err := a.clinic(ctx, g.ClinicID)
 	if err != nil {
@@ -204,10 +304,17 @@ func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNone
 	}
 	var task taskIn
 	var forIntake []byte
+	var entries []string
+	condField := "If-None-Exist"
 	switch head.ResourceType {
 	case "Bundle":
-		if task, forIntake, err = bundleWithoutTask(body); err != nil {
+		tx, err := readTransaction(body)
+		if err != nil {
 			return TaskCreated{}, err
+		}
+		task, forIntake, entries = tx.task, tx.forIntake, tx.entries
+		if tx.ifNoneExist != "" {
+			ifNoneExist, condField = tx.ifNoneExist, "Bundle.entry.request.ifNoneExist"
 		}
 		if err := checkTask(task); err != nil {
 			return TaskCreated{}, err
@@ -225,30 +332,67 @@ func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNone
 	default:
 		return TaskCreated{}, fhirInvalid("resourceType", "must be Task (or a transaction Bundle on the base)")
 	}
-	key := "fhir:" + newID(a.now())
+	idents := dynamo.TaskIdentifiers{}
+	if idents.All, err = identifiersOf(task); err != nil {
+		return TaskCreated{}, err
+	}
 	if ifNoneExist != "" {
-		ident, ok := strings.CutPrefix(ifNoneExist, "identifier=")
-		if !ok || ident == "" || len(ident) > 240 || !strings.Contains(ident, "|") {
-			return TaskCreated{}, problem.Invalidf([]problem.FieldError{{Field: "If-None-Exist", Detail: "must be identifier=<system>|<value>"}}, "The conditional create is not valid.")
+		if idents.Condition, err = conditionOf(condField, ifNoneExist); err != nil {
+			return TaskCreated{}, err
 		}
-		key = "fhir:" + ident
+		if !slices.Contains(idents.All, idents.Condition) {
+			idents.All = append(idents.All, idents.Condition) // so that a retry finds it
+		}
 	}
-	answer, replay, err := a.createReferral(ctx, c, key, "application/fhir+json", forIntake, "fhir")
-	if problem.Is(err, problem.Conflict) {
-		return TaskCreated{}, problem.Errorf(problem.Conflict, "a Task with this identifier was created from another body")
+	for attempt := 0; ; attempt++ {
+		if idents.Condition != "" {
+			found, err := a.matchTask(ctx, c.ID, &idents)
+			if err != nil {
+				return TaskCreated{}, err
+			}
+			if found != nil {
+				return TaskCreated{ID: found.Referral.ID, Task: fhirTaskOf(found), Entries: entries}, nil
+			}
+		}
+		answer, _, err := a.createReferral(ctx, c, "fhir:"+newID(a.now()), "application/fhir+json", forIntake, "fhir", idents)
+		if errors.Is(err, dynamo.ErrTaskMatched) && attempt < 3 {
+			continue // another create with the identifier won: answer its Task
+		}
+		if err != nil {
+			return TaskCreated{}, err
+		}
+		var receipt Receipt
+		if err := json.Unmarshal(answer, &receipt); err != nil {
+			return TaskCreated{}, err
+		}
+		rec, err := a.Referrals.Load(ctx, receipt.ID)
+		if err != nil {
+			return TaskCreated{}, err
+		}
+		return TaskCreated{ID: receipt.ID, Created: true, Task: fhirTaskOf(rec), Entries: entries}, nil
 	}
+}
+
+// matchTask is a conditional create's search: the clinic's Task with the
+// identifier, or nil (with idents.Seen set for the create's condition).
+// Errors: PreconditionFailed for several.
+func (a *App) matchTask(ctx context.Context, clinicID string, idents *dynamo.TaskIdentifiers) (*dynamo.Record, error) {
+	m, err := a.Referrals.MatchTasks(ctx, clinicID, idents.Condition)
 	if err != nil {
-		return TaskCreated{}, err
+		return nil, err
 	}
-	var receipt Receipt
-	if err := json.Unmarshal(answer, &receipt); err != nil {
-		return TaskCreated{}, err
+	idents.Seen = m.Seen
+	switch len(m.IDs) {
+	case 0:
+		return nil, nil
+	case 1:
+		rec, err := a.fhirRecord(ctx, clinicID, m.IDs[0])
+		if problem.Is(err, problem.NotFound) {
+			return nil, nil // indexed but gone: make a new one
+		}
+		return rec, err
 	}
-	rec, err := a.Referrals.Load(ctx, receipt.ID)
-	if err != nil {
-		return TaskCreated{}, err
-	}
-	return TaskCreated{ID: receipt.ID, Created: !replay, Task: fhirTaskOf(rec)}, nil
+	return nil, problem.Errorf(problem.PreconditionFailed, "%d of the clinic's Tasks carry this identifier: the conditional create cannot choose", len(m.IDs))
 }
 
 // fhirRecord loads a referral of the clinic; another clinic's is NotFound.
@@ -332,24 +476,26 @@ func fhirTaskOf(rec *dynamo.Record) map[string]any {
 
 // TaskSearch is a search of the token's clinic's Tasks.
 type TaskSearch struct {
-	Since     time.Time // _lastUpdated
-	Inclusive bool      // ge rather than gt
-	Statuses  []string  // FHIR Task statuses; none: all
-	ID        string    // _id
-	Count     int       // _count
-	Cursor    string    // the next page's, from a next link
+	From   time.Time // _lastUpdated at or after (zero: any)
+	Before time.Time // _lastUpdated before (zero: any)
+	// Statuses are the FHIR Task statuses a Task may have (nil: any; empty:
+	// none, as for status=completed&status=failed).
+	Statuses []string
+	IDs      []string // _id: the Tasks to read (nil: search the index)
+	Count    int      // _count
+	Cursor   string   // the next page's, from a next link
 }
 
 // SearchTasks answers a Task search with a searchset Bundle: the clinic's
-// Tasks (created through FHIR) updated since the instant, oldest first,
-// paged with a next link. self is the request's URL, for the links.
+// Tasks (created through FHIR) last updated in the range, oldest first,
+// paged with a next link. A page is one Query of clinic-index and a read of
+// each Task it lists (with _id, only the reads). self is the request's URL,
+// for the links.
 func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self func(cursor string) string) (map[string]any, error) {
-	var ids []string
-	next := ""
-	if q.ID != "" {
-		ids = []string{q.ID}
-	} else {
-		page, err := a.Referrals.SearchTasks(ctx, g.ClinicID, q.Since, q.Inclusive, q.Count, q.Cursor)
+	ids, next := q.IDs, ""
+	empty := q.Statuses != nil && len(q.Statuses) == 0 || !q.Before.IsZero() && !q.From.Before(q.Before)
+	if ids == nil && !empty {
+		page, err := a.Referrals.SearchTasks(ctx, g.ClinicID, q.From, q.Before, q.Count, q.Cursor)
 		if err != nil {
 			return nil, err
 		}
@@ -357,6 +503,9 @@ func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self
 	}
 	entries := []any{}
 	for _, id := range ids {
+		if empty {
+			break
+		}
 		rec, err := a.fhirRecord(ctx, g.ClinicID, id)
 		if problem.Is(err, problem.NotFound) {
 			continue
@@ -365,11 +514,11 @@ func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self
 			return nil, err
 		}
 		r := rec.Referral
-		if r.Source != "fhir" || r.UpdatedAt.Before(q.Since) || (!q.Inclusive && r.UpdatedAt.Equal(q.Since)) {
+		if r.Source != "fhir" || r.UpdatedAt.Before(q.From) || (!q.Before.IsZero() && !r.UpdatedAt.Before(q.Before)) {
 			continue // an index entry older than the referral (or not a Task)
 		}
 		t := fhirTaskOf(rec)
-		if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, t["status"].(string)) {
+		if q.Statuses != nil && !slices.Contains(q.Statuses, t["status"].(string)) {
 			continue
 		}
 		entries = append(entries, map[string]any{
@@ -412,8 +561,9 @@ func (a *App) CapabilityStatement() map[string]any {
 				"interaction":       []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}, map[string]any{"code": "update"}, map[string]any{"code": "search-type"}},
 				"conditionalCreate": true,
 				"searchParam": []any{
-					map[string]any{"name": "_lastUpdated", "type": "date"}, map[string]any{"name": "status", "type": "token"},
-					map[string]any{"name": "_id", "type": "token"}, map[string]any{"name": "_count", "type": "number"},
+					map[string]any{"name": "_lastUpdated", "type": "date", "documentation": "gt, ge, lt, le or eq (no prefix: eq at the value's precision); repeat it for a range"},
+					map[string]any{"name": "status", "type": "token", "documentation": "a comma list is OR; a repeated status is AND"},
+					map[string]any{"name": "_id", "type": "token"}, map[string]any{"name": "_count", "type": "number", "documentation": "1 to 100 (20 by default); 0 is taken as 1"},
 				},
 			}, map[string]any{
 				"type": "Subscription", "interaction": []any{map[string]any{"code": "create"}, map[string]any{"code": "read"}, map[string]any{"code": "update"}},

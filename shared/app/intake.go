@@ -81,7 +81,7 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
 	}
-	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body, "")
+	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body, "", dynamo.TaskIdentifiers{})
 	return answer, err
 }
 
@@ -90,7 +90,8 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 // reached, and store the referral with its first events, once per delivery
 // key (a repeated key with the same body answers as the first time). It
 // returns the stored receipt, and whether it was stored before (a replay).
-func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string) ([]byte, bool, error) {
+// idents index a FHIR Task's identifiers in the same transaction.
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, bool, error) {
 	d := Delivery{ContentType: contentType, Body: body}
 	in, err := intake.Parse(d.ContentType, d.Body)
 	if err != nil {
@@ -118,7 +119,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	}
 	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
-		Referral: r,
+		Referral: r, Identifiers: idents,
 		Idempotency: dynamo.Idempotency{
 			ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
 			Answer: answer, At: now, TTL: now.Add(idempotencyWindow).Unix(),

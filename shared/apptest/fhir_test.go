@@ -87,19 +87,22 @@ func TestFHIRTaskLife(t *testing.T) {
 		t.Fatalf("create: %d %v %s", st, task, hd.Get("Location"))
 	}
 	id := task["id"].(string)
-	// The same identifier again: the same Task, 200.
-	st, _, again := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
+	// A conditional create finds a Task made without one: the same Task, 200.
+	st, _, same := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa3@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
+	if st != http.StatusOK || same["id"] != id {
+		t.Errorf("a conditional create of a Task made before: %d, id %v want %v", st, same["id"], id)
+	}
+	// A new identifier: a new Task, 201; again: that Task, 200.
+	st, _, again := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-4"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-4"}})
 	if st != http.StatusCreated {
-		// The first create had no If-None-Exist: this one is a new Task.
 		t.Fatalf("a first conditional create: %d", st)
 	}
-	st, _, same := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
-	if st != http.StatusOK || same["id"] != again["id"] {
+	if st, _, same := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa2@patient.example", "ORD-4"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-4"}}); st != http.StatusOK || same["id"] != again["id"] {
 		t.Errorf("the conditional create repeated: %d, id %v want %v", st, same["id"], again["id"])
 	}
 	w.Settle()
 	mails := w.MailsTo("rosa@patient.example")
-	if len(mails) != 1 || len(w.MailsTo("rosa2@patient.example")) != 1 {
+	if len(mails) != 1 || len(w.MailsTo("rosa2@patient.example")) != 1 || len(w.MailsTo("rosa3@patient.example")) != 0 {
 		t.Fatalf("%d consent emails, want 1 per Task", len(mails))
 	}
 	link := w.Link(mails[0], "c")

@@ -273,6 +273,8 @@ type NewReferral struct {
 	// for texts.
 	TextToken Token
 	Events    []referral.Event
+	// Identifiers index a FHIR Task's identifiers (see TaskIdentifiers).
+	Identifiers TaskIdentifiers
 }
 
 // Create writes a new referral, its idempotency record, its consent token and
@@ -280,7 +282,8 @@ type NewReferral struct {
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
-// body it returns a problem.Conflict error.
+// body it returns a problem.Conflict error. A conditional create whose
+// identifier was indexed meanwhile writes nothing and returns ErrTaskMatched.
 func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, replay bool, err error) {
 	idem := n.Idempotency
 	ik := idemKey(idem.ClinicID, idem.WebhookID)
@@ -316,10 +319,18 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		}
 		items = append(items, p)
 	}
+	idents, guard := s.identWrites(idem.ClinicID, n.Referral.ID, n.Identifiers)
+	if guard >= 0 {
+		guard += len(items)
+	}
+	items = append(items, idents...)
 	for attempt := 0; ; attempt++ {
 		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			return idem.Answer, false, nil
+		}
+		if guard >= 0 && cancelledBy(err, guard) {
+			return nil, false, ErrTaskMatched
 		}
 		if cancelledBy(err, 0) {
 			break
@@ -788,7 +799,8 @@ func (s *Referrals) release(ctx context.Context, effectKey string) error {
 // ExpireReferral sets the TTL of every item of a closed referral that has
 // none yet (routes and events written while it was open) and of its link
 // tokens, so that all of it is deleted a retention period after it closed.
-// Running it again is harmless.
+// Running it again is harmless. The identifier index items of its Task are
+// expired before the pointer items that name them.
 func (s *Referrals) ExpireReferral(ctx context.Context, id string, ttl int64, tokenHashes []string) error {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.Table,
@@ -804,6 +816,11 @@ func (s *Referrals) ExpireReferral(ctx context.Context, id string, ttl int64, to
 			return fmt.Errorf("expire referral %s: %w", id, err)
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
+		for _, item := range page.Items {
+			if sk, ok := item["SK"].(*types.AttributeValueMemberS); ok {
+				keys = append(identExpiry(id, sk.Value), keys...)
+			}
+		}
 		keys = append(keys, page.Items...)
 	}
 	for _, h := range tokenHashes {

@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
+	"regexp"
 	"strings"
-	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
 
@@ -26,12 +24,12 @@ func (s *Server) routeFHIR(mux *http.ServeMux) {
 		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "handoff serves Task and Subscription (and metadata) under /fhir; %s is not one of them", r.URL.Path))
 	})
 	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
-	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.WriteTasks, s.fhirTransaction)}))
+	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.CreateTasks, s.fhirTransaction)}))
 	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{
-		http.MethodPost: s.fhirWith(app.WriteTasks, s.fhirCreateTask), http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirSearchTasks),
+		http.MethodPost: s.fhirWith(app.CreateTasks, s.fhirCreateTask), http.MethodGet: s.fhirWith(app.SearchTasks, s.fhirSearchTasks),
 	}))
 	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{
-		http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirReadTask), http.MethodPut: s.fhirWith(app.WriteTasks, s.fhirCancelTask),
+		http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirReadTask), http.MethodPut: s.fhirWith(app.UpdateTasks, s.fhirCancelTask),
 	}))
 	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirCreateSubscription)}))
 	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{
@@ -84,7 +82,7 @@ var fhirCodes = map[problem.Code]string{
 	problem.Malformed: "structure", problem.Unauthorized: "login", problem.Forbidden: "forbidden",
 	problem.NotFound: "not-found", problem.MethodNotAllowed: "not-supported", problem.Conflict: "conflict",
 	problem.TooLarge: "too-costly", problem.UnsupportedMedia: "not-supported", problem.Invalid: "invalid",
-	problem.Unavailable: "transient", problem.Internal: "exception",
+	problem.Unavailable: "transient", problem.Internal: "exception", problem.PreconditionFailed: "multiple-matches",
 }
 
 // fhirFail answers an error as an OperationOutcome with the problem's status.
@@ -141,19 +139,52 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g app.Access
 	}
 	status := http.StatusCreated
 	if !created.Created {
-		status = http.StatusOK // If-None-Exist found it
+		status = http.StatusOK // the conditional create found it
 	}
 	if transaction {
-		writeFHIR(w, http.StatusOK, map[string]any{
-			"resourceType": "Bundle", "type": "transaction-response",
-			"entry": []any{map[string]any{"response": map[string]any{
-				"status": map[int]string{201: "201 Created", 200: "200 OK"}[status], "location": "Task/" + created.ID,
-			}, "resource": created.Task}},
-		})
+		writeFHIR(w, http.StatusOK, s.transactionResponse(created, status))
 		return
 	}
 	w.Header().Set("Location", s.App.Config.PublicURL+"/fhir/Task/"+created.ID)
 	writeFHIR(w, status, created.Task)
+}
+
+// resourceType is what a FHIR resource type looks like (a transaction's
+// other entries are named in its answer only when they do).
+var resourceType = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+
+// transactionResponse answers each request entry in order: the Task's with
+// its status, location and the Task; the others with 200 and an outcome
+// saying that handoff keeps no such resource (intake took from it what the
+// referral needs).
+func (s *Server) transactionResponse(created app.TaskCreated, status int) map[string]any {
+	entries := []any{}
+	for _, kind := range created.Entries {
+		if kind == "Task" {
+			meta, _ := created.Task["meta"].(map[string]any)
+			entries = append(entries, map[string]any{
+				"fullUrl": s.App.Config.PublicURL + "/fhir/Task/" + created.ID, "resource": created.Task,
+				"response": map[string]any{
+					"status": map[int]string{201: "201 Created", 200: "200 OK"}[status], "location": "Task/" + created.ID,
+					"etag": `W/"` + fmt.Sprint(meta["versionId"]) + `"`, "lastModified": meta["lastUpdated"],
+				},
+			})
+			continue
+		}
+		what := "the entry's resource"
+		if resourceType.MatchString(kind) {
+			what = "the " + kind
+		}
+		entries = append(entries, map[string]any{"response": map[string]any{
+			"status": "200 OK",
+			"outcome": map[string]any{"resourceType": "OperationOutcome", "issue": []any{map[string]any{
+				"severity": "information", "code": "informational",
+				"diagnostics": "handoff does not keep " + what + " as a resource: the referral of Task/" + created.ID +
+					" holds only what it needs of it (codes become topics and are dropped; notes are ignored)",
+			}}},
+		}})
+	}
+	return map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 }
 
 func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
@@ -177,71 +208,6 @@ func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request, g app.Ac
 	}
 	t, err := s.App.CancelTask(r.Context(), g, r.PathValue("id"), body)
 	s.fhirAnswer(w, r, t, err)
-}
-
-// taskStatuses are the Task statuses a search may ask for.
-var taskStatuses = []string{"requested", "accepted", "in-progress", "completed", "rejected", "failed", "cancelled"}
-
-func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
-	q := r.URL.Query()
-	var fields []problem.FieldError
-	search := app.TaskSearch{Count: 20, Inclusive: true, ID: q.Get("_id"), Cursor: q.Get("_cursor")}
-	if v := q.Get("_lastUpdated"); v != "" {
-		op := v[:min(2, len(v))]
-		switch op {
-		case "gt":
-			search.Inclusive, v = false, v[2:]
-		case "ge":
-			v = v[2:]
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			t, err = time.Parse("2006-01-02", v)
-		}
-		if err != nil {
-			fields = append(fields, problem.FieldError{Field: "_lastUpdated", Detail: "must be gt or ge and an instant (2026-12-01T00:00:00Z) or a date"})
-		}
-		search.Since = t
-	}
-	if v := q.Get("status"); v != "" {
-		for _, st := range strings.Split(v, ",") {
-			if !slices.Contains(taskStatuses, st) {
-				fields = append(fields, problem.FieldError{Field: "status", Detail: "must be Task statuses: " + strings.Join(taskStatuses, ", ")})
-				break
-			}
-			search.Statuses = append(search.Statuses, st)
-		}
-	}
-	if v := q.Get("_count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			fields = append(fields, problem.FieldError{Field: "_count", Detail: "must be 1 to 100"})
-		}
-		search.Count = n
-	}
-	for name := range q {
-		if !slices.Contains([]string{"_lastUpdated", "status", "_id", "_count", "_cursor"}, name) {
-			fields = append(fields, problem.FieldError{Field: name, Detail: "is not a search parameter handoff supports (_lastUpdated, status, _id, _count)"})
-		}
-	}
-	if len(fields) > 0 {
-		s.fhirFail(w, r, problem.Invalidf(fields, "The search is not valid."))
-		return
-	}
-	self := func(cursor string) string {
-		v := url.Values{}
-		for k, vs := range q {
-			if k != "_cursor" {
-				v[k] = vs
-			}
-		}
-		if cursor != "" {
-			v.Set("_cursor", cursor)
-		}
-		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
-	}
-	b, err := s.App.SearchTasks(r.Context(), g, search, self)
-	s.fhirAnswer(w, r, b, err)
 }
 
 func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {

@@ -19,54 +19,57 @@ type Code string
 
 // The codes handoff answers with, and the HTTP status of each.
 const (
-	Malformed        Code = "malformed"          // 400: the body could not be parsed
-	Unauthorized     Code = "unauthorized"       // 401: bad or missing credentials or signature
-	Forbidden        Code = "forbidden"          // 403: refused (e.g. a cross-site form post)
-	NotFound         Code = "not-found"          // 404
-	MethodNotAllowed Code = "method-not-allowed" // 405
-	Conflict         Code = "conflict"           // 409: the request clashes with stored state
-	Gone             Code = "gone"               // 410: expired
-	TooLarge         Code = "too-large"          // 413
-	UnsupportedMedia Code = "unsupported-media"  // 415
-	Invalid          Code = "invalid"            // 422: well-formed but fails validation
-	TooManyRequests  Code = "too-many-requests"  // 429
-	Internal         Code = "internal"           // 500: never shows its cause
-	NotImplemented   Code = "not-implemented"    // 501
-	Unavailable      Code = "unavailable"        // 503: a dependency failed; safe to retry
+	Malformed          Code = "malformed"           // 400: the body could not be parsed
+	Unauthorized       Code = "unauthorized"        // 401: bad or missing credentials or signature
+	Forbidden          Code = "forbidden"           // 403: refused (e.g. a cross-site form post)
+	NotFound           Code = "not-found"           // 404
+	MethodNotAllowed   Code = "method-not-allowed"  // 405
+	Conflict           Code = "conflict"            // 409: the request clashes with stored state
+	Gone               Code = "gone"                // 410: expired
+	PreconditionFailed Code = "precondition-failed" // 412: a conditional request's condition does not hold
+	TooLarge           Code = "too-large"           // 413
+	UnsupportedMedia   Code = "unsupported-media"   // 415
+	Invalid            Code = "invalid"             // 422: well-formed but fails validation
+	TooManyRequests    Code = "too-many-requests"   // 429
+	Internal           Code = "internal"            // 500: never shows its cause
+	NotImplemented     Code = "not-implemented"     // 501
+	Unavailable        Code = "unavailable"         // 503: a dependency failed; safe to retry
 )
 
 var statuses = map[Code]int{
-	Malformed:        http.StatusBadRequest,
-	Unauthorized:     http.StatusUnauthorized,
-	Forbidden:        http.StatusForbidden,
-	NotFound:         http.StatusNotFound,
-	MethodNotAllowed: http.StatusMethodNotAllowed,
-	Conflict:         http.StatusConflict,
-	Gone:             http.StatusGone,
-	TooLarge:         http.StatusRequestEntityTooLarge,
-	UnsupportedMedia: http.StatusUnsupportedMediaType,
-	Invalid:          http.StatusUnprocessableEntity,
-	TooManyRequests:  http.StatusTooManyRequests,
-	Internal:         http.StatusInternalServerError,
-	NotImplemented:   http.StatusNotImplemented,
-	Unavailable:      http.StatusServiceUnavailable,
+	Malformed:          http.StatusBadRequest,
+	Unauthorized:       http.StatusUnauthorized,
+	Forbidden:          http.StatusForbidden,
+	NotFound:           http.StatusNotFound,
+	MethodNotAllowed:   http.StatusMethodNotAllowed,
+	Conflict:           http.StatusConflict,
+	Gone:               http.StatusGone,
+	PreconditionFailed: http.StatusPreconditionFailed,
+	TooLarge:           http.StatusRequestEntityTooLarge,
+	UnsupportedMedia:   http.StatusUnsupportedMediaType,
+	Invalid:            http.StatusUnprocessableEntity,
+	TooManyRequests:    http.StatusTooManyRequests,
+	Internal:           http.StatusInternalServerError,
+	NotImplemented:     http.StatusNotImplemented,
+	Unavailable:        http.StatusServiceUnavailable,
 }
 
 var titles = map[Code]string{
-	Malformed:        "Malformed request",
-	Unauthorized:     "Unauthorized",
-	Forbidden:        "Forbidden",
-	NotFound:         "Not found",
-	MethodNotAllowed: "Method not allowed",
-	Conflict:         "Conflict",
-	Gone:             "Gone",
-	TooLarge:         "Request too large",
-	UnsupportedMedia: "Unsupported media type",
-	Invalid:          "Invalid request",
-	TooManyRequests:  "Too many requests",
-	Internal:         "Internal error",
-	NotImplemented:   "Not implemented",
-	Unavailable:      "Service unavailable",
+	Malformed:          "Malformed request",
+	Unauthorized:       "Unauthorized",
+	Forbidden:          "Forbidden",
+	NotFound:           "Not found",
+	MethodNotAllowed:   "Method not allowed",
+	Conflict:           "Conflict",
+	Gone:               "Gone",
+	PreconditionFailed: "Precondition failed",
+	TooLarge:           "Request too large",
+	UnsupportedMedia:   "Unsupported media type",
+	Invalid:            "Invalid request",
+	TooManyRequests:    "Too many requests",
+	Internal:           "Internal error",
+	NotImplemented:     "Not implemented",
+	Unavailable:        "Service unavailable",
 }
 
 // FieldError names one failing field of a request and says how to fix it.
