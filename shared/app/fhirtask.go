@@ -31,6 +31,20 @@ const (
 
 var subscriptionScopes = []string{"system/Subscription.cru", "system/*.*"}
 
+// accessScopes names, per Task permission, the supported scopes that carry
+// it (scopeAllows decides; this is for messages and lists).
+var accessScopes = func() map[string][]string {
+	m := map[string][]string{}
+	for _, l := range []string{CreateTasks, ReadTasks, UpdateTasks, SearchTasks} {
+		for _, s := range SupportedScopes {
+			if scopeAllows(s, l) {
+				m[l] = append(m[l], s)
+			}
+		}
+	}
+	return m
+}()
+
 // v1Permissions are the SMART v2 letters a v1 scope's permission stands for.
 var v1Permissions = map[string]string{"read": "rs", "write": "cud", "*": "cruds"}
 
@@ -45,15 +59,27 @@ func scopeAllows(scope, letter string) bool {
 	if v1, ok := v1Permissions[perm]; ok {
 		return strings.Contains(v1, letter)
 	}
+	return v2Letters(perm) && strings.Contains(perm, letter)
+}
+
+// v2Letters reports whether a permission is SMART v2 letters: some of
+// cruds, each once, in that order.
+func v2Letters(perm string) bool {
 	at := 0
-	for _, l := range perm { // the letters, each once, in the order cruds
+	for _, l := range perm {
 		i := strings.IndexRune("cruds"[at:], l)
 		if i < 0 {
 			return false
 		}
 		at += i + 1
 	}
-	return perm != "" && strings.Contains(perm, letter)
+	return perm != ""
+}
+
+// taskScopeV2 reports whether a scope is a SMART v2 system scope on Task.
+func taskScopeV2(scope string) bool {
+	perm, ok := strings.CutPrefix(scope, "system/Task.")
+	return ok && v2Letters(perm)
 }
 
 // FHIRAccess checks an access token for a kind of access (CreateTasks,
@@ -72,8 +98,8 @@ func (a *App) FHIRAccess(ctx context.Context, bearer, kind string) (AccessGrant,
 	if kind == Subscriptions {
 		return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this (%s)", strings.Join(subscriptionScopes, " or "))
 	}
-	return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this: it needs the %q permission on Task (system/Task.%s, a scope with it such as system/Task.%s, or system/*.*)",
-		kind, kind, map[string]string{"c": "cru", "r": "rs", "u": "cru", "s": "rs"}[kind])
+	return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this: it needs the %q permission on Task (%s)",
+		kind, strings.Join(accessScopes[kind], " or "))
 }
 
 // fhirRef is a FHIR Reference.

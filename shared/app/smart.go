@@ -391,14 +391,15 @@ func readAssertion(assertion string) (*jwt.JSONWebToken, jose.Header, jwt.Claims
 	return tok, tok.Headers[0], claimed, nil
 }
 
-// grantScopes checks the requested scopes: each must be supported.
+// grantScopes checks the requested scopes: each must be supported, or be a
+// SMART v2 Task scope with other letters (system/Task.s, system/Task.r).
 func grantScopes(scope string) (string, error) {
 	requested := strings.Fields(scope)
 	if len(requested) == 0 {
 		return "", oauthErr("invalid_scope", "scope is required, e.g. system/Task.cru system/Task.rs")
 	}
 	for _, s := range requested {
-		if !slices.Contains(SupportedScopes, s) {
+		if !slices.Contains(SupportedScopes, s) && !taskScopeV2(s) {
 			return "", oauthErr("invalid_scope", "scope %q is not supported", s)
 		}
 	}

@@ -230,7 +230,8 @@ func TestFHIRScopes(t *testing.T) {
 	}
 	for _, c := range []struct{ scope, allows string }{
 		{"system/Task.cru", "cru"}, {"system/Task.rs", "rs"}, {"system/Task.read", "rs"}, {"system/Task.write", "cu"},
-		{"system/Subscription.cru", ""}, {"system/*.*", "crsu"},
+		{"system/Subscription.cru", ""}, {"system/*.*", "crsu"}, {"system/Task.s", "s"}, {"system/Task.r", "r"},
+		{"system/Task.c", "c"}, {"system/Task.u", "u"}, {"system/Task.cruds", "crus"},
 	} {
 		tok := w.fhirToken(t, e, "lakeside", c.scope)
 		for _, op := range ops {
