@@ -313,6 +313,12 @@ func TestNoPHILeaks(t *testing.T) {
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"introduce"}, "groups": groupIDs[:1]})
 			g := groupLink(p, groupIDs[0])
 			// The group names its volunteer: a name only the patient may see.
+			// A note with a link is refused without being echoed back.
+			pg := keep(s.send(http.MethodGet, g, nil, nil))
+			if r := keep(s.post(g, apptest.HiddenFields(pg.body), url.Values{"action": {"accept"}, "volunteer_name": {volunteer},
+				"volunteer_note": {"Note " + volunteer + " at " + volunteer + ".example.de/j/1"}})); r.status != http.StatusBadRequest {
+				t.Fatalf("a note with a link: %d, want 400", r.status)
+			}
 			act(g, url.Values{"action": {"accept"}, "volunteer_name": {volunteer}, "volunteer_note": {"Note " + volunteer}})
 			act(g, url.Values{"action": {"connected"}})
 		case "self":

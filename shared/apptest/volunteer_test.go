@@ -81,6 +81,10 @@ func TestVolunteerRefused(t *testing.T) {
 		{"volunteer_name": {strings.Repeat("a", 41)}},
 		{"volunteer_name": {"Maria"}, "volunteer_note": {"See https://evil.example/x"}},
 		{"volunteer_name": {"Maria"}, "volunteer_note": {"join at meet.example.com"}},
+		{"volunteer_name": {"Maria"}, "volunteer_note": {"Zoom: zoom.us/j/123"}},
+		{"volunteer_name": {"Maria"}, "volunteer_note": {"see stmarys.ca first"}},
+		{"volunteer_name": {"Maria"}, "volunteer_note": {"maria@groups.example.org"}},
+		{"volunteer_name": {"Maria"}, "volunteer_note": {"room at 10.0.0.7"}},
 		{"volunteer_name": {"Maria"}, "volunteer_note": {strings.Repeat("n", 281)}},
 		{"volunteer_note": {"a note with no name"}},
 	} {

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -129,10 +128,13 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 			fields = append(fields, problem.FieldError{Field: "volunteer_name",
 				Detail: fmt.Sprintf("Give a first name only: letters, at most %d characters.", MaxVolunteerName)})
 		}
-		if utf8.RuneCountInString(f.VolunteerNote) > MaxVolunteerNote || linkLike.MatchString(f.VolunteerNote) ||
+		if utf8.RuneCountInString(f.VolunteerNote) > MaxVolunteerNote ||
 			strings.ContainsFunc(f.VolunteerNote, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' }) {
 			fields = append(fields, problem.FieldError{Field: "volunteer_note",
 				Detail: fmt.Sprintf("Write plain text, at most %d characters, with no links.", MaxVolunteerNote)})
+		} else if kind := noteLink(f.VolunteerNote); kind != "" {
+			fields = append(fields, problem.FieldError{Field: "volunteer_note",
+				Detail: "Write the note without links: it holds " + kind + ", which mail and phones would make a link (a full stop needs a space after it)."})
 		}
 		if f.VolunteerName == "" && f.VolunteerNote != "" {
 			fields = append(fields, problem.FieldError{Field: "volunteer_name", Detail: "A note needs the name of who will reach out."})
@@ -146,9 +148,6 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 	}
 	return f, nil
 }
-
-// linkLike finds what a reader's mail or phone would make a link.
-var linkLike = regexp.MustCompile(`(?i)(https?:|www\.|[a-z0-9-]+\.(com|org|net|io|me|ly|co|info|app)\b)`)
 
 // firstName reports whether s is empty or a first name: letters, with
 // spaces, hyphens, apostrophes or dots between them, at most
