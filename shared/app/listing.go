@@ -368,11 +368,14 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 }
 
 // updated is g with what the contact changed on the update form: whether it
-// accepts referrals, its weekly capacity and, unless a feed owns them, its
-// format and its meetings (in the group's time zone). It returns the problem.Invalid error
-// of the listing's own checks.
+// accepts referrals, its weekly capacity (when the form carries it) and,
+// unless a feed owns them, its format and its meetings (in the group's time
+// zone). It returns the problem.Invalid error of the listing's own checks.
 func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
-	g.AcceptingReferrals, g.WeeklyCapacity = f.Accepting, f.Capacity
+	g.AcceptingReferrals = f.Accepting
+	if f.Capacity != nil {
+		g.WeeklyCapacity = *f.Capacity
+	}
 	if f.Formats != nil {
 		if g.Source != "admin" {
 			return g, problem.Invalidf([]problem.FieldError{{Field: "format", Detail: "the group's feed owns how it meets"}}, "This group's format comes from a feed.")

@@ -188,3 +188,38 @@ func TestBrowserListingResume(t *testing.T) {
 
 // contact is the email address of a sample group's contact.
 func contact(id string) string { return "contact+" + id + "@groups.example" }
+
+// TestListingUpdateCapacity: an update without weekly_capacity keeps the
+// group's capacity (as one without format or meetings keeps them); the
+// form's field left empty means no cap, as its label says; a bad one is a
+// 400 that names it.
+func TestListingUpdateCapacity(t *testing.T) {
+	h := apptest.New(t)
+	g := apptest.SampleGroup("lu-cap", 37.76, -122.42)
+	g.WeeklyCapacity = 5
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	update := func(fields url.Values) int {
+		t.Helper()
+		fields.Set("action", "update")
+		fields.Set("accepting_referrals", "yes")
+		fields["format"] = []string{"", "in-person"}
+		st, _ := h.Form(link, fields)
+		return st
+	}
+	capacity := func() any { return adminGroup(t, h, g.ID)["weekly_capacity"] }
+	if st := update(url.Values{}); st != http.StatusSeeOther || capacity() != 5.0 {
+		t.Fatalf("without weekly_capacity: %d, capacity %v, want 303 and 5 kept", st, capacity())
+	}
+	for _, bad := range []string{"-1", "1001", "many"} {
+		if st := update(url.Values{"weekly_capacity": {bad}}); st != http.StatusBadRequest || capacity() != 5.0 {
+			t.Errorf("weekly_capacity %q: %d, capacity %v, want 400 and 5 kept", bad, st, capacity())
+		}
+	}
+	if st := update(url.Values{"weekly_capacity": {"3"}}); st != http.StatusSeeOther || capacity() != 3.0 {
+		t.Errorf("weekly_capacity 3: %d, capacity %v", st, capacity())
+	}
+	if st := update(url.Values{"weekly_capacity": {""}}); st != http.StatusSeeOther || capacity() != nil {
+		t.Errorf("weekly_capacity empty: %d, capacity %v, want no cap (0, left out)", st, capacity())
+	}
+}

@@ -210,7 +210,7 @@ type ListingForm struct {
 	Weeks  int // pause: how many weeks
 	// Update: what the contact may change.
 	Accepting bool
-	Capacity  int
+	Capacity  *int            // nil when the form carries no weekly_capacity: it stays
 	Meetings  []MeetingFields // nil when the form carries no meeting
 	Formats   []string        // nil when the form carries no format
 	// Handover: the new contact.
@@ -263,7 +263,8 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 }
 
 // parseUpdate reads the update form: accepting_referrals (yes or no),
-// weekly_capacity (0–1000, 0 is no cap), format (repeated: in-person,
+// weekly_capacity (0–1000, 0 or empty is no cap; without the field the
+// capacity stays), format (repeated: in-person,
 // online, hybrid; the form sends an empty one too, so that unticking every
 // box is an answer, and an error) and, repeated once per meeting in
 // the listing's order and then once for a new meeting (left empty when
@@ -280,15 +281,17 @@ func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError)
 	default:
 		fields = append(fields, problem.FieldError{Field: "accepting_referrals", Detail: "Choose yes or no."})
 	}
-	capacity, fields = one(values, "weekly_capacity", fields)
-	if capacity == "" {
-		capacity = "0"
+	if _, ok := values["weekly_capacity"]; ok {
+		capacity, fields = one(values, "weekly_capacity", fields)
+		if capacity = strings.TrimSpace(capacity); capacity == "" {
+			capacity = "0" // the form's field left empty: no cap, as its label says
+		}
+		n, err := strconv.Atoi(capacity)
+		if err != nil || n < 0 || n > 1000 {
+			fields = append(fields, problem.FieldError{Field: "weekly_capacity", Detail: "Give a whole number from 0 (no limit) to 1000."})
+		}
+		f.Capacity = &n
 	}
-	n, err := strconv.Atoi(capacity)
-	if err != nil || n < 0 || n > 1000 {
-		fields = append(fields, problem.FieldError{Field: "weekly_capacity", Detail: "Give a whole number from 0 (no limit) to 1000."})
-	}
-	f.Capacity = n
 	if formats, ok := values["format"]; ok {
 		f.Formats = []string{}
 		for _, v := range formats {
