@@ -193,10 +193,8 @@ func fullResourceAllowed(g AccessGrant, sub dynamo.Subscription) error {
 	if sub.Content != "full-resource" {
 		return nil
 	}
-	for _, s := range g.Scopes {
-		if slices.Contains(accessScopes[ReadTasks], s) {
-			return nil
-		}
+	if slices.ContainsFunc(g.Scopes, func(s string) bool { return scopeAllows(s, ReadTasks) }) {
+		return nil
 	}
 	return problem.Errorf(problem.Forbidden, "full-resource notifications carry the Task: the access token needs a scope that reads Tasks (%s)",
 		strings.Join(accessScopes[ReadTasks], " or "))

@@ -426,6 +426,10 @@ func TestFHIRSubscriptionNumbers(t *testing.T) {
 	if st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", onlySubs, full, nil); st != http.StatusForbidden || oo["resourceType"] != "OperationOutcome" {
 		t.Errorf("full-resource without a Task scope: %d %v", st, oo)
 	}
+	// Any scope that reads Tasks will do, SMART v2 letters included.
+	if st, _, got := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", w.fhirToken(t, e, "lakeside", "system/Subscription.cru system/Task.r"), full, nil); st != http.StatusCreated {
+		t.Errorf("full-resource with system/Task.r: %d %v", st, got)
+	}
 	// Under /fhir, every refusal is an OperationOutcome.
 	for _, c := range []struct {
 		method, path string
