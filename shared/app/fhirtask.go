@@ -488,6 +488,13 @@ func fhirTaskOf(rec *dynamo.Record) map[string]any {
 	v := statusView(rec)
 	t := FHIRTask(v)
 	t["meta"] = map[string]any{"lastUpdated": v.UpdatedAt.Format(time.RFC3339Nano), "versionId": fmt.Sprint(rec.Referral.Version)}
+	// The referral profile's references. handoff keeps neither the
+	// ServiceRequest nor the Patient as resources (only what the referral
+	// needs of them), so those two are named, not pointed to.
+	t["focus"] = map[string]any{"type": "ServiceRequest", "display": "the referral's ServiceRequest (handoff keeps only its topics)"}
+	t["for"] = map[string]any{"type": "Patient", "display": "the referred patient (handoff keeps only what the referral needs)"}
+	t["requester"] = map[string]any{"type": "Organization", "identifier": map[string]any{"system": "urn:handoff:clinic", "value": rec.Referral.ClinicID}}
+	t["owner"] = map[string]any{"type": "Organization", "display": "handoff, the coordination platform"}
 	switch t["status"] {
 	case "rejected", "failed", "cancelled":
 		for i := len(v.Timeline) - 1; i >= 0; i-- {

@@ -87,6 +87,11 @@ func TestFHIRTaskLife(t *testing.T) {
 		t.Fatalf("create: %d %v %s", st, task, hd.Get("Location"))
 	}
 	id := task["id"].(string)
+	// The referral profile's references, without what handoff does not keep.
+	if task["focus"].(map[string]any)["type"] != "ServiceRequest" || task["for"].(map[string]any)["type"] != "Patient" ||
+		task["requester"].(map[string]any)["identifier"].(map[string]any)["value"] != "lakeside" || task["owner"] == nil {
+		t.Errorf("the Task's focus, for, requester and owner: %v %v %v %v", task["focus"], task["for"], task["requester"], task["owner"])
+	}
 	// A conditional create finds a Task made without one: the same Task, 200.
 	st, _, same := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("rosa3@patient.example", "ORD-1"), http.Header{"If-None-Exist": {"identifier=urn:ehr:orders|ORD-1"}})
 	if st != http.StatusOK || same["id"] != id {
