@@ -223,20 +223,21 @@ func TestFHIRTaskLife(t *testing.T) {
 		name, token string
 		body        any
 		status      int
+		challenge   string // WWW-Authenticate (RFC 6750 §3)
 	}{
-		{"no token", "", gravityTask("x@patient.example", "X"), http.StatusUnauthorized},
-		{"a forged token", "hat_e30.AAAA", gravityTask("x@patient.example", "X"), http.StatusUnauthorized},
-		{"a read-only token", readOnly, gravityTask("x@patient.example", "X"), http.StatusForbidden},
-		{"a reference to another server", tok, abs, http.StatusUnprocessableEntity},
-		{"not a Task", tok, map[string]any{"resourceType": "Patient"}, http.StatusUnprocessableEntity},
-		{"status draft", tok, func() map[string]any { t := gravityTask("x@patient.example", "X"); t["status"] = "draft"; return t }(), http.StatusUnprocessableEntity},
+		{"no token", "", gravityTask("x@patient.example", "X"), http.StatusUnauthorized, `Bearer realm="handoff"`},
+		{"a forged token", "hat_e30.AAAA", gravityTask("x@patient.example", "X"), http.StatusUnauthorized, `Bearer realm="handoff", error="invalid_token"`},
+		{"a read-only token", readOnly, gravityTask("x@patient.example", "X"), http.StatusForbidden, `Bearer realm="handoff", error="insufficient_scope"`},
+		{"a reference to another server", tok, abs, http.StatusUnprocessableEntity, ""},
+		{"not a Task", tok, map[string]any{"resourceType": "Patient"}, http.StatusUnprocessableEntity, ""},
+		{"status draft", tok, func() map[string]any { t := gravityTask("x@patient.example", "X"); t["status"] = "draft"; return t }(), http.StatusUnprocessableEntity, ""},
 	} {
 		st, hd, oo := w.fhirCall(t, http.MethodPost, "/fhir/Task", c.token, c.body, nil)
 		if st != c.status || oo["resourceType"] != "OperationOutcome" {
 			t.Errorf("%s: %d %v, want %d and an OperationOutcome", c.name, st, oo, c.status)
 		}
-		if st == http.StatusUnauthorized && !strings.Contains(hd.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("%s: no WWW-Authenticate", c.name)
+		if got := hd.Get("WWW-Authenticate"); got != c.challenge {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", c.name, got, c.challenge)
 		}
 	}
 	// What a create and a read cost in DynamoDB calls.

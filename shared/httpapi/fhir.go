@@ -101,8 +101,14 @@ func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
 	if len(issues) == 0 {
 		issues = append(issues, map[string]any{"severity": "error", "code": fhirCodes[code], "diagnostics": body.Detail})
 	}
-	if code == problem.Unauthorized {
+	// RFC 6750 §3: no error code when the request had no token at all.
+	switch {
+	case code == problem.Unauthorized && bearer(r) == "":
+		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff"`)
+	case code == problem.Unauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="invalid_token"`)
+	case code == problem.Forbidden && bearer(r) != "":
+		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="insufficient_scope"`)
 	}
 	writeFHIR(w, problem.Status(code), map[string]any{"resourceType": "OperationOutcome", "issue": issues})
 }
