@@ -34,7 +34,7 @@ const (
 	listingKind = "listing"
 	// Pause reasons, shown to operators.
 	contactPauseReason    = "paused by its contact"
-	unansweredPauseReason = "listing checks unanswered"
+	unansweredPauseReason = directory.UnansweredPause
 )
 
 // listingEvent is a listing check of group gid due at due.

@@ -191,6 +191,12 @@ func TestListingUnanswered(t *testing.T) {
 	if slices.Contains(matchedIDs(t, h), quiet.ID) {
 		t.Fatal("a group paused for unanswered checks is offered")
 	}
+	// An operator's PUT (or a feed's import) of the listing as it was is
+	// not an answer: the group stays paused.
+	h.PutGroup(quiet, quiet.ID)
+	if g = adminGroup(t, h, quiet.ID); g["paused"] != true || g["paused_reason"] != "listing checks unanswered" || slices.Contains(matchedIDs(t, h), quiet.ID) {
+		t.Fatalf("a PUT lifted the pause for unanswered checks: %v", g)
+	}
 	mails := h.MailsTo(quiet.Contact.Email)
 	if len(mails) != 3 {
 		t.Fatalf("%d checks sent to the quiet group, want 3", len(mails))
@@ -205,6 +211,20 @@ func TestListingUnanswered(t *testing.T) {
 	}
 	if ids := matchedIDs(t, h); !slices.Contains(ids, quiet.ID) {
 		t.Fatalf("after the answer the group is not offered: %v", ids)
+	}
+	// Unanswered twice again; a PUT naming a new contact (not asked yet)
+	// lifts the pause.
+	for range 3 {
+		h.Advance(listingPeriod)
+		h.Settle()
+	}
+	if g = adminGroup(t, h, quiet.ID); g["paused"] != true {
+		t.Fatalf("unanswered again: %v", g)
+	}
+	quiet.Contact.Email = "new.contact+lc-quiet@groups.example"
+	h.PutGroup(quiet, quiet.ID)
+	if g = adminGroup(t, h, quiet.ID); g["paused"] != false || g["listing_unanswered"] != nil {
+		t.Fatalf("a new contact: %v", g)
 	}
 }
 

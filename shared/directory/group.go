@@ -11,6 +11,12 @@ import (
 	"github.com/handoff-health/handoff/shared/geo"
 )
 
+// UnansweredPause is the pause reason of a group whose contact left two
+// listing checks in a row unanswered. Only an answer of its contact lifts
+// it: a PUT of the listing or a feed's import keeps it, unless it names a
+// new contact (who has not been asked yet).
+const UnansweredPause = "listing checks unanswered"
+
 // Group is a self-help group's listing, as published in the contract (json
 // names are the API's and the table's). A group meets at one place (Location)
 // and/or online, on a weekly schedule (Meetings).
@@ -47,10 +53,12 @@ type Group struct {
 	// Source names where the listing came from ("admin", or an import's source).
 	Source string `json:"source" validate:"required,max=64,source"`
 
-	// Paused is set when mail to the contact bounces or is refused: a paused
-	// group is never offered. A PUT of the listing clears it. A pause its
-	// contact chose has an end, PausedUntil (see PausedAt); every other
-	// pause has none.
+	// Paused is set when mail to the contact bounces or is refused, or its
+	// listing checks go unanswered (UnansweredPause): a paused
+	// group is never offered. A PUT of the listing clears it, except a
+	// pause its contact chose, which has an end (PausedUntil, see
+	// PausedAt), and the unanswered checks' pause, which only an answer
+	// lifts. Other pauses have no end.
 	Paused       bool   `json:"paused"`
 	PausedReason string `json:"paused_reason,omitempty" validate:"max=200"`
 	// TemporarilyClosed marks a group that is not meeting for now (e.g. its
@@ -66,7 +74,8 @@ type Group struct {
 	ListingCheckedAt time.Time `json:"listing_checked_at,omitzero"`
 	LastConfirmedAt  time.Time `json:"last_confirmed_at,omitzero"`
 	PausedUntil      time.Time `json:"paused_until,omitzero"`
-	// ListingUnanswered counts the checks in a row nobody answered.
+	// ListingUnanswered counts the checks in a row nobody answered; from
+	// two on, the group is paused with the reason UnansweredPause.
 	ListingUnanswered int `json:"listing_unanswered,omitempty"`
 	// HandoverTo is the contact the current one handed the group to, until
 	// the new address confirms by its own link; HandoverSeq numbers the

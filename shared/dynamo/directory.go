@@ -181,6 +181,14 @@ func (s *Directory) PutGroupScheduled(ctx context.Context, g directory.Group, sc
 				// ended is lifted on reading): a PUT does not undo that.
 				g.Paused, g.PausedReason, g.PausedUntil = true, old.PausedReason, old.PausedUntil
 			}
+			if !strings.EqualFold(g.Contact.Email, old.Contact.Email) {
+				g.ListingUnanswered = 0 // a new contact, not asked yet
+			}
+			if !g.Paused && g.ListingUnanswered >= 2 {
+				// Its checks went unanswered: only its contact's answer
+				// lifts that pause (see directory.UnansweredPause).
+				g.Paused, g.PausedReason = true, directory.UnansweredPause
+			}
 		}
 		*old = g
 		return true
