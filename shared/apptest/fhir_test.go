@@ -121,7 +121,10 @@ func TestFHIRTaskLife(t *testing.T) {
 		t.Errorf("after the group accepted: %v", got["status"])
 	}
 	w.answer(t, g, url.Values{"action": {"connected"}})
-	_, _, done := w.fhirCall(t, http.MethodGet, "/fhir/Task/"+id, tok, nil, nil)
+	_, hd, done := w.fhirCall(t, http.MethodGet, "/fhir/Task/"+id, tok, nil, nil)
+	if meta := done["meta"].(map[string]any); hd.Get("ETag") != `W/"`+meta["versionId"].(string)+`"` || hd.Get("Last-Modified") == "" {
+		t.Errorf("a read's ETag %q and Last-Modified %q, version %v", hd.Get("ETag"), hd.Get("Last-Modified"), meta["versionId"])
+	}
 	if done["status"] != "completed" || done["output"] == nil {
 		t.Errorf("after the connection: %v", done)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
 
@@ -203,6 +204,13 @@ func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request, g app.A
 
 func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
 	t, err := s.App.ReadTask(r.Context(), g, r.PathValue("id"))
+	if meta, ok := t["meta"].(map[string]any); ok && err == nil {
+		// The version as an ETag, and its time as Last-Modified (FHIR's read).
+		w.Header().Set("ETag", `W/"`+fmt.Sprint(meta["versionId"])+`"`)
+		if at, perr := time.Parse(time.RFC3339Nano, fmt.Sprint(meta["lastUpdated"])); perr == nil {
+			w.Header().Set("Last-Modified", at.UTC().Format(http.TimeFormat))
+		}
+	}
 	s.fhirAnswer(w, r, t, err)
 }
 
