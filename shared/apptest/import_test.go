@@ -20,12 +20,10 @@ type importResult struct {
 	Withdrawn         []string
 }
 
-// TestImportWithdrawsWhatTheFeedDropped re-imports a real feed (Atlanta's
-// Meeting Guide feed) under a named source: the groups it no longer carries
-// stop being offered, come back when the feed carries them again, and
-// nothing else is touched.
-func TestImportWithdrawsWhatTheFeedDropped(t *testing.T) {
-	h := apptest.New(t)
+// atlantaFeed is the tests' Atlanta Meeting Guide feed, whole and its first
+// row alone.
+func atlantaFeed(t *testing.T) (feed, firstRow []byte) {
+	t.Helper()
 	feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +32,20 @@ func TestImportWithdrawsWhatTheFeedDropped(t *testing.T) {
 	if err := json.Unmarshal(feed, &rows); err != nil {
 		t.Fatal(err)
 	}
-	firstRow, _ := json.Marshal(rows[:1])
+	firstRow, err = json.Marshal(rows[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return feed, firstRow
+}
+
+// TestImportWithdrawsWhatTheFeedDropped re-imports a real feed (Atlanta's
+// Meeting Guide feed) under a named source: the groups it no longer carries
+// stop being offered, come back when the feed carries them again, and
+// nothing else is touched.
+func TestImportWithdrawsWhatTheFeedDropped(t *testing.T) {
+	h := apptest.New(t)
+	feed, firstRow := atlantaFeed(t)
 	importAs := func(t *testing.T, query string, body []byte, want int) importResult {
 		t.Helper()
 		st, _, b := h.Do(http.MethodPost, "/v1/admin/groups/import?format=meeting-guide&topic=alcohol&fellowship=aa&contact_email="+

@@ -256,15 +256,7 @@ func TestPutGroupSchedulesListingCheck(t *testing.T) {
 func TestWithdrawnGroupKeepsItsChecks(t *testing.T) {
 	h := apptest.New(t)
 	period := h.App.Config.ListingCheckEvery
-	feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []json.RawMessage
-	if err := json.Unmarshal(feed, &rows); err != nil {
-		t.Fatal(err)
-	}
-	firstRow, _ := json.Marshal(rows[:1])
+	feed, firstRow := atlantaFeed(t)
 	query := "/v1/admin/groups/import?format=meeting-guide&topic=alcohol&fellowship=aa&contact_email=" + url.QueryEscape("intergroup@aa.example") + "&source=atlanta-aa"
 	admin := http.Header{"Authorization": {"Bearer " + apptest.AdminToken}, "Content-Type": {"application/json"}}
 	if st, _, b := h.Do(http.MethodPost, query, feed, admin); st != http.StatusOK {

@@ -125,15 +125,8 @@ func TestListingLongPauseAnswered(t *testing.T) {
 // early from the listing page, in English and in Spanish (axe 0 violations);
 // the group is offered again at once, and its next check is a period later.
 func TestBrowserListingResume(t *testing.T) {
-	b := newChromium(t)
-	h := apptest.New(t)
-	b.use(h)
 	g := apptest.SampleGroup("lr-one", 37.76, -122.42)
-	h.PutGroup(g, g.ID)
-	link := listingLink(t, h, g.ID)
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("listing page: %d", st)
-	}
+	b, h, link := onListingPage(t, g)
 	if b.has(`button[value="resume"]`) {
 		t.Error("a group that is not paused is offered a resume button")
 	}

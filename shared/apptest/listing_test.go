@@ -18,6 +18,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 )
 
@@ -74,6 +75,21 @@ func listingLink(t *testing.T, h *apptest.Harness, id string) string {
 		t.Fatalf("listing check of %s: %d emails to the contact, want %d", id, len(mails), before+1)
 	}
 	return h.Link(mails[len(mails)-1], "l")
+}
+
+// onListingPage stores g, sends its contact a listing check and opens the
+// check's link in Chromium.
+func onListingPage(t *testing.T, g directory.Group) (*chromium, *apptest.Harness, string) {
+	t.Helper()
+	b := newChromium(t)
+	h := apptest.New(t)
+	b.use(h)
+	h.PutGroup(g, g.ID)
+	link := listingLink(t, h, g.ID)
+	if st := b.open(link); st != http.StatusOK {
+		t.Fatalf("listing page: %d", st)
+	}
+	return b, h, link
 }
 
 // TestBrowserListingCheck: the contact opens the check in Chromium, sees the
@@ -277,15 +293,8 @@ func TestListingBadInput(t *testing.T) {
 // time in Chromium; a feed's group may change its capacity but not its
 // meetings, and its page says so.
 func TestBrowserListingUpdate(t *testing.T) {
-	b := newChromium(t)
-	h := apptest.New(t)
-	b.use(h)
 	g := apptest.SampleGroup("lu-own", 37.76, -122.42)
-	h.PutGroup(g, g.ID)
-	link := listingLink(t, h, g.ID)
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("listing page: %d", st)
-	}
+	b, h, link := onListingPage(t, g)
 	b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "3"), chromedp.SetValue(chromedp.CSS("#time-0"), "18:30"),
 		chromedp.SetValue(chromedp.CSS("#end-0"), "19:30"), chromedp.SetValue(chromedp.CSS("#day-1"), "fri"),
 		chromedp.Click(chromedp.CSS("#format-hybrid")), chromedp.SetValue(chromedp.CSS("#url-0"), "https://meet.example.org/lu-own"))
@@ -380,15 +389,8 @@ func TestBrowserListingUpdate(t *testing.T) {
 // address is told, the new one confirms by its own link in Chromium, and
 // from then on the checks go to the new contact and the old link is gone.
 func TestBrowserListingHandover(t *testing.T) {
-	b := newChromium(t)
-	h := apptest.New(t)
-	b.use(h)
 	g := apptest.SampleGroup("lh-one", 37.76, -122.42)
-	h.PutGroup(g, g.ID)
-	link := listingLink(t, h, g.ID)
-	if st := b.open(link); st != http.StatusOK {
-		t.Fatalf("listing page: %d", st)
-	}
+	b, h, link := onListingPage(t, g)
 	b.do("new contact", chromedp.SetValue(chromedp.CSS("#contact-name"), "Maria"),
 		chromedp.SetValue(chromedp.CSS("#contact-email"), "maria@groups.example"))
 	b.submit(`button[value="handover"]`)
