@@ -88,11 +88,9 @@ type listingPage struct {
 	MaxWeeks      int
 	Days          []reason // the day choices of the meeting fields
 	Edit          []editMeeting
-	// FormatChoices are the update form's format boxes, and CanEdit lets
-	// the contact change, remove and add meetings (neither for a feed's
-	// group, whose feed owns how and when it meets).
+	// FormatChoices are the update form's format boxes (none for a feed's
+	// group, whose feed owns how and when it meets; nor its Edit rows).
 	FormatChoices []formatChoice
-	CanEdit       bool
 }
 
 // formatChoice is one format box of the update form.
@@ -104,10 +102,14 @@ type formatChoice struct {
 // formatCodes are the formats a contact may choose, in the form's order.
 var formatCodes = []string{"in-person", "online", "hybrid"}
 
-// editMeeting is one meeting's fields on the update form, numbered from 1.
+// editMeeting is one meeting's fields on the update form, numbered from 1,
+// or, New, the empty row for a meeting to add. Key tells the fields' ids
+// apart (the index, or "new") and is what remove sends.
 type editMeeting struct {
 	MeetingFields
-	N int
+	N   int
+	Key string
+	New bool
 }
 
 // RenderListing writes the listing check page. It returns an error for an
@@ -174,10 +176,10 @@ func RenderListing(w io.Writer, v ListingView) error {
 		p.Days = append(p.Days, reason{Value: d, Label: label})
 	}
 	for i, m := range v.Edit {
-		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1})
+		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1, Key: strconv.Itoa(i)})
 	}
 	if !v.FeedOwned {
-		p.CanEdit = true
+		p.Edit = append(p.Edit, editMeeting{Key: "new", New: true})
 		for _, f := range formatCodes {
 			label, err := t.T("format." + f)
 			if err != nil {
