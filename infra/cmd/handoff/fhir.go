@@ -105,12 +105,10 @@ func fhirToken(args []string, stdout io.Writer) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := do(req)
+	resp, body, err := call(req, 64<<10)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("token endpoint: %s %s", resp.Status, bytes.TrimSpace(body))
 	}

@@ -62,12 +62,10 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 		}
 		req.Header.Set("Authorization", "Bearer "+*token)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := do(req)
+		resp, msg, err := call(req, 4096)
 		if err != nil {
 			return err
 		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
 		switch resp.StatusCode {
 		case http.StatusCreated:
 			created++
@@ -108,12 +106,10 @@ func importWhole(base, token, format string, opt directory.ImportOptions, path s
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	fmt.Fprintf(stdout, "sending %d bytes to the import endpoint…\n", len(body))
-	resp, err := do(req)
+	resp, answer, err := call(req, 1<<20)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("import: %d %s", resp.StatusCode, bytes.TrimSpace(answer))
 	}

@@ -103,3 +103,15 @@ func do(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// call sends one request with do and reads at most limit bytes of the
+// answer.
+func call(req *http.Request, limit int64) (*http.Response, []byte, error) {
+	resp, err := do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	return resp, body, err
+}

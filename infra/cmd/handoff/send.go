@@ -55,12 +55,10 @@ func send(args []string, stdout io.Writer) error {
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := do(req)
+	resp, out, err := call(req, 1<<20)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
 	fmt.Fprintf(stdout, "%s (%s, webhook-id %s)\n%s\n", resp.Status, ctype, *id, bytes.TrimSpace(out))
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("the referral was not accepted (%d)", resp.StatusCode)
