@@ -116,29 +116,27 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	}
 	every := a.Config.ListingCheckEvery
 	// The edit is keyed by the check's time, so a retry does not count twice.
-	err := a.Directory.EditGroup(ctx, gid, func(g *directory.Group) bool {
-		if !g.ListingCheckedAt.Before(at) {
+	var g directory.Group // the group as the edit leaves it
+	err := a.Directory.EditGroup(ctx, gid, func(cur *directory.Group) bool {
+		defer func() { g = *cur }()
+		if !cur.ListingCheckedAt.Before(at) {
 			return false
 		}
-		if periodic && !g.ListingCheckedAt.IsZero() && g.LastConfirmedAt.Before(g.ListingCheckedAt) {
-			g.ListingUnanswered++
+		if periodic && !cur.ListingCheckedAt.IsZero() && cur.LastConfirmedAt.Before(cur.ListingCheckedAt) {
+			cur.ListingUnanswered++
 			switch {
-			case g.ListingUnanswered == 1 && g.PenaltyUntil.Before(at.Add(every)):
-				g.PenaltyUntil = at.Add(every).UTC()
-			case g.ListingUnanswered >= 2 && !g.Paused:
-				g.Paused, g.PausedReason, g.PausedUntil = true, unansweredPauseReason, time.Time{}
+			case cur.ListingUnanswered == 1 && cur.PenaltyUntil.Before(at.Add(every)):
+				cur.PenaltyUntil = at.Add(every).UTC()
+			case cur.ListingUnanswered >= 2 && !cur.Paused:
+				cur.Paused, cur.PausedReason, cur.PausedUntil = true, unansweredPauseReason, time.Time{}
 			}
 		}
-		g.ListingCheckedAt = at.UTC()
+		cur.ListingCheckedAt = at.UTC()
 		return true
 	})
 	if problem.Is(err, problem.NotFound) {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	if err != nil {
-		return err
-	}
-	g, err := a.Directory.GetGroup(ctx, gid)
 	if err != nil {
 		return err
 	}
@@ -190,6 +188,7 @@ type listingLink struct {
 	g        directory.Group
 	seq      int
 	takeOver bool
+	tookOver bool // a hand-over link whose take-over is done: now a listing link
 }
 
 // listingGroup resolves a listing page token to its group. A contact's
@@ -222,6 +221,7 @@ func (a *App) listingGroup(ctx context.Context, token string) (listingLink, erro
 	case t.Kind == listingKind && t.RouteSeq == g.ContactSeq:
 	case t.Kind == handoverKind && t.RouteSeq == g.ContactSeq && g.ContactSeq > 0:
 		// The new contact, after confirming: their link is a listing link.
+		l.tookOver = true
 	case t.Kind == handoverKind && g.HandoverTo != nil && t.RouteSeq == g.HandoverSeq:
 		l.takeOver = true
 	default:
@@ -306,8 +306,13 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	if !(pages.CSRF{Key: key}).Check(token, f.CSRF) {
 		return pages.NoticeTryAgain, nil
 	}
-	if l.takeOver != (f.Action == pages.ActionTakeOver) {
-		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "this link only takes the group over"}}, "Not an answer this link takes.")
+	switch {
+	case f.Action == pages.ActionTakeOver && l.tookOver:
+		return pages.NoticeTookOver, nil // taken over already (a second click, say)
+	case l.takeOver && f.Action != pages.ActionTakeOver:
+		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "this link takes the group over: use its Take over button"}}, "Not an answer this link takes.")
+	case !l.takeOver && f.Action == pages.ActionTakeOver:
+		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "only the new contact's link takes the group over"}}, "Not an answer this link takes.")
 	}
 	if f.Action == pages.ActionTakeOver {
 		return a.takeOver(ctx, l)
@@ -324,12 +329,17 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	}
 	now := a.now()
 	var next time.Time
-	notice := pages.NoticeListingConfirmed
+	var (
+		notice  string
+		refused error // the update the listing refuses, as it now is
+	)
 	err = a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
+		notice, refused = pages.NoticeListingConfirmed, nil
 		next = a.nextCheck(*g, now)
 		if f.Action == pages.ActionListingUpdate {
 			u, err := updated(*g, f)
 			if err != nil {
+				refused = err
 				return false
 			}
 			*g = u
@@ -357,6 +367,9 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 		}
 		return true
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return "", err
 	}
@@ -443,8 +456,10 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
 	now := a.now()
 	next := now.Add(a.Config.ListingCheckEvery)
+	took := false
 	err := a.Directory.EditGroup(ctx, l.g.ID, func(g *directory.Group) bool {
-		if g.HandoverTo == nil || g.HandoverSeq != l.seq {
+		took = g.HandoverTo != nil && g.HandoverSeq == l.seq
+		if !took {
 			return false
 		}
 		next = a.nextCheck(*g, now)
@@ -452,6 +467,9 @@ func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
 		answered(g, now)
 		return true
 	})
+	if err == nil && !took {
+		err = errLinkGone // another hand-over replaced this one meanwhile
+	}
 	if err != nil {
 		return "", err
 	}

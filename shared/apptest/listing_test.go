@@ -242,6 +242,10 @@ func TestListingUnanswered(t *testing.T) {
 	if g = adminGroup(t, h, quiet.ID); g["paused"] != false || g["listing_unanswered"] != nil {
 		t.Fatalf("a new contact: %v", g)
 	}
+	// The old contact's link stops working: the group is no longer theirs.
+	if st, _, _ := h.Do(http.MethodGet, qlink, nil, nil); st != http.StatusGone {
+		t.Errorf("the old contact's link after the operator named a new one: %d, want 410", st)
+	}
 }
 
 // TestListingBadInput: unknown and malformed links, bad forms and unknown
@@ -428,6 +432,10 @@ func TestBrowserListingHandover(t *testing.T) {
 	}
 	if st, _, _ := h.Do(http.MethodGet, link, nil, nil); st != http.StatusGone {
 		t.Errorf("the old contact's link after the hand-over: %d, want 410", st)
+	}
+	// Taking over twice (a second click, Back then post) says it is done.
+	if st, loc := h.Form(nlink, url.Values{"action": {"take-over"}}); st != http.StatusSeeOther || !strings.Contains(loc, "notice=took-over") {
+		t.Errorf("taking over again: %d %s", st, loc)
 	}
 	listingLink(t, h, g.ID) // the next check goes to the new contact (it checks the count)
 	if n := len(h.MailsTo("maria@groups.example")); n != 2 {

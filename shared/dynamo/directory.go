@@ -182,7 +182,12 @@ func (s *Directory) PutGroupScheduled(ctx context.Context, g directory.Group, sc
 				g.Paused, g.PausedReason, g.PausedUntil = true, old.PausedReason, old.PausedUntil
 			}
 			if !strings.EqualFold(g.Contact.Email, old.Contact.Email) {
-				g.ListingUnanswered = 0 // a new contact, not asked yet
+				// A new contact, not asked yet. The old contact's listing
+				// links stop working (links are made from the contact's
+				// seq), and a pending hand-over is dropped.
+				g.ListingUnanswered = 0
+				g.ContactSeq = max(old.ContactSeq, old.HandoverSeq) + 1
+				g.HandoverSeq, g.HandoverTo = g.ContactSeq, nil
 			}
 			if !g.Paused && g.ListingUnanswered >= 2 {
 				// Its checks went unanswered: only its contact's answer
