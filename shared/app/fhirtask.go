@@ -380,22 +380,18 @@ func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNone
 				return TaskCreated{ID: found.Referral.ID, Task: fhirTaskOf(found), Entries: entries}, nil
 			}
 		}
-		answer, _, err := a.createReferral(ctx, c, "fhir:"+newID(a.now()), "application/fhir+json", forIntake, "fhir", idents)
-		if errors.Is(err, dynamo.ErrTaskMatched) && attempt < 3 {
-			continue // another create with the identifier won: answer its Task
+		// A fresh delivery key: a FHIR create is never a replay of another.
+		_, rec, err := a.createReferral(ctx, c, "fhir:"+newID(a.now()), "application/fhir+json", forIntake, "fhir", idents)
+		if errors.Is(err, dynamo.ErrTaskMatched) {
+			if attempt < 3 {
+				continue // another create with the identifier won: answer its Task
+			}
+			return TaskCreated{}, problem.Errorf(problem.Conflict, "other creates with this identifier keep winning: try again")
 		}
 		if err != nil {
 			return TaskCreated{}, err
 		}
-		var receipt Receipt
-		if err := json.Unmarshal(answer, &receipt); err != nil {
-			return TaskCreated{}, err
-		}
-		rec, err := a.Referrals.Load(ctx, receipt.ID)
-		if err != nil {
-			return TaskCreated{}, err
-		}
-		return TaskCreated{ID: receipt.ID, Created: true, Task: fhirTaskOf(rec), Entries: entries}, nil
+		return TaskCreated{ID: rec.Referral.ID, Created: true, Task: fhirTaskOf(rec), Entries: entries}, nil
 	}
 }
 

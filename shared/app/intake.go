@@ -91,15 +91,15 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 // key (a repeated key with the same body answers as the first time). It
 // returns the stored receipt, and whether it was stored before (a replay).
 // idents index a FHIR Task's identifiers in the same transaction.
-func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, bool, error) {
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, *dynamo.Record, error) {
 	d := Delivery{ContentType: contentType, Body: body}
 	in, err := intake.Parse(d.ContentType, d.Body)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	channels := a.reachable(in.Patient, nil, c)
 	if len(channels) == 0 {
-		return nil, false, a.unreachableAtIntake(d.ContentType, in.Patient, c)
+		return nil, nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
@@ -111,11 +111,11 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 		Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	_, tokHash, err := a.linkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
@@ -144,21 +144,27 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 		// The consent link's short form, for texts.
 		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		n.TextToken = n.Token
 		n.TextToken.Hash = h
 	}
 	stored, replay, err := a.Referrals.Create(ctx, n)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if replay {
 		a.Log.InfoContext(ctx, "referral delivery repeated", "clinic", c.ID)
-		return stored, true, nil
+		return stored, nil, nil
 	}
 	a.Log.InfoContext(ctx, "referral accepted", "clinic", c.ID, "referral", r.ID)
-	return stored, false, nil
+	// The referral as written, its events all pending: what a read would
+	// load now, without the read.
+	rec := &dynamo.Record{Referral: r, Events: n.Events, Pending: map[string]bool{}}
+	for _, e := range n.Events {
+		rec.Pending[e.ID] = true
+	}
+	return stored, rec, nil
 }
 
 // event builds an event for r, due at due (now for immediate ones).

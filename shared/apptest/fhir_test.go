@@ -265,6 +265,11 @@ func TestFHIRTaskLife(t *testing.T) {
 			items += c.Items
 		}
 		t.Logf("a Task %s: %s; %d items read", step.name, strings.Join(calls, ", "), items)
+		// A plain create writes once and reads nothing back: its answer is
+		// the referral as written.
+		if got := strings.Join(calls, ", "); step.name == "create" && got != "TransactWriteItems 1" {
+			t.Errorf("a Task create made %s, want one TransactWriteItems", got)
+		}
 	}
 	if st, _, cs := w.fhirCall(t, http.MethodGet, "/fhir/metadata", "", nil, nil); st != http.StatusOK || cs["resourceType"] != "CapabilityStatement" {
 		t.Errorf("metadata: %d %v", st, cs)
