@@ -11,6 +11,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/truora/minidyn/server"
+
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
@@ -294,4 +296,20 @@ func mustString(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestFHIRDependencyDown: when the table fails, a FHIR call is a 503
+// OperationOutcome with Retry-After, as every other route's 503 is.
+func TestFHIRDependencyDown(t *testing.T) {
+	w := newWorld(t, "")
+	tok := w.fhirToken(t, newEHR(t), "lakeside", "system/Task.cru")
+	w.DB.Server.EmulateFailure(server.FailureConditionInternalServerError) // (it fails writes)
+	t.Cleanup(func() { w.DB.Server.EmulateFailure(server.FailureConditionNone) })
+	st, hd, oo := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("down@patient.example", "ORD-D"), nil)
+	if st != http.StatusServiceUnavailable || oo["resourceType"] != "OperationOutcome" || hd.Get("Retry-After") == "" {
+		t.Errorf("the table failing: %d %v, Retry-After %q", st, oo, hd.Get("Retry-After"))
+	}
+	if issue := oo["issue"].([]any)[0].(map[string]any); issue["code"] != "transient" {
+		t.Errorf("the issue's code %v, want transient", issue["code"])
+	}
 }

@@ -102,7 +102,7 @@ func (s *Server) postAdminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.App.CheckAdminForm(r.Context(), "", f.Get("csrf")) {
-		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired."))
+		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired: reload /admin and sign in again."))
 		return
 	}
 	value, exp, err := s.App.AdminSignIn(r.Context(), f.Get("token"))
@@ -130,7 +130,7 @@ func (s *Server) postAdminLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if session := s.session(r); session != "" && !s.App.CheckAdminForm(r.Context(), session, f.Get("csrf")) {
-		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired."))
+		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired: reload /admin and sign in again."))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{

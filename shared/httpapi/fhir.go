@@ -88,19 +88,19 @@ var fhirCodes = map[problem.Code]string{
 
 // fhirFail answers an error as an OperationOutcome with the problem's status.
 func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
+	err = s.ourFailure(w, r, err, "FHIR request failed")
 	code := problem.CodeOf(err)
-	if code == problem.Internal || code == problem.Unavailable {
-		s.logFailure(r, "FHIR request failed", err)
-		err = classify(err)
-		code = problem.CodeOf(err)
-	}
 	body := problem.BodyOf(err)
+	issueCode, ok := fhirCodes[code]
+	if !ok {
+		issueCode = "processing" // an OperationOutcome issue always has a code
+	}
 	issues := []map[string]any{}
 	for _, f := range body.Errors {
-		issues = append(issues, map[string]any{"severity": "error", "code": fhirCodes[code], "diagnostics": f.Detail, "expression": []string{f.Field}})
+		issues = append(issues, map[string]any{"severity": "error", "code": issueCode, "diagnostics": f.Detail, "expression": []string{f.Field}})
 	}
 	if len(issues) == 0 {
-		issues = append(issues, map[string]any{"severity": "error", "code": fhirCodes[code], "diagnostics": body.Detail})
+		issues = append(issues, map[string]any{"severity": "error", "code": issueCode, "diagnostics": body.Detail})
 	}
 	// RFC 6750 §3: no error code when the request had no token at all.
 	switch {

@@ -60,14 +60,21 @@ func methodsWith(m map[string]http.HandlerFunc, refuse func(http.ResponseWriter,
 
 // fail answers err as problem+json, logging internal errors by id only.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	problem.Write(w, s.ourFailure(w, r, err, "request failed"))
+}
+
+// ourFailure logs an internal or unavailable error (by id only) and gives
+// the error to answer instead, with Retry-After when it is worth retrying;
+// any other error is returned as it is.
+func (s *Server) ourFailure(w http.ResponseWriter, r *http.Request, err error, msg string) error {
 	if code := problem.CodeOf(err); code == problem.Internal || code == problem.Unavailable {
-		s.logFailure(r, "request failed", err)
+		s.logFailure(r, msg, err)
 		err = classify(err)
 		if problem.Is(err, problem.Unavailable) {
 			w.Header().Set("Retry-After", "1")
 		}
 	}
-	problem.Write(w, err)
+	return err
 }
 
 // errDependency answers a failure of a service handoff depends on.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +25,13 @@ func TestFHIRCommands(t *testing.T) {
 	}
 	if st, err := os.Stat(pemFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the private key file: %v %v", st, err)
+	}
+	before, _ := os.ReadFile(pemFile)
+	if err := fhirKeygen([]string{"-out", pemFile}, io.Discard); err == nil || !strings.Contains(err.Error(), "-out") {
+		t.Errorf("a second keygen over the key: %v, want an error naming -out", err)
+	}
+	if after, _ := os.ReadFile(pemFile); !bytes.Equal(before, after) {
+		t.Error("a second keygen replaced the key")
 	}
 	var reg map[string]json.RawMessage
 	if err := json.Unmarshal(jwks.Bytes(), &reg); err != nil || reg["jwks"] == nil {
