@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
@@ -29,7 +28,13 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	lang := pages.Lang(r.Consent.Language)
-	if r.Patient.Email != "" && !slices.Contains(r.Flags, flagPatientBounced) {
+	// The patient's channel, as for the consent link: the one they prefer,
+	// else email, else a text; none left (both failed), nothing to send.
+	chs := a.reachable(r.Patient, r.Flags, clinic)
+	if len(chs) == 0 {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if chs[0] == ChannelEmail {
 		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			group := ""
 			for _, rt := range rec.Routes {
@@ -47,9 +52,6 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 		if err != nil {
 			return err
 		}
-		return a.Referrals.Finish(ctx, ev)
-	}
-	if !slices.Contains(a.reachable(r.Patient, r.Flags, clinic), ChannelSMS) {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	err = a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {

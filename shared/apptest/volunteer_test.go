@@ -66,6 +66,22 @@ func TestVolunteerNamed(t *testing.T) {
 	if st := w.Status(w.clinic, tid).Status; st != referral.Accepted {
 		t.Errorf("status %s", st)
 	}
+
+	// A patient with both who prefers texts is told by text, as their
+	// consent link was, and gets no email about it.
+	const both = "+14155550161"
+	w.referTo(t, referralWith(t, "both@patient.example", both, "sms"))
+	w.confirm(t, w.TextLink(w.TextsTo(both)[0]), "introduce", "mission-c")
+	w.answer(t, w.groupLink(t, w.groups[2], 1), url.Values{"action": {"accept"}, "volunteer_name": {"Lucía"}})
+	w.settleAll()
+	if texts := w.TextsTo(both); len(texts) != 2 || !strings.Contains(texts[1].Body, "Lucia") {
+		t.Errorf("texts to the patient who prefers them: %+v", texts)
+	}
+	for _, m := range w.MailsTo("both@patient.example") {
+		if strings.Contains(m.Body.Text, "Lucía") {
+			t.Errorf("the volunteer's message went by email too: %q", m.Subject)
+		}
+	}
 }
 
 // TestVolunteerRefused: a name that is not a first name, or a note with a
