@@ -278,13 +278,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			v.Edit = append(v.Edit, pages.MeetingFields{Day: m.Day, Time: m.Time, EndTime: m.EndTime, OnlineURL: m.OnlineURL})
 		}
 	}
-	var where []string
-	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
-		if s != "" {
-			where = append(where, s)
-		}
-	}
-	v.Where = strings.Join(where, ", ")
+	v.Where = groupWhere(g)
 	return v, nil
 }
 

@@ -168,7 +168,7 @@ func RenderListing(w io.Writer, v ListingView) error {
 			return err
 		}
 	}
-	for i, d := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+	for i, d := range dayCodes {
 		label, err := t.T("weekday." + strconv.Itoa((i+1)%7))
 		if err != nil {
 			return err
