@@ -316,7 +316,13 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 		keys, err := a.clientKeys(ctx, clinic.JWKS, clinic.JWKSURL, refresh)
 		if err != nil {
 			a.Log.WarnContext(ctx, "FHIR client keys unavailable", "clinic", clinic.ID, "error", err.Error())
-			return TokenAnswer{}, oauthErr("invalid_client", "the client's keys cannot be read")
+			// The reason is the client's own business (its JWKS URL
+			// answered 404, or held no usable key): say it.
+			why := err.Error()
+			if len(why) > 200 {
+				why = why[:200]
+			}
+			return TokenAnswer{}, oauthErr("invalid_client", "the client's keys cannot be read: %s", why)
 		}
 		if match = keys.Key(hdr.KeyID); len(match) > 0 {
 			break
@@ -461,8 +467,11 @@ func (a *App) CheckAccessToken(ctx context.Context, token string) (AccessGrant, 
 		S string `json:"s"`
 		E int64  `json:"e"`
 	}
-	if json.Unmarshal(raw, &c) != nil || a.now().Unix() >= c.E {
+	if json.Unmarshal(raw, &c) != nil {
 		return AccessGrant{}, bad
+	}
+	if a.now().Unix() >= c.E {
+		return AccessGrant{}, problem.Errorf(problem.Unauthorized, "the access token has expired (they last 5 minutes): get a new one (POST /oauth/token)")
 	}
 	return AccessGrant{ClinicID: c.C, Scopes: strings.Fields(c.S)}, nil
 }

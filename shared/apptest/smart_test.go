@@ -357,7 +357,20 @@ func TestSMARTJWKSURLKeys(t *testing.T) {
 	served = set(jose.JSONWebKey{Key: &p256.PublicKey, KeyID: "p256"})
 	mu.Unlock()
 	w.Advance(2 * time.Minute)
-	if st, out := token(rotated, "none-here", claimsFor("byurl", aud, w.Now())); st != http.StatusUnauthorized || out["error"] != "invalid_client" {
-		t.Errorf("a set without a usable key: %d %v", st, out)
+	if st, out := token(rotated, "none-here", claimsFor("byurl", aud, w.Now())); st != http.StatusUnauthorized || out["error"] != "invalid_client" ||
+		!strings.Contains(fmt.Sprint(out["error_description"]), "no key an assertion may use") {
+		t.Errorf("a set without a usable key (the answer should say so): %d %v", st, out)
+	}
+
+	// An access token 5 minutes old says it has expired and where to get another.
+	mu.Lock()
+	served = set(good)
+	mu.Unlock()
+	w.Advance(2 * time.Minute)
+	_, out := token(e, "ec-1", claimsFor("byurl", aud, w.Now()))
+	w.Advance(5 * time.Minute)
+	if st, _, oo := w.fhirCall(t, http.MethodGet, "/fhir/Task?_lastUpdated=ge2026-01-01", fmt.Sprint(out["access_token"]), nil, nil); st != http.StatusUnauthorized ||
+		!strings.Contains(mustString(t, oo), "expired") {
+		t.Errorf("an expired access token: %d %v", st, oo)
 	}
 }

@@ -38,7 +38,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ans, err := s.App.IssueToken(r.Context(), f.Get("grant_type"), f.Get("client_assertion_type"), f.Get("client_assertion"), f.Get("scope"))
 	var oe *app.OAuthError
 	if errors.As(err, &oe) {
-		s.Log.InfoContext(r.Context(), "token refused", "error", oe.Code)
+		s.Log.InfoContext(r.Context(), "token refused", "error", oe.Code, "why", oe.Description)
 		oauth(oe)
 		return
 	}
