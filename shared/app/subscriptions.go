@@ -294,16 +294,15 @@ func (a *App) subscriptionResource(sub dynamo.Subscription) map[string]any {
 
 // subscription finds one of the clinic's subscriptions. Errors: NotFound.
 func (a *App) subscription(ctx context.Context, clinicID, id string) (dynamo.Subscription, error) {
-	subs, err := a.Clinics.Subscriptions(ctx, clinicID)
-	if err != nil {
-		return dynamo.Subscription{}, err
+	notFound := problem.Errorf(problem.NotFound, "no Subscription with this id")
+	if len(id) == 0 || len(id) > 64 || strings.Trim(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != "" {
+		return dynamo.Subscription{}, notFound // not an id handoff gives
 	}
-	for _, s := range subs {
-		if s.ID == id {
-			return s, nil
-		}
+	sub, err := a.Clinics.Subscription(ctx, clinicID, id)
+	if problem.Is(err, problem.NotFound) {
+		return sub, notFound
 	}
-	return dynamo.Subscription{}, problem.Errorf(problem.NotFound, "no Subscription with this id")
+	return sub, err
 }
 
 // ReadSubscription is a subscription of the token's clinic.

@@ -142,23 +142,47 @@ func (s *Clinics) Subscriptions(ctx context.Context, clinicID string) ([]Subscri
 	}
 	var subs []Subscription
 	for _, item := range out.Items {
-		var it subscriptionItem
-		if err := unmarshal(item, &it); err != nil {
+		sub, err := s.openSubscription(ctx, item)
+		if err != nil {
 			return nil, err
-		}
-		sub := it.Subscription
-		if len(it.Sealed) > 0 {
-			b, err := s.Sealer.Open(ctx, it.Sealed, aadFor(pk, subscriptionPrefix+sub.ID, "headers"))
-			if err != nil {
-				return nil, fmt.Errorf("open subscription headers: %w", err)
-			}
-			if err := json.Unmarshal(b, &sub.Headers); err != nil {
-				return nil, err
-			}
 		}
 		subs = append(subs, sub)
 	}
 	return subs, nil
+}
+
+// Subscription returns one of a clinic's subscriptions, headers opened: one
+// read of its item. Errors: problem.NotFound.
+func (s *Clinics) Subscription(ctx context.Context, clinicID, id string) (Subscription, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.Table, Key: key(clinicPrefix+clinicID, subscriptionPrefix+id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("subscription %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return Subscription{}, notFound("subscription")
+	}
+	return s.openSubscription(ctx, out.Item)
+}
+
+// openSubscription decodes a subscription item and opens its headers.
+func (s *Clinics) openSubscription(ctx context.Context, item map[string]types.AttributeValue) (Subscription, error) {
+	var it subscriptionItem
+	if err := unmarshal(item, &it); err != nil {
+		return Subscription{}, err
+	}
+	sub := it.Subscription
+	if len(it.Sealed) > 0 {
+		b, err := s.Sealer.Open(ctx, it.Sealed, aadFor(clinicPrefix+sub.ClinicID, subscriptionPrefix+sub.ID, "headers"))
+		if err != nil {
+			return Subscription{}, fmt.Errorf("open subscription headers: %w", err)
+		}
+		if err := json.Unmarshal(b, &sub.Headers); err != nil {
+			return Subscription{}, err
+		}
+	}
+	return sub, nil
 }
 
 // subEventPrefix keys the number a subscription gave an event, beside the
