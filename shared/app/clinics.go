@@ -40,11 +40,14 @@ type ClinicSecrets struct {
 // clinicIDPattern compiles on first use, not at every function's start-up.
 var clinicIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`) })
 
+// ValidClinicID reports whether s is a clinic id handoff could have given.
+func ValidClinicID(s string) bool { return clinicIDPattern().MatchString(s) }
+
 // CreateClinic validates and stores a clinic and returns its secrets, once.
 // Errors: problem.Invalid (with fields), problem.Conflict (the id is taken).
 func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, error) {
 	var fields []problem.FieldError
-	if !clinicIDPattern().MatchString(in.ID) {
+	if !ValidClinicID(in.ID) {
 		fields = append(fields, problem.FieldError{Field: "id", Detail: "must be 1-64 lowercase letters, digits or dashes, starting with a letter or digit"})
 	}
 	if n := strings.TrimSpace(in.Name); n == "" || len(n) > 200 {

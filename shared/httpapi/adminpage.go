@@ -28,20 +28,10 @@ func (s *Server) routeAdminPage(mux *http.ServeMux) {
 	mux.HandleFunc("/admin/logout", s.pageMethod(http.MethodPost, s.postAdminLogout))
 }
 
-// pageMethod serves one method (GET also answers HEAD).
+// pageMethod serves one method (GET also answers HEAD); another is a 405
+// page.
 func (s *Server) pageMethod(method string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == method || method == http.MethodGet && r.Method == http.MethodHead {
-			h(w, r)
-			return
-		}
-		allow := method
-		if method == http.MethodGet {
-			allow = "GET, HEAD"
-		}
-		w.Header().Set("Allow", allow)
-		s.pageError(w, r, problem.Errorf(problem.MethodNotAllowed, "method not allowed"))
-	}
+	return methodsWith(map[string]http.HandlerFunc{method: h}, s.pageError)
 }
 
 // session returns the request's valid session value, or "".

@@ -41,7 +41,7 @@ func (s *Server) outcomeQuery(r *http.Request, admin bool) (app.OutcomeQuery, er
 		out.Topic = t
 	}
 	if c := q.Get("clinic"); c != "" {
-		if !admin || !validClinicID(c) {
+		if !admin || !app.ValidClinicID(c) {
 			fields = append(fields, problem.FieldError{Field: "clinic", Detail: "must be a clinic id (operator only)"})
 		}
 		out.Clinic = c
@@ -50,19 +50,6 @@ func (s *Server) outcomeQuery(r *http.Request, admin bool) (app.OutcomeQuery, er
 		return out, problem.Invalidf(fields, "The query is not valid.")
 	}
 	return out, nil
-}
-
-// validClinicID accepts the characters clinic ids are made of.
-func validClinicID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) adminOutcomes(w http.ResponseWriter, r *http.Request) {
