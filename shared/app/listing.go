@@ -255,7 +255,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 		v.LastConfirmed = time.Time{} // zoned gives a zero time a zone
 	}
 	if g.PausedAt(a.now()) {
-		v.PausedReason = g.PausedReason
+		v.PausedReason, v.PausedUnanswered = g.PausedReason, g.PausedReason == unansweredPauseReason
 		if !g.PausedUntil.IsZero() {
 			v.PausedUntil = zoned(g.PausedUntil, groupZone(g))
 		}

@@ -218,6 +218,9 @@ func TestListingUnanswered(t *testing.T) {
 		t.Fatalf("%d checks sent to the quiet group, want 3", len(mails))
 	}
 	qlink := h.Link(mails[2], "l")
+	if _, _, page := h.Do(http.MethodGet, qlink, nil, nil); !strings.Contains(string(page), "last two checks went unanswered") {
+		t.Error("the page of a group paused for unanswered checks does not say why, nor that an answer lifts it")
+	}
 	if st, _ := h.Form(qlink, url.Values{"action": {"confirm"}}); st != http.StatusSeeOther {
 		t.Fatalf("late confirm: %d", st)
 	}

@@ -60,9 +60,12 @@ type ListingView struct {
 	PausedUntil time.Time
 	// Paused with a reason that is not the contact's own pause (a bounce,
 	// its feed): the page says so.
-	PausedReason  string
-	LastConfirmed time.Time
-	FeedOwned     bool // its meetings come from a feed, which owns them
+	PausedReason string
+	// PausedUnanswered: the pause is for checks nobody answered, which
+	// any answer on this page lifts; the page says so.
+	PausedUnanswered bool
+	LastConfirmed    time.Time
+	FeedOwned        bool // its meetings come from a feed, which owns them
 	// Edit holds the meetings as the update form shows them (none for a
 	// feed's group).
 	Edit []MeetingFields
