@@ -84,7 +84,7 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 
 // Retry reschedules a failed event with exponential backoff and jitter.
 func (a *App) Retry(ctx context.Context, ev dynamo.EventRef, attempt int) error {
-	e, pending, err := a.Referrals.Event(ctx, ev.ReferralID, ev.EventID)
+	e, pending, err := a.Referrals.Event(ctx, ev.Partition, ev.EventID)
 	if err != nil || !pending {
 		return err
 	}
@@ -115,13 +115,13 @@ func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		_ = a.Referrals.Release(ctx, key)
 		return err
 	}
-	msg.Tags = map[string]string{"referral": ev.ReferralID, "event": ev.ID, "effect": effect}
+	msg.Tags = map[string]string{"referral": ev.Partition, "event": ev.ID, "effect": effect}
 	id, err := a.Mailer.Send(ctx, msg)
 	if err != nil {
 		_ = a.Referrals.Release(ctx, key)
 		return err
 	}
-	a.Log.InfoContext(ctx, "email sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
+	a.Log.InfoContext(ctx, "email sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
 	return a.record(ctx, key, id)
 }
 
@@ -174,7 +174,7 @@ func (a *App) apply(ctx context.Context, ch dynamo.Change) error {
 // onClosed sets the TTL of every item of a closed referral, its link tokens
 // included: all of it is deleted HANDOFF_RETENTION after it closed.
 func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if problem.Is(err, problem.NotFound) {
 		return a.Referrals.Finish(ctx, ev)
 	}
@@ -215,7 +215,7 @@ func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
 // RetryAt reschedules a pending event for a given time with the next attempt
 // count (an effect asked for it, e.g. by Retry-After).
 func (a *App) RetryAt(ctx context.Context, ref dynamo.EventRef, at time.Time) error {
-	e, pending, err := a.Referrals.Event(ctx, ref.ReferralID, ref.EventID)
+	e, pending, err := a.Referrals.Event(ctx, ref.Partition, ref.EventID)
 	if err != nil || !pending {
 		return err
 	}

@@ -68,7 +68,7 @@ type StatusWebhookData struct {
 // clinic's callback URL, in order per referral, retrying with backoff for at
 // least 72 hours.
 func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 	status, retryAfter, err := a.postCallback(ctx, clinic, ev, rec.Referral.ExternalID)
 	switch {
 	case err == nil && status/100 == 2:
-		a.Log.InfoContext(ctx, "status webhook delivered", "clinic", clinic.ID, "referral", ev.ReferralID, "event", ev.ID)
+		a.Log.InfoContext(ctx, "status webhook delivered", "clinic", clinic.ID, "referral", ev.Partition, "event", ev.ID)
 		return a.record(ctx, key, strconv.Itoa(status))
 	case err == nil && status == http.StatusGone:
 		a.Log.WarnContext(ctx, "status webhook endpoint gone: disabled", "clinic", clinic.ID)
@@ -147,7 +147,7 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 // and its Retry-After.
 func (a *App) postCallback(ctx context.Context, clinic dynamo.Clinic, ev referral.Event, externalID string) (int, time.Duration, error) {
 	body, err := json.Marshal(StatusWebhook{Type: "referral.status_changed", Data: StatusWebhookData{
-		ID: ev.ReferralID, ExternalID: externalID, Status: ev.Status, At: ev.At,
+		ID: ev.Partition, ExternalID: externalID, Status: ev.Status, At: ev.At,
 	}})
 	if err != nil {
 		return 0, 0, err

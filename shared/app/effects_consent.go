@@ -19,7 +19,7 @@ const offerLimit = 3
 // unmatched) and brings the patient the consent link, by the best channel
 // left (see reachable).
 func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func pickFormat(group, wanted []string) string {
 
 // onConsentDeadline expires a referral whose patient did not answer in time.
 func (a *App) onConsentDeadline(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (a *App) onConsentDeadline(ctx context.Context, ev referral.Event) error {
 
 // onReceipt emails the patient a receipt of their consent with the revoke link.
 func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ const groupLinkGrace = 30 * 24 * time.Hour
 // onConsentGiven routes the referral to the patient's first chosen group
 // (introduce mode), or sends the patient the chosen groups' details (self mode).
 func (a *App) onConsentGiven(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func routeOf(rec *dynamo.Record, ev referral.Event) (referral.Route, bool) {
 // onGroupNotified emails the group's contact: only what the patient agreed to
 // share, and the /g/ link.
 func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func sharedContact(r *referral.Referral) string {
 
 // onGroupDeadline times out a route nobody answered and moves on.
 func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 
 // onWithdrawn tells a notified group that the referral is off.
 func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 // event builds an event for r, due at due (now for immediate ones).
 func (a *App) event(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
 	now := a.now()
-	e := referral.Event{ID: newID(now), ReferralID: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
+	e := referral.Event{ID: newID(now), Partition: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
 	if set != nil {
 		set(&e)
 	}

@@ -44,7 +44,7 @@ func (a *App) listingEvent(gid string, due time.Time, periodic bool) referral.Ev
 	if periodic {
 		data["periodic"] = "1"
 	}
-	return referral.Event{ID: newID(now), ReferralID: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
+	return referral.Event{ID: newID(now), Partition: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
 }
 
 // RequestListingCheck sends a group's contact a listing check now. It
@@ -54,14 +54,14 @@ func (a *App) RequestListingCheck(ctx context.Context, gid string) error {
 		return err
 	}
 	ev := a.listingEvent(gid, a.now(), false)
-	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.ReferralID, Events: []referral.Event{ev}})
+	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.Partition, Events: []referral.Event{ev}})
 }
 
 // scheduleListingCheck makes the group's next periodic check due at due,
 // in place of any pending one.
 func (a *App) scheduleListingCheck(ctx context.Context, gid string, due time.Time) error {
 	next := a.listingEvent(gid, due, true)
-	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.ReferralID, Next: &next})
+	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.Partition, Next: &next})
 }
 
 // listingSchedule gives a stored group that has no listing-check schedule
@@ -102,7 +102,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	gid := ev.Data["group"]
 	periodic := ev.Data["periodic"] == "1"
 	if periodic {
-		head, err := a.Referrals.ListingHead(ctx, ev.ReferralID)
+		head, err := a.Referrals.ListingHead(ctx, ev.Partition)
 		if err != nil {
 			return err
 		}
@@ -142,14 +142,14 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	}
 	next := a.nextCheck(g, at)
 	// The link is the contact's: a new contact gets a new one.
-	tok, hash, err := a.linkToken(ctx, listingKind, ev.ReferralID, g.ContactSeq)
+	tok, hash, err := a.linkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
 	if err != nil {
 		return err
 	}
 	// Each check keeps the link working for two more periods.
-	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.ReferralID, RouteSeq: g.ContactSeq,
+	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.Partition, RouteSeq: g.ContactSeq,
 		ExpiresAt: next.Add(every), TTL: next.Add(every + a.Config.Retention).Unix()}
-	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.ReferralID, Tokens: []dynamo.Token{token}}); err != nil {
+	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.Partition, Tokens: []dynamo.Token{token}}); err != nil {
 		return err
 	}
 	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
@@ -160,7 +160,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	following := a.listingEvent(gid, next, true)
-	ch := dynamo.GroupChange{Partition: ev.ReferralID, Done: &ev, Next: &following}
+	ch := dynamo.GroupChange{Partition: ev.Partition, Done: &ev, Next: &following}
 	if periodic {
 		ch.IfHead = ev.ID
 	}
@@ -502,7 +502,7 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 	}
 	lang := groupLang(g)
 	err = a.sendOnce(ctx, ev, "email-new", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, handoverKind, ev.ReferralID, g.HandoverSeq)
+		tok, _, err := a.linkToken(ctx, handoverKind, ev.Partition, g.HandoverSeq)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -513,7 +513,7 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	err = a.sendOnce(ctx, ev, "email-old", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, listingKind, ev.ReferralID, g.ContactSeq)
+		tok, _, err := a.linkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
 		if err != nil {
 			return mail.Message{}, err
 		}

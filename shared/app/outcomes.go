@@ -110,11 +110,11 @@ func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referra
 
 // onConsentViewed counts the patient's first opening of the consent page.
 func (a *App) onConsentViewed(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}
-	if err := a.count(ctx, ev.ReferralID+"#count#viewed", ev.At, referralScopes(rec.Referral), map[string]int64{"viewed": 1}); err != nil {
+	if err := a.count(ctx, ev.Partition+"#count#viewed", ev.At, referralScopes(rec.Referral), map[string]int64{"viewed": 1}); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
@@ -127,7 +127,7 @@ func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
 	if group == "" || (answer != string(referral.RouteAccepted) && answer != string(referral.RouteDeclined) && answer != string(referral.RouteTimedOut)) {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}

@@ -164,13 +164,13 @@ func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, bu
 		_ = a.Referrals.Release(ctx, key)
 		return err
 	}
-	t.Context = map[string]string{"referral": ev.ReferralID, "event": ev.ID, "effect": effect}
+	t.Context = map[string]string{"referral": ev.Partition, "event": ev.ID, "effect": effect}
 	id, err := a.Texter.Send(ctx, t)
 	if err != nil {
 		_ = a.Referrals.Release(ctx, key)
 		return err
 	}
-	a.Log.InfoContext(ctx, "text sent", "referral", ev.ReferralID, "event", ev.ID, "effect", effect)
+	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
 	return a.record(ctx, key, id)
 }
 
@@ -185,7 +185,7 @@ func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, bu
 func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why string, moveOn bool, done *referral.Event) error {
 	flag := failedFlag(channel)
 	for attempt := 0; attempt < 3; attempt++ {
-		rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+		rec, err := a.Referrals.Load(ctx, ev.Partition)
 		if err != nil {
 			return err
 		}
@@ -284,7 +284,7 @@ func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
 // onConsentReminder sends the one reminder of a consent link the patient has
 // not answered, on the channel that last reached them.
 func (a *App) onConsentReminder(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}

@@ -220,7 +220,7 @@ func (a *App) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
 // heartbeatEvent is a subscription's heartbeat due at due. It and its
 // ledger entries expire a month after it is due.
 func (a *App) heartbeatEvent(sub dynamo.Subscription, due time.Time) referral.Event {
-	return referral.Event{ID: newID(a.now()), ReferralID: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
+	return referral.Event{ID: newID(a.now()), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
 		Type: referral.Heartbeat, At: a.now(), Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
 		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
 }

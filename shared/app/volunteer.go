@@ -14,7 +14,7 @@ import (
 // out: by email when the patient has one that works, else by text (which
 // names the volunteer and the clinic, never the group).
 func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.ReferralID)
+	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
 	}

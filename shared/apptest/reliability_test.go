@@ -260,7 +260,7 @@ func pending(t *testing.T, h *apptest.Harness) int {
 	}
 	n := 0
 	for _, r := range refs {
-		if !strings.HasPrefix(r.ReferralID, dynamo.GroupPartition("")) { // not a group's listing check
+		if !strings.HasPrefix(r.Partition, dynamo.GroupPartition("")) { // not a group's listing check
 			n++
 		}
 	}

@@ -46,7 +46,7 @@ type Stats struct {
 // the time the effect asked for). It returns an error only when the event
 // could not even be rescheduled.
 func (d *Dispatcher) run(ctx context.Context, ref dynamo.EventRef) (bool, error) {
-	err := d.App.RunEvent(ctx, ref.ReferralID, ref.EventID)
+	err := d.App.RunEvent(ctx, ref.Partition, ref.EventID)
 	if err == nil {
 		return true, nil
 	}
@@ -57,7 +57,7 @@ func (d *Dispatcher) run(ctx context.Context, ref dynamo.EventRef) (bool, error)
 		return false, nil
 	}
 	if !errors.Is(err, app.ErrBusy) {
-		d.Log.WarnContext(ctx, "event failed; will retry", "referral", ref.ReferralID, "event", ref.EventID, "error", safeError(err))
+		d.Log.WarnContext(ctx, "event failed; will retry", "referral", ref.Partition, "event", ref.EventID, "error", safeError(err))
 	}
 	if rerr := d.App.Retry(ctx, ref, 0); rerr != nil {
 		return false, rerr
@@ -80,10 +80,10 @@ func (d *Dispatcher) runAll(ctx context.Context, refs []dynamo.EventRef) (Stats,
 	byRef := map[string][]dynamo.EventRef{}
 	var order []string
 	for _, r := range refs {
-		if _, ok := byRef[r.ReferralID]; !ok {
-			order = append(order, r.ReferralID)
+		if _, ok := byRef[r.Partition]; !ok {
+			order = append(order, r.Partition)
 		}
-		byRef[r.ReferralID] = append(byRef[r.ReferralID], r)
+		byRef[r.Partition] = append(byRef[r.Partition], r)
 	}
 	workers := d.Workers
 	if workers <= 0 {
@@ -148,7 +148,7 @@ func (d *Dispatcher) HandleStream(ctx context.Context, ev events.DynamoDBEvent) 
 		if _, ok := img["GSI1PK"]; !ok {
 			continue
 		}
-		r := dynamo.EventRef{ReferralID: strings.TrimPrefix(pk, "REF#"), EventID: strings.TrimPrefix(sk, "EVT#")}
+		r := dynamo.EventRef{Partition: strings.TrimPrefix(pk, "REF#"), EventID: strings.TrimPrefix(sk, "EVT#")}
 		refs = append(refs, r)
 		seq[r.EventID] = rec.Change.SequenceNumber
 	}

@@ -23,7 +23,7 @@ func TestPutGroupScheduled(t *testing.T) {
 	n := 0
 	event := func(gid string) referral.Event {
 		n++
-		return referral.Event{ID: fmt.Sprintf("01EVT%03d", n), ReferralID: dynamo.GroupPartition(gid), Type: referral.ListingCheck,
+		return referral.Event{ID: fmt.Sprintf("01EVT%03d", n), Partition: dynamo.GroupPartition(gid), Type: referral.ListingCheck,
 			At: dirNow, Due: due, Data: map[string]string{"group": gid, "periodic": "1"}}
 	}
 	var race func(gid string)
@@ -75,7 +75,7 @@ func TestPutGroupScheduled(t *testing.T) {
 
 	// The LISTING item of a deleted group is replaced by the new group's.
 	stale := event("g3")
-	if err := refs.ApplyGroup(ctx, dynamo.GroupChange{Partition: stale.ReferralID, Next: &stale}); err != nil {
+	if err := refs.ApplyGroup(ctx, dynamo.GroupChange{Partition: stale.Partition, Next: &stale}); err != nil {
 		t.Fatal(err)
 	}
 	put(t, "g3", true)
@@ -88,7 +88,7 @@ func TestPutGroupScheduled(t *testing.T) {
 	}
 	race = func(gid string) {
 		other := event(gid)
-		if err := refs.ApplyGroup(ctx, dynamo.GroupChange{Partition: other.ReferralID, Next: &other}); err != nil {
+		if err := refs.ApplyGroup(ctx, dynamo.GroupChange{Partition: other.Partition, Next: &other}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -253,8 +253,8 @@ func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteIt
 	if ttl > 0 {
 		e.TTL = ttl
 	}
-	it := eventItem{Event: e, GSI1PK: s.dueShard(e.ReferralID), GSI1SK: timeKey(e.Due) + "#" + e.ReferralID + "#" + e.ID}
-	item, err := marshal(it, refPrefix+e.ReferralID, eventPrefix+e.ID)
+	it := eventItem{Event: e, GSI1PK: s.dueShard(e.Partition), GSI1SK: timeKey(e.Due) + "#" + e.Partition + "#" + e.ID}
+	item, err := marshal(it, refPrefix+e.Partition, eventPrefix+e.ID)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
@@ -529,9 +529,11 @@ func (s *Referrals) Token(ctx context.Context, hash string) (Token, error) {
 
 // EventRef locates a pending event.
 type EventRef struct {
-	ReferralID string
-	EventID    string
-	Due        time.Time
+	// Partition is the event's partition: a referral's id, or a group's or
+	// subscription's partition (see referral.Event.Partition).
+	Partition string
+	EventID   string
+	Due       time.Time
 }
 
 // Due lists up to limit pending events due at or before now, oldest first,
@@ -573,7 +575,7 @@ func (s *Referrals) Due(ctx context.Context, now time.Time, limit int32) ([]Even
 			continue
 		}
 		due, _ := time.Parse(sortableTime, parts[0])
-		refs = append(refs, EventRef{Due: due, ReferralID: parts[1], EventID: parts[2]})
+		refs = append(refs, EventRef{Due: due, Partition: parts[1], EventID: parts[2]})
 	}
 	return refs, errors.Join(errs...)
 }
@@ -625,7 +627,7 @@ func EventFromImage(item map[string]types.AttributeValue) (referral.Event, bool,
 // (A whole-item Put rather than an UPDATE ... REMOVE, which the embedded server
 // does not apply to top-level attributes.)
 func (s *Referrals) finishPut(e referral.Event, now time.Time) (*types.Put, error) {
-	item, err := marshal(eventItem{Event: e, DoneAt: now.Unix()}, refPrefix+e.ReferralID, eventPrefix+e.ID)
+	item, err := marshal(eventItem{Event: e, DoneAt: now.Unix()}, refPrefix+e.Partition, eventPrefix+e.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -662,11 +664,11 @@ func (s *Referrals) Replay(ctx context.Context, e referral.Event) error {
 	}
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.Table,
-		Key:                 key(refPrefix+e.ReferralID, eventPrefix+e.ID),
+		Key:                 key(refPrefix+e.Partition, eventPrefix+e.ID),
 		UpdateExpression:    aws.String("SET GSI1PK = :pk, GSI1SK = :sk"),
 		ConditionExpression: aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(s.dueShard(e.ReferralID)), ":sk": str(timeKey(due) + "#" + e.ReferralID + "#" + e.ID),
+			":pk": str(s.dueShard(e.Partition)), ":sk": str(timeKey(due) + "#" + e.Partition + "#" + e.ID),
 		},
 	})
 	if err != nil {
@@ -679,11 +681,11 @@ func (s *Referrals) Replay(ctx context.Context, e referral.Event) error {
 func (s *Referrals) Reschedule(ctx context.Context, e referral.Event, due time.Time, attempt int) error {
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           &s.Table,
-		Key:                 key(refPrefix+e.ReferralID, eventPrefix+e.ID),
+		Key:                 key(refPrefix+e.Partition, eventPrefix+e.ID),
 		UpdateExpression:    aws.String("SET GSI1SK = :sk, due = :due, attempt = :a"),
 		ConditionExpression: aws.String("attribute_exists(GSI1PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":sk": str(timeKey(due) + "#" + e.ReferralID + "#" + e.ID), ":due": str(due.UTC().Format(time.RFC3339Nano)),
+			":sk": str(timeKey(due) + "#" + e.Partition + "#" + e.ID), ":due": str(due.UTC().Format(time.RFC3339Nano)),
 			":a": num(int64(attempt)),
 		},
 	})

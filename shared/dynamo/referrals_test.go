@@ -41,8 +41,8 @@ func newReferral(id, webhookID, bodyHash string) dynamo.NewReferral {
 		Idempotency: dynamo.Idempotency{ClinicID: "c1", WebhookID: webhookID, BodyHash: bodyHash, Answer: []byte(`{"id":"` + id + `"}`), At: t0},
 		Token:       dynamo.Token{Hash: "h-" + id, Kind: "consent", ReferralID: id, ClinicID: "c1", ExpiresAt: t0.Add(time.Hour)},
 		Events: []referral.Event{
-			{ID: "E1" + id, ReferralID: id, ClinicID: "c1", Type: referral.ConsentRequested, At: t0, Due: t0},
-			{ID: "E2" + id, ReferralID: id, ClinicID: "c1", Type: referral.ConsentDeadline, At: t0, Due: t0.Add(time.Hour)},
+			{ID: "E1" + id, Partition: id, ClinicID: "c1", Type: referral.ConsentRequested, At: t0, Due: t0},
+			{ID: "E2" + id, Partition: id, ClinicID: "c1", Type: referral.ConsentDeadline, At: t0, Due: t0.Add(time.Hour)},
 		},
 	}
 }
@@ -152,7 +152,7 @@ func TestApplyChecksVersionAndWritesEvents(t *testing.T) {
 	a, _ := s.Get(ctx, "R1")
 	b, _ := s.Get(ctx, "R1")
 	a.Status = referral.Consented
-	ev := referral.Event{ID: "E3", ReferralID: "R1", Type: referral.StatusChanged, Status: referral.Consented, At: t0, Due: t0}
+	ev := referral.Event{ID: "E3", Partition: "R1", Type: referral.StatusChanged, Status: referral.Consented, At: t0, Due: t0}
 	done, _, err := s.Event(ctx, "R1", "E1R1")
 	if err != nil {
 		t.Fatal(err)
@@ -285,8 +285,8 @@ func TestDueReadsEveryShard(t *testing.T) {
 		t.Fatalf("Due with limit 5: %d, %v", len(oldest), err)
 	}
 	for i, ref := range oldest {
-		if want := fmt.Sprintf("R%02d", i); ref.ReferralID != want || !ref.Due.Equal(t0.Add(time.Duration(i)*time.Minute)) {
-			t.Errorf("oldest[%d] = %s due %s, want %s due %s", i, ref.ReferralID, ref.Due, want, t0.Add(time.Duration(i)*time.Minute))
+		if want := fmt.Sprintf("R%02d", i); ref.Partition != want || !ref.Due.Equal(t0.Add(time.Duration(i)*time.Minute)) {
+			t.Errorf("oldest[%d] = %s due %s, want %s due %s", i, ref.Partition, ref.Due, want, t0.Add(time.Duration(i)*time.Minute))
 		}
 	}
 	if due, _ := s.Due(ctx, t0.Add(90*time.Second), 100); len(due) != 2 {

@@ -127,7 +127,7 @@ func (s *Clinics) SubscriptionSent(ctx context.Context, clinicID, subID string, 
 // ScheduleHeartbeat writes a subscription's next heartbeat event and, in the
 // same transaction, finishes done (the heartbeat before it) when not nil.
 func (s *Referrals) ScheduleHeartbeat(ctx context.Context, next referral.Event, done *referral.Event) error {
-	return s.ApplyGroup(ctx, GroupChange{Partition: next.ReferralID, Events: []referral.Event{next}, Done: done})
+	return s.ApplyGroup(ctx, GroupChange{Partition: next.Partition, Events: []referral.Event{next}, Done: done})
 }
 
 // Subscriptions returns a clinic's subscriptions, headers opened.

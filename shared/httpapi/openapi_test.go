@@ -1220,7 +1220,7 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 				return
 			}
 			for _, ref := range refs {
-				ev, pending, err := h.App.Referrals.Event(ctx, ref.ReferralID, ref.EventID)
+				ev, pending, err := h.App.Referrals.Event(ctx, ref.Partition, ref.EventID)
 				if err != nil || !pending {
 					continue
 				}
@@ -1229,7 +1229,7 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 					name += " (" + string(ev.Status) + ")"
 				}
 				start := begin()
-				if err := h.App.RunEvent(ctx, ref.ReferralID, ref.EventID); err != nil {
+				if err := h.App.RunEvent(ctx, ref.Partition, ref.EventID); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
 				end(name, start, 0, 1)

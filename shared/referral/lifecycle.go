@@ -76,16 +76,20 @@ const (
 // causes it. It holds ids and statuses, never personal data: events are also the
 // clinician's timeline and the audit trail.
 type Event struct {
-	ID         string            `json:"id"` // ULID: sorts by time
-	ReferralID string            `json:"referral_id"`
-	ClinicID   string            `json:"clinic_id"`
-	Type       EventType         `json:"type"`
-	At         time.Time         `json:"at"`
-	Due        time.Time         `json:"due"` // when it may run; At unless scheduled
-	Status     Status            `json:"status,omitempty"`
-	Detail     string            `json:"detail,omitempty"`
-	Data       map[string]string `json:"data,omitempty"`
-	Attempt    int               `json:"attempt,omitempty"`
+	ID string `json:"id"` // ULID: sorts by time
+	// Partition is the id of what the event belongs to: a referral's id for
+	// a referral's events, "group-<id>" for a group's (listing checks) and
+	// "sub-<id>" for a FHIR Subscription's (handshakes, heartbeats). The
+	// stored attribute keeps its first name, referral_id.
+	Partition string            `json:"referral_id"`
+	ClinicID  string            `json:"clinic_id"`
+	Type      EventType         `json:"type"`
+	At        time.Time         `json:"at"`
+	Due       time.Time         `json:"due"` // when it may run; At unless scheduled
+	Status    Status            `json:"status,omitempty"`
+	Detail    string            `json:"detail,omitempty"`
+	Data      map[string]string `json:"data,omitempty"`
+	Attempt   int               `json:"attempt,omitempty"`
 	// TTL is when the store may delete the event (epoch seconds), set once
 	// the referral has closed; 0 while it is open.
 	TTL int64 `json:"expires_at,omitempty"`
