@@ -82,9 +82,16 @@ run: $(NODE_MODULES) $(LOCAL_KMS) ## Run the local stack (API, DynamoDB, SES emu
 	go build -o $(BUILD_DIR)/handoff ./infra/cmd/handoff
 	./$(BUILD_DIR)/handoff run
 
-test: $(NODE_MODULES) $(LOCAL_KMS) ## Run every test (go vet, then go test)
+# Every test process records the AWS calls its functions make into
+# $(AWS_CALLS); iamcheck then proves each allowed by its function's role in
+# template.yaml and lists the grants no call used (infra/iamcheck).
+AWS_CALLS := $(BUILD_DIR)/awscalls
+
+test: $(NODE_MODULES) $(LOCAL_KMS) ## Run every test (go vet, go test, then the IAM check of every AWS call the tests made)
 	go vet ./...
-	go test -count=1 -timeout 15m ./...
+	rm -rf $(AWS_CALLS)
+	HANDOFF_AWS_CALLS=$(CURDIR)/$(AWS_CALLS) go test -count=1 -timeout 15m ./...
+	go run ./infra/cmd/iamcheck -calls $(AWS_CALLS)
 
 lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, and cfn-lint on template.yaml when installed
 	@unformatted=$$(find . -name '*.go' -not -path './$(BUILD_DIR)/*' -not -path './.aws-sam/*' \

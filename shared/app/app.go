@@ -49,6 +49,10 @@ type App struct {
 	Now  func() time.Time
 	// LinkKey returns the key that binds page forms to their links.
 	LinkKey func(ctx context.Context) ([]byte, error)
+	// CacheScope, when set, names the cache a request's process-level
+	// reads (the clinic cache) use: one process serving several functions
+	// (a test harness) keeps one cache per function, as separate Lambdas do.
+	CacheScope func(ctx context.Context) string
 
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
@@ -73,8 +77,12 @@ func (a *App) now() time.Time {
 // clinic returns a clinic, from the process cache when fresh.
 func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	now := a.now()
+	key := id
+	if a.CacheScope != nil {
+		key = a.CacheScope(ctx) + "\x00" + id
+	}
 	a.clinicsMu.Lock()
-	c, ok := a.clinics[id]
+	c, ok := a.clinics[key]
 	a.clinicsMu.Unlock()
 	if ok && now.Sub(c.at) < clinicCacheTTL {
 		return c.c, nil
@@ -87,15 +95,20 @@ func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	if a.clinics == nil {
 		a.clinics = map[string]cachedClinic{}
 	}
-	a.clinics[id] = cachedClinic{c: cl, at: now}
+	a.clinics[key] = cachedClinic{c: cl, at: now}
 	a.clinicsMu.Unlock()
 	return cl, nil
 }
 
-// forgetClinic drops a clinic from the cache after it changed.
+// forgetClinic drops a clinic from the cache (every scope's) after it
+// changed.
 func (a *App) forgetClinic(id string) {
 	a.clinicsMu.Lock()
-	delete(a.clinics, id)
+	for k, c := range a.clinics {
+		if c.c.ID == id {
+			delete(a.clinics, k)
+		}
+	}
 	a.clinicsMu.Unlock()
 }
 

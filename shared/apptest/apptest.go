@@ -23,9 +23,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
+	"github.com/handoff-health/handoff/infra/iamcheck"
 	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
@@ -37,6 +41,7 @@ import (
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/smsevents"
+	"github.com/handoff-health/handoff/shared/testenv"
 	"github.com/handoff-health/handoff/shared/webhook"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -59,8 +64,16 @@ type Harness struct {
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
 	Metrics    *bytes.Buffer // every CloudWatch metric line (EMF) it wrote
+	// IAM records the IAM requests of every AWS call the harness's
+	// functions made (see infra/iamcheck); Functions are the template's
+	// functions, which say whose calls they are.
+	IAM       *iamcheck.Recorder
+	Functions iamcheck.Functions
 
 	textFaults TextFaults
+	// awsOptions record AWS calls (see IAM); clients a test makes for the
+	// core add them.
+	awsOptions []func(*middleware.Stack) error
 
 	mu         sync.Mutex
 	now        time.Time
@@ -75,6 +88,8 @@ type Option func(*config.Config)
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
 	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
+	iam := loadIAM(t, testenv.RepoRoot(t), h)
+	h.awsOptions = iam.options
 	h.DB = dynamotest.New(t)
 	h.SES = sestest.Start(t)
 	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
@@ -83,14 +98,25 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h.PhonesURL = phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.Server.Listener.Addr().String()
-	cfg, err := config.FromEnv(func(string) string { return "" })
+	// The template's environment for the sample deployment names the
+	// tables, the sender, the configuration sets, the texting origin and
+	// the keys.
+	cfg, err := config.FromEnv(func(k string) string {
+		switch k {
+		case "HANDOFF_REFERRALS_TABLE", "HANDOFF_DIRECTORY_TABLE", "HANDOFF_MAIL_FROM", "HANDOFF_SES_CONFIGURATION_SET",
+			"HANDOFF_SMS_ORIGIN", "HANDOFF_SMS_CONFIGURATION_SET":
+			return iam.env[k]
+		}
+		return ""
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.PublicURL, cfg.AdminToken, cfg.LinkKey = base, AdminToken, strings.Repeat("k", 40)
-	cfg.ReferralsTable, cfg.DirectoryTable = h.DB.Tables.Referrals, h.DB.Tables.Directory
-	cfg.MailFrom = "handoff@test.example"
-	cfg.SMSOrigin = TextingNumber
+	if cfg.ReferralsTable != h.DB.Tables.Referrals || cfg.DirectoryTable != h.DB.Tables.Directory {
+		t.Fatalf("the template names the tables %s and %s, the embedded server has %s and %s",
+			cfg.ReferralsTable, cfg.DirectoryTable, h.DB.Tables.Referrals, h.DB.Tables.Directory)
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -98,23 +124,34 @@ func New(t testing.TB, opts ...Option) *Harness {
 	awsCfg := wire.AWS{Config: aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		APIOptions:  iam.options,
 	}}
-	sealer, _, err := seal.NewRandomLocalKey()
-	if err != nil {
-		t.Fatal(err)
+	var sealer seal.Sealer
+	sealer, linkKey, viaKMS := h.kmsParts(iam)
+	if !viaKMS {
+		if sealer, _, err = seal.NewRandomLocalKey(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.Logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := wire.BuildWith(awsCfg, cfg, log, wire.Options{Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if viaKMS {
+		a.LinkKey = linkKey
+	}
+	a.CacheScope = iamcheck.FunctionOf // each function has its own cache, as each Lambda does
 	// Point the clients at the embedded services.
+	h.DB.Client = dynamotest.Client(h.DB.URL, h.DB.Counter.Middleware(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, iam.options...)
+	})
 	a.Referrals.DB = h.DB.Client
 	a.Clinics.DB = h.DB.Client
 	a.Directory.DB = h.DB.Client
-	a.Mailer = sesSender(h.SES, cfg.MailFrom)
+	a.Mailer = sesSender(h.SES, cfg.MailFrom, cfg.SESConfigurationSet, iam.options)
 	if cfg.Texts() {
-		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, "")
+		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, cfg.SMSConfigurationSet)
 	}
 	a.Now = h.Now
 	a.Metrics = &metrics.Emitter{W: &lockedWriter{w: h.Metrics}, Function: "test", Now: h.Now}
@@ -122,13 +159,18 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Referrals.Now = h.Now
 	h.App = a
 	srv := &httpapi.Server{App: a, Log: log}
-	h.Server.Config.Handler = srv.All()
+	// Each request is served as the function the template routes it to.
+	h.Server.Config.Handler = h.Functions.Handler(srv.All())
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
 	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}
 	// Delivery events reach the app as SNS brings them to the smsevents
 	// function.
-	h.Phones.Notify = (&smsevents.Handler{App: a, Log: log}).Handle
+	texts := &smsevents.Handler{App: a, Log: log}
+	textsFn := h.Functions.ForTopic("SmsEventsTopic")
+	h.Phones.Notify = func(ctx context.Context, ev events.SNSEvent) error {
+		return texts.Handle(As(ctx, textsFn), ev)
+	}
 	return h
 }
 
@@ -161,7 +203,7 @@ func (h *Harness) Advance(d time.Duration) {
 func (h *Harness) Settle() {
 	h.T.Helper()
 	for range 50 {
-		st, err := h.Dispatcher.Sweep(context.Background())
+		st, err := h.Dispatcher.Sweep(h.SweepContext())
 		if err != nil {
 			h.T.Fatalf("sweep: %v", err)
 		}

@@ -1,7 +1,6 @@
 package apptest_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,7 +69,7 @@ func benchSweeps(b *testing.B, w *world, prepare func(i int)) {
 	// embedded server's stale index entries (it keeps an event's entry after
 	// the event is rewritten without it) are not read eight times a sweep.
 	w.App.Referrals.DueShards = 1
-	ctx := context.Background()
+	ctx := w.SweepContext()
 	var events int
 	var calls, items int
 	b.ReportAllocs()

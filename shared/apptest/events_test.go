@@ -87,7 +87,13 @@ func TestSampleEvents(t *testing.T) {
 					fresh := apptest.New(t, func(c *config.Config) { c.AdminToken = sampleAdmin })
 					handler = apigw.Handler{HTTP: (&httpapi.Server{App: fresh.App, Log: fresh.App.Log}).Admin()}
 				}
-				res, err := handler.Handle(ctx, ev)
+				// Served as the function the template routes the event's
+				// route to.
+				fn := h.Functions.ForRoute(ev.RequestContext.HTTP.Method, ev.RawPath)
+				if fn == "" {
+					t.Fatalf("no function of the template serves %s %s", ev.RequestContext.HTTP.Method, ev.RawPath)
+				}
+				res, err := handler.Handle(apptest.As(ctx, fn), ev)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -95,7 +101,11 @@ func TestSampleEvents(t *testing.T) {
 					t.Fatalf("status %d, want %d: %s", res.StatusCode, w, res.Body)
 				}
 			case "dispatch":
-				out, err := h.Dispatcher.Handle(ctx, raw)
+				fctx := h.SweepContext()
+				if strings.Contains(string(raw), `"Records"`) {
+					fctx = h.StreamContext()
+				}
+				out, err := h.Dispatcher.Handle(fctx, raw)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -108,7 +118,7 @@ func TestSampleEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 				hd := &sesevents.Handler{App: h.App, Log: h.App.Log}
-				if err := hd.Handle(ctx, ev); err != nil {
+				if err := hd.Handle(h.TopicContext("SesEventsTopic"), ev); err != nil {
 					t.Fatal(err)
 				}
 			case "smsevents":
@@ -117,7 +127,7 @@ func TestSampleEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 				hd := &smsevents.Handler{App: h.App, Log: h.App.Log}
-				if err := hd.Handle(ctx, ev); err != nil {
+				if err := hd.Handle(h.TopicContext("SmsEventsTopic"), ev); err != nil {
 					t.Fatal(err)
 				}
 			default:

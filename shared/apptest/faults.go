@@ -156,6 +156,7 @@ func (h *Harness) InjectDynamoFaults(seed uint64, rate float64) *DynamoFaults {
 	client := dynamotest.Client(srv.URL, f.Counter.Middleware(), func(o *dynamodb.Options) {
 		o.Retryer = fastRetryer()
 		o.APIOptions = append(o.APIOptions, f.recordFailures)
+		o.APIOptions = append(o.APIOptions, h.awsOptions...)
 	})
 	h.App.Referrals.DB = client
 	h.App.Clinics.DB = client
@@ -287,6 +288,10 @@ func ledgerKeyOf(params any) string {
 // TooManyRequestsException, before they reach the emulator.
 type SESFaults struct {
 	url string
+	// configurationSet and options are the harness's (its configuration
+	// set, the IAM recorders).
+	configurationSet string
+	options          []func(*middleware.Stack) error
 
 	faults
 	// unverified is how many coming sends to refuse as SES's sandbox does.
@@ -329,6 +334,7 @@ func (h *Harness) NewSESFaults(seed uint64, rate float64) *SESFaults {
 	}))
 	h.T.Cleanup(srv.Close)
 	f.url = srv.URL
+	f.configurationSet, f.options = h.App.Config.SESConfigurationSet, h.awsOptions
 	return f
 }
 
@@ -359,8 +365,9 @@ func (f *SESFaults) Sender(from string) *ses.Sender {
 		BaseEndpoint: aws.String(f.url),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 		Retryer:      fastRetryer(),
+		APIOptions:   f.options,
 	})
-	return ses.NewSender(client, from, "")
+	return ses.NewSender(client, from, f.configurationSet)
 }
 
 // writeSESError answers as SES v2's REST-JSON protocol does.

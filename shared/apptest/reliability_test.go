@@ -284,7 +284,7 @@ func nearbyGroups(h *apptest.Harness, n int) []string {
 func sweepUntilQuiet(t *testing.T, h *apptest.Harness, step time.Duration, max int) int {
 	t.Helper()
 	for i := range max {
-		st, err := h.Dispatcher.Sweep(context.Background())
+		st, err := h.Dispatcher.Sweep(h.SweepContext())
 		if err != nil {
 			t.Fatalf("sweep: %v", err)
 		}
@@ -657,7 +657,7 @@ func TestDispatcherKilledMidBatch(t *testing.T) {
 				after = time.Duration(rng.IntN(30)+1) * time.Millisecond
 				kills++
 			}
-			if _, err := h.KillableSweep(context.Background(), after); err != nil {
+			if _, err := h.KillableSweep(h.SweepContext(), after); err != nil {
 				killedErrs++
 			}
 			h.Advance(5 * time.Second)

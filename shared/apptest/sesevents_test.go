@@ -76,11 +76,11 @@ func TestGroupBouncePausesTheGroup(t *testing.T) {
 	w.confirm(t, link, "introduce", "mission-a")
 	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
 	// A subscription confirmation is ignored, not followed.
-	if err := hd.Handle(context.Background(), events.SNSEvent{Records: []events.SNSEventRecord{{SNS: events.SNSEntity{
+	if err := hd.Handle(w.TopicContext("SesEventsTopic"), events.SNSEvent{Records: []events.SNSEventRecord{{SNS: events.SNSEntity{
 		Type: "SubscriptionConfirmation", Message: `{"SubscribeURL":"http://169.254.169.254/"}`}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := hd.Handle(context.Background(), snsBounce("Bounce", id, eventOf(t, w.Harness, id, referral.GroupNotified), "email")); err != nil {
+	if err := hd.Handle(w.TopicContext("SesEventsTopic"), snsBounce("Bounce", id, eventOf(t, w.Harness, id, referral.GroupNotified), "email")); err != nil {
 		t.Fatal(err)
 	}
 	if ids := matchIDs(t, w.Harness); strings.Contains(strings.Join(ids, ","), "mission-a") {
@@ -103,7 +103,7 @@ func TestPatientBounceFlagsTheReferral(t *testing.T) {
 	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
 	ev := eventOf(t, w.Harness, id, referral.ConsentRequested)
 	for range 2 { // a repeated notification changes nothing more
-		if err := hd.Handle(context.Background(), snsBounce("Complaint", id, ev, "email")); err != nil {
+		if err := hd.Handle(w.TopicContext("SesEventsTopic"), snsBounce("Complaint", id, ev, "email")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -188,7 +188,7 @@ func TestConsentBounceMakesTheReferralUnreachable(t *testing.T) {
 	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
 	ev := eventOf(t, w.Harness, receipt.ID, referral.ConsentRequested)
 	for range 2 {
-		if err := hd.Handle(context.Background(), snsBounce("Bounce", receipt.ID, ev, "email")); err != nil {
+		if err := hd.Handle(w.TopicContext("SesEventsTopic"), snsBounce("Bounce", receipt.ID, ev, "email")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package apptest_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -419,7 +418,7 @@ const soakTick = 10 * time.Second
 // soakTick per busy sweep, and jumps to the next retry when nothing is due.
 func (k *soak) chaos(stop <-chan struct{}, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 107))
-	ctx := context.Background()
+	ctx := k.h.SweepContext()
 	for {
 		select {
 		case <-stop:

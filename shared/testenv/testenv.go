@@ -84,3 +84,7 @@ func StartServer(t testing.TB, cmd *exec.Cmd, what, url string, wait time.Durati
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// CI reports whether the tests run under CI=true, where a missing tool is a
+// failure rather than a skip.
+func CI() bool { return os.Getenv("CI") == "true" }

@@ -150,7 +150,14 @@ func BuildWith(a AWS, cfg config.Config, log *slog.Logger, opt Options) (*app.Ap
 	if cfg.LinkKey == "" && cfg.LinkKeyID != "" {
 		linkKey = linkKeyFromKMS(kmsClient(), cfg.LinkKeyID)
 	}
-	core.LinkKey = func(ctx context.Context) ([]byte, error) {
+	core.LinkKey = checkedLinkKey(linkKey)
+	return core, nil
+}
+
+// checkedLinkKey turns a link key's source into App.LinkKey: a key shorter
+// than 32 characters is an error.
+func checkedLinkKey(linkKey func(context.Context) (string, error)) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
 		k, err := linkKey(ctx)
 		if err != nil {
 			return nil, err
@@ -160,7 +167,14 @@ func BuildWith(a AWS, cfg config.Config, log *slog.Logger, opt Options) (*app.Ap
 		}
 		return []byte(k), nil
 	}
-	return core, nil
+}
+
+// LinkKeyFromKMS is App.LinkKey as a Lambda derives it from the KMS HMAC key
+// keyID (HANDOFF_LINK_KEY_ID): one GenerateMac at first use, then kept for
+// the process. A harness that serves several functions from one process
+// makes one per function, as each Lambda has its own.
+func LinkKeyFromKMS(api *kms.Client, keyID string) func(context.Context) ([]byte, error) {
+	return checkedLinkKey(linkKeyFromKMS(api, keyID))
 }
 
 // noMail is the mailer of functions that never send email.

@@ -4,10 +4,14 @@ package kmstest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +64,68 @@ func Start(t testing.TB) *KMS {
 		t.Fatalf("create a key in local-kms: %v", err)
 	}
 	k.KeyID = aws.ToString(out.KeyMetadata.KeyId)
+	return k
+}
+
+// Key is a key StartKeys seeds local-kms with.
+type Key struct {
+	ID   string // the key id (a UUID)
+	HMAC bool   // an HMAC_256 key for GenerateMac, else a symmetric encryption key
+}
+
+// Available reports whether local-kms is installed (see Binary).
+func Available(t testing.TB) bool {
+	t.Helper()
+	_, ok := Binary(testenv.RepoRoot(t))
+	return ok
+}
+
+// StartKeys runs local-kms on a free port until the test ends, in account
+// 111122223333 and us-east-1, holding the given keys under their ids (so a
+// test can use the key ids a deployment's template gives). Without local-kms
+// it skips (fails under CI=true) saying how to install it.
+func StartKeys(t testing.TB, keys ...Key) *KMS {
+	t.Helper()
+	bin, ok := Binary(testenv.RepoRoot(t))
+	testenv.RequireTool(t, ok, "local-kms", "run `make tools` (go install github.com/nsmithuk/local-kms into build/tools)")
+	var seed strings.Builder
+	seed.WriteString("Keys:\n  Symmetric:\n")
+	for _, kind := range []bool{false, true} {
+		if kind {
+			seed.WriteString("    Hmac:\n")
+		} else {
+			seed.WriteString("    Aes:\n")
+		}
+		for _, k := range keys {
+			if k.HMAC != kind {
+				continue
+			}
+			backing := make([]byte, 32)
+			_, _ = rand.Read(backing)
+			fmt.Fprintf(&seed, "      - Metadata:\n          KeyId: %s\n          Enabled: true\n", k.ID)
+			if k.HMAC {
+				seed.WriteString("          KeyUsage: GENERATE_VERIFY_MAC\n          KeySpec: HMAC_256\n")
+			}
+			fmt.Fprintf(&seed, "        BackingKeys:\n          - %s\n", hex.EncodeToString(backing))
+		}
+	}
+	dir := t.TempDir()
+	seedPath := filepath.Join(dir, "seed.yaml")
+	if err := os.WriteFile(seedPath, []byte(seed.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(testenv.FreePort(t))
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+filepath.Join(dir, "data"), "KMS_SEED_PATH="+seedPath,
+		"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
+	k := &KMS{URL: "http://127.0.0.1:" + port}
+	testenv.StartServer(t, cmd, "local-kms", k.URL, 20*time.Second, func(int) bool { return true })
+	k.Client = kms.New(kms.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+	if len(keys) > 0 {
+		k.KeyID = keys[0].ID
+	}
 	return k
 }

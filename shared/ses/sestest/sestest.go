@@ -65,13 +65,14 @@ func Start(t testing.TB) *Emulator {
 	return e
 }
 
-// Client returns an SES v2 client pointed at the emulator.
-func (e *Emulator) Client() *sesv2.Client {
+// Client returns an SES v2 client pointed at the emulator; optFns adjust
+// its options (e.g. add a middleware).
+func (e *Emulator) Client(optFns ...func(*sesv2.Options)) *sesv2.Client {
 	return sesv2.New(sesv2.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(e.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+	}, optFns...)
 }
 
 // Mails lists every email the emulator holds.

@@ -1,0 +1,548 @@
+package iamcheck
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Template is template.yaml in CloudFormation's long form ({"Ref": …},
+// {"Fn::GetAtt": [name, attr]}, {"Fn::Sub": …}), with its conditions
+// evaluated and its intrinsics resolvable for one deployment.
+type Template struct {
+	doc        map[string]any
+	deployment Deployment
+	conditions map[string]bool
+}
+
+// Load reads the template at path for deployment d (see Sample). It returns
+// an error when the file cannot be read or parsed, or a condition cannot be
+// evaluated.
+func Load(path string, d Deployment) (*Template, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	t, err := Parse(data, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse reads a template's text for deployment d.
+func Parse(data []byte, d Deployment) (*Template, error) {
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return nil, err
+	}
+	v, err := longForm(&node)
+	if err != nil {
+		return nil, err
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("the template is not a mapping")
+	}
+	return newTemplate(doc, d)
+}
+
+func newTemplate(doc map[string]any, d Deployment) (*Template, error) {
+	t := &Template{doc: doc, deployment: d, conditions: map[string]bool{}}
+	for name, p := range asMap(doc["Parameters"]) {
+		if _, ok := d.Parameters[name]; ok {
+			continue
+		}
+		if def, ok := asMap(p)["Default"]; ok {
+			if t.deployment.Parameters == nil {
+				t.deployment.Parameters = map[string]string{}
+			}
+			t.deployment.Parameters = maps.Clone(t.deployment.Parameters)
+			t.deployment.Parameters[name] = scalar(def)
+		}
+	}
+	for name := range asMap(doc["Conditions"]) {
+		if _, err := t.condition(name, 0); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Clone returns a deep copy, for tests that change a template on purpose.
+func (t *Template) Clone() *Template {
+	c, _ := newTemplate(deepCopy(t.doc).(map[string]any), t.deployment)
+	return c
+}
+
+// Deployment returns the deployment the template is resolved for.
+func (t *Template) Deployment() Deployment { return t.deployment }
+
+// Resources returns the logical ids of the resources the deployment has
+// (their Condition holds), of type typ, sorted.
+func (t *Template) Resources(typ string) []string {
+	var ids []string
+	for id, r := range asMap(t.doc["Resources"]) {
+		if asString(asMap(r)["Type"]) != typ || !t.exists(id) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// exists reports whether resource id is declared and its Condition holds.
+func (t *Template) exists(id string) bool {
+	r := asMap(dig(t.doc, "Resources", id))
+	if r == nil {
+		return false
+	}
+	c := asString(r["Condition"])
+	return c == "" || t.conditions[c]
+}
+
+// TypeOf returns the Type of resource id, "" when there is none.
+func (t *Template) TypeOf(id string) string { return asString(dig(t.doc, "Resources", id, "Type")) }
+
+// Property returns a resource's property as written (not resolved).
+func (t *Template) Property(id string, path ...string) any {
+	return dig(t.doc, append([]string{"Resources", id, "Properties"}, path...)...)
+}
+
+// Metadata returns a resource's Metadata entry as written.
+func (t *Template) Metadata(id, key string) any { return dig(t.doc, "Resources", id, "Metadata", key) }
+
+// Set replaces a resource's property (for tests that change a template).
+func (t *Template) Set(id string, value any, path ...string) error {
+	m := asMap(dig(t.doc, append([]string{"Resources", id, "Properties"}, path[:len(path)-1]...)...))
+	if m == nil {
+		return fmt.Errorf("%s has no %s", id, strings.Join(path[:len(path)-1], "."))
+	}
+	m[path[len(path)-1]] = value
+	return nil
+}
+
+// condition evaluates a named condition.
+func (t *Template) condition(name string, depth int) (bool, error) {
+	if v, ok := t.conditions[name]; ok {
+		return v, nil
+	}
+	def, ok := asMap(t.doc["Conditions"])[name]
+	if !ok {
+		return false, fmt.Errorf("condition %s is not declared", name)
+	}
+	v, err := t.truth(def, depth+1)
+	if err != nil {
+		return false, fmt.Errorf("condition %s: %w", name, err)
+	}
+	t.conditions[name] = v
+	return v, nil
+}
+
+// truth evaluates a condition function.
+func (t *Template) truth(v any, depth int) (bool, error) {
+	if depth > 20 {
+		return false, errors.New("conditions nest too deep")
+	}
+	m := asMap(v)
+	if len(m) != 1 {
+		return false, fmt.Errorf("not a condition function: %v", v)
+	}
+	for fn, arg := range m {
+		args := asList(arg)
+		switch fn {
+		case "Condition":
+			return t.condition(asString(arg), depth)
+		case "Fn::Not":
+			if len(args) != 1 {
+				return false, errors.New("Fn::Not takes one condition")
+			}
+			b, err := t.truth(args[0], depth+1)
+			return !b, err
+		case "Fn::And", "Fn::Or":
+			all := fn == "Fn::And"
+			for _, a := range args {
+				b, err := t.truth(a, depth+1)
+				if err != nil {
+					return false, err
+				}
+				if b != all {
+					return b, nil
+				}
+			}
+			return all, nil
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, errors.New("Fn::Equals takes two values")
+			}
+			a, err := t.Resolve(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := t.Resolve(args[1])
+			if err != nil {
+				return false, err
+			}
+			return scalar(a) == scalar(b), nil
+		}
+		return false, fmt.Errorf("%s is not a condition function", fn)
+	}
+	return false, nil
+}
+
+// noValue is what AWS::NoValue resolves to: the property or list entry
+// holding it is dropped.
+type noValue struct{}
+
+// Resolve evaluates every intrinsic function in v for the deployment: Ref,
+// Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::If and
+// AWS::NoValue. Resources resolve to the names and ARNs Sample gives them.
+// It returns an error for a function or attribute it cannot resolve.
+func (t *Template) Resolve(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 1 {
+			for k, arg := range x {
+				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
+					return t.intrinsic(k, arg)
+				}
+			}
+		}
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			r, err := t.Resolve(val)
+			if err != nil {
+				return nil, err
+			}
+			if _, drop := r.(noValue); !drop {
+				out[k] = r
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, val := range x {
+			r, err := t.Resolve(val)
+			if err != nil {
+				return nil, err
+			}
+			if _, drop := r.(noValue); !drop {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// ResolveString resolves v to a string.
+func (t *Template) ResolveString(v any) (string, error) {
+	r, err := t.Resolve(v)
+	if err != nil {
+		return "", err
+	}
+	switch r.(type) {
+	case map[string]any, []any, noValue:
+		return "", fmt.Errorf("%v is not a string", v)
+	}
+	return scalar(r), nil
+}
+
+func (t *Template) intrinsic(fn string, arg any) (any, error) {
+	switch fn {
+	case "Ref":
+		return t.ref(asString(arg))
+	case "Fn::GetAtt":
+		l := asList(arg)
+		if s, ok := arg.(string); ok {
+			res, attr, _ := strings.Cut(s, ".")
+			l = []any{res, attr}
+		}
+		if len(l) != 2 {
+			return nil, fmt.Errorf("Fn::GetAtt %v", arg)
+		}
+		return t.attribute(asString(l[0]), asString(l[1]))
+	case "Fn::Sub":
+		return t.sub(arg)
+	case "Fn::Join":
+		l := asList(arg)
+		if len(l) != 2 {
+			return nil, fmt.Errorf("Fn::Join %v", arg)
+		}
+		parts, err := t.Resolve(l[1])
+		if err != nil {
+			return nil, err
+		}
+		var s []string
+		for _, p := range asList(parts) {
+			s = append(s, scalar(p))
+		}
+		return strings.Join(s, asString(l[0])), nil
+	case "Fn::Select":
+		l := asList(arg)
+		if len(l) != 2 {
+			return nil, fmt.Errorf("Fn::Select %v", arg)
+		}
+		idx, err := t.ResolveString(l[0])
+		if err != nil {
+			return nil, err
+		}
+		i, err := strconv.Atoi(idx)
+		if err != nil {
+			return nil, fmt.Errorf("Fn::Select index %q", idx)
+		}
+		list, err := t.Resolve(l[1])
+		if err != nil {
+			return nil, err
+		}
+		items := asList(list)
+		if i < 0 || i >= len(items) {
+			return nil, fmt.Errorf("Fn::Select index %d of %d", i, len(items))
+		}
+		return items[i], nil
+	case "Fn::Split":
+		l := asList(arg)
+		if len(l) != 2 {
+			return nil, fmt.Errorf("Fn::Split %v", arg)
+		}
+		s, err := t.ResolveString(l[1])
+		if err != nil {
+			return nil, err
+		}
+		var out []any
+		for _, p := range strings.Split(s, asString(l[0])) {
+			out = append(out, p)
+		}
+		return out, nil
+	case "Fn::If":
+		l := asList(arg)
+		if len(l) != 3 {
+			return nil, fmt.Errorf("Fn::If %v", arg)
+		}
+		c, err := t.condition(asString(l[0]), 0)
+		if err != nil {
+			return nil, err
+		}
+		if c {
+			return t.Resolve(l[1])
+		}
+		return t.Resolve(l[2])
+	}
+	return nil, fmt.Errorf("%s is not resolved here", fn)
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+func (t *Template) sub(arg any) (any, error) {
+	text, vars := asString(arg), map[string]any(nil)
+	if l, ok := arg.([]any); ok && len(l) == 2 {
+		text, vars = asString(l[0]), asMap(l[1])
+	}
+	var firstErr error
+	out := subVar.ReplaceAllStringFunc(text, func(m string) string {
+		name := m[2 : len(m)-1]
+		if strings.HasPrefix(name, "!") {
+			return "${" + name[1:] + "}"
+		}
+		var (
+			v   any
+			err error
+		)
+		if val, ok := vars[name]; ok {
+			v, err = t.Resolve(val)
+		} else if res, attr, ok := strings.Cut(name, "."); ok {
+			v, err = t.attribute(res, attr)
+		} else {
+			v, err = t.ref(name)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		return scalar(v)
+	})
+	return out, firstErr
+}
+
+func (t *Template) ref(name string) (any, error) {
+	d := t.deployment
+	switch name {
+	case "AWS::AccountId":
+		return d.Account, nil
+	case "AWS::Region":
+		return d.Region, nil
+	case "AWS::Partition":
+		return d.Partition, nil
+	case "AWS::StackName":
+		return d.StackName, nil
+	case "AWS::URLSuffix":
+		return "amazonaws.com", nil
+	case "AWS::NoValue":
+		return noValue{}, nil
+	}
+	if _, ok := asMap(t.doc["Parameters"])[name]; ok {
+		v, ok := d.Parameters[name]
+		if !ok {
+			return nil, fmt.Errorf("parameter %s has no default and no sample value", name)
+		}
+		return v, nil
+	}
+	if asMap(dig(t.doc, "Resources", name)) == nil {
+		return nil, fmt.Errorf("Ref %s: no such parameter or resource", name)
+	}
+	return t.physical(name, "Ref")
+}
+
+func (t *Template) attribute(res, attr string) (any, error) {
+	if asMap(dig(t.doc, "Resources", res)) == nil {
+		return nil, fmt.Errorf("GetAtt %s.%s: no such resource", res, attr)
+	}
+	return t.physical(res, attr)
+}
+
+// longForm converts a YAML node to plain values, with short-form intrinsic
+// tags (!Ref, !GetAtt, !Sub, …) in their long form.
+func longForm(n *yaml.Node) (any, error) {
+	var v any
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return longForm(n.Content[0])
+	case yaml.AliasNode:
+		return longForm(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			val, err := longForm(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[n.Content[i].Value] = val
+		}
+		v = m
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			val, err := longForm(c)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, val)
+		}
+		v = l
+	case yaml.ScalarNode:
+		if isIntrinsicTag(n.Tag) {
+			v = n.Value
+		} else if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+	}
+	if !isIntrinsicTag(n.Tag) {
+		return v, nil
+	}
+	name := strings.TrimPrefix(n.Tag, "!")
+	switch name {
+	case "Ref", "Condition":
+		return map[string]any{name: v}, nil
+	case "GetAtt":
+		if s, ok := v.(string); ok {
+			res, attr, _ := strings.Cut(s, ".")
+			v = []any{res, attr}
+		}
+	}
+	return map[string]any{"Fn::" + name: v}, nil
+}
+
+func isIntrinsicTag(tag string) bool {
+	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[k] = deepCopy(val)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, val := range x {
+			l[i] = deepCopy(val)
+		}
+		return l
+	}
+	return v
+}
+
+// dig walks maps by key; it returns nil when a step is missing.
+func dig(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// asList returns v as a list; a single value becomes a list of one.
+func asList(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	}
+	return []any{v}
+}
+
+// scalar renders a resolved scalar as CloudFormation would pass it.
+func scalar(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// target returns the resource a {"Ref": X} or {"Fn::GetAtt": [X, attr]}
+// points at, or "".
+func target(v any) string {
+	m := asMap(v)
+	if ref := asString(m["Ref"]); ref != "" {
+		return ref
+	}
+	if l := asList(m["Fn::GetAtt"]); len(l) > 0 {
+		return asString(l[0])
+	}
+	return ""
+}
