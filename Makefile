@@ -87,13 +87,18 @@ run: $(NODE_MODULES) $(LOCAL_KMS) ## Run the local stack (API, DynamoDB, SES emu
 # template.yaml and lists the grants no call used (infra/iamcheck).
 AWS_CALLS := $(BUILD_DIR)/awscalls
 
+# Every test process records the AWS calls its functions make into
+# $(AWS_CALLS); iamcheck then proves each allowed by its function's role in
+# template.yaml and lists the grants no call used (infra/iamcheck).
+AWS_CALLS := $(BUILD_DIR)/awscalls
+
 test: $(NODE_MODULES) $(LOCAL_KMS) ## Run every test (go vet, go test, then the IAM check of every AWS call the tests made)
 	go vet ./...
 	rm -rf $(AWS_CALLS)
 	HANDOFF_AWS_CALLS=$(CURDIR)/$(AWS_CALLS) go test -count=1 -timeout 15m ./...
 	go run ./infra/cmd/iamcheck -calls $(AWS_CALLS)
 
-lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, and cfn-lint on template.yaml when installed
+lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, cfn-lint on template.yaml when installed, cfn-guard's Control Tower rules
 	@unformatted=$$(find . -name '*.go' -not -path './$(BUILD_DIR)/*' -not -path './.aws-sam/*' \
 		-not -path '*/node_modules/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -w needed:"; echo "$$unformatted"; exit 1; fi
@@ -102,6 +107,7 @@ lint: $(NODE_MODULES) ## gofmt, go vet, staticcheck, Redocly's OpenAPI lint, and
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(NODE_MODULES)/.bin/redocly lint --format=stylish
 	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
 	else echo "cfn-lint not installed: template lint skipped (go test ./infra/templatetest still checks it)"; fi
+	go run ./infra/cmd/guard
 
 cover: $(NODE_MODULES) $(LOCAL_KMS) ## Coverage per package, counting code any package's tests exercise (-coverpkg=./...); profile in build/cover.out
 	@mkdir -p $(BUILD_DIR)
