@@ -25,7 +25,7 @@ LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction node_modules \
-	run test lint cover bench bench-match-100k bench-import fuzz coldstart soak load clean tools
+	run test lint cover bench bench-match-100k bench-import fuzz coldstart coldstart-arm64 soak load clean tools
 
 help: ## List the targets
 	@echo "handoff targets:"
@@ -61,7 +61,7 @@ build: ## Build every function into build/<name>/bootstrap and build/<name>.zip;
 		echo "build $$name ($$id)"; \
 		$(MAKE) build-$$id ARTIFACTS_DIR=$(CURDIR)/$(BUILD_DIR)/$$name; \
 	done
-	@go run ./infra/cmd/lambdazip $(foreach f,$(FUNCTIONS),$(BUILD_DIR)/$(firstword $(subst :, ,$(f))))
+	@go run ./infra/cmd/lambdazip -arch arm64 $(foreach f,$(FUNCTIONS),$(BUILD_DIR)/$(firstword $(subst :, ,$(f))))
 
 # ---------------------------------------------------------------- local tools
 
@@ -81,11 +81,6 @@ $(NODE_MODULES): infra/ses/package.json infra/ses/package-lock.json
 run: $(NODE_MODULES) $(LOCAL_KMS) ## Run the local stack (API, DynamoDB, SES emulator) on 127.0.0.1
 	go build -o $(BUILD_DIR)/handoff ./infra/cmd/handoff
 	./$(BUILD_DIR)/handoff run
-
-# Every test process records the AWS calls its functions make into
-# $(AWS_CALLS); iamcheck then proves each allowed by its function's role in
-# template.yaml and lists the grants no call used (infra/iamcheck).
-AWS_CALLS := $(BUILD_DIR)/awscalls
 
 # Every test process records the AWS calls its functions make into
 # $(AWS_CALLS); iamcheck then proves each allowed by its function's role in
@@ -142,6 +137,9 @@ fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a t
 
 coldstart: $(NODE_MODULES) $(LOCAL_KMS) ## Measure cold starts of every function under the Lambda Runtime Interface Emulator, against the local stack
 	go run ./infra/cmd/coldstart
+
+coldstart-arm64: $(NODE_MODULES) $(LOCAL_KMS) ## One cold start of every function as it ships (arm64) under qemu-user-static with the arm64 emulator, answering its sample event (slow)
+	go run ./infra/cmd/coldstart -arch arm64 -runs 1 -warm 1
 
 soak: ## Run the soak tests (TestSoak*, build tag soak), when present
 	@if ! grep -rlq --include='*_test.go' 'func TestSoak' --exclude-dir=node_modules --exclude-dir=$(BUILD_DIR) .; then \

@@ -22,9 +22,18 @@
 // the first run.
 // A function that does not build is reported in the table.
 //
+// With -arch arm64 (make coldstart-arm64) the functions are built as they
+// ship (GOARCH=arm64) and run, with the emulator also built for arm64, under
+// qemu-aarch64-static (Debian's qemu-user-static): proof that each arm64
+// bootstrap starts and answers its sample event. The emulator starts the
+// bootstrap through a two-line shell script that runs it under qemu, so no
+// binfmt_misc registration is needed. Times under qemu are the emulator's
+// translation, several times Lambda's; peak memory is not read. A function
+// that does not answer, or answers an error, fails the run.
+//
 // Usage:
 //
-//	go run ./infra/cmd/coldstart [-runs 20] [-warm 100] [-only intake,dispatch]
+//	go run ./infra/cmd/coldstart [-runs 20] [-warm 100] [-only intake,dispatch] [-arch arm64]
 package main
 
 import (
@@ -74,8 +83,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runs := fs.Int("runs", 20, "cold starts per function")
 	only := fs.String("only", "", "comma-separated function folders to measure (the floor is always measured)")
 	warm := fs.Int("warm", 100, "warm invocations after the first cold start of each function, before its peak memory is read again")
+	arch := fs.String("arch", "", "arm64: build for arm64 and run the arm64 emulator and bootstraps under qemu-aarch64-static")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var qemu string
+	switch *arch {
+	case "":
+	case "arm64":
+		var err error
+		if qemu, err = findQemu(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("-arch %q: only arm64 is emulated", *arch)
 	}
 	if *runs < 1 {
 		return errors.New("-runs must be at least 1")
@@ -84,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rie, err := ensureRIE(ctx, root, stderr)
+	rie, err := ensureRIE(ctx, root, stderr, *arch)
 	if err != nil {
 		return err
 	}
@@ -108,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i, tg := range targets {
 		fmt.Fprintf(stderr, "build %s\n", tg.name)
 		results[i].name = tg.name
-		bin, size, err := build(ctx, root, tg, filepath.Join(root, "build", "coldstart"))
+		bin, size, err := build(ctx, root, tg, filepath.Join(root, "build", "coldstart"+*arch), qemu)
 		if err != nil {
 			results[i].failure = "build failed: " + firstLine(err.Error())
 			continue
@@ -130,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if round == 0 {
 				warmRuns = *warm
 			}
-			m, err := measure(ctx, rie, bins[i], events[i], be.env, warmRuns)
+			m, err := measure(ctx, emulator(qemu, rie), bins[i], events[i], be.env, warmRuns)
 			if err != nil {
 				results[i].failure = "run failed: " + firstLine(err.Error())
 				continue
@@ -143,7 +164,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr)
 	printTable(stdout, results, *runs)
+	if qemu != "" {
+		return answeredAll(results)
+	}
 	return nil
+}
+
+// answeredAll returns an error naming each function that failed to build,
+// to start or to answer its sample event without an error.
+func answeredAll(results []result) error {
+	var bad []string
+	for _, r := range results {
+		if r.failure != "" {
+			bad = append(bad, r.name+": "+r.failure)
+		}
+		for o := range r.outcomes {
+			if strings.HasPrefix(o, "error") {
+				bad = append(bad, r.name+": "+o)
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not every bootstrap answered: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// findQemu returns Debian's qemu-user-static for arm64.
+func findQemu() (string, error) {
+	for _, name := range []string{"qemu-aarch64-static", "qemu-aarch64"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("qemu-aarch64-static is not installed: apt-get install qemu-user-static")
+}
+
+// emulator is the command line that starts the runtime interface emulator:
+// under qemu for arm64.
+func emulator(qemu, rie string) []string {
+	if qemu != "" {
+		return []string{qemu, rie}
+	}
+	return []string{rie}
 }
 
 // target is one binary to measure.
@@ -189,10 +252,33 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // ensureRIE returns the emulator under build/tools, installing the pinned
-// version there first if it is missing.
-func ensureRIE(ctx context.Context, root string, log io.Writer) (string, error) {
+// version there first if it is missing; for arch arm64, the emulator built
+// for linux/arm64 (under build/tools/arm64).
+func ensureRIE(ctx context.Context, root string, log io.Writer, arch string) (string, error) {
 	dir := filepath.Join(root, "build", "tools")
 	bin := filepath.Join(dir, "aws-lambda-rie")
+	if arch != "" {
+		// go install cannot write a cross-compiled binary to GOBIN: it goes
+		// to $GOPATH/bin/linux_arm64 of a GOPATH of its own (the module
+		// cache stays the usual one).
+		gopath := filepath.Join(dir, arch)
+		bin = filepath.Join(gopath, "bin", "linux_"+arch, "aws-lambda-rie")
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+		cache, err := exec.CommandContext(ctx, "go", "env", "GOMODCACHE").Output()
+		if err != nil {
+			return "", fmt.Errorf("go env GOMODCACHE: %w", err)
+		}
+		fmt.Fprintf(log, "installing %s for linux/%s into %s\n", rieModule, arch, filepath.Dir(bin))
+		cmd := exec.CommandContext(ctx, "go", "install", rieModule)
+		cmd.Env = append(os.Environ(), "GOBIN=", "GOPATH="+gopath, "GOMODCACHE="+strings.TrimSpace(string(cache)),
+			"GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("install the runtime interface emulator for %s: %w\n%s", arch, err, out)
+		}
+		return bin, nil
+	}
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -205,13 +291,20 @@ func ensureRIE(ctx context.Context, root string, log io.Writer) (string, error) 
 	return bin, nil
 }
 
-// build compiles tg for this machine into dir/<name>/bootstrap.
-func build(ctx context.Context, root string, tg target, dir string) (string, int64, error) {
+// build compiles tg into dir/<name>/bootstrap: for this machine, or, with
+// qemu set, for linux/arm64 as bootstrap.arm64 beside a bootstrap script
+// that runs it under qemu.
+func build(ctx context.Context, root string, tg target, dir, qemu string) (string, int64, error) {
 	out := filepath.Join(dir, tg.name, "bootstrap")
+	goos, goarch := runtime.GOOS, runtime.GOARCH
+	if qemu != "" {
+		out += ".arm64"
+		goos, goarch = "linux", "arm64"
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath",
 		"-ldflags=-s -w -buildid=", "-o", out, tg.pkg)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -220,6 +313,14 @@ func build(ctx context.Context, root string, tg target, dir string) (string, int
 	fi, err := os.Stat(out)
 	if err != nil {
 		return "", 0, err
+	}
+	if qemu != "" {
+		script := filepath.Join(filepath.Dir(out), "bootstrap")
+		text := fmt.Sprintf("#!/bin/sh\nexec %q %q \"$@\"\n", qemu, out)
+		if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+			return "", 0, err
+		}
+		return script, fi.Size(), nil
 	}
 	return out, fi.Size(), nil
 }

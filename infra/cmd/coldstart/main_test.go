@@ -171,11 +171,11 @@ func TestFloorUnderEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	rie, err := ensureRIE(ctx, root, &log)
+	rie, err := ensureRIE(ctx, root, &log, "")
 	if err != nil {
 		missing(t, "cannot install the Lambda Runtime Interface Emulator: "+err.Error())
 	}
-	bin, size, err := build(ctx, root, target{name: "floor", pkg: "./infra/floor"}, t.TempDir())
+	bin, size, err := build(ctx, root, target{name: "floor", pkg: "./infra/floor"}, t.TempDir(), "")
 	if err != nil {
 		t.Fatalf("build the floor: %v", err)
 	}
@@ -183,7 +183,7 @@ func TestFloorUnderEmulator(t *testing.T) {
 		t.Fatal("empty binary")
 	}
 	for i := range 2 {
-		m, err := measure(context.WithoutCancel(ctx), rie, bin, []byte(`{"sweep": true}`), []string{"PATH=" + os.Getenv("PATH")}, 3)
+		m, err := measure(context.WithoutCancel(ctx), []string{rie}, bin, []byte(`{"sweep": true}`), []string{"PATH=" + os.Getenv("PATH")}, 3)
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}

@@ -32,18 +32,18 @@ type measurement struct {
 
 const invokePath = "/2015-03-31/functions/function/invocations"
 
-// measure starts a fresh emulator running bin, invokes it with event once
+// measure starts a fresh emulator (the command line rie) running bin, invokes it with event once
 // cold and warm times warm (at least once), reads the function process's peak
 // resident memory after the first answer and after the last, and stops the
 // emulator and the function.
-func measure(ctx context.Context, rie, bin string, event []byte, env []string, warm int) (measurement, error) {
+func measure(ctx context.Context, rie []string, bin string, event []byte, env []string, warm int) (measurement, error) {
 	var m measurement
 	addr := unusedAddr()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "./bootstrap")
+	cmd := exec.Command(rie[0], append(rie[1:], "--runtime-interface-emulator-address", addr, "./bootstrap")...)
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -4,9 +4,13 @@
 //
 // Usage:
 //
-//	lambdazip DIR...
+//	lambdazip [-arch arm64] DIR...
 //
-// Each DIR (for example build/intake, holding bootstrap) becomes DIR.zip. Files
+// Each DIR (for example build/intake, holding bootstrap) becomes DIR.zip.
+// With -arch, a bootstrap that is not a statically linked Linux ELF
+// executable for that architecture (arm64 or x86_64, as template.yaml's
+// Architectures names them) is refused before anything is written: Lambda
+// would fail its first invocation with Runtime.InvalidEntrypoint. Files
 // are stored in lexical path order with a fixed modification time
 // (1980-01-01 00:00:00 UTC) and a fixed mode: 0755 for bootstrap and any
 // executable, 0644 for the rest. Nothing else about the file system (owner,
@@ -16,8 +20,10 @@ package main
 import (
 	"archive/zip"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -38,9 +44,22 @@ func main() {
 	}
 }
 
-func run(dirs []string, stdout io.Writer) error {
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("lambdazip", flag.ContinueOnError)
+	arch := fs.String("arch", "", "refuse a bootstrap that is not a static Linux executable for this architecture (arm64 or x86_64)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dirs := fs.Args()
 	if len(dirs) == 0 {
-		return errors.New("usage: lambdazip DIR... (each DIR becomes DIR.zip)")
+		return errors.New("usage: lambdazip [-arch arm64] DIR... (each DIR becomes DIR.zip)")
+	}
+	if *arch != "" {
+		for _, dir := range dirs {
+			if err := checkBootstrap(filepath.Join(dir, "bootstrap"), *arch); err != nil {
+				return err
+			}
+		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "function\tbootstrap bytes\tzip bytes\tzip sha256")
@@ -154,4 +173,51 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// machines are the ELF machines of Lambda's architectures.
+var machines = map[string]elf.Machine{"arm64": elf.EM_AARCH64, "x86_64": elf.EM_X86_64}
+
+// checkBootstrap returns an error unless path is an executable, statically
+// linked Linux ELF file for arch (a Lambda architecture: arm64 or x86_64).
+func checkBootstrap(path, arch string) error {
+	want, ok := machines[arch]
+	if !ok {
+		return fmt.Errorf("-arch %q: Lambda's architectures are arm64 and x86_64", arch)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("no bootstrap: %w", err)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not executable (%v)", path, fi.Mode().Perm())
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s is not an ELF executable: %w", path, err)
+	}
+	defer f.Close()
+	switch {
+	case f.Machine != want:
+		return fmt.Errorf("%s is built for %v, not %s (%v): build with GOARCH=%s", path, f.Machine, arch, want, goarch(arch))
+	case f.Class != elf.ELFCLASS64:
+		return fmt.Errorf("%s is a %v file, want ELFCLASS64", path, f.Class)
+	case f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX:
+		return fmt.Errorf("%s is built for %v, not Linux: build with GOOS=linux", path, f.OSABI)
+	case f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN:
+		return fmt.Errorf("%s is an ELF %v, not an executable", path, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked (it names an interpreter): build with CGO_ENABLED=0", path)
+		}
+	}
+	return nil
+}
+
+func goarch(arch string) string {
+	if arch == "x86_64" {
+		return "amd64"
+	}
+	return arch
 }

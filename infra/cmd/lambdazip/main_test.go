@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"os"
@@ -163,6 +164,9 @@ func TestReproducibleBuild(t *testing.T) {
 				}
 				bin := filepath.Join(dir, "bootstrap")
 				checkBinary(t, bin, maxBinary)
+				if err := checkBootstrap(bin, "arm64"); err != nil {
+					t.Fatal(err)
+				}
 				s, err := writeZipFile(dir, dir+".zip")
 				if err != nil {
 					t.Fatal(err)
@@ -212,4 +216,72 @@ func missing(t *testing.T, why string) {
 func digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// elfFile writes a minimal ELF header (and, when interp, one PT_INTERP
+// program header) for machine.
+func elfFile(t *testing.T, machine elf.Machine, osabi elf.OSABI, interp bool, mode os.FileMode) string {
+	t.Helper()
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.Write([]byte{0x7f, 'E', 'L', 'F', byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT), byte(osabi)})
+	b.Write(make([]byte, 8))
+	phnum := uint16(0)
+	if interp {
+		phnum = 1
+	}
+	for _, v := range []any{uint16(elf.ET_EXEC), uint16(machine), uint32(elf.EV_CURRENT), uint64(0x401000), uint64(64), uint64(0),
+		uint32(0), uint16(64), uint16(56), phnum, uint16(64), uint16(0), uint16(0)} {
+		_ = binary.Write(&b, le, v)
+	}
+	if interp {
+		for _, v := range []any{uint32(elf.PT_INTERP), uint32(4), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(1)} {
+			_ = binary.Write(&b, le, v)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bootstrap")
+	if err := os.WriteFile(path, b.Bytes(), mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCheckBootstrap: a zip for Lambda's arm64 architecture takes only a
+// static Linux arm64 executable.
+func TestCheckBootstrap(t *testing.T) {
+	cases := []struct {
+		name    string
+		path    string
+		wantErr string
+	}{
+		{"static linux arm64", elfFile(t, elf.EM_AARCH64, elf.ELFOSABI_NONE, false, 0o755), ""},
+		{"x86_64", elfFile(t, elf.EM_X86_64, elf.ELFOSABI_NONE, false, 0o755), "GOARCH=arm64"},
+		{"dynamically linked", elfFile(t, elf.EM_AARCH64, elf.ELFOSABI_NONE, true, 0o755), "CGO_ENABLED=0"},
+		{"not linux", elfFile(t, elf.EM_AARCH64, elf.ELFOSABI_FREEBSD, false, 0o755), "GOOS=linux"},
+		{"not executable", elfFile(t, elf.EM_AARCH64, elf.ELFOSABI_NONE, false, 0o644), "not executable"},
+		{"a script", func() string {
+			p := filepath.Join(t.TempDir(), "bootstrap")
+			_ = os.WriteFile(p, []byte("#!/bin/sh\nexec ./handoff\n"), 0o755)
+			return p
+		}(), "not an ELF"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkBootstrap(tc.path, "arm64")
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	// run refuses before writing any zip.
+	dir := filepath.Dir(elfFile(t, elf.EM_X86_64, elf.ELFOSABI_NONE, false, 0o755))
+	if err := run([]string{"-arch", "arm64", dir}, io.Discard); err == nil {
+		t.Fatal("run zipped an x86_64 bootstrap for arm64")
+	}
+	if _, err := os.Stat(dir + ".zip"); !os.IsNotExist(err) {
+		t.Fatalf("a zip was written: %v", err)
+	}
 }
