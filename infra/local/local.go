@@ -1,7 +1,9 @@
 // Package local is handoff's whole stack on one machine, offline: the embedded
 // DynamoDB-compatible server with both tables created from template.yaml, the
-// SES v2 emulator, the phone sink for texts, the very HTTP handlers the
-// Lambdas serve, and the sweeper standing in for the table's stream.
+// SES v2 emulator (with SES's mailbox simulator addresses: a message to
+// bounce@simulator.amazonses.com comes back as a bounce, as in AWS), the
+// phone sink for texts, the very HTTP handlers the Lambdas serve, and the
+// sweeper standing in for the table's stream.
 package local
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
+	"github.com/handoff-health/handoff/shared/sesevents"
 	"github.com/handoff-health/handoff/shared/smsevents"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -159,7 +162,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		fmt.Fprintf(o.Out, "  DynamoDB             %s\n", getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	}
 	// SES: the npm emulator unless an outside endpoint is given.
-	if getenv("AWS_ENDPOINT_URL_SESV2") == "" {
+	localSES := getenv("AWS_ENDPOINT_URL_SESV2") == ""
+	if localSES {
 		stop, err := startSES(ctx, o.Root, o.SESAddr)
 		if err != nil {
 			return nil, err
@@ -250,6 +254,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
 	s.App = a
+	if localSES {
+		// The emulator's mailbox, with SES's mailbox simulator addresses.
+		sim := &mailboxSimulator{next: a.Mailer, notify: (&sesevents.Handler{App: a, Log: o.Log}).Handle, after: time.Second, log: o.Log}
+		a.Mailer = sim
+		s.stop = append(s.stop, sim.wait)
+	}
 	if sink != nil {
 		h := &smsevents.Handler{App: a, Log: o.Log}
 		sink.Notify = h.Handle

@@ -52,6 +52,7 @@ var contractRoutes = []route{
 	{"POST", "/l/{token}", "RespondFunction"},
 	{"POST", "/v1/admin/groups/{id}/check", "AdminFunction"},
 	{"POST", "/v1/admin/clinics", "AdminFunction"},
+	{"DELETE", "/v1/admin/clinics/{id}", "AdminFunction"},
 	{"PUT", "/v1/admin/groups/{id}", "AdminFunction"},
 	{"GET", "/v1/admin/groups/{id}", "AdminFunction"},
 	{"POST", "/v1/admin/groups/import", "AdminFunction"},

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -97,6 +98,43 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 	a.forgetClinic(in.ID)
 	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails, "sms", *c.SMS)
 	return out, nil
+}
+
+// RemovedClinic is the answer to removing a clinic.
+type RemovedClinic struct {
+	ID        string    `json:"id"`
+	RemovedAt time.Time `json:"removed_at"`
+	// DeletedAfter is when what is kept of the clinic (its name, for the
+	// pages and emails of referrals still open) may be deleted.
+	DeletedAfter time.Time `json:"deleted_after"`
+}
+
+// removedClinicKept is how long a removed clinic's name is kept after the
+// retention period: longer than a referral can stay open.
+const removedClinicKept = 90 * 24 * time.Hour
+
+// RemoveClinic ends a clinic's access at once: its api key, webhook secret,
+// callback, FHIR client keys and Subscriptions are gone (a request of the
+// clinic is then refused as one of an unknown clinic; other functions' caches
+// hold a clinic at most a minute). Its open referrals run to their end,
+// without status webhooks or clinician emails. Removing it again gives the
+// same answer. Errors: problem.NotFound (no such clinic).
+func (a *App) RemoveClinic(ctx context.Context, id string) (RemovedClinic, error) {
+	if !ValidClinicID(id) {
+		return RemovedClinic{}, problem.Errorf(problem.NotFound, "clinic not found")
+	}
+	unusable, err := webhook.NewSecret()
+	if err != nil {
+		return RemovedClinic{}, err
+	}
+	now := a.now()
+	c, err := a.Clinics.Remove(ctx, id, unusable, now, now.Add(a.Config.Retention+removedClinicKept).Unix())
+	if err != nil {
+		return RemovedClinic{}, err
+	}
+	a.forgetClinic(id)
+	a.Log.InfoContext(ctx, "clinic removed", "clinic", id)
+	return RemovedClinic{ID: id, RemovedAt: c.RemovedAt, DeletedAfter: time.Unix(c.TTL, 0).UTC()}, nil
 }
 
 // checkCallbackURL refuses callback targets that are not https (or http on a

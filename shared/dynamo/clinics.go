@@ -36,6 +36,10 @@ type Clinic struct {
 	WebhookSecret  string    `json:"-"`
 	CallbackSecret string    `json:"-"`
 	CreatedAt      time.Time `json:"created_at"`
+	// RemovedAt is when an operator removed the clinic (see Remove).
+	RemovedAt time.Time `json:"removed_at,omitzero"`
+	// TTL is when DynamoDB may delete a removed clinic (epoch seconds).
+	TTL int64 `json:"expires_at,omitempty"`
 }
 
 // TextsPatients reports whether the clinic lets handoff text its patients:
@@ -178,4 +182,74 @@ func (s *Clinics) DisableCallback(ctx context.Context, id string) error {
 		return fmt.Errorf("disable callback of clinic %s: %w", id, err)
 	}
 	return nil
+}
+
+// Remove ends a removed clinic's access and keeps only what its open
+// referrals' pages and emails still name: it deletes the other items of the
+// clinic's partition (FHIR Subscriptions and their event numbers), then
+// rewrites the clinic with its name, its texting setting and a new webhook
+// secret (unusable, the caller's: nobody holds it), without its api key,
+// contact, callback, clinician emails or FHIR client keys, and with removed_at
+// and a TTL (ttl, epoch seconds). Removing a removed clinic changes nothing.
+// It returns the clinic as removed, or a problem.NotFound error.
+func (s *Clinics) Remove(ctx context.Context, id, unusableSecret string, at time.Time, ttl int64) (Clinic, error) {
+	pk := clinicPrefix + id
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(pk, "CLINIC"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return Clinic{}, notFound("clinic")
+	}
+	var it clinicItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+	}
+	if !it.RemovedAt.IsZero() {
+		return it.Clinic, nil
+	}
+	// The partition's other items first: a failure leaves the clinic as it
+	// was, and removing again finishes the job.
+	in := &dynamodb.QueryInput{
+		TableName: &s.Table, KeyConditionExpression: aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
+		ProjectionExpression:      aws.String("PK, SK"),
+	}
+	for {
+		page, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+		}
+		for _, item := range page.Items {
+			if sk, _ := item["SK"].(*types.AttributeValueMemberS); sk == nil || sk.Value == "CLINIC" {
+				continue
+			}
+			if _, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: map[string]types.AttributeValue{"PK": item["PK"], "SK": item["SK"]}}); err != nil {
+				return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	kept := Clinic{ID: id, Name: it.Name, SMS: it.SMS, ClinicianEmails: new(false), CreatedAt: it.CreatedAt, RemovedAt: at.UTC(), TTL: ttl}
+	next := clinicItem{Clinic: kept, Type: "clinic"}
+	if next.WebhookSecret, err = s.Sealer.Seal(ctx, []byte(unusableSecret), aadFor(pk, "CLINIC", "webhook_secret")); err != nil {
+		return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+	}
+	item, err := marshal(next, pk, "CLINIC")
+	if err != nil {
+		return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+	}
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_exists(PK)"),
+	})
+	if conditionFailed(err) {
+		return Clinic{}, notFound("clinic")
+	}
+	if err != nil {
+		return Clinic{}, fmt.Errorf("remove clinic %s: %w", id, err)
+	}
+	return kept, nil
 }

@@ -38,6 +38,7 @@ func isAdminPage(p string) bool { return p == "/admin" || strings.HasPrefix(p, "
 func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{http.MethodGet: s.healthz}))
 	mux.HandleFunc("/v1/admin/clinics", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.createClinic})))
+	mux.HandleFunc("/v1/admin/clinics/{id}", s.admin(methods(map[string]http.HandlerFunc{http.MethodDelete: s.removeClinic})))
 	mux.HandleFunc("/v1/admin/groups/import", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.importGroups})))
 	mux.HandleFunc("/v1/admin/groups/{id}", s.admin(methods(map[string]http.HandlerFunc{
 		http.MethodPut: s.putGroup, http.MethodGet: s.getGroup,
@@ -79,6 +80,15 @@ func (s *Server) createClinic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) removeClinic(w http.ResponseWriter, r *http.Request) {
+	out, err := s.App.RemoveClinic(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {

@@ -508,6 +508,15 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 	})
 
+	t.Run("admin remove clinic", func(t *testing.T) {
+		var gone struct{ ID, WebhookSecret, APIKey, CallbackSecret string }
+		newClinic(t, "leaving", "", &gone)
+		c.do(t, h, exchange{method: "DELETE", path: "/v1/admin/clinics/leaving", header: bearerHeader(admin), status: 200, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: "/v1/admin/clinics/leaving", header: bearerHeader(admin), status: 200, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: "/v1/admin/clinics/nobody", header: bearerHeader(admin), status: 404, request: inexpressible})
+		c.do(t, h, exchange{method: "DELETE", path: "/v1/admin/clinics/leaving", status: 401, request: violates})
+	})
+
 	t.Run("admin match", func(t *testing.T) {
 		_, b := c.do(t, h, exchange{method: "GET", path: "/v1/admin/match?topic=alcohol&postal_code=94110&limit=5", header: bearerHeader(admin), status: 200, request: conforms})
 		if !strings.Contains(string(b), `"mission-a"`) {

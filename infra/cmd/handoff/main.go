@@ -1,8 +1,9 @@
-// Command handoff is the operator's tool for a local stack:
+// Command handoff is the operator's tool, for a local stack and a deployed one:
 //
 //	handoff run                 start the whole stack (what `make run` does)
 //	handoff send [flags] FILE   sign a referral with a clinic's webhook secret and POST it
 //	handoff import [flags] FILE import a Meeting Guide or HSDS feed through the admin API
+//	handoff smoke -url … -token …   walk one synthetic referral through a deployed stack
 //
 // Run `handoff COMMAND -h` for a command's flags.
 package main
@@ -38,6 +39,7 @@ commands:
   import   import a Meeting Guide or HSDS feed through the admin API, with progress
   fhir-keygen  make an EHR's ES384 key pair: the private key to a PEM file, the JWKS to stdout
   fhir-token   sign a SMART Backend Services assertion with an EHR's key and get an access token
+  smoke    walk one synthetic referral through a deployed stack (SES's mailbox simulator), step by step
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fhirKeygen(args[1:], stdout)
 	case "fhir-token":
 		return fhirToken(args[1:], stdout)
+	case "smoke":
+		return smoke(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
