@@ -25,7 +25,7 @@ LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction node_modules \
-	run test lint cover bench bench-match-100k bench-import fuzz coldstart coldstart-arm64 soak load clean tools
+	run test lint cover bench bench-match-100k bench-import bench-import-10k fuzz coldstart coldstart-arm64 soak load clean tools
 
 help: ## List the targets
 	@echo "handoff targets:"
@@ -123,6 +123,9 @@ bench-match-100k: ## Match against 1k, 10k and 100k groups (about 20 minutes: th
 
 bench-import: ## Import a Meeting Guide feed of 1,000 groups, new and again (a few minutes)
 	HANDOFF_BENCH_IMPORT_1K=1 go test -run '^$$' -bench 'BenchmarkImport/groups=1000' -benchtime 1x -timeout 0 ./shared/apptest
+
+bench-import-10k: ## Import a Meeting Guide feed of 10,000 groups as an asynchronous job, through the API and the dispatcher: time and DynamoDB calls (long)
+	HANDOFF_BENCH_IMPORT_10K=1 go test -run '^$$' -bench 'BenchmarkImportJob/groups=10000' -benchtime 1x -timeout 0 ./shared/apptest
 
 fuzz: ## Run each Fuzz target in FUZZPKGS (./...) for FUZZTIME (60s), one at a time
 	@targets=$$(go test -list '^Fuzz' $(FUZZPKGS) | awk ' \

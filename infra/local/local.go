@@ -35,6 +35,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/imports"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/sesevents"
@@ -299,6 +300,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	})
 
 	dctx, cancel := context.WithCancel(context.Background())
+	imports.New(a, imports.Options{}).Register() // the asynchronous imports' events
 	d := &dispatch.Dispatcher{App: a, Log: o.Log}
 	done := make(chan struct{})
 	go func() { d.Loop(dctx, o.SweepEvery); close(done) }()

@@ -56,8 +56,8 @@ type ImportResult struct {
 	Withdrawn []string `json:"withdrawn"`
 }
 
-// withdrawnReason is the pause reason of a group its feed no longer carries.
-const withdrawnReason = "no longer in its feed"
+// WithdrawnReason is the pause reason of a group its feed no longer carries.
+const WithdrawnReason = "no longer in its feed"
 
 // ImportGroups imports a Meeting Guide or HSDS feed (see StoreGroups: every
 // group it stores has a listing-check schedule). A bad row is skipped with
@@ -96,7 +96,7 @@ func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt 
 		for _, g := range res.Groups {
 			keep[g.ID] = true
 		}
-		withdrawn, err := a.Directory.WithdrawMissing(ctx, res.Groups[0].Source, keep, withdrawnReason)
+		withdrawn, err := a.Directory.WithdrawMissing(ctx, res.Groups[0].Source, keep, WithdrawnReason)
 		if err != nil {
 			return ImportResult{}, err
 		}

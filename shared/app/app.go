@@ -25,6 +25,7 @@ import (
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
 )
 
 // Mailer sends one email and returns the provider's message id.
@@ -49,6 +50,10 @@ type App struct {
 	Now  func() time.Time
 	// LinkKey returns the key that binds page forms to their links.
 	LinkKey func(ctx context.Context) ([]byte, error)
+	// Effects are the effects of event types whose use cases live in
+	// packages of their own beside this one (shared/imports): the
+	// dispatcher runs them as it runs the others (see RunEvent).
+	Effects map[referral.EventType]func(context.Context, referral.Event) error
 	// CacheScope, when set, names the cache a request's process-level
 	// reads (the clinic cache) use: one process serving several functions
 	// (a test harness) keeps one cache per function, as separate Lambdas do.

@@ -77,6 +77,9 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 	case referral.Heartbeat:
 		return a.onHeartbeat(ctx, ev)
 	default:
+		if f := a.Effects[ev.Type]; f != nil {
+			return f(ctx, ev)
+		}
 		// Timeline-only events (consent-declined, consent-revoked).
 		return a.Referrals.Finish(ctx, ev)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/imports"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
@@ -69,6 +70,9 @@ type Harness struct {
 	// functions, which say whose calls they are.
 	IAM       *iamcheck.Recorder
 	Functions iamcheck.Functions
+	// Imports are the asynchronous imports of the admin API and the
+	// dispatcher.
+	Imports *imports.Service
 
 	textFaults TextFaults
 	// awsOptions record AWS calls (see IAM); clients a test makes for the
@@ -158,7 +162,11 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Directory.Now = h.Now
 	a.Referrals.Now = h.Now
 	h.App = a
-	srv := &httpapi.Server{App: a, Log: log}
+	// One import service for the admin API and the dispatcher, so a test
+	// can change its options (ChunkBytes) for both.
+	h.Imports = imports.New(a, imports.Options{})
+	h.Imports.Register()
+	srv := &httpapi.Server{App: a, Log: log, Imports: h.Imports}
 	// Each request is served as the function the template routes it to.
 	h.Server.Config.Handler = h.Functions.Handler(srv.All())
 	h.Server.Start()

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/clinics", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.createClinic})))
 	mux.HandleFunc("/v1/admin/clinics/{id}", s.admin(methods(map[string]http.HandlerFunc{http.MethodDelete: s.removeClinic})))
 	mux.HandleFunc("/v1/admin/groups/import", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.importGroups})))
+	s.routeImports(mux)
 	mux.HandleFunc("/v1/admin/groups/{id}", s.admin(methods(map[string]http.HandlerFunc{
 		http.MethodPut: s.putGroup, http.MethodGet: s.getGroup,
 	})))
@@ -158,13 +160,8 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, adminGroup(g))
 }
 
-func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	body, err := readBody(w, r, maxImportBody)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+// importOptions reads an import's options from its query.
+func importOptions(q url.Values) (directory.ImportOptions, error) {
 	// Naming the feed makes it the authority on its groups: those it no
 	// longer carries are withdrawn, unless withdraw_missing=false.
 	withdraw := q.Get("source") != ""
@@ -175,14 +172,28 @@ func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
 	case "false":
 		withdraw = false
 	default:
-		s.fail(w, r, problem.Invalidf([]problem.FieldError{{Field: "withdraw_missing", Detail: "must be true or false"}}, "bad withdraw_missing"))
-		return
+		return directory.ImportOptions{}, problem.Invalidf([]problem.FieldError{{Field: "withdraw_missing", Detail: "must be true or false"}}, "bad withdraw_missing")
 	}
-	res, err := s.App.ImportGroups(r.Context(), q.Get("format"), body, directory.ImportOptions{
+	return directory.ImportOptions{
 		Topic: q.Get("topic"), Fellowship: q.Get("fellowship"), ContactEmail: q.Get("contact_email"),
 		Source: q.Get("source"), Timezone: q.Get("timezone"), Language: q.Get("language"),
 		WithdrawMissing: withdraw,
-	})
+	}, nil
+}
+
+func (s *Server) importGroups(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	body, err := readBody(w, r, maxImportBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	opt, err := importOptions(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.App.ImportGroups(r.Context(), q.Get("format"), body, opt)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/imports"
 	"github.com/handoff-health/handoff/shared/problem"
 )
 
@@ -29,6 +30,9 @@ const maxAPIBody = 64 << 10
 type Server struct {
 	App *app.App
 	Log *slog.Logger
+	// Imports are the asynchronous imports (nil: over App, with the
+	// default options).
+	Imports *imports.Service
 }
 
 // methods routes one path by method, answering 405 problem+json otherwise.

@@ -508,6 +508,37 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 	})
 
+	t.Run("admin asynchronous import", func(t *testing.T) {
+		feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := "?format=meeting-guide&topic=alcohol&fellowship=aa&contact_email=" + url.QueryEscape("intergroup@aa.example") + "&parts=2"
+		part := http.Header{"Authorization": {"Bearer " + admin}, "Content-Type": {"application/octet-stream"}}
+		_, b := c.do(t, h, exchange{method: "POST", path: "/v1/admin/imports" + q, header: part, body: feed[:len(feed)/2], status: 202, request: conforms})
+		var job struct{ ID, Status string }
+		if err := json.Unmarshal(b, &job); err != nil || job.Status != "receiving" {
+			t.Fatalf("start: %s", b)
+		}
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/imports/" + job.ID + "/parts/1", header: part, body: feed[len(feed)/2:], status: 202, request: conforms})
+		h.Settle()
+		_, b = c.do(t, h, exchange{method: "GET", path: "/v1/admin/imports/" + job.ID, header: bearerHeader(admin), status: 200, request: conforms})
+		if !strings.Contains(string(b), `"status":"done"`) {
+			t.Errorf("the import is not done: %s", b)
+		}
+		tests := []exchange{
+			{method: "GET", path: "/v1/admin/imports/01jzzzzzzzzzzzzzzzzzzzzzzz", header: bearerHeader(admin), status: 404, request: inexpressible},
+			{method: "GET", path: "/v1/admin/imports/" + job.ID, status: 401, request: violates},
+			{method: "POST", path: "/v1/admin/imports?format=meeting-guide&topic=alcohol&parts=99", header: part, body: feed, status: 422, request: violates},
+			{method: "POST", path: "/v1/admin/imports?format=meeting-guide&topic=nope", header: part, body: feed, status: 422, request: violates},
+			{method: "PUT", path: "/v1/admin/imports/" + job.ID + "/parts/5", header: part, body: feed, status: 422, request: inexpressible},
+			{method: "PUT", path: "/v1/admin/imports/01jzzzzzzzzzzzzzzzzzzzzzzz/parts/1", header: part, body: feed, status: 404, request: inexpressible},
+		}
+		for _, x := range tests {
+			c.do(t, h, x)
+		}
+	})
+
 	t.Run("admin remove clinic", func(t *testing.T) {
 		var gone struct{ ID, WebhookSecret, APIKey, CallbackSecret string }
 		newClinic(t, "leaving", "", &gone)

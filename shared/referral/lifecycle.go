@@ -70,6 +70,8 @@ const (
 	ListingCheck     EventType = "listing-check"      // a group's partition: ask its contact to check the listing
 	ListingHandover  EventType = "listing-handover"   // a group's partition: ask the new contact to confirm, tell the old one
 	Heartbeat        EventType = "heartbeat"          // a subscription's partition: post a heartbeat if it was quiet
+	ImportChunk      EventType = "import-chunk"       // an import's partition: store one chunk, then start the next
+	ImportFinish     EventType = "import-finish"      // an import's partition: withdraw what the feed dropped; done
 )
 
 // Event is an item written in the same transaction as the state change that
@@ -78,8 +80,9 @@ const (
 type Event struct {
 	ID string `json:"id"` // ULID: sorts by time
 	// Partition is the id of what the event belongs to: a referral's id for
-	// a referral's events, "group-<id>" for a group's (listing checks) and
-	// "sub-<id>" for a FHIR Subscription's (handshakes, heartbeats). The
+	// a referral's events, "group-<id>" for a group's (listing checks),
+	// "sub-<id>" for a FHIR Subscription's (handshakes, heartbeats) and
+	// "import-<id>" for an asynchronous import's. The
 	// stored attribute keeps its first name, referral_id.
 	Partition string            `json:"referral_id"`
 	ClinicID  string            `json:"clinic_id"`

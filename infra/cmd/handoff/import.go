@@ -10,13 +10,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/directory"
 )
 
-// importFeed reads a feed locally and PUTs each group through the admin API,
-// with a progress line.
+// importFeed sends a feed to the asynchronous import (POST /v1/admin/imports,
+// then a PUT per part), follows the job with a progress bar, and prints its
+// answer. A feed of any size up to the import's limit goes this way: parts
+// of -part-size bytes keep each request under a Lambda's payload limit, and
+// the stack stores the groups chunk by chunk, in the background.
 func importFeed(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:3000", "the stack's base URL")
@@ -27,7 +32,11 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.Fellowship, "fellowship", "", "aa, na, smart, … (sets model and spirituality defaults)")
 	fs.StringVar(&opt.ContactEmail, "contact-email", "", "contact email for groups the feed gives none")
 	fs.StringVar(&opt.Source, "source", "", "a name for the feed (default: from the format)")
-	withdraw := fs.Bool("withdraw-missing", false, "withdraw the source's groups the feed no longer carries (needs -source; sends the feed whole to the import endpoint, without a progress line)")
+	fs.StringVar(&opt.Timezone, "timezone", "", "the IANA time zone of meetings whose rows name none")
+	fs.StringVar(&opt.Language, "language", "", "the language of meetings whose rows name none (default en)")
+	withdraw := fs.Bool("withdraw-missing", false, "withdraw the source's groups the feed no longer carries (needs -source)")
+	partSize := fs.Int("part-size", 4<<20, "the most bytes one request carries (at most 5 MiB)")
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often to read the import's progress")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,96 +46,128 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	if *withdraw && opt.Source == "" {
 		return errors.New("-withdraw-missing needs -source: the name that tells this feed's groups from others'")
 	}
-	if *withdraw {
-		return importWhole(strings.TrimRight(*base, "/"), *token, *format, opt, fs.Arg(0), stdout)
+	if *partSize < 1 || *partSize > 5<<20 {
+		return errors.New("-part-size must be from 1 to 5242880 bytes")
 	}
-	f, err := os.Open(fs.Arg(0))
+	feed, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	res, err := directory.Import(*format, f, opt)
-	if err != nil {
-		return err
-	}
-	total := len(res.Groups)
-	var created, updated int
-	for i, g := range res.Groups {
-		body, err := json.Marshal(g)
-		if err != nil {
-			return err
-		}
-		req, err := http.NewRequest(http.MethodPut, strings.TrimRight(*base, "/")+"/v1/admin/groups/"+url.PathEscape(g.ID), bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+*token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, msg, err := call(req, 4096)
-		if err != nil {
-			return err
-		}
-		switch resp.StatusCode {
-		case http.StatusCreated:
-			created++
-		case http.StatusOK:
-			updated++
-		default:
-			res.Skipped = append(res.Skipped, directory.Skip{Index: i, Reason: fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(msg))})
-		}
-		if (i+1)%25 == 0 || i+1 == total {
-			fmt.Fprintf(stderr, "\rimported %d/%d groups", i+1, total)
-		}
-	}
-	fmt.Fprintln(stderr)
-	fmt.Fprintf(stdout, "created %d, updated %d, skipped %d\n", created, updated, len(res.Skipped))
-	for _, s := range res.Skipped {
-		fmt.Fprintf(stdout, "  row %d: %s\n", s.Index, s.Reason)
-	}
-	return nil
-}
-
-// importWhole posts the feed to the import endpoint, which imports it and
-// withdraws the source's groups it no longer carries, and prints the answer.
-func importWhole(base, token, format string, opt directory.ImportOptions, path string, stdout io.Writer) error {
-	body, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	q := url.Values{"format": {format}, "source": {opt.Source}, "withdraw_missing": {"true"}}
-	for k, v := range map[string]string{"topic": opt.Topic, "fellowship": opt.Fellowship, "contact_email": opt.ContactEmail} {
+	q := url.Values{"format": {*format}, "withdraw_missing": {strconv.FormatBool(*withdraw)}}
+	for k, v := range map[string]string{"topic": opt.Topic, "fellowship": opt.Fellowship, "contact_email": opt.ContactEmail,
+		"source": opt.Source, "timezone": opt.Timezone, "language": opt.Language} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/admin/groups/import?"+q.Encode(), bytes.NewReader(body))
+	var parts [][]byte
+	for len(feed) > *partSize {
+		parts, feed = append(parts, feed[:*partSize]), feed[*partSize:]
+	}
+	parts = append(parts, feed)
+	q.Set("parts", strconv.Itoa(len(parts)))
+	c := &adminClient{base: strings.TrimRight(*base, "/"), token: *token}
+	var job importJob
+	if err := c.send(http.MethodPost, "/v1/admin/imports?"+q.Encode(), parts[0], &job); err != nil {
+		return err
+	}
+	for i := 1; i < len(parts); i++ {
+		fmt.Fprintf(stderr, "\rsending part %d of %d", i+1, len(parts))
+		if err := c.send(http.MethodPut, fmt.Sprintf("/v1/admin/imports/%s/parts/%d", job.ID, i), parts[i], &job); err != nil {
+			return err
+		}
+	}
+	for job.Status != "done" && job.Status != "failed" {
+		fmt.Fprintf(stderr, "\r%s", progressBar(job, 30))
+		time.Sleep(*poll)
+		if err := c.send(http.MethodGet, "/v1/admin/imports/"+job.ID, nil, &job); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "\r%s\n", progressBar(job, 30))
+	if job.Status == "failed" {
+		return fmt.Errorf("import %s failed: %s", job.ID, job.Error)
+	}
+	line := fmt.Sprintf("created %d, updated %d, skipped %d", job.Imported, job.Updated, job.SkippedCount)
+	if *withdraw {
+		line += fmt.Sprintf(", withdrawn %d", job.WithdrawnCount)
+	}
+	fmt.Fprintln(stdout, line)
+	for _, s := range job.Skipped {
+		fmt.Fprintf(stdout, "  row %d: %s\n", s.Index, s.Reason)
+	}
+	if n := job.SkippedCount - len(job.Skipped); n > 0 {
+		fmt.Fprintf(stdout, "  … and %d more skipped\n", n)
+	}
+	for _, id := range job.Withdrawn {
+		fmt.Fprintf(stdout, "  withdrawn: %s\n", id)
+	}
+	if n := job.WithdrawnCount - len(job.Withdrawn); n > 0 {
+		fmt.Fprintf(stdout, "  … and %d more withdrawn\n", n)
+	}
+	return nil
+}
+
+// importJob is the part of an import's record the command reads.
+type importJob struct {
+	ID            string           `json:"id"`
+	Status        string           `json:"status"`
+	Parts         int              `json:"parts"`
+	PartsReceived int              `json:"parts_received"`
+	GroupsTotal   int              `json:"groups_total"`
+	GroupsDone    int              `json:"groups_done"`
+	Imported      int              `json:"imported"`
+	Updated       int              `json:"updated"`
+	SkippedCount  int              `json:"skipped_count"`
+	Skipped       []directory.Skip `json:"skipped"`
+	Withdrawn     []string         `json:"withdrawn"`
+	// WithdrawnCount counts every withdrawn group (Withdrawn lists the
+	// first thousand).
+	WithdrawnCount int    `json:"withdrawn_count"`
+	Error          string `json:"error"`
+}
+
+// progressBar draws a job's progress in width cells: the groups stored of
+// those the feed holds, once it is read.
+func progressBar(j importJob, width int) string {
+	switch {
+	case j.Status == "receiving":
+		return fmt.Sprintf("import %s: %d of %d parts received", j.ID, j.PartsReceived, j.Parts)
+	case j.GroupsTotal == 0:
+		return fmt.Sprintf("import %s: %s, no groups", j.ID, j.Status)
+	}
+	filled := j.GroupsDone * width / j.GroupsTotal
+	return fmt.Sprintf("[%s%s] %d/%d groups %3d%%", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
+		j.GroupsDone, j.GroupsTotal, j.GroupsDone*100/j.GroupsTotal)
+}
+
+// adminClient sends admin API requests.
+type adminClient struct{ base, token string }
+
+// send sends one request and reads its JSON answer into into; an answer
+// outside 2xx is an error with its status and problem detail.
+func (c *adminClient) send(method, path string, body []byte, into any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	fmt.Fprintf(stdout, "sending %d bytes to the import endpoint…\n", len(body))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream") // a part of the feed, cut anywhere
+	}
 	resp, answer, err := call(req, 1<<20)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("import: %d %s", resp.StatusCode, bytes.TrimSpace(answer))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %d %s", method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, bytes.TrimSpace(answer))
 	}
-	var res struct {
-		Imported, Updated int
-		Skipped           []directory.Skip
-		Withdrawn         []string
-	}
-	if err := json.Unmarshal(answer, &res); err != nil {
-		return fmt.Errorf("import: unreadable answer: %w", err)
-	}
-	fmt.Fprintf(stdout, "created %d, updated %d, skipped %d, withdrawn %d\n", res.Imported, res.Updated, len(res.Skipped), len(res.Withdrawn))
-	for _, s := range res.Skipped {
-		fmt.Fprintf(stdout, "  row %d: %s\n", s.Index, s.Reason)
-	}
-	for _, id := range res.Withdrawn {
-		fmt.Fprintf(stdout, "  withdrawn: %s\n", id)
+	if err := json.Unmarshal(answer, into); err != nil {
+		return fmt.Errorf("%s %s: unreadable answer: %w", method, path, err)
 	}
 	return nil
 }

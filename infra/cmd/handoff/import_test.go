@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -9,18 +10,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/apptest"
 )
 
 // TestImportCommand runs `handoff import` against a whole handoff (the
-// embedded DynamoDB behind the real handlers): a real feed group by group
-// with its progress line, then a smaller edition of it sent whole with
-// -withdraw-missing, which withdraws what the feed dropped.
+// embedded DynamoDB behind the real handlers, the dispatcher sweeping as the
+// local stack's does): a real feed in parts of 2 KB, followed to its end
+// with a progress bar, then a smaller edition of it with -withdraw-missing,
+// which withdraws what the feed dropped.
 func TestImportCommand(t *testing.T) {
 	h := apptest.New(t)
+	h.Imports.ChunkBytes = 2 << 10
+	ctx, stop := context.WithCancel(h.SweepContext())
+	swept := make(chan struct{})
+	go func() { h.Dispatcher.Loop(ctx, 20*time.Millisecond); close(swept) }()
+	t.Cleanup(func() { stop(); <-swept })
 	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
-	common := []string{"-url", h.Server.URL, "-token", apptest.AdminToken, "-format", "meeting-guide",
+	common := []string{"-url", h.Server.URL, "-token", apptest.AdminToken, "-format", "meeting-guide", "-poll", "20ms", "-part-size", "2048",
 		"-topic", "alcohol", "-fellowship", "aa", "-contact-email", "intergroup@aa.example", "-source", "atlanta-aa"}
 	run := func(t *testing.T, args ...string) (string, string, error) {
 		t.Helper()
@@ -30,8 +38,9 @@ func TestImportCommand(t *testing.T) {
 	}
 
 	out, progress, err := run(t, append(common, feed)...)
-	if err != nil || out != "created 5, updated 0, skipped 0\n" || !strings.Contains(progress, "imported 5/5 groups") {
-		t.Fatalf("group by group: %v\nstdout %q\nstderr %q", err, out, progress)
+	if err != nil || out != "created 5, updated 0, skipped 0\n" || !strings.Contains(progress, "[##############################] 5/5 groups 100%") ||
+		!strings.Contains(progress, "sending part 2 of") {
+		t.Fatalf("in parts: %v\nstdout %q\nstderr %q", err, out, progress)
 	}
 
 	raw, err := os.ReadFile(feed)
@@ -49,7 +58,7 @@ func TestImportCommand(t *testing.T) {
 	}
 	out, _, err = run(t, append(common, "-withdraw-missing", smaller)...)
 	if err != nil || !strings.Contains(out, "created 0, updated 1, skipped 0, withdrawn 4\n") || strings.Count(out, "  withdrawn: atlanta-aa-") != 4 {
-		t.Fatalf("whole, withdrawing: %v\n%s", err, out)
+		t.Fatalf("withdrawing: %v\n%s", err, out)
 	}
 
 	if _, _, err := run(t, "-url", h.Server.URL, "-token", apptest.AdminToken, "-topic", "alcohol", "-withdraw-missing", feed); err == nil || !strings.Contains(err.Error(), "needs -source") {
