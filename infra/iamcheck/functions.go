@@ -3,6 +3,7 @@ package iamcheck
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -67,7 +68,7 @@ func (t *Template) function(id string) (Function, error) {
 	f := Function{ID: id, Env: map[string]string{}}
 	f.Role = target(t.Property(id, "Role"))
 	if t.TypeOf(f.Role) != "AWS::IAM::Role" {
-		return f, fmt.Errorf("Role is not a GetAtt of an AWS::IAM::Role of the template")
+		return f, errors.New("its Role is not a GetAtt of an AWS::IAM::Role of the template")
 	}
 	arn, err := t.ResolveString(t.Property(id, "Role"))
 	if err != nil {

@@ -395,7 +395,7 @@ func (t *Template) ref(name string) (any, error) {
 		return v, nil
 	}
 	if asMap(dig(t.doc, "Resources", name)) == nil {
-		return nil, fmt.Errorf("Ref %s: no such parameter or resource", name)
+		return nil, fmt.Errorf("no parameter or resource %s (Ref)", name)
 	}
 	return t.physical(name, "Ref")
 }
