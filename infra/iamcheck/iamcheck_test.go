@@ -226,6 +226,30 @@ func TestCheck(t *testing.T) {
 		}) {
 			t.Fatalf("ListStreams on the stream (IAM takes it only on *) is not listed: %v", res.Unused)
 		}
+		// With a reason in the role's Metadata it is kept, and listed as
+		// kept; a reason that names no unused grant is itself a finding.
+		broken.SetMetadata("DispatchRole", "UnusedGrants", []any{
+			map[string]any{"Sid": "ReferralsStream", "Action": "dynamodb:ListStreams", "Reason": "kept to show the mechanism"},
+			map[string]any{"Sid": "Mail", "Action": "ses:SendEmail", "Resource": "identity/", "Reason": "but it is used"},
+		})
+		res, err = iamcheck.Check(ctx, broken, calls, sim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(res.Unused, func(g iamcheck.Grant) bool { return g.Action == "dynamodb:ListStreams" }) ||
+			!slices.ContainsFunc(res.Kept, func(g iamcheck.Grant) bool {
+				return g.Action == "dynamodb:ListStreams" && g.Reason == "kept to show the mechanism"
+			}) {
+			t.Errorf("the reason did not keep the grant: unused %v, kept %v", res.Unused, res.Kept)
+		}
+		if len(res.StaleReasons) != 1 || !strings.Contains(res.StaleReasons[0], "ses:SendEmail") {
+			t.Errorf("stale reasons %v", res.StaleReasons)
+		}
+		var report strings.Builder
+		res.Report(&report)
+		if !strings.Contains(report.String(), "kept to show the mechanism") || !strings.Contains(report.String(), "FAIL") {
+			t.Errorf("report:\n%s", report.String())
+		}
 	})
 }
 

@@ -120,6 +120,21 @@ func (t *Template) Property(id string, path ...string) any {
 // Metadata returns a resource's Metadata entry as written.
 func (t *Template) Metadata(id, key string) any { return dig(t.doc, "Resources", id, "Metadata", key) }
 
+// SetMetadata sets a resource's Metadata entry (for tests that change a
+// template).
+func (t *Template) SetMetadata(id, key string, value any) {
+	r := asMap(dig(t.doc, "Resources", id))
+	if r == nil {
+		return
+	}
+	md := asMap(r["Metadata"])
+	if md == nil {
+		md = map[string]any{}
+		r["Metadata"] = md
+	}
+	md[key] = value
+}
+
 // Set replaces a resource's property (for tests that change a template).
 func (t *Template) Set(id string, value any, path ...string) error {
 	m := asMap(dig(t.doc, append([]string{"Resources", id, "Properties"}, path[:len(path)-1]...)...))
