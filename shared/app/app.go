@@ -25,6 +25,7 @@ import (
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
 )
 
 // Mailer sends one email and returns the provider's message id.
@@ -53,6 +54,12 @@ type App struct {
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
 	jwks      jwksCache // FHIR clients' key sets fetched by URL
+
+	// effects and statusHooks are what use-case packages beside this one
+	// added (Handle, OnStatus), set while the process is wired, before it
+	// serves.
+	effects     map[referral.EventType]Effect
+	statusHooks []StatusHook
 }
 
 type cachedClinic struct {
@@ -70,8 +77,8 @@ func (a *App) now() time.Time {
 	return time.Now().UTC()
 }
 
-// clinic returns a clinic, from the process cache when fresh.
-func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
+// Clinic returns a clinic, from the process cache when fresh.
+func (a *App) Clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	now := a.now()
 	a.clinicsMu.Lock()
 	c, ok := a.clinics[id]
@@ -92,8 +99,8 @@ func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	return cl, nil
 }
 
-// forgetClinic drops a clinic from the cache after it changed.
-func (a *App) forgetClinic(id string) {
+// ForgetClinic drops a clinic from the cache after it changed.
+func (a *App) ForgetClinic(id string) {
 	a.clinicsMu.Lock()
 	delete(a.clinics, id)
 	a.clinicsMu.Unlock()
@@ -113,14 +120,14 @@ func (a *App) CheckAdmin(_ context.Context, bearer string) error {
 	return nil
 }
 
-// newID returns a new time-ordered id (a ULID). Ids made in one process in
+// NewID returns a new time-ordered id (a ULID). Ids made in one process in
 // the same millisecond still sort in the order they were made, so a
 // referral's events keep their order.
-func newID(now time.Time) string {
+func NewID(now time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
 }
 
-// linkToken returns the link token of a referral's consent page (kind
+// LinkToken returns the link token of a referral's consent page (kind
 // "consent") or of one route's group page (kind "group", seq the route): 256
 // bits, HMAC-SHA256 under the link key, base64url (43 characters). Kind
 // "text" is the consent page's token for texts: 128 bits (22 characters), so
@@ -128,7 +135,7 @@ func newID(now time.Time) string {
 // Only a token's SHA-256 is stored; the dispatcher derives the token again
 // when it writes the message, so the token itself is never written anywhere
 // but into that message.
-func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
+func (a *App) LinkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return "", "", err
@@ -149,8 +156,8 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// validToken reports whether s looks like a link token, before any lookup.
-func validToken(s string) bool {
+// ValidToken reports whether s looks like a link token, before any lookup.
+func ValidToken(s string) bool {
 	if len(s) != 43 && len(s) != 22 {
 		return false
 	}

@@ -62,7 +62,7 @@ func TestRetryAfter(t *testing.T) {
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	prev := time.Duration(0)
 	for n := 1; n <= 20; n++ {
-		d := backoff(n)
+		d := Backoff(n)
 		if d <= 0 || d > time.Hour+time.Hour/5 {
 			t.Fatalf("backoff(%d) = %v", n, d)
 		}

@@ -94,7 +94,7 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 	if err := a.Clinics.Create(ctx, c); err != nil {
 		return ClinicSecrets{}, err
 	}
-	a.forgetClinic(in.ID)
+	a.ForgetClinic(in.ID)
 	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails, "sms", *c.SMS)
 	return out, nil
 }

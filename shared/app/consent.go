@@ -26,7 +26,7 @@ var errLinkGone = problem.Errorf(problem.Gone, "this link has expired")
 // linkRecord resolves a page token to its record. Errors: problem.NotFound for
 // an unknown token (or one of another kind), problem.Gone for an expired one.
 func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token, *dynamo.Record, error) {
-	if !validToken(token) {
+	if !ValidToken(token) {
 		return dynamo.Token{}, nil, errLinkNotFound
 	}
 	t, err := a.Referrals.Token(ctx, HashToken(token))
@@ -67,7 +67,7 @@ func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.event(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}
@@ -84,7 +84,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		// page opened before that (a fast click) shows nothing to confirm yet.
 		return pages.ConsentView{}, problem.Errorf(problem.Unavailable, "the page is being prepared")
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return pages.ConsentView{}, err
 	}
@@ -194,7 +194,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			return "", err
 		}
 		sum := sha256.Sum256([]byte(text))
-		clinic, err := a.clinic(ctx, r.ClinicID)
+		clinic, err := a.Clinic(ctx, r.ClinicID)
 		if err != nil {
 			return "", err
 		}
@@ -221,10 +221,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			Redisclosure: consentRedisclosure, TextSHA256: hex.EncodeToString(sum[:]), Language: v.Lang,
 		}
 		r.Status, r.UpdatedAt = referral.Consented, now
-		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
-			a.statusEvent(r, "the patient agreed"),
-			a.event(r, referral.ConsentGiven, now, func(e *referral.Event) { e.Data = map[string]string{"mode": mode} }),
-			a.event(r, referral.ReceiptRequested, now, nil),
+		err = a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.StatusEvent(r, "the patient agreed"),
+			a.NewEvent(r, referral.ConsentGiven, now, func(e *referral.Event) { e.Data = map[string]string{"mode": mode} }),
+			a.NewEvent(r, referral.ReceiptRequested, now, nil),
 		}})
 		if err != nil {
 			return "", err
@@ -237,9 +237,9 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		}
 		r.Status, r.UpdatedAt = referral.Declined, now
 		r.Consent = &referral.Consent{DeclinedAt: now, Language: v.Lang, Discloser: v.ClinicName}
-		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
-			a.statusEvent(r, "the patient said no"),
-			a.event(r, referral.ConsentDeclined, now, nil),
+		err = a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.StatusEvent(r, "the patient said no"),
+			a.NewEvent(r, referral.ConsentDeclined, now, nil),
 		}})
 		if err != nil {
 			return "", err
@@ -254,8 +254,8 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		r.Consent.RevokedAt = now
 		// Revoking stops disclosure: the contact fields are deleted at once.
 		r.Patient.Email, r.Patient.Phone = "", ""
-		ch.Events = append(ch.Events, a.event(r, referral.ConsentRevoked, now, nil))
-		if err := a.apply(ctx, ch); err != nil {
+		ch.Events = append(ch.Events, a.NewEvent(r, referral.ConsentRevoked, now, nil))
+		if err := a.Apply(ctx, ch); err != nil {
 			return "", err
 		}
 		a.Log.InfoContext(ctx, "consent revoked", "referral", r.ID)

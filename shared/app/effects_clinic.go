@@ -40,6 +40,10 @@ type errLater struct {
 
 func (e *errLater) Error() string { return "retry later: " + e.why }
 
+// Later is the error an effect returns to be tried again at a given time
+// (a Retry-After, an earlier event still pending), saying why.
+func Later(at time.Time, why string) error { return &errLater{at: at, why: why} }
+
 // RetryAt reports when a failed event asked to be tried again, if it did.
 func RetryAt(err error) (time.Time, bool) {
 	var l *errLater
@@ -73,12 +77,12 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	r := rec.Referral
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
 	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" && clinic.EmailsClinician() {
-		err := a.sendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
+		err := a.SendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
 			m, err := pages.ClinicianStatusEmail("en", r.Clinician.Name, clinic.Name, r.ExternalID, r.ID, ev.Status, ev.At)
 			return message(r.Clinician.Email, m), err
 		})
@@ -94,6 +98,11 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	if err := a.notifySubscriptions(ctx, rec, ev); err != nil {
 		return err
 	}
+	for _, h := range a.statusHooks {
+		if err := h(ctx, rec, ev); err != nil {
+			return err
+		}
+	}
 	if err := a.countStatus(ctx, r, ev); err != nil {
 		return err
 	}
@@ -108,34 +117,34 @@ func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dy
 			return &errLater{at: a.now().Add(time.Second), why: "an earlier status webhook is pending"}
 		}
 	}
-	if run, err := a.claim(ctx, key); !run {
+	if run, err := a.Claim(ctx, key); !run {
 		return err
 	}
 	status, retryAfter, err := a.postCallback(ctx, clinic, ev, rec.Referral.ExternalID)
 	switch {
 	case err == nil && status/100 == 2:
 		a.Log.InfoContext(ctx, "status webhook delivered", "clinic", clinic.ID, "referral", ev.Partition, "event", ev.ID)
-		return a.record(ctx, key, strconv.Itoa(status))
+		return a.Record(ctx, key, strconv.Itoa(status))
 	case err == nil && status == http.StatusGone:
 		a.Log.WarnContext(ctx, "status webhook endpoint gone: disabled", "clinic", clinic.ID)
 		if err := a.Clinics.DisableCallback(ctx, clinic.ID); err != nil {
 			_ = a.Referrals.Release(ctx, key)
 			return err
 		}
-		a.forgetClinic(clinic.ID)
-		return a.record(ctx, key, "410")
+		a.ForgetClinic(clinic.ID)
+		return a.Record(ctx, key, "410")
 	}
 	_ = a.Referrals.Release(ctx, key)
 	a.Metrics.Emit("WebhookFailures", 1, metrics.Count)
 	if a.now().Sub(ev.At) > callbackWindow {
 		a.Log.WarnContext(ctx, "status webhook abandoned after the retry window", "clinic", clinic.ID, "event", ev.ID)
-		return a.record(ctx, key, "abandoned")
+		return a.Record(ctx, key, "abandoned")
 	}
 	why := "status " + strconv.Itoa(status)
 	if err != nil {
 		why = "unreachable"
 	}
-	at := a.now().Add(backoff(ev.Attempt + 1))
+	at := a.now().Add(Backoff(ev.Attempt + 1))
 	if retryAfter > 0 {
 		at = a.now().Add(retryAfter)
 	}

@@ -36,7 +36,7 @@ func (a *App) onConsentGiven(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	ch.Done = &ev
-	return a.apply(ctx, ch)
+	return a.Apply(ctx, ch)
 }
 
 // advance approaches the next group the patient chose that can take the
@@ -75,7 +75,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		}
 		seq := len(rec.Routes) + 1
 		deadline := now.Add(a.Config.GroupResponseTimeout)
-		_, hash, err := a.linkToken(ctx, "group", r.ID, seq)
+		_, hash, err := a.LinkToken(ctx, "group", r.ID, seq)
 		if err != nil {
 			return ch, err
 		}
@@ -89,17 +89,17 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		})
 		data := map[string]string{"route": itoa(seq), "group": g.ID}
 		ch.Events = append(ch.Events,
-			a.event(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
-			a.event(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
+			a.NewEvent(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
+			a.NewEvent(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
 		)
 		if r.Status != referral.Routed {
 			r.Status, r.UpdatedAt = referral.Routed, now
-			ch.Events = append(ch.Events, a.statusEvent(r, "group notified"))
+			ch.Events = append(ch.Events, a.StatusEvent(r, "group notified"))
 		}
 		return ch, nil
 	}
 	r.Status, r.UpdatedAt = referral.Unmatched, now
-	ch.Events = append(ch.Events, a.statusEvent(r, "no chosen group could take the referral"))
+	ch.Events = append(ch.Events, a.StatusEvent(r, "no chosen group could take the referral"))
 	return ch, nil
 }
 
@@ -117,12 +117,12 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		}
 		details = append(details, groupDetails(g, pages.Lang(r.Consent.Language)))
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
 	if r.Patient.Email != "" {
-		err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
 			return message(r.Patient.Email, m), err
 		})
@@ -131,8 +131,8 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		}
 	}
 	r.Status, r.UpdatedAt = referral.SharedWithPatient, a.now()
-	return a.apply(ctx, dynamo.Change{Referral: r, Done: &ev,
-		Events: []referral.Event{a.statusEvent(r, "group details sent to the patient")}})
+	return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
+		Events: []referral.Event{a.StatusEvent(r, "group details sent to the patient")}})
 }
 
 func groupDetails(g directory.Group, lang string) pages.GroupDetails {
@@ -188,12 +188,12 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -245,7 +245,7 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	ch.Done = &ev
-	return a.apply(ctx, ch)
+	return a.Apply(ctx, ch)
 }
 
 // answerRoute records a group's answer (or a time-out) on a route and what
@@ -275,19 +275,19 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 			r.Volunteer = vol
 			detail += "; the group named the volunteer who will reach out"
 		}
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, detail)}}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, detail)}}
 		if vol != nil {
-			ch.Events = append(ch.Events, a.event(r, referral.VolunteerNamed, now, nil))
+			ch.Events = append(ch.Events, a.NewEvent(r, referral.VolunteerNamed, now, nil))
 		}
 	case referral.RouteConnected:
 		r.Status, r.UpdatedAt = referral.Connected, now
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group connected with the patient")}}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, "the group connected with the patient")}}
 	case referral.RouteNotConnected:
 		r.Status, r.UpdatedAt = referral.NotConnected, now
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group could not reach the patient")}}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, "the group could not reach the patient")}}
 	}
 	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
-	ch.Events = append(ch.Events, a.event(r, referral.RouteAnswered, now, func(e *referral.Event) {
+	ch.Events = append(ch.Events, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
 		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
 	}))
 	return ch, nil
@@ -310,12 +310,12 @@ func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	clinic, err := a.clinic(ctx, rec.Referral.ClinicID)
+	clinic, err := a.Clinic(ctx, rec.Referral.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "group", rec.Referral.ID, rt.Seq)
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, "group", rec.Referral.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}

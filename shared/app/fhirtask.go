@@ -320,7 +320,7 @@ type TaskCreated struct {
 // Invalid for a Task handoff cannot take, PreconditionFailed when several
 // Tasks carry the identifier.
 func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNoneExist string) (TaskCreated, error) {
-	c, err := a.clinic(ctx, g.ClinicID)
+	c, err := a.Clinic(ctx, g.ClinicID)
 	if err != nil {
 		return TaskCreated{}, err
 	}
@@ -381,7 +381,7 @@ func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNone
 			}
 		}
 		// A fresh delivery key: a FHIR create is never a replay of another.
-		_, rec, err := a.createReferral(ctx, c, "fhir:"+newID(a.now()), "application/fhir+json", forIntake, "fhir", idents)
+		_, rec, err := a.createReferral(ctx, c, "fhir:"+NewID(a.now()), "application/fhir+json", forIntake, "fhir", idents)
 		if errors.Is(err, dynamo.ErrTaskMatched) {
 			if attempt < 3 {
 				continue // another create with the identifier won: answer its Task
@@ -465,7 +465,7 @@ func (a *App) CancelTask(ctx context.Context, g AccessGrant, id string, body []b
 			return nil, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", rec.Referral.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")
-		err = a.apply(ctx, ch)
+		err = a.Apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) && attempt < 3 {
 			continue
 		}

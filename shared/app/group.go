@@ -38,7 +38,7 @@ func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.
 		return pages.GroupView{}, err
 	}
 	r := rec.Referral
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return pages.GroupView{}, err
 	}
@@ -115,7 +115,7 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 	if err != nil {
 		return "", err
 	}
-	if err := a.apply(ctx, ch); err != nil {
+	if err := a.Apply(ctx, ch); err != nil {
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "group answered", "referral", rec.Referral.ID, "route", rt.Seq, "answer", string(to), "reason", reason)

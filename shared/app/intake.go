@@ -59,7 +59,7 @@ func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 }
 
 func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
-	c, err := a.clinic(ctx, d.ClinicID)
+	c, err := a.Clinic(ctx, d.ClinicID)
 	if problem.Is(err, problem.NotFound) {
 		return nil, errBadSignature
 	}
@@ -103,7 +103,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	}
 	now := a.now()
 	r := &referral.Referral{
-		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
+		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
 		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source, FirstChannel: channels[0],
 	}
 	answer, err := json.Marshal(Receipt{
@@ -113,7 +113,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	if err != nil {
 		return nil, nil, err
 	}
-	_, tokHash, err := a.linkToken(ctx, "consent", r.ID, 0)
+	_, tokHash, err := a.LinkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,20 +129,20 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 			ExpiresAt: now.Add(a.Config.ConsentTTL), TTL: now.Add(a.Config.ConsentTTL + a.Config.Retention).Unix(),
 		},
 		Events: []referral.Event{
-			a.event(r, referral.StatusChanged, now, func(e *referral.Event) {
+			a.NewEvent(r, referral.StatusChanged, now, func(e *referral.Event) {
 				e.Status = referral.AwaitingConsent
 				e.Detail = "referral received"
 			}),
-			a.event(r, referral.ConsentRequested, now, nil),
-			a.event(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
+			a.NewEvent(r, referral.ConsentRequested, now, nil),
+			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
 	}
 	if a.Config.ConsentReminder < a.Config.ConsentTTL {
-		n.Events = append(n.Events, a.event(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
+		n.Events = append(n.Events, a.NewEvent(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
 	}
 	if in.Patient.Mobile {
 		// The consent link's short form, for texts.
-		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
+		_, h, err := a.LinkToken(ctx, "text", r.ID, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -167,20 +167,20 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	return stored, rec, nil
 }
 
-// event builds an event for r, due at due (now for immediate ones).
-func (a *App) event(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
+// NewEvent builds an event for r, due at due (now for immediate ones).
+func (a *App) NewEvent(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
 	now := a.now()
-	e := referral.Event{ID: newID(now), Partition: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
+	e := referral.Event{ID: NewID(now), Partition: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
 	if set != nil {
 		set(&e)
 	}
 	return e
 }
 
-// statusEvent records a status change: the timeline entry that also drives the
+// StatusEvent records a status change: the timeline entry that also drives the
 // clinician's webhook and email.
-func (a *App) statusEvent(r *referral.Referral, detail string) referral.Event {
-	return a.event(r, referral.StatusChanged, a.now(), func(e *referral.Event) {
+func (a *App) StatusEvent(r *referral.Referral, detail string) referral.Event {
+	return a.NewEvent(r, referral.StatusChanged, a.now(), func(e *referral.Event) {
 		e.Status = r.Status
 		e.Detail = detail
 	})

@@ -227,7 +227,7 @@ func (a *App) AdminOutcomes(ctx context.Context, bearer string, q OutcomeQuery) 
 // ClinicOutcomes is a clinic's report of its own referrals. Errors:
 // Unauthorized (one answer for an unknown clinic and a wrong key), Invalid.
 func (a *App) ClinicOutcomes(ctx context.Context, clinicID, bearer string, q OutcomeQuery) (OutcomeReport, error) {
-	c, err := a.clinic(ctx, clinicID)
+	c, err := a.Clinic(ctx, clinicID)
 	if problem.Is(err, problem.NotFound) {
 		return OutcomeReport{}, errClinicAuth
 	}

@@ -95,8 +95,8 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 	}
 	lang := pages.Lang(r.Patient.Language)
 	if channel == ChannelEmail {
-		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-			tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+			tok, _, err := a.LinkToken(ctx, "consent", r.ID, 0)
 			if err != nil {
 				return mail.Message{}, err
 			}
@@ -116,8 +116,8 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	err := a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := a.linkToken(ctx, "text", r.ID, 0)
+	err := a.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
+		tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
 		if err != nil {
 			return sms.Text{}, err
 		}
@@ -149,14 +149,14 @@ func (a *App) countContacted(ctx context.Context, r *referral.Referral, ev refer
 	return a.count(ctx, r.ID+"#count#contacted", ev.At, referralScopes(r), map[string]int64{"contacted": 1})
 }
 
-// textOnce sends one text for one event's effect at most once, as sendOnce
+// TextOnce sends one text for one event's effect at most once, as SendOnce
 // does for email. A refusal leaves the ledger entry free.
-func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
 	if a.Texter == nil {
 		return errors.New("this process has no texter: texts are sent by the dispatcher")
 	}
 	key := ev.ID + "#" + effect
-	if run, err := a.claim(ctx, key); !run {
+	if run, err := a.Claim(ctx, key); !run {
 		return err
 	}
 	t, err := build()
@@ -171,7 +171,7 @@ func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.record(ctx, key, id)
+	return a.Record(ctx, key, id)
 }
 
 // channelFailed acts on a patient's channel that failed for the message of
@@ -202,26 +202,26 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 		detail := why
 		link := ev.Type == referral.ConsentRequested || ev.Type == referral.ConsentReminder
 		if moveOn && link && r.Status == referral.AwaitingConsent {
-			clinic, err := a.clinic(ctx, r.ClinicID)
+			clinic, err := a.Clinic(ctx, r.ClinicID)
 			if err != nil {
 				return err
 			}
 			switch next := a.reachable(r.Patient, r.Flags, clinic); {
 			case len(next) > 0:
 				detail += fmt.Sprintf("; the consent link goes by %s instead", channelName(next[0]))
-				ch.Events = append(ch.Events, a.event(r, ev.Type, a.now(), nil))
+				ch.Events = append(ch.Events, a.NewEvent(r, ev.Type, a.now(), nil))
 			case ev.Type == referral.ConsentRequested:
 				r.Status = referral.Unreachable
 				detail += "; no other way to reach the patient is left"
 			}
 		}
-		ch.Events = append(ch.Events, a.statusEvent(r, detail))
+		ch.Events = append(ch.Events, a.StatusEvent(r, detail))
 		// Counted first: the write below may finish ev, after which nothing
 		// would run again to count it.
 		if err := a.countChannel(ctx, r, ev, channel, "failed"); err != nil {
 			return err
 		}
-		err = a.apply(ctx, ch)
+		err = a.Apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) {
 			continue
 		}
@@ -292,7 +292,7 @@ func (a *App) onConsentReminder(ctx context.Context, ev referral.Event) error {
 	if r.Status != referral.AwaitingConsent || !r.Matched {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}

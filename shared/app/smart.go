@@ -113,7 +113,7 @@ func (a *App) RegisterFHIRClient(ctx context.Context, clinicID string, in FHIRCl
 	if err := a.Clinics.SetFHIRClient(ctx, clinicID, jwks, in.JWKSURL); err != nil {
 		return "", err
 	}
-	a.forgetClinic(clinicID)
+	a.ForgetClinic(clinicID)
 	a.Log.InfoContext(ctx, "FHIR client registered", "clinic", clinicID, "by_url", in.JWKSURL != "")
 	return clinicID, nil
 }
@@ -298,7 +298,7 @@ func (a *App) IssueToken(ctx context.Context, grantType, assertionType, assertio
 	if oerr != nil {
 		return TokenAnswer{}, oerr
 	}
-	clinic, err := a.clinic(ctx, claimed.Issuer)
+	clinic, err := a.Clinic(ctx, claimed.Issuer)
 	if problem.Is(err, problem.NotFound) || (err == nil && clinic.JWKS == "" && clinic.JWKSURL == "") {
 		return TokenAnswer{}, oauthErr("invalid_client", "unknown client")
 	}

@@ -47,7 +47,7 @@ var errClinicAuth = problem.Errorf(problem.Unauthorized, "a valid api key for th
 // Errors: problem.Unauthorized (unknown clinic or wrong key), problem.NotFound
 // (no such referral, or another clinic's).
 func (a *App) clinicRecord(ctx context.Context, clinicID, bearer, id string) (*dynamo.Record, error) {
-	c, err := a.clinic(ctx, clinicID)
+	c, err := a.Clinic(ctx, clinicID)
 	if problem.Is(err, problem.NotFound) {
 		return nil, errClinicAuth
 	}
@@ -123,7 +123,7 @@ func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (
 			return StatusView{}, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")
-		err = a.apply(ctx, ch)
+		err = a.Apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) && attempt < 3 {
 			continue
 		}
@@ -149,14 +149,14 @@ func (a *App) close(rec *dynamo.Record, to referral.Status, detail string) dynam
 		if referral.CanMoveRoute(rt.Status, referral.RouteWithdrawn) {
 			routes[i].Status, routes[i].At = referral.RouteWithdrawn, now
 			seq := rt.Seq
-			ch.Events = append(ch.Events, a.event(r, referral.Withdrawn, now, func(e *referral.Event) {
+			ch.Events = append(ch.Events, a.NewEvent(r, referral.Withdrawn, now, func(e *referral.Event) {
 				e.Data = map[string]string{"route": itoa(seq), "group": rt.GroupID}
 			}))
 			ch.Routes = append(ch.Routes, routes[i])
 		}
 	}
 	rec.Routes = routes
-	ch.Events = append(ch.Events, a.statusEvent(r, detail))
+	ch.Events = append(ch.Events, a.StatusEvent(r, detail))
 	return ch
 }
 

@@ -139,7 +139,7 @@ func (a *App) CreateSubscription(ctx context.Context, g AccessGrant, body []byte
 	if err := fullResourceAllowed(g, sub); err != nil {
 		return nil, err
 	}
-	sub.ID, sub.ClinicID, sub.Created = newID(a.now()), g.ClinicID, a.now()
+	sub.ID, sub.ClinicID, sub.Created = NewID(a.now()), g.ClinicID, a.now()
 	if err := a.shakeHands(ctx, &sub); err != nil {
 		return nil, err
 	}
@@ -213,14 +213,14 @@ func (a *App) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
 	if sub.Status != "active" || sub.HeartbeatPeriod == 0 {
 		return nil
 	}
-	sub.Chain = newID(a.now())
+	sub.Chain = NewID(a.now())
 	return a.Referrals.ScheduleHeartbeat(ctx, a.heartbeatEvent(*sub, a.now().Add(sub.HeartbeatPeriod)), nil)
 }
 
 // heartbeatEvent is a subscription's heartbeat due at due. It and its
 // ledger entries expire a month after it is due.
 func (a *App) heartbeatEvent(sub dynamo.Subscription, due time.Time) referral.Event {
-	return referral.Event{ID: newID(a.now()), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
+	return referral.Event{ID: NewID(a.now()), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
 		Type: referral.Heartbeat, At: a.now(), Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
 		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
 }
@@ -243,7 +243,7 @@ func (a *App) onHeartbeat(ctx context.Context, ev referral.Event) error {
 	}
 	if quiet := a.now().Sub(sub.LastSentAt); quiet >= sub.HeartbeatPeriod {
 		key := ev.ID + "#heartbeat"
-		run, err := a.claim(ctx, key)
+		run, err := a.Claim(ctx, key)
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (a *App) onHeartbeat(ctx context.Context, ev referral.Event) error {
 			st, err := a.postNotification(ctx, sub, "heartbeat", sub.Events, nil)
 			switch {
 			case err == nil && st/100 == 2:
-				if err := a.record(ctx, key, strconv.Itoa(st)); err != nil {
+				if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
 					return err
 				}
 				sub.LastSentAt = a.now()
@@ -261,11 +261,11 @@ func (a *App) onHeartbeat(ctx context.Context, ev referral.Event) error {
 			case a.now().Sub(ev.Due) < min(sub.HeartbeatPeriod, callbackWindow):
 				_ = a.Referrals.Release(ctx, key)
 				a.Metrics.Emit("WebhookFailures", 1, "Count")
-				return &errLater{at: a.now().Add(backoff(ev.Attempt + 1)), why: "subscription endpoint refused a heartbeat"}
+				return &errLater{at: a.now().Add(Backoff(ev.Attempt + 1)), why: "subscription endpoint refused a heartbeat"}
 			default:
 				a.Metrics.Emit("WebhookFailures", 1, "Count")
 				a.Log.WarnContext(ctx, "heartbeat abandoned: the next one is due", "subscription", sub.ID, "event", ev.ID)
-				if err := a.record(ctx, key, "abandoned"); err != nil {
+				if err := a.Record(ctx, key, "abandoned"); err != nil {
 					return err
 				}
 				sub.LastSentAt = a.now()
@@ -365,7 +365,7 @@ func (a *App) subscriptionURL(sub dynamo.Subscription) string {
 // answer to $status, the Task as its last update).
 func (a *App) postNotification(ctx context.Context, sub dynamo.Subscription, typ string, count int64, ev *notified) (int, error) {
 	entries := []any{map[string]any{
-		"fullUrl":  "urn:uuid:" + strings.ToLower(newID(a.now())),
+		"fullUrl":  "urn:uuid:" + strings.ToLower(NewID(a.now())),
 		"resource": a.statusParameters(sub, typ, count, ev),
 		"request":  map[string]any{"method": "GET", "url": a.subscriptionURL(sub) + "/$status"},
 		"response": map[string]any{"status": "200"},
@@ -426,7 +426,7 @@ func (a *App) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev re
 			continue
 		}
 		key := ev.ID + "#sub#" + sub.ID
-		if run, err := a.claim(ctx, key); !run {
+		if run, err := a.Claim(ctx, key); !run {
 			if err != nil {
 				return err
 			}
@@ -439,7 +439,7 @@ func (a *App) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev re
 		}
 		st, err := a.postNotification(ctx, sub, "event-notification", max(n, sub.Events), &notified{number: n, taskID: r.ID, at: ev.At, task: task})
 		if err == nil && st/100 == 2 {
-			if err := a.record(ctx, key, strconv.Itoa(st)); err != nil {
+			if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
 				return err
 			}
 			continue
@@ -448,12 +448,12 @@ func (a *App) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev re
 		a.Metrics.Emit("WebhookFailures", 1, "Count")
 		if a.now().Sub(ev.At) > callbackWindow {
 			a.Log.WarnContext(ctx, "subscription notification abandoned after the retry window", "subscription", sub.ID, "event", ev.ID)
-			if err := a.record(ctx, key, "abandoned"); err != nil {
+			if err := a.Record(ctx, key, "abandoned"); err != nil {
 				return err
 			}
 			continue
 		}
-		return &errLater{at: a.now().Add(backoff(ev.Attempt + 1)), why: "subscription endpoint refused"}
+		return &errLater{at: a.now().Add(Backoff(ev.Attempt + 1)), why: "subscription endpoint refused"}
 	}
 	return nil
 }
