@@ -306,6 +306,7 @@ func pageStates(t *testing.T) (*httptest.Server, []string) {
 			return RenderGroup(w, v)
 		})
 	}
+	meetingStates(t, add)
 	add("/l/listing", func(w http.ResponseWriter, lang string) error {
 		v := testListingView(lang)
 		v.ActionURL = "/l/listing"
