@@ -265,3 +265,24 @@ func TestWriteFoldsLongLines(t *testing.T) {
 		t.Errorf("description read back as %q", got)
 	}
 }
+
+// BenchmarkWrite: one plan's calendar file, VTIMEZONE included.
+func BenchmarkWrite(b *testing.B) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2026, 3, 10, 19, 0, 0, 0, ny)
+	e := Event{UID: "u@handoff.example", Start: start, End: start.Add(90 * time.Minute), Summary: "First meeting, with Sam",
+		Location: "3100 22nd St, Brooklyn, 11201", Description: "Mission Tuesday Circle\nI'll wait at the side door."}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		out, err := Write(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n), "bytes/file")
+}

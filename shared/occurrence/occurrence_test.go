@@ -362,3 +362,17 @@ func FuzzList(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkList: a group of seven weekly meetings, listed for two weeks
+// across the March change (the group page does this once per view).
+func BenchmarkList(b *testing.B) {
+	g := group("America/New_York", mt("mon", "19:00", "20:00"), mt("tue", "07:00", "08:00"), mt("wed", "12:00", "13:00"),
+		mt("thu", "19:00", "20:30"), mt("fri", "23:30", "00:30"), mt("sat", "10:00", "11:00"), mt("sun", "02:30", "03:30"))
+	from := utc("2026-03-02T12:00:00Z")
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(List(g, from)) != 14 {
+			b.Fatal("want 14")
+		}
+	}
+}
