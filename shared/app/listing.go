@@ -279,6 +279,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 		}
 	}
 	v.Where = groupWhere(g)
+	v.ContactPhone, v.ContactTexts = g.Contact.Phone, g.Contact.Texts
 	return v, nil
 }
 
@@ -375,13 +376,19 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 }
 
 // updated is g with what the contact changed on the update form: whether it
-// accepts referrals, its weekly capacity (when the form carries it) and,
+// accepts referrals, its weekly capacity and the contact's number and
+// agreement to texts (when the form carries them) and,
 // unless a feed owns them, its format and its meetings (in the group's time
 // zone). It returns the problem.Invalid error of the listing's own checks.
 func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
 	g.AcceptingReferrals = f.Accepting
 	if f.Capacity != nil {
 		g.WeeklyCapacity = *f.Capacity
+	}
+	if f.Contact != nil {
+		// The contact's own word: the number (in E.164 once normalized) and
+		// whether they take notices by text at it.
+		g.Contact.Phone, g.Contact.Texts = f.Contact.Phone, f.Contact.Texts
 	}
 	if f.Formats != nil {
 		if g.Source != "admin" {

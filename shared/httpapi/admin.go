@@ -81,11 +81,26 @@ func (s *Server) createClinic(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// groupRequest is a listing as PUT. contact.texts may be left out: the
+// stored agreement of the same contact is then kept.
+type groupRequest struct {
+	directory.Group
+	Contact struct {
+		directory.Contact
+		Texts *bool `json:"texts"`
+	} `json:"contact"`
+}
+
 func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
-	var g directory.Group
-	if err := decodeJSON(w, r, &g); err != nil {
+	var req groupRequest
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	g := req.Group
+	g.Contact = req.Contact.Contact
+	if req.Contact.Texts != nil {
+		g.Contact.Texts = *req.Contact.Texts
 	}
 	id := r.PathValue("id")
 	if g.ID == "" {
@@ -95,7 +110,7 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, problem.Invalidf([]problem.FieldError{{Field: "id", Detail: "must match the id in the path"}}, "the listing is not valid"))
 		return
 	}
-	created, err := s.App.PutGroup(r.Context(), g)
+	created, err := s.App.PutGroup(r.Context(), g, req.Contact.Texts == nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -113,15 +128,21 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 // groupAnswer is a listing as the admin API gives it: the listing-check
-// dates are always there, null when unset.
+// dates are always there, null when unset, and so is contact.texts.
 type groupAnswer struct {
 	directory.Group
-	LastConfirmedAt *time.Time `json:"last_confirmed_at"`
-	PausedUntil     *time.Time `json:"paused_until"`
+	Contact         contactAnswer `json:"contact"`
+	LastConfirmedAt *time.Time    `json:"last_confirmed_at"`
+	PausedUntil     *time.Time    `json:"paused_until"`
+}
+
+type contactAnswer struct {
+	directory.Contact
+	Texts bool `json:"texts"`
 }
 
 func adminGroup(g directory.Group) groupAnswer {
-	a := groupAnswer{Group: g}
+	a := groupAnswer{Group: g, Contact: contactAnswer{Contact: g.Contact, Texts: g.Contact.Texts}}
 	if !g.LastConfirmedAt.IsZero() {
 		a.LastConfirmedAt = &g.LastConfirmedAt
 	}

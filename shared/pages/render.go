@@ -24,7 +24,8 @@ var pageFiles = map[string][]string{
 }
 
 // The email templates: each HTML body shares the email layout.
-var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer", "listing", "handover", "handed"}
+var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer", "listing", "handover", "handed",
+	"plan", "meetingreminder", "checkin", "groupreminder", "office"}
 
 // Each template is parsed on its first use, not all of them on the first
 // render: a cold function parses only what its first answer needs.
