@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
 
 	"github.com/handoff-health/handoff/shared/testenv"
 )
@@ -106,6 +107,7 @@ type EHR struct {
 	// FHIR is the FHIR base URL: the iss of a SMART launch.
 	FHIR string `json:"fhir"`
 
+	cfg  Config
 	cmd  *exec.Cmd
 	once sync.Once
 	log  *lockedBuffer
@@ -127,6 +129,44 @@ func (e *EHR) Stop() {
 
 // Log is what the EHR wrote on its standard error (oidc-provider's warnings).
 func (e *EHR) Log() string { return e.log.String() }
+
+// AccessToken plays a whole EHR launch as the EHR's own client would (the
+// client and redirect URI of the EHR's Config, the clinician "dr-rivera")
+// and returns the access token for the launch's patient: the token an EHR
+// hands a CDS service in fhirAuthorization.
+func (e *EHR) AccessToken(ctx context.Context, launch string) (string, error) {
+	var conf struct {
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.FHIR+"/.well-known/smart-configuration", nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	err = json.NewDecoder(res.Body).Decode(&conf)
+	res.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	oc := oauth2.Config{ClientID: e.cfg.ClientID, RedirectURL: e.cfg.RedirectURI,
+		Endpoint: oauth2.Endpoint{AuthURL: conf.AuthorizationEndpoint, TokenURL: conf.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
+		Scopes:   []string{"launch", "openid", "fhirUser", "patient/Patient.r", "patient/Condition.rs"}}
+	verifier := oauth2.GenerateVerifier()
+	cb, err := SignIn(ctx, oc.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("launch", launch), oauth2.SetAuthURLParam("aud", e.FHIR)), e.cfg.RedirectURI, "dr-rivera", nil)
+	if err != nil {
+		return "", err
+	}
+	tok, err := oc.Exchange(ctx, cb.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
 
 // Require returns the node binary and infra/ses/node_modules, or skips the
 // test saying how to get them (fails under CI=true).
@@ -158,7 +198,7 @@ func Start(t testing.TB, cfg Config) *EHR {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &EHR{log: &lockedBuffer{}}
+	e := &EHR{cfg: cfg, log: &lockedBuffer{}}
 	e.cmd = exec.Command(node, "--no-deprecation", filepath.Join(root, "infra", "ehrtest", "ehr.mjs"), path)
 	e.cmd.Stderr = e.log
 	out, err := e.cmd.StdoutPipe()
