@@ -2,6 +2,7 @@ package smartlaunch_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/handoff-health/handoff/infra/ehrtest"
 	"github.com/handoff-health/handoff/shared/chart"
@@ -24,9 +27,10 @@ var redirectURI = publicURL + smartlaunch.CallbackPath
 
 // counter counts the calls handoff makes to the EHR, by path.
 type counter struct {
-	mu    sync.Mutex
-	calls map[string]int
-	next  http.RoundTripper
+	mu     sync.Mutex
+	calls  map[string]int
+	bearer string // the last access token handoff presented
+	next   http.RoundTripper
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -35,6 +39,9 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.calls = map[string]int{}
 	}
 	c.calls[r.URL.Path]++
+	if a := r.Header.Get("Authorization"); a != "" {
+		c.bearer = strings.TrimPrefix(a, "Bearer ")
+	}
 	c.mu.Unlock()
 	return c.next.RoundTrip(r)
 }
@@ -301,4 +308,82 @@ func TestLaunchRefusals(t *testing.T) {
 		_, err := r.client.Begin(ctx, r.reg, ehrtest.Launch)
 		check(t, err, smartlaunch.BadEHR)
 	})
+}
+
+// After launches that succeed and launches that are refused, nothing from
+// the chart — names, contact, postal codes, the EHR's patient id, a
+// Condition's codes, text or note — nor the access token or the code is in
+// any stored item, the authorization URL, the cookie, or an error's text.
+// (The adapter writes no log of its own.)
+func TestNothingClinicalIsKept(t *testing.T) {
+	ctx := context.Background()
+	var texts []string
+	r := newRig(t, ehrtest.Break{})
+	red, q, cookies := r.launch(t)
+	texts = append(texts, red.URL, red.Cookie.String())
+	if _, err := r.client.Finish(ctx, q, cookies); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{q.Get("code"), r.calls.bearer}
+	if r.calls.bearer == "" {
+		t.Fatal("no access token seen")
+	}
+	_, err := r.client.Finish(ctx, q, cookies) // reused
+	texts = append(texts, err.Error())
+	for _, brk := range []ehrtest.Break{{NoPatient: true}, {WiderScope: "patient/*.rs"}, {IDTokenKey: true}, {Hang: "fhir"}} {
+		r2 := newRig(t, brk)
+		_, q2, cookies2 := r2.launch(t)
+		_, err := r2.client.Finish(ctx, q2, cookies2)
+		texts = append(texts, err.Error())
+		secrets = append(secrets, q2.Get("code"))
+		texts = append(texts, items(t, r2.db)...)
+	}
+	// One launch left pending: its record is in the table while the
+	// clinician is at the EHR.
+	if _, err := r.client.Begin(ctx, r.reg, ehrtest.Launch); err != nil {
+		t.Fatal(err)
+	}
+	stored := items(t, r.db)
+	if !strings.Contains(strings.Join(stored, " "), "LAUNCH#") {
+		t.Fatalf("the pending launch is not in the table: %v", stored)
+	}
+	texts = append(texts, stored...)
+
+	needles := append([]string{
+		"COLIN", "ABBAS", "BAXTER", "74047", "74048", "Meadow", "Mountain View", "555-555-5555", "1032702", ehrtest.Patient,
+		"F10.20", "F1020", "66590003", "Alcohol dependence", "Alcohol use disorder", "Drinks most evenings",
+		"Z59.4", "733423003", "J45.909", "195967001", "Asthma", "F32.9", "35489007", "Depress",
+	}, secrets...)
+	for _, text := range texts {
+		for _, n := range needles {
+			if n != "" && strings.Contains(strings.ToLower(text), strings.ToLower(n)) {
+				t.Errorf("%q found in %.200s", n, text)
+			}
+		}
+	}
+}
+
+// items renders every item of both tables as text.
+func items(t *testing.T, db *dynamotest.DB) []string {
+	t.Helper()
+	var out []string
+	for _, table := range []string{db.Tables.Referrals, db.Tables.Directory} {
+		for _, it := range dynamotest.Scan(t, db, table) {
+			var b strings.Builder
+			for name, v := range it {
+				switch v := v.(type) {
+				case *types.AttributeValueMemberS:
+					fmt.Fprintf(&b, "%s=%s ", name, v.Value)
+				case *types.AttributeValueMemberN:
+					fmt.Fprintf(&b, "%s=%s ", name, v.Value)
+				case *types.AttributeValueMemberB:
+					fmt.Fprintf(&b, "%s=%s ", name, v.Value)
+				default:
+					fmt.Fprintf(&b, "%s=%#v ", name, v)
+				}
+			}
+			out = append(out, b.String())
+		}
+	}
+	return out
 }
