@@ -190,7 +190,7 @@ func TestReader(t *testing.T) {
 	defer srv.Close()
 	defer close(hang) // before Close, which waits for the hanging request
 	base := srv.URL + "/fhir"
-	r := chart.Reader{AllowLoopbackHTTP: true, Timeout: 300 * time.Millisecond}
+	r := chart.Reader{AllowLoopbackHTTP: true, Timeout: 2 * time.Second}
 	ctx := context.Background()
 
 	p, err := r.Patient(ctx, base, "good", "p1")
