@@ -24,15 +24,9 @@ package smartlaunch
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -123,16 +117,6 @@ type Result struct {
 	Subject  string
 	// Prefill is what the referral form is filled in with.
 	Prefill chart.Prefill
-}
-
-// ehrConfig is the part of {iss}/.well-known/smart-configuration a launch uses.
-type ehrConfig struct {
-	Issuer                string   `json:"issuer"`
-	JWKSURI               string   `json:"jwks_uri"`
-	AuthorizationEndpoint string   `json:"authorization_endpoint"`
-	TokenEndpoint         string   `json:"token_endpoint"`
-	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
-	fetched               time.Time
 }
 
 // pending is what a launch keeps between Begin and Finish. It holds no
@@ -417,133 +401,6 @@ func (c *Client) keySet(jwksURL string) (*oidc.RemoteKeySet, error) {
 	return ks, nil
 }
 
-// discover reads {iss}/.well-known/smart-configuration, kept 5 minutes.
-func (c *Client) discover(ctx context.Context, iss string) (ehrConfig, error) {
-	c.mu.Lock()
-	conf, ok := c.discovered[iss]
-	c.mu.Unlock()
-	if ok && c.now().Sub(conf.fetched) < discoveryTTL {
-		return conf, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(iss, "/")+"/.well-known/smart-configuration", nil)
-	if err != nil {
-		return conf, fail(BadEHR, "iss is not a URL")
-	}
-	req.Header.Set("Accept", "application/json")
-	res, err := c.httpClient().Do(req)
-	if err != nil {
-		return conf, fail(Unreachable, "smart-configuration: "+chart.Why(err))
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxDiscoveryBody+1))
-	switch {
-	case err != nil:
-		return conf, fail(Unreachable, "smart-configuration: "+chart.Why(err))
-	case res.StatusCode != http.StatusOK:
-		return conf, fail(BadEHR, "smart-configuration answered "+strconv.Itoa(res.StatusCode))
-	case len(body) > maxDiscoveryBody:
-		return conf, fail(BadEHR, "smart-configuration is over 64 KiB")
-	}
-	conf = ehrConfig{}
-	if err := json.Unmarshal(body, &conf); err != nil {
-		return conf, fail(BadEHR, "smart-configuration is not JSON")
-	}
-	for name, u := range map[string]string{"authorization_endpoint": conf.AuthorizationEndpoint, "token_endpoint": conf.TokenEndpoint,
-		"issuer": conf.Issuer, "jwks_uri": conf.JWKSURI} {
-		if u == "" {
-			return conf, fail(BadEHR, "smart-configuration has no "+name+" (handoff needs sso-openid-connect)")
-		}
-		if err := chart.CheckURL(u, c.AllowLoopbackHTTP); err != nil {
-			return conf, fail(BadEHR, "smart-configuration's "+name+": "+err.Error())
-		}
-	}
-	if len(conf.CodeChallengeMethods) > 0 && !contains(conf.CodeChallengeMethods, "S256") {
-		return conf, fail(BadEHR, "smart-configuration does not offer PKCE S256")
-	}
-	conf.fetched = c.now()
-	c.mu.Lock()
-	if c.discovered == nil {
-		c.discovered = map[string]ehrConfig{}
-	}
-	c.discovered[iss] = conf
-	c.mu.Unlock()
-	return conf, nil
-}
-
-// The browser binding.
-
-func stateHash(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return hex.EncodeToString(sum[:])
-}
-
-func (c *Client) baseCookie(hash string) *http.Cookie {
-	return &http.Cookie{
-		Name: cookiePrefix + hash[:16], Path: CallbackPath, HttpOnly: true,
-		// Lax: the callback is a top-level navigation back from the EHR's
-		// authorization server, which Strict would strip the cookie from.
-		SameSite: http.SameSiteLaxMode,
-		Secure:   strings.HasPrefix(c.PublicURL, "https://"),
-	}
-}
-
-func (c *Client) mac(ctx context.Context, hash string, exp int64) (string, error) {
-	key, err := c.Key(ctx)
-	if err != nil {
-		return "", fmt.Errorf("the launch cookie's key: %w", err)
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("handoff/launch-state/v1|" + hash + "|" + strconv.FormatInt(exp, 10)))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
-}
-
-func (c *Client) cookie(ctx context.Context, hash string, exp time.Time) (*http.Cookie, error) {
-	mac, err := c.mac(ctx, hash, exp.Unix())
-	if err != nil {
-		return nil, err
-	}
-	ck := c.baseCookie(hash)
-	ck.Value = strconv.FormatInt(exp.Unix(), 10) + "." + mac
-	ck.MaxAge = int(StateTTL.Seconds())
-	return ck, nil
-}
-
-func (c *Client) checkCookie(ctx context.Context, hash string, cookies []*http.Cookie) error {
-	name := c.baseCookie(hash).Name
-	for _, ck := range cookies {
-		if ck.Name != name {
-			continue
-		}
-		expS, mac, ok := strings.Cut(ck.Value, ".")
-		exp, err := strconv.ParseInt(expS, 10, 64)
-		if !ok || err != nil {
-			break
-		}
-		want, err := c.mac(ctx, hash, exp)
-		if err != nil {
-			return err
-		}
-		if !hmac.Equal([]byte(want), []byte(mac)) {
-			break
-		}
-		if c.now().Unix() >= exp {
-			return fail(BadState, "the browser's launch cookie has expired")
-		}
-		return nil
-	}
-	return fail(BadState, "this browser did not start the launch the state names")
-}
-
-func random() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // code keeps an OAuth error code printable and short (it is the EHR's word).
 func code(s string) string {
 	if len(s) > 40 {
@@ -555,15 +412,6 @@ func code(s string) string {
 		}
 		return '?'
 	}, s)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isNetwork(err error) bool {
