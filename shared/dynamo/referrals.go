@@ -201,7 +201,7 @@ type Token struct {
 	RouteSeq   int       `json:"route_seq,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at_time"`
 	// OpenedAt is when a one-opening link (kind "qr") was opened.
-	OpenedAt time.Time `json:"opened_at,omitzero"`
+	OpenedAt time.Time `json:"opened_at,omitempty"`
 	// TTL is set a retention period after ExpiresAt.
 	TTL int64 `json:"expires_at,omitempty"`
 }

@@ -41,7 +41,8 @@ const (
 	staffPrefix    = "STAFF#"     // PK of a staff member's own partition
 	staffSK        = "STAFF"      // the member
 	keySKPrefix    = "KEY#"       // a passkey, in the member's partition
-	sessionPrefix  = "SESSION#"   // a session, in the member's partition or ADMIN
+	sessionPrefix  = "SESSION#"   // an operator session, in ADMIN
+	authPrefix     = "AUTH#"      // a staff session, in the member's partition (sorts before KEY# and STAFF)
 	staffMailPK    = "STAFFMAIL#" // the email index
 	staffTokenPK   = "STAFFTOK#"  // a one-time staff link
 	ceremonyPK     = "CEREMONY#"  // a passkey ceremony in progress
@@ -57,7 +58,7 @@ type Member struct {
 	Name         string    `json:"name"`
 	Email        string    `json:"email"`
 	CreatedAt    time.Time `json:"created_at"`
-	RegisteredAt time.Time `json:"registered_at,omitzero"` // first passkey
+	RegisteredAt time.Time `json:"registered_at,omitempty"` // first passkey
 }
 
 // Passkey is one WebAuthn credential of a staff member: its id, its record
@@ -85,7 +86,7 @@ type StaffToken struct {
 	ClinicID  string    `json:"clinic_id"`
 	StaffID   string    `json:"staff_id"`
 	ExpiresAt time.Time `json:"expires_at_time"`
-	UsedAt    time.Time `json:"used_at,omitzero"`
+	UsedAt    time.Time `json:"used_at,omitempty"`
 	TTL       int64     `json:"expires_at,omitempty"`
 }
 
@@ -201,9 +202,9 @@ func (s *Staff) Member(ctx context.Context, staffID string) (Member, error) {
 func (s *Staff) MemberWithPasskeys(ctx context.Context, staffID string) (Member, []Passkey, error) {
 	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.Table, ConsistentRead: aws.Bool(true),
-		KeyConditionExpression: aws.String("PK = :pk AND SK < :s"),
+		KeyConditionExpression: aws.String("PK = :pk AND SK >= :k"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(staffPrefix + staffID), ":s": str(sessionPrefix), // KEY#… and STAFF sort before SESSION#
+			":pk": str(staffPrefix + staffID), ":k": str(keySKPrefix), // KEY#… and STAFF; sessions (AUTH#…) sort before
 		},
 	})
 	if err != nil {
@@ -425,7 +426,7 @@ func sessionKey(staffID, hash string) map[string]types.AttributeValue {
 	if staffID == "" {
 		return key(adminPartition, sessionPrefix+hash)
 	}
-	return key(staffPrefix+staffID, sessionPrefix+hash)
+	return key(staffPrefix+staffID, authPrefix+hash)
 }
 
 // PutSession stores a session under the SHA-256 of its token; a staff
