@@ -7,7 +7,6 @@ import (
 	_ "image/png"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,8 +63,7 @@ func sessionCookie(h http.Header, name string) string {
 // the session cookie.
 func signInByEmail(t *testing.T, w *world, addr string) string {
 	t.Helper()
-	st, loc := w.Form("/clinic", url.Values{"email": {addr}})
-	if st != http.StatusSeeOther || !strings.Contains(loc, "clinic-signin-sent") {
+	if st, loc := askLink(t, w, addr, "127.0.0.1:1"); st != http.StatusSeeOther || !strings.Contains(loc, "clinic-signin-sent") {
 		t.Fatalf("ask for a sign-in link: %d %s", st, loc)
 	}
 	link := staffLink(t, w, addr)
@@ -77,6 +75,17 @@ func signInByEmail(t *testing.T, w *world, addr string) string {
 		t.Fatalf("sign in by link: %d", st)
 	}
 	return c
+}
+
+// askLink posts the sign-in page's "email me a sign-in link" form.
+func askLink(t *testing.T, w *world, addr, _ string) (int, string) {
+	t.Helper()
+	_, _, page := w.Do(http.MethodGet, "/clinic", nil, nil)
+	f := apptest.HiddenFields(page)
+	f.Set("email", addr)
+	st, hd, _ := w.Do(http.MethodPost, "/clinic/signin-link", []byte(f.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}})
+	return st, hd.Get("Location")
 }
 
 // signedIn reports whether a cookie opens the clinic's list.
@@ -238,7 +247,7 @@ func TestBrowserReferInTheRoom(t *testing.T) {
 
 	// A replayed answer: the same assertion sent twice.
 	b.open("/clinic")
-	replay := eval[[]int](b, `(async () => {
+	replay := evalAwait[[]int](b, `(async () => {
 		const csrf = document.querySelector('form[data-passkey] input[name=csrf]').value;
 		const h = {'X-CSRF-Token': csrf, 'Content-Type': 'application/json'};
 		const c = await (await fetch('/clinic/passkey/options', {method: 'POST', headers: h, body: '{}'})).json();
@@ -255,7 +264,8 @@ func TestBrowserReferInTheRoom(t *testing.T) {
 	// A copied authenticator: the same passkey with a sign count that did not grow.
 	cred := credentials(b, auth)[0]
 	copyAuth := swapAuthenticator(b, auth, cred, 0)
-	b.open("/clinic")
+	b.open("/clinic") // signed in by the first of the two answers
+	b.submit(`form[action="/clinic/logout"] button`)
 	b.click(`form[data-passkey] button`)
 	waitText(b, "#passkey-status", "That did not work")
 	if !strings.Contains(w.Logs.String(), "sign count") {
@@ -316,6 +326,7 @@ func addAuthenticator(ctx context.Context) (cdpwebauthn.AuthenticatorID, error) 
 	r, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
 		Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Transport: cdpwebauthn.AuthenticatorTransportInternal,
 		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+		HasCmtgKey: true, // else AddCredential refuses its cmtg field, which the protocol always sends
 	}})
 	return r.AuthenticatorID, err
 }
@@ -343,8 +354,11 @@ func swapAuthenticator(b *chromium, old cdpwebauthn.AuthenticatorID, cred *cdpwe
 		id, err = addAuthenticator(ctx)
 	}
 	if err == nil {
-		c := *cred
-		c.SignCount = count
+		c := cdpwebauthn.Credential{
+			CredentialID: cred.CredentialID, IsResidentCredential: cred.IsResidentCredential, RpID: cred.RpID,
+			PrivateKey: cred.PrivateKey, UserHandle: cred.UserHandle, SignCount: count,
+			BackupEligibility: cred.BackupEligibility, BackupState: cred.BackupState,
+		}
 		_, err = chromedp.Call(ctx, cdpwebauthn.AddCredential, cdpwebauthn.AddCredentialParams{AuthenticatorID: id, Credential: &c})
 	}
 	if err != nil {
@@ -399,7 +413,8 @@ func decodeQR(b *chromium) string {
 	return res.GetText()
 }
 
-func evalAwait[T any](b *chromium, js string, _ ...any) T {
+// evalAwait evaluates a JavaScript promise in the page.
+func evalAwait[T any](b *chromium, js string) T {
 	b.t.Helper()
 	ctx, cancel := b.ctx()
 	defer cancel()

@@ -134,6 +134,14 @@ func (r *Room) Referral(ctx context.Context, s Staff, id, lang string) (pages.Cl
 	for _, rt := range st.Routes {
 		v.Groups = append(v.Groups, pages.ClinicRoute{Name: rt.Group.Name, Status: string(rt.Status)})
 	}
+	l, t, err := r.App.Referrals.QRLink(ctx, ref.ID)
+	switch {
+	case problem.Is(err, problem.NotFound):
+	case err != nil:
+		return v, err
+	default:
+		v.QROpenedAt = t.OpenedAt
+	}
 	if ref.Status != referral.AwaitingConsent {
 		return v, nil
 	}
@@ -143,16 +151,8 @@ func (r *Room) Referral(ctx context.Context, s Staff, id, lang string) (pages.Cl
 	}
 	v.CanEmail = ref.Patient.Email != ""
 	v.CanText = ref.Patient.Phone != "" && ref.Patient.Mobile && r.App.Config.Texts() && clinic.TextsPatients()
-	l, t, err := r.App.Referrals.QRLink(ctx, ref.ID)
-	switch {
-	case problem.Is(err, problem.NotFound):
-		return v, nil
-	case err != nil:
-		return v, err
-	}
-	v.QROpenedAt = t.OpenedAt
-	if !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) || r.DrawQR == nil {
-		v.QRExpired = t.OpenedAt.IsZero()
+	if t.Hash == "" || !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) || r.DrawQR == nil {
+		v.QRExpired = t.Hash != "" && t.OpenedAt.IsZero()
 		return v, nil
 	}
 	tok, _, err := r.App.LinkToken(ctx, "qr", ref.ID, l.Seq)
