@@ -29,7 +29,7 @@ func main() {
 		}
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
-		room.New(a, nil, nil).Register() // the clinic pages' emails
+		room.Register(a) // the clinic pages' emails
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

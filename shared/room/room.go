@@ -79,7 +79,7 @@ type Room struct {
 // New builds the use cases on a's stores and clock. Call it once a's stores
 // are set.
 func New(a *app.App, keys Passkeys, drawQR func(text, label string) (string, error)) *Room {
-	staff := &dynamo.Staff{DB: a.Clinics.DB, Table: a.Clinics.Table, Referrals: a.Referrals, Now: a.Referrals.Now}
+	staff := newStaff(a)
 	return &Room{
 		App: a, Staff: staff, Passkeys: keys, DrawQR: drawQR, Origin: Origin(a.Config.PublicURL),
 		Sessions: &session.Manager{Store: staff, LinkKey: a.LinkKey, Now: a.Clock},
@@ -106,9 +106,24 @@ func Origin(publicURL string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// Register adds the effects of the pages' events to the dispatcher: call
-// it in every process that dispatches, while wiring.
-func (r *Room) Register() {
+// Register adds the effects of the pages' events (their emails) to a's
+// dispatcher: call it in every process that dispatches, while wiring, once
+// a's stores are set. It builds only what the effects use, so a dispatcher
+// links little of the pages.
+func Register(a *app.App) {
+	r := &Room{App: a, Staff: newStaff(a), Origin: Origin(a.Config.PublicURL)}
+	r.register()
+}
+
+func newStaff(a *app.App) *dynamo.Staff {
+	return &dynamo.Staff{DB: a.Clinics.DB, Table: a.Clinics.Table, Referrals: a.Referrals, Now: a.Referrals.Now}
+}
+
+// Register adds the effects of the pages' events to the dispatcher (see
+// the function Register).
+func (r *Room) Register() { r.register() }
+
+func (r *Room) register() {
 	r.App.Handle(EventStaffInvited, r.onInvited)
 	r.App.Handle(EventSignInLink, r.onSignInLink)
 	r.App.Handle(EventConsentLinkSent, r.onConsentLinkSent)
