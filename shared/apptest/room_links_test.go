@@ -95,6 +95,16 @@ func TestQRLinkAndClinics(t *testing.T) {
 	if code, _, _ := w.Do(http.MethodGet, strings.TrimPrefix(v.QRLink, w.Server.URL), nil, nil); code != http.StatusGone {
 		t.Errorf("after 15 minutes: %d, want 410", code)
 	}
+	mine := signInByEmail(t, w, "rivera@clinic.example")
+	if err := w.Room.NewQR(t.Context(), st, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/clinic", "/clinic/new", "/clinic/referrals/" + id, "/assets/passkey.js"} {
+		_, _, b := w.Do(http.MethodGet, p, nil, http.Header{"Cookie": {mine}})
+		t.Logf("page weight %s: %d bytes", p, len(b))
+	}
+	_, _, signin := w.Do(http.MethodGet, "/clinic", nil, nil)
+	t.Logf("page weight /clinic (sign-in): %d bytes", len(signin))
 	other := signInByEmail(t, w, "lee@hill.example")
 	if code, _, _ := w.Do(http.MethodGet, "/clinic/referrals/"+id, nil, http.Header{"Cookie": {other}}); code != http.StatusNotFound {
 		t.Errorf("another clinic's referral: %d, want 404", code)
