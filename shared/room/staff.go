@@ -59,6 +59,14 @@ func validAddress(s string) bool {
 // problem.Invalid (fields name, email, language), problem.NotFound (no
 // such clinic), problem.Conflict (the address is staff already).
 func (r *Room) Invite(ctx context.Context, clinicID string, in Invitation) (string, error) {
+	id, _, err := r.InviteWithLink(ctx, clinicID, in)
+	return id, err
+}
+
+// InviteWithLink is Invite, also returning the invitation's link: for the
+// local stack, which prints it for its demo clinic. The API never shows it
+// (it goes by email only).
+func (r *Room) InviteWithLink(ctx context.Context, clinicID string, in Invitation) (string, string, error) {
 	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
 	var fields []problem.FieldError
 	if in.Name == "" || len(in.Name) > 100 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
@@ -74,17 +82,17 @@ func (r *Room) Invite(ctx context.Context, clinicID string, in Invitation) (stri
 		fields = append(fields, problem.FieldError{Field: "language", Detail: "must be en or es"})
 	}
 	if len(fields) > 0 {
-		return "", problem.Invalidf(fields, "The invitation has %d invalid fields.", len(fields))
+		return "", "", problem.Invalidf(fields, "The invitation has %d invalid fields.", len(fields))
 	}
 	if !app.ValidClinicID(clinicID) {
-		return "", problem.Errorf(problem.NotFound, "clinic not found")
+		return "", "", problem.Errorf(problem.NotFound, "clinic not found")
 	}
 	now := r.now()
 	m := dynamo.Member{ID: app.NewID(now), ClinicID: clinicID, Name: in.Name, Email: in.Email, CreatedAt: now}
 	ev := r.staffEvent(m.ID, clinicID, EventStaffInvited, now, in.Language)
-	_, hash, err := r.App.LinkToken(ctx, linkInvite, ev.ID, 0)
+	tok, hash, err := r.App.LinkToken(ctx, linkInvite, ev.ID, 0)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	exp := now.Add(InviteTTL)
 	err = r.Staff.Invite(ctx, dynamo.NewStaff{
@@ -92,10 +100,10 @@ func (r *Room) Invite(ctx context.Context, clinicID string, in Invitation) (stri
 		Token: dynamo.StaffToken{Hash: hash, Kind: linkInvite, ClinicID: clinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()},
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	r.App.Log.InfoContext(ctx, "staff invited", "clinic", clinicID, "staff", m.ID)
-	return m.ID, nil
+	return m.ID, r.Origin + "/s/" + tok, nil
 }
 
 // staffEvent is an email event of a staff member, due now, carrying the
