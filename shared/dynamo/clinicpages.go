@@ -121,19 +121,11 @@ func (s *Referrals) PutToken(ctx context.Context, t Token) error {
 // OpenOnce marks a one-opening link token opened at at, once: a second
 // opening is a problem.Gone error.
 func (s *Referrals) OpenOnce(ctx context.Context, hash string, at time.Time) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: key(tokenPrefix+hash, "TOK"),
-		UpdateExpression:          aws.String("SET opened_at = :t"),
-		ConditionExpression:       aws.String("attribute_exists(PK) AND attribute_not_exists(opened_at)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(at.UTC().Format(time.RFC3339Nano))},
-	})
-	if conditionFailed(err) {
-		return problem.Errorf(problem.Gone, "this link was opened already")
-	}
-	if err != nil {
+	err := setOnce(ctx, s.DB, s.Table, key(tokenPrefix+hash, "TOK"), "opened_at", at)
+	if err != nil && !problem.Is(err, problem.Gone) {
 		return fmt.Errorf("open link: %w", err)
 	}
-	return nil
+	return err
 }
 
 // QRLink is a referral's current QR link: its number (the link token is

@@ -405,19 +405,27 @@ func (s *Staff) Token(ctx context.Context, hash string) (StaffToken, error) {
 // UseToken marks a one-time staff link used, once: a second use is a
 // problem.Gone error.
 func (s *Staff) UseToken(ctx context.Context, hash string, at time.Time) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: key(staffTokenPK+hash, "STAFFTOK"),
-		UpdateExpression:          aws.String("SET used_at = :t"),
-		ConditionExpression:       aws.String("attribute_exists(PK) AND attribute_not_exists(used_at)"),
+	err := setOnce(ctx, s.DB, s.Table, key(staffTokenPK+hash, "STAFFTOK"), "used_at", at)
+	if err != nil && !problem.Is(err, problem.Gone) {
+		return fmt.Errorf("use staff link: %w", err)
+	}
+	return err
+}
+
+// setOnce sets a time attribute of an existing item only if it has none: a
+// second time is a problem.Gone error.
+func setOnce(ctx context.Context, db *dynamodb.Client, table string, k map[string]types.AttributeValue, attr string, at time.Time) error {
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &table, Key: k,
+		UpdateExpression:          aws.String("SET #a = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK) AND attribute_not_exists(#a)"),
+		ExpressionAttributeNames:  map[string]string{"#a": attr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(at.UTC().Format(time.RFC3339Nano))},
 	})
 	if conditionFailed(err) {
 		return problem.Errorf(problem.Gone, "this link was used already")
 	}
-	if err != nil {
-		return fmt.Errorf("use staff link: %w", err)
-	}
-	return nil
+	return err
 }
 
 // sessionKey locates a session: in its staff member's partition, or the

@@ -356,17 +356,24 @@ func (s *Server) getClinicReferral(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, func(b *bytes.Buffer) error { return pages.RenderClinicReferral(b, v) })
 }
 
-func (s *Server) postNewQR(w http.ResponseWriter, r *http.Request) {
+// staffForm reads a signed-in page's small form and checks its anti-CSRF
+// token; on failure it has answered and returns false.
+func (s *Server) staffForm(w http.ResponseWriter, r *http.Request) (room.Staff, bool) {
 	st, ok := s.staff(w, r)
 	if !ok {
-		return
+		return st, false
 	}
 	f, err := readAdminForm(w, r)
 	if err != nil {
 		s.pageError(w, r, err)
-		return
+		return st, false
 	}
-	if !s.checkForm(w, r, st, f.Get("csrf")) {
+	return st, s.checkForm(w, r, st, f.Get("csrf"))
+}
+
+func (s *Server) postNewQR(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.staffForm(w, r)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -381,20 +388,12 @@ func (s *Server) postNewQR(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postSendLink(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.staff(w, r)
+	st, ok := s.staffForm(w, r)
 	if !ok {
 		return
 	}
-	f, err := readAdminForm(w, r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	if !s.checkForm(w, r, st, f.Get("csrf")) {
-		return
-	}
 	id := r.PathValue("id")
-	notice, err := s.Room.SendLink(r.Context(), st, id, f.Get("channel"))
+	notice, err := s.Room.SendLink(r.Context(), st, id, r.PostForm.Get("channel"))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
