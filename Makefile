@@ -12,7 +12,7 @@ MAKEFLAGS += --no-print-directory
 # name:LogicalId of every function; functions/<name> holds its main package.
 FUNCTIONS := intake:IntakeFunction consent:ConsentFunction respond:RespondFunction \
 	admin:AdminFunction dispatch:DispatchFunction sesevents:SesEventsFunction \
-	smsevents:SmsEventsFunction
+	smsevents:SmsEventsFunction clinic:ClinicFunction
 BUILD_DIR := build
 FUZZTIME ?= 60s
 FUZZPKGS ?= ./...
@@ -24,7 +24,7 @@ LOCAL_KMS := $(BUILD_DIR)/tools/local-kms
 LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
 .PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
-	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction node_modules \
+	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction build-ClinicFunction node_modules \
 	run test lint cover bench bench-match-100k bench-import fuzz coldstart soak load clean tools
 
 help: ## List the targets
@@ -54,6 +54,9 @@ build-SesEventsFunction: ## SAM: build functions/sesevents into $(ARTIFACTS_DIR)
 
 build-SmsEventsFunction: ## SAM: build functions/smsevents into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/smsevents
+
+build-ClinicFunction: ## SAM: build functions/clinic into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/clinic
 
 build: ## Build every function into build/<name>/bootstrap and build/<name>.zip; print sizes and SHA-256
 	@for f in $(FUNCTIONS); do \

@@ -1,4 +1,4 @@
-// Command admin is the admin Lambda: it serves the operator API (clinics, groups, imports, match) and /healthz through API Gateway.
+// Command admin is the admin Lambda: it serves the operator API (clinics and their staff, groups, imports, match), the operator's page and /healthz through API Gateway.
 package main
 
 import (
@@ -9,12 +9,13 @@ import (
 	"github.com/handoff-health/handoff/shared/apigw"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/wire"
 )
 
 func main() {
 	wire.Main("admin", nil, func(a *app.App, log *slog.Logger) {
-		s := &httpapi.Server{App: a, Log: log}
+		s := &httpapi.Server{App: a, Log: log, Room: room.New(a, nil, nil)}
 		lambda.Start(apigw.Handler{HTTP: s.Admin()}.Handle)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -28,6 +29,7 @@ func main() {
 		}
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
+		room.Register(a) // the clinic pages' emails
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

@@ -33,6 +33,9 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/passkey"
+	"github.com/handoff-health/handoff/shared/qr"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/smsevents"
@@ -78,6 +81,7 @@ type SeedInfo struct {
 // Stack is a running local stack.
 type Stack struct {
 	App      *app.App
+	Room     *room.Room
 	Config   config.Config
 	Handler  http.Handler
 	stop     []func()
@@ -278,7 +282,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
-	srv := &httpapi.Server{App: a, Log: o.Log}
+	keys, err := passkey.New(room.Origin(cfg.PublicURL), "handoff")
+	if err != nil {
+		return nil, err
+	}
+	rm := room.New(a, keys, qr.SVG)
+	rm.Register()
+	s.Room = rm
+	srv := &httpapi.Server{App: a, Log: o.Log, Room: rm}
 	s.Handler = srv.All()
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()

@@ -38,6 +38,8 @@ var sampleEvents = []struct {
 	{"sesevents-complaint.json", "SesEventsFunction", "sns"},
 	{"sesevents-subscription-confirmation.json", "SesEventsFunction", "sns"},
 	{"smsevents-blocked.json", "SmsEventsFunction", "sns"},
+	{"clinic-get.json", "ClinicFunction", "http"},
+	{"clinic-qr.json", "ClinicFunction", "http"},
 }
 
 // sampleWebhookSecret signs intake-post-referral.json (see events/README.md).

@@ -62,6 +62,24 @@ var contractRoutes = []route{
 	{"POST", "/admin/login", "AdminFunction"},
 	{"POST", "/admin/logout", "AdminFunction"},
 	{"GET", "/healthz", "AdminFunction"},
+	{"GET", "/clinic", "ClinicFunction"},
+	{"POST", "/clinic/signin-link", "ClinicFunction"},
+	{"POST", "/clinic/passkey/options", "ClinicFunction"},
+	{"POST", "/clinic/passkey", "ClinicFunction"},
+	{"POST", "/clinic/logout", "ClinicFunction"},
+	{"GET", "/clinic/new", "ClinicFunction"},
+	{"POST", "/clinic/referrals", "ClinicFunction"},
+	{"GET", "/clinic/referrals/{id}", "ClinicFunction"},
+	{"POST", "/clinic/referrals/{id}/qr", "ClinicFunction"},
+	{"POST", "/clinic/referrals/{id}/send", "ClinicFunction"},
+	{"GET", "/s/{token}", "ClinicFunction"},
+	{"POST", "/s/{token}", "ClinicFunction"},
+	{"POST", "/s/{token}/passkey/options", "ClinicFunction"},
+	{"POST", "/s/{token}/passkey", "ClinicFunction"},
+	{"GET", "/q/{token}", "ClinicFunction"},
+	{"POST", "/v1/admin/clinics/{id}/staff", "AdminFunction"},
+	{"DELETE", "/v1/admin/clinics/{id}/staff/{staff_id}", "AdminFunction"},
+	{"POST", "/admin/staff", "AdminFunction"},
 }
 
 // check is one named property of the template; it returns what is wrong.
@@ -907,7 +925,8 @@ func checkEnvironment(s stack) []string {
 		"HANDOFF_ADMIN_TOKEN_SHA256": {"AdminFunction": "AdminTokenSha256"},
 		"HANDOFF_LINK_KEY_ID": {
 			"IntakeFunction": "LinkKey", "ConsentFunction": "LinkKey", "RespondFunction": "LinkKey", "DispatchFunction": "LinkKey",
-			"AdminFunction": "LinkKey", // the operator page's session and form tokens
+			"AdminFunction":  "LinkKey", // the operator page's form tokens, the staff's invitation links
+			"ClinicFunction": "LinkKey", // the staff's links, the QR and consent links, form tokens
 		},
 	}
 	for _, fn := range s.functions() {

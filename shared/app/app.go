@@ -110,10 +110,7 @@ func (a *App) ForgetClinic(id string) {
 // HANDOFF_ADMIN_TOKEN or, in AWS, its SHA-256 (HANDOFF_ADMIN_TOKEN_SHA256), so
 // the token itself is kept nowhere.
 func (a *App) CheckAdmin(_ context.Context, bearer string) error {
-	want := a.Config.AdminTokenSHA256
-	if a.Config.AdminToken != "" {
-		want = HashToken(a.Config.AdminToken)
-	}
+	want := a.AdminBind()
 	if want == "" || bearer == "" || subtle.ConstantTimeCompare([]byte(HashToken(bearer)), []byte(want)) != 1 {
 		return problem.Errorf(problem.Unauthorized, "a valid admin bearer token is required (Authorization: Bearer <token>)")
 	}

@@ -49,8 +49,9 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 	chs := a.reachable(r.Patient, r.Flags, clinic)
 	if len(chs) == 0 {
 		// The clinic stopped allowing texts after the referral came, or
-		// every channel failed meanwhile.
-		if !referral.CanMove(r.Status, referral.Unreachable) {
+		// every channel failed meanwhile. A referral of the clinic's own
+		// pages may have none: its QR code is the way in.
+		if !referral.CanMove(r.Status, referral.Unreachable) || r.Source == referral.SourceClinicPages {
 			return a.Referrals.Finish(ctx, ev)
 		}
 		r.Status, r.UpdatedAt = referral.Unreachable, a.now()

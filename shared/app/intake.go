@@ -92,19 +92,38 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 // returns the stored receipt, and whether it was stored before (a replay).
 // idents index a FHIR Task's identifiers in the same transaction.
 func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, *dynamo.Record, error) {
-	d := Delivery{ContentType: contentType, Body: body}
-	in, err := intake.Parse(d.ContentType, d.Body)
+	in, err := intake.Parse(contentType, body)
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(a.reachable(in.Patient, nil, c)) == 0 {
+		return nil, nil, a.unreachableAtIntake(contentType, in.Patient, c)
+	}
+	sum := sha256.Sum256(body)
+	return a.CreateReferral(ctx, c, in, webhookID, hex.EncodeToString(sum[:]), source, idents)
+}
+
+// CreateReferral stores a referral that arrived decoded, validated and
+// minimized (intake.Parse, intake.FromForm) with its first events, once per
+// delivery key (webhookID): a repeated key with the same bodyHash answers
+// as the first time, with no record. The patient must be reachable by a
+// channel the clinic allows (a problem.Invalid naming patient.email), except
+// for a referral of the clinic's own pages (source
+// referral.SourceClinicPages), whose patient may have given no contact: the
+// page's QR code then brings them to the consent page. It returns the stored
+// receipt and the referral as written.
+func (a *App) CreateReferral(ctx context.Context, c dynamo.Clinic, in referral.Intake, webhookID, bodyHash, source string, idents dynamo.TaskIdentifiers) ([]byte, *dynamo.Record, error) {
 	channels := a.reachable(in.Patient, nil, c)
-	if len(channels) == 0 {
-		return nil, nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
+	if len(channels) == 0 && source != referral.SourceClinicPages {
+		return nil, nil, a.unreachableAtIntake(intake.MediaNative, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
 		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source, FirstChannel: channels[0],
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source,
+	}
+	if len(channels) > 0 {
+		r.FirstChannel = channels[0]
 	}
 	answer, err := json.Marshal(Receipt{
 		ID: r.ID, Status: r.Status, CreatedAt: now,
@@ -117,11 +136,10 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
 		Referral: r, Identifiers: idents,
 		Idempotency: dynamo.Idempotency{
-			ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
+			ClinicID: c.ID, WebhookID: webhookID, BodyHash: bodyHash,
 			Answer: answer, At: now, TTL: now.Add(idempotencyWindow).Unix(),
 		},
 		Token: dynamo.Token{

@@ -206,3 +206,7 @@ func FHIRTask(v StatusView) map[string]any {
 	}
 	return task
 }
+
+// StatusOf is a referral's status view as its clinic reads it (status,
+// timeline, routes; no patient data), for the clinic's own pages.
+func StatusOf(rec *dynamo.Record) StatusView { return statusView(rec) }

@@ -34,6 +34,9 @@ import (
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/passkey"
+	"github.com/handoff-health/handoff/shared/qr"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/smsevents"
@@ -55,6 +58,7 @@ type Harness struct {
 	Phones     *phonesink.Sink
 	PhonesURL  string
 	App        *app.App
+	Room       *room.Room // the clinic's pages
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
@@ -121,7 +125,13 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Directory.Now = h.Now
 	a.Referrals.Now = h.Now
 	h.App = a
-	srv := &httpapi.Server{App: a, Log: log}
+	keys, err := passkey.New(room.Origin(cfg.PublicURL), "handoff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Room = room.New(a, keys, qr.SVG)
+	h.Room.Register()
+	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}
 	h.Server.Config.Handler = srv.All()
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)

@@ -43,8 +43,9 @@ func TestSampleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.PutGroup(apptest.SampleGroup("mission-a", 37.7599, -122.4148), "mission-a")
-	srv := &httpapi.Server{App: h.App, Log: h.App.Log}
+	srv := &httpapi.Server{App: h.App, Log: h.App.Log, Room: h.Room}
 	api := map[string]apigw.Handler{
+		"clinic":  {HTTP: srv.Clinic()},
 		"intake":  {HTTP: srv.Intake()},
 		"consent": {HTTP: srv.Consent()},
 		"respond": {HTTP: srv.Respond()},
@@ -55,6 +56,8 @@ func TestSampleEvents(t *testing.T) {
 		"intake-post-referral.json": 202, // signed with the sample secret at the sample time
 		"intake-get-referral.json":  401, // its api key is not the clinic's
 		"consent-get.json":          404, // an unknown token
+		"clinic-get.json":           200, // the sign-in page
+		"clinic-qr.json":            404, // an unknown QR link
 		"consent-post.json":         404,
 		"respond-get.json":          404,
 		"respond-post.json":         404,
@@ -75,7 +78,7 @@ func TestSampleEvents(t *testing.T) {
 			}
 			fn, _, _ := strings.Cut(name, "-")
 			switch fn {
-			case "intake", "consent", "respond", "admin":
+			case "intake", "consent", "respond", "admin", "clinic":
 				var ev events.APIGatewayV2HTTPRequest
 				if err := json.Unmarshal(raw, &ev); err != nil {
 					t.Fatal(err)

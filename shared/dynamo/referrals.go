@@ -105,8 +105,12 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
 		Source: r.Source, FirstChannel: r.FirstChannel,
 	}
-	if r.Source == "fhir" {
+	switch r.Source {
+	case "fhir":
 		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
+	case referral.SourceClinicPages:
+		// By creation time, which never changes: one index write per referral.
+		it.GSI2PK, it.GSI2SK = PagesIndexKey(r.ClinicID), timeKey(r.CreatedAt)+"#"+r.ID
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -191,11 +195,13 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 // hex SHA-256 of it.
 type Token struct {
 	Hash       string    `json:"hash"`
-	Kind       string    `json:"kind"` // "consent" or "group"
+	Kind       string    `json:"kind"` // "consent", "group", "listing" or "qr"
 	ReferralID string    `json:"referral_id"`
 	ClinicID   string    `json:"clinic_id"`
 	RouteSeq   int       `json:"route_seq,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at_time"`
+	// OpenedAt is when a one-opening link (kind "qr") was opened.
+	OpenedAt time.Time `json:"opened_at,omitempty"`
 	// TTL is set a retention period after ExpiresAt.
 	TTL int64 `json:"expires_at,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -46,6 +47,8 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
 	mux.HandleFunc("/v1/admin/outcomes", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.adminOutcomes})))
 	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.admin(methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
+	mux.HandleFunc("/v1/admin/clinics/{id}/staff", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.inviteStaff})))
+	mux.HandleFunc("/v1/admin/clinics/{id}/staff/{staff_id}", s.admin(methods(map[string]http.HandlerFunc{http.MethodDelete: s.removeStaff})))
 }
 
 // admin requires the operator's bearer token.
@@ -277,4 +280,38 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 		matches = []directory.Match{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"matches": matches})
+}
+
+// inviteStaff adds a staff member to a clinic: 201 {"staff_id"}; the
+// person gets an invitation by email.
+func (s *Server) inviteStaff(w http.ResponseWriter, r *http.Request) {
+	if s.Room == nil {
+		notFound(w, r)
+		return
+	}
+	var in room.Invitation
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := s.Room.Invite(r.Context(), r.PathValue("id"), in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"staff_id": id})
+}
+
+// removeStaff removes a staff member: their sessions end and their
+// passkeys stop working. 204.
+func (s *Server) removeStaff(w http.ResponseWriter, r *http.Request) {
+	if s.Room == nil {
+		notFound(w, r)
+		return
+	}
+	if err := s.Room.Remove(r.Context(), r.PathValue("id"), r.PathValue("staff_id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/room"
 )
 
 // maxAPIBody bounds JSON request bodies other than imports.
@@ -29,6 +30,10 @@ const maxAPIBody = 64 << 10
 type Server struct {
 	App *app.App
 	Log *slog.Logger
+	// Room is the clinic's pages' use cases: staff (the admin API and the
+	// operator's page), sessions, and the pages themselves (Clinic). Nil in
+	// a function that serves none of them.
+	Room *room.Room
 }
 
 // methods routes one path by method, answering 405 problem+json otherwise.

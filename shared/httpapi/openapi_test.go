@@ -281,7 +281,8 @@ func templateRoutes(t *testing.T) map[string]bool {
 		for _, e := range r.Properties.Events {
 			p := e.Properties.Path
 			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/l/") || strings.HasPrefix(p, "/assets/") ||
-				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") {
+				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") ||
+				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") {
 				continue
 			}
 			out[strings.ToUpper(e.Properties.Method)+" "+p] = true
@@ -732,6 +733,31 @@ func TestOpenAPIContract(t *testing.T) {
 			c.do(t, h, x)
 		}
 		c.do(t, h, exchange{method: "GET", path: "/.well-known/smart-configuration", status: 200, request: conforms})
+		staff := mustJSON(t, map[string]any{"name": "Jan Rivera", "email": "rivera@clinic.example"})
+		staffPath := "/v1/admin/clinics/lakeside/staff"
+		_, b := c.do(t, h, exchange{method: "POST", path: staffPath, header: adminJSON(admin), body: staff, status: 201, request: conforms})
+		for _, x := range []exchange{
+			{body: staff, status: 401, request: violates},
+			{header: adminJSON(admin), body: staff, status: 409, request: conforms},
+			{path: "/v1/admin/clinics/nobody/staff", header: adminJSON(admin), body: mustJSON(t, map[string]any{"name": "A", "email": "a@clinic.example"}), status: 404, request: conforms},
+			{header: adminJSON(admin), body: []byte(`{"name": "", "email": "x"}`), status: 422, request: inexpressible},
+			{header: adminJSON(admin), body: []byte(`{"name":`), status: 400, request: violates},
+		} {
+			x.method = "POST"
+			if x.path == "" {
+				x.path = staffPath
+			}
+			c.do(t, h, x)
+		}
+		var invited struct {
+			StaffID string `json:"staff_id"`
+		}
+		if err := json.Unmarshal(b, &invited); err != nil {
+			t.Fatal(err)
+		}
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, header: bearerHeader(admin), status: 204, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, header: bearerHeader(admin), status: 404, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, status: 401, request: violates})
 		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 		if err != nil {
 			t.Fatal(err)

@@ -176,11 +176,14 @@ func (s *Server) All() http.Handler {
 	s.routeConsent(pagesMux)
 	s.routeRespond(pagesMux)
 	s.routeAdminPage(pagesMux)
+	if s.Room != nil {
+		s.routeClinic(pagesMux)
+	}
 	pagesMux.HandleFunc("/", s.pageNotFound)
 	pageHandler := pages.Headers(pages.Protect(pagesMux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/" || p[:3] == "/l/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) {
+		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/" || p[:3] == "/l/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) || isClinicPage(p) {
 			pageHandler.ServeHTTP(w, r)
 			return
 		}

@@ -12,8 +12,12 @@ import (
 type AdminView struct {
 	SignedIn  bool
 	CSRFToken string // of the sign-in form, or of the sign-out form
-	// Notice: "" or "bad-token" (sign-in refused), "signed-out".
+	// Notice: "" or "bad-token" (sign-in refused), "signed-out",
+	// "staff-invited", "staff-refused" (the invitation was not valid, the
+	// clinic unknown or the address staff already).
 	Notice string
+	// Staff shows the form that invites a clinic's staff member.
+	Staff bool
 	// The outcomes, when signed in.
 	From, To string
 	Funnel   []AdminCount // in funnel order
@@ -84,7 +88,7 @@ type histBar struct {
 	Y, W  int
 }
 
-var adminNotices = map[string]bool{"bad-token": true, "signed-out": false}
+var adminNotices = map[string]bool{"bad-token": true, "signed-out": false, "staff-invited": false, "staff-refused": true}
 
 // RenderAdmin renders the operator's page.
 func RenderAdmin(w io.Writer, v AdminView) error {

@@ -113,7 +113,8 @@ type Referral struct {
 	Offers  []Offer `json:"offers,omitempty"`
 	Matched bool    `json:"matched,omitempty"`
 	// Source is "fhir" for a referral an EHR created as a FHIR Task (its
-	// clinic can then search it), else "".
+	// clinic can then search it), SourceClinicPages for one made on the
+	// clinic's own pages, else "".
 	Source string `json:"source,omitempty"`
 	// FirstChannel is the channel the consent link was to go by first
 	// (email or sms), fixed at intake: the funnel is counted per channel by it.
@@ -128,6 +129,11 @@ type Referral struct {
 	// Version increases on each write; stores use it for optimistic locking.
 	Version int `json:"version"`
 }
+
+// SourceClinicPages is the Source of a referral a clinic's staff made on
+// the clinic's own pages (/clinic): its patient may have given no contact at
+// all, the QR code the page shows being the way to the consent page.
+const SourceClinicPages = "clinic-pages"
 
 // Volunteer is the person a group names when it accepts: a first name and a
 // short note to the patient.

@@ -55,6 +55,7 @@ var sampleEvents = map[string]string{
 	"dispatch":  "events/dispatch-stream.json",
 	"sesevents": "events/sesevents-bounce.json",
 	"smsevents": "events/smsevents-blocked.json",
+	"clinic":    "events/clinic-get.json",
 }
 
 const floorName = "floor"

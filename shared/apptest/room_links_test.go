@@ -1,0 +1,154 @@
+package apptest_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/room"
+)
+
+// TestSignInLinks: an unknown address gets the same page and no email; a
+// link works once and for 15 minutes; the rate limit per address holds; the
+// staff pages' logs carry no patient name.
+func TestSignInLinks(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	w.Settle()
+	before := len(w.Mails())
+	st, loc := askLink(t, w, "nobody@clinic.example", "")
+	w.Settle()
+	if st != http.StatusSeeOther || !strings.Contains(loc, "clinic-signin-sent") || len(w.Mails()) != before {
+		t.Errorf("an unknown address: %d %s, %d new emails", st, loc, len(w.Mails())-before)
+	}
+	cookie := signInByEmail(t, w, "rivera@clinic.example")
+	if !signedIn(t, w, cookie) {
+		t.Fatal("the link's session does not open /clinic")
+	}
+	link := staffLinkRE.FindString(w.MailsTo("rivera@clinic.example")[1].Body.Text)
+	if st, _, _ := w.Do(http.MethodGet, link, nil, nil); st != http.StatusGone {
+		t.Errorf("a used link: %d, want 410", st)
+	}
+	askLink(t, w, "rivera@clinic.example", "")
+	stale := staffLink(t, w, "rivera@clinic.example")
+	w.Advance(16 * time.Minute)
+	if st, _, _ := w.Do(http.MethodGet, stale, nil, nil); st != http.StatusGone {
+		t.Errorf("a stale link: %d, want 410", st)
+	}
+	w.Advance(room.SignInWindow)
+	for i := 0; i < room.SignInPerAddress; i++ {
+		if st, _ := askLink(t, w, "rivera@clinic.example", ""); st != http.StatusSeeOther {
+			t.Fatalf("link %d: %d", i+1, st)
+		}
+	}
+	if st, _ := askLink(t, w, "rivera@clinic.example", ""); st != http.StatusTooManyRequests {
+		t.Errorf("one link too many: %d, want 429", st)
+	}
+
+	// Sign out ends every copy of the cookie.
+	_, _, page := w.Do(http.MethodGet, "/clinic", nil, http.Header{"Cookie": {cookie}})
+	st, _, _ = w.Do(http.MethodPost, "/clinic/logout", []byte(apptest.HiddenFields(page).Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {cookie}})
+	if st != http.StatusSeeOther || signedIn(t, w, cookie) {
+		t.Errorf("after signing out (%d) the cookie still works", st)
+	}
+}
+
+// TestQRLinkAndClinics: a QR link opens once and for 15 minutes; another
+// clinic's staff cannot see a referral or its QR code (404).
+func TestQRLinkAndClinics(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	w.NewClinic("hillside", "")
+	invite(t, w, "hillside", "Kim Lee", "lee@hill.example")
+	w.Settle()
+	st, err := w.Room.Session(t.Context(), strings.TrimPrefix(signInByEmail(t, w, "rivera@clinic.example"), "handoff_clinic="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.DB.Counter.Reset()
+	id, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Ana", PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("k", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("DynamoDB calls of a form submission: %s", w.DB.Counter.String())
+	w.Settle()
+	v, err := w.Room.Referral(t.Context(), st, id, "en")
+	if err != nil || v.QRLink == "" {
+		t.Fatalf("referral page: %v, QR %q", err, v.QRLink)
+	}
+	path := strings.TrimPrefix(v.QRLink, w.Server.URL)
+	if code, hd, _ := w.Do(http.MethodGet, path, nil, nil); code != http.StatusSeeOther || !strings.HasPrefix(hd.Get("Location"), "/c/") {
+		t.Fatalf("the QR link: %d", code)
+	}
+	if code, _, _ := w.Do(http.MethodGet, path, nil, nil); code != http.StatusGone {
+		t.Errorf("opened twice: %d, want 410", code)
+	}
+	if err := w.Room.NewQR(t.Context(), st, id); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = w.Room.Referral(t.Context(), st, id, "en")
+	w.Advance(16 * time.Minute)
+	if code, _, _ := w.Do(http.MethodGet, strings.TrimPrefix(v.QRLink, w.Server.URL), nil, nil); code != http.StatusGone {
+		t.Errorf("after 15 minutes: %d, want 410", code)
+	}
+	mine := signInByEmail(t, w, "rivera@clinic.example")
+	if err := w.Room.NewQR(t.Context(), st, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/clinic", "/clinic/new", "/clinic/referrals/" + id, "/assets/passkey.js"} {
+		_, _, b := w.Do(http.MethodGet, p, nil, http.Header{"Cookie": {mine}})
+		t.Logf("page weight %s: %d bytes", p, len(b))
+	}
+	_, _, signin := w.Do(http.MethodGet, "/clinic", nil, nil)
+	t.Logf("page weight /clinic (sign-in): %d bytes", len(signin))
+	other := signInByEmail(t, w, "lee@hill.example")
+	if code, _, _ := w.Do(http.MethodGet, "/clinic/referrals/"+id, nil, http.Header{"Cookie": {other}}); code != http.StatusNotFound {
+		t.Errorf("another clinic's referral: %d, want 404", code)
+	}
+	_, _, page := w.Do(http.MethodGet, "/clinic", nil, http.Header{"Cookie": {other}})
+	code, _, _ := w.Do(http.MethodPost, "/clinic/referrals/"+id+"/qr", []byte(apptest.HiddenFields(page).Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {other}})
+	if code != http.StatusNotFound {
+		t.Errorf("another clinic's QR code: %d, want 404", code)
+	}
+	if strings.Contains(w.Logs.String(), "Ana") {
+		t.Error("a log line names the patient")
+	}
+}
+
+// TestAdminSessionEnds: an operator's cookie copied before signing out is
+// refused after it, and a new admin token ends every session.
+func TestAdminSessionEnds(t *testing.T) {
+	w := newWorld(t, "")
+	signIn := func() string {
+		_, _, page := w.Do(http.MethodGet, "/admin", nil, nil)
+		f := apptest.HiddenFields(page)
+		f.Set("token", w.App.Config.AdminToken)
+		_, hd, _ := w.Do(http.MethodPost, "/admin/login", []byte(f.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}})
+		return sessionCookie(hd, "handoff_admin")
+	}
+	in := func(c string) bool {
+		_, _, page := w.Do(http.MethodGet, "/admin", nil, http.Header{"Cookie": {c}})
+		return strings.Contains(string(page), `action="/admin/logout"`)
+	}
+	c := signIn()
+	if !in(c) {
+		t.Fatal("the operator's cookie does not open /admin")
+	}
+	_, _, page := w.Do(http.MethodGet, "/admin", nil, http.Header{"Cookie": {c}})
+	w.Do(http.MethodPost, "/admin/logout", []byte(apptest.HiddenFields(page).Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {c}})
+	if in(c) {
+		t.Error("an operator cookie copied before signing out still works")
+	}
+	c = signIn()
+	w.App.Config.AdminToken = "a-new-admin-token" // rotated
+	if in(c) {
+		t.Error("a session of the old admin token still works")
+	}
+}
