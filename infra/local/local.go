@@ -31,6 +31,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/seal"
@@ -279,7 +280,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	srv := &httpapi.Server{App: a, Log: o.Log}
-	s.Handler = srv.All()
+	s.Handler = ehrapi.New(a, o.Log).With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
 	s.stop = append(s.stop, func() {

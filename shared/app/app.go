@@ -53,7 +53,6 @@ type App struct {
 
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
-	jwks      jwksCache // FHIR clients' key sets fetched by URL
 
 	// effects and statusHooks are what use-case packages beside this one
 	// added (Handle, OnStatus), set while the process is wired, before it

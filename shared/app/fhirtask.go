@@ -19,89 +19,6 @@ import (
 // coordination platform): a Task creates a referral through the same intake
 // path as a signed webhook; the Task read back is the clinic's view of it.
 
-// The kinds of FHIR access: a SMART v2 permission on Task (c create, r
-// read, u update, s search), or Subscriptions.
-const (
-	CreateTasks   = "c"
-	ReadTasks     = "r"
-	UpdateTasks   = "u"
-	SearchTasks   = "s"
-	Subscriptions = "subscription"
-)
-
-var subscriptionScopes = []string{"system/Subscription.cru", "system/*.*"}
-
-// accessScopes names, per Task permission, the supported scopes that carry
-// it (scopeAllows decides; this is for messages and lists).
-var accessScopes = func() map[string][]string {
-	m := map[string][]string{}
-	for _, l := range []string{CreateTasks, ReadTasks, UpdateTasks, SearchTasks} {
-		for _, s := range SupportedScopes {
-			if scopeAllows(s, l) {
-				m[l] = append(m[l], s)
-			}
-		}
-	}
-	return m
-}()
-
-// v1Permissions are the SMART v2 letters a v1 scope's permission stands for.
-var v1Permissions = map[string]string{"read": "rs", "write": "cud", "*": "cruds"}
-
-// scopeAllows reports whether a scope grants a Task permission: the scope
-// names Task (or *) for the system, with v2 letters (cruds, in that order)
-// or a v1 read, write or *. A v2 scope narrowed by a query allows nothing.
-func scopeAllows(scope, letter string) bool {
-	res, perm, ok := strings.Cut(strings.TrimPrefix(scope, "system/"), ".")
-	if !ok || !strings.HasPrefix(scope, "system/") || (res != "Task" && res != "*") {
-		return false
-	}
-	if v1, ok := v1Permissions[perm]; ok {
-		return strings.Contains(v1, letter)
-	}
-	return v2Letters(perm) && strings.Contains(perm, letter)
-}
-
-// v2Letters reports whether a permission is SMART v2 letters: some of
-// cruds, each once, in that order.
-func v2Letters(perm string) bool {
-	at := 0
-	for _, l := range perm {
-		i := strings.IndexRune("cruds"[at:], l)
-		if i < 0 {
-			return false
-		}
-		at += i + 1
-	}
-	return perm != ""
-}
-
-// taskScopeV2 reports whether a scope is a SMART v2 system scope on Task.
-func taskScopeV2(scope string) bool {
-	perm, ok := strings.CutPrefix(scope, "system/Task.")
-	return ok && v2Letters(perm)
-}
-
-// FHIRAccess checks an access token for a kind of access (CreateTasks,
-// ReadTasks, UpdateTasks, SearchTasks, Subscriptions). Errors: Unauthorized
-// (no valid token), Forbidden (no scope for it).
-func (a *App) FHIRAccess(ctx context.Context, bearer, kind string) (AccessGrant, error) {
-	g, err := a.CheckAccessToken(ctx, bearer)
-	if err != nil {
-		return g, err
-	}
-	for _, s := range g.Scopes {
-		if kind == Subscriptions && slices.Contains(subscriptionScopes, s) || kind != Subscriptions && scopeAllows(s, kind) {
-			return g, nil
-		}
-	}
-	if kind == Subscriptions {
-		return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this (%s)", strings.Join(subscriptionScopes, " or "))
-	}
-	return g, problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this: it needs the %q permission on Task (%s)",
-		kind, strings.Join(accessScopes[kind], " or "))
-}
-
 // fhirRef is a FHIR Reference.
 type fhirRef struct {
 	Reference string `json:"reference"`
@@ -319,8 +236,8 @@ type TaskCreated struct {
 // identifiers are indexed for it. Errors: those of a referral's intake,
 // Invalid for a Task handoff cannot take, PreconditionFailed when several
 // Tasks carry the identifier.
-func (a *App) CreateTask(ctx context.Context, g AccessGrant, body []byte, ifNoneExist string) (TaskCreated, error) {
-	c, err := a.Clinic(ctx, g.ClinicID)
+func (a *App) CreateTask(ctx context.Context, clinicID string, body []byte, ifNoneExist string) (TaskCreated, error) {
+	c, err := a.Clinic(ctx, clinicID)
 	if err != nil {
 		return TaskCreated{}, err
 	}
@@ -431,8 +348,8 @@ func (a *App) fhirRecord(ctx context.Context, clinicID, id string) (*dynamo.Reco
 }
 
 // ReadTask is a Task of the token's clinic. Errors: NotFound.
-func (a *App) ReadTask(ctx context.Context, g AccessGrant, id string) (map[string]any, error) {
-	rec, err := a.fhirRecord(ctx, g.ClinicID, id)
+func (a *App) ReadTask(ctx context.Context, clinicID string, id string) (map[string]any, error) {
+	rec, err := a.fhirRecord(ctx, clinicID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +359,7 @@ func (a *App) ReadTask(ctx context.Context, g AccessGrant, id string) (map[strin
 // CancelTask cancels a Task of the token's clinic: the body is the Task with
 // status cancelled (nothing else may change). Errors: NotFound, Invalid,
 // Conflict (the referral can no longer be cancelled).
-func (a *App) CancelTask(ctx context.Context, g AccessGrant, id string, body []byte) (map[string]any, error) {
+func (a *App) CancelTask(ctx context.Context, clinicID string, id string, body []byte) (map[string]any, error) {
 	var t struct{ ResourceType, ID, Status string }
 	if err := json.Unmarshal(body, &t); err != nil {
 		return nil, problem.Errorf(problem.Malformed, "the body is not JSON")
@@ -454,7 +371,7 @@ func (a *App) CancelTask(ctx context.Context, g AccessGrant, id string, body []b
 		return nil, fhirInvalid("Task.status", "the requester may only change the status to cancelled")
 	}
 	for attempt := 0; ; attempt++ {
-		rec, err := a.fhirRecord(ctx, g.ClinicID, id)
+		rec, err := a.fhirRecord(ctx, clinicID, id)
 		if err != nil {
 			return nil, err
 		}
@@ -472,7 +389,7 @@ func (a *App) CancelTask(ctx context.Context, g AccessGrant, id string, body []b
 		if err != nil {
 			return nil, err
 		}
-		a.Log.InfoContext(ctx, "referral cancelled through FHIR", "clinic", g.ClinicID, "referral", id)
+		a.Log.InfoContext(ctx, "referral cancelled through FHIR", "clinic", clinicID, "referral", id)
 		rec.Events = append(rec.Events, ch.Events...)
 		return fhirTaskOf(rec), nil
 	}
@@ -520,11 +437,11 @@ type TaskSearch struct {
 // paged with a next link. A page is one Query of clinic-index and a read of
 // each Task it lists (with _id, only the reads). self is the request's URL,
 // for the links.
-func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self func(cursor string) string) (map[string]any, error) {
+func (a *App) SearchTasks(ctx context.Context, clinicID string, q TaskSearch, self func(cursor string) string) (map[string]any, error) {
 	ids, next := q.IDs, ""
 	empty := q.Statuses != nil && len(q.Statuses) == 0 || !q.Before.IsZero() && !q.From.Before(q.Before)
 	if ids == nil && !empty {
-		page, err := a.Referrals.SearchTasks(ctx, g.ClinicID, q.From, q.Before, q.Count, q.Cursor)
+		page, err := a.Referrals.SearchTasks(ctx, clinicID, q.From, q.Before, q.Count, q.Cursor)
 		if err != nil {
 			return nil, err
 		}
@@ -535,7 +452,7 @@ func (a *App) SearchTasks(ctx context.Context, g AccessGrant, q TaskSearch, self
 		if empty {
 			break
 		}
-		rec, err := a.fhirRecord(ctx, g.ClinicID, id)
+		rec, err := a.fhirRecord(ctx, clinicID, id)
 		if problem.Is(err, problem.NotFound) {
 			continue
 		}
@@ -582,7 +499,7 @@ func (a *App) CapabilityStatement() map[string]any {
 					"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}}}},
 				"extension": []any{map[string]any{
 					"url":       "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-					"extension": []any{map[string]any{"url": "token", "valueUri": a.TokenEndpoint()}},
+					"extension": []any{map[string]any{"url": "token", "valueUri": a.Config.PublicURL + "/oauth/token"}},
 				}},
 			},
 			"resource": []any{map[string]any{

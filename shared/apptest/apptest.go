@@ -31,6 +31,7 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/metrics"
@@ -55,6 +56,7 @@ type Harness struct {
 	Phones     *phonesink.Sink
 	PhonesURL  string
 	App        *app.App
+	EHR        *ehrapi.Server // the EHR's surface: SMART tokens, FHIR
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
@@ -122,7 +124,8 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Referrals.Now = h.Now
 	h.App = a
 	srv := &httpapi.Server{App: a, Log: log}
-	h.Server.Config.Handler = srv.All()
+	h.EHR = ehrapi.New(a, log)
+	h.Server.Config.Handler = h.EHR.With(srv.All())
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
 	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}

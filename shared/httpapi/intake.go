@@ -23,9 +23,6 @@ func (s *Server) routeIntake(mux *http.ServeMux) {
 		http.MethodGet: s.getReferral, http.MethodDelete: s.deleteReferral,
 	}))
 	mux.HandleFunc("/v1/clinics/{clinic}/outcomes", methods(map[string]http.HandlerFunc{http.MethodGet: s.clinicOutcomes}))
-	mux.HandleFunc("/oauth/token", methods(map[string]http.HandlerFunc{http.MethodPost: s.token}))
-	s.routeFHIR(mux)
-	mux.HandleFunc("/.well-known/smart-configuration", methods(map[string]http.HandlerFunc{http.MethodGet: s.smartConfiguration}))
 }
 
 func (s *Server) postReferral(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package httpapi
+package ehrapi
 
 import (
 	"encoding/json"
@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
-
+	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/smart"
 )
 
 // The FHIR R4 API under /fhir: application/fhir+json in and out, errors as
@@ -25,35 +26,40 @@ func (s *Server) routeFHIR(mux *http.ServeMux) {
 		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "handoff serves Task and Subscription (and metadata) under /fhir; %s is not one of them", r.URL.Path))
 	})
 	mux.HandleFunc("/fhir/metadata", methods(map[string]http.HandlerFunc{http.MethodGet: s.fhirMetadata}))
-	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.CreateTasks, s.fhirTransaction)}))
+	mux.HandleFunc("/fhir", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(smart.Task, smart.Create, s.fhirTransaction)}))
 	mux.HandleFunc("/fhir/Task", methods(map[string]http.HandlerFunc{
-		http.MethodPost: s.fhirWith(app.CreateTasks, s.fhirCreateTask), http.MethodGet: s.fhirWith(app.SearchTasks, s.fhirSearchTasks),
+		http.MethodPost: s.fhirWith(smart.Task, smart.Create, s.fhirCreateTask), http.MethodGet: s.fhirWith(smart.Task, smart.Search, s.fhirSearchTasks),
 	}))
 	mux.HandleFunc("/fhir/Task/{id}", methods(map[string]http.HandlerFunc{
-		http.MethodGet: s.fhirWith(app.ReadTasks, s.fhirReadTask), http.MethodPut: s.fhirWith(app.UpdateTasks, s.fhirCancelTask),
+		http.MethodGet: s.fhirWith(smart.Task, smart.Read, s.fhirReadTask), http.MethodPut: s.fhirWith(smart.Task, smart.Update, s.fhirCancelTask),
 	}))
-	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirCreateSubscription)}))
+	mux.HandleFunc("/fhir/Subscription", methods(map[string]http.HandlerFunc{http.MethodPost: s.fhirWith(smart.Subscription, smart.Create, s.fhirCreateSubscription)}))
 	mux.HandleFunc("/fhir/Subscription/{id}", methods(map[string]http.HandlerFunc{
-		http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirReadSubscription), http.MethodPut: s.fhirWith(app.Subscriptions, s.fhirUpdateSubscription),
+		http.MethodGet: s.fhirWith(smart.Subscription, smart.Read, s.fhirReadSubscription), http.MethodPut: s.fhirWith(smart.Subscription, smart.Update, s.fhirUpdateSubscription),
 	}))
 	mux.HandleFunc("/fhir/Subscription/{id}/{op}", methods(map[string]http.HandlerFunc{
-		http.MethodGet: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus), http.MethodPost: s.fhirWith(app.Subscriptions, s.fhirSubscriptionStatus),
+		http.MethodGet: s.fhirWith(smart.Subscription, smart.Read, s.fhirSubscriptionStatus), http.MethodPost: s.fhirWith(smart.Subscription, smart.Read, s.fhirSubscriptionStatus),
 	}))
 }
 
 // fhirMethods is methods for a FHIR route: a method it does not take is a
 // 405 OperationOutcome.
 func (s *Server) fhirMethods(m map[string]http.HandlerFunc) http.HandlerFunc {
-	return methodsWith(m, s.fhirFail)
+	return httpapi.MethodsWith(m, s.fhirFail)
 }
 
 // fhirHandler is a FHIR handler given the request's checked grant.
-type fhirHandler func(w http.ResponseWriter, r *http.Request, g app.AccessGrant)
+type fhirHandler func(w http.ResponseWriter, r *http.Request, g smart.Grant)
 
-// fhirWith checks the access token for a kind of access before h runs.
-func (s *Server) fhirWith(kind string, h fhirHandler) http.HandlerFunc {
+// fhirWith checks the access token for a permission on a resource before h
+// runs: 401 without a valid token, 403 without a scope for it.
+func (s *Server) fhirWith(resource string, permission rune, h fhirHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g, err := s.App.FHIRAccess(r.Context(), bearer(r), kind)
+		g, err := s.Access.Check(r.Context(), httpapi.Bearer(r))
+		if err == nil && !g.Allows(resource, permission) {
+			err = problem.Errorf(problem.Forbidden, "the access token's scopes do not allow this: it needs the %q permission on %s (%s)",
+				string(permission), resource, strings.Join(smart.ScopesFor(resource, permission), " or "))
+		}
 		if err != nil {
 			s.fhirFail(w, r, err)
 			return
@@ -88,7 +94,7 @@ var fhirCodes = map[problem.Code]string{
 
 // fhirFail answers an error as an OperationOutcome with the problem's status.
 func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
-	err = s.ourFailure(w, r, err, "FHIR request failed")
+	err = s.http.Failure(w, r, err, "FHIR request failed")
 	code := problem.CodeOf(err)
 	body := problem.BodyOf(err)
 	issueCode, ok := fhirCodes[code]
@@ -104,11 +110,11 @@ func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	// RFC 6750 §3: no error code when the request had no token at all.
 	switch {
-	case code == problem.Unauthorized && bearer(r) == "":
+	case code == problem.Unauthorized && httpapi.Bearer(r) == "":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff"`)
 	case code == problem.Unauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="invalid_token"`)
-	case code == problem.Forbidden && bearer(r) != "":
+	case code == problem.Forbidden && httpapi.Bearer(r) != "":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="insufficient_scope"`)
 	}
 	writeFHIR(w, problem.Status(code), map[string]any{"resourceType": "OperationOutcome", "issue": issues})
@@ -124,10 +130,10 @@ func (s *Server) fhirBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if ct != fhirJSON && ct != "application/json" {
 		return nil, problem.Errorf(problem.UnsupportedMedia, "send application/fhir+json")
 	}
-	return readBody(w, r, intake.MaxBody)
+	return httpapi.ReadBody(w, r, intake.MaxBody)
 }
 
-func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g app.AccessGrant, transaction bool) {
+func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g smart.Grant, transaction bool) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
@@ -139,7 +145,7 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g app.Access
 			Detail: "post a Task to /fhir/Task, a transaction Bundle to /fhir"}}, "The resource is not one this endpoint takes."))
 		return
 	}
-	created, err := s.App.CreateTask(r.Context(), g, body, r.Header.Get("If-None-Exist"))
+	created, err := s.App.CreateTask(r.Context(), g.ClinicID, body, r.Header.Get("If-None-Exist"))
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
@@ -194,16 +200,16 @@ func (s *Server) transactionResponse(created app.TaskCreated, status int) map[st
 	return map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 }
 
-func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	s.fhirCreate(w, r, g, false)
 }
 
-func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	s.fhirCreate(w, r, g, true)
 }
 
-func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
-	t, err := s.App.ReadTask(r.Context(), g, r.PathValue("id"))
+func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g smart.Grant) {
+	t, err := s.App.ReadTask(r.Context(), g.ClinicID, r.PathValue("id"))
 	if meta, ok := t["meta"].(map[string]any); ok && err == nil {
 		// The version as an ETag, and its time as Last-Modified (FHIR's read).
 		w.Header().Set("ETag", `W/"`+fmt.Sprint(meta["versionId"])+`"`)
@@ -214,23 +220,23 @@ func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g app.Acce
 	s.fhirAnswer(w, r, t, err)
 }
 
-func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	t, err := s.App.CancelTask(r.Context(), g, r.PathValue("id"), body)
+	t, err := s.App.CancelTask(r.Context(), g.ClinicID, r.PathValue("id"), body)
 	s.fhirAnswer(w, r, t, err)
 }
 
-func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	sub, err := s.App.CreateSubscription(r.Context(), g, body)
+	sub, err := s.App.CreateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), body)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
@@ -239,26 +245,26 @@ func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, 
 	writeFHIR(w, http.StatusCreated, sub)
 }
 
-func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
-	sub, err := s.App.ReadSubscription(r.Context(), g, r.PathValue("id"))
+func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
+	sub, err := s.App.ReadSubscription(r.Context(), g.ClinicID, r.PathValue("id"))
 	s.fhirAnswer(w, r, sub, err)
 }
 
-func (s *Server) fhirUpdateSubscription(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirUpdateSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	sub, err := s.App.UpdateSubscription(r.Context(), g, r.PathValue("id"), body)
+	sub, err := s.App.UpdateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), r.PathValue("id"), body)
 	s.fhirAnswer(w, r, sub, err)
 }
 
-func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	if r.PathValue("op") != "$status" {
 		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "no such operation"))
 		return
 	}
-	b, err := s.App.SubscriptionStatus(r.Context(), g, r.PathValue("id"))
+	b, err := s.App.SubscriptionStatus(r.Context(), g.ClinicID, r.PathValue("id"))
 	s.fhirAnswer(w, r, b, err)
 }

@@ -1,4 +1,4 @@
-package httpapi
+package ehrapi
 
 import (
 	"net/http"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/smart"
 )
 
 // The Task search's parameters, read per the FHIR R4 search rules: a
@@ -27,7 +28,7 @@ const taskStatusSystem = "http://hl7.org/fhir/task-status"
 // next link's own).
 var taskSearchParams = []string{"_lastUpdated", "status", "_id", "_count", "_format", "_cursor"}
 
-func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	q := r.URL.Query()
 	search, fields := taskSearchOf(q)
 	if len(fields) > 0 {
@@ -46,7 +47,7 @@ func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.A
 		}
 		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
 	}
-	b, err := s.App.SearchTasks(r.Context(), g, search, self)
+	b, err := s.App.SearchTasks(r.Context(), g.ClinicID, search, self)
 	s.fhirAnswer(w, r, b, err)
 }
 
