@@ -5,13 +5,16 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/outbound"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -28,6 +31,8 @@ func main() {
 		}
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
+		// The EHR's effects: Subscription heartbeats and notifications.
+		(&ehr.Service{App: a, HTTP: outbound.Client(a.Config.LoopbackPublicURL(), 10*time.Second)}).Register()
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

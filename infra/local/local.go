@@ -280,7 +280,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	srv := &httpapi.Server{App: a, Log: o.Log}
-	s.Handler = ehrapi.New(a, o.Log).With(srv.All())
+	ehrSurface := ehrapi.New(a, o.Log)
+	ehrSurface.EHR.Register() // the EHR's effects, for the sweeper below
+	s.Handler = ehrSurface.With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
 	s.stop = append(s.stop, func() {

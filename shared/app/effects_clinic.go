@@ -95,9 +95,6 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 	}
-	if err := a.notifySubscriptions(ctx, rec, ev); err != nil {
-		return err
-	}
 	for _, h := range a.statusHooks {
 		if err := h(ctx, rec, ev); err != nil {
 			return err

@@ -81,49 +81,65 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
 	}
-	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body, "", dynamo.TaskIdentifiers{})
+	in, err := intake.Parse(d.ContentType, d.Body)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(d.Body)
+	answer, _, err := a.createReferral(ctx, c, in, Arrival{Media: d.ContentType}, &dynamo.Idempotency{
+		ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
+	})
 	return answer, err
 }
 
+// Arrival says how a referral came, besides its intake value.
+type Arrival struct {
+	// Source is "fhir" for a Task an EHR created through the FHIR API (its
+	// clinic can then search it), "" for a webhook.
+	Source string
+	// Media is the media type it came as: in a FHIR one, errors name FHIR
+	// elements.
+	Media string
+	// Identifiers index a Task's identifiers in the same transaction.
+	Identifiers dynamo.TaskIdentifiers
+}
+
+// CreateReferral is the intake of a referral decoded elsewhere (a FHIR
+// Task, by shared/ehr): as for a webhook, it checks that the patient can
+// be reached and stores the referral with its first events in one
+// transaction, but keeps no delivery record (a FHIR create is never a
+// replay of another). It returns the referral as written: what a read
+// would load now, without the read. Errors: problem.Invalid (no channel
+// reaches the patient), dynamo.ErrTaskMatched (a conditional create
+// another create beat).
+func (a *App) CreateReferral(ctx context.Context, c dynamo.Clinic, in referral.Intake, how Arrival) (*dynamo.Record, error) {
+	_, rec, err := a.createReferral(ctx, c, in, how, nil)
+	return rec, err
+}
+
 // createReferral is every referral's one intake path, whatever brought it (a
-// signed webhook, a FHIR Task): decode and minimize, check the patient can be
-// reached, and store the referral with its first events, once per delivery
-// key (a repeated key with the same body answers as the first time). It
-// returns the stored receipt, and whether it was stored before (a replay).
-// idents index a FHIR Task's identifiers in the same transaction.
-func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, *dynamo.Record, error) {
-	d := Delivery{ContentType: contentType, Body: body}
-	in, err := intake.Parse(d.ContentType, d.Body)
-	if err != nil {
-		return nil, nil, err
-	}
+// signed webhook, a FHIR Task), once its body is decoded and minimized:
+// check the patient can be reached, and store the referral with its first
+// events. A webhook delivery (idem not nil) is stored once per webhook id
+// with its receipt (a repeated id with the same body answers as the first
+// time, and rec is nil). It returns the receipt (webhooks only) and the
+// referral as written.
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.Intake, how Arrival, idem *dynamo.Idempotency) ([]byte, *dynamo.Record, error) {
 	channels := a.reachable(in.Patient, nil, c)
 	if len(channels) == 0 {
-		return nil, nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
+		return nil, nil, a.unreachableAtIntake(how.Media, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
 		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source, FirstChannel: channels[0],
-	}
-	answer, err := json.Marshal(Receipt{
-		ID: r.ID, Status: r.Status, CreatedAt: now,
-		Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
-	})
-	if err != nil {
-		return nil, nil, err
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source, FirstChannel: channels[0],
 	}
 	_, tokHash, err := a.LinkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
-		Referral: r, Identifiers: idents,
-		Idempotency: dynamo.Idempotency{
-			ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
-			Answer: answer, At: now, TTL: now.Add(idempotencyWindow).Unix(),
-		},
+		Referral: r, Identifiers: how.Identifiers,
 		Token: dynamo.Token{
 			Hash: tokHash, Kind: "consent", ReferralID: r.ID, ClinicID: c.ID,
 			ExpiresAt: now.Add(a.Config.ConsentTTL), TTL: now.Add(a.Config.ConsentTTL + a.Config.Retention).Unix(),
@@ -136,6 +152,17 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 			a.NewEvent(r, referral.ConsentRequested, now, nil),
 			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
+	}
+	if idem != nil {
+		answer, err := json.Marshal(Receipt{
+			ID: r.ID, Status: r.Status, CreatedAt: now,
+			Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		idem.Answer, idem.At, idem.TTL = answer, now, now.Add(idempotencyWindow).Unix()
+		n.Idempotency = *idem
 	}
 	if a.Config.ConsentReminder < a.Config.ConsentTTL {
 		n.Events = append(n.Events, a.NewEvent(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))

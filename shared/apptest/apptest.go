@@ -125,6 +125,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h.App = a
 	srv := &httpapi.Server{App: a, Log: log}
 	h.EHR = ehrapi.New(a, log)
+	h.EHR.EHR.Register() // the EHR's effects: Subscription heartbeats and notifications
 	h.Server.Config.Handler = h.EHR.With(srv.All())
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)

@@ -13,15 +13,21 @@ package ehr
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/problem"
-	"github.com/handoff-health/handoff/shared/smart"
 )
 
 // Service is the EHR's use cases over the core.
 type Service struct {
 	App *app.App
+	// HTTP posts Subscription notifications: the outbound guard's client.
+	HTTP *http.Client
+	// CheckKeys checks a key set an operator registers for a clinic's EHR
+	// (smart.ParseJWKS); its error says what is wrong, fit for a field
+	// error.
+	CheckKeys func(jwks []byte) error
 }
 
 // FHIRClient is what PUT /v1/admin/clinics/{id}/fhir-client takes: a JSON
@@ -47,7 +53,7 @@ func (s *Service) RegisterClient(ctx context.Context, clinicID string, in FHIRCl
 			return "", field("jwks_url", err.Error())
 		}
 	default:
-		if err := smart.ParseJWKS(in.JWKS); err != nil {
+		if err := s.CheckKeys(in.JWKS); err != nil {
 			return "", field("jwks", err.Error())
 		}
 		jwks = string(in.JWKS)
@@ -61,21 +67,3 @@ func (s *Service) RegisterClient(ctx context.Context, clinicID string, in FHIRCl
 	s.App.Log.InfoContext(ctx, "FHIR client registered", "clinic", clinicID, "by_url", in.JWKSURL != "")
 	return clinicID, nil
 }
-
-// Clients are the clinics as SMART clients: their registered keys, read
-// through the core's clinic cache.
-type Clients struct{ App *app.App }
-
-// Client returns a clinic's registered keys. Errors: problem.NotFound.
-func (c Clients) Client(ctx context.Context, id string) (smart.Client, error) {
-	if !app.ValidClinicID(id) {
-		return smart.Client{}, problem.Errorf(problem.NotFound, "no such client")
-	}
-	cl, err := c.App.Clinic(ctx, id)
-	if err != nil {
-		return smart.Client{}, err
-	}
-	return smart.Client{ID: cl.ID, JWKS: cl.JWKS, JWKSURL: cl.JWKSURL}, nil
-}
-
-var _ smart.Clients = Clients{}

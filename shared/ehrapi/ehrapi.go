@@ -9,6 +9,7 @@
 package ehrapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/outbound"
+	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/smart"
 )
 
@@ -40,11 +42,12 @@ const keysTimeout = 5 * time.Second
 func New(a *app.App, log *slog.Logger) *Server {
 	tokens := &smart.AccessTokens{Key: a.LinkKey, Now: a.Clock}
 	reg := &smart.Registry{
-		Clients: ehr.Clients{App: a}, Replays: a.Referrals,
+		Clients: clients{App: a}, Replays: a.Referrals,
 		HTTP: outbound.Client(a.Config.LoopbackPublicURL(), keysTimeout), Now: a.Clock, Log: log,
 	}
 	return &Server{
-		App: a, EHR: &ehr.Service{App: a}, Access: tokens, Log: log,
+		App: a, EHR: &ehr.Service{App: a, HTTP: outbound.Client(a.Config.LoopbackPublicURL(), 10*time.Second), CheckKeys: smart.ParseJWKS},
+		Access: tokens, Log: log,
 		Token: &smart.TokenEndpoint{URL: a.Config.PublicURL + "/oauth/token", Registry: reg, Tokens: tokens, Log: log},
 		http:  &httpapi.Server{App: a, Log: log},
 	}
@@ -93,3 +96,21 @@ func (s *Server) route(mux *http.ServeMux) {
 func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.http.RequireAdmin(httpapi.Methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
 }
+
+// clients are the clinics as SMART clients: their registered keys, read
+// through the core's clinic cache.
+type clients struct{ App *app.App }
+
+// Client returns a clinic's registered keys. Errors: problem.NotFound.
+func (c clients) Client(ctx context.Context, id string) (smart.Client, error) {
+	if !app.ValidClinicID(id) {
+		return smart.Client{}, problem.Errorf(problem.NotFound, "no such client")
+	}
+	cl, err := c.App.Clinic(ctx, id)
+	if err != nil {
+		return smart.Client{}, err
+	}
+	return smart.Client{ID: cl.ID, JWKS: cl.JWKS, JWKSURL: cl.JWKSURL}, nil
+}
+
+var _ smart.Clients = clients{}

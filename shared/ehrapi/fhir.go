@@ -2,13 +2,11 @@ package ehrapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -84,30 +82,10 @@ func writeFHIR(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// fhirCodes maps handoff's problem codes to OperationOutcome issue codes.
-var fhirCodes = map[problem.Code]string{
-	problem.Malformed: "structure", problem.Unauthorized: "login", problem.Forbidden: "forbidden",
-	problem.NotFound: "not-found", problem.MethodNotAllowed: "not-supported", problem.Conflict: "conflict",
-	problem.TooLarge: "too-costly", problem.UnsupportedMedia: "not-supported", problem.Invalid: "invalid",
-	problem.Unavailable: "transient", problem.Internal: "exception", problem.PreconditionFailed: "multiple-matches",
-}
-
 // fhirFail answers an error as an OperationOutcome with the problem's status.
 func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
 	err = s.http.Failure(w, r, err, "FHIR request failed")
 	code := problem.CodeOf(err)
-	body := problem.BodyOf(err)
-	issueCode, ok := fhirCodes[code]
-	if !ok {
-		issueCode = "processing" // an OperationOutcome issue always has a code
-	}
-	issues := []map[string]any{}
-	for _, f := range body.Errors {
-		issues = append(issues, map[string]any{"severity": "error", "code": issueCode, "diagnostics": f.Detail, "expression": []string{f.Field}})
-	}
-	if len(issues) == 0 {
-		issues = append(issues, map[string]any{"severity": "error", "code": issueCode, "diagnostics": body.Detail})
-	}
 	// RFC 6750 §3: no error code when the request had no token at all.
 	switch {
 	case code == problem.Unauthorized && httpapi.Bearer(r) == "":
@@ -117,11 +95,11 @@ func (s *Server) fhirFail(w http.ResponseWriter, r *http.Request, err error) {
 	case code == problem.Forbidden && httpapi.Bearer(r) != "":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="handoff", error="insufficient_scope"`)
 	}
-	writeFHIR(w, problem.Status(code), map[string]any{"resourceType": "OperationOutcome", "issue": issues})
+	writeFHIR(w, problem.Status(code), fhir.OutcomeOf(err))
 }
 
-func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
-	writeFHIR(w, http.StatusOK, s.App.CapabilityStatement())
+func (s *Server) fhirMetadata(w http.ResponseWriter, _ *http.Request) {
+	writeFHIR(w, http.StatusOK, s.EHR.Capabilities())
 }
 
 // fhirBody reads a FHIR JSON body.
@@ -133,19 +111,20 @@ func (s *Server) fhirBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return httpapi.ReadBody(w, r, intake.MaxBody)
 }
 
+// fhirCreate reads a Task create once (a Task, or a transaction Bundle on
+// the base) and hands the use case what it read.
 func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g smart.Grant, transaction bool) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	var head struct{ ResourceType string }
-	if json.Unmarshal(body, &head) == nil && (head.ResourceType == "Bundle") != transaction {
-		s.fhirFail(w, r, problem.Invalidf([]problem.FieldError{{Field: "resourceType",
-			Detail: "post a Task to /fhir/Task, a transaction Bundle to /fhir"}}, "The resource is not one this endpoint takes."))
+	tc, err := intake.ReadTask(body, r.Header.Get("If-None-Exist"), transaction)
+	if err != nil {
+		s.fhirFail(w, r, err)
 		return
 	}
-	created, err := s.App.CreateTask(r.Context(), g.ClinicID, body, r.Header.Get("If-None-Exist"))
+	created, err := s.EHR.CreateTask(r.Context(), g.ClinicID, tc)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
@@ -155,49 +134,11 @@ func (s *Server) fhirCreate(w http.ResponseWriter, r *http.Request, g smart.Gran
 		status = http.StatusOK // the conditional create found it
 	}
 	if transaction {
-		writeFHIR(w, http.StatusOK, s.transactionResponse(created, status))
+		writeFHIR(w, http.StatusOK, fhir.TransactionResponse(s.EHR.Base(), tc.Entries, created.Task, created.Created))
 		return
 	}
-	w.Header().Set("Location", s.App.Config.PublicURL+"/fhir/Task/"+created.ID)
+	w.Header().Set("Location", s.EHR.Base()+"/Task/"+created.Task.ID)
 	writeFHIR(w, status, created.Task)
-}
-
-// resourceType is what a FHIR resource type looks like (a transaction's
-// other entries are named in its answer only when they do).
-var resourceType = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
-
-// transactionResponse answers each request entry in order: the Task's with
-// its status, location and the Task; the others with 200 and an outcome
-// saying that handoff keeps no such resource (intake took from it what the
-// referral needs).
-func (s *Server) transactionResponse(created app.TaskCreated, status int) map[string]any {
-	entries := []any{}
-	for _, kind := range created.Entries {
-		if kind == "Task" {
-			meta, _ := created.Task["meta"].(map[string]any)
-			entries = append(entries, map[string]any{
-				"fullUrl": s.App.Config.PublicURL + "/fhir/Task/" + created.ID, "resource": created.Task,
-				"response": map[string]any{
-					"status": map[int]string{201: "201 Created", 200: "200 OK"}[status], "location": "Task/" + created.ID,
-					"etag": `W/"` + fmt.Sprint(meta["versionId"]) + `"`, "lastModified": meta["lastUpdated"],
-				},
-			})
-			continue
-		}
-		what := "the entry's resource"
-		if resourceType.MatchString(kind) {
-			what = "the " + kind
-		}
-		entries = append(entries, map[string]any{"response": map[string]any{
-			"status": "200 OK",
-			"outcome": map[string]any{"resourceType": "OperationOutcome", "issue": []any{map[string]any{
-				"severity": "information", "code": "informational",
-				"diagnostics": "handoff does not keep " + what + " as a resource: the referral of Task/" + created.ID +
-					" holds only what it needs of it (codes become topics and are dropped; notes are ignored)",
-			}}},
-		}})
-	}
-	return map[string]any{"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 }
 
 func (s *Server) fhirCreateTask(w http.ResponseWriter, r *http.Request, g smart.Grant) {
@@ -209,11 +150,11 @@ func (s *Server) fhirTransaction(w http.ResponseWriter, r *http.Request, g smart
 }
 
 func (s *Server) fhirReadTask(w http.ResponseWriter, r *http.Request, g smart.Grant) {
-	t, err := s.App.ReadTask(r.Context(), g.ClinicID, r.PathValue("id"))
-	if meta, ok := t["meta"].(map[string]any); ok && err == nil {
+	t, err := s.EHR.ReadTask(r.Context(), g.ClinicID, r.PathValue("id"))
+	if err == nil {
 		// The version as an ETag, and its time as Last-Modified (FHIR's read).
-		w.Header().Set("ETag", `W/"`+fmt.Sprint(meta["versionId"])+`"`)
-		if at, perr := time.Parse(time.RFC3339Nano, fmt.Sprint(meta["lastUpdated"])); perr == nil {
+		w.Header().Set("ETag", `W/"`+t.Meta.VersionID+`"`)
+		if at, perr := time.Parse(time.RFC3339Nano, t.Meta.LastUpdated); perr == nil {
 			w.Header().Set("Last-Modified", at.UTC().Format(http.TimeFormat))
 		}
 	}
@@ -226,37 +167,50 @@ func (s *Server) fhirCancelTask(w http.ResponseWriter, r *http.Request, g smart.
 		s.fhirFail(w, r, err)
 		return
 	}
-	t, err := s.App.CancelTask(r.Context(), g.ClinicID, r.PathValue("id"), body)
+	if err := fhir.TaskCancel(body, r.PathValue("id")); err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	t, err := s.EHR.CancelTask(r.Context(), g.ClinicID, r.PathValue("id"))
 	s.fhirAnswer(w, r, t, err)
 }
 
-func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
+// subscriptionBody reads a Subscription a client sends.
+func (s *Server) subscriptionBody(w http.ResponseWriter, r *http.Request) (fhir.SubscriptionRequest, error) {
 	body, err := s.fhirBody(w, r)
 	if err != nil {
-		s.fhirFail(w, r, err)
-		return
+		return fhir.SubscriptionRequest{}, err
 	}
-	sub, err := s.App.CreateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), body)
+	return fhir.ReadSubscription(body)
+}
+
+func (s *Server) fhirCreateSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
+	req, err := s.subscriptionBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", s.App.Config.PublicURL+"/fhir/Subscription/"+sub["id"].(string))
+	sub, err := s.EHR.CreateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), req)
+	if err != nil {
+		s.fhirFail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", s.EHR.Base()+"/Subscription/"+sub.ID)
 	writeFHIR(w, http.StatusCreated, sub)
 }
 
 func (s *Server) fhirReadSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
-	sub, err := s.App.ReadSubscription(r.Context(), g.ClinicID, r.PathValue("id"))
+	sub, err := s.EHR.ReadSubscription(r.Context(), g.ClinicID, r.PathValue("id"))
 	s.fhirAnswer(w, r, sub, err)
 }
 
 func (s *Server) fhirUpdateSubscription(w http.ResponseWriter, r *http.Request, g smart.Grant) {
-	body, err := s.fhirBody(w, r)
+	req, err := s.subscriptionBody(w, r)
 	if err != nil {
 		s.fhirFail(w, r, err)
 		return
 	}
-	sub, err := s.App.UpdateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), r.PathValue("id"), body)
+	sub, err := s.EHR.UpdateSubscription(r.Context(), g.ClinicID, g.Allows(smart.Task, smart.Read), r.PathValue("id"), req)
 	s.fhirAnswer(w, r, sub, err)
 }
 
@@ -265,6 +219,6 @@ func (s *Server) fhirSubscriptionStatus(w http.ResponseWriter, r *http.Request, 
 		s.fhirFail(w, r, problem.Errorf(problem.NotFound, "no such operation"))
 		return
 	}
-	b, err := s.App.SubscriptionStatus(r.Context(), g.ClinicID, r.PathValue("id"))
+	b, err := s.EHR.SubscriptionStatus(r.Context(), g.ClinicID, r.PathValue("id"))
 	s.fhirAnswer(w, r, b, err)
 }

@@ -1,0 +1,315 @@
+package ehr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/fhir"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// FHIR Subscriptions, R5 Backport for R4 (1.1.0): a clinic's EHR subscribes
+// to its Tasks; handoff posts a history Bundle (SubscriptionStatus first) on
+// each change, through the status webhook's mechanism: the status-changed
+// event's effect, one ledger entry per subscription, the same retries and
+// address guard.
+
+// notifyWindow is how long a notification is retried before it is given up.
+const notifyWindow = 73 * time.Hour
+
+// Register adds the EHR's effects to the core's one dispatcher: a
+// subscription's heartbeats (App.Handle) and its notifications of each
+// status change of a Task (App.OnStatus). Every process that dispatches
+// events registers them while it is wired.
+func (s *Service) Register() {
+	s.App.Handle(referral.Heartbeat, s.onHeartbeat)
+	s.App.OnStatus(s.notifySubscriptions)
+}
+
+// subscriptionReq checks a Subscription the token's clinic sends: its
+// endpoint's address, and full-resource content only for a token that may
+// read Tasks. Errors: Invalid, Forbidden.
+func (s *Service) subscriptionReq(req fhir.SubscriptionRequest, readsTasks bool) (dynamo.Subscription, error) {
+	if err := s.App.CheckEndpoint(req.Endpoint); err != nil {
+		return dynamo.Subscription{}, problem.Invalidf([]problem.FieldError{{Field: "Subscription.channel.endpoint", Detail: err.Error()}},
+			"The Subscription is not one handoff can take.")
+	}
+	if req.Content == "full-resource" && !readsTasks {
+		return dynamo.Subscription{}, problem.Errorf(problem.Forbidden,
+			"full-resource notifications carry the Task: the access token needs a scope that reads Tasks (system/Task.rs, system/Task.read or system/*.*)")
+	}
+	return dynamo.Subscription{Endpoint: req.Endpoint, Content: req.Content, Headers: req.Headers, HeartbeatPeriod: req.Heartbeat}, nil
+}
+
+// CreateSubscription registers a subscription of the token's clinic and
+// shakes hands with its endpoint: active when it answers 2xx, error
+// otherwise. With a heartbeat period its first heartbeat is scheduled
+// before the subscription is stored (a heartbeat of a subscription that
+// was never stored ends without posting). readsTasks says whether the
+// token may read Tasks. Errors: Invalid, Forbidden.
+func (s *Service) CreateSubscription(ctx context.Context, clinicID string, readsTasks bool, req fhir.SubscriptionRequest) (fhir.Subscription, error) {
+	sub, err := s.subscriptionReq(req, readsTasks)
+	if err != nil {
+		return fhir.Subscription{}, err
+	}
+	now := s.App.Clock()
+	sub.ID, sub.ClinicID, sub.Created = app.NewID(now), clinicID, now
+	if err := s.shakeHands(ctx, &sub); err != nil {
+		return fhir.Subscription{}, err
+	}
+	if err := s.App.Clinics.PutSubscription(ctx, sub); err != nil {
+		return fhir.Subscription{}, err
+	}
+	s.App.Log.InfoContext(ctx, "subscription created", "clinic", clinicID, "subscription", sub.ID, "status", sub.Status)
+	return subscriptionOf(sub), nil
+}
+
+// UpdateSubscription replaces what the client may change of one of its
+// subscriptions (PUT): status off stops it, and requested (or active)
+// starts it again with a handshake, as a create does. Its events keep their
+// count. Errors: Invalid, Forbidden, NotFound.
+func (s *Service) UpdateSubscription(ctx context.Context, clinicID string, readsTasks bool, id string, req fhir.SubscriptionRequest) (fhir.Subscription, error) {
+	old, err := s.subscription(ctx, clinicID, id)
+	if err != nil {
+		return fhir.Subscription{}, err
+	}
+	sub, err := s.subscriptionReq(req, readsTasks)
+	if err != nil {
+		return fhir.Subscription{}, err
+	}
+	if req.ID != id {
+		return fhir.Subscription{}, problem.Invalidf([]problem.FieldError{{Field: "Subscription.id", Detail: "must be the id in the URL"}}, "The Subscription is not the one addressed.")
+	}
+	sub.ID, sub.ClinicID, sub.Created, sub.Events, sub.LastSentAt = old.ID, old.ClinicID, old.Created, old.Events, old.LastSentAt
+	switch req.Status {
+	case "off":
+		sub.Status = "off"
+	case "requested", "active":
+		if err := s.shakeHands(ctx, &sub); err != nil {
+			return fhir.Subscription{}, err
+		}
+	default:
+		return fhir.Subscription{}, problem.Invalidf([]problem.FieldError{{Field: "Subscription.status", Detail: "must be off, or requested to start it again"}}, "The Subscription is not one handoff can take.")
+	}
+	if err := s.App.Clinics.UpdateSubscription(ctx, sub); err != nil {
+		return fhir.Subscription{}, err
+	}
+	s.App.Log.InfoContext(ctx, "subscription updated", "clinic", clinicID, "subscription", sub.ID, "status", sub.Status)
+	return subscriptionOf(sub), nil
+}
+
+func subscriptionOf(sub dynamo.Subscription) fhir.Subscription {
+	return fhir.SubscriptionOf(sub.ID, sub.Status, sub.Endpoint, sub.Content, sub.HeartbeatPeriod)
+}
+
+// shakeHands posts the handshake: the subscription is active when its
+// endpoint answers 2xx, error otherwise. An active one with a heartbeat
+// period gets a new heartbeat chain, its first heartbeat a period later.
+func (s *Service) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
+	sub.Status, sub.Chain = "requested", "" // as the handshake says it is
+	if st, err := s.post(ctx, *sub, s.notice(*sub, "handshake", sub.Events)); err == nil && st/100 == 2 {
+		sub.Status, sub.LastSentAt = "active", s.App.Clock()
+	} else {
+		sub.Status = "error"
+	}
+	if sub.Status != "active" || sub.HeartbeatPeriod == 0 {
+		return nil
+	}
+	sub.Chain = app.NewID(s.App.Clock())
+	return s.App.Referrals.ScheduleHeartbeat(ctx, s.heartbeatEvent(*sub, s.App.Clock().Add(sub.HeartbeatPeriod)), nil)
+}
+
+// heartbeatEvent is a subscription's heartbeat due at due. It and its
+// ledger entries expire a month after it is due.
+func (s *Service) heartbeatEvent(sub dynamo.Subscription, due time.Time) referral.Event {
+	now := s.App.Clock()
+	return referral.Event{ID: app.NewID(now), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
+		Type: referral.Heartbeat, At: now, Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
+		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
+}
+
+// onHeartbeat posts a heartbeat when the subscription has been quiet for its
+// period, then schedules the next one a period after its last notification.
+// A heartbeat of an older chain, or of a subscription turned off, in error
+// or gone, ends there. A refused heartbeat is retried like a notification
+// until the next one would be due.
+func (s *Service) onHeartbeat(ctx context.Context, ev referral.Event) error {
+	a := s.App
+	sub, err := s.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if sub.Chain != ev.Data["chain"] || sub.Status != "active" || sub.HeartbeatPeriod == 0 {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	if quiet := a.Clock().Sub(sub.LastSentAt); quiet >= sub.HeartbeatPeriod {
+		key := ev.ID + "#heartbeat"
+		run, err := a.Claim(ctx, key)
+		if err != nil {
+			return err
+		}
+		if run {
+			st, err := s.post(ctx, sub, s.notice(sub, "heartbeat", sub.Events))
+			switch {
+			case err == nil && st/100 == 2:
+				if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
+					return err
+				}
+				sub.LastSentAt = a.Clock()
+				if err := a.Clinics.SubscriptionSent(ctx, sub.ClinicID, sub.ID, sub.LastSentAt); err != nil {
+					return err
+				}
+			case a.Clock().Sub(ev.Due) < min(sub.HeartbeatPeriod, notifyWindow):
+				_ = a.Referrals.Release(ctx, key)
+				a.Metrics.Emit("WebhookFailures", 1, "Count")
+				return app.Later(a.Clock().Add(app.Backoff(ev.Attempt+1)), "subscription endpoint refused a heartbeat")
+			default:
+				a.Metrics.Emit("WebhookFailures", 1, "Count")
+				a.Log.WarnContext(ctx, "heartbeat abandoned: the next one is due", "subscription", sub.ID, "event", ev.ID)
+				if err := a.Record(ctx, key, "abandoned"); err != nil {
+					return err
+				}
+				sub.LastSentAt = a.Clock()
+			}
+		} else {
+			sub.LastSentAt = a.Clock() // posted by an earlier delivery of this event
+		}
+	}
+	return a.Referrals.ScheduleHeartbeat(ctx, s.heartbeatEvent(sub, sub.LastSentAt.Add(sub.HeartbeatPeriod)), &ev)
+}
+
+// subscription finds one of the clinic's subscriptions. Errors: NotFound.
+func (s *Service) subscription(ctx context.Context, clinicID, id string) (dynamo.Subscription, error) {
+	notFound := problem.Errorf(problem.NotFound, "no Subscription with this id")
+	if len(id) == 0 || len(id) > 64 || strings.Trim(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != "" {
+		return dynamo.Subscription{}, notFound // not an id handoff gives
+	}
+	sub, err := s.App.Clinics.Subscription(ctx, clinicID, id)
+	if problem.Is(err, problem.NotFound) {
+		return sub, notFound
+	}
+	return sub, err
+}
+
+// ReadSubscription is a subscription of the token's clinic. Errors: NotFound.
+func (s *Service) ReadSubscription(ctx context.Context, clinicID, id string) (fhir.Subscription, error) {
+	sub, err := s.subscription(ctx, clinicID, id)
+	if err != nil {
+		return fhir.Subscription{}, err
+	}
+	return subscriptionOf(sub), nil
+}
+
+// SubscriptionStatus is $status: a Bundle holding the SubscriptionStatus.
+// Errors: NotFound.
+func (s *Service) SubscriptionStatus(ctx context.Context, clinicID, id string) (fhir.Bundle, error) {
+	sub, err := s.subscription(ctx, clinicID, id)
+	if err != nil {
+		return fhir.Bundle{}, err
+	}
+	return s.notice(sub, "query-status", sub.Events).StatusBundle(), nil
+}
+
+// notice is what a subscription is told: its state, count and type.
+func (s *Service) notice(sub dynamo.Subscription, typ string, count int64) fhir.Notice {
+	return fhir.Notice{Base: s.Base(), Subscription: sub.ID, Status: sub.Status, Type: typ, Events: count}
+}
+
+// post posts a notification Bundle (handshake, heartbeat or
+// event-notification) and returns the endpoint's status.
+func (s *Service) post(ctx context.Context, sub dynamo.Subscription, n fhir.Notice) (int, error) {
+	now := s.App.Clock()
+	body, err := json.Marshal(n.Notification(strings.ToLower(app.NewID(now)), now, sub.Content == "full-resource"))
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range sub.Headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("User-Agent", "handoff-subscription/1")
+	resp, err := s.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
+}
+
+// notifySubscriptions posts a FHIR-created referral's status change to each
+// active subscription of its clinic, once each (the ledger), in order per
+// referral, retrying like a status webhook.
+func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev referral.Event) error {
+	a := s.App
+	r := rec.Referral
+	if r.Source != "fhir" {
+		return nil
+	}
+	subs, err := a.Clinics.Subscriptions(ctx, r.ClinicID)
+	if err != nil || len(subs) == 0 {
+		return err
+	}
+	for _, e := range rec.Events {
+		if e.Type == referral.StatusChanged && e.ID < ev.ID && rec.Pending[e.ID] {
+			return app.Later(a.Clock().Add(time.Second), "an earlier notification is pending")
+		}
+	}
+	task := taskOf(rec)
+	for _, sub := range subs {
+		if sub.Status != "active" {
+			continue
+		}
+		key := ev.ID + "#sub#" + sub.ID
+		if run, err := a.Claim(ctx, key); !run {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		n, err := a.Clinics.SubscriptionEventNumber(ctx, r.ClinicID, sub.ID, ev.ID, a.Clock())
+		if err != nil {
+			_ = a.Referrals.Release(ctx, key)
+			return err
+		}
+		notice := s.notice(sub, "event-notification", max(n, sub.Events))
+		notice.Number, notice.At, notice.TaskID, notice.Task = n, ev.At, r.ID, &task
+		st, err := s.post(ctx, sub, notice)
+		if err == nil && st/100 == 2 {
+			if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
+				return err
+			}
+			continue
+		}
+		_ = a.Referrals.Release(ctx, key)
+		a.Metrics.Emit("WebhookFailures", 1, "Count")
+		if a.Clock().Sub(ev.At) > notifyWindow {
+			a.Log.WarnContext(ctx, "subscription notification abandoned after the retry window", "subscription", sub.ID, "event", ev.ID)
+			if err := a.Record(ctx, key, "abandoned"); err != nil {
+				return err
+			}
+			continue
+		}
+		return app.Later(a.Clock().Add(app.Backoff(ev.Attempt+1)), "subscription endpoint refused")
+	}
+	return nil
+}
