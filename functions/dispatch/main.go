@@ -5,7 +5,6 @@ package main
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
-	"github.com/handoff-health/handoff/shared/outbound"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -32,7 +30,7 @@ func main() {
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
 		// The EHR's effects: Subscription heartbeats and notifications.
-		(&ehr.Service{App: a, HTTP: outbound.Client(a.Config.LoopbackPublicURL(), 10*time.Second)}).Register()
+		(&ehr.Service{App: a}).Register()
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

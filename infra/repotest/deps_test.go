@@ -41,3 +41,15 @@ func TestIntakeCarriesNoEHR(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreSpeaksTheDomain: shared/app, the use cases, imports no protocol
+// and no outside system: no JOSE, no net/http, no syscall, no AWS SDK.
+func TestCoreSpeaksTheDomain(t *testing.T) {
+	for _, imp := range goList(t, "-f", `{{join .Imports " "}}`, "./shared/app") {
+		switch {
+		case strings.HasPrefix(imp, "github.com/go-jose/"), imp == "net/http", strings.HasPrefix(imp, "net/http/"),
+			imp == "syscall", strings.HasPrefix(imp, "github.com/aws/"):
+			t.Errorf("shared/app imports %s", imp)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
+	"net/textproto"
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -23,7 +23,7 @@ const idempotencyWindow = 8 * 24 * time.Hour
 // Delivery is one signed referral webhook as it arrived.
 type Delivery struct {
 	ClinicID    string
-	Header      http.Header
+	Header      map[string][]string // as net/http's Header holds it
 	ContentType string
 	Body        []byte
 }
@@ -74,9 +74,10 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if err := v.Verify(d.Body, d.Header, secret); err != nil {
 		return nil, errBadSignature
 	}
-	webhookID := d.Header.Get("webhook-id")
+	header := textproto.MIMEHeader(d.Header)
+	webhookID := header.Get("webhook-id")
 	if webhookID == "" {
-		webhookID = d.Header.Get("svix-id")
+		webhookID = header.Get("svix-id")
 	}
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")

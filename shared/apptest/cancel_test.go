@@ -17,7 +17,9 @@ func TestCancelOneMeaning(t *testing.T) {
 	w := newWorld(t, "")
 	tok := w.fhirToken(t, newEHR(t), "lakeside", "system/Task.cru system/Task.rs")
 	apiKey := http.Header{"Authorization": {"Bearer " + w.clinic.APIKey}}
-	cancel := func(id string) map[string]any { return map[string]any{"resourceType": "Task", "id": id, "status": "cancelled"} }
+	cancel := func(id string) map[string]any {
+		return map[string]any{"resourceType": "Task", "id": id, "status": "cancelled"}
+	}
 
 	// A Task routed to a group, cancelled by FHIR twice, then by the API.
 	st, _, task := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("twice@patient.example", "ORD-C1"), nil)

@@ -370,6 +370,12 @@ func (s *Referrals) get(ctx context.Context, pk, sk string, v any) error {
 	return unmarshal(out.Item, v)
 }
 
+// Ping checks that the referrals table answers (DescribeTable).
+func (s *Referrals) Ping(ctx context.Context) error {
+	_, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.Table})
+	return err
+}
+
 // Get returns one referral with its sealed fields opened, or a NotFound error.
 func (s *Referrals) Get(ctx context.Context, id string) (*referral.Referral, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: refKey(id), ConsistentRead: aws.Bool(true)})

@@ -124,6 +124,22 @@ func (s *Clinics) SubscriptionSent(ctx context.Context, clinicID, subID string, 
 	return nil
 }
 
+// SetSubscriptionStatus sets a subscription's status (error when its
+// endpoint answered 410 Gone). A subscription that is gone is left so.
+func (s *Clinics) SetSubscriptionStatus(ctx context.Context, clinicID, subID, status string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(clinicPrefix+clinicID, subscriptionPrefix+subID),
+		UpdateExpression:          aws.String("SET #s = :s"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(status)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("set the status of subscription %s: %w", subID, err)
+	}
+	return nil
+}
+
 // ScheduleHeartbeat writes a subscription's next heartbeat event and, in the
 // same transaction, finishes done (the heartbeat before it) when not nil.
 func (s *Referrals) ScheduleHeartbeat(ctx context.Context, next referral.Event, done *referral.Event) error {

@@ -13,7 +13,6 @@ package ehr
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -22,8 +21,6 @@ import (
 // Service is the EHR's use cases over the core.
 type Service struct {
 	App *app.App
-	// HTTP posts Subscription notifications: the outbound guard's client.
-	HTTP *http.Client
 	// CheckKeys checks a key set an operator registers for a clinic's EHR
 	// (smart.ParseJWKS); its error says what is wrong, fit for a field
 	// error.

@@ -1,12 +1,9 @@
 package ehr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"strconv"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -22,9 +19,6 @@ import (
 // each change, through the status webhook's mechanism: the status-changed
 // event's effect, one ledger entry per subscription, the same retries and
 // address guard.
-
-// notifyWindow is how long a notification is retried before it is given up.
-const notifyWindow = 73 * time.Hour
 
 // Register adds the EHR's effects to the core's one dispatcher: a
 // subscription's heartbeats (App.Handle) and its notifications of each
@@ -116,7 +110,11 @@ func subscriptionOf(sub dynamo.Subscription) fhir.Subscription {
 // period gets a new heartbeat chain, its first heartbeat a period later.
 func (s *Service) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
 	sub.Status, sub.Chain = "requested", "" // as the handshake says it is
-	if st, err := s.post(ctx, *sub, s.notice(*sub, "handshake", sub.Events)); err == nil && st/100 == 2 {
+	header, body, err := s.notification(*sub, s.notice(*sub, "handshake", sub.Events))
+	if err != nil {
+		return err
+	}
+	if st, _, err := s.App.Poster.Post(ctx, sub.Endpoint, header, body); err == nil && st/100 == 2 {
 		sub.Status, sub.LastSentAt = "active", s.App.Clock()
 	} else {
 		sub.Status = "error"
@@ -155,36 +153,28 @@ func (s *Service) onHeartbeat(ctx context.Context, ev referral.Event) error {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	if quiet := a.Clock().Sub(sub.LastSentAt); quiet >= sub.HeartbeatPeriod {
-		key := ev.ID + "#heartbeat"
-		run, err := a.Claim(ctx, key)
+		posted, err := a.PostOnce(ctx, ev, app.Outbound{
+			Key: ev.ID + "#heartbeat", What: "heartbeat", URL: sub.Endpoint,
+			// Refusals are retried until the next heartbeat would be due.
+			Since: ev.Due, Window: min(sub.HeartbeatPeriod, app.CallbackWindow),
+			Build: func() (map[string]string, []byte, error) {
+				return s.notification(sub, s.notice(sub, "heartbeat", sub.Events))
+			},
+			Gone: s.gone(sub),
+		})
 		if err != nil {
 			return err
 		}
-		if run {
-			st, err := s.post(ctx, sub, s.notice(sub, "heartbeat", sub.Events))
-			switch {
-			case err == nil && st/100 == 2:
-				if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
-					return err
-				}
-				sub.LastSentAt = a.Clock()
-				if err := a.Clinics.SubscriptionSent(ctx, sub.ClinicID, sub.ID, sub.LastSentAt); err != nil {
-					return err
-				}
-			case a.Clock().Sub(ev.Due) < min(sub.HeartbeatPeriod, notifyWindow):
-				_ = a.Referrals.Release(ctx, key)
-				a.Metrics.Emit("WebhookFailures", 1, "Count")
-				return app.Later(a.Clock().Add(app.Backoff(ev.Attempt+1)), "subscription endpoint refused a heartbeat")
-			default:
-				a.Metrics.Emit("WebhookFailures", 1, "Count")
-				a.Log.WarnContext(ctx, "heartbeat abandoned: the next one is due", "subscription", sub.ID, "event", ev.ID)
-				if err := a.Record(ctx, key, "abandoned"); err != nil {
-					return err
-				}
-				sub.LastSentAt = a.Clock()
+		switch posted {
+		case app.EndpointGone:
+			return a.Referrals.Finish(ctx, ev) // the subscription is in error: no more heartbeats
+		case app.Delivered:
+			sub.LastSentAt = a.Clock()
+			if err := a.Clinics.SubscriptionSent(ctx, sub.ClinicID, sub.ID, sub.LastSentAt); err != nil {
+				return err
 			}
-		} else {
-			sub.LastSentAt = a.Clock() // posted by an earlier delivery of this event
+		default: // posted by an earlier delivery of this event, or given up
+			sub.LastSentAt = a.Clock()
 		}
 	}
 	return a.Referrals.ScheduleHeartbeat(ctx, s.heartbeatEvent(sub, sub.LastSentAt.Add(sub.HeartbeatPeriod)), &ev)
@@ -227,33 +217,29 @@ func (s *Service) notice(sub dynamo.Subscription, typ string, count int64) fhir.
 	return fhir.Notice{Base: s.Base(), Subscription: sub.ID, Status: sub.Status, Type: typ, Events: count}
 }
 
-// post posts a notification Bundle (handshake, heartbeat or
-// event-notification) and returns the endpoint's status.
-func (s *Service) post(ctx context.Context, sub dynamo.Subscription, n fhir.Notice) (int, error) {
+// notification is a notice as posted to a subscription's endpoint: the
+// notification Bundle, with the subscription's own headers.
+func (s *Service) notification(sub dynamo.Subscription, n fhir.Notice) (map[string]string, []byte, error) {
 	now := s.App.Clock()
 	body, err := json.Marshal(n.Notification(strings.ToLower(app.NewID(now)), now, sub.Content == "full-resource"))
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.Endpoint, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
+	header := map[string]string{}
 	for _, h := range sub.Headers {
 		name, value, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		header[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = strings.TrimSpace(value)
 	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("User-Agent", "handoff-subscription/1")
-	resp, err := s.HTTP.Do(req)
-	if err != nil {
-		return 0, err
+	header["Content-Type"], header["User-Agent"] = "application/fhir+json", "handoff-subscription/1"
+	return header, body, nil
+}
+
+// gone puts a subscription in error when its endpoint answers 410 Gone:
+// nothing more is posted to it until its client starts it again (PUT).
+func (s *Service) gone(sub dynamo.Subscription) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return s.App.Clinics.SetSubscriptionStatus(ctx, sub.ClinicID, sub.ID, "error")
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
 }
 
 // notifySubscriptions posts a FHIR-created referral's status change to each
@@ -269,47 +255,33 @@ func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, e
 	if err != nil || len(subs) == 0 {
 		return err
 	}
-	for _, e := range rec.Events {
-		if e.Type == referral.StatusChanged && e.ID < ev.ID && rec.Pending[e.ID] {
-			return app.Later(a.Clock().Add(time.Second), "an earlier notification is pending")
-		}
+	if err := a.InOrder(rec, ev); err != nil {
+		return err
 	}
 	task := taskOf(rec)
 	for _, sub := range subs {
 		if sub.Status != "active" {
 			continue
 		}
-		key := ev.ID + "#sub#" + sub.ID
-		if run, err := a.Claim(ctx, key); !run {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		n, err := a.Clinics.SubscriptionEventNumber(ctx, r.ClinicID, sub.ID, ev.ID, a.Clock())
+		_, err := a.PostOnce(ctx, ev, app.Outbound{
+			Key: ev.ID + "#sub#" + sub.ID, What: "subscription notification", URL: sub.Endpoint,
+			Since: ev.At, Window: app.CallbackWindow,
+			Build: func() (map[string]string, []byte, error) {
+				// The event's number for the subscription, given once: a
+				// retry posts the same number.
+				n, err := a.Clinics.SubscriptionEventNumber(ctx, r.ClinicID, sub.ID, ev.ID, a.Clock())
+				if err != nil {
+					return nil, nil, err
+				}
+				notice := s.notice(sub, "event-notification", max(n, sub.Events))
+				notice.Number, notice.At, notice.TaskID, notice.Task = n, ev.At, r.ID, &task
+				return s.notification(sub, notice)
+			},
+			Gone: s.gone(sub),
+		})
 		if err != nil {
-			_ = a.Referrals.Release(ctx, key)
 			return err
 		}
-		notice := s.notice(sub, "event-notification", max(n, sub.Events))
-		notice.Number, notice.At, notice.TaskID, notice.Task = n, ev.At, r.ID, &task
-		st, err := s.post(ctx, sub, notice)
-		if err == nil && st/100 == 2 {
-			if err := a.Record(ctx, key, strconv.Itoa(st)); err != nil {
-				return err
-			}
-			continue
-		}
-		_ = a.Referrals.Release(ctx, key)
-		a.Metrics.Emit("WebhookFailures", 1, "Count")
-		if a.Clock().Sub(ev.At) > notifyWindow {
-			a.Log.WarnContext(ctx, "subscription notification abandoned after the retry window", "subscription", sub.ID, "event", ev.ID)
-			if err := a.Record(ctx, key, "abandoned"); err != nil {
-				return err
-			}
-			continue
-		}
-		return app.Later(a.Clock().Add(app.Backoff(ev.Attempt+1)), "subscription endpoint refused")
 	}
 	return nil
 }

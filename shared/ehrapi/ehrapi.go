@@ -46,7 +46,7 @@ func New(a *app.App, log *slog.Logger) *Server {
 		HTTP: outbound.Client(a.Config.LoopbackPublicURL(), keysTimeout), Now: a.Clock, Log: log,
 	}
 	return &Server{
-		App: a, EHR: &ehr.Service{App: a, HTTP: outbound.Client(a.Config.LoopbackPublicURL(), 10*time.Second), CheckKeys: smart.ParseJWKS},
+		App: a, EHR: &ehr.Service{App: a, CheckKeys: smart.ParseJWKS},
 		Access: tokens, Log: log,
 		Token: &smart.TokenEndpoint{URL: a.Config.PublicURL + "/oauth/token", Registry: reg, Tokens: tokens, Log: log},
 		http:  &httpapi.Server{App: a, Log: log},
