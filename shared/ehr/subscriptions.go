@@ -3,6 +3,7 @@ package ehr
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/textproto"
 	"strings"
 	"time"
@@ -20,11 +21,28 @@ import (
 // event's effect, one ledger entry per subscription, the same retries and
 // address guard.
 
+// Limits of a clinic's subscriptions.
+const (
+	// MaxSubscriptions is how many subscriptions a clinic may have (an EHR
+	// needs one or two; there is no delete, so a change is a PUT).
+	MaxSubscriptions = 10
+	// MaxHandshakes is how many handshakes one endpoint of a clinic may
+	// get per HandshakeWindow: creates and restarts beyond are refused.
+	MaxHandshakes   = 10
+	HandshakeWindow = time.Hour
+	// handshakeRetries is how long a refused handshake is retried before
+	// the subscription is put in error.
+	handshakeRetries = 10 * time.Minute
+)
+
+var limits = dynamo.SubscriptionLimits{PerClinic: MaxSubscriptions, Handshakes: MaxHandshakes, Window: HandshakeWindow}
+
 // Register adds the EHR's effects to the core's one dispatcher: a
-// subscription's heartbeats (App.Handle) and its notifications of each
-// status change of a Task (App.OnStatus). Every process that dispatches
-// events registers them while it is wired.
+// subscription's handshake and heartbeats (App.Handle) and its
+// notifications of each status change of a Task (App.OnStatus). Every
+// process that dispatches events registers them while it is wired.
 func (s *Service) Register() {
+	s.App.Handle(referral.Handshake, s.onHandshake)
 	s.App.Handle(referral.Heartbeat, s.onHeartbeat)
 	s.App.OnStatus(s.notifySubscriptions)
 }
@@ -44,33 +62,60 @@ func (s *Service) subscriptionReq(req fhir.SubscriptionRequest, readsTasks bool)
 	return dynamo.Subscription{Endpoint: req.Endpoint, Content: req.Content, Headers: req.Headers, HeartbeatPeriod: req.Heartbeat}, nil
 }
 
-// CreateSubscription registers a subscription of the token's clinic and
-// shakes hands with its endpoint: active when it answers 2xx, error
-// otherwise. With a heartbeat period its first heartbeat is scheduled
-// before the subscription is stored (a heartbeat of a subscription that
-// was never stored ends without posting). readsTasks says whether the
-// token may read Tasks. Errors: Invalid, Forbidden.
+// write stores a subscription its client created or changed, with its
+// handshake when it (re)starts, in one transaction. Errors: Conflict (the
+// clinic has all the subscriptions it may), Invalid (another of its
+// subscriptions posts to the endpoint), TooManyRequests (the endpoint had
+// all the handshakes it may for now), NotFound.
+func (s *Service) write(ctx context.Context, sub *dynamo.Subscription, old *dynamo.Subscription) error {
+	var handshake *referral.Event
+	sub.Chain = ""
+	if sub.Status == "requested" {
+		sub.Chain = app.NewID(s.App.Clock())
+		ev := s.subscriptionEvent(*sub, referral.Handshake, s.App.Clock())
+		handshake = &ev
+	}
+	err := s.App.Clinics.WriteSubscription(ctx, s.App.Referrals, dynamo.SubscriptionWrite{
+		Sub: *sub, Old: old, Handshake: handshake, Limits: limits, At: s.App.Clock(),
+	})
+	switch {
+	case errors.Is(err, dynamo.ErrTooManySubscriptions):
+		return problem.Errorf(problem.Conflict, "the clinic has %d subscriptions, the most it may have: change one of them (PUT /fhir/Subscription/{id}) instead", MaxSubscriptions)
+	case errors.Is(err, dynamo.ErrEndpointTaken):
+		return problem.Invalidf([]problem.FieldError{{Field: "Subscription.channel.endpoint",
+			Detail: "another of the clinic's subscriptions posts to this endpoint: change that one (PUT /fhir/Subscription/{id})"}},
+			"One subscription per endpoint.")
+	case errors.Is(err, dynamo.ErrEndpointBusy):
+		return problem.Errorf(problem.TooManyRequests, "this endpoint had %d handshakes within the hour, the most it may: try again later", MaxHandshakes)
+	}
+	return err
+}
+
+// CreateSubscription registers a subscription of the token's clinic, as
+// requested: its handshake is an event, written with it, that the
+// dispatcher posts (the subscription is active once the endpoint answers
+// 2xx, in error if it never does). readsTasks says whether the token may
+// read Tasks. Errors: Invalid, Forbidden, and the refusals of the limits
+// (see write).
 func (s *Service) CreateSubscription(ctx context.Context, clinicID string, readsTasks bool, req fhir.SubscriptionRequest) (fhir.Subscription, error) {
 	sub, err := s.subscriptionReq(req, readsTasks)
 	if err != nil {
 		return fhir.Subscription{}, err
 	}
 	now := s.App.Clock()
-	sub.ID, sub.ClinicID, sub.Created = app.NewID(now), clinicID, now
-	if err := s.shakeHands(ctx, &sub); err != nil {
+	sub.ID, sub.ClinicID, sub.Created, sub.Status = app.NewID(now), clinicID, now, "requested"
+	if err := s.write(ctx, &sub, nil); err != nil {
 		return fhir.Subscription{}, err
 	}
-	if err := s.App.Clinics.PutSubscription(ctx, sub); err != nil {
-		return fhir.Subscription{}, err
-	}
-	s.App.Log.InfoContext(ctx, "subscription created", "clinic", clinicID, "subscription", sub.ID, "status", sub.Status)
+	s.App.Log.InfoContext(ctx, "subscription created", "clinic", clinicID, "subscription", sub.ID)
 	return subscriptionOf(sub), nil
 }
 
 // UpdateSubscription replaces what the client may change of one of its
 // subscriptions (PUT): status off stops it, and requested (or active)
 // starts it again with a handshake, as a create does. Its events keep their
-// count. Errors: Invalid, Forbidden, NotFound.
+// count. Errors: Invalid, Forbidden, NotFound, and the refusals of the
+// limits (see write).
 func (s *Service) UpdateSubscription(ctx context.Context, clinicID string, readsTasks bool, id string, req fhir.SubscriptionRequest) (fhir.Subscription, error) {
 	old, err := s.subscription(ctx, clinicID, id)
 	if err != nil {
@@ -86,15 +131,13 @@ func (s *Service) UpdateSubscription(ctx context.Context, clinicID string, reads
 	sub.ID, sub.ClinicID, sub.Created, sub.Events, sub.LastSentAt = old.ID, old.ClinicID, old.Created, old.Events, old.LastSentAt
 	switch req.Status {
 	case "off":
-		sub.Status = "off"
+		sub.Status = "off" // its chain ends: no handshake or heartbeat of it posts
 	case "requested", "active":
-		if err := s.shakeHands(ctx, &sub); err != nil {
-			return fhir.Subscription{}, err
-		}
+		sub.Status = "requested"
 	default:
 		return fhir.Subscription{}, problem.Invalidf([]problem.FieldError{{Field: "Subscription.status", Detail: "must be off, or requested to start it again"}}, "The Subscription is not one handoff can take.")
 	}
-	if err := s.App.Clinics.UpdateSubscription(ctx, sub); err != nil {
+	if err := s.write(ctx, &sub, &old); err != nil {
 		return fhir.Subscription{}, err
 	}
 	s.App.Log.InfoContext(ctx, "subscription updated", "clinic", clinicID, "subscription", sub.ID, "status", sub.Status)
@@ -105,34 +148,65 @@ func subscriptionOf(sub dynamo.Subscription) fhir.Subscription {
 	return fhir.SubscriptionOf(sub.ID, sub.Status, sub.Endpoint, sub.Content, sub.HeartbeatPeriod)
 }
 
-// shakeHands posts the handshake: the subscription is active when its
-// endpoint answers 2xx, error otherwise. An active one with a heartbeat
-// period gets a new heartbeat chain, its first heartbeat a period later.
-func (s *Service) shakeHands(ctx context.Context, sub *dynamo.Subscription) error {
-	sub.Status, sub.Chain = "requested", "" // as the handshake says it is
-	header, body, err := s.notification(*sub, s.notice(*sub, "handshake", sub.Events))
+// subscriptionEvent is a subscription's handshake or heartbeat, due at due,
+// on its chain. It and its ledger entries expire a month after it is due.
+func (s *Service) subscriptionEvent(sub dynamo.Subscription, t referral.EventType, due time.Time) referral.Event {
+	now := s.App.Clock()
+	return referral.Event{ID: app.NewID(now), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
+		Type: t, At: now, Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
+		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
+}
+
+// onHandshake posts a requested subscription's handshake once, through the
+// ledger: when its endpoint answers 2xx the subscription is active (its
+// first heartbeat scheduled, when it has a period) in the write that
+// finishes the handshake; refused for ten minutes, or answered 410, it is
+// in error. A handshake of a subscription changed since (another chain)
+// ends without posting.
+func (s *Service) onHandshake(ctx context.Context, ev referral.Event) error {
+	a := s.App
+	sub, err := s.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
+	if problem.Is(err, problem.NotFound) {
+		return a.Referrals.Finish(ctx, ev)
+	}
 	if err != nil {
 		return err
 	}
-	if st, _, err := s.App.Poster.Post(ctx, sub.Endpoint, header, body); err == nil && st/100 == 2 {
-		sub.Status, sub.LastSentAt = "active", s.App.Clock()
-	} else {
+	if sub.Chain != ev.Data["chain"] || sub.Status != "requested" {
+		return a.Referrals.Finish(ctx, ev)
+	}
+	posted, err := a.PostOnce(ctx, ev, app.Outbound{
+		Key: ev.ID + "#handshake", What: "handshake", URL: sub.Endpoint, Since: ev.At, Window: handshakeRetries,
+		Build: func() (map[string]string, []byte, error) {
+			return s.notification(sub, s.notice(sub, "handshake", sub.Events))
+		},
+		Gone: s.gone(sub),
+	})
+	if err != nil {
+		return err
+	}
+	var heartbeat *referral.Event
+	switch posted {
+	case app.EndpointGone:
+		return a.Referrals.Finish(ctx, ev) // gone put it in error
+	case app.Abandoned:
 		sub.Status = "error"
+	default: // delivered, now or by an earlier delivery of this event
+		sub.Status, sub.LastSentAt = "active", a.Clock()
+		if sub.HeartbeatPeriod > 0 {
+			hb := s.subscriptionEvent(sub, referral.Heartbeat, sub.LastSentAt.Add(sub.HeartbeatPeriod))
+			heartbeat = &hb
+		}
 	}
-	if sub.Status != "active" || sub.HeartbeatPeriod == 0 {
-		return nil
+	shook, err := a.Clinics.SubscriptionShook(ctx, a.Referrals, sub, heartbeat, ev)
+	if err != nil {
+		return err
 	}
-	sub.Chain = app.NewID(s.App.Clock())
-	return s.App.Referrals.ScheduleHeartbeat(ctx, s.heartbeatEvent(*sub, s.App.Clock().Add(sub.HeartbeatPeriod)), nil)
-}
-
-// heartbeatEvent is a subscription's heartbeat due at due. It and its
-// ledger entries expire a month after it is due.
-func (s *Service) heartbeatEvent(sub dynamo.Subscription, due time.Time) referral.Event {
-	now := s.App.Clock()
-	return referral.Event{ID: app.NewID(now), Partition: dynamo.SubscriptionPartition(sub.ID), ClinicID: sub.ClinicID,
-		Type: referral.Heartbeat, At: now, Due: due, TTL: due.Add(30 * 24 * time.Hour).Unix(),
-		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
+	if !shook {
+		return a.Referrals.Finish(ctx, ev) // changed by its client meanwhile
+	}
+	a.Log.InfoContext(ctx, "subscription handshake done", "clinic", sub.ClinicID, "subscription", sub.ID, "status", sub.Status)
+	return nil
 }
 
 // onHeartbeat posts a heartbeat when the subscription has been quiet for its
@@ -177,7 +251,7 @@ func (s *Service) onHeartbeat(ctx context.Context, ev referral.Event) error {
 			sub.LastSentAt = a.Clock()
 		}
 	}
-	return a.Referrals.ScheduleHeartbeat(ctx, s.heartbeatEvent(sub, sub.LastSentAt.Add(sub.HeartbeatPeriod)), &ev)
+	return a.Referrals.ScheduleHeartbeat(ctx, s.subscriptionEvent(sub, referral.Heartbeat, sub.LastSentAt.Add(sub.HeartbeatPeriod)), &ev)
 }
 
 // subscription finds one of the clinic's subscriptions. Errors: NotFound.
@@ -238,7 +312,7 @@ func (s *Service) notification(sub dynamo.Subscription, n fhir.Notice) (map[stri
 // nothing more is posted to it until its client starts it again (PUT).
 func (s *Service) gone(sub dynamo.Subscription) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return s.App.Clinics.SetSubscriptionStatus(ctx, sub.ClinicID, sub.ID, "error")
+		return s.App.Clinics.SetSubscriptionStatus(ctx, sub.ClinicID, sub.ID, sub.Chain, "error")
 	}
 }
 
