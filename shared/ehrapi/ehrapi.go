@@ -42,7 +42,7 @@ const keysTimeout = 5 * time.Second
 func New(a *app.App, log *slog.Logger) *Server {
 	tokens := &smart.AccessTokens{Key: a.LinkKey, Now: a.Clock}
 	reg := &smart.Registry{
-		Clients: clients{App: a}, Replays: a.Referrals,
+		Clients: smart.ClientFunc(clinicClient(a)), Replays: smart.ReplayFunc(a.Referrals.SeenAssertion),
 		HTTP: outbound.Client(a.Config.LoopbackPublicURL(), keysTimeout), Now: a.Clock, Log: log,
 	}
 	return &Server{
@@ -97,20 +97,19 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.http.RequireAdmin(httpapi.Methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
 }
 
-// clients are the clinics as SMART clients: their registered keys, read
-// through the core's clinic cache.
-type clients struct{ App *app.App }
-
-// Client returns a clinic's registered keys. Errors: problem.NotFound.
-func (c clients) Client(ctx context.Context, id string) (smart.Client, error) {
-	if !app.ValidClinicID(id) {
-		return smart.Client{}, problem.Errorf(problem.NotFound, "no such client")
+// clinicClient finds a clinic as a SMART client: its registered keys, read
+// through the core's clinic cache (problem.NotFound for no such clinic). A
+// function, not a type holding the core: the core behind an interface
+// would keep every method of its stores in the binary.
+func clinicClient(a *app.App) func(context.Context, string) (smart.Client, error) {
+	return func(ctx context.Context, id string) (smart.Client, error) {
+		if !app.ValidClinicID(id) {
+			return smart.Client{}, problem.Errorf(problem.NotFound, "no such client")
+		}
+		cl, err := a.Clinic(ctx, id)
+		if err != nil {
+			return smart.Client{}, err
+		}
+		return smart.Client{ID: cl.ID, JWKS: cl.JWKS, JWKSURL: cl.JWKSURL}, nil
 	}
-	cl, err := c.App.Clinic(ctx, id)
-	if err != nil {
-		return smart.Client{}, err
-	}
-	return smart.Client{ID: cl.ID, JWKS: cl.JWKS, JWKSURL: cl.JWKSURL}, nil
 }
-
-var _ smart.Clients = clients{}

@@ -32,10 +32,26 @@ type Clients interface {
 	Client(ctx context.Context, id string) (Client, error)
 }
 
+// ClientFunc is a function that is a Clients.
+type ClientFunc func(ctx context.Context, id string) (Client, error)
+
+// Client calls f.
+func (f ClientFunc) Client(ctx context.Context, id string) (Client, error) { return f(ctx, id) }
+
 // Replays remembers each JWT's jti until its exp, and reports a jti it saw
 // before. (dynamo.Referrals.SeenAssertion is one.)
 type Replays interface {
 	SeenAssertion(ctx context.Context, clientID, jti string, exp time.Time) (bool, error)
+}
+
+// ReplayFunc is a function that is a Replays. (A store's method value
+// keeps the store's other methods out of the binary, where the store
+// itself behind an interface would keep them all.)
+type ReplayFunc func(ctx context.Context, clientID, jti string, exp time.Time) (bool, error)
+
+// SeenAssertion calls f.
+func (f ReplayFunc) SeenAssertion(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
+	return f(ctx, clientID, jti, exp)
 }
 
 // A Refusal is a JWT that Verify does not take. Why says what is wrong in
