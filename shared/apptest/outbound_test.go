@@ -36,6 +36,15 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
+// serveEndpoint starts an endpoint answering as answer says, on the
+// world's clock, and returns it with its URL.
+func serveEndpoint(t *testing.T, w *world, answer func(n int, kind string) (int, string)) (*endpoint, string) {
+	ep := &endpoint{now: w.Now, answer: answer}
+	srv := httptest.NewServer(ep)
+	t.Cleanup(srv.Close)
+	return ep, srv.URL
+}
+
 func (e *endpoint) posts() ([]time.Time, []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -63,16 +72,14 @@ func subscribe(t *testing.T, w *world, tok, url string, heartbeat int) map[strin
 // as a status webhook is not.
 func TestNotificationRetryAfter(t *testing.T) {
 	w := newWorld(t, "")
-	ep := &endpoint{now: w.Now, answer: func(n int, kind string) (int, string) {
+	ep, url := serveEndpoint(t, w, func(n int, kind string) (int, string) {
 		if kind == "event-notification" && n == 2 {
 			return http.StatusServiceUnavailable, "3600"
 		}
 		return http.StatusOK, ""
-	}}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	})
 	tok := w.fhirToken(t, newEHR(t), "lakeside", "system/Task.cru system/Subscription.cru")
-	subscribe(t, w, tok, srv.URL, 0)
+	subscribe(t, w, tok, url, 0)
 	w.Settle()
 	if st, _, _ := w.fhirCall(t, http.MethodPost, "/fhir/Task", tok, gravityTask("later@patient.example", "ORD-RA"), nil); st != http.StatusCreated {
 		t.Fatal("create a Task")
@@ -99,17 +106,15 @@ func TestNotificationGone(t *testing.T) {
 	for _, gone := range []string{"event-notification", "heartbeat"} {
 		t.Run(gone, func(t *testing.T) {
 			w := newWorld(t, "")
-			ep := &endpoint{now: w.Now, answer: func(_ int, kind string) (int, string) {
+			ep, url := serveEndpoint(t, w, func(_ int, kind string) (int, string) {
 				if kind == gone {
 					return http.StatusGone, ""
 				}
 				return http.StatusOK, ""
-			}}
-			srv := httptest.NewServer(ep)
-			defer srv.Close()
+			})
 			e := newEHR(t)
 			tok := w.fhirToken(t, e, "lakeside", "system/Task.cru system/Subscription.cru")
-			sub := subscribe(t, w, tok, srv.URL, 3600)
+			sub := subscribe(t, w, tok, url, 3600)
 			w.Settle()
 			if gone == "heartbeat" {
 				w.Advance(61 * time.Minute)

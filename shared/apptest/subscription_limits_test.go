@@ -43,15 +43,13 @@ func issueOf(oo map[string]any) (string, string) {
 // is a 4xx OperationOutcome that says what to do, and writes nothing.
 func TestSubscriptionLimits(t *testing.T) {
 	w := newWorld(t, "")
-	ep := &endpoint{now: w.Now, answer: func(int, string) (int, string) { return http.StatusOK, "" }}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	ep, url := serveEndpoint(t, w, func(int, string) (int, string) { return http.StatusOK, "" })
 	e := newEHR(t)
 	tok := w.fhirToken(t, e, "lakeside", "system/Subscription.cru")
 
 	// One subscription per endpoint.
-	_, _, first := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(srv.URL+"/0", "requested", ""), nil)
-	st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(srv.URL+"/0", "requested", ""), nil)
+	_, _, first := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(url+"/0", "requested", ""), nil)
+	st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(url+"/0", "requested", ""), nil)
 	if code, diag := issueOf(oo); st != http.StatusUnprocessableEntity || code != "invalid" || !strings.Contains(diag, "another of the clinic's subscriptions posts to this endpoint") ||
 		!strings.Contains(mustString(t, oo), "Subscription.channel.endpoint") {
 		t.Errorf("a second subscription to one endpoint: %d %v", st, oo)
@@ -59,26 +57,26 @@ func TestSubscriptionLimits(t *testing.T) {
 	// Ten in all.
 	ids := []string{first["id"].(string)}
 	for i := 1; i < ehrcases.MaxSubscriptions; i++ {
-		st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(fmt.Sprintf("%s/%d", srv.URL, i), "requested", ""), nil)
+		st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(fmt.Sprintf("%s/%d", url, i), "requested", ""), nil)
 		if st != http.StatusCreated {
 			t.Fatalf("subscription %d: %d %v", i+1, st, sub)
 		}
 		ids = append(ids, sub["id"].(string))
 	}
 	w.Settle()
-	st, _, oo = w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(srv.URL+"/11", "requested", ""), nil)
+	st, _, oo = w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(url+"/11", "requested", ""), nil)
 	if code, diag := issueOf(oo); st != http.StatusConflict || code != "conflict" || !strings.Contains(diag, "the most it may have") {
 		t.Errorf("an eleventh subscription: %d %v", st, oo)
 	}
 	// A change may not take another subscription's endpoint; it may take a
 	// free one, which frees its old one.
-	if st, _, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[1], tok, subscriptionBody(srv.URL+"/0", "requested", ids[1]), nil); st != http.StatusUnprocessableEntity {
+	if st, _, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[1], tok, subscriptionBody(url+"/0", "requested", ids[1]), nil); st != http.StatusUnprocessableEntity {
 		t.Errorf("a change to a taken endpoint: %d %v", st, oo)
 	}
-	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[1], tok, subscriptionBody(srv.URL+"/moved", "requested", ids[1]), nil); st != http.StatusOK {
+	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[1], tok, subscriptionBody(url+"/moved", "requested", ids[1]), nil); st != http.StatusOK {
 		t.Errorf("a change to a free endpoint: %d %v", st, got)
 	}
-	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[2], tok, subscriptionBody(srv.URL+"/1", "requested", ids[2]), nil); st != http.StatusOK {
+	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+ids[2], tok, subscriptionBody(url+"/1", "requested", ids[2]), nil); st != http.StatusOK {
 		t.Errorf("a change to the endpoint another change freed: %d %v", st, got)
 	}
 	w.Settle()
@@ -92,11 +90,11 @@ func TestSubscriptionLimits(t *testing.T) {
 	id := ids[0]
 	handshakes := 1
 	for range 12 {
-		st, _, _ := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(srv.URL+"/0", "off", id), nil)
+		st, _, _ := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(url+"/0", "off", id), nil)
 		if st != http.StatusOK {
 			t.Fatalf("turn off: %d", st)
 		}
-		st, hd, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(srv.URL+"/0", "requested", id), nil)
+		st, hd, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(url+"/0", "requested", id), nil)
 		if handshakes < ehrcases.MaxHandshakes {
 			if st != http.StatusOK {
 				t.Fatalf("restart %d: %d %v", handshakes, st, oo)
@@ -116,7 +114,7 @@ func TestSubscriptionLimits(t *testing.T) {
 	}
 	w.Advance(ehrcases.HandshakeWindow)
 	tok = w.fhirToken(t, e, "lakeside", "system/Subscription.cru")
-	if st, _, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(srv.URL+"/0", "requested", id), nil); st != http.StatusOK {
+	if st, _, oo := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+id, tok, subscriptionBody(url+"/0", "requested", id), nil); st != http.StatusOK {
 		t.Errorf("a restart an hour later: %d %v", st, oo)
 	}
 }
@@ -146,17 +144,15 @@ func handshakeEvent(t *testing.T, w *world, subID string) string {
 func TestHandshakeIsAnEvent(t *testing.T) {
 	w := newWorld(t, "")
 	refusing := true
-	ep := &endpoint{now: w.Now, answer: func(n int, _ string) (int, string) {
+	ep, url := serveEndpoint(t, w, func(n int, _ string) (int, string) {
 		if refusing && n == 1 {
 			return http.StatusServiceUnavailable, "120"
 		}
 		return http.StatusOK, ""
-	}}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	})
 	e := newEHR(t)
 	tok := w.fhirToken(t, e, "lakeside", "system/Subscription.cru")
-	st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(srv.URL, "requested", ""), nil)
+	st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscriptionBody(url, "requested", ""), nil)
 	if st != http.StatusCreated || sub["status"] != "requested" {
 		t.Fatalf("create: %d %v", st, sub)
 	}
@@ -218,12 +214,10 @@ func TestHandshakeIsAnEvent(t *testing.T) {
 // system/Subscription.cru does all three.
 func TestSubscriptionScopesV2(t *testing.T) {
 	w := newWorld(t, "")
-	ep := &endpoint{now: w.Now, answer: func(int, string) (int, string) { return http.StatusOK, "" }}
-	srv := httptest.NewServer(ep)
-	defer srv.Close()
+	_, url := serveEndpoint(t, w, func(int, string) (int, string) { return http.StatusOK, "" })
 	e := newEHR(t)
 	create := w.fhirToken(t, e, "lakeside", "system/Subscription.c")
-	st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", create, subscriptionBody(srv.URL, "requested", ""), nil)
+	st, _, sub := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", create, subscriptionBody(url, "requested", ""), nil)
 	if st != http.StatusCreated {
 		t.Fatalf("create with system/Subscription.c: %d %v", st, sub)
 	}
@@ -237,10 +231,10 @@ func TestSubscriptionScopesV2(t *testing.T) {
 	}{
 		{"read with rs", read, http.MethodGet, "/fhir/Subscription/" + id, nil, http.StatusOK},
 		{"$status with rs", read, http.MethodGet, "/fhir/Subscription/" + id + "/$status", nil, http.StatusOK},
-		{"create with rs", read, http.MethodPost, "/fhir/Subscription", subscriptionBody(srv.URL+"/r", "requested", ""), http.StatusForbidden},
+		{"create with rs", read, http.MethodPost, "/fhir/Subscription", subscriptionBody(url+"/r", "requested", ""), http.StatusForbidden},
 		{"read with c", create, http.MethodGet, "/fhir/Subscription/" + id, nil, http.StatusForbidden},
-		{"change with c", create, http.MethodPut, "/fhir/Subscription/" + id, subscriptionBody(srv.URL, "off", id), http.StatusForbidden},
-		{"change with u", update, http.MethodPut, "/fhir/Subscription/" + id, subscriptionBody(srv.URL, "off", id), http.StatusOK},
+		{"change with c", create, http.MethodPut, "/fhir/Subscription/" + id, subscriptionBody(url, "off", id), http.StatusForbidden},
+		{"change with u", update, http.MethodPut, "/fhir/Subscription/" + id, subscriptionBody(url, "off", id), http.StatusOK},
 		{"read with u", update, http.MethodGet, "/fhir/Subscription/" + id, nil, http.StatusForbidden},
 	} {
 		if st, hd, oo := w.fhirCall(t, c.method, c.path, c.token, c.body, nil); st != c.want {

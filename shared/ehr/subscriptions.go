@@ -157,6 +157,21 @@ func (s *Service) subscriptionEvent(sub dynamo.Subscription, t referral.EventTyp
 		Data: map[string]string{"subscription": sub.ID, "chain": sub.Chain}}
 }
 
+// stillFor loads the subscription a handshake or heartbeat is for and
+// reports whether the event still applies: the subscription is there, in
+// the given status, on the event's chain (a heartbeat's with a period). An
+// event that no longer applies is finished here, without effect.
+func (s *Service) stillFor(ctx context.Context, ev referral.Event, status string) (dynamo.Subscription, bool, error) {
+	sub, err := s.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
+	if err != nil && !problem.Is(err, problem.NotFound) {
+		return sub, false, err
+	}
+	if err == nil && sub.Chain == ev.Data["chain"] && sub.Status == status && (ev.Type != referral.Heartbeat || sub.HeartbeatPeriod > 0) {
+		return sub, true, nil
+	}
+	return sub, false, s.App.Referrals.Finish(ctx, ev)
+}
+
 // onHandshake posts a requested subscription's handshake once, through the
 // ledger: when its endpoint answers 2xx the subscription is active (its
 // first heartbeat scheduled, when it has a period) in the write that
@@ -165,15 +180,9 @@ func (s *Service) subscriptionEvent(sub dynamo.Subscription, t referral.EventTyp
 // ends without posting.
 func (s *Service) onHandshake(ctx context.Context, ev referral.Event) error {
 	a := s.App
-	sub, err := s.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
-	if problem.Is(err, problem.NotFound) {
-		return a.Referrals.Finish(ctx, ev)
-	}
-	if err != nil {
+	sub, ok, err := s.stillFor(ctx, ev, "requested")
+	if !ok || err != nil {
 		return err
-	}
-	if sub.Chain != ev.Data["chain"] || sub.Status != "requested" {
-		return a.Referrals.Finish(ctx, ev)
 	}
 	posted, err := a.PostOnce(ctx, ev, app.Outbound{
 		Key: ev.ID + "#handshake", What: "handshake", URL: sub.Endpoint, Since: ev.At, Window: handshakeRetries,
@@ -216,15 +225,9 @@ func (s *Service) onHandshake(ctx context.Context, ev referral.Event) error {
 // until the next one would be due.
 func (s *Service) onHeartbeat(ctx context.Context, ev referral.Event) error {
 	a := s.App
-	sub, err := s.subscription(ctx, ev.ClinicID, ev.Data["subscription"])
-	if problem.Is(err, problem.NotFound) {
-		return a.Referrals.Finish(ctx, ev)
-	}
-	if err != nil {
+	sub, ok, err := s.stillFor(ctx, ev, "active")
+	if !ok || err != nil {
 		return err
-	}
-	if sub.Chain != ev.Data["chain"] || sub.Status != "active" || sub.HeartbeatPeriod == 0 {
-		return a.Referrals.Finish(ctx, ev)
 	}
 	if quiet := a.Clock().Sub(sub.LastSentAt); quiet >= sub.HeartbeatPeriod {
 		posted, err := a.PostOnce(ctx, ev, app.Outbound{
