@@ -10,7 +10,7 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 # name:LogicalId of every function; functions/<name> holds its main package.
-FUNCTIONS := intake:IntakeFunction consent:ConsentFunction respond:RespondFunction \
+FUNCTIONS := intake:IntakeFunction ehr:EhrFunction consent:ConsentFunction respond:RespondFunction \
 	admin:AdminFunction dispatch:DispatchFunction sesevents:SesEventsFunction \
 	smsevents:SmsEventsFunction clinic:ClinicFunction
 BUILD_DIR := build
@@ -23,7 +23,7 @@ NODE_MODULES := infra/ses/node_modules
 LOCAL_KMS := $(BUILD_DIR)/tools/local-kms
 LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
-.PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
+.PHONY: help build build-IntakeFunction build-EhrFunction build-ConsentFunction build-RespondFunction \
 	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction build-ClinicFunction node_modules \
 	run test lint cover bench bench-match-100k bench-import fuzz coldstart soak load clean tools
 
@@ -36,6 +36,9 @@ help: ## List the targets
 
 build-IntakeFunction: ## SAM: build functions/intake into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/intake
+
+build-EhrFunction: ## SAM: build functions/ehr into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/ehr
 
 build-ConsentFunction: ## SAM: build functions/consent into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/consent

@@ -11,6 +11,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/ses"
@@ -30,6 +31,8 @@ func main() {
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
 		room.Register(a) // the clinic pages' emails
+		// The EHR's effects: Subscription heartbeats and notifications.
+		(&ehr.Service{App: a}).Register()
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

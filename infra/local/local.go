@@ -31,6 +31,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/passkey"
@@ -290,7 +291,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	rm.Register()
 	s.Room = rm
 	srv := &httpapi.Server{App: a, Log: o.Log, Room: rm}
-	s.Handler = srv.All()
+	ehrSurface := ehrapi.New(a, o.Log)
+	ehrSurface.EHR.Register() // the EHR's effects, for the sweeper below
+	s.Handler = ehrSurface.With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
 	s.stop = append(s.stop, func() {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -20,8 +18,7 @@ func (a *App) Clock() time.Time { return a.now() }
 func (a *App) Healthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := a.Referrals.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &a.Referrals.Table})
-	return err
+	return a.Referrals.Ping(ctx)
 }
 
 // PutGroup normalizes, validates and stores a group listing (see

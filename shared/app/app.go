@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -44,16 +43,16 @@ type App struct {
 	Texter Texter
 	// Metrics receives CloudWatch metrics (nil: none).
 	Metrics *metrics.Emitter
-	// HTTP sends status webhooks to clinics.
-	HTTP *http.Client
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Poster posts to clinics' endpoints: status webhooks, and what
+	// packages beside this one post (Subscription notifications).
+	Poster Poster
+	Log    *slog.Logger
+	Now    func() time.Time
 	// LinkKey returns the key that binds page forms to their links.
 	LinkKey func(ctx context.Context) ([]byte, error)
 
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
-	jwks      jwksCache // FHIR clients' key sets fetched by URL
 
 	// effects and statusHooks are what use-case packages beside this one
 	// added (Handle, OnStatus), set while the process is wired, before it

@@ -102,14 +102,16 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onListingCheck(ctx, ev)
 	case referral.ListingHandover:
 		return a.onListingHandover(ctx, ev)
-	case referral.Heartbeat:
-		return a.onHeartbeat(ctx, ev)
+	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt:
+		// Timeline-only events.
+		return a.Referrals.Finish(ctx, ev)
 	default:
 		if e, ok := a.effects[ev.Type]; ok {
 			return e(ctx, ev) // an effect a package beside this one added
 		}
-		// Timeline-only events (consent-declined, consent-revoked).
-		return a.Referrals.Finish(ctx, ev)
+		// An event of a package beside this one that this process did not
+		// wire (ehr.Service.Register, say): left pending, not dropped.
+		return fmt.Errorf("no effect for events of type %q in this process", ev.Type)
 	}
 }
 

@@ -43,31 +43,35 @@ type GroupRef struct {
 
 var errClinicAuth = problem.Errorf(problem.Unauthorized, "a valid api key for this clinic is required (Authorization: Bearer <api_key>)")
 
-// clinicRecord authenticates a clinic's api key and loads one of its referrals.
-// Errors: problem.Unauthorized (unknown clinic or wrong key), problem.NotFound
-// (no such referral, or another clinic's).
-func (a *App) clinicRecord(ctx context.Context, clinicID, bearer, id string) (*dynamo.Record, error) {
+// CheckClinicKey authenticates a clinic's api key. Errors:
+// problem.Unauthorized (unknown clinic or wrong key: no hint which).
+func (a *App) CheckClinicKey(ctx context.Context, clinicID, bearer string) error {
 	c, err := a.Clinic(ctx, clinicID)
 	if problem.Is(err, problem.NotFound) {
-		return nil, errClinicAuth
+		return errClinicAuth
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !apiKeyMatches(c, bearer) {
-		return nil, errClinicAuth
+		return errClinicAuth
 	}
+	return nil
+}
+
+// ClinicReferral loads one of a clinic's referrals, with its routes and
+// events (one Query). Errors: problem.NotFound (no such referral, or
+// another clinic's: no hint which).
+func (a *App) ClinicReferral(ctx context.Context, clinicID, id string) (*dynamo.Record, error) {
+	notFound := problem.Errorf(problem.NotFound, "referral not found")
 	if !validID(id) {
-		return nil, problem.Errorf(problem.NotFound, "referral not found")
+		return nil, notFound
 	}
 	rec, err := a.Referrals.Load(ctx, id)
-	if err != nil {
-		return nil, err
+	if problem.Is(err, problem.NotFound) || (err == nil && rec.Referral.ClinicID != clinicID) {
+		return nil, notFound
 	}
-	if rec.Referral.ClinicID != clinicID {
-		return nil, problem.Errorf(problem.NotFound, "referral not found")
-	}
-	return rec, nil
+	return rec, err
 }
 
 // validID reports whether s can be a referral id (a ULID), before any read.
@@ -83,16 +87,8 @@ func validID(s string) bool {
 	return true
 }
 
-// ReferralStatus returns a clinic's view of one referral.
-func (a *App) ReferralStatus(ctx context.Context, clinicID, bearer, id string) (StatusView, error) {
-	rec, err := a.clinicRecord(ctx, clinicID, bearer, id)
-	if err != nil {
-		return StatusView{}, err
-	}
-	return statusView(rec), nil
-}
-
-func statusView(rec *dynamo.Record) StatusView {
+// StatusViewOf is a clinic's view of a referral as loaded.
+func StatusViewOf(rec *dynamo.Record) StatusView {
 	r := rec.Referral
 	v := StatusView{
 		ID: r.ID, ExternalID: r.ExternalID, Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -109,18 +105,26 @@ func statusView(rec *dynamo.Record) StatusView {
 	return v
 }
 
-// CancelReferral cancels an open referral for its clinic; a group already
-// notified is told. Errors: those of ReferralStatus, and problem.Conflict for a
-// closed referral.
-func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (StatusView, error) {
+// CancelReferral is a clinic's cancel of one of its referrals, whichever
+// way it asks (the clinic API's DELETE, a FHIR Task's status set to
+// cancelled): an open referral is cancelled (a group already notified is
+// told) and returned as it now is. Cancelling a referral cancelled before
+// changes nothing: it is returned as it is, with already true (each
+// protocol answers that its own way). Errors: those of ClinicReferral, and
+// problem.Conflict for a referral closed otherwise (it can no longer be
+// cancelled).
+func (a *App) CancelReferral(ctx context.Context, clinicID, id string) (rec *dynamo.Record, already bool, err error) {
 	for attempt := 0; ; attempt++ {
-		rec, err := a.clinicRecord(ctx, clinicID, bearer, id)
+		rec, err := a.ClinicReferral(ctx, clinicID, id)
 		if err != nil {
-			return StatusView{}, err
+			return nil, false, err
 		}
 		r := rec.Referral
+		if r.Status == referral.Cancelled {
+			return rec, true, nil
+		}
 		if !referral.CanMove(r.Status, referral.Cancelled) {
-			return StatusView{}, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
+			return nil, false, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")
 		err = a.Apply(ctx, ch)
@@ -128,11 +132,12 @@ func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (
 			continue
 		}
 		if err != nil {
-			return StatusView{}, err
+			return nil, false, err
 		}
 		a.Log.InfoContext(ctx, "referral cancelled", "clinic", clinicID, "referral", r.ID)
+		rec.Referral = ch.Referral
 		rec.Events = append(rec.Events, ch.Events...)
-		return statusView(rec), nil
+		return rec, false, nil
 	}
 }
 
@@ -159,54 +164,3 @@ func (a *App) close(rec *dynamo.Record, to referral.Status, detail string) dynam
 	ch.Events = append(ch.Events, a.StatusEvent(r, detail))
 	return ch
 }
-
-// fhirTaskStatus maps a referral status to FHIR R4 Task.status.
-var fhirTaskStatus = map[referral.Status]string{
-	referral.AwaitingConsent:   "requested",
-	referral.Consented:         "accepted",
-	referral.Routed:            "accepted",
-	referral.SharedWithPatient: "accepted",
-	referral.Accepted:          "in-progress",
-	referral.Connected:         "completed",
-	referral.Declined:          "rejected",
-	referral.Expired:           "failed",
-	referral.Unmatched:         "failed",
-	referral.NotConnected:      "failed",
-	referral.Unreachable:       "failed",
-	referral.Cancelled:         "cancelled",
-	referral.Revoked:           "cancelled",
-}
-
-// FHIRTask renders a clinic's view of a referral as a FHIR R4 Task.
-func FHIRTask(v StatusView) map[string]any {
-	ids := []map[string]any{{"system": "urn:handoff:referral", "value": v.ID}}
-	if v.ExternalID != "" {
-		ids = append(ids, map[string]any{"system": "urn:handoff:external-id", "value": v.ExternalID})
-	}
-	task := map[string]any{
-		"resourceType":   "Task",
-		"id":             v.ID,
-		"identifier":     ids,
-		"status":         fhirTaskStatus[v.Status],
-		"businessStatus": map[string]any{"coding": []map[string]any{{"system": "urn:handoff:referral-status", "code": string(v.Status)}}, "text": string(v.Status)},
-		"intent":         "order",
-		"code":           map[string]any{"coding": []map[string]any{{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}}},
-		"authoredOn":     v.CreatedAt.Format(time.RFC3339),
-		"lastModified":   v.UpdatedAt.Format(time.RFC3339),
-	}
-	var out []map[string]any
-	for _, rt := range v.Routes {
-		out = append(out, map[string]any{
-			"type":        map[string]any{"text": "route"},
-			"valueString": rt.Group.Name + ": " + string(rt.Status),
-		})
-	}
-	if len(out) > 0 {
-		task["output"] = out
-	}
-	return task
-}
-
-// StatusOf is a referral's status view as its clinic reads it (status,
-// timeline, routes; no patient data), for the clinic's own pages.
-func StatusOf(rec *dynamo.Record) StatusView { return statusView(rec) }

@@ -31,6 +31,7 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/metrics"
@@ -58,7 +59,8 @@ type Harness struct {
 	Phones     *phonesink.Sink
 	PhonesURL  string
 	App        *app.App
-	Room       *room.Room // the clinic's pages
+	Room       *room.Room     // the clinic's pages
+	EHR        *ehrapi.Server // the EHR's surface: SMART tokens, FHIR
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
@@ -132,7 +134,9 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h.Room = room.New(a, keys, qr.SVG)
 	h.Room.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}
-	h.Server.Config.Handler = srv.All()
+	h.EHR = ehrapi.New(a, log)
+	h.EHR.EHR.Register() // the EHR's effects: Subscription heartbeats and notifications
+	h.Server.Config.Handler = h.EHR.With(srv.All())
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
 	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}

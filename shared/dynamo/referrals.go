@@ -272,7 +272,9 @@ func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteIt
 
 // NewReferral is everything written when a clinic's referral is accepted.
 type NewReferral struct {
-	Referral    *referral.Referral
+	Referral *referral.Referral
+	// Idempotency is a webhook delivery's record; a referral that came
+	// another way (a FHIR Task) has none (a zero WebhookID).
 	Idempotency Idempotency
 	Token       Token
 	// TextToken, when its Hash is set, is the consent link's short token
@@ -283,8 +285,8 @@ type NewReferral struct {
 	Identifiers TaskIdentifiers
 }
 
-// Create writes a new referral, its idempotency record, its consent token and
-// its first events in one transaction.
+// Create writes a new referral, its idempotency record (for a webhook
+// delivery), its consent token and its first events in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -292,10 +294,15 @@ type NewReferral struct {
 // identifier was indexed meanwhile writes nothing and returns ErrTaskMatched.
 func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, replay bool, err error) {
 	idem := n.Idempotency
+	notExists := aws.String("attribute_not_exists(PK)")
+	var items []types.TransactWriteItem
 	ik := idemKey(idem.ClinicID, idem.WebhookID)
-	idemItem, err := marshal(idem, ik, "IDEM")
-	if err != nil {
-		return nil, false, fmt.Errorf("create referral: %w", err)
+	if idem.WebhookID != "" {
+		idemItem, err := marshal(idem, ik, "IDEM")
+		if err != nil {
+			return nil, false, fmt.Errorf("create referral: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}})
 	}
 	refItem, err := s.toItem(ctx, n.Referral)
 	if err != nil {
@@ -305,12 +312,10 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 	if err != nil {
 		return nil, false, fmt.Errorf("create referral: %w", err)
 	}
-	notExists := aws.String("attribute_not_exists(PK)")
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
-	}
+	items = append(items,
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
+	)
 	if n.TextToken.Hash != "" {
 		textItem, err := marshal(n.TextToken, tokenPrefix+n.TextToken.Hash, "TOK")
 		if err != nil {
@@ -325,7 +330,7 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		}
 		items = append(items, p)
 	}
-	idents, guard := s.identWrites(idem.ClinicID, n.Referral.ID, n.Identifiers)
+	idents, guard := s.identWrites(n.Referral.ClinicID, n.Referral.ID, n.Identifiers)
 	if guard >= 0 {
 		guard += len(items)
 	}
@@ -338,7 +343,7 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		if guard >= 0 && cancelledBy(err, guard) {
 			return nil, false, ErrTaskMatched
 		}
-		if cancelledBy(err, 0) {
+		if idem.WebhookID != "" && cancelledBy(err, 0) {
 			break
 		}
 		if transactionConflict(err) && attempt < 5 {
@@ -369,6 +374,12 @@ func (s *Referrals) get(ctx context.Context, pk, sk string, v any) error {
 		return notFound(strings.ToLower(sk))
 	}
 	return unmarshal(out.Item, v)
+}
+
+// Ping checks that the referrals table answers (DescribeTable).
+func (s *Referrals) Ping(ctx context.Context) error {
+	_, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.Table})
+	return err
 }
 
 // Get returns one referral with its sealed fields opened, or a NotFound error.

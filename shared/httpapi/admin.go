@@ -46,7 +46,6 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/groups/{id}/check", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.checkListing})))
 	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
 	mux.HandleFunc("/v1/admin/outcomes", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.adminOutcomes})))
-	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.admin(methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
 	mux.HandleFunc("/v1/admin/clinics/{id}/staff", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.inviteStaff})))
 	mux.HandleFunc("/v1/admin/clinics/{id}/staff/{staff_id}", s.admin(methods(map[string]http.HandlerFunc{http.MethodDelete: s.removeStaff})))
 }

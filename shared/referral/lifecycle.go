@@ -70,6 +70,7 @@ const (
 	ListingCheck     EventType = "listing-check"      // a group's partition: ask its contact to check the listing
 	ListingHandover  EventType = "listing-handover"   // a group's partition: ask the new contact to confirm, tell the old one
 	Heartbeat        EventType = "heartbeat"          // a subscription's partition: post a heartbeat if it was quiet
+	Handshake        EventType = "handshake"          // a subscription's partition: shake hands with its endpoint
 )
 
 // Event is an item written in the same transaction as the state change that

@@ -48,12 +48,11 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 		return "", err
 	}
 	sum := sha256.Sum256(b)
-	answer, rec, err := r.App.CreateReferral(ctx, clinic, in, "page-"+formKey, hex.EncodeToString(sum[:]), referral.SourceClinicPages, dynamo.TaskIdentifiers{})
+	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, app.Arrival{
+		Source: referral.SourceClinicPages, Media: intake.MediaNative,
+		Delivery: &dynamo.Idempotency{ClinicID: clinic.ID, WebhookID: "page-" + formKey, BodyHash: hex.EncodeToString(sum[:])},
+	})
 	if err != nil {
-		return "", err
-	}
-	var receipt app.Receipt
-	if err := json.Unmarshal(answer, &receipt); err != nil {
 		return "", err
 	}
 	if rec != nil {
@@ -123,7 +122,7 @@ func (r *Room) Referral(ctx context.Context, s Staff, id, lang string) (pages.Cl
 		return pages.ClinicReferralView{}, err
 	}
 	ref := rec.Referral
-	st := app.StatusOf(rec)
+	st := app.StatusViewOf(rec)
 	v := pages.ClinicReferralView{
 		ClinicPage: pages.ClinicPage{Lang: lang}, ID: ref.ID, GivenName: ref.Patient.GivenName, Topics: topicNames(ref.Topics, lang),
 		Status: string(ref.Status), Created: ref.CreatedAt, ViewedAt: ref.ViewedAt,

@@ -49,6 +49,7 @@ const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-
 // sampleEvents maps a function folder to the event it is invoked with.
 var sampleEvents = map[string]string{
 	"intake":    "events/intake-post-referral.json",
+	"ehr":       "events/ehr-token.json",
 	"consent":   "events/consent-get.json",
 	"respond":   "events/respond-get.json",
 	"admin":     "events/admin-healthz.json",

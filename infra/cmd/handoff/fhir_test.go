@@ -48,7 +48,7 @@ func TestFHIRCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(out.String())
-	g, err := h.App.CheckAccessToken(t.Context(), token)
+	g, err := h.EHR.Access.Check(t.Context(), token)
 	if err != nil || g.ClinicID != "lakeside" {
 		t.Fatalf("the token: %+v %v", g, err)
 	}

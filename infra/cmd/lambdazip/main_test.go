@@ -141,6 +141,7 @@ func TestReproducibleBuild(t *testing.T) {
 		{"intake", "IntakeFunction"}, {"dispatch", "DispatchFunction"},
 		{"admin", "AdminFunction"}, {"consent", "ConsentFunction"},
 		{"respond", "RespondFunction"}, {"sesevents", "SesEventsFunction"}, {"smsevents", "SmsEventsFunction"},
+		{"ehr", "EhrFunction"},
 	}
 	var picked []struct{ name, id string }
 	for _, c := range candidates {

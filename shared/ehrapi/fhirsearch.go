@@ -1,4 +1,4 @@
-package httpapi
+package ehrapi
 
 import (
 	"net/http"
@@ -9,17 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/ehr"
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/smart"
 )
 
 // The Task search's parameters, read per the FHIR R4 search rules: a
 // repeated parameter is AND, a comma list within one is OR.
-
-// taskStatuses are the FHIR R4 Task status codes (those handoff never sets
-// simply match nothing).
-var taskStatuses = []string{"draft", "requested", "received", "accepted", "rejected", "ready", "cancelled",
-	"in-progress", "on-hold", "failed", "completed", "entered-in-error"}
 
 const taskStatusSystem = "http://hl7.org/fhir/task-status"
 
@@ -27,7 +24,7 @@ const taskStatusSystem = "http://hl7.org/fhir/task-status"
 // next link's own).
 var taskSearchParams = []string{"_lastUpdated", "status", "_id", "_count", "_format", "_cursor"}
 
-func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.AccessGrant) {
+func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g smart.Grant) {
 	q := r.URL.Query()
 	search, fields := taskSearchOf(q)
 	if len(fields) > 0 {
@@ -46,15 +43,15 @@ func (s *Server) fhirSearchTasks(w http.ResponseWriter, r *http.Request, g app.A
 		}
 		return s.App.Config.PublicURL + "/fhir/Task?" + v.Encode()
 	}
-	b, err := s.App.SearchTasks(r.Context(), g, search, self)
+	b, err := s.EHR.SearchTasks(r.Context(), g.ClinicID, search, self)
 	s.fhirAnswer(w, r, b, err)
 }
 
 // taskSearchOf reads a Task search's query, or says what is wrong with it.
-func taskSearchOf(q url.Values) (app.TaskSearch, []problem.FieldError) {
+func taskSearchOf(q url.Values) (ehr.TaskSearch, []problem.FieldError) {
 	var fields []problem.FieldError
 	bad := func(field, detail string) { fields = append(fields, problem.FieldError{Field: field, Detail: detail}) }
-	search := app.TaskSearch{Count: 20, Cursor: q.Get("_cursor")}
+	search := ehr.TaskSearch{Count: 20, Cursor: q.Get("_cursor")}
 	for _, v := range q["_lastUpdated"] {
 		from, before, err := lastUpdatedRange(v)
 		if err != "" {
@@ -74,8 +71,8 @@ func taskSearchOf(q url.Values) (app.TaskSearch, []problem.FieldError) {
 			if system, c, ok := strings.Cut(code, "|"); ok && (system == "" || system == taskStatusSystem) {
 				code = c
 			}
-			if !slices.Contains(taskStatuses, code) {
-				bad("status", "must be Task status codes ("+strings.Join(taskStatuses, ", ")+"), a comma list for any of them")
+			if !slices.Contains(fhir.TaskStatuses, code) {
+				bad("status", "must be Task status codes ("+strings.Join(fhir.TaskStatuses, ", ")+"), a comma list for any of them")
 				break
 			}
 			anyOf = append(anyOf, code)

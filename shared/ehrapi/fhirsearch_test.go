@@ -1,4 +1,4 @@
-package httpapi
+package ehrapi
 
 import (
 	"net/url"
