@@ -1,11 +1,15 @@
 package apptest_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/handoff-health/handoff/shared/apigw"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/room"
@@ -150,5 +154,75 @@ func TestAdminSessionEnds(t *testing.T) {
 	w.App.Config.AdminToken = "a-new-admin-token" // rotated
 	if in(c) {
 		t.Error("a session of the old admin token still works")
+	}
+}
+
+// TestSignInLinkPerSource: behind API Gateway (the adapter the Lambdas
+// run), "email me a sign-in link" is limited per source — the address API
+// Gateway saw connect — whatever addresses are asked for and whatever
+// X-Forwarded-For the client sends; another source is not held back.
+func TestSignInLinkPerSource(t *testing.T) {
+	w := newWorld(t, "")
+	gw := apigw.Handler{HTTP: w.Server.Config.Handler}
+	call := func(method, body, sourceIP, xff string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		ev := events.APIGatewayV2HTTPRequest{
+			RawPath: "/clinic", Body: body,
+			Headers: map[string]string{"content-type": "application/x-www-form-urlencoded"},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{DomainName: "handoff.example", HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: method, SourceIP: sourceIP,
+			}},
+		}
+		if method == http.MethodPost {
+			ev.RawPath = "/clinic/signin-link"
+		}
+		if xff != "" {
+			ev.Headers["x-forwarded-for"] = xff
+		}
+		res, err := gw.Handle(t.Context(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	page := call(http.MethodGet, "", "198.51.100.7", "")
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in page through the adapter: %d", page.StatusCode)
+	}
+	form := apptest.HiddenFields([]byte(page.Body))
+	ask := func(addr, sourceIP, xff string) int {
+		form.Set("email", addr)
+		return call(http.MethodPost, form.Encode(), sourceIP, xff).StatusCode
+	}
+	for i := range room.SignInPerSource {
+		// Each asks for another address and claims another client.
+		if st := ask(fmt.Sprintf("person%d@clinic.example", i), "198.51.100.7", fmt.Sprintf("203.0.113.%d", i)); st != http.StatusSeeOther {
+			t.Fatalf("link %d from one source: %d", i+1, st)
+		}
+	}
+	tests := []struct {
+		name     string
+		sourceIP string
+		xff      string
+		want     int
+	}{
+		{name: "one more from the same source", sourceIP: "198.51.100.7", want: http.StatusTooManyRequests},
+		{name: "the same source claiming to be another", sourceIP: "198.51.100.7", xff: "198.51.100.99", want: http.StatusTooManyRequests},
+		{name: "another source", sourceIP: "198.51.100.8", want: http.StatusSeeOther},
+		{name: "another source claiming to be the held one", sourceIP: "2001:db8::8", xff: "198.51.100.7", want: http.StatusSeeOther},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if st := ask("someone@clinic.example", tc.sourceIP, tc.xff); st != tc.want {
+				t.Errorf("%d, want %d", st, tc.want)
+			}
+		})
+	}
+	w.Advance(room.SignInWindow)
+	if st := ask("someone@clinic.example", "198.51.100.7", ""); st != http.StatusSeeOther {
+		t.Errorf("an hour later: %d, want 303", st)
+	}
+	if strings.Contains(w.Logs.String(), "198.51.100") || strings.Contains(w.Logs.String(), "person1@") {
+		t.Error("a log line holds a client's address or an asked address")
 	}
 }
