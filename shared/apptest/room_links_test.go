@@ -226,3 +226,115 @@ func TestSignInLinkPerSource(t *testing.T) {
 		t.Error("a log line holds a client's address or an asked address")
 	}
 }
+
+// staffSession signs a staff member in by email and returns their session.
+func staffSession(t *testing.T, w *world, addr string) room.Staff {
+	t.Helper()
+	st, err := w.Room.Session(t.Context(), strings.TrimPrefix(signInByEmail(t, w, addr), "handoff_clinic="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestQROpeningCountsContacted: a referral made in the room with no contact
+// reaches its patient only by the QR code, and the funnel counts them
+// contacted when they first open it — once, however many QR codes they
+// open; a patient who also got the link by email is counted once too.
+func TestQROpeningCountsContacted(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	st := staffSession(t, w, "rivera@clinic.example")
+	day := w.Now().UTC().Format("2006-01-02")
+	contacted := func() int64 {
+		t.Helper()
+		w.Settle()
+		return readReport(t, w.Harness, "/v1/admin/outcomes?from="+day+"&to="+day, apptest.AdminToken).Funnel["contacted"]
+	}
+	openQR := func(id string) {
+		t.Helper()
+		v, err := w.Room.Referral(t.Context(), st, id, "en")
+		if err != nil || v.QRLink == "" {
+			t.Fatalf("the referral's QR code: %v %q", err, v.QRLink)
+		}
+		if code, _, _ := w.Do(http.MethodGet, strings.TrimPrefix(v.QRLink, w.Server.URL), nil, nil); code != http.StatusSeeOther {
+			t.Fatalf("open the QR code: %d", code)
+		}
+	}
+	alone, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Ana", PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("a", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Settle()
+	if n := contacted(); n != 0 {
+		t.Fatalf("contacted %d before the QR code was opened, want 0", n)
+	}
+	openQR(alone)
+	if n := contacted(); n != 1 {
+		t.Errorf("contacted %d after the QR code was opened, want 1", n)
+	}
+	if err := w.Room.NewQR(t.Context(), st, alone); err != nil {
+		t.Fatal(err)
+	}
+	openQR(alone)
+	if n := contacted(); n != 1 {
+		t.Errorf("contacted %d after a second QR code was opened, want still 1", n)
+	}
+	mailed, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Bea", Email: "bea@patient.example", PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("b", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := contacted(); n != 2 {
+		t.Errorf("contacted %d after the second patient's email, want 2", n)
+	}
+	openQR(mailed)
+	if n := contacted(); n != 2 {
+		t.Errorf("contacted %d after the emailed patient opened the QR code too, want still 2", n)
+	}
+}
+
+// TestClinicListsEveryReferral: the clinic's list shows its referrals
+// however they came — a signed webhook and its pages — newest first, with
+// the given name, the topic in plain words, the status and the last change;
+// another clinic's are not there.
+func TestClinicListsEveryReferral(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	w.NewClinic("hillside", "")
+	invite(t, w, "hillside", "Kim Lee", "lee@hill.example")
+	st := staffSession(t, w, "rivera@clinic.example")
+	hooked, _ := w.refer(t, "dee@patient.example")
+	w.Advance(time.Minute)
+	paged, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Ana", PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("c", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Settle()
+	w.DB.Counter.Reset()
+	v, err := w.Room.List(t.Context(), st, "", "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("DynamoDB calls of a list page of %d: %s", len(v.Rows), w.DB.Counter)
+	if len(v.Rows) != 2 || v.Rows[0].ID != paged || v.Rows[1].ID != hooked {
+		t.Fatalf("the list %+v, want the pages referral then the webhook one", v.Rows)
+	}
+	if r := v.Rows[1]; r.GivenName == "" || len(r.Topics) == 0 || r.Topics[0] == "alcohol" || r.Status == "" || r.Changed.IsZero() {
+		t.Errorf("the webhook referral's row %+v lacks a given name, a topic in words, a status or a change", r)
+	}
+	mine := signInByEmail(t, w, "rivera@clinic.example")
+	_, _, page := w.Do(http.MethodGet, "/clinic", nil, http.Header{"Cookie": {mine}})
+	for _, id := range []string{hooked, paged} {
+		if !strings.Contains(string(page), "/clinic/referrals/"+id) {
+			t.Errorf("the list page does not link referral %s", id)
+		}
+	}
+	other := signInByEmail(t, w, "lee@hill.example")
+	_, _, page = w.Do(http.MethodGet, "/clinic", nil, http.Header{"Cookie": {other}})
+	if strings.Contains(string(page), hooked) || strings.Contains(string(page), paged) {
+		t.Error("another clinic's list shows these referrals")
+	}
+	if code, _, _ := w.Do(http.MethodGet, "/clinic/referrals/"+hooked, nil, http.Header{"Cookie": {mine}}); code != http.StatusOK {
+		t.Errorf("the webhook referral's page: %d, want 200", code)
+	}
+}

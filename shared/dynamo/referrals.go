@@ -87,8 +87,10 @@ type referralItem struct {
 	Source      string               `json:"source,omitempty"`
 	// FirstChannel: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
-	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
-	// clinic's Task search reads it by last update.
+	// GSI2PK/GSI2SK put the referral in clinic-index: a FHIR-created one
+	// under TaskIndexKey by last update, for its clinic's Task search; any
+	// other under ListIndexKey by creation, for its clinic's list (a
+	// FHIR-created one is listed by an item of its own, listItem).
 	GSI2PK    string   `json:"GSI2PK,omitempty"`
 	GSI2SK    string   `json:"GSI2SK,omitempty"`
 	Flags     []string `json:"flags,omitempty"`
@@ -108,9 +110,9 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 	switch r.Source {
 	case "fhir":
 		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
-	case referral.SourceClinicPages:
+	default:
 		// By creation time, which never changes: one index write per referral.
-		it.GSI2PK, it.GSI2SK = PagesIndexKey(r.ClinicID), timeKey(r.CreatedAt)+"#"+r.ID
+		it.GSI2PK, it.GSI2SK = ListIndexKey(r.ClinicID), listKey(r)
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -283,8 +285,8 @@ type NewReferral struct {
 	Identifiers TaskIdentifiers
 }
 
-// Create writes a new referral, its idempotency record, its consent token and
-// its first events in one transaction.
+// Create writes a new referral, its idempotency record, its consent token,
+// its first events and its entry in its clinic's list in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -324,6 +326,9 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 			return nil, false, fmt.Errorf("create referral: %w", err)
 		}
 		items = append(items, p)
+	}
+	if li := listItem(n.Referral); li != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: li, ConditionExpression: notExists}})
 	}
 	idents, guard := s.identWrites(idem.ClinicID, n.Referral.ID, n.Identifiers)
 	if guard >= 0 {

@@ -79,12 +79,13 @@ func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, 
 	return rec, err
 }
 
-// List is one page of the clinic's referrals made on its pages, newest
-// first (before: the page's key, "" for the newest).
+// List is one page of the clinic's referrals, however they came (a
+// webhook, a FHIR Task, its pages), newest first (before: the page's key,
+// "" for the newest; a key that is not one shows the newest).
 func (r *Room) List(ctx context.Context, s Staff, before, lang string) (pages.ClinicListView, error) {
-	page, err := r.App.Referrals.PagesReferrals(ctx, s.Member.ClinicID, before, PageSize)
+	page, err := r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, before, PageSize)
 	if problem.Is(err, problem.Invalid) {
-		page, err = r.App.Referrals.PagesReferrals(ctx, s.Member.ClinicID, "", PageSize)
+		page, err = r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, "", PageSize)
 	}
 	if err != nil {
 		return pages.ClinicListView{}, err
@@ -220,7 +221,9 @@ func (r *Room) OpenQR(ctx context.Context, token string) (string, error) {
 	if !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) {
 		return "", errLinkGone
 	}
-	if err := r.App.Referrals.OpenOnce(ctx, hash, r.now()); err != nil {
+	now := r.now()
+	ev := referral.Event{ID: app.NewID(now), Partition: t.ReferralID, ClinicID: t.ClinicID, Type: EventQROpened, At: now, Due: now}
+	if err := r.App.Referrals.OpenOnce(ctx, hash, now, ev); err != nil {
 		return "", err
 	}
 	consent, _, err := r.App.LinkToken(ctx, "consent", t.ReferralID, 0)
@@ -313,6 +316,23 @@ func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
 		}
 	}
 	if err != nil {
+		return err
+	}
+	return r.App.Referrals.Finish(ctx, ev)
+}
+
+// onQROpened counts the patient contacted when they first open a QR code
+// of their referral: for a patient who gave no contact, the only way they
+// are reached; for one who did, counted once with the link sent.
+func (r *Room) onQROpened(ctx context.Context, ev referral.Event) error {
+	rec, err := r.App.Referrals.Load(ctx, ev.Partition)
+	if problem.Is(err, problem.NotFound) {
+		return r.App.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.App.CountContacted(ctx, rec.Referral, ev.At); err != nil {
 		return err
 	}
 	return r.App.Referrals.Finish(ctx, ev)
