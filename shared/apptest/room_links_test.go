@@ -338,3 +338,140 @@ func TestClinicListsEveryReferral(t *testing.T) {
 		t.Errorf("the webhook referral's page: %d, want 200", code)
 	}
 }
+
+// TestSendLinkInstead: on the referral's page the staff send the patient
+// the consent link by email (the SES emulator gets it, and it opens the
+// consent page) or by text (the phone sink gets it) instead of the QR
+// code. A text keeps the limits every text to a patient keeps — at most
+// one a day in the patient's time zone, between 8:00 and 21:00 — so a
+// second press the same day waits for the next free moment; both go in
+// the end. A channel the patient did not give is refused with a 400 page,
+// and no log line holds the patient's name or contact.
+func TestSendLinkInstead(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	cookie := signInByEmail(t, w, "rivera@clinic.example")
+	st, err := w.Room.Session(t.Context(), strings.TrimPrefix(cookie, "handoff_clinic="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email, phone = "oona@patient.example", "+14155550177"
+	id, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Oona", Email: email, Phone: phone, PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("s", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noContact, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Ana", PostalCode: "94110", Topic: "alcohol"}, strings.Repeat("t", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.settleAll()
+	send := func(ref, channel string) (int, string) {
+		t.Helper()
+		_, _, page := w.Do(http.MethodGet, "/clinic/referrals/"+ref, nil, http.Header{"Cookie": {cookie}})
+		f := apptest.HiddenFields(page)
+		f.Set("channel", channel)
+		code, hd, _ := w.Do(http.MethodPost, "/clinic/referrals/"+ref+"/send", []byte(f.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {cookie}})
+		return code, hd.Get("Location")
+	}
+	_, _, page := w.Do(http.MethodGet, "/clinic/referrals/"+id, nil, http.Header{"Cookie": {cookie}})
+	if !strings.Contains(string(page), `value="sms"`) || !strings.Contains(string(page), `value="email"`) {
+		t.Fatal("the referral's page offers no text or email instead of the QR code")
+	}
+
+	refusals := []struct {
+		name, ref, channel string
+	}{
+		{name: "text to a patient with no phone", ref: noContact, channel: "sms"},
+		{name: "email to a patient with no email", ref: noContact, channel: "email"},
+		{name: "a channel that is none", ref: id, channel: "fax"},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _ := send(tc.ref, tc.channel); code != http.StatusBadRequest {
+				t.Errorf("%d, want 400", code)
+			}
+		})
+	}
+
+	// By email: one more consent email, whose link opens the consent page.
+	mails := len(w.MailsTo(email))
+	if code, loc := send(id, "email"); code != http.StatusSeeOther || !strings.Contains(loc, "clinic-link-sent") {
+		t.Fatalf("send by email: %d %s", code, loc)
+	}
+	w.settleAll()
+	got := w.MailsTo(email)
+	if len(got) != mails+1 {
+		t.Fatalf("%d consent emails after sending by email, want %d", len(got), mails+1)
+	}
+	if code, _, _ := w.Do(http.MethodGet, w.Link(got[len(got)-1], "c"), nil, nil); code != http.StatusOK {
+		t.Errorf("the emailed link: %d, want the consent page", code)
+	}
+
+	// By text, twice the same day: within the text limits.
+	zone, err := time.LoadLocation("America/Los_Angeles") // the groups offered meet there
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentAt := map[string]time.Time{} // the room's texts, by event, when the sink got them
+	observe := func() {
+		t.Helper()
+		rec, err := w.App.Referrals.Load(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours := map[string]bool{}
+		for _, e := range rec.Events {
+			if e.Type == room.EventConsentLinkSent && e.Data["channel"] == "sms" {
+				ours[e.ID] = true
+			}
+		}
+		for _, m := range w.TextsTo(phone) {
+			if ev := m.Context["event"]; ours[ev] {
+				if _, seen := sentAt[ev]; !seen {
+					sentAt[ev] = w.Now()
+				}
+			}
+		}
+	}
+	for i := range 2 {
+		if code, _ := send(id, "sms"); code != http.StatusSeeOther {
+			t.Fatalf("send by text %d: %d", i+1, code)
+		}
+		w.settleAll()
+		observe()
+	}
+	if len(sentAt) > 1 {
+		t.Errorf("two texts the same day: %v", sentAt)
+	}
+	for range 30 { // 60 hours, settled every 2
+		w.Advance(2 * time.Hour)
+		w.settleAll()
+		observe()
+	}
+	if len(sentAt) != 2 {
+		t.Fatalf("%d of the 2 texts asked for went in 60 hours", len(sentAt))
+	}
+	days := map[string]bool{}
+	for _, at := range sentAt {
+		local := at.In(zone)
+		days[local.Format("2006-01-02")] = true
+		if local.Hour() < 8 || local.Hour() >= 21 {
+			t.Errorf("a text went at %s local time", local.Format("15:04"))
+		}
+	}
+	if len(days) != 2 {
+		t.Errorf("the two texts went on %d local days, want 2", len(days))
+	}
+	for _, m := range w.TextsTo(phone) {
+		if !strings.Contains(m.Body, "/c/") {
+			t.Errorf("a text holds no consent link: %q", apptest.Redact(m.Body))
+		}
+	}
+	logs := w.Logs.String()
+	for _, secret := range []string{"Oona", email, phone, "4155550177"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a log line holds %q", secret)
+		}
+	}
+}
