@@ -27,10 +27,7 @@ var roomLinkRE = regexp.MustCompile(`/(s|q|c)/([A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{2
 // a log line, a metric or an error; the staff emails hold no patient data;
 // the tables keep names and contact sealed and every token hashed.
 func TestNoPHILeaksInTheRoom(t *testing.T) {
-	w := newWorld(t, "")
-	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
-	w.NewClinic("hillside", "")
-	invite(t, w, "hillside", "Kim Lee", "lee@hill.example")
+	w := twoClinics(t)
 	cookie := signInByEmail(t, w, "rivera@clinic.example")
 	other := signInByEmail(t, w, "lee@hill.example")
 	staff := http.Header{"Cookie": {cookie}}

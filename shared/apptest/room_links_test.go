@@ -227,6 +227,17 @@ func TestSignInLinkPerSource(t *testing.T) {
 	}
 }
 
+// twoClinics is a world with a staff member at lakeside (Jan Rivera) and
+// one at hillside (Kim Lee).
+func twoClinics(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	w.NewClinic("hillside", "")
+	invite(t, w, "hillside", "Kim Lee", "lee@hill.example")
+	return w
+}
+
 // staffSession signs a staff member in by email and returns their session.
 func staffSession(t *testing.T, w *world, addr string) room.Staff {
 	t.Helper()
@@ -298,10 +309,7 @@ func TestQROpeningCountsContacted(t *testing.T) {
 // the given name, the topic in plain words, the status and the last change;
 // another clinic's are not there.
 func TestClinicListsEveryReferral(t *testing.T) {
-	w := newWorld(t, "")
-	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
-	w.NewClinic("hillside", "")
-	invite(t, w, "hillside", "Kim Lee", "lee@hill.example")
+	w := twoClinics(t)
 	st := staffSession(t, w, "rivera@clinic.example")
 	hooked, _ := w.refer(t, "dee@patient.example")
 	w.Advance(time.Minute)

@@ -196,13 +196,17 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 // Token is a link token's record. The token itself is never stored: Hash is the
 // hex SHA-256 of it.
 type Token struct {
-	Hash       string    `json:"hash"`
-	Kind       string    `json:"kind"` // "consent", "group", "listing" or "qr"
+	Hash string `json:"hash"`
+	// Kind is "consent", "group", "listing" or "qr" (ReferralsTable), or a
+	// staff link's "invite" or "signin" (DirectoryTable, see Staff).
+	Kind       string    `json:"kind"`
 	ReferralID string    `json:"referral_id"`
 	ClinicID   string    `json:"clinic_id"`
+	StaffID    string    `json:"staff_id,omitempty"` // a staff link's member
 	RouteSeq   int       `json:"route_seq,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at_time"`
-	// OpenedAt is when a one-opening link (kind "qr") was opened.
+	// OpenedAt is when a one-time link was opened (a QR link) or used (a
+	// staff link), once.
 	OpenedAt time.Time `json:"opened_at,omitempty"`
 	// TTL is set a retention period after ExpiresAt.
 	TTL int64 `json:"expires_at,omitempty"`

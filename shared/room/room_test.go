@@ -55,6 +55,16 @@ func lastLink(t *testing.T, h *apptest.Harness, addr string) string {
 	return m[1]
 }
 
+// invited invites Jan Rivera to lakeside: their id and invitation token.
+func invited(t *testing.T, h *apptest.Harness, r *room.Room) (string, string) {
+	t.Helper()
+	id, err := r.Invite(context.Background(), "lakeside", room.Invitation{Name: "Jan Rivera", Email: "rivera@clinic.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, lastLink(t, h, "rivera@clinic.example")
+}
+
 func newHarness(t *testing.T) (*apptest.Harness, *room.Room) {
 	t.Helper()
 	h := apptest.New(t)
@@ -190,11 +200,7 @@ func TestRequestSignInLink(t *testing.T) {
 func TestStaffLinks(t *testing.T) {
 	h, r := newHarness(t)
 	ctx := context.Background()
-	staffID, err := r.Invite(ctx, "lakeside", room.Invitation{Name: "Jan Rivera", Email: "rivera@clinic.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	invitation := lastLink(t, h, "rivera@clinic.example")
+	staffID, invitation := invited(t, h, r)
 	if l, err := r.OpenLink(ctx, invitation); err != nil || l.Kind != "invite" || l.Member.ID != staffID || l.Clinic == "" {
 		t.Fatalf("the invitation: %+v %v", l, err)
 	}
@@ -266,11 +272,7 @@ func TestStaffLinks(t *testing.T) {
 func TestPasskeyCeremonies(t *testing.T) {
 	h, r := newHarness(t)
 	ctx := context.Background()
-	staffID, err := r.Invite(ctx, "lakeside", room.Invitation{Name: "Jan Rivera", Email: "rivera@clinic.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	invitation := lastLink(t, h, "rivera@clinic.example")
+	staffID, invitation := invited(t, h, r)
 	auth := passkeytest.New(r.Origin)
 	answer := func(c room.Ceremony, create bool, a *passkeytest.Authenticator) room.Answer {
 		t.Helper()

@@ -98,7 +98,7 @@ func (r *Room) InviteWithLink(ctx context.Context, clinicID string, in Invitatio
 	exp := now.Add(InviteTTL)
 	err = r.Staff.Invite(ctx, dynamo.NewStaff{
 		Member: m, Email: emailKey(in.Email), Event: ev,
-		Token: dynamo.StaffToken{Hash: hash, Kind: linkInvite, ClinicID: clinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()},
+		Token: dynamo.Token{Hash: hash, Kind: linkInvite, ClinicID: clinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()},
 	})
 	if err != nil {
 		return "", "", err

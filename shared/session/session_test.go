@@ -43,7 +43,7 @@ func newWorld(t *testing.T) *world {
 	w.member = dynamo.Member{ID: "01KSTAFF000000000000000000", ClinicID: "lakeside", Name: "Jan Rivera", Email: "rivera@clinic.example", CreatedAt: w.now}
 	err = w.staff.Invite(ctx, dynamo.NewStaff{
 		Member: w.member, Email: "h-rivera",
-		Token: dynamo.StaffToken{Hash: "invite-hash", Kind: "invite", ClinicID: "lakeside", StaffID: w.member.ID, ExpiresAt: w.now.Add(time.Hour)},
+		Token: dynamo.Token{Hash: "invite-hash", Kind: "invite", ClinicID: "lakeside", StaffID: w.member.ID, ExpiresAt: w.now.Add(time.Hour)},
 		Event: referral.Event{ID: "01KEVENT000000000000000000", Partition: dynamo.StaffPartition(w.member.ID), ClinicID: "lakeside", Type: "staff-invited", At: w.now, Due: w.now},
 	})
 	if err != nil {
