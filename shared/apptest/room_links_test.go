@@ -483,3 +483,49 @@ func TestSendLinkInstead(t *testing.T) {
 		}
 	}
 }
+
+// TestClinicPageCosts measures, over HTTP as the browser sends them, the
+// DynamoDB calls and items read of a referral form's submission and of a
+// full page (50) of the clinic's list: a page is the session's read, one
+// Query of clinic-index and one BatchGetItem of the 50 referrals, whatever
+// the clinic holds.
+func TestClinicPageCosts(t *testing.T) {
+	w := newWorld(t, "")
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	cookie := signInByEmail(t, w, "rivera@clinic.example")
+	hd := http.Header{"Cookie": {cookie}}
+	submit := func(i int) int {
+		t.Helper()
+		_, _, form := w.Do(http.MethodGet, "/clinic/new", nil, hd)
+		f := apptest.HiddenFields(form)
+		f.Set("given_name", fmt.Sprintf("Ana%d", i))
+		f.Set("postal_code", "94110")
+		f.Set("topic", "alcohol")
+		w.DB.Counter.Reset()
+		code, _, _ := w.Do(http.MethodPost, "/clinic/referrals", []byte(f.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {cookie}})
+		if code != http.StatusSeeOther {
+			t.Fatalf("submission %d: %d", i, code)
+		}
+		calls, _ := w.DB.Counter.Totals()
+		if i == 0 {
+			t.Logf("DynamoDB of a form submission over HTTP: %s", w.DB.Counter)
+		}
+		return calls
+	}
+	for i := range 60 {
+		if calls := submit(i); calls > 4 {
+			t.Errorf("submission %d made %d DynamoDB calls (%s), want at most 4", i, calls, w.DB.Counter)
+		}
+	}
+	w.DB.Counter.Reset()
+	code, _, page := w.Do(http.MethodGet, "/clinic", nil, hd)
+	calls, items := w.DB.Counter.Totals()
+	t.Logf("DynamoDB of a list page of 50 over HTTP: %s (%d calls, %d items read), %d bytes", w.DB.Counter, calls, items, len(page))
+	if rows := strings.Count(string(page), `href="/clinic/referrals/`); code != http.StatusOK || rows != 50 {
+		t.Fatalf("the list: %d with %d rows, want 50", code, rows)
+	}
+	if w.DB.Counter.Calls("Query") != 1 || w.DB.Counter.Calls("BatchGetItem") != 2 || calls > 4 || items > 2+50+50 {
+		t.Errorf("a list page costs %s, want the session's BatchGetItem, one Query and one BatchGetItem", w.DB.Counter)
+	}
+}
