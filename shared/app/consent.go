@@ -104,9 +104,10 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		ExpiresAt: zoned(consentExpiry(r), patientZone(r)), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
-	v.Channel, err = channelWords(lang, r)
-	if err != nil {
-		return v, err
+	if v.NoContact = r.Patient.Email == "" && r.Patient.Phone == ""; !v.NoContact {
+		if v.Channel, err = channelWords(lang, r); err != nil {
+			return v, err
+		}
 	}
 	for _, o := range r.Offers {
 		v.Groups = append(v.Groups, pages.GroupOffer{
@@ -187,6 +188,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		if mode != pages.ModeSelf {
 			mode = pages.ModeIntroduce
 		}
+		if mode == pages.ModeIntroduce && v.NoContact {
+			// Not offered: the groups would have no way to reach the patient.
+			return pages.NoticeTryAgain, nil
+		}
 		// The exact text the patient saw and agreed to, hashed into the record.
 		v.Chosen, v.Mode = chosen, mode
 		text, err := pages.ConsentText(v)
@@ -205,7 +210,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			}
 		}
 		channel := "email"
-		if r.Patient.Email == "" {
+		switch {
+		case v.NoContact:
+			channel = "" // none to share
+		case r.Patient.Email == "":
 			channel = "phone"
 		}
 		disclosed := "first name and " + channel

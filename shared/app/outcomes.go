@@ -98,6 +98,14 @@ func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral
 	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c, metric...)
 }
 
+// CountContacted counts the patient contacted by a way a use case beside
+// app has of its own (the clinic's QR code, opened on the patient's phone),
+// once per referral whatever reached them first: the count a consent link
+// sent makes, under the same key.
+func (a *App) CountContacted(ctx context.Context, r *referral.Referral, at time.Time) error {
+	return a.count(ctx, r.ID+"#count#contacted", at, referralScopes(r), map[string]int64{"contacted": 1})
+}
+
 // countChannel counts a message to the patient sent or failed on a channel.
 func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referral.Event, channel, what string) error {
 	metric := "MessagesSent"

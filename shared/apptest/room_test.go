@@ -7,6 +7,7 @@ import (
 	_ "image/png"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
 
@@ -423,4 +425,68 @@ func evalAwait[T any](b *chromium, js string) T {
 		b.t.Fatalf("evaluate: %v", err)
 	}
 	return v
+}
+
+// TestBrowserConsentWithoutContact: a patient referred in the room with no
+// email or phone opens the consent page by the QR code; it offers only "I
+// will contact them myself" (the groups could not reach them), says why,
+// shares nothing, and is axe-clean in English and Spanish. An
+// "introduce me" posted anyway changes nothing; agreeing in self mode
+// shares the groups' details with the patient.
+func TestBrowserConsentWithoutContact(t *testing.T) {
+	b := newChromium(t)
+	w := newWorld(t, "")
+	b.use(w.Harness)
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	st := staffSession(t, w, "rivera@clinic.example")
+	id, err := w.Room.Refer(t.Context(), st, intake.Form{GivenName: "Ana", PostalCode: "94110", Topic: "alcohol", Language: "es"}, strings.Repeat("n", 43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Settle()
+	v, err := w.Room.Referral(t.Context(), st, id, "en")
+	if err != nil || v.QRLink == "" {
+		t.Fatalf("the QR code: %v", err)
+	}
+	code, hd, _ := w.Do(http.MethodGet, strings.TrimPrefix(v.QRLink, w.Server.URL), nil, nil)
+	consent := hd.Get("Location")
+	if code != http.StatusSeeOther || !strings.HasPrefix(consent, "/c/") {
+		t.Fatalf("the QR link: %d", code)
+	}
+	for _, lang := range []string{"en", "es"} {
+		if st := b.open(consent + "?lang=" + lang); st != http.StatusOK {
+			t.Fatalf("consent page (%s): %d", lang, st)
+		}
+		if b.has("#mode-introduce") || !eval[bool](b, `document.getElementById('mode-self').checked`) || !b.has("#mode-only-self") {
+			t.Errorf("(%s) the page offers to introduce a patient who gave no contact, or does not say why", lang)
+		}
+		if b.has("ul.shared") {
+			t.Errorf("(%s) the page lists a contact to share", lang)
+		}
+		b.check("consent without contact " + lang)
+	}
+
+	// An introduction posted anyway (a forged or stale form) changes nothing.
+	if st, loc := w.Form(consent, url.Values{"action": {"confirm"}, "mode": {"introduce"}, "groups": {"mission-a"}}); st != http.StatusSeeOther || !strings.Contains(loc, "try-again") {
+		t.Errorf("introduce without a contact: %d %s, want the page again with try-again", st, apptest.Redact(loc))
+	}
+	if rec, err := w.App.Referrals.Get(t.Context(), id); err != nil || rec.Status != "awaiting-consent" {
+		t.Fatalf("after introduce was refused: %v %v, want awaiting-consent", rec.Status, err)
+	}
+
+	b.open(consent + "?lang=en")
+	b.pick("mission-a")
+	b.submit(`button[value="confirm"]`)
+	if !strings.Contains(b.text("main"), "Group mission-a") {
+		t.Error("the confirmed page does not show the chosen group's details")
+	}
+	b.check("consent without contact confirmed")
+	w.Settle()
+	rec, err := w.App.Referrals.Get(t.Context(), id)
+	if err != nil || rec.Consent == nil || rec.Consent.Mode != "self" || rec.Consent.Channel != "" {
+		t.Fatalf("the consent record: %+v %v, want self mode with no channel", rec.Consent, err)
+	}
+	if rec.Status != "shared-with-patient" {
+		t.Errorf("status %s, want shared-with-patient", rec.Status)
+	}
 }

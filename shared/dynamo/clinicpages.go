@@ -15,25 +15,47 @@ import (
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
-// PagesIndexKey is a clinic's partition in clinic-index for the referrals
-// its staff made on its own pages, newest last by creation.
-func PagesIndexKey(clinicID string) string { return "PAGES#" + clinicID }
+// ListIndexKey is a clinic's partition in clinic-index for its list of
+// referrals, however they came (a webhook, a FHIR Task, the clinic's
+// pages), keyed by creation time.
+func ListIndexKey(clinicID string) string { return "REFS#" + clinicID }
 
-// ClinicPage is one page of a clinic's referrals made on its pages, newest
-// first, and the creation key to continue before ("" when there is no more).
+// listKey is a referral's sort key in its clinic's list.
+func listKey(r *referral.Referral) string { return timeKey(r.CreatedAt) + "#" + r.ID }
+
+// listSK is the sort key, in a FHIR-created referral's partition, of the
+// item that lists it: its own item's index keys serve the Task search. It
+// lives and expires with the referral (ExpireReferral).
+const listSK = "LIST"
+
+// listItem is the item that puts a FHIR-created referral in its clinic's
+// list, or nil for any other (whose own item is listed).
+func listItem(r *referral.Referral) map[string]types.AttributeValue {
+	if r.Source != "fhir" {
+		return nil
+	}
+	return map[string]types.AttributeValue{
+		"PK": str(refPrefix + r.ID), "SK": str(listSK),
+		"GSI2PK": str(ListIndexKey(r.ClinicID)), "GSI2SK": str(listKey(r)),
+	}
+}
+
+// ClinicPage is one page of a clinic's referrals, newest first, and the
+// creation key to continue before ("" when there is no more).
 type ClinicPage struct {
 	Referrals []*referral.Referral
 	Before    string
 }
 
-// PagesReferrals lists up to limit referrals a clinic's staff made on its
-// pages, newest first, created before before (a ClinicPage's Before, or ""
-// for the newest): one Query of clinic-index and one BatchGetItem of the
-// referrals (their contact opened, for the given name). Errors: Invalid for
-// a before this did not give.
-func (s *Referrals) PagesReferrals(ctx context.Context, clinicID, before string, limit int) (ClinicPage, error) {
+// ClinicReferrals lists up to limit (at most 100) of a clinic's referrals,
+// however they came, newest first, created before before (a ClinicPage's
+// Before, or "" for the newest): one Query of clinic-index (keys only)
+// and one BatchGetItem of the referrals (their contact opened, for the
+// given name). Errors: problem.Invalid for a before this did not give;
+// problem.Unavailable when the batch read stays unfinished.
+func (s *Referrals) ClinicReferrals(ctx context.Context, clinicID, before string, limit int) (ClinicPage, error) {
 	cond := "GSI2PK = :pk"
-	values := map[string]types.AttributeValue{":pk": str(PagesIndexKey(clinicID))}
+	values := map[string]types.AttributeValue{":pk": str(ListIndexKey(clinicID))}
 	if before != "" {
 		if _, err := time.Parse(sortableTime, strings.SplitN(before, "#", 2)[0]); err != nil || !strings.Contains(before, "#") {
 			return ClinicPage{}, problem.Invalidf([]problem.FieldError{{Field: "before", Detail: "is not a page of this list"}}, "The page is not valid.")
@@ -118,14 +140,30 @@ func (s *Referrals) PutToken(ctx context.Context, t Token) error {
 	return nil
 }
 
-// OpenOnce marks a one-opening link token opened at at, once: a second
-// opening is a problem.Gone error.
-func (s *Referrals) OpenOnce(ctx context.Context, hash string, at time.Time) error {
-	err := setOnce(ctx, s.DB, s.Table, key(tokenPrefix+hash, "TOK"), "opened_at", at)
-	if err != nil && !problem.Is(err, problem.Gone) {
+// OpenOnce marks a one-opening link token opened at at, once, and writes
+// ev (the opening's effect) in the same transaction. Errors: problem.Gone
+// for a second opening, or a token that is gone.
+func (s *Referrals) OpenOnce(ctx context.Context, hash string, at time.Time, ev referral.Event) error {
+	put, err := s.eventPut(ev, 0)
+	if err != nil {
 		return fmt.Errorf("open link: %w", err)
 	}
-	return err
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.Table, Key: key(tokenPrefix+hash, "TOK"),
+			UpdateExpression:          aws.String("SET opened_at = :t"),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND attribute_not_exists(opened_at)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(at.UTC().Format(time.RFC3339Nano))},
+		}},
+		put,
+	}})
+	if cancelledBy(err, 0) || transactionConflict(err) {
+		return problem.Errorf(problem.Gone, "this link was used already")
+	}
+	if err != nil {
+		return fmt.Errorf("open link: %w", err)
+	}
+	return nil
 }
 
 // QRLink is a referral's current QR link: its number (the link token is

@@ -87,8 +87,10 @@ type referralItem struct {
 	Source      string               `json:"source,omitempty"`
 	// FirstChannel: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
-	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
-	// clinic's Task search reads it by last update.
+	// GSI2PK/GSI2SK put the referral in clinic-index: a FHIR-created one
+	// under TaskIndexKey by last update, for its clinic's Task search; any
+	// other under ListIndexKey by creation, for its clinic's list (a
+	// FHIR-created one is listed by an item of its own, listItem).
 	GSI2PK    string   `json:"GSI2PK,omitempty"`
 	GSI2SK    string   `json:"GSI2SK,omitempty"`
 	Flags     []string `json:"flags,omitempty"`
@@ -108,9 +110,9 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 	switch r.Source {
 	case "fhir":
 		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
-	case referral.SourceClinicPages:
+	default:
 		// By creation time, which never changes: one index write per referral.
-		it.GSI2PK, it.GSI2SK = PagesIndexKey(r.ClinicID), timeKey(r.CreatedAt)+"#"+r.ID
+		it.GSI2PK, it.GSI2SK = ListIndexKey(r.ClinicID), listKey(r)
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -194,13 +196,17 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 // Token is a link token's record. The token itself is never stored: Hash is the
 // hex SHA-256 of it.
 type Token struct {
-	Hash       string    `json:"hash"`
-	Kind       string    `json:"kind"` // "consent", "group", "listing" or "qr"
+	Hash string `json:"hash"`
+	// Kind is "consent", "group", "listing" or "qr" (ReferralsTable), or a
+	// staff link's "invite" or "signin" (DirectoryTable, see Staff).
+	Kind       string    `json:"kind"`
 	ReferralID string    `json:"referral_id"`
 	ClinicID   string    `json:"clinic_id"`
+	StaffID    string    `json:"staff_id,omitempty"` // a staff link's member
 	RouteSeq   int       `json:"route_seq,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at_time"`
-	// OpenedAt is when a one-opening link (kind "qr") was opened.
+	// OpenedAt is when a one-time link was opened (a QR link) or used (a
+	// staff link), once.
 	OpenedAt time.Time `json:"opened_at,omitempty"`
 	// TTL is set a retention period after ExpiresAt.
 	TTL int64 `json:"expires_at,omitempty"`
@@ -286,7 +292,8 @@ type NewReferral struct {
 }
 
 // Create writes a new referral, its idempotency record (for a webhook
-// delivery), its consent token and its first events in one transaction.
+// delivery), its consent token, its first events and its entry in its
+// clinic's list in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -329,6 +336,9 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 			return nil, false, fmt.Errorf("create referral: %w", err)
 		}
 		items = append(items, p)
+	}
+	if li := listItem(n.Referral); li != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: li, ConditionExpression: notExists}})
 	}
 	idents, guard := s.identWrites(n.Referral.ClinicID, n.Referral.ID, n.Identifiers)
 	if guard >= 0 {

@@ -77,19 +77,6 @@ type passkeyItem struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// StaffToken is a one-time staff link's record: an invitation (kind
-// "invite", registers a passkey) or a sign-in link ("signin"). Only the
-// token's SHA-256 is kept.
-type StaffToken struct {
-	Hash      string    `json:"hash"`
-	Kind      string    `json:"kind"`
-	ClinicID  string    `json:"clinic_id"`
-	StaffID   string    `json:"staff_id"`
-	ExpiresAt time.Time `json:"expires_at_time"`
-	UsedAt    time.Time `json:"used_at,omitempty"`
-	TTL       int64     `json:"expires_at,omitempty"`
-}
-
 // Session is a signed-in browser's server-side record: a staff member's
 // (Clinic and Staff set) or the operator's (Bind holds the SHA-256 of the
 // admin token it was opened with).
@@ -127,7 +114,7 @@ type EmailKey string
 type NewStaff struct {
 	Member Member
 	Email  EmailKey
-	Token  StaffToken
+	Token  Token // kind "invite", with StaffID
 	Event  referral.Event
 }
 
@@ -371,9 +358,10 @@ func (s *Staff) UsePasskey(ctx context.Context, staffID string, k Passkey, prev 
 	return nil
 }
 
-// PutToken stores a one-time staff link with the event of its email, in one
-// transaction.
-func (s *Staff) PutToken(ctx context.Context, t StaffToken, ev referral.Event) error {
+// PutToken stores a one-time staff link (a Token of kind "invite" or
+// "signin", with StaffID; only its hash is kept) with the event of its
+// email, in one transaction.
+func (s *Staff) PutToken(ctx context.Context, t Token, ev referral.Event) error {
 	tok, err := marshal(t, staffTokenPK+t.Hash, "STAFFTOK")
 	if err != nil {
 		return fmt.Errorf("put staff link: %w", err)
@@ -394,18 +382,18 @@ func (s *Staff) PutToken(ctx context.Context, t StaffToken, ev referral.Event) e
 
 // Token returns a one-time staff link's record (used or not, expired or
 // not: the caller decides), or a problem.NotFound error.
-func (s *Staff) Token(ctx context.Context, hash string) (StaffToken, error) {
-	var t StaffToken
+func (s *Staff) Token(ctx context.Context, hash string) (Token, error) {
+	var t Token
 	if err := s.get(ctx, key(staffTokenPK+hash, "STAFFTOK"), &t); err != nil {
-		return StaffToken{}, err
+		return Token{}, err
 	}
 	return t, nil
 }
 
-// UseToken marks a one-time staff link used, once: a second use is a
-// problem.Gone error.
+// UseToken marks a one-time staff link used (its OpenedAt), once: a second
+// use is a problem.Gone error.
 func (s *Staff) UseToken(ctx context.Context, hash string, at time.Time) error {
-	err := setOnce(ctx, s.DB, s.Table, key(staffTokenPK+hash, "STAFFTOK"), "used_at", at)
+	err := setOnce(ctx, s.DB, s.Table, key(staffTokenPK+hash, "STAFFTOK"), "opened_at", at)
 	if err != nil && !problem.Is(err, problem.Gone) {
 		return fmt.Errorf("use staff link: %w", err)
 	}

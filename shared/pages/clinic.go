@@ -158,6 +158,31 @@ func QRLabel(lang string) (string, error) {
 type choice struct {
 	Value, Label string
 	Checked      bool
+	// ID names the choice in its element's id when its value cannot
+	// (an empty value); Key gives it.
+	ID string
+}
+
+// Key is the choice's part of its element's id: ID, else the value.
+func (c choice) Key() string { return or(c.ID, c.Value) }
+
+// choiceSet is a fieldset of checkboxes or radio buttons, the layout's
+// "choices" template: its inputs are named Name and their ids Name-Key.
+type choiceSet struct {
+	Legend, Error string
+	Type          string // "checkbox" or "radio"
+	Name          string
+	Items         []choice
+}
+
+// newChoiceSet is the set of a form field: its legend's message, its error
+// message when the field has one.
+func newChoiceSet(t tr, typ, name, legendID string, errs map[string]bool, errID string) choiceSet {
+	c := choiceSet{Legend: mustT(t, legendID), Type: typ, Name: name}
+	if errs[name] && errID != "" {
+		c.Error = mustT(t, errID)
+	}
+	return c
 }
 
 type clinicPage struct {
@@ -170,10 +195,10 @@ type clinicPage struct {
 	Ref     *ClinicReferralView
 	Shared  ClinicPage
 	Topics  []choice
-	Formats []choice
-	Access  []choice
-	Langs   []choice
-	Spirit  []choice
+	Formats choiceSet
+	Access  choiceSet
+	Langs   choiceSet
+	Spirit  choiceSet
 	QR      template.HTML
 	Dates   map[string]string
 }
@@ -266,17 +291,21 @@ func RenderClinicForm(w io.Writer, v ClinicFormView) error {
 		}
 		c.Topics = append(c.Topics, choice{Value: tp.Code, Label: label, Checked: v.Values.Topic == tp.Code})
 	}
+	c.Formats = newChoiceSet(t, "checkbox", "format", "clinic.form.format", v.Errors, "clinic.error.format")
 	for _, f := range formatCodes {
-		c.Formats = append(c.Formats, choice{Value: f, Label: mustT(t, "format."+f), Checked: contains(v.Values.Formats, f)})
+		c.Formats.Items = append(c.Formats.Items, choice{Value: f, Label: mustT(t, "format."+f), Checked: contains(v.Values.Formats, f)})
 	}
+	c.Access = newChoiceSet(t, "checkbox", "accessibility", "clinic.form.accessibility", v.Errors, "clinic.error.accessibility")
 	for _, a := range directory.AccessibilityFeatures() {
-		c.Access = append(c.Access, choice{Value: a, Label: mustT(t, "access."+a), Checked: contains(v.Values.Accessibility, a)})
+		c.Access.Items = append(c.Access.Items, choice{Value: a, Label: mustT(t, "access."+a), Checked: contains(v.Values.Accessibility, a)})
 	}
+	c.Langs = newChoiceSet(t, "radio", "language", "clinic.form.language", v.Errors, "")
 	for _, l := range []string{English, Spanish} {
-		c.Langs = append(c.Langs, choice{Value: l, Label: t.LanguageName(l), Checked: v.Values.Language == l || v.Values.Language == "" && l == t.Lang})
+		c.Langs.Items = append(c.Langs.Items, choice{Value: l, Label: t.LanguageName(l), Checked: v.Values.Language == l || v.Values.Language == "" && l == t.Lang})
 	}
+	c.Spirit = newChoiceSet(t, "radio", "spirituality", "clinic.form.spirituality", v.Errors, "clinic.error.spirituality")
 	for _, s := range []string{"", "secular", "spiritual"} {
-		c.Spirit = append(c.Spirit, choice{Value: s, Label: mustT(t, "clinic.form.spirituality."+or(s, "either")), Checked: v.Values.Spirituality == s})
+		c.Spirit.Items = append(c.Spirit.Items, choice{Value: s, ID: or(s, "either"), Label: mustT(t, "clinic.form.spirituality."+or(s, "either")), Checked: v.Values.Spirituality == s})
 	}
 	if v.Errors == nil {
 		v.Errors = map[string]bool{}

@@ -106,6 +106,10 @@ type ConsentView struct {
 	State     ConsentState
 	// Mode is the mode chosen (confirmed) or to preselect (open); "" means introduce.
 	Mode string
+	// NoContact: the patient gave no way to be reached (a referral made in
+	// the room, opened by its QR code), so the groups cannot contact them:
+	// the page offers only ModeSelf and shares nothing.
+	NoContact bool
 	// Chosen are the chosen group ids: ticked on the open page, listed when
 	// confirmed. Ids not among Groups are left out.
 	Chosen      []string
@@ -166,7 +170,7 @@ func consentData(v ConsentView) (consentPage, error) {
 	if err != nil {
 		return consentPage{}, err
 	}
-	p := consentPage{V: v, State: v.State, Self: v.Mode == ModeSelf}
+	p := consentPage{V: v, State: v.State, Self: v.Mode == ModeSelf || v.NoContact}
 	switch v.Mode {
 	case "", ModeIntroduce, ModeSelf:
 	default:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -16,6 +17,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -78,12 +80,13 @@ func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, 
 	return rec, err
 }
 
-// List is one page of the clinic's referrals made on its pages, newest
-// first (before: the page's key, "" for the newest).
+// List is one page of the clinic's referrals, however they came (a
+// webhook, a FHIR Task, its pages), newest first (before: the page's key,
+// "" for the newest; a key that is not one shows the newest).
 func (r *Room) List(ctx context.Context, s Staff, before, lang string) (pages.ClinicListView, error) {
-	page, err := r.App.Referrals.PagesReferrals(ctx, s.Member.ClinicID, before, PageSize)
+	page, err := r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, before, PageSize)
 	if problem.Is(err, problem.Invalid) {
-		page, err = r.App.Referrals.PagesReferrals(ctx, s.Member.ClinicID, "", PageSize)
+		page, err = r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, "", PageSize)
 	}
 	if err != nil {
 		return pages.ClinicListView{}, err
@@ -219,7 +222,9 @@ func (r *Room) OpenQR(ctx context.Context, token string) (string, error) {
 	if !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) {
 		return "", errLinkGone
 	}
-	if err := r.App.Referrals.OpenOnce(ctx, hash, r.now()); err != nil {
+	now := r.now()
+	ev := referral.Event{ID: app.NewID(now), Partition: t.ReferralID, ClinicID: t.ClinicID, Type: EventQROpened, At: now, Due: now}
+	if err := r.App.Referrals.OpenOnce(ctx, hash, now, ev); err != nil {
 		return "", err
 	}
 	consent, _, err := r.App.LinkToken(ctx, "consent", t.ReferralID, 0)
@@ -280,11 +285,14 @@ func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
 	}
 	lang := pages.Lang(ref.Patient.Language)
 	expires := ref.CreatedAt.Add(r.App.Config.ConsentTTL)
-	switch ev.Data["channel"] {
-	case app.ChannelEmail:
-		if ref.Patient.Email == "" {
-			break
+	channel := ev.Data["channel"]
+	if channel == app.ChannelSMS && ref.Patient.Phone != "" && ref.Patient.Mobile && r.App.Texter != nil && clinic.TextsPatients() {
+		channel, err = r.textConsentLink(ctx, ev, ref, clinic.Name, expires)
+		if err != nil {
+			return err
 		}
+	}
+	if channel == app.ChannelEmail && ref.Patient.Email != "" {
 		err = r.App.SendOnce(ctx, ev, "email", func() (mailmsg.Message, error) {
 			tok, _, err := r.App.LinkToken(ctx, "consent", ref.ID, 0)
 			if err != nil {
@@ -293,25 +301,71 @@ func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
 			m, err := pages.ConsentEmail(lang, ref.Patient.GivenName, clinic.Name, r.App.Config.PublicURL+"/c/"+tok, expires)
 			return mailmsg.Message{To: ref.Patient.Email, Subject: m.Subject, Text: m.Text, HTML: m.HTML}, err
 		})
-	case app.ChannelSMS:
-		if ref.Patient.Phone == "" || !ref.Patient.Mobile || r.App.Texter == nil || !clinic.TextsPatients() {
-			break
-		}
-		err = r.App.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
-			tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
-			if err != nil {
-				return sms.Text{}, err
-			}
-			body, err := pages.ConsentSMS(lang, clinic.Name, r.App.Config.PublicURL+"/c/"+tok, false)
-			return sms.Text{To: ref.Patient.Phone, Body: body}, err
-		})
-		var un *sms.Unreachable
-		if errors.As(err, &un) {
-			r.App.Log.WarnContext(ctx, "the consent link's text was refused", "referral", ref.ID, "event", ev.ID)
-			err = nil
-		}
 	}
 	if err != nil {
+		return err
+	}
+	return r.App.Referrals.Finish(ctx, ev)
+}
+
+// textConsentLink texts the patient the consent link, once, within the
+// text limits every text to a patient keeps (textlimit.Default, counted
+// per number in dynamo.Referrals.TakeText): a text that must wait goes at
+// the next free moment while the link is still good (the event is tried
+// again then); one that would come too late goes by email when the patient
+// has one ("email": the caller sends it), else not at all (""). A number
+// that refuses texts gives its slot back and gets nothing.
+func (r *Room) textConsentLink(ctx context.Context, ev referral.Event, ref *referral.Referral, clinicName string, expires time.Time) (string, error) {
+	key, err := r.App.LinkKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	claim := ev.ID + "/sms"
+	d, err := r.App.Referrals.TakeText(ctx, key, textlimit.Policy{}, dynamo.TextRequest{
+		Number: ref.Patient.Phone, Claim: claim, Now: r.now(), Zone: app.PatientZone(ref),
+		Latest: expires, Email: ref.Patient.Email != "",
+	})
+	if err != nil {
+		return "", err
+	}
+	switch d.Kind {
+	case textlimit.Wait:
+		return "", app.Later(d.At, "the patient's text limits: the consent link's text waits")
+	case textlimit.ByEmail:
+		r.App.Log.InfoContext(ctx, "the consent link goes by email: a text would come too late", "referral", ref.ID, "event", ev.ID)
+		return app.ChannelEmail, nil
+	case textlimit.Skip:
+		r.App.Log.InfoContext(ctx, "the consent link's text was not sent: it would come too late", "referral", ref.ID, "event", ev.ID)
+		return "", nil
+	}
+	err = r.App.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
+		tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
+		if err != nil {
+			return sms.Text{}, err
+		}
+		body, err := pages.ConsentSMS(pages.Lang(ref.Patient.Language), clinicName, r.App.Config.PublicURL+"/c/"+tok, false)
+		return sms.Text{To: ref.Patient.Phone, Body: body}, err
+	})
+	var un *sms.Unreachable
+	if errors.As(err, &un) {
+		r.App.Log.WarnContext(ctx, "the consent link's text was refused", "referral", ref.ID, "event", ev.ID)
+		return "", r.App.Referrals.ReleaseText(ctx, key, ref.Patient.Phone, claim)
+	}
+	return "", err
+}
+
+// onQROpened counts the patient contacted when they first open a QR code
+// of their referral: for a patient who gave no contact, the only way they
+// are reached; for one who did, counted once with the link sent.
+func (r *Room) onQROpened(ctx context.Context, ev referral.Event) error {
+	rec, err := r.App.Referrals.Load(ctx, ev.Partition)
+	if problem.Is(err, problem.NotFound) {
+		return r.App.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.App.CountContacted(ctx, rec.Referral, ev.At); err != nil {
 		return err
 	}
 	return r.App.Referrals.Finish(ctx, ev)

@@ -106,7 +106,8 @@ func Origin(publicURL string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// Register adds the effects of the pages' events (their emails) to a's
+// Register adds the effects of the pages' events (their emails, the
+// counting of a QR code opened) to a's
 // dispatcher: call it in every process that dispatches, while wiring, once
 // a's stores are set. It builds only what the effects use, so a dispatcher
 // links little of the pages.
@@ -127,6 +128,7 @@ func (r *Room) register() {
 	r.App.Handle(EventStaffInvited, r.onInvited)
 	r.App.Handle(EventSignInLink, r.onSignInLink)
 	r.App.Handle(EventConsentLinkSent, r.onConsentLinkSent)
+	r.App.Handle(EventQROpened, r.onQROpened)
 }
 
 // Staff is a signed-in staff member: who, and the session's hash their

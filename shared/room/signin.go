@@ -54,7 +54,7 @@ func (r *Room) RequestSignInLink(ctx context.Context, addr, source, lang string)
 		return err
 	}
 	exp := now.Add(SignInTTL)
-	t := dynamo.StaffToken{Hash: hash, Kind: linkSignIn, ClinicID: m.ClinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()}
+	t := dynamo.Token{Hash: hash, Kind: linkSignIn, ClinicID: m.ClinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()}
 	if err := r.Staff.PutToken(ctx, t, ev); err != nil {
 		return err
 	}
@@ -98,9 +98,9 @@ func (r *Room) OpenLink(ctx context.Context, token string) (Link, error) {
 	return Link{Kind: t.Kind, Member: m, Clinic: c.Name}, nil
 }
 
-func (r *Room) link(ctx context.Context, token string) (dynamo.StaffToken, error) {
+func (r *Room) link(ctx context.Context, token string) (dynamo.Token, error) {
 	if !app.ValidToken(token) {
-		return dynamo.StaffToken{}, errLinkNotFound
+		return dynamo.Token{}, errLinkNotFound
 	}
 	t, err := r.Staff.Token(ctx, app.HashToken(token))
 	if problem.Is(err, problem.NotFound) {
@@ -109,7 +109,7 @@ func (r *Room) link(ctx context.Context, token string) (dynamo.StaffToken, error
 	if err != nil {
 		return t, err
 	}
-	if !t.UsedAt.IsZero() || !r.now().Before(t.ExpiresAt) {
+	if !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) {
 		return t, errLinkGone
 	}
 	return t, nil

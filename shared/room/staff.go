@@ -18,12 +18,13 @@ import (
 )
 
 // The pages' own events. Staff events live in the member's partition
-// (dynamo.StaffPartition); the consent link sent instead of the QR code in
-// the referral's.
+// (dynamo.StaffPartition); the consent link sent instead of the QR code,
+// and a QR code opened, in the referral's.
 const (
 	EventStaffInvited    referral.EventType = "staff-invited"     // email the invitation
 	EventSignInLink      referral.EventType = "staff-signin-link" // email a sign-in link
 	EventConsentLinkSent referral.EventType = "consent-link-sent" // the consent link by email or text, data.channel
+	EventQROpened        referral.EventType = "qr-opened"         // the patient opened a QR code: counted contacted
 )
 
 // Kinds of one-time staff links, and of the link tokens behind them.
@@ -97,7 +98,7 @@ func (r *Room) InviteWithLink(ctx context.Context, clinicID string, in Invitatio
 	exp := now.Add(InviteTTL)
 	err = r.Staff.Invite(ctx, dynamo.NewStaff{
 		Member: m, Email: emailKey(in.Email), Event: ev,
-		Token: dynamo.StaffToken{Hash: hash, Kind: linkInvite, ClinicID: clinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()},
+		Token: dynamo.Token{Hash: hash, Kind: linkInvite, ClinicID: clinicID, StaffID: m.ID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()},
 	})
 	if err != nil {
 		return "", "", err
