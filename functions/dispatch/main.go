@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -28,6 +29,7 @@ func main() {
 		}
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
+		meeting.Register(a) // the first contact's and first meeting's effects
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

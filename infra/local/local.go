@@ -33,6 +33,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/smsevents"
@@ -249,6 +250,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Query reads every event ever written, and the sweeper runs four times a
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
+	meeting.Register(a) // the first contact's and first meeting's effects
 	s.App = a
 	if sink != nil {
 		h := &smsevents.Handler{App: a, Log: o.Log}
