@@ -8,6 +8,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -161,9 +162,13 @@ func (a *App) answerAttendance(ctx context.Context, rec *dynamo.Record, answer, 
 		// Nothing but the word changes: not the status, not the time the
 		// referral last changed.
 		r.FirstMeeting = &plan
-		return true, a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+		err := a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
 			a.Note(r, "the patient did not make it to the first meeting ("+by+" said so)"),
 		}, Moot: pendingOf(rec, referral.MeetingCheckIn)})
+		if err == nil {
+			a.Metrics.Emit("FirstMeetingsMissed", 1, metrics.Count)
+		}
+		return err == nil, err
 	}
 	return false, problem.Errorf(problem.Invalid, "unknown answer")
 }

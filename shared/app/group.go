@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -142,6 +143,9 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "group answered", "referral", rec.Referral.ID, "route", rt.Seq, "answer", string(to), "reason", reason)
+	if plan != nil {
+		a.Metrics.Emit("FirstMeetingsPlanned", 1, metrics.Count)
+	}
 	if reason == "no-capacity" {
 		if err := a.Directory.Penalize(ctx, rt.GroupID, a.now().Add(capacityCoolDown)); err != nil {
 			a.Log.WarnContext(ctx, "capacity penalty not recorded", "group", rt.GroupID, "error", err.Error())

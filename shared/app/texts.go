@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
 	"github.com/handoff-health/handoff/shared/textlimit"
@@ -70,7 +71,7 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 	switch d.Kind {
 	case textlimit.Wait:
 		a.Log.InfoContext(ctx, "text waits for the text limits", "referral", ev.Partition, "event", ev.ID, "until", d.At)
-		a.Metrics.Emit("TextsHeld", 1, "Count")
+		a.Metrics.Emit("TextsHeld", 1, metrics.Count)
 		return d.Kind, Later(d.At, "the patient's text limits")
 	case textlimit.ByEmail, textlimit.Skip:
 		a.Log.InfoContext(ctx, "text not sent: the text limits would hold it too long", "referral", ev.Partition, "event", ev.ID, "instead", string(d.Kind))

@@ -398,6 +398,11 @@ func TestFirstMeetingLife(t *testing.T) {
 		t.Errorf("time to first meeting %v, want the 48-hour bucket (33 hours)", p)
 	}
 	t.Logf("time to first contact %s, to the first meeting %s", answeredAt.Sub(consentedAt), pdt("2026-06-02 19:00").Sub(consentedAt))
+	for _, m := range []string{`"FirstMeetingsPlanned":1`, `"Attendances":1`, `"TimeToFirstContact":2400`} {
+		if strings.Count(w.Metrics.String(), m) != 1 {
+			t.Errorf("metric %s emitted %d times, want once", m, strings.Count(w.Metrics.String(), m))
+		}
+	}
 
 	// Nothing more comes: the week's end finds the referral closed.
 	w.at(t, pdt("2026-06-12 12:00"))
@@ -457,6 +462,9 @@ func TestFirstContactWindow(t *testing.T) {
 	}
 	if !noted || v.Status != referral.Routed {
 		t.Errorf("timeline does not say the group was reminded and its office told: %+v", v.Timeline)
+	}
+	if !strings.Contains(w.Metrics.String(), `"GroupReminders":1`) || !strings.Contains(w.Metrics.String(), `"OfficeNotices":1`) {
+		t.Error("no metric counts the reminder and the office's notice")
 	}
 	// One reminder only.
 	w.at(t, notified.Add(20*time.Hour))
@@ -560,8 +568,8 @@ func TestFirstMeetingByText(t *testing.T) {
 	w.Advance(30 * time.Minute)
 	w.post(t, glink, url.Values{"action": {"accept"}, "first_meeting": {"2026-06-09T19:00"}})
 	seen.look(w, textPatient)
-	if len(seen.at) != 1 {
-		t.Fatalf("%d texts on the day of the consent link, want 1 (the plan waits)", len(seen.at))
+	if len(seen.at) != 1 || !strings.Contains(w.Metrics.String(), `"TextsHeld":1`) {
+		t.Fatalf("%d texts on the day of the consent link, want 1 (the plan waits, and a metric counts it)", len(seen.at))
 	}
 	for _, when := range []time.Time{pdt("2026-06-02 07:59"), pdt("2026-06-02 08:00"), pdt("2026-06-08 18:59"),
 		pdt("2026-06-08 19:00"), pdt("2026-06-10 08:29"), pdt("2026-06-10 08:30")} {
