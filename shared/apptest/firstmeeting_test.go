@@ -127,6 +127,16 @@ func (w *meetWorld) referMeetIn(t *testing.T, email, phone, lang string) string 
 	return rc.ID
 }
 
+// routed sends a referral (see referMeet), confirms it for one group and
+// returns its id, the patient's link and the group's notice link.
+func (w *meetWorld) routed(t *testing.T, email, phone, group string) (id, link, glink string) {
+	t.Helper()
+	id = w.referMeet(t, email, phone)
+	link = w.patientLink(t, email, phone)
+	w.post(t, link, url.Values{"action": {"confirm"}, "groups": {group}})
+	return id, link, w.Link(w.MailsTo("contact+" + group + "@groups.example")[0], "g")
+}
+
 // patientLink is the patient's page link from their first email, or text.
 func (w *meetWorld) patientLink(t *testing.T, email, phone string) string {
 	t.Helper()
@@ -184,6 +194,22 @@ func (w *meetWorld) at(t *testing.T, when time.Time) {
 		w.Advance(d)
 	}
 	w.Settle()
+}
+
+// comesAt wants the patient's nth email to come at when, not a minute
+// before, and returns the emails then.
+func (w *meetWorld) comesAt(t *testing.T, email string, nth int, when time.Time) []sestest.Mail {
+	t.Helper()
+	w.at(t, when.Add(-time.Minute))
+	if n := len(w.MailsTo(email)); n != nth-1 {
+		t.Fatalf("%d emails a minute before %s, want %d", n, when.In(la).Format("Jan 2 15:04"), nth-1)
+	}
+	w.at(t, when)
+	mails := w.MailsTo(email)
+	if len(mails) != nth {
+		t.Fatalf("%d emails at %s, want %d", len(mails), when.In(la).Format("Jan 2 15:04"), nth)
+	}
+	return mails
 }
 
 // parseCalendar reads a calendar file with the library; it wants one event.
@@ -326,14 +352,9 @@ func TestFirstMeetingLife(t *testing.T) {
 	}
 
 	// Exactly one reminder, 24 hours before.
-	w.at(t, pdt("2026-06-01 18:59"))
-	if n := len(w.MailsTo(email)); n != 3 {
-		t.Fatalf("%d emails before the reminder's time, want 3", n)
-	}
-	w.at(t, pdt("2026-06-01 19:00"))
-	mails = w.MailsTo(email)
-	if len(mails) != 4 || !strings.Contains(mails[3].Body.Text, "7:00 pm") {
-		t.Fatalf("%d emails at the reminder's time, want 4 (the reminder)", len(mails))
+	mails = w.comesAt(t, email, 4, pdt("2026-06-01 19:00"))
+	if !strings.Contains(mails[3].Body.Text, "7:00 pm") {
+		t.Errorf("the reminder: %s", mails[3].Body.Text)
 	}
 	// The group cannot say attended before the meeting has begun.
 	if n := w.post(t, glink, url.Values{"action": {"attended"}}); n != "" || w.Status(w.clinic, id).Status != referral.Accepted {
@@ -345,15 +366,7 @@ func TestFirstMeetingLife(t *testing.T) {
 	}
 
 	// The check-in 12 hours after the end, not before.
-	w.at(t, pdt("2026-06-03 08:29"))
-	if n := len(w.MailsTo(email)); n != 4 {
-		t.Fatalf("%d emails before the check-in's time", n)
-	}
-	w.at(t, pdt("2026-06-03 08:30"))
-	mails = w.MailsTo(email)
-	if len(mails) != 5 {
-		t.Fatalf("%d emails at the check-in's time, want 5", len(mails))
-	}
+	mails = w.comesAt(t, email, 5, pdt("2026-06-03 08:30"))
 	checkin := w.Link(mails[4], "c")
 	pg = w.page(t, checkin)
 	if !strings.Contains(pg, `value="attended"`) || !strings.Contains(pg, `value="missed"`) {
@@ -559,12 +572,9 @@ func withinLimits(t *testing.T, at []time.Time) {
 // name; the check-in's link answers.
 func TestFirstMeetingByText(t *testing.T) {
 	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", false, false))
-	id := w.referMeet(t, "", textPatient)
+	id, _, glink := w.routed(t, "", textPatient, "tue-a")
 	var seen textsAt
 	seen.look(w, textPatient)
-	link := w.patientLink(t, "", textPatient)
-	w.post(t, link, url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
-	glink := w.Link(w.MailsTo("contact+tue-a@groups.example")[0], "g")
 	w.Advance(30 * time.Minute)
 	w.post(t, glink, url.Values{"action": {"accept"}, "first_meeting": {"2026-06-09T19:00"}})
 	seen.look(w, textPatient)
@@ -663,9 +673,7 @@ func TestTextLimitsWhenMoreIsDue(t *testing.T) {
 func TestFirstMeetingAcrossDaylightSaving(t *testing.T) {
 	w := newMeetWorld(t, pdt("2027-03-12 10:00"), tuesdayGroup("tue-a", false, false))
 	const email = "dst@patient.example"
-	id := w.referMeet(t, email, "")
-	w.post(t, w.patientLink(t, email, ""), url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
-	glink := w.Link(w.MailsTo("contact+tue-a@groups.example")[0], "g")
+	id, _, glink := w.routed(t, email, "", "tue-a")
 	pg := w.page(t, glink)
 	if opts := options(pg); len(opts) == 0 || opts[0] != "2027-03-16T19:00" {
 		t.Fatalf("options %v", opts)
@@ -701,10 +709,7 @@ func TestMissedChangesNothingElse(t *testing.T) {
 	other := apptest.SampleGroup("mission-b", 37.7609, -122.4148)
 	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", false, false), other)
 	const email = "missed@patient.example"
-	id := w.referMeet(t, email, "")
-	link := w.patientLink(t, email, "")
-	w.post(t, link, url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
-	glink := w.Link(w.MailsTo("contact+tue-a@groups.example")[0], "g")
+	id, link, glink := w.routed(t, email, "", "tue-a")
 	w.post(t, glink, url.Values{"action": {"accept"}, "first_meeting": {"2026-06-02T19:00"}})
 	// Not before the meeting begins.
 	if n := w.post(t, link, url.Values{"action": {"missed"}}); n != "" {
@@ -749,9 +754,7 @@ func TestMissedChangesNothingElse(t *testing.T) {
 func TestFirstMeetingRefusedAndStopped(t *testing.T) {
 	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", false, false), tuesdayGroup("tue-b", false, false))
 	const email = "refused@patient.example"
-	id := w.referMeet(t, email, "")
-	w.post(t, w.patientLink(t, email, ""), url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
-	glink := w.Link(w.MailsTo("contact+tue-a@groups.example")[0], "g")
+	id, _, glink := w.routed(t, email, "", "tue-a")
 	for _, v := range []string{"2026-06-03T19:00", "2026-06-02T19:01", "2026-05-26T19:00", "2026-06-30T19:00", "tomorrow", "2026-06-02 19:00"} {
 		if st, _ := w.Form(glink, url.Values{"action": {"accept"}, "first_meeting": {v}}); st != http.StatusBadRequest {
 			t.Errorf("first_meeting %q: %d, want 400", v, st)
@@ -781,10 +784,7 @@ func TestFirstMeetingRefusedAndStopped(t *testing.T) {
 	mails := len(w.MailsTo(email))
 	// Revoked after a plan: no reminder.
 	const email2 = "revoked@patient.example"
-	id2 := w.referMeet(t, email2, "")
-	link2 := w.patientLink(t, email2, "")
-	w.post(t, link2, url.Values{"action": {"confirm"}, "groups": {"tue-b"}})
-	gl2 := w.Link(w.MailsTo("contact+tue-b@groups.example")[0], "g")
+	id2, link2, gl2 := w.routed(t, email2, "", "tue-b")
 	w.post(t, gl2, url.Values{"action": {"accept"}, "first_meeting": {"2026-06-09T19:00"}})
 	mails2 := len(w.MailsTo(email2))
 	w.post(t, link2, url.Values{"action": {"revoke"}})

@@ -39,36 +39,42 @@ func (m *Meetings) plan(ctx context.Context, ev referral.Event) (*dynamo.Record,
 
 // onPlanned brings the patient the first meeting the group chose: by
 // email, with the plan's calendar file; by text, its date and time and the
-// link to their page (where the rest is), never the group's name. A plan
-// whose meeting has begun, or of a referral cancelled or revoked
-// meanwhile, is not sent.
+// link to their page (where the rest is), never the group's name.
 func (m *Meetings) onPlanned(ctx context.Context, ev referral.Event) error {
-	rec, ok, err := m.plan(ctx, ev)
-	if err != nil {
-		return err
-	}
-	if !ok || !rec.Referral.AwaitsMeeting() || !m.App.Clock().Before(rec.Referral.FirstMeeting.Start) {
-		return m.App.Referrals.Finish(ctx, ev)
-	}
-	p := app.PlanOf(rec)
-	return m.deliver(ctx, ev, rec, message{
-		latest: p.Meeting.Start,
-		email: func(lang, given, clinic, link string) (pages.Email, error) {
-			cal, err := m.attachment(rec)
-			if err != nil {
-				return pages.Email{}, err
-			}
-			return pages.MeetingPlanEmail(lang, given, clinic, link, p, cal)
-		},
-		text: func(lang, clinic, link string) (string, error) {
-			return pages.MeetingPlanSMS(lang, clinic, link, p.Meeting.Start)
-		},
+	return m.beforeMeeting(ctx, ev, func(rec *dynamo.Record, p pages.MeetingPlan) message {
+		return message{
+			email: func(lang, given, clinic, link string) (pages.Email, error) {
+				cal, err := m.attachment(rec)
+				if err != nil {
+					return pages.Email{}, err
+				}
+				return pages.MeetingPlanEmail(lang, given, clinic, link, p, cal)
+			},
+			text: func(lang, clinic, link string) (string, error) {
+				return pages.MeetingPlanSMS(lang, clinic, link, p.Meeting.Start)
+			},
+		}
 	})
 }
 
-// onReminder is the one reminder before the first meeting, while the
-// referral waits for it and the meeting has not begun.
+// onReminder is the one reminder before the first meeting.
 func (m *Meetings) onReminder(ctx context.Context, ev referral.Event) error {
+	return m.beforeMeeting(ctx, ev, func(_ *dynamo.Record, p pages.MeetingPlan) message {
+		return message{
+			email: func(lang, given, clinic, link string) (pages.Email, error) {
+				return pages.MeetingReminderEmail(lang, given, clinic, link, p)
+			},
+			text: func(lang, clinic, link string) (string, error) {
+				return pages.MeetingReminderSMS(lang, clinic, link, p.Meeting.Start)
+			},
+		}
+	})
+}
+
+// beforeMeeting delivers a message of the first meeting, of use until it
+// begins, while the referral waits for it: none once the meeting has
+// begun, or for a referral cancelled or revoked meanwhile.
+func (m *Meetings) beforeMeeting(ctx context.Context, ev referral.Event, msg func(*dynamo.Record, pages.MeetingPlan) message) error {
 	rec, ok, err := m.plan(ctx, ev)
 	if err != nil {
 		return err
@@ -77,15 +83,9 @@ func (m *Meetings) onReminder(ctx context.Context, ev referral.Event) error {
 		return m.App.Referrals.Finish(ctx, ev)
 	}
 	p := app.PlanOf(rec)
-	return m.deliver(ctx, ev, rec, message{
-		latest: p.Meeting.Start,
-		email: func(lang, given, clinic, link string) (pages.Email, error) {
-			return pages.MeetingReminderEmail(lang, given, clinic, link, p)
-		},
-		text: func(lang, clinic, link string) (string, error) {
-			return pages.MeetingReminderSMS(lang, clinic, link, p.Meeting.Start)
-		},
-	})
+	out := msg(rec, p)
+	out.latest = p.Meeting.Start
+	return m.deliver(ctx, ev, rec, out)
 }
 
 // onCheckIn asks the patient, after the first meeting, whether they went,

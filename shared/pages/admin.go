@@ -60,11 +60,9 @@ type adminPage struct {
 	V       AdminView
 	Funnel  []funnelBar
 	Trend   trendChart
-	Connect []histBar
-	ConnH   int
 	FunnelH int
-	// Times are the first contact's and the first meeting's histograms,
-	// drawn as Connect is.
+	// Times are the histograms of durations: to connect, to a group's
+	// first answer, to the first meeting.
 	Times []histChart
 }
 
@@ -125,11 +123,11 @@ func RenderAdmin(w io.Writer, v AdminView) error {
 	if v.SignedIn {
 		p.Funnel, p.FunnelH = funnelBars(v.Funnel)
 		p.Trend = trend(v.Weeks)
-		p.Connect, p.ConnH = histBars(v.Connect)
 		for _, c := range []struct {
 			id, heading, caption string
 			bins                 []AdminCount
 		}{
+			{"connect", "How long it takes to connect", "Referrals connected, by the time from referral to connection", v.Connect},
 			{"contact", "How long until a group answers", "Referrals, by the time from consent to a group's first answer", v.FirstContact},
 			{"meeting", "How long until the first meeting", "Referrals whose patient went to the first meeting, by the time from consent to its start", v.FirstMeeting},
 		} {
