@@ -802,3 +802,69 @@ func TestFirstMeetingRefusedAndStopped(t *testing.T) {
 		t.Errorf("meeting.ics after revoke: %d, want 404", st)
 	}
 }
+
+// TestTimeToFirstContact runs ten scripted lives whose groups answer the
+// way groups do — by the text's link within minutes, by email later, after
+// the window's reminder, by their office, or not at all (the deadline
+// moves the referral to the next group) — and checks the outcomes' time to
+// first contact against the lives: its count, and quantiles that are the
+// buckets the exact ones fall in. It logs the exact median and 90th
+// percentile.
+func TestTimeToFirstContact(t *testing.T) {
+	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", true, true), tuesdayGroup("tue-b", false, false))
+	// How long after consent each life's first answer comes, and by which
+	// link; "office" answers after the window's notice; "timeout" leaves
+	// the first group silent until the deadline and the second answers an
+	// hour later.
+	lives := []struct {
+		after time.Duration
+		by    string
+	}{
+		{10 * time.Minute, "text"}, {15 * time.Minute, "text"}, {25 * time.Minute, "text"}, {40 * time.Minute, "email"},
+		{55 * time.Minute, "text"}, {80 * time.Minute, "email"}, {130 * time.Minute, "text"}, {150 * time.Minute, "office"},
+		{5 * time.Hour, "email"}, {49 * time.Hour, "timeout"},
+	}
+	var exact []time.Duration
+	for i, l := range lives {
+		email := fmt.Sprintf("contact-%d@patient.example", i)
+		w.referMeet(t, email, "")
+		groups := []string{"tue-a"}
+		if l.by == "timeout" {
+			groups = []string{"tue-a", "tue-b"}
+		}
+		w.post(t, w.patientLink(t, email, ""), url.Values{"action": {"confirm"}, "groups": groups})
+		consented := w.Now()
+		w.at(t, consented.Add(l.after))
+		var link string
+		switch l.by {
+		case "text":
+			texts := w.TextsTo(contactPhone)
+			link = groupTextLinkRE.FindString(texts[len(texts)-1].Body)
+		case "email":
+			mails := w.MailsTo("contact+tue-a@groups.example")
+			link = w.Link(mails[len(mails)-1], "g")
+		case "office":
+			offices := w.MailsTo("office+tue-a@intergroup.example")
+			link = w.Link(offices[len(offices)-1], "g")
+		case "timeout":
+			mails := w.MailsTo("contact+tue-b@groups.example")
+			link = w.Link(mails[len(mails)-1], "g")
+		}
+		if n := w.post(t, link, url.Values{"action": {"accept"}}); n != "accepted" {
+			t.Fatalf("life %d (%s): %q", i, l.by, n)
+		}
+		exact = append(exact, w.Now().Sub(consented))
+		w.Advance(49 * time.Hour) // the lives do not overlap
+		w.Settle()
+	}
+	slices.Sort(exact)
+	q := func(p float64) time.Duration { return exact[int(float64(len(exact))*p+0.999999)-1] }
+	rep := adminOutcomes(t, w.Harness, monday, w.Now())
+	d := rep.TimeToFirstContact
+	if d.Count != int64(len(lives)) || d.P50Hours == nil || d.P90Hours == nil ||
+		q(0.5) > time.Duration(*d.P50Hours*float64(time.Hour)) || q(0.9) > time.Duration(*d.P90Hours*float64(time.Hour)) {
+		t.Fatalf("time to first contact %+v (p50 %v p90 %v), exact %v", d, d.P50Hours, d.P90Hours, exact)
+	}
+	t.Logf("time to first contact in %d scripted lives: median %s, 90th percentile %s (the outcomes' buckets: %.0f h, %.0f h)",
+		len(exact), q(0.5), q(0.9), *d.P50Hours, *d.P90Hours)
+}
