@@ -45,6 +45,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -1146,28 +1147,34 @@ var hiddenField = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)
 // clinician emails) and one that takes clinician emails instead.
 func TestCallsPerStep(t *testing.T) {
 	t.Run("webhook clinic", func(t *testing.T) {
-		callsPerStep(t, true, false, false, 3, 5)
+		callsPerStep(t, true, false, "", 3, 5)
 	})
 	t.Run("email clinic", func(t *testing.T) {
-		callsPerStep(t, false, false, false, 5, 0)
+		callsPerStep(t, false, false, "", 5, 0)
 	})
 	t.Run("webhook clinic, patient reached by text", func(t *testing.T) {
-		callsPerStep(t, true, true, false, 1, 5)
+		callsPerStep(t, true, true, "", 1, 5)
 	})
 	// With a first meeting: the plan, the reminder, the check-in and
 	// attended, beside the same steps.
 	t.Run("webhook clinic, first meeting", func(t *testing.T) {
-		callsPerStep(t, true, false, true, 6, 6)
+		callsPerStep(t, true, false, "meeting", 6, 6)
 	})
 	t.Run("webhook clinic, patient reached by text, first meeting", func(t *testing.T) {
-		callsPerStep(t, true, true, true, 1, 6)
+		callsPerStep(t, true, true, "meeting", 1, 6)
+	})
+	// A group that answers after the first-contact window: its reminder,
+	// and its service office's notice.
+	t.Run("webhook clinic, group silent past the window", func(t *testing.T) {
+		callsPerStep(t, true, false, "late", 5, 5)
 	})
 }
 
 // callsPerStep measures the flow for a clinic with or without a callback URL,
 // for a patient with an email or (texted) with only a phone number, and
 // checks the emails, texts and status webhooks it sends.
-func callsPerStep(t *testing.T, webhooks, texted, meeting bool, wantEmails, wantWebhooks int) {
+func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmails, wantWebhooks int) {
+	meeting, late := variant == "meeting", variant == "late"
 	h := apptest.New(t)
 	// A Monday, 10:00 in San Francisco: the groups meet on Mondays and
 	// Thursdays at 19:00; the first meeting is Thursday's.
@@ -1187,7 +1194,11 @@ func callsPerStep(t *testing.T, webhooks, texted, meeting bool, wantEmails, want
 	}
 	clinic := h.NewClinic("lakeside", callback)
 	for i, id := range []string{"mission-a", "mission-b", "mission-c"} {
-		h.PutGroup(apptest.SampleGroup(id, 37.7599+float64(i)*0.002, -122.4148), id)
+		g := apptest.SampleGroup(id, 37.7599+float64(i)*0.002, -122.4148)
+		if late && i == 0 {
+			g.Office = directory.Office{Name: "Intergroup", Email: "office@intergroup.example"}
+		}
+		h.PutGroup(g, id)
 	}
 	ctx := context.Background()
 
@@ -1330,6 +1341,10 @@ func callsPerStep(t *testing.T, webhooks, texted, meeting bool, wantEmails, want
 		t.Fatalf("%d group notices", len(notice))
 	}
 	glink := h.Link(notice[0], "g")
+	if late {
+		h.Advance(2 * time.Hour)
+		runEvents("the window")
+	}
 	start = begin()
 	_, ghidden := page(glink)
 	end("group page: GET", start, 1, 0)
@@ -1443,8 +1458,11 @@ func callsPerStep(t *testing.T, webhooks, texted, meeting bool, wantEmails, want
 		total.elapsed += s.elapsed
 	}
 	total.name = "**one referral, introduce → connected**"
-	if meeting {
+	switch variant {
+	case "meeting":
 		total.name = "**one referral, introduce → connected → attended a first meeting**"
+	case "late":
+		total.name = "**one referral, introduce → (the window: reminder, office) → connected**"
 	}
 	row(total)
 	row(idle)
@@ -1474,10 +1492,10 @@ func callsPerStep(t *testing.T, webhooks, texted, meeting bool, wantEmails, want
 		got   float64
 		limit float64
 	}{
-		{"DynamoDB calls", float64(total.totalCalls()), map[bool]float64{false: 200, true: 280}[meeting]},
-		{"write units", total.wru, map[bool]float64{false: 250, true: 330}[meeting]},
-		{"read units", total.rru, map[bool]float64{false: 150, true: 200}[meeting]},
-		{"seals and opens", float64(total.seals + total.opens), map[bool]float64{false: 60, true: 90}[meeting]},
+		{"DynamoDB calls", float64(total.totalCalls()), map[bool]float64{false: 200, true: 280}[meeting || late]},
+		{"write units", total.wru, map[bool]float64{false: 250, true: 330}[meeting || late]},
+		{"read units", total.rru, map[bool]float64{false: 150, true: 200}[meeting || late]},
+		{"seals and opens", float64(total.seals + total.opens), map[bool]float64{false: 60, true: 90}[meeting || late]},
 		{"idle sweep calls", float64(idle.totalCalls()), dynamo.DefaultDueShards},
 	} {
 		if b.got > b.limit {
