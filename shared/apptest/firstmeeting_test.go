@@ -17,9 +17,11 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/ical"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
+	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
 // The first meeting, lived end to end on the harness's clock: the notice
@@ -85,7 +87,8 @@ func newMeetWorld(t *testing.T, at time.Time, groups ...directory.Group) *meetWo
 	h := apptest.New(t)
 	h.SetNow(at)
 	hook := newHookRecorder(t)
-	w := &meetWorld{Harness: h, hook: hook, clinic: h.NewClinic("lakeside", hook.URL)}
+	// The clinic takes status webhooks and has its clinicians emailed too.
+	w := &meetWorld{Harness: h, hook: hook, clinic: h.NewClinic("lakeside", hook.URL, map[string]any{"clinician_emails": true})}
 	for _, g := range groups {
 		h.PutGroup(g, g.ID)
 	}
@@ -102,6 +105,17 @@ func (w *meetWorld) referMeet(t *testing.T, email, phone string) string {
 // referMeetIn is referMeet for a patient who prefers lang.
 func (w *meetWorld) referMeetIn(t *testing.T, email, phone, lang string) string {
 	t.Helper()
+	return w.referWith(t, email, phone, lang, "")
+}
+
+// referMeetPreferring is referMeet for a patient who prefers a channel.
+func (w *meetWorld) referMeetPreferring(t *testing.T, email, phone, channel string) string {
+	t.Helper()
+	return w.referWith(t, email, phone, "en", channel)
+}
+
+func (w *meetWorld) referWith(t *testing.T, email, phone, lang, channel string) string {
+	t.Helper()
 	var r map[string]any
 	if err := json.Unmarshal([]byte(nativeReferral), &r); err != nil {
 		t.Fatal(err)
@@ -115,6 +129,9 @@ func (w *meetWorld) referMeetIn(t *testing.T, email, phone, lang string) string 
 	}
 	if phone != "" {
 		p["phone"] = phone
+	}
+	if channel != "" {
+		p["preferred_channel"] = channel
 	}
 	b, _ := json.Marshal(r)
 	st, out := w.Refer(w.clinic, "application/json", b)
@@ -734,8 +751,9 @@ func TestMissedChangesNothingElse(t *testing.T) {
 	if len(after.Timeline) != len(before.Timeline)+1 || !strings.Contains(after.Timeline[len(after.Timeline)-1].Detail, "did not make it") {
 		t.Errorf("the timeline does not note missed: %+v", after.Timeline)
 	}
+	clinician := len(w.MailsTo("rivera@clinic.example"))
 	w.at(t, pdt("2026-06-03 12:00")) // past the check-in's time
-	if len(w.hook.bodies()) != hooks || len(w.MailsTo(email)) != mails {
+	if len(w.hook.bodies()) != hooks || len(w.MailsTo(email)) != mails || len(w.MailsTo("rivera@clinic.example")) != clinician {
 		t.Errorf("missed sent %d webhooks and %d emails", len(w.hook.bodies())-hooks, len(w.MailsTo(email))-mails)
 	}
 	// A second missed changes nothing; the group's attended still counts.
@@ -744,6 +762,96 @@ func TestMissedChangesNothingElse(t *testing.T) {
 	}
 	if n := w.post(t, glink, url.Values{"action": {"attended"}}); n != "attended" || w.Status(w.clinic, id).Status != referral.Attended {
 		t.Errorf("the group's attended after missed: %q", n)
+	}
+	// The clinician hears it, with no patient data.
+	cm := w.MailsTo("rivera@clinic.example")
+	if len(cm) != clinician+1 || !strings.Contains(cm[len(cm)-1].Body.Text, "went to the first meeting") || strings.Contains(cm[len(cm)-1].Body.Text, "Ana") {
+		t.Errorf("the clinician's email about attended: %d emails", len(cm)-clinician)
+	}
+}
+
+// TestConnectedWaitsForTheMeeting: a connected referral with a first
+// meeting stays open — the clinic may still cancel — until the week after
+// the meeting runs out; then it closes, says so in the timeline, and a
+// late "attended" changes nothing.
+func TestConnectedWaitsForTheMeeting(t *testing.T) {
+	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", false, false), tuesdayGroup("tue-b", false, false))
+	cancel := func(id string) int {
+		st, _, _ := w.Do(http.MethodDelete, "/v1/clinics/lakeside/referrals/"+id, nil, http.Header{"Authorization": {"Bearer " + w.clinic.APIKey}})
+		return st
+	}
+	ids := make([]string, 2)
+	links := make([]string, 2)
+	for i, g := range []string{"tue-a", "tue-b"} {
+		var glink string
+		ids[i], links[i], glink = w.routed(t, fmt.Sprintf("wait-%d@patient.example", i), "", g)
+		w.post(t, glink, url.Values{"action": {"accept"}, "first_meeting": {"2026-06-02T19:00"}})
+		w.post(t, glink, url.Values{"action": {"connected"}})
+		if st := w.Status(w.clinic, ids[i]).Status; st != referral.Connected {
+			t.Fatalf("status %s", st)
+		}
+	}
+	if st := cancel(ids[0]); st != http.StatusOK {
+		t.Errorf("cancel a connected referral that waits for its meeting: %d, want 200", st)
+	}
+	w.at(t, pdt("2026-06-09 20:29")) // a minute before the week after the meeting's end
+	if st := w.Status(w.clinic, ids[1]); st.Status != referral.Connected {
+		t.Fatalf("status %s", st.Status)
+	}
+	w.at(t, pdt("2026-06-09 20:30"))
+	v := w.Status(w.clinic, ids[1])
+	if !strings.Contains(v.Timeline[len(v.Timeline)-1].Detail, "no word within a week") {
+		t.Errorf("the timeline does not say the wait ended: %+v", v.Timeline[len(v.Timeline)-1])
+	}
+	if st := cancel(ids[1]); st != http.StatusConflict {
+		t.Errorf("cancel after the week: %d, want 409", st)
+	}
+	if n := w.post(t, links[1], url.Values{"action": {"attended"}}); n != "" || w.Status(w.clinic, ids[1]).Status != referral.Connected {
+		t.Errorf("attended after the week: %q", n)
+	}
+}
+
+// TestGroupTextUndeliverable: a group contact's number the carrier cannot
+// reach says nothing about the patient's: the referral is not flagged, the
+// patient's channels stay as they were.
+func TestGroupTextUndeliverable(t *testing.T) {
+	g := tuesdayGroup("tue-a", true, false)
+	g.Contact.Phone = "+14155550199" // the phone sink reports it undeliverable
+	w := newMeetWorld(t, monday, g)
+	id, _, _ := w.routed(t, "", textPatient, "tue-a")
+	if n := len(w.TextsTo("+14155550199")); n != 1 {
+		t.Fatalf("%d texts to the group's contact, want 1", n)
+	}
+	w.Settle()
+	v := w.Status(w.clinic, id)
+	for _, e := range v.Timeline {
+		if strings.Contains(e.Detail, "text") {
+			t.Errorf("the referral's timeline blames the patient's number: %q", e.Detail)
+		}
+	}
+	if v.Status != referral.Routed || !strings.Contains(w.Logs.String(), "a group contact's text was not delivered") {
+		t.Errorf("status %s", v.Status)
+	}
+}
+
+// TestRefusedTextGivesBackItsSlot: a text the number refuses at once
+// (opted out) never left, so it does not count against the patient's
+// limits: the link goes by email, and the number's count holds nothing.
+func TestRefusedTextGivesBackItsSlot(t *testing.T) {
+	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", false, false))
+	const optedOut = "+14155550198"
+	w.referMeetPreferring(t, "slot2@patient.example", optedOut, "sms")
+	if len(w.TextsTo(optedOut)) != 0 || len(w.MailsTo("slot2@patient.example")) != 1 {
+		t.Fatalf("%d texts, %d emails", len(w.TextsTo(optedOut)), len(w.MailsTo("slot2@patient.example")))
+	}
+	key, err := w.App.LinkKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.App.Referrals.TakeText(t.Context(), key, textlimit.Default, dynamo.TextRequest{
+		Number: optedOut, Claim: "probe", Now: w.Now(), Zone: la})
+	if err != nil || d.Kind != textlimit.SendNow {
+		t.Errorf("the number's count after a refused text: %+v %v (the refused text kept its slot)", d, err)
 	}
 }
 
