@@ -75,7 +75,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		}
 		seq := len(rec.Routes) + 1
 		deadline := now.Add(a.Config.GroupResponseTimeout)
-		_, hash, err := a.LinkToken(ctx, "group", r.ID, seq)
+		_, tok, err := a.routeToken(ctx, "group", r, seq, deadline)
 		if err != nil {
 			return ch, err
 		}
@@ -83,10 +83,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
-		ch.Tokens = append(ch.Tokens, dynamo.Token{
-			Hash: hash, Kind: "group", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
-			ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
-		})
+		ch.Tokens = append(ch.Tokens, tok)
 		data := map[string]string{"route": itoa(seq), "group": g.ID}
 		ch.Events = append(ch.Events,
 			a.NewEvent(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),

@@ -31,14 +31,11 @@ import (
 func (a *App) firstContact(ctx context.Context, ch *dynamo.Change, r *referral.Referral, g directory.Group, seq int, deadline time.Time, data map[string]string) error {
 	now := a.now()
 	if g.Contact.Texts && g.Contact.Phone != "" && a.Config.Texts() {
-		_, hash, err := a.LinkToken(ctx, "group-text", r.ID, seq)
+		_, t, err := a.routeToken(ctx, "group-text", r, seq, deadline)
 		if err != nil {
 			return err
 		}
-		ch.Tokens = append(ch.Tokens, dynamo.Token{
-			Hash: hash, Kind: "group-text", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
-			ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
-		})
+		ch.Tokens = append(ch.Tokens, t)
 		ch.Events = append(ch.Events, a.NewEvent(r, referral.GroupText, now, func(e *referral.Event) { e.Data = data }))
 	}
 	if w := now.Add(a.Config.FirstContactWindow); w.Before(deadline) {
@@ -71,16 +68,24 @@ func pendingOf(rec *dynamo.Record, types ...referral.EventType) []referral.Event
 }
 
 // OfficeToken is the token of the link a group's service office gets for
-// route seq, and its record: it opens the group's page and answers for
-// the group, until the group's own link would stop working.
+// route rt, and its record: it opens the group's page and answers for the
+// group, until the group's own link would stop working.
 func (a *App) OfficeToken(ctx context.Context, r *referral.Referral, rt referral.Route) (string, dynamo.Token, error) {
-	tok, hash, err := a.LinkToken(ctx, "office", r.ID, rt.Seq)
+	return a.routeToken(ctx, "office", r, rt.Seq, rt.Deadline)
+}
+
+// routeToken is a link token of route seq's group page (kind group,
+// group-text or office) and its record: it works until groupLinkGrace after
+// the group's answer is due, so that an accepting group can later say
+// whether it connected, and the retention after that it is deleted.
+func (a *App) routeToken(ctx context.Context, kind string, r *referral.Referral, seq int, deadline time.Time) (string, dynamo.Token, error) {
+	tok, hash, err := a.LinkToken(ctx, kind, r.ID, seq)
 	if err != nil {
 		return "", dynamo.Token{}, err
 	}
 	return tok, dynamo.Token{
-		Hash: hash, Kind: "office", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: rt.Seq,
-		ExpiresAt: rt.Deadline.Add(groupLinkGrace), TTL: rt.Deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
+		Hash: hash, Kind: kind, ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
+		ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
 	}, nil
 }
 
