@@ -34,6 +34,7 @@ import (
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
 	"github.com/handoff-health/handoff/shared/room"
@@ -254,6 +255,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Query reads every event ever written, and the sweeper runs four times a
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
+	meeting.Register(a) // the first contact's and first meeting's effects
 	s.App = a
 	if sink != nil {
 		h := &smsevents.Handler{App: a, Log: o.Log}

@@ -25,7 +25,7 @@ var errLinkGone = problem.Errorf(problem.Gone, "this link has expired")
 
 // linkRecord resolves a page token to its record. Errors: problem.NotFound for
 // an unknown token (or one of another kind), problem.Gone for an expired one.
-func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token, *dynamo.Record, error) {
+func (a *App) linkRecord(ctx context.Context, token string, kinds ...string) (dynamo.Token, *dynamo.Record, error) {
 	if !ValidToken(token) {
 		return dynamo.Token{}, nil, errLinkNotFound
 	}
@@ -33,7 +33,7 @@ func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token,
 	if err != nil {
 		return t, nil, err
 	}
-	if t.Kind != kind {
+	if !slices.Contains(kinds, t.Kind) {
 		return t, nil, errLinkNotFound
 	}
 	rec, err := a.Referrals.Load(ctx, t.ReferralID)
@@ -119,7 +119,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		tz := patientZone(r)
 		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
 	}
-	return v, nil
+	return v, a.consentPlanView(ctx, token, rec, &v)
 }
 
 // channelWords names the contact channel that would be shared, masked.
@@ -254,8 +254,14 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		}
 		a.Log.InfoContext(ctx, "consent declined", "referral", r.ID)
 		return pages.NoticeDeclined, nil
+	case pages.ActionAttended, pages.ActionMissed:
+		if ok, err := a.answerAttendance(ctx, rec, f.Action, "the patient"); !ok || err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "first meeting answered", "referral", r.ID, "answer", f.Action)
+		return f.Action, nil // NoticeAttended, NoticeMissed
 	case pages.ActionRevoke:
-		if r.Consent == nil || !referral.CanMove(r.Status, referral.Revoked) {
+		if r.Consent == nil || !r.CanMove(referral.Revoked) {
 			return noticeFor(r.Status), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")

@@ -193,7 +193,7 @@ func (a *App) Record(ctx context.Context, key, result string) error {
 // sets the retention period on everything the referral left behind.
 func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
 	r := ch.Referral
-	if !r.Status.Open() {
+	if !r.Open() {
 		for _, e := range ch.Events {
 			if e.Type == referral.StatusChanged && e.Status == r.Status {
 				ch.Events = append(ch.Events, a.NewEvent(r, referral.Closed, a.now(), nil))
@@ -215,7 +215,7 @@ func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	r := rec.Referral
-	if r.Status.Open() {
+	if r.Open() {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	_, consent, err := a.LinkToken(ctx, "consent", r.ID, 0)

@@ -179,5 +179,5 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 
 // message addresses a rendered email.
 func message(to string, m pages.Email) mail.Message {
-	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments}
 }

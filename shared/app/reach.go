@@ -13,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
 // Texter sends one text message and returns the provider's message id. A
@@ -94,6 +95,35 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		}
 	}
 	lang := pages.Lang(r.Patient.Language)
+	if channel == ChannelSMS {
+		// Within the text limits (the first link at any hour, as it answers
+		// the clinic's referral): a text that must wait while the link is
+		// still good goes later; one that would come too late goes by email
+		// when there is one, else not at all.
+		email := r.Patient.Email != "" && !slices.Contains(r.Flags, flagPatientBounced)
+		kind, err := a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), AnyHour: !reminder,
+			Latest: r.CreatedAt.Add(a.Config.ConsentTTL), Email: email, Build: func() (sms.Text, error) {
+				tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
+				if err != nil {
+					return sms.Text{}, err
+				}
+				body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
+				return sms.Text{To: r.Patient.Phone, Body: body}, err
+			}})
+		switch kind {
+		case textlimit.ByEmail:
+			channel = ChannelEmail
+		case textlimit.Skip:
+			return a.Referrals.Finish(ctx, ev)
+		}
+		var un *sms.Unreachable
+		if errors.As(err, &un) {
+			return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if channel == ChannelEmail {
 		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			tok, _, err := a.LinkToken(ctx, "consent", r.ID, 0)
@@ -115,21 +145,6 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 			return err
 		}
 		return a.Referrals.Finish(ctx, ev)
-	}
-	err := a.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
-		if err != nil {
-			return sms.Text{}, err
-		}
-		body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
-		return sms.Text{To: r.Patient.Phone, Body: body}, err
-	})
-	var un *sms.Unreachable
-	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
-	}
-	if err != nil {
-		return err
 	}
 	if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
 		return err
@@ -277,6 +292,11 @@ func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
 	}
 	if err != nil {
 		return err
+	}
+	if ev.Type == referral.GroupText || ev.Type == referral.GroupWindow {
+		// A group contact's text: the patient's channels are not in question.
+		a.Log.WarnContext(ctx, "a group contact's text was not delivered", "referral", te.ReferralID, "event", te.EventID, "type", te.Type)
+		return nil
 	}
 	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's text was not delivered: "+why, true, nil)
 }

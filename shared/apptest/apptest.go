@@ -34,6 +34,7 @@ import (
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
@@ -47,6 +48,10 @@ import (
 
 // TextingNumber is the harness's texting number.
 const TextingNumber = "+12065550100"
+
+// StartHour is the time of day (UTC) a harness's clock starts at: 10:00
+// or 11:00 in Los Angeles, where the test directory's groups meet.
+const StartHour = 18 * time.Hour
 
 // AdminToken is the harness's operator token.
 const AdminToken = "test-admin-token"
@@ -76,11 +81,14 @@ type Harness struct {
 // Option adjusts a harness's configuration before it is built.
 type Option func(*config.Config)
 
-// New builds a harness. The clock starts at the real time and moves only by
-// Advance.
+// New builds a harness. The clock starts on today's date (UTC) at
+// StartHour and moves only by Advance: a test runs the same at any hour
+// of the day (a text to a patient waits for the morning, see
+// shared/textlimit).
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
-	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(StartHour)
+	h := &Harness{T: t, now: start, Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
 	h.SES = sestest.Start(t)
 	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
@@ -131,6 +139,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	meeting.Register(a)
 	h.Room = room.New(a, keys, qr.SVG)
 	h.Room.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}

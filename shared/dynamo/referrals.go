@@ -57,7 +57,7 @@ func (s *Referrals) expired(item map[string]types.AttributeValue) bool {
 
 // closedTTL is the TTL for items of a referral that closed at t, or 0.
 func (s *Referrals) closedTTL(r *referral.Referral) int64 {
-	if r.Status.Open() || s.Retention <= 0 {
+	if r.Open() || s.Retention <= 0 {
 		return 0
 	}
 	return r.UpdatedAt.Add(s.Retention).Unix()
@@ -87,6 +87,9 @@ type referralItem struct {
 	Source      string               `json:"source,omitempty"`
 	// FirstChannel: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
+	// FirstMeeting: the listing's public facts and the word on it, never
+	// anything about the patient (so not sealed).
+	FirstMeeting *referral.FirstMeeting `json:"first_meeting,omitempty"`
 	// GSI2PK/GSI2SK put the referral in clinic-index: a FHIR-created one
 	// under TaskIndexKey by last update, for its clinic's Task search; any
 	// other under ListIndexKey by creation, for its clinic's list (a
@@ -105,7 +108,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
-		Source: r.Source, FirstChannel: r.FirstChannel,
+		Source: r.Source, FirstChannel: r.FirstChannel, FirstMeeting: r.FirstMeeting,
 	}
 	switch r.Source {
 	case "fhir":
@@ -157,7 +160,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
-		Source: it.Source, FirstChannel: it.FirstChannel,
+		Source: it.Source, FirstChannel: it.FirstChannel, FirstMeeting: it.FirstMeeting,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {
@@ -480,6 +483,10 @@ type Change struct {
 	// Done marks an event finished in the same transaction (the one whose effect
 	// this change is), so it is not run again.
 	Done *referral.Event
+	// Moot are pending events the change leaves nothing to do for (a
+	// reminder of a question it answers), finished in its transaction so
+	// that they never run.
+	Moot []referral.Event
 }
 
 // Apply writes c in one transaction and returns the referral's new version.
@@ -522,8 +529,8 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		}
 		items = append(items, p)
 	}
-	if c.Done != nil {
-		p, err := s.finishPut(*c.Done, r.UpdatedAt)
+	for _, e := range append(c.Moot, derefEvent(c.Done)...) {
+		p, err := s.finishPut(e, r.UpdatedAt)
 		if err != nil {
 			r.Version = prev
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
@@ -539,6 +546,14 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		return fmt.Errorf("apply change to %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// derefEvent is the event e points to, as a list (none for nil).
+func derefEvent(e *referral.Event) []referral.Event {
+	if e == nil {
+		return nil
+	}
+	return []referral.Event{*e}
 }
 
 // Token returns a link token's record by its hash, or a NotFound error. An

@@ -32,7 +32,7 @@ func ConsentStateFor(s referral.Status) (ConsentState, bool) {
 	case referral.AwaitingConsent:
 		return ConsentOpen, true
 	case referral.Consented, referral.Routed, referral.SharedWithPatient,
-		referral.Accepted, referral.Connected, referral.NotConnected:
+		referral.Accepted, referral.Connected, referral.NotConnected, referral.Attended:
 		return ConsentConfirmed, true
 	case referral.Declined:
 		return ConsentDeclined, true
@@ -69,6 +69,10 @@ const (
 	NoticeConnected    = "connected"     // group page
 	NoticeNotConnected = "not-connected" // group page
 	NoticeChooseReason = "choose-reason" // group page: decline with no reason
+	// NoticeAnswered: the group page's notice to an accept or decline that
+	// came after the first answer (by the notice's other link, or the
+	// service office's): the first answer stands.
+	NoticeAnswered = "answered"
 )
 
 // consentNotices are the consent page's notices; true marks an alert.

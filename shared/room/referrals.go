@@ -309,49 +309,34 @@ func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
 }
 
 // textConsentLink texts the patient the consent link, once, within the
-// text limits every text to a patient keeps (textlimit.Default, counted
-// per number in dynamo.Referrals.TakeText): a text that must wait goes at
-// the next free moment while the link is still good (the event is tried
-// again then); one that would come too late goes by email when the patient
-// has one ("email": the caller sends it), else not at all (""). A number
-// that refuses texts gives its slot back and gets nothing.
+// text limits every text to a patient keeps (app.TextPatient): a text that
+// must wait goes at the next free moment while the link is still good (the
+// event is tried again then); one that would come too late goes by email
+// when the patient has one ("email": the caller sends it), else not at all
+// (""). A number that refuses texts gives its slot back and gets nothing.
 func (r *Room) textConsentLink(ctx context.Context, ev referral.Event, ref *referral.Referral, clinicName string, expires time.Time) (string, error) {
-	key, err := r.App.LinkKey(ctx)
-	if err != nil {
-		return "", err
-	}
-	claim := ev.ID + "/sms"
-	d, err := r.App.Referrals.TakeText(ctx, key, textlimit.Policy{}, dynamo.TextRequest{
-		Number: ref.Patient.Phone, Claim: claim, Now: r.now(), Zone: app.PatientZone(ref),
-		Latest: expires, Email: ref.Patient.Email != "",
-	})
-	if err != nil {
-		return "", err
-	}
-	switch d.Kind {
-	case textlimit.Wait:
-		return "", app.Later(d.At, "the patient's text limits: the consent link's text waits")
-	case textlimit.ByEmail:
-		r.App.Log.InfoContext(ctx, "the consent link goes by email: a text would come too late", "referral", ref.ID, "event", ev.ID)
-		return app.ChannelEmail, nil
-	case textlimit.Skip:
-		r.App.Log.InfoContext(ctx, "the consent link's text was not sent: it would come too late", "referral", ref.ID, "event", ev.ID)
-		return "", nil
-	}
-	err = r.App.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
-		if err != nil {
-			return sms.Text{}, err
-		}
-		body, err := pages.ConsentSMS(pages.Lang(ref.Patient.Language), clinicName, r.App.Config.PublicURL+"/c/"+tok, false)
-		return sms.Text{To: ref.Patient.Phone, Body: body}, err
+	kind, err := r.App.TextPatient(ctx, ev, ref.Patient.Phone, app.PatientText{
+		Effect: "sms", Zone: app.PatientZone(ref), Latest: expires, Email: ref.Patient.Email != "",
+		Build: func() (sms.Text, error) {
+			tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
+			if err != nil {
+				return sms.Text{}, err
+			}
+			body, err := pages.ConsentSMS(pages.Lang(ref.Patient.Language), clinicName, r.App.Config.PublicURL+"/c/"+tok, false)
+			return sms.Text{To: ref.Patient.Phone, Body: body}, err
+		},
 	})
 	var un *sms.Unreachable
-	if errors.As(err, &un) {
+	switch {
+	case errors.As(err, &un):
 		r.App.Log.WarnContext(ctx, "the consent link's text was refused", "referral", ref.ID, "event", ev.ID)
-		return "", r.App.Referrals.ReleaseText(ctx, key, ref.Patient.Phone, claim)
+		return "", nil
+	case err != nil:
+		return "", err
+	case kind == textlimit.ByEmail:
+		return app.ChannelEmail, nil
 	}
-	return "", err
+	return "", nil
 }
 
 // onQROpened counts the patient contacted when they first open a QR code
