@@ -102,7 +102,7 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onListingCheck(ctx, ev)
 	case referral.ListingHandover:
 		return a.onListingHandover(ctx, ev)
-	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt:
+	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted:
 		// Timeline-only events.
 		return a.Referrals.Finish(ctx, ev)
 	default:
