@@ -10,9 +10,9 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 # name:LogicalId of every function; functions/<name> holds its main package.
-FUNCTIONS := intake:IntakeFunction consent:ConsentFunction respond:RespondFunction \
+FUNCTIONS := intake:IntakeFunction ehr:EhrFunction consent:ConsentFunction respond:RespondFunction \
 	admin:AdminFunction dispatch:DispatchFunction sesevents:SesEventsFunction \
-	smsevents:SmsEventsFunction
+	smsevents:SmsEventsFunction clinic:ClinicFunction
 BUILD_DIR := build
 FUZZTIME ?= 60s
 FUZZPKGS ?= ./...
@@ -23,8 +23,8 @@ NODE_MODULES := infra/ses/node_modules
 LOCAL_KMS := $(BUILD_DIR)/tools/local-kms
 LOCAL_KMS_VERSION := v0.0.0-20260228092603-2a5e92d09ab6
 
-.PHONY: help build build-IntakeFunction build-ConsentFunction build-RespondFunction \
-	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction node_modules \
+.PHONY: help build build-IntakeFunction build-EhrFunction build-ConsentFunction build-RespondFunction \
+	build-AdminFunction build-DispatchFunction build-SesEventsFunction build-SmsEventsFunction build-ClinicFunction node_modules \
 	run test lint cover bench bench-match-100k bench-import bench-import-10k fuzz coldstart coldstart-arm64 soak load clean tools
 
 help: ## List the targets
@@ -36,6 +36,9 @@ help: ## List the targets
 
 build-IntakeFunction: ## SAM: build functions/intake into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/intake
+
+build-EhrFunction: ## SAM: build functions/ehr into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/ehr
 
 build-ConsentFunction: ## SAM: build functions/consent into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/consent
@@ -54,6 +57,9 @@ build-SesEventsFunction: ## SAM: build functions/sesevents into $(ARTIFACTS_DIR)
 
 build-SmsEventsFunction: ## SAM: build functions/smsevents into $(ARTIFACTS_DIR)/bootstrap
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/smsevents
+
+build-ClinicFunction: ## SAM: build functions/clinic into $(ARTIFACTS_DIR)/bootstrap
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' -o $(ARTIFACTS_DIR)/bootstrap ./functions/clinic
 
 build: ## Build every function into build/<name>/bootstrap and build/<name>.zip; print sizes and SHA-256
 	@for f in $(FUNCTIONS); do \

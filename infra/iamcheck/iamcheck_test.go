@@ -41,8 +41,14 @@ func TestAttribution(t *testing.T) {
 	routes := []struct{ method, path, want string }{
 		{"POST", "/v1/clinics/lakeside/referrals", "IntakeFunction"},
 		{"GET", "/v1/clinics/lakeside/referrals/01J", "IntakeFunction"},
-		{"GET", "/fhir/Subscription/abc/$status", "IntakeFunction"},
-		{"DELETE", "/fhir/Patient/1", "IntakeFunction"}, // ANY /fhir/{proxy+}
+		{"GET", "/fhir/Subscription/abc/$status", "EhrFunction"},
+		{"DELETE", "/fhir/Patient/1", "EhrFunction"}, // ANY /fhir/{proxy+}
+		{"POST", "/oauth/token", "EhrFunction"},
+		{"GET", "/clinic", "ClinicFunction"},
+		{"POST", "/clinic/referrals/01J/qr", "ClinicFunction"},
+		{"POST", "/s/abc/passkey/options", "ClinicFunction"},
+		{"GET", "/q/abc", "ClinicFunction"},
+		{"POST", "/v1/admin/clinics/lakeside/staff", "AdminFunction"},
 		{"GET", "/c/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ConsentFunction"},
 		{"HEAD", "/c/abc", "ConsentFunction"},
 		{"GET", "/assets/css/site.css", "ConsentFunction"},

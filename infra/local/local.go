@@ -33,9 +33,14 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/imports"
+	"github.com/handoff-health/handoff/shared/meeting"
+	"github.com/handoff-health/handoff/shared/passkey"
+	"github.com/handoff-health/handoff/shared/qr"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/sesevents"
@@ -82,6 +87,7 @@ type SeedInfo struct {
 // Stack is a running local stack.
 type Stack struct {
 	App      *app.App
+	Room     *room.Room
 	Config   config.Config
 	Handler  http.Handler
 	stop     []func()
@@ -254,6 +260,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Query reads every event ever written, and the sweeper runs four times a
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
+	meeting.Register(a) // the first contact's and first meeting's effects
 	s.App = a
 	if localSES {
 		// The emulator's mailbox, with SES's mailbox simulator addresses.
@@ -289,8 +296,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 
-	srv := &httpapi.Server{App: a, Log: o.Log}
-	s.Handler = srv.All()
+	keys, err := passkey.New(room.Origin(cfg.PublicURL), "handoff")
+	if err != nil {
+		return nil, err
+	}
+	rm := room.New(a, keys, qr.SVG)
+	rm.Register()
+	s.Room = rm
+	srv := &httpapi.Server{App: a, Log: o.Log, Room: rm}
+	ehrSurface := ehrapi.New(a, o.Log)
+	ehrSurface.EHR.Register() // the EHR's effects, for the sweeper below
+	s.Handler = ehrSurface.With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
 	s.stop = append(s.stop, func() {

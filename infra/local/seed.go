@@ -6,6 +6,7 @@ import (
 
 	"github.com/handoff-health/handoff/infra/seed"
 	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/room"
 )
 
 // DemoClinicID is the clinic the local stack creates.
@@ -40,6 +41,15 @@ func SeedDemo(ctx context.Context, a *app.App) (SeedInfo, error) {
 		fmt.Sprintf("  go run ./infra/cmd/handoff send -clinic %s -secret %s infra/local/demo/referral-phone.json", sec.ID, sec.WebhookSecret),
 		"then open the phone page at http://"+PhoneAddr+" and follow the link in the text.",
 		"Postal codes and topics to try: infra/seed/README.md",
+	)
+	_, invite, err := room.New(a, nil, nil).InviteWithLink(ctx, sec.ID, room.Invitation{Name: "Demo Staff", Email: "staff@clinic.example"})
+	if err != nil {
+		return SeedInfo{}, err
+	}
+	info.Lines = append(info.Lines,
+		"Refer in the room: the demo clinic's staff invitation (make a passkey there, then /clinic):",
+		"  "+invite,
+		"  (invite yourself: POST /v1/admin/clinics/"+sec.ID+"/staff {\"name\", \"email\"}; README, \"Refer in the room\")",
 	)
 	return info, nil
 }

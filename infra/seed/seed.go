@@ -4,8 +4,9 @@
 // Austin, plus online groups in English and Spanish. README.md lists the
 // postal codes and topics to try.
 //
-// Every contact is a placeholder address (contact+<group id>@groups.example):
-// the demo never writes to a real group.
+// Every contact is a placeholder address (contact+<group id>@groups.example),
+// and so is every service office a feed names (office+<group id>@…): the
+// demo never writes to a real group or office.
 package seed
 
 import (
@@ -115,6 +116,11 @@ func Groups() ([]directory.Group, error) {
 		}
 		seen[g.ID] = true
 		g.Contact = directory.Contact{Name: "Demo contact", Email: PlaceholderEmail(g.ID)}
+		if !g.Office.IsZero() {
+			// A feed's service office keeps its name; it is reached at a
+			// placeholder too.
+			g.Office = directory.Office{Name: g.Office.Name, Email: "office+" + strings.TrimPrefix(PlaceholderEmail(g.ID), "contact+")}
+		}
 		g.Normalize()
 		if err := g.Validate(); err != nil {
 			return nil, fmt.Errorf("seed: group %s: %s", g.ID, directory.SkipReason(err))

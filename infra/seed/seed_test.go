@@ -21,7 +21,7 @@ func TestGroupsAreValidAndReachNoOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bySource := map[string]int{}
+	bySource, offices := map[string]int{}, 0
 	covered := map[string]bool{}
 	for _, g := range gs {
 		if err := g.Validate(); err != nil {
@@ -30,10 +30,19 @@ func TestGroupsAreValidAndReachNoOne(t *testing.T) {
 		if !strings.HasSuffix(g.Contact.Email, "@groups.example") || g.Contact.Phone != "" {
 			t.Errorf("%s: contact %+v is not a placeholder", g.ID, g.Contact)
 		}
+		if !g.Office.IsZero() && (!strings.HasPrefix(g.Office.Email, "office+") || !strings.HasSuffix(g.Office.Email, "@groups.example") || g.Office.Phone != "" || g.Office.URL != "") {
+			t.Errorf("%s: office %+v is not a placeholder", g.ID, g.Office)
+		}
+		if !g.Office.IsZero() {
+			offices++
+		}
 		bySource[g.Source]++
 		for _, tp := range g.Topics {
 			covered[tp] = true
 		}
+	}
+	if offices != 4 { // atlantaaa's rows that name their entity
+		t.Errorf("%d groups with an office, want 4", offices)
 	}
 	if bySource["sussexaa"] != 88 || bySource["atlantaaa"] != 5 || bySource["edmontonaa"] != 49 || bySource["demo"] < 70 {
 		t.Errorf("groups by source: %v", bySource)

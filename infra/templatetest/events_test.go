@@ -25,6 +25,8 @@ var sampleEvents = []struct {
 }{
 	{"intake-post-referral.json", "IntakeFunction", "http"},
 	{"intake-get-referral.json", "IntakeFunction", "http"},
+	{"ehr-token.json", "EhrFunction", "http"},
+	{"ehr-fhir-metadata.json", "EhrFunction", "http"},
 	{"consent-get.json", "ConsentFunction", "http"},
 	{"consent-post.json", "ConsentFunction", "http"},
 	{"respond-get.json", "RespondFunction", "http"},
@@ -38,6 +40,8 @@ var sampleEvents = []struct {
 	{"sesevents-complaint.json", "SesEventsFunction", "sns"},
 	{"sesevents-subscription-confirmation.json", "SesEventsFunction", "sns"},
 	{"smsevents-blocked.json", "SmsEventsFunction", "sns"},
+	{"clinic-get.json", "ClinicFunction", "http"},
+	{"clinic-qr.json", "ClinicFunction", "http"},
 }
 
 // sampleWebhookSecret signs intake-post-referral.json (see events/README.md).
@@ -179,9 +183,10 @@ func checkHTTPEvent(t *testing.T, s stack, fn, file string, data []byte) {
 			t.Errorf("content-type %s but the body is not JSON", ct)
 		}
 	case "application/x-www-form-urlencoded":
+		// A page's form says its action; the token endpoint's, its grant.
 		form, err := url.ParseQuery(string(body))
-		if err != nil || form.Get("action") == "" {
-			t.Errorf("form body %q has no action (%v)", body, err)
+		if err != nil || form.Get("action") == "" && form.Get("grant_type") == "" {
+			t.Errorf("form body %q has no action or grant_type (%v)", body, err)
 		}
 	default:
 		t.Errorf("body with content-type %q", ct)

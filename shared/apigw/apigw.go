@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,7 +38,8 @@ func (h Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 	return Response(rec), nil
 }
 
-// Request builds the http.Request an event describes.
+// Request builds the http.Request an event describes. Its RemoteAddr is
+// the event's sourceIp (port 0), whatever X-Forwarded-For says.
 func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -70,7 +72,10 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	if req.Host == "" {
 		req.Host = req.Header.Get("Host")
 	}
-	req.RemoteAddr = ev.RequestContext.HTTP.SourceIP + ":0"
+	// The client's address is the one API Gateway saw connect (sourceIp),
+	// never a header the client sent (X-Forwarded-For can say anything):
+	// rate limits per source count by it.
+	req.RemoteAddr = net.JoinHostPort(ev.RequestContext.HTTP.SourceIP, "0")
 	req.ContentLength = int64(len(body))
 	return req, nil
 }

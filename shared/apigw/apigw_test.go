@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 
@@ -75,6 +76,47 @@ func TestHandleRoundTrip(t *testing.T) {
 			}
 			if tc.checkHdr != nil {
 				tc.checkHdr(t, res)
+			}
+		})
+	}
+}
+
+// The handler sees the address API Gateway saw connect (sourceIp) as
+// RemoteAddr — IPv4 or IPv6 — and never the one a client claims in
+// X-Forwarded-For, which reaches it only as a header.
+func TestRequestRemoteAddrIsSourceIP(t *testing.T) {
+	tests := []struct {
+		name     string
+		sourceIP string
+		xff      string
+		want     string
+	}{
+		{name: "IPv4", sourceIP: "198.51.100.7", want: "198.51.100.7:0"},
+		{name: "IPv6", sourceIP: "2001:db8::1", want: "[2001:db8::1]:0"},
+		{name: "a forged X-Forwarded-For is ignored", sourceIP: "198.51.100.7", xff: "203.0.113.9", want: "198.51.100.7:0"},
+		{name: "a forged list is ignored", sourceIP: "198.51.100.7", xff: "203.0.113.9, 198.51.100.7", want: "198.51.100.7:0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := events.APIGatewayV2HTTPRequest{
+				RawPath: "/clinic",
+				RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+					Method: "GET", SourceIP: tc.sourceIP,
+				}},
+			}
+			if tc.xff != "" {
+				ev.Headers = map[string]string{"x-forwarded-for": tc.xff}
+			}
+			req, err := Request(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.RemoteAddr != tc.want {
+				t.Errorf("RemoteAddr %q, want %q", req.RemoteAddr, tc.want)
+			}
+			host, port, err := net.SplitHostPort(req.RemoteAddr)
+			if err != nil || host != tc.sourceIP || port != "0" {
+				t.Errorf("RemoteAddr %q does not split into the source address: %q %q %v", req.RemoteAddr, host, port, err)
 			}
 		})
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -20,8 +18,7 @@ func (a *App) Clock() time.Time { return a.now() }
 func (a *App) Healthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := a.Referrals.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &a.Referrals.Table})
-	return err
+	return a.Referrals.Ping(ctx)
 }
 
 // PutGroup normalizes, validates and stores a group listing (see
@@ -29,13 +26,15 @@ func (a *App) Healthy(ctx context.Context) error {
 // A group without a listing-check schedule gets one, written with it: its
 // first check is due a period later, or, for a listing of a feed (the
 // operator tool imports feeds by PUTs), spread as an import's are (see
-// importedCheckDue).
-func (a *App) PutGroup(ctx context.Context, g directory.Group) (bool, error) {
+// importedCheckDue). keepTexts is for a listing that does not say whether
+// its contact takes texts (a PUT without contact.texts, as the operator
+// tool's): the same contact keeps the agreement stored.
+func (a *App) PutGroup(ctx context.Context, g directory.Group, keepTexts bool) (bool, error) {
 	due := func(string) time.Time { return a.now().Add(a.Config.ListingCheckEvery) }
 	if src := strings.TrimSpace(g.Source); src != "" && !strings.EqualFold(src, "admin") {
 		due = a.importedCheckDue
 	}
-	return a.Directory.PutGroupScheduled(ctx, g, a.listingSchedule(due))
+	return a.Directory.PutGroupWith(ctx, g, dynamo.PutGroupOptions{Schedule: a.listingSchedule(due), KeepTexts: keepTexts})
 }
 
 // StoreGroups stores an import's listings (see dynamo.Directory.ImportGroups),
@@ -51,6 +50,9 @@ type ImportResult struct {
 	Imported int              `json:"imported"`
 	Updated  int              `json:"updated"`
 	Skipped  []directory.Skip `json:"skipped"`
+	// InferredTimezone names the zone given to meetings whose rows named
+	// none (the one the feed's located meetings agree on), and those rows.
+	InferredTimezone *directory.InferredZone `json:"inferred_timezone,omitempty"`
 	// Withdrawn lists the groups of the import's source that the feed no
 	// longer carries, now paused (only with ImportOptions.WithdrawMissing).
 	Withdrawn []string `json:"withdrawn"`
@@ -86,6 +88,9 @@ func (a *App) ImportGroups(ctx context.Context, format string, body []byte, opt 
 		return ImportResult{}, err
 	}
 	out := ImportResult{Imported: imported, Updated: updated, Skipped: append(res.Skipped, skipped...), Withdrawn: []string{}}
+	if res.InferredZone.Timezone != "" {
+		out.InferredTimezone = &res.InferredZone
+	}
 	if out.Skipped == nil {
 		out.Skipped = []directory.Skip{}
 	}

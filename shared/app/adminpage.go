@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -14,75 +11,17 @@ import (
 	"github.com/handoff-health/handoff/shared/pages"
 )
 
-// AdminSessionTTL is how long the operator's page stays signed in.
-const AdminSessionTTL = 12 * time.Hour
-
 // adminWeeks is how many weeks the operator's page shows.
 const adminWeeks = 12
 
-// The form bindings of the operator's page: the sign-in form is bound to a
-// fixed name (the pages refuse cross-site posts as well), the sign-out form
-// to the session.
-const adminLoginForm = "admin-login"
-
-// adminSessionMAC signs a session's expiry with the link key, bound to the
-// admin token (its SHA-256), so that a new token ends every session.
-func (a *App) adminSessionMAC(ctx context.Context, expires int64) (string, error) {
-	key, err := a.LinkKey(ctx)
-	if err != nil {
-		return "", err
-	}
-	token := a.Config.AdminTokenSHA256
+// AdminBind is what an operator session is bound to: the SHA-256 of the
+// admin token (HANDOFF_ADMIN_TOKEN, or in AWS HANDOFF_ADMIN_TOKEN_SHA256),
+// so that a new token ends every session opened with the old one.
+func (a *App) AdminBind() string {
 	if a.Config.AdminToken != "" {
-		token = HashToken(a.Config.AdminToken)
+		return HashToken(a.Config.AdminToken)
 	}
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "handoff/admin-session/v1|%d|%s", expires, token)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
-}
-
-// AdminSignIn checks the operator's token and returns a session value for
-// a cookie, and when it expires. Errors: Unauthorized.
-func (a *App) AdminSignIn(ctx context.Context, token string) (string, time.Time, error) {
-	if err := a.CheckAdmin(ctx, token); err != nil {
-		return "", time.Time{}, err
-	}
-	exp := a.now().Add(AdminSessionTTL).Truncate(time.Second)
-	mac, err := a.adminSessionMAC(ctx, exp.Unix())
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return strconv.FormatInt(exp.Unix(), 10) + "." + mac, exp, nil
-}
-
-// AdminSession reports whether a session cookie's value is valid now.
-func (a *App) AdminSession(ctx context.Context, value string) bool {
-	expS, mac, ok := strings.Cut(value, ".")
-	if !ok || len(value) > 128 {
-		return false
-	}
-	exp, err := strconv.ParseInt(expS, 10, 64)
-	if err != nil || a.now().Unix() >= exp || exp > a.now().Add(AdminSessionTTL).Unix() {
-		return false
-	}
-	want, err := a.adminSessionMAC(ctx, exp)
-	return err == nil && hmac.Equal([]byte(want), []byte(mac))
-}
-
-// AdminFormToken is the anti-CSRF token of the sign-in form (session "") or
-// of a signed-in page's forms.
-func (a *App) AdminFormToken(ctx context.Context, session string) (string, error) {
-	key, err := a.LinkKey(ctx)
-	if err != nil {
-		return "", err
-	}
-	return pages.CSRF{Key: key}.Token(adminLoginForm + "|" + session), nil
-}
-
-// CheckAdminForm checks a posted anti-CSRF token.
-func (a *App) CheckAdminForm(ctx context.Context, session, got string) bool {
-	key, err := a.LinkKey(ctx)
-	return err == nil && (pages.CSRF{Key: key}).Check(adminLoginForm+"|"+session, got)
+	return a.Config.AdminTokenSHA256
 }
 
 // AdminDashboard is what the signed-in operator's page shows: the last 12
@@ -124,10 +63,7 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 		add(hist, it.Counters)
 	}
 	v.Weeks = weeks
-	for _, b := range hourBuckets {
-		v.Connect = append(v.Connect, pages.AdminCount{Label: hoursLabel(b), N: hist["tx_le_"+strconv.Itoa(b)]})
-	}
-	v.Connect = append(v.Connect, pages.AdminCount{Label: "Longer", N: hist["tx_gt"]})
+	v.Connect, v.FirstContact, v.FirstMeeting = histogramOf(hist, "tx"), histogramOf(hist, "fc"), histogramOf(hist, "tm")
 	for _, g := range rep.Groups {
 		row := pages.AdminGroup{ID: g.GroupID, MedianResponse: "—", ResponseRate: "—"}
 		row.Notified, row.Accepted, row.Declined, row.TimedOut = deref(g.Notified), deref(g.Accepted), deref(g.Declined), deref(g.TimedOut)
@@ -141,6 +77,15 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 	}
 	slices.SortStableFunc(v.Groups, func(x, y pages.AdminGroup) int { return int(y.Notified - x.Notified) })
 	return v, nil
+}
+
+// histogramOf is a duration histogram's bars, one per bucket.
+func histogramOf(hist map[string]int64, prefix string) []pages.AdminCount {
+	var out []pages.AdminCount
+	for _, b := range hourBuckets {
+		out = append(out, pages.AdminCount{Label: hoursLabel(b), N: hist[prefix+"_le_"+strconv.Itoa(b)]})
+	}
+	return append(out, pages.AdminCount{Label: "Longer", N: hist[prefix+"_gt"]})
 }
 
 func deref(n *int64) int64 {

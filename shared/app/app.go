@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -44,16 +43,13 @@ type App struct {
 	Texter Texter
 	// Metrics receives CloudWatch metrics (nil: none).
 	Metrics *metrics.Emitter
-	// HTTP sends status webhooks to clinics.
-	HTTP *http.Client
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Poster posts to clinics' endpoints: status webhooks, and what
+	// packages beside this one post (Subscription notifications).
+	Poster Poster
+	Log    *slog.Logger
+	Now    func() time.Time
 	// LinkKey returns the key that binds page forms to their links.
 	LinkKey func(ctx context.Context) ([]byte, error)
-	// Effects are the effects of event types whose use cases live in
-	// packages of their own beside this one (shared/imports): the
-	// dispatcher runs them as it runs the others (see RunEvent).
-	Effects map[referral.EventType]func(context.Context, referral.Event) error
 	// CacheScope, when set, names the cache a request's process-level
 	// reads (the clinic cache) use: one process serving several functions
 	// (a test harness) keeps one cache per function, as separate Lambdas do.
@@ -61,7 +57,12 @@ type App struct {
 
 	clinicsMu sync.Mutex
 	clinics   map[string]cachedClinic
-	jwks      jwksCache // FHIR clients' key sets fetched by URL
+
+	// effects and statusHooks are what use-case packages beside this one
+	// added (Handle, OnStatus), set while the process is wired, before it
+	// serves.
+	effects     map[referral.EventType]Effect
+	statusHooks []StatusHook
 }
 
 type cachedClinic struct {
@@ -79,8 +80,8 @@ func (a *App) now() time.Time {
 	return time.Now().UTC()
 }
 
-// clinic returns a clinic, from the process cache when fresh.
-func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
+// Clinic returns a clinic, from the process cache when fresh.
+func (a *App) Clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	now := a.now()
 	key := id
 	if a.CacheScope != nil {
@@ -105,9 +106,9 @@ func (a *App) clinic(ctx context.Context, id string) (dynamo.Clinic, error) {
 	return cl, nil
 }
 
-// forgetClinic drops a clinic from the cache (every scope's) after it
+// ForgetClinic drops a clinic from the cache (every scope's) after it
 // changed.
-func (a *App) forgetClinic(id string) {
+func (a *App) ForgetClinic(id string) {
 	a.clinicsMu.Lock()
 	for k, c := range a.clinics {
 		if c.c.ID == id {
@@ -121,32 +122,31 @@ func (a *App) forgetClinic(id string) {
 // HANDOFF_ADMIN_TOKEN or, in AWS, its SHA-256 (HANDOFF_ADMIN_TOKEN_SHA256), so
 // the token itself is kept nowhere.
 func (a *App) CheckAdmin(_ context.Context, bearer string) error {
-	want := a.Config.AdminTokenSHA256
-	if a.Config.AdminToken != "" {
-		want = HashToken(a.Config.AdminToken)
-	}
+	want := a.AdminBind()
 	if want == "" || bearer == "" || subtle.ConstantTimeCompare([]byte(HashToken(bearer)), []byte(want)) != 1 {
 		return problem.Errorf(problem.Unauthorized, "a valid admin bearer token is required (Authorization: Bearer <token>)")
 	}
 	return nil
 }
 
-// newID returns a new time-ordered id (a ULID). Ids made in one process in
+// NewID returns a new time-ordered id (a ULID). Ids made in one process in
 // the same millisecond still sort in the order they were made, so a
 // referral's events keep their order.
-func newID(now time.Time) string {
+func NewID(now time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
 }
 
-// linkToken returns the link token of a referral's consent page (kind
+// LinkToken returns the link token of a referral's consent page (kind
 // "consent") or of one route's group page (kind "group", seq the route): 256
 // bits, HMAC-SHA256 under the link key, base64url (43 characters). Kind
 // "text" is the consent page's token for texts: 128 bits (22 characters), so
 // that a text with its link fits one SMS segment; it opens the same page.
+// Kind "group-text" is the group page's token for texts, as short. Kind
+// "office" is a route's link for the group's service office.
 // Only a token's SHA-256 is stored; the dispatcher derives the token again
 // when it writes the message, so the token itself is never written anywhere
 // but into that message.
-func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
+func (a *App) LinkToken(ctx context.Context, kind, referralID string, seq int) (token, hash string, err error) {
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return "", "", err
@@ -154,7 +154,7 @@ func (a *App) linkToken(ctx context.Context, kind, referralID string, seq int) (
 	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "%s|%s|%d", kind, referralID, seq)
 	sum := m.Sum(nil)
-	if kind == "text" {
+	if kind == "text" || kind == "group-text" {
 		sum = sum[:16]
 	}
 	token = base64.RawURLEncoding.EncodeToString(sum)
@@ -167,8 +167,8 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// validToken reports whether s looks like a link token, before any lookup.
-func validToken(s string) bool {
+// ValidToken reports whether s looks like a link token, before any lookup.
+func ValidToken(s string) bool {
 	if len(s) != 43 && len(s) != 22 {
 		return false
 	}

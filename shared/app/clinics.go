@@ -58,7 +58,7 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 		fields = append(fields, problem.FieldError{Field: "contact_email", Detail: "must be an email address"})
 	}
 	if in.CallbackURL != "" {
-		if err := a.checkCallbackURL(in.CallbackURL); err != nil {
+		if err := a.CheckEndpoint(in.CallbackURL); err != nil {
 			fields = append(fields, problem.FieldError{Field: "callback_url", Detail: err.Error()})
 		}
 	}
@@ -95,7 +95,7 @@ func (a *App) CreateClinic(ctx context.Context, in NewClinic) (ClinicSecrets, er
 	if err := a.Clinics.Create(ctx, c); err != nil {
 		return ClinicSecrets{}, err
 	}
-	a.forgetClinic(in.ID)
+	a.ForgetClinic(in.ID)
 	a.Log.InfoContext(ctx, "clinic created", "clinic", in.ID, "callback", in.CallbackURL != "", "clinician_emails", *c.ClinicianEmails, "sms", *c.SMS)
 	return out, nil
 }
@@ -132,15 +132,18 @@ func (a *App) RemoveClinic(ctx context.Context, id string) (RemovedClinic, error
 	if err != nil {
 		return RemovedClinic{}, err
 	}
-	a.forgetClinic(id)
+	a.ForgetClinic(id)
 	a.Log.InfoContext(ctx, "clinic removed", "clinic", id)
 	return RemovedClinic{ID: id, RemovedAt: c.RemovedAt, DeletedAfter: time.Unix(c.TTL, 0).UTC()}, nil
 }
 
-// checkCallbackURL refuses callback targets that are not https (or http on a
-// local stack) with a host. Where the host resolves is checked again at send
-// time (private and link-local addresses are refused then).
-func (a *App) checkCallbackURL(raw string) error {
+// CheckEndpoint refuses an address handoff would post to or fetch from for
+// a clinic (a status webhook's callback URL, a Subscription's endpoint, a
+// JWKS URL) unless it is an absolute https URL (or http on a local stack)
+// with a host and no credentials. Its error says which, in words fit for a
+// field error. Where the host resolves is checked again when it is
+// reached (shared/outbound refuses special-purpose addresses then).
+func (a *App) CheckEndpoint(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || len(raw) > 2048 {
 		return errors.New("must be an absolute URL")

@@ -25,15 +25,15 @@ var errLinkGone = problem.Errorf(problem.Gone, "this link has expired")
 
 // linkRecord resolves a page token to its record. Errors: problem.NotFound for
 // an unknown token (or one of another kind), problem.Gone for an expired one.
-func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token, *dynamo.Record, error) {
-	if !validToken(token) {
+func (a *App) linkRecord(ctx context.Context, token string, kinds ...string) (dynamo.Token, *dynamo.Record, error) {
+	if !ValidToken(token) {
 		return dynamo.Token{}, nil, errLinkNotFound
 	}
 	t, err := a.Referrals.Token(ctx, HashToken(token))
 	if err != nil {
 		return t, nil, err
 	}
-	if t.Kind != kind {
+	if !slices.Contains(kinds, t.Kind) {
 		return t, nil, errLinkNotFound
 	}
 	rec, err := a.Referrals.Load(ctx, t.ReferralID)
@@ -67,7 +67,7 @@ func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.event(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}
@@ -84,7 +84,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		// page opened before that (a fast click) shows nothing to confirm yet.
 		return pages.ConsentView{}, problem.Errorf(problem.Unavailable, "the page is being prepared")
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return pages.ConsentView{}, err
 	}
@@ -104,9 +104,10 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		ExpiresAt: zoned(consentExpiry(r), patientZone(r)), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
-	v.Channel, err = channelWords(lang, r)
-	if err != nil {
-		return v, err
+	if v.NoContact = r.Patient.Email == "" && r.Patient.Phone == ""; !v.NoContact {
+		if v.Channel, err = channelWords(lang, r); err != nil {
+			return v, err
+		}
 	}
 	for _, o := range r.Offers {
 		v.Groups = append(v.Groups, pages.GroupOffer{
@@ -118,7 +119,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		tz := patientZone(r)
 		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
 	}
-	return v, nil
+	return v, a.consentPlanView(ctx, token, rec, &v)
 }
 
 // channelWords names the contact channel that would be shared, masked.
@@ -187,6 +188,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		if mode != pages.ModeSelf {
 			mode = pages.ModeIntroduce
 		}
+		if mode == pages.ModeIntroduce && v.NoContact {
+			// Not offered: the groups would have no way to reach the patient.
+			return pages.NoticeTryAgain, nil
+		}
 		// The exact text the patient saw and agreed to, hashed into the record.
 		v.Chosen, v.Mode = chosen, mode
 		text, err := pages.ConsentText(v)
@@ -194,7 +199,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			return "", err
 		}
 		sum := sha256.Sum256([]byte(text))
-		clinic, err := a.clinic(ctx, r.ClinicID)
+		clinic, err := a.Clinic(ctx, r.ClinicID)
 		if err != nil {
 			return "", err
 		}
@@ -205,7 +210,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			}
 		}
 		channel := "email"
-		if r.Patient.Email == "" {
+		switch {
+		case v.NoContact:
+			channel = "" // none to share
+		case r.Patient.Email == "":
 			channel = "phone"
 		}
 		disclosed := "first name and " + channel
@@ -221,10 +229,10 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 			Redisclosure: consentRedisclosure, TextSHA256: hex.EncodeToString(sum[:]), Language: v.Lang,
 		}
 		r.Status, r.UpdatedAt = referral.Consented, now
-		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
-			a.statusEvent(r, "the patient agreed"),
-			a.event(r, referral.ConsentGiven, now, func(e *referral.Event) { e.Data = map[string]string{"mode": mode} }),
-			a.event(r, referral.ReceiptRequested, now, nil),
+		err = a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.StatusEvent(r, "the patient agreed"),
+			a.NewEvent(r, referral.ConsentGiven, now, func(e *referral.Event) { e.Data = map[string]string{"mode": mode} }),
+			a.NewEvent(r, referral.ReceiptRequested, now, nil),
 		}})
 		if err != nil {
 			return "", err
@@ -237,25 +245,31 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		}
 		r.Status, r.UpdatedAt = referral.Declined, now
 		r.Consent = &referral.Consent{DeclinedAt: now, Language: v.Lang, Discloser: v.ClinicName}
-		err = a.apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
-			a.statusEvent(r, "the patient said no"),
-			a.event(r, referral.ConsentDeclined, now, nil),
+		err = a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+			a.StatusEvent(r, "the patient said no"),
+			a.NewEvent(r, referral.ConsentDeclined, now, nil),
 		}})
 		if err != nil {
 			return "", err
 		}
 		a.Log.InfoContext(ctx, "consent declined", "referral", r.ID)
 		return pages.NoticeDeclined, nil
+	case pages.ActionAttended, pages.ActionMissed:
+		if ok, err := a.answerAttendance(ctx, rec, f.Action, "the patient"); !ok || err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "first meeting answered", "referral", r.ID, "answer", f.Action)
+		return f.Action, nil // NoticeAttended, NoticeMissed
 	case pages.ActionRevoke:
-		if r.Consent == nil || !referral.CanMove(r.Status, referral.Revoked) {
+		if r.Consent == nil || !r.CanMove(referral.Revoked) {
 			return noticeFor(r.Status), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
 		r.Consent.RevokedAt = now
 		// Revoking stops disclosure: the contact fields are deleted at once.
 		r.Patient.Email, r.Patient.Phone = "", ""
-		ch.Events = append(ch.Events, a.event(r, referral.ConsentRevoked, now, nil))
-		if err := a.apply(ctx, ch); err != nil {
+		ch.Events = append(ch.Events, a.NewEvent(r, referral.ConsentRevoked, now, nil))
+		if err := a.Apply(ctx, ch); err != nil {
 			return "", err
 		}
 		a.Log.InfoContext(ctx, "consent revoked", "referral", r.ID)

@@ -42,6 +42,34 @@ func (a *App) RunEvent(ctx context.Context, referralID, eventID string) error {
 	return nil
 }
 
+// Effect runs the effect of one pending event. It finishes the event
+// (Referrals.Finish, or in the transaction of the change it makes) when its
+// work is done; an error leaves the event pending for a retry, and Later
+// asks for the retry at a given time.
+type Effect func(ctx context.Context, ev referral.Event) error
+
+// StatusHook is told of each status change of a referral, once per
+// status-changed event, after the clinic's own status webhook; an error
+// retries the whole event, so a hook must make its own outside actions
+// idempotent through the ledger (Claim, Record).
+type StatusHook func(ctx context.Context, rec *dynamo.Record, ev referral.Event) error
+
+// Handle makes e the effect of events of type t. It is how a use-case
+// package beside this one (the EHR's Subscriptions, the clinic's pages) adds
+// the effects of its own events to the one dispatcher and ledger. Call it
+// while wiring the process, before it serves: it is not safe for concurrent
+// use. The types this package handles itself keep their own effects.
+func (a *App) Handle(t referral.EventType, e Effect) {
+	if a.effects == nil {
+		a.effects = map[referral.EventType]Effect{}
+	}
+	a.effects[t] = e
+}
+
+// OnStatus adds h to what each status change of a referral runs (see
+// StatusHook). Call it while wiring the process, before it serves.
+func (a *App) OnStatus(h StatusHook) { a.statusHooks = append(a.statusHooks, h) }
+
 func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 	switch ev.Type {
 	case referral.ConsentRequested:
@@ -74,14 +102,16 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onListingCheck(ctx, ev)
 	case referral.ListingHandover:
 		return a.onListingHandover(ctx, ev)
-	case referral.Heartbeat:
-		return a.onHeartbeat(ctx, ev)
-	default:
-		if f := a.Effects[ev.Type]; f != nil {
-			return f(ctx, ev)
-		}
-		// Timeline-only events (consent-declined, consent-revoked).
+	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted:
+		// Timeline-only events.
 		return a.Referrals.Finish(ctx, ev)
+	default:
+		if e, ok := a.effects[ev.Type]; ok {
+			return e(ctx, ev) // an effect a package beside this one added
+		}
+		// An event of a package beside this one that this process did not
+		// wire (ehr.Service.Register, say): left pending, not dropped.
+		return fmt.Errorf("no effect for events of type %q in this process", ev.Type)
 	}
 }
 
@@ -91,12 +121,12 @@ func (a *App) Retry(ctx context.Context, ev dynamo.EventRef, attempt int) error 
 	if err != nil || !pending {
 		return err
 	}
-	return a.Referrals.Reschedule(ctx, e, a.now().Add(backoff(e.Attempt+1)), e.Attempt+1)
+	return a.Referrals.Reschedule(ctx, e, a.now().Add(Backoff(e.Attempt+1)), e.Attempt+1)
 }
 
-// backoff is the delay before attempt n (1-based): 1 s doubling, capped at 1 h,
+// Backoff is the delay before attempt n (1-based): 1 s doubling, capped at 1 h,
 // with ±20% jitter.
-func backoff(n int) time.Duration {
+func Backoff(n int) time.Duration {
 	d := time.Second << min(n-1, 12)
 	if d > time.Hour {
 		d = time.Hour
@@ -105,12 +135,12 @@ func backoff(n int) time.Duration {
 	return d + j
 }
 
-// sendOnce sends one email for one event's effect at most once: the ledger
+// SendOnce sends one email for one event's effect at most once: the ledger
 // entry is claimed before sending and completed after. Only a crash between the
 // two can repeat the email (once the claim's lease runs out).
-func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
+func (a *App) SendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
 	key := ev.ID + "#" + effect
-	if run, err := a.claim(ctx, key); !run {
+	if run, err := a.Claim(ctx, key); !run {
 		return err
 	}
 	msg, err := build()
@@ -125,14 +155,14 @@ func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "email sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.record(ctx, key, id)
+	return a.Record(ctx, key, id)
 }
 
-// claim takes an effect's ledger entry before its outside action (an email, a
+// Claim takes an effect's ledger entry before its outside action (an email, a
 // status webhook). It reports whether the action is to run now: false with no
 // error when it is done already, false with ErrBusy while another worker
 // holds it.
-func (a *App) claim(ctx context.Context, key string) (bool, error) {
+func (a *App) Claim(ctx context.Context, key string) (bool, error) {
 	st, err := a.Referrals.Claim(ctx, key, a.now(), claimLease)
 	switch {
 	case err != nil:
@@ -145,10 +175,10 @@ func (a *App) claim(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-// record completes an effect's ledger entry once its outside action is done.
+// Record completes an effect's ledger entry once its outside action is done.
 // The record is what keeps the action from repeating, so it is tried a few
 // times, even if the caller's context has ended meanwhile.
-func (a *App) record(ctx context.Context, key, result string) error {
+func (a *App) Record(ctx context.Context, key, result string) error {
 	rctx := context.WithoutCancel(ctx)
 	for attempt := 0; ; attempt++ {
 		err := a.Referrals.Complete(rctx, key, result)
@@ -159,14 +189,14 @@ func (a *App) record(ctx context.Context, key, result string) error {
 	}
 }
 
-// apply writes a change. When it closes the referral, it adds the event that
+// Apply writes a change. When it closes the referral, it adds the event that
 // sets the retention period on everything the referral left behind.
-func (a *App) apply(ctx context.Context, ch dynamo.Change) error {
+func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
 	r := ch.Referral
-	if !r.Status.Open() {
+	if !r.Open() {
 		for _, e := range ch.Events {
 			if e.Type == referral.StatusChanged && e.Status == r.Status {
-				ch.Events = append(ch.Events, a.event(r, referral.Closed, a.now(), nil))
+				ch.Events = append(ch.Events, a.NewEvent(r, referral.Closed, a.now(), nil))
 				break
 			}
 		}
@@ -185,23 +215,23 @@ func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	r := rec.Referral
-	if r.Status.Open() {
+	if r.Open() {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	_, consent, err := a.linkToken(ctx, "consent", r.ID, 0)
+	_, consent, err := a.LinkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
 		return err
 	}
 	hashes := []string{consent}
 	if r.Patient.Mobile {
-		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
+		_, h, err := a.LinkToken(ctx, "text", r.ID, 0)
 		if err != nil {
 			return err
 		}
 		hashes = append(hashes, h)
 	}
 	for _, rt := range rec.Routes {
-		_, h, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
+		_, h, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return err
 		}

@@ -33,29 +33,30 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 		ch := dynamo.Change{Referral: r}
 		if len(offers) == 0 {
 			r.Status, r.UpdatedAt = referral.Unmatched, a.now()
-			ch.Events = append(ch.Events, a.statusEvent(r, "no group in reach"))
+			ch.Events = append(ch.Events, a.StatusEvent(r, "no group in reach"))
 		}
-		if err := a.apply(ctx, ch); err != nil {
+		if err := a.Apply(ctx, ch); err != nil {
 			return err
 		}
 	}
 	if r.Status != referral.AwaitingConsent && r.Status != referral.Unmatched {
 		return a.Referrals.Finish(ctx, ev) // cancelled before the email went out
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
 	chs := a.reachable(r.Patient, r.Flags, clinic)
 	if len(chs) == 0 {
 		// The clinic stopped allowing texts after the referral came, or
-		// every channel failed meanwhile.
-		if !referral.CanMove(r.Status, referral.Unreachable) {
+		// every channel failed meanwhile. A referral of the clinic's own
+		// pages may have none: its QR code is the way in.
+		if !referral.CanMove(r.Status, referral.Unreachable) || r.Source == referral.SourceClinicPages {
 			return a.Referrals.Finish(ctx, ev)
 		}
 		r.Status, r.UpdatedAt = referral.Unreachable, a.now()
-		return a.apply(ctx, dynamo.Change{Referral: r, Done: &ev,
-			Events: []referral.Event{a.statusEvent(r, "no channel the clinic allows can reach the patient")}})
+		return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
+			Events: []referral.Event{a.StatusEvent(r, "no channel the clinic allows can reach the patient")}})
 	}
 	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], false)
 }
@@ -126,9 +127,9 @@ func (a *App) onConsentDeadline(ctx context.Context, ev referral.Event) error {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	r.Status, r.UpdatedAt = referral.Expired, a.now()
-	return a.apply(ctx, dynamo.Change{
+	return a.Apply(ctx, dynamo.Change{
 		Referral: r, Done: &ev,
-		Events: []referral.Event{a.statusEvent(r, "no answer from the patient before the link expired")},
+		Events: []referral.Event{a.StatusEvent(r, "no answer from the patient before the link expired")},
 	})
 }
 
@@ -142,12 +143,12 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 	if r.Patient.Email == "" || r.Consent == nil {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, "consent", r.ID, 0)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -178,5 +179,5 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 
 // message addresses a rendered email.
 func message(to string, m pages.Email) mail.Message {
-	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments}
 }

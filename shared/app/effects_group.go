@@ -36,7 +36,7 @@ func (a *App) onConsentGiven(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	ch.Done = &ev
-	return a.apply(ctx, ch)
+	return a.Apply(ctx, ch)
 }
 
 // advance approaches the next group the patient chose that can take the
@@ -75,7 +75,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		}
 		seq := len(rec.Routes) + 1
 		deadline := now.Add(a.Config.GroupResponseTimeout)
-		_, hash, err := a.linkToken(ctx, "group", r.ID, seq)
+		_, tok, err := a.routeToken(ctx, "group", r, seq, deadline)
 		if err != nil {
 			return ch, err
 		}
@@ -83,23 +83,23 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
-		ch.Tokens = append(ch.Tokens, dynamo.Token{
-			Hash: hash, Kind: "group", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
-			ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
-		})
+		ch.Tokens = append(ch.Tokens, tok)
 		data := map[string]string{"route": itoa(seq), "group": g.ID}
 		ch.Events = append(ch.Events,
-			a.event(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
-			a.event(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
+			a.NewEvent(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
+			a.NewEvent(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
 		)
+		if err := a.firstContact(ctx, &ch, r, g, seq, deadline, data); err != nil {
+			return ch, err
+		}
 		if r.Status != referral.Routed {
 			r.Status, r.UpdatedAt = referral.Routed, now
-			ch.Events = append(ch.Events, a.statusEvent(r, "group notified"))
+			ch.Events = append(ch.Events, a.StatusEvent(r, "group notified"))
 		}
 		return ch, nil
 	}
 	r.Status, r.UpdatedAt = referral.Unmatched, now
-	ch.Events = append(ch.Events, a.statusEvent(r, "no chosen group could take the referral"))
+	ch.Events = append(ch.Events, a.StatusEvent(r, "no chosen group could take the referral"))
 	return ch, nil
 }
 
@@ -117,12 +117,12 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		}
 		details = append(details, groupDetails(g, pages.Lang(r.Consent.Language)))
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
 	if r.Patient.Email != "" {
-		err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
 			return message(r.Patient.Email, m), err
 		})
@@ -131,8 +131,8 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		}
 	}
 	r.Status, r.UpdatedAt = referral.SharedWithPatient, a.now()
-	return a.apply(ctx, dynamo.Change{Referral: r, Done: &ev,
-		Events: []referral.Event{a.statusEvent(r, "group details sent to the patient")}})
+	return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
+		Events: []referral.Event{a.StatusEvent(r, "group details sent to the patient")}})
 }
 
 func groupDetails(g directory.Group, lang string) pages.GroupDetails {
@@ -188,12 +188,12 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "group", r.ID, rt.Seq)
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -240,19 +240,21 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 	if !ok || rt.Status != referral.RouteNotified || rec.Referral.Status != referral.Routed {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "", nil)
+	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "", nil, nil)
 	if err != nil {
 		return err
 	}
 	ch.Done = &ev
-	return a.apply(ctx, ch)
+	return a.Apply(ctx, ch)
 }
 
 // answerRoute records a group's answer (or a time-out) on a route and what
-// follows for the referral.
-func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string, vol *referral.Volunteer) (dynamo.Change, error) {
+// follows for the referral: an accept may name the volunteer and choose
+// the first meeting (plan).
+func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string, vol *referral.Volunteer, plan *referral.FirstMeeting) (dynamo.Change, error) {
 	r := rec.Referral
 	now := a.now()
+	first := firstAnswer(rec, rt, to)
 	rt.Status, rt.Reason, rt.At = to, reason, now
 	for i := range rec.Routes {
 		if rec.Routes[i].Seq == rt.Seq {
@@ -275,22 +277,48 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 			r.Volunteer = vol
 			detail += "; the group named the volunteer who will reach out"
 		}
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, detail)}}
-		if vol != nil {
-			ch.Events = append(ch.Events, a.event(r, referral.VolunteerNamed, now, nil))
+		if plan != nil {
+			r.FirstMeeting = plan
+			detail += "; the group chose the first meeting"
+		}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, detail)}}
+		switch {
+		case plan != nil: // the plan names the volunteer too
+			ch.Events = append(ch.Events, a.planEvents(r, *plan)...)
+		case vol != nil:
+			ch.Events = append(ch.Events, a.NewEvent(r, referral.VolunteerNamed, now, nil))
 		}
 	case referral.RouteConnected:
 		r.Status, r.UpdatedAt = referral.Connected, now
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group connected with the patient")}}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, "the group connected with the patient")}}
 	case referral.RouteNotConnected:
 		r.Status, r.UpdatedAt = referral.NotConnected, now
-		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.statusEvent(r, "the group could not reach the patient")}}
+		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, "the group could not reach the patient")}}
 	}
 	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
-	ch.Events = append(ch.Events, a.event(r, referral.RouteAnswered, now, func(e *referral.Event) {
+	ch.Moot = append(ch.Moot, windowsOf(rec, rt)...)
+	ch.Events = append(ch.Events, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
 		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
+		if first {
+			e.Data["first"] = "1" // the referral's first answer from a group
+		}
 	}))
 	return ch, nil
+}
+
+// firstAnswer reports whether a group's answer to rt is the referral's
+// first accept or decline (before rec records it).
+func firstAnswer(rec *dynamo.Record, rt referral.Route, to referral.RouteStatus) bool {
+	if rt.Status != referral.RouteNotified || (to != referral.RouteAccepted && to != referral.RouteDeclined) {
+		return false
+	}
+	for _, o := range rec.Routes {
+		switch o.Status {
+		case referral.RouteAccepted, referral.RouteDeclined, referral.RouteConnected, referral.RouteNotConnected:
+			return false
+		}
+	}
+	return true
 }
 
 // onWithdrawn tells a notified group that the referral is off.
@@ -310,12 +338,12 @@ func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	clinic, err := a.clinic(ctx, rec.Referral.ClinicID)
+	clinic, err := a.Clinic(ctx, rec.Referral.ClinicID)
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, "group", rec.Referral.ID, rt.Seq)
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, "group", rec.Referral.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}

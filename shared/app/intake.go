@@ -6,7 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
+	"net/textproto"
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -23,7 +23,7 @@ const idempotencyWindow = 8 * 24 * time.Hour
 // Delivery is one signed referral webhook as it arrived.
 type Delivery struct {
 	ClinicID    string
-	Header      http.Header
+	Header      map[string][]string // as net/http's Header holds it
 	ContentType string
 	Body        []byte
 }
@@ -59,7 +59,7 @@ func (a *App) SubmitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 }
 
 func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
-	c, err := a.clinic(ctx, d.ClinicID)
+	c, err := a.Clinic(ctx, d.ClinicID)
 	if problem.Is(err, problem.NotFound) {
 		return nil, errBadSignature
 	}
@@ -74,75 +74,129 @@ func (a *App) submitReferral(ctx context.Context, d Delivery) ([]byte, error) {
 	if err := v.Verify(d.Body, d.Header, secret); err != nil {
 		return nil, errBadSignature
 	}
-	webhookID := d.Header.Get("webhook-id")
+	header := textproto.MIMEHeader(d.Header)
+	webhookID := header.Get("webhook-id")
 	if webhookID == "" {
-		webhookID = d.Header.Get("svix-id")
+		webhookID = header.Get("svix-id")
 	}
 	if len(webhookID) > 256 {
 		return nil, problem.Errorf(problem.Malformed, "webhook-id is longer than 256 characters")
 	}
-	answer, _, err := a.createReferral(ctx, c, webhookID, d.ContentType, d.Body, "", dynamo.TaskIdentifiers{})
+	in, err := intake.Parse(d.ContentType, d.Body)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(d.Body)
+	answer, _, err := a.createReferral(ctx, c, in, Arrival{Media: d.ContentType}, &dynamo.Idempotency{
+		ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
+	})
 	return answer, err
 }
 
-// createReferral is every referral's one intake path, whatever brought it (a
-// signed webhook, a FHIR Task): decode and minimize, check the patient can be
-// reached, and store the referral with its first events, once per delivery
-// key (a repeated key with the same body answers as the first time). It
-// returns the stored receipt, and whether it was stored before (a replay).
-// idents index a FHIR Task's identifiers in the same transaction.
-func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, contentType string, body []byte, source string, idents dynamo.TaskIdentifiers) ([]byte, *dynamo.Record, error) {
-	d := Delivery{ContentType: contentType, Body: body}
-	in, err := intake.Parse(d.ContentType, d.Body)
+// Arrival says how a referral came, besides its intake value.
+type Arrival struct {
+	// Source is "fhir" for a Task an EHR created through the FHIR API (its
+	// clinic can then search it), referral.SourceClinicPages for one made on
+	// the clinic's own pages, "" for a webhook.
+	Source string
+	// Media is the media type it came as: in a FHIR one, errors name FHIR
+	// elements.
+	Media string
+	// Identifiers index a Task's identifiers in the same transaction.
+	Identifiers dynamo.TaskIdentifiers
+	// Delivery, when set, stores the referral once per delivery key (a
+	// form's one-time key): the same key again with the same BodyHash
+	// answers as the first time and writes nothing.
+	Delivery *dynamo.Idempotency
+}
+
+// CreateReferral is the intake of a referral decoded elsewhere (a FHIR
+// Task by shared/ehr, a clinic's page by shared/room): as for a webhook, it
+// checks that the patient can be reached — except for a referral of the
+// clinic's own pages, whose patient may have given no contact (the page's
+// QR code then brings them to the consent page) — and stores the referral
+// with its first events in one transaction. It keeps a delivery record only
+// when how.Delivery is set (a FHIR create is never a replay of another). It
+// returns the receipt, and the referral as written (what a read would load
+// now, without the read), or nil for a repeated delivery. Errors:
+// problem.Invalid (no channel reaches the patient), problem.Conflict (a
+// repeated delivery key with another body), dynamo.ErrTaskMatched (a
+// conditional create another create beat).
+func (a *App) CreateReferral(ctx context.Context, c dynamo.Clinic, in referral.Intake, how Arrival) (Receipt, *dynamo.Record, error) {
+	answer, rec, err := a.createReferral(ctx, c, in, how, how.Delivery)
 	if err != nil {
-		return nil, nil, err
+		return Receipt{}, nil, err
 	}
+	if rec != nil {
+		r := rec.Referral
+		return receiptOf(r), rec, nil
+	}
+	var receipt Receipt
+	err = json.Unmarshal(answer, &receipt)
+	return receipt, nil, err
+}
+
+// receiptOf is the 202 answer to an accepted referral.
+func receiptOf(r *referral.Referral) Receipt {
+	return Receipt{
+		ID: r.ID, Status: r.Status, CreatedAt: r.CreatedAt,
+		Links: map[string]string{"self": "/v1/clinics/" + r.ClinicID + "/referrals/" + r.ID},
+	}
+}
+
+// createReferral is every referral's one intake path, whatever brought it (a
+// signed webhook, a FHIR Task), once its body is decoded and minimized:
+// check the patient can be reached, and store the referral with its first
+// events. A webhook delivery (idem not nil) is stored once per webhook id
+// with its receipt (a repeated id with the same body answers as the first
+// time, and rec is nil). It returns the receipt (webhooks only) and the
+// referral as written.
+func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.Intake, how Arrival, idem *dynamo.Idempotency) ([]byte, *dynamo.Record, error) {
 	channels := a.reachable(in.Patient, nil, c)
-	if len(channels) == 0 {
-		return nil, nil, a.unreachableAtIntake(d.ContentType, in.Patient, c)
+	if len(channels) == 0 && how.Source != referral.SourceClinicPages {
+		return nil, nil, a.unreachableAtIntake(how.Media, in.Patient, c)
 	}
 	now := a.now()
 	r := &referral.Referral{
-		ID: newID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: source, FirstChannel: channels[0],
+		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source,
 	}
-	answer, err := json.Marshal(Receipt{
-		ID: r.ID, Status: r.Status, CreatedAt: now,
-		Links: map[string]string{"self": "/v1/clinics/" + c.ID + "/referrals/" + r.ID},
-	})
+	if len(channels) > 0 {
+		r.FirstChannel = channels[0]
+	}
+	_, tokHash, err := a.LinkToken(ctx, "consent", r.ID, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	_, tokHash, err := a.linkToken(ctx, "consent", r.ID, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	sum := sha256.Sum256(d.Body)
 	n := dynamo.NewReferral{
-		Referral: r, Identifiers: idents,
-		Idempotency: dynamo.Idempotency{
-			ClinicID: c.ID, WebhookID: webhookID, BodyHash: hex.EncodeToString(sum[:]),
-			Answer: answer, At: now, TTL: now.Add(idempotencyWindow).Unix(),
-		},
+		Referral: r, Identifiers: how.Identifiers,
 		Token: dynamo.Token{
 			Hash: tokHash, Kind: "consent", ReferralID: r.ID, ClinicID: c.ID,
 			ExpiresAt: now.Add(a.Config.ConsentTTL), TTL: now.Add(a.Config.ConsentTTL + a.Config.Retention).Unix(),
 		},
 		Events: []referral.Event{
-			a.event(r, referral.StatusChanged, now, func(e *referral.Event) {
+			a.NewEvent(r, referral.StatusChanged, now, func(e *referral.Event) {
 				e.Status = referral.AwaitingConsent
 				e.Detail = "referral received"
 			}),
-			a.event(r, referral.ConsentRequested, now, nil),
-			a.event(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
+			a.NewEvent(r, referral.ConsentRequested, now, nil),
+			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
 	}
+	if idem != nil {
+		answer, err := json.Marshal(receiptOf(r))
+		if err != nil {
+			return nil, nil, err
+		}
+		idem.Answer, idem.At, idem.TTL = answer, now, now.Add(idempotencyWindow).Unix()
+		n.Idempotency = *idem
+	}
 	if a.Config.ConsentReminder < a.Config.ConsentTTL {
-		n.Events = append(n.Events, a.event(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
+		n.Events = append(n.Events, a.NewEvent(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
 	}
 	if in.Patient.Mobile {
 		// The consent link's short form, for texts.
-		_, h, err := a.linkToken(ctx, "text", r.ID, 0)
+		_, h, err := a.LinkToken(ctx, "text", r.ID, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -167,20 +221,20 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, webhookID, co
 	return stored, rec, nil
 }
 
-// event builds an event for r, due at due (now for immediate ones).
-func (a *App) event(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
+// NewEvent builds an event for r, due at due (now for immediate ones).
+func (a *App) NewEvent(r *referral.Referral, t referral.EventType, due time.Time, set func(*referral.Event)) referral.Event {
 	now := a.now()
-	e := referral.Event{ID: newID(now), Partition: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
+	e := referral.Event{ID: NewID(now), Partition: r.ID, ClinicID: r.ClinicID, Type: t, At: now, Due: due}
 	if set != nil {
 		set(&e)
 	}
 	return e
 }
 
-// statusEvent records a status change: the timeline entry that also drives the
+// StatusEvent records a status change: the timeline entry that also drives the
 // clinician's webhook and email.
-func (a *App) statusEvent(r *referral.Referral, detail string) referral.Event {
-	return a.event(r, referral.StatusChanged, a.now(), func(e *referral.Event) {
+func (a *App) StatusEvent(r *referral.Referral, detail string) referral.Event {
+	return a.NewEvent(r, referral.StatusChanged, a.now(), func(e *referral.Event) {
 		e.Status = r.Status
 		e.Detail = detail
 	})

@@ -44,7 +44,7 @@ func (a *App) listingEvent(gid string, due time.Time, periodic bool) referral.Ev
 	if periodic {
 		data["periodic"] = "1"
 	}
-	return referral.Event{ID: newID(now), Partition: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
+	return referral.Event{ID: NewID(now), Partition: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
 }
 
 // RequestListingCheck sends a group's contact a listing check now. It
@@ -142,7 +142,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	}
 	next := a.nextCheck(g, at)
 	// The link is the contact's: a new contact gets a new one.
-	tok, hash, err := a.linkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
+	tok, hash, err := a.LinkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.Partition, Tokens: []dynamo.Token{token}}); err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		m, err := pages.ListingCheckEmail(groupLang(g), g.Name, a.Config.PublicURL+"/l/"+tok)
 		return message(g.Contact.Email, m), err
 	})
@@ -195,7 +195,7 @@ type listingLink struct {
 // link stops working once the group is handed over (410), and so does a
 // hand-over link another hand-over replaced. Errors: problem.NotFound, Gone.
 func (a *App) listingGroup(ctx context.Context, token string) (listingLink, error) {
-	if !validToken(token) {
+	if !ValidToken(token) {
 		return listingLink{}, errLinkNotFound
 	}
 	t, err := a.Referrals.Token(ctx, HashToken(token))
@@ -279,6 +279,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 		}
 	}
 	v.Where = groupWhere(g)
+	v.ContactPhone, v.ContactTexts = g.Contact.Phone, g.Contact.Texts
 	return v, nil
 }
 
@@ -375,13 +376,19 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 }
 
 // updated is g with what the contact changed on the update form: whether it
-// accepts referrals, its weekly capacity (when the form carries it) and,
+// accepts referrals, its weekly capacity and the contact's number and
+// agreement to texts (when the form carries them) and,
 // unless a feed owns them, its format and its meetings (in the group's time
 // zone). It returns the problem.Invalid error of the listing's own checks.
 func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
 	g.AcceptingReferrals = f.Accepting
 	if f.Capacity != nil {
 		g.WeeklyCapacity = *f.Capacity
+	}
+	if f.Contact != nil {
+		// The contact's own word: the number (in E.164 once normalized) and
+		// whether they take notices by text at it.
+		g.Contact.Phone, g.Contact.Texts = f.Contact.Phone, f.Contact.Texts
 	}
 	if f.Formats != nil {
 		if g.Source != "admin" {
@@ -425,7 +432,7 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 		return "", err
 	}
 	part := dynamo.GroupPartition(g.ID)
-	_, hash, err := a.linkToken(ctx, handoverKind, part, seq)
+	_, hash, err := a.LinkToken(ctx, handoverKind, part, seq)
 	if err != nil {
 		return "", err
 	}
@@ -501,8 +508,8 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 		return a.Referrals.Finish(ctx, ev) // confirmed or replaced meanwhile
 	}
 	lang := groupLang(g)
-	err = a.sendOnce(ctx, ev, "email-new", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, handoverKind, ev.Partition, g.HandoverSeq)
+	err = a.SendOnce(ctx, ev, "email-new", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, handoverKind, ev.Partition, g.HandoverSeq)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -512,8 +519,8 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.sendOnce(ctx, ev, "email-old", func() (mail.Message, error) {
-		tok, _, err := a.linkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
+	err = a.SendOnce(ctx, ev, "email-old", func() (mail.Message, error) {
+		tok, _, err := a.LinkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
 		if err != nil {
 			return mail.Message{}, err
 		}

@@ -19,13 +19,14 @@ import (
 
 // FunnelStages are the stages a referral reaches, in order: received by
 // handoff, the patient contacted (the consent link sent), the link opened,
-// consented, routed to a group, accepted by a group, connected.
-var FunnelStages = []string{"received", "contacted", "viewed", "consented", "routed", "accepted", "connected"}
+// consented, routed to a group, accepted by a group, connected, and went
+// to the first meeting the group chose.
+var FunnelStages = []string{"received", "contacted", "viewed", "consented", "routed", "accepted", "connected", "attended"}
 
 // stageOf is the funnel stage a status marks, if any.
 var stageOf = map[referral.Status]string{
 	referral.AwaitingConsent: "received", referral.Consented: "consented", referral.Routed: "routed",
-	referral.Accepted: "accepted", referral.Connected: "connected",
+	referral.Accepted: "accepted", referral.Connected: "connected", referral.Attended: "attended",
 }
 
 // hourBuckets are the upper bounds, in hours, of the duration histograms'
@@ -75,6 +76,7 @@ func (a *App) count(ctx context.Context, key string, at time.Time, scopes []stri
 // statusMetrics are the CloudWatch metrics of the statuses that have one.
 var statusMetrics = map[referral.Status]string{
 	referral.Consented: "Consents", referral.Connected: "Connections", referral.Unreachable: "Unreachable",
+	referral.Attended: "Attendances",
 }
 
 // countStatus counts a referral's arrival at a status (once per referral
@@ -90,12 +92,25 @@ func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral
 		c[bucket("tc", ev.At.Sub(r.CreatedAt))] = 1
 	case referral.Connected:
 		c[bucket("tx", ev.At.Sub(r.CreatedAt))] = 1
+	case referral.Attended:
+		// From consent to the start of the first meeting attended.
+		if r.Consent != nil && r.FirstMeeting != nil {
+			c[bucket("tm", r.FirstMeeting.Start.Sub(r.Consent.SignedAt))] = 1
+		}
 	}
 	var metric []string
 	if m, ok := statusMetrics[ev.Status]; ok {
 		metric = []string{m}
 	}
 	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c, metric...)
+}
+
+// CountContacted counts the patient contacted by a way a use case beside
+// app has of its own (the clinic's QR code, opened on the patient's phone),
+// once per referral whatever reached them first: the count a consent link
+// sent makes, under the same key.
+func (a *App) CountContacted(ctx context.Context, r *referral.Referral, at time.Time) error {
+	return a.count(ctx, r.ID+"#count#contacted", at, referralScopes(r), map[string]int64{"contacted": 1})
 }
 
 // countChannel counts a message to the patient sent or failed on a channel.
@@ -141,7 +156,28 @@ func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
 	if err := a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + rec.Referral.ClinicID + "#G#" + group}, c); err != nil {
 		return err
 	}
+	if r := rec.Referral; ev.Data["first"] != "" && r.Consent != nil {
+		// From consent to the first answer of a group: once per referral.
+		d := ev.At.Sub(r.Consent.SignedAt)
+		counted, err := a.Referrals.Count(ctx, dynamo.Tally{Key: r.ID + "#count#first-contact", Day: ev.At,
+			Scopes: scopesOf(referralScopes(r), map[string]int64{bucket("fc", d): 1})})
+		if err != nil {
+			return err
+		}
+		if counted {
+			a.Metrics.Emit("TimeToFirstContact", d.Seconds(), metrics.Seconds)
+		}
+	}
 	return a.Referrals.Finish(ctx, ev)
+}
+
+// scopesOf gives each scope the same counters.
+func scopesOf(scopes []string, counters map[string]int64) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, s := range scopes {
+		out[s] = counters
+	}
+	return out
 }
 
 // countNotified counts a group notified of a referral.
@@ -213,6 +249,11 @@ type OutcomeReport struct {
 	FunnelByChannel map[string]map[string]*int64 `json:"funnel_by_channel"`
 	// Suppressed tells that small counts were left out (a clinic's view).
 	Suppressed bool `json:"small_counts_suppressed"`
+	// TimeToFirstContact is from consent to a group's first answer;
+	// TimeToFirstMeeting from consent to the start of a first meeting the
+	// patient went to.
+	TimeToFirstContact Durations `json:"time_to_first_contact"`
+	TimeToFirstMeeting Durations `json:"time_to_first_meeting"`
 }
 
 // AdminOutcomes is the operator's report. Errors: Unauthorized, Invalid.
@@ -227,7 +268,7 @@ func (a *App) AdminOutcomes(ctx context.Context, bearer string, q OutcomeQuery) 
 // ClinicOutcomes is a clinic's report of its own referrals. Errors:
 // Unauthorized (one answer for an unknown clinic and a wrong key), Invalid.
 func (a *App) ClinicOutcomes(ctx context.Context, clinicID, bearer string, q OutcomeQuery) (OutcomeReport, error) {
-	c, err := a.clinic(ctx, clinicID)
+	c, err := a.Clinic(ctx, clinicID)
 	if problem.Is(err, problem.NotFound) {
 		return OutcomeReport{}, errClinicAuth
 	}
@@ -309,6 +350,7 @@ func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 		Funnel: map[string]int64{}, Statuses: map[string]int64{}, Channels: map[string]ChannelOutcome{},
 		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{}, FunnelByChannel: map[string]map[string]*int64{},
 		TimeToConsent: durations(sum, "tc"), TimeToConnect: durations(sum, "tx"),
+		TimeToFirstContact: durations(sum, "fc"), TimeToFirstMeeting: durations(sum, "tm"),
 	}
 	for _, s := range FunnelStages {
 		rep.Funnel[s] = sum[s]
@@ -414,7 +456,8 @@ func (r OutcomeReport) WriteCSV(w io.Writer) error {
 	for _, d := range []struct {
 		name string
 		v    Durations
-	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect}} {
+	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect},
+		{"time_to_first_contact", r.TimeToFirstContact}, {"time_to_first_meeting", r.TimeToFirstMeeting}} {
 		row(d.name, "", "count", n(d.v.Count))
 		row(d.name, "", "p50_hours", hours(d.v.P50Hours))
 		row(d.name, "", "p90_hours", hours(d.v.P90Hours))

@@ -13,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
 // Texter sends one text message and returns the provider's message id. A
@@ -94,9 +95,38 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		}
 	}
 	lang := pages.Lang(r.Patient.Language)
+	if channel == ChannelSMS {
+		// Within the text limits (the first link at any hour, as it answers
+		// the clinic's referral): a text that must wait while the link is
+		// still good goes later; one that would come too late goes by email
+		// when there is one, else not at all.
+		email := r.Patient.Email != "" && !slices.Contains(r.Flags, flagPatientBounced)
+		kind, err := a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), AnyHour: !reminder,
+			Latest: r.CreatedAt.Add(a.Config.ConsentTTL), Email: email, Build: func() (sms.Text, error) {
+				tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
+				if err != nil {
+					return sms.Text{}, err
+				}
+				body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
+				return sms.Text{To: r.Patient.Phone, Body: body}, err
+			}})
+		switch kind {
+		case textlimit.ByEmail:
+			channel = ChannelEmail
+		case textlimit.Skip:
+			return a.Referrals.Finish(ctx, ev)
+		}
+		var un *sms.Unreachable
+		if errors.As(err, &un) {
+			return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if channel == ChannelEmail {
-		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
-			tok, _, err := a.linkToken(ctx, "consent", r.ID, 0)
+		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+			tok, _, err := a.LinkToken(ctx, "consent", r.ID, 0)
 			if err != nil {
 				return mail.Message{}, err
 			}
@@ -116,21 +146,6 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	err := a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := a.linkToken(ctx, "text", r.ID, 0)
-		if err != nil {
-			return sms.Text{}, err
-		}
-		body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
-		return sms.Text{To: r.Patient.Phone, Body: body}, err
-	})
-	var un *sms.Unreachable
-	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
-	}
-	if err != nil {
-		return err
-	}
 	if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
 		return err
 	}
@@ -149,14 +164,14 @@ func (a *App) countContacted(ctx context.Context, r *referral.Referral, ev refer
 	return a.count(ctx, r.ID+"#count#contacted", ev.At, referralScopes(r), map[string]int64{"contacted": 1})
 }
 
-// textOnce sends one text for one event's effect at most once, as sendOnce
+// TextOnce sends one text for one event's effect at most once, as SendOnce
 // does for email. A refusal leaves the ledger entry free.
-func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
 	if a.Texter == nil {
 		return errors.New("this process has no texter: texts are sent by the dispatcher")
 	}
 	key := ev.ID + "#" + effect
-	if run, err := a.claim(ctx, key); !run {
+	if run, err := a.Claim(ctx, key); !run {
 		return err
 	}
 	t, err := build()
@@ -171,7 +186,7 @@ func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.record(ctx, key, id)
+	return a.Record(ctx, key, id)
 }
 
 // channelFailed acts on a patient's channel that failed for the message of
@@ -202,26 +217,26 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 		detail := why
 		link := ev.Type == referral.ConsentRequested || ev.Type == referral.ConsentReminder
 		if moveOn && link && r.Status == referral.AwaitingConsent {
-			clinic, err := a.clinic(ctx, r.ClinicID)
+			clinic, err := a.Clinic(ctx, r.ClinicID)
 			if err != nil {
 				return err
 			}
 			switch next := a.reachable(r.Patient, r.Flags, clinic); {
 			case len(next) > 0:
 				detail += fmt.Sprintf("; the consent link goes by %s instead", channelName(next[0]))
-				ch.Events = append(ch.Events, a.event(r, ev.Type, a.now(), nil))
+				ch.Events = append(ch.Events, a.NewEvent(r, ev.Type, a.now(), nil))
 			case ev.Type == referral.ConsentRequested:
 				r.Status = referral.Unreachable
 				detail += "; no other way to reach the patient is left"
 			}
 		}
-		ch.Events = append(ch.Events, a.statusEvent(r, detail))
+		ch.Events = append(ch.Events, a.StatusEvent(r, detail))
 		// Counted first: the write below may finish ev, after which nothing
 		// would run again to count it.
 		if err := a.countChannel(ctx, r, ev, channel, "failed"); err != nil {
 			return err
 		}
-		err = a.apply(ctx, ch)
+		err = a.Apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) {
 			continue
 		}
@@ -278,6 +293,11 @@ func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
 	if err != nil {
 		return err
 	}
+	if ev.Type == referral.GroupText || ev.Type == referral.GroupWindow {
+		// A group contact's text: the patient's channels are not in question.
+		a.Log.WarnContext(ctx, "a group contact's text was not delivered", "referral", te.ReferralID, "event", te.EventID, "type", te.Type)
+		return nil
+	}
 	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's text was not delivered: "+why, true, nil)
 }
 
@@ -292,7 +312,7 @@ func (a *App) onConsentReminder(ctx context.Context, ev referral.Event) error {
 	if r.Status != referral.AwaitingConsent || !r.Matched {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}

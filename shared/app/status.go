@@ -18,6 +18,17 @@ type StatusView struct {
 	UpdatedAt  time.Time       `json:"updated_at"`
 	Timeline   []TimelineEntry `json:"timeline"`
 	Routes     []RouteView     `json:"routes"`
+	// FirstMeeting is the first meeting the accepting group chose, when it
+	// chose one.
+	FirstMeeting *FirstMeetingView `json:"first_meeting,omitempty"`
+}
+
+// FirstMeetingView is a first meeting as its clinic reads it: the group,
+// and when, in the meeting's own offset.
+type FirstMeetingView struct {
+	GroupID  string    `json:"group_id"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
 }
 
 // TimelineEntry is one status change.
@@ -43,31 +54,35 @@ type GroupRef struct {
 
 var errClinicAuth = problem.Errorf(problem.Unauthorized, "a valid api key for this clinic is required (Authorization: Bearer <api_key>)")
 
-// clinicRecord authenticates a clinic's api key and loads one of its referrals.
-// Errors: problem.Unauthorized (unknown clinic or wrong key), problem.NotFound
-// (no such referral, or another clinic's).
-func (a *App) clinicRecord(ctx context.Context, clinicID, bearer, id string) (*dynamo.Record, error) {
-	c, err := a.clinic(ctx, clinicID)
+// CheckClinicKey authenticates a clinic's api key. Errors:
+// problem.Unauthorized (unknown clinic or wrong key: no hint which).
+func (a *App) CheckClinicKey(ctx context.Context, clinicID, bearer string) error {
+	c, err := a.Clinic(ctx, clinicID)
 	if problem.Is(err, problem.NotFound) {
-		return nil, errClinicAuth
+		return errClinicAuth
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !apiKeyMatches(c, bearer) {
-		return nil, errClinicAuth
+		return errClinicAuth
 	}
+	return nil
+}
+
+// ClinicReferral loads one of a clinic's referrals, with its routes and
+// events (one Query). Errors: problem.NotFound (no such referral, or
+// another clinic's: no hint which).
+func (a *App) ClinicReferral(ctx context.Context, clinicID, id string) (*dynamo.Record, error) {
+	notFound := problem.Errorf(problem.NotFound, "referral not found")
 	if !validID(id) {
-		return nil, problem.Errorf(problem.NotFound, "referral not found")
+		return nil, notFound
 	}
 	rec, err := a.Referrals.Load(ctx, id)
-	if err != nil {
-		return nil, err
+	if problem.Is(err, problem.NotFound) || (err == nil && rec.Referral.ClinicID != clinicID) {
+		return nil, notFound
 	}
-	if rec.Referral.ClinicID != clinicID {
-		return nil, problem.Errorf(problem.NotFound, "referral not found")
-	}
-	return rec, nil
+	return rec, err
 }
 
 // validID reports whether s can be a referral id (a ULID), before any read.
@@ -83,23 +98,18 @@ func validID(s string) bool {
 	return true
 }
 
-// ReferralStatus returns a clinic's view of one referral.
-func (a *App) ReferralStatus(ctx context.Context, clinicID, bearer, id string) (StatusView, error) {
-	rec, err := a.clinicRecord(ctx, clinicID, bearer, id)
-	if err != nil {
-		return StatusView{}, err
-	}
-	return statusView(rec), nil
-}
-
-func statusView(rec *dynamo.Record) StatusView {
+// StatusViewOf is a clinic's view of a referral as loaded.
+func StatusViewOf(rec *dynamo.Record) StatusView {
 	r := rec.Referral
 	v := StatusView{
 		ID: r.ID, ExternalID: r.ExternalID, Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Timeline: []TimelineEntry{}, Routes: []RouteView{},
 	}
+	if fm := r.FirstMeeting; fm != nil {
+		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: zoned(fm.Start, fm.Zone), EndsAt: zoned(fm.End, fm.Zone)}
+	}
 	for _, e := range rec.Events {
-		if e.Type == referral.StatusChanged {
+		if e.Type == referral.StatusChanged || e.Type == referral.Noted {
 			v.Timeline = append(v.Timeline, TimelineEntry{At: e.At, Status: e.Status, Detail: e.Detail})
 		}
 	}
@@ -109,30 +119,39 @@ func statusView(rec *dynamo.Record) StatusView {
 	return v
 }
 
-// CancelReferral cancels an open referral for its clinic; a group already
-// notified is told. Errors: those of ReferralStatus, and problem.Conflict for a
-// closed referral.
-func (a *App) CancelReferral(ctx context.Context, clinicID, bearer, id string) (StatusView, error) {
+// CancelReferral is a clinic's cancel of one of its referrals, whichever
+// way it asks (the clinic API's DELETE, a FHIR Task's status set to
+// cancelled): an open referral is cancelled (a group already notified is
+// told) and returned as it now is. Cancelling a referral cancelled before
+// changes nothing: it is returned as it is, with already true (each
+// protocol answers that its own way). Errors: those of ClinicReferral, and
+// problem.Conflict for a referral closed otherwise (it can no longer be
+// cancelled).
+func (a *App) CancelReferral(ctx context.Context, clinicID, id string) (rec *dynamo.Record, already bool, err error) {
 	for attempt := 0; ; attempt++ {
-		rec, err := a.clinicRecord(ctx, clinicID, bearer, id)
+		rec, err := a.ClinicReferral(ctx, clinicID, id)
 		if err != nil {
-			return StatusView{}, err
+			return nil, false, err
 		}
 		r := rec.Referral
-		if !referral.CanMove(r.Status, referral.Cancelled) {
-			return StatusView{}, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
+		if r.Status == referral.Cancelled {
+			return rec, true, nil
+		}
+		if !r.CanMove(referral.Cancelled) {
+			return nil, false, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")
-		err = a.apply(ctx, ch)
+		err = a.Apply(ctx, ch)
 		if problem.Is(err, problem.Conflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return StatusView{}, err
+			return nil, false, err
 		}
 		a.Log.InfoContext(ctx, "referral cancelled", "clinic", clinicID, "referral", r.ID)
+		rec.Referral = ch.Referral
 		rec.Events = append(rec.Events, ch.Events...)
-		return statusView(rec), nil
+		return rec, false, nil
 	}
 }
 
@@ -149,60 +168,13 @@ func (a *App) close(rec *dynamo.Record, to referral.Status, detail string) dynam
 		if referral.CanMoveRoute(rt.Status, referral.RouteWithdrawn) {
 			routes[i].Status, routes[i].At = referral.RouteWithdrawn, now
 			seq := rt.Seq
-			ch.Events = append(ch.Events, a.event(r, referral.Withdrawn, now, func(e *referral.Event) {
+			ch.Events = append(ch.Events, a.NewEvent(r, referral.Withdrawn, now, func(e *referral.Event) {
 				e.Data = map[string]string{"route": itoa(seq), "group": rt.GroupID}
 			}))
 			ch.Routes = append(ch.Routes, routes[i])
 		}
 	}
 	rec.Routes = routes
-	ch.Events = append(ch.Events, a.statusEvent(r, detail))
+	ch.Events = append(ch.Events, a.StatusEvent(r, detail))
 	return ch
-}
-
-// fhirTaskStatus maps a referral status to FHIR R4 Task.status.
-var fhirTaskStatus = map[referral.Status]string{
-	referral.AwaitingConsent:   "requested",
-	referral.Consented:         "accepted",
-	referral.Routed:            "accepted",
-	referral.SharedWithPatient: "accepted",
-	referral.Accepted:          "in-progress",
-	referral.Connected:         "completed",
-	referral.Declined:          "rejected",
-	referral.Expired:           "failed",
-	referral.Unmatched:         "failed",
-	referral.NotConnected:      "failed",
-	referral.Unreachable:       "failed",
-	referral.Cancelled:         "cancelled",
-	referral.Revoked:           "cancelled",
-}
-
-// FHIRTask renders a clinic's view of a referral as a FHIR R4 Task.
-func FHIRTask(v StatusView) map[string]any {
-	ids := []map[string]any{{"system": "urn:handoff:referral", "value": v.ID}}
-	if v.ExternalID != "" {
-		ids = append(ids, map[string]any{"system": "urn:handoff:external-id", "value": v.ExternalID})
-	}
-	task := map[string]any{
-		"resourceType":   "Task",
-		"id":             v.ID,
-		"identifier":     ids,
-		"status":         fhirTaskStatus[v.Status],
-		"businessStatus": map[string]any{"coding": []map[string]any{{"system": "urn:handoff:referral-status", "code": string(v.Status)}}, "text": string(v.Status)},
-		"intent":         "order",
-		"code":           map[string]any{"coding": []map[string]any{{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}}},
-		"authoredOn":     v.CreatedAt.Format(time.RFC3339),
-		"lastModified":   v.UpdatedAt.Format(time.RFC3339),
-	}
-	var out []map[string]any
-	for _, rt := range v.Routes {
-		out = append(out, map[string]any{
-			"type":        map[string]any{"text": "route"},
-			"valueString": rt.Group.Name + ": " + string(rt.Status),
-		})
-	}
-	if len(out) > 0 {
-		task["output"] = out
-	}
-	return task
 }

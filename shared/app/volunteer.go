@@ -23,7 +23,7 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 	if vol == nil || r.Consent == nil || !r.Status.Open() {
 		return a.Referrals.Finish(ctx, ev) // revoked or cancelled meanwhile
 	}
-	clinic, err := a.clinic(ctx, r.ClinicID)
+	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	if chs[0] == ChannelEmail {
-		err := a.sendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			group := ""
 			for _, rt := range rec.Routes {
 				if rt.GroupID == vol.GroupID {
@@ -54,10 +54,10 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	err = a.textOnce(ctx, ev, "sms", func() (sms.Text, error) {
+	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), Build: func() (sms.Text, error) {
 		body, err := pages.VolunteerSMS(lang, clinic.Name, vol.Name)
 		return sms.Text{To: r.Patient.Phone, Body: body}, err
-	})
+	}})
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
 		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, &ev)

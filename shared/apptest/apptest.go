@@ -35,10 +35,15 @@ import (
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/imports"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/passkey"
+	"github.com/handoff-health/handoff/shared/qr"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/seal"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/smsevents"
@@ -49,6 +54,10 @@ import (
 
 // TextingNumber is the harness's texting number.
 const TextingNumber = "+12065550100"
+
+// StartHour is the time of day (UTC) a harness's clock starts at: 10:00
+// or 11:00 in Los Angeles, where the test directory's groups meet.
+const StartHour = 18 * time.Hour
 
 // AdminToken is the harness's operator token.
 const AdminToken = "test-admin-token"
@@ -61,6 +70,8 @@ type Harness struct {
 	Phones     *phonesink.Sink
 	PhonesURL  string
 	App        *app.App
+	Room       *room.Room     // the clinic's pages
+	EHR        *ehrapi.Server // the EHR's surface: SMART tokens, FHIR
 	Server     *httptest.Server
 	Dispatcher *dispatch.Dispatcher
 	Logs       *bytes.Buffer // every log line the system wrote
@@ -87,11 +98,14 @@ type Harness struct {
 // Option adjusts a harness's configuration before it is built.
 type Option func(*config.Config)
 
-// New builds a harness. The clock starts at the real time and moves only by
-// Advance.
+// New builds a harness. The clock starts on today's date (UTC) at
+// StartHour and moves only by Advance: a test runs the same at any hour
+// of the day (a text to a patient waits for the morning, see
+// shared/textlimit).
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
-	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(StartHour)
+	h := &Harness{T: t, now: start, Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	iam := loadIAM(t, testenv.RepoRoot(t), h)
 	h.awsOptions = iam.options
 	h.DB = dynamotest.New(t)
@@ -162,13 +176,22 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Directory.Now = h.Now
 	a.Referrals.Now = h.Now
 	h.App = a
+	keys, err := passkey.New(room.Origin(cfg.PublicURL), "handoff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meeting.Register(a)
+	h.Room = room.New(a, keys, qr.SVG)
+	h.Room.Register()
 	// One import service for the admin API and the dispatcher, so a test
 	// can change its options (ChunkBytes) for both.
 	h.Imports = imports.New(a, imports.Options{})
 	h.Imports.Register()
-	srv := &httpapi.Server{App: a, Log: log, Imports: h.Imports}
+	srv := &httpapi.Server{App: a, Log: log, Room: h.Room, Imports: h.Imports}
+	h.EHR = ehrapi.New(a, log)
+	h.EHR.EHR.Register() // the EHR's effects: Subscription heartbeats and notifications
 	// Each request is served as the function the template routes it to.
-	h.Server.Config.Handler = h.Functions.Handler(srv.All())
+	h.Server.Config.Handler = h.Functions.Handler(h.EHR.With(srv.All()))
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
 	h.Dispatcher = &dispatch.Dispatcher{App: a, Log: log, Now: h.Now}

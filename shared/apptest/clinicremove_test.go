@@ -15,8 +15,9 @@ import (
 
 // TestRemoveClinic: an operator removes a clinic; from then on nothing it
 // signs or reads is accepted, as for an unknown clinic; its open referral
-// runs to its end with no status webhook; its secrets and contact are gone
-// from the table; removing it again gives the same answer.
+// runs to its end with no status webhook; its staff are removed with it (a
+// signed-in member is signed out) and it takes no new ones; its secrets,
+// contact and staff are gone from the table; removing it again gives the same answer.
 func TestRemoveClinic(t *testing.T) {
 	var hooks atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,6 +29,13 @@ func TestRemoveClinic(t *testing.T) {
 	id, link := w.refer(t, "removed@patient.example")
 	if n := hooks.Load(); n == 0 {
 		t.Fatal("no status webhook before the removal (the test needs one)")
+	}
+
+	// A staff member, signed in on the clinic's pages.
+	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
+	cookie := signInByEmail(t, w, "rivera@clinic.example")
+	if !signedIn(t, w, cookie) {
+		t.Fatal("the staff member is not signed in before the removal")
 	}
 
 	st, b := w.Admin(http.MethodDelete, "/v1/admin/clinics/lakeside", nil)
@@ -61,6 +69,15 @@ func TestRemoveClinic(t *testing.T) {
 		t.Fatalf("signed referral after removal: %d %s", st, b)
 	}
 
+	// Its staff are gone with it: their session ends, their address asks
+	// for no link, and the removed clinic takes no new staff.
+	if signedIn(t, w, cookie) {
+		t.Error("a staff member of the removed clinic is still signed in")
+	}
+	if st, b := w.Admin(http.MethodPost, "/v1/admin/clinics/lakeside/staff", map[string]string{"name": "Kim Lee", "email": "lee@clinic.example"}); st != http.StatusNotFound {
+		t.Errorf("invite to a removed clinic: %d %s", st, b)
+	}
+
 	// The patient can still answer; the referral goes on, and the removed
 	// clinic's callback hears nothing more.
 	before := hooks.Load()
@@ -75,7 +92,7 @@ func TestRemoveClinic(t *testing.T) {
 
 	// What is kept of the clinic: its name, no secret, key or contact.
 	dump := dynamotest.Dump(t, w.DB, w.DB.Tables.Directory)
-	for _, gone := range []string{"desk@clinic.example", hook.URL, app.HashToken(w.clinic.APIKey), w.clinic.WebhookSecret} {
+	for _, gone := range []string{"desk@clinic.example", "rivera@clinic.example", "Jan Rivera", hook.URL, app.HashToken(w.clinic.APIKey), w.clinic.WebhookSecret} {
 		if strings.Contains(dump, gone) {
 			t.Errorf("the directory still holds %q", gone)
 		}

@@ -26,6 +26,10 @@ import (
 const (
 	sampleSecret = "whsec_aGFuZG9mZi1zYW1wbGUtc2VjcmV0LW5vdC1mb3ItdXNl"
 	sampleAdmin  = "sample-admin-token-not-real"
+	sampleAPI    = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+	// sampleJWKS is the public half of the sample EHR key that signed the
+	// assertion of ehr-token.json.
+	sampleJWKS = `{"keys":[{"use":"sig","kty":"EC","kid":"sample-ec-1","crv":"P-384","alg":"ES384","x":"h09Q6KFvXL6YRT-wNDtKOAZxTLAgAFyM7fM09ms_qnN3Gmp678ixoydKSJ6f7kP6","y":"O5U3kzvScFeMtny7PVWuBY9uOwoCLjp_0J5BHuSTSppwUvuDsznw9FyNwLnUfyGE"}]}`
 )
 
 var sampleTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -33,34 +37,42 @@ var sampleTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // TestSampleEvents hands every sample event in events/ to its function's
 // handler, as `sam local invoke` would, and checks the answer.
 func TestSampleEvents(t *testing.T) {
-	h := apptest.New(t, func(c *config.Config) { c.AdminToken = sampleAdmin })
+	// The sample events are addressed to the sample API's host: the
+	// token endpoint's assertion names it as its aud.
+	h := apptest.New(t, func(c *config.Config) { c.AdminToken, c.PublicURL = sampleAdmin, sampleAPI })
 	h.SetNow(sampleTime)
 	ctx := context.Background()
 	if err := h.App.Clinics.Create(ctx, dynamo.Clinic{
 		ID: "clinic-demo", Name: "Sample Clinic", ContactEmail: "desk@clinic.example",
-		APIKeyHash: "unused", WebhookSecret: sampleSecret, CreatedAt: sampleTime,
+		APIKeyHash: "unused", WebhookSecret: sampleSecret, CreatedAt: sampleTime, JWKS: sampleJWKS,
 	}); err != nil {
 		t.Fatal(err)
 	}
 	h.PutGroup(apptest.SampleGroup("mission-a", 37.7599, -122.4148), "mission-a")
-	srv := &httpapi.Server{App: h.App, Log: h.App.Log}
+	srv := &httpapi.Server{App: h.App, Log: h.App.Log, Room: h.Room}
 	api := map[string]apigw.Handler{
+		"clinic":  {HTTP: srv.Clinic()},
 		"intake":  {HTTP: srv.Intake()},
 		"consent": {HTTP: srv.Consent()},
 		"respond": {HTTP: srv.Respond()},
 		"admin":   {HTTP: srv.Admin()},
+		"ehr":     {HTTP: h.EHR.Handler()},
 	}
 	// What each API sample gets: a real answer, never a 5xx.
 	want := map[string]int{
 		"intake-post-referral.json": 202, // signed with the sample secret at the sample time
 		"intake-get-referral.json":  401, // its api key is not the clinic's
 		"consent-get.json":          404, // an unknown token
+		"clinic-get.json":           200, // the sign-in page
+		"clinic-qr.json":            404, // an unknown QR link
 		"consent-post.json":         404,
 		"respond-get.json":          404,
 		"respond-post.json":         404,
 		"admin-create-clinic.json":  201,
 		"admin-match.json":          200,
 		"admin-healthz.json":        200,
+		"ehr-token.json":            200, // signed by the sample key at the sample time
+		"ehr-fhir-metadata.json":    200,
 	}
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "events", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -75,7 +87,7 @@ func TestSampleEvents(t *testing.T) {
 			}
 			fn, _, _ := strings.Cut(name, "-")
 			switch fn {
-			case "intake", "consent", "respond", "admin":
+			case "intake", "consent", "respond", "admin", "ehr", "clinic":
 				var ev events.APIGatewayV2HTTPRequest
 				if err := json.Unmarshal(raw, &ev); err != nil {
 					t.Fatal(err)

@@ -31,9 +31,13 @@ type jobView struct {
 		Index  int    `json:"index"`
 		Reason string `json:"reason"`
 	} `json:"skipped"`
-	WithdrawnCount int      `json:"withdrawn_count"`
-	Withdrawn      []string `json:"withdrawn"`
-	Error          string   `json:"error"`
+	WithdrawnCount   int      `json:"withdrawn_count"`
+	Withdrawn        []string `json:"withdrawn"`
+	InferredTimezone *struct {
+		Timezone string `json:"timezone"`
+		Rows     []int  `json:"rows"`
+	} `json:"inferred_timezone"`
+	Error string `json:"error"`
 }
 
 // adminRaw sends an admin request with a raw body.
@@ -97,7 +101,7 @@ func runJob(t testing.TB, h *apptest.Harness, id string) (jobView, []int) {
 // last part's request reads it into chunks, and the dispatcher stores them
 // chunk by chunk, the progress readable after each; it stores what the synchronous import stores; a named feed sent
 // again withdraws what it dropped; the feed and its chunks are deleted once
-// used; bad requests get their 4xx, an unreadable feed fails the job with
+// used; a zone given to meetings that named none is reported; bad requests get their 4xx, an unreadable feed fails the job with
 // the reason.
 func TestImportJob(t *testing.T) {
 	h := apptest.New(t)
@@ -165,6 +169,20 @@ func TestImportJob(t *testing.T) {
 	failed := sendFeed(t, h, query, []byte(`[{"name": "x"`), 8)
 	if failed.Status != "failed" || failed.Error == "" || strings.Contains(failed.Error, `"name"`) {
 		t.Fatalf("unreadable feed: %+v", failed)
+	}
+
+	// A meeting whose row names no zone takes the one the located
+	// meetings keep, and the job says so, as the synchronous import does.
+	zoned := sendFeed(t, h, "format=meeting-guide&topic=alcohol&contact_email=intergroup%40aa.example&source=job-zone", []byte(`[
+	 {"name": "Zone Group", "slug": "zone-hall", "day": 2, "time": "19:00", "address": "1 Valencia St", "state": "CA",
+	  "postal_code": "94103", "latitude": 37.77, "longitude": -122.42},
+	 {"name": "Zone Online", "slug": "zone-online", "day": 3, "time": "19:00", "conference_url": "https://meet.example/z"}]`), 1<<20)
+	zoned, _ = runJob(t, h, zoned.ID)
+	if z := zoned.InferredTimezone; zoned.Imported != 2 || z == nil || z.Timezone != "America/Los_Angeles" || len(z.Rows) != 1 || z.Rows[0] != 1 {
+		t.Errorf("inferred zone: %+v (%+v)", zoned, z)
+	}
+	if v.InferredTimezone != nil {
+		t.Errorf("a feed whose rows all name a place: inferred %+v", v.InferredTimezone)
 	}
 
 	for _, tc := range []struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -225,8 +226,8 @@ func TestOutcomes(t *testing.T) {
 				}
 			}
 		}
-		if seen != 7 {
-			t.Errorf("CSV has %d funnel rows, want 7", seen)
+		if seen != len(app.FunnelStages) || seen != 8 {
+			t.Errorf("CSV has %d funnel rows, want 8", seen)
 		}
 		st, b = outcomes(t, w.Harness, "/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey, "text/csv")
 		if st != http.StatusOK || !strings.Contains(string(b), "topics,alcohol,received,suppressed") {

@@ -140,7 +140,7 @@ func TestSMARTBackendServices(t *testing.T) {
 		if st != http.StatusOK || out["token_type"] != "bearer" || out["expires_in"] != float64(300) || out["scope"] != "system/Task.cru system/Task.rs" {
 			t.Fatalf("%s %s: %d %v", c.client, c.alg, st, out)
 		}
-		g, err := w.App.CheckAccessToken(t.Context(), out["access_token"].(string))
+		g, err := w.EHR.Access.Check(t.Context(), out["access_token"].(string))
 		if err != nil || g.ClinicID != c.client {
 			t.Errorf("the access token does not check: %+v %v", g, err)
 		}
@@ -220,12 +220,12 @@ func TestSMARTBackendServices(t *testing.T) {
 		other = "x"
 	}
 	for _, tampered := range []string{at[:dot+1] + string(flip) + at[dot+2:], at[:5] + other + at[6:], strings.Replace(at, "hat_", "hat_e30", 1)} {
-		if _, err := w.App.CheckAccessToken(t.Context(), tampered); err == nil {
+		if _, err := w.EHR.Access.Check(t.Context(), tampered); err == nil {
 			t.Errorf("a tampered access token checked: %s", tampered)
 		}
 	}
 	w.Advance(301 * time.Second)
-	if _, err := w.App.CheckAccessToken(t.Context(), at); err == nil {
+	if _, err := w.EHR.Access.Check(t.Context(), at); err == nil {
 		t.Error("an access token still works after 300 s")
 	}
 	st, _, b := w.Do(http.MethodGet, "/.well-known/smart-configuration", nil, nil)

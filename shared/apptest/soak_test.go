@@ -451,6 +451,13 @@ func (k *soak) chaos(stop <-chan struct{}, seed uint64) {
 	}
 }
 
+// soakPhone is patient i's own number of a kind's (a number gets at most
+// one text a day): the kind's area code and last four digits, which the
+// phone sink reads (0199: undeliverable), around an exchange of its own.
+func soakPhone(kind string, i int) string {
+	return kind[:5] + fmt.Sprintf("%03d", 200+i%800) + kind[8:]
+}
+
 // script runs one referral's life, as its clinic, patient and groups would,
 // retrying an answer >= 500 as a person (or an EHR) would.
 func (k *soak) script(i int, kd soakKind) error {
@@ -458,7 +465,7 @@ func (k *soak) script(i int, kd soakKind) error {
 	email := fmt.Sprintf("soak%05d@patient.example", i)
 	p := patient{Given: "Ana", Family: "Diaz", Email: email, Phone: "+14155550100", Needs: []string{"alcohol"}, External: fmt.Sprintf("SOAK-%05d", i)}
 	if kd.phone != "" {
-		p.Phone = kd.phone
+		p.Phone = soakPhone(kd.phone, i)
 	}
 	if kd.textOnly {
 		p.Email = ""

@@ -82,6 +82,23 @@ func notificationOf(b map[string]any) (typ, number, focus string) {
 	return
 }
 
+// handshaken checks a subscription's create (or restart): it is stored as
+// requested, its handshake goes out when the dispatcher runs its event,
+// and the endpoint's 2xx makes it active. It returns the subscription as
+// read then.
+func (w *world) handshaken(t *testing.T, tok string, st int, sub map[string]any, wantStatus int) map[string]any {
+	t.Helper()
+	if st != wantStatus || sub["status"] != "requested" {
+		t.Fatalf("create or restart: %d %v, want %d and status requested until the handshake", st, sub, wantStatus)
+	}
+	w.Settle()
+	st, _, read := w.fhirCall(t, http.MethodGet, "/fhir/Subscription/"+sub["id"].(string), tok, nil, nil)
+	if st != http.StatusOK || read["status"] != "active" {
+		t.Fatalf("after the handshake: %d %v, want active", st, read)
+	}
+	return read
+}
+
 // TestFHIRSubscription: an EHR subscribes (full-resource, with its own
 // header), gets the handshake, then one history Bundle per change of its
 // Task, in order and numbered, each with the SubscriptionStatus first and
@@ -102,9 +119,7 @@ func TestFHIRSubscription(t *testing.T) {
 				"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content", "valueCode": "full-resource"}}}},
 	}
 	st, _, created := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, sub, nil)
-	if st != http.StatusCreated || created["status"] != "active" {
-		t.Fatalf("create: %d %v", st, created)
-	}
+	created = w.handshaken(t, tok, st, created, http.StatusCreated)
 	subID := created["id"].(string)
 	if typ, _, _ := notificationOf(ehrEndpoint.bundles[0]); typ != "handshake" || ehrEndpoint.headers[0].Get("Authorization") != "Bearer ehr-side-secret" {
 		t.Fatalf("the handshake: %s %v", typ, ehrEndpoint.headers[0])
@@ -212,7 +227,8 @@ func TestFHIRSubscriptionHeartbeats(t *testing.T) {
 		}
 	}
 	st, _, created := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, subscription("requested", 3600), nil)
-	if st != http.StatusCreated || created["status"] != "active" || !strings.Contains(mustString(t, created), `"valueUnsignedInt":3600`) {
+	created = w.handshaken(t, tok, st, created, http.StatusCreated)
+	if !strings.Contains(mustString(t, created), `"valueUnsignedInt":3600`) {
 		t.Fatalf("create: %d %v", st, created)
 	}
 	subID := created["id"].(string)
@@ -292,9 +308,8 @@ func TestFHIRSubscriptionHeartbeats(t *testing.T) {
 	// On again: a handshake, then one heartbeat per quiet period.
 	on := subscription("requested", 7200)
 	on["id"] = subID
-	if st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, tok, on, nil); st != http.StatusOK || got["status"] != "active" {
-		t.Fatalf("turn on again: %d %v", st, got)
-	}
+	st, _, got := w.fhirCall(t, http.MethodPut, "/fhir/Subscription/"+subID, tok, on, nil)
+	w.handshaken(t, tok, st, got, http.StatusOK)
 	w.Advance(2*time.Hour + time.Minute)
 	w.Settle()
 	w.Advance(2*time.Hour + time.Minute)
@@ -357,9 +372,7 @@ func TestFHIRSubscriptionNumbers(t *testing.T) {
 		"criteria": "http://hl7.org/fhir/us/sdoh-clinicalcare/SubscriptionTopic/Task",
 		"channel":  map[string]any{"type": "rest-hook", "endpoint": srv.URL, "payload": "application/fhir+json"}}
 	st, _, created := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", tok, sub, nil)
-	if st != http.StatusCreated || created["status"] != "active" {
-		t.Fatalf("create: %d %v", st, created)
-	}
+	created = w.handshaken(t, tok, st, created, http.StatusCreated)
 	ehr.mu.Lock()
 	ehr.refuse = true
 	ehr.mu.Unlock()
@@ -419,8 +432,9 @@ func TestFHIRSubscriptionNumbers(t *testing.T) {
 	// Full-resource notifications carry the Task: a token that may not read
 	// Tasks may not ask for them.
 	onlySubs := w.fhirToken(t, e, "lakeside", "system/Subscription.cru")
+	// (Another endpoint: one subscription per endpoint.)
 	full := map[string]any{"resourceType": "Subscription", "status": "requested", "criteria": sub["criteria"],
-		"channel": map[string]any{"type": "rest-hook", "endpoint": srv.URL, "payload": "application/fhir+json",
+		"channel": map[string]any{"type": "rest-hook", "endpoint": srv.URL + "/full", "payload": "application/fhir+json",
 			"_payload": map[string]any{"extension": []any{map[string]any{
 				"url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content", "valueCode": "full-resource"}}}}}
 	if st, _, oo := w.fhirCall(t, http.MethodPost, "/fhir/Subscription", onlySubs, full, nil); st != http.StatusForbidden || oo["resourceType"] != "OperationOutcome" {

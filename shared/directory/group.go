@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/text/language"
 
 	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/phone"
 )
 
 // UnansweredPause is the pause reason of a group whose contact left two
@@ -44,9 +46,13 @@ type Group struct {
 	// Audience narrows who the group is for (see Audiences).
 	Audience []string `json:"audience,omitempty" validate:"max=8,unique,dive,audience"`
 	// Accessibility lists what the meeting place offers (see AccessibilityFeatures).
-	Accessibility      []string `json:"accessibility,omitempty" validate:"max=8,unique,dive,accessibility"`
-	Contact            Contact  `json:"contact"`
-	AcceptingReferrals bool     `json:"accepting_referrals"`
+	Accessibility []string `json:"accessibility,omitempty" validate:"max=8,unique,dive,accessibility"`
+	Contact       Contact  `json:"contact"`
+	// Office is the service office its feed names (a Meeting Guide feed's
+	// entity, an HSDS organization): who may answer for the group when its
+	// contact is silent. The zero Office (left out of JSON) when none.
+	Office             Office `json:"office,omitzero"`
+	AcceptingReferrals bool   `json:"accepting_referrals"`
 	// WeeklyCapacity caps the referrals routed to the group per ISO week; 0 is
 	// no cap.
 	WeeklyCapacity int `json:"weekly_capacity,omitempty" validate:"gte=0,lte=1000"`
@@ -112,8 +118,40 @@ type Location struct {
 type Contact struct {
 	Name  string `json:"name" validate:"required,max=100"`
 	Email string `json:"email" validate:"required,max=254,email"`
-	Phone string `json:"phone,omitempty" validate:"max=40"`
+	// Phone is the contact's number in E.164 form (+14155550100).
+	// Normalize writes a number written nationally in E.164 when the
+	// listing's country tells how to read it.
+	Phone string `json:"phone,omitempty" validate:"omitempty,e164phone"`
+	// Texts tells that the contact agreed to get referral notices by text
+	// at Phone (false by default). Only the contact (on the listing page)
+	// or the operator turns it on; an import never does, nor turns off an
+	// agreement the same contact gave (see Contact.KeepTexts).
+	Texts bool `json:"texts,omitzero"`
 }
+
+// KeepTexts carries the contact's agreement to texts over from old, the
+// stored contact, to c, a listing written without saying (a feed's import,
+// or a PUT with no texts field): when old agreed and c names the same
+// person (the same email address), c keeps old's number and agreement. A
+// new contact has agreed to nothing: c is left as it is.
+func (c *Contact) KeepTexts(old Contact) {
+	if old.Texts && old.Phone != "" && strings.EqualFold(c.Email, old.Email) {
+		c.Phone, c.Texts = old.Phone, true
+	}
+}
+
+// Office is a service office as a feed gives it: the intergroup, central
+// office or district committee (Meeting Guide entity_*), or the
+// organization (HSDS) behind a group's listing. Phone is kept as written.
+type Office struct {
+	Name  string `json:"name,omitempty" validate:"max=200"`
+	Email string `json:"email,omitempty" validate:"omitempty,max=254,email"`
+	Phone string `json:"phone,omitempty" validate:"max=40"`
+	URL   string `json:"url,omitempty" validate:"omitempty,max=500,http_url"`
+}
+
+// IsZero reports whether the office is empty.
+func (o Office) IsZero() bool { return o == Office{} }
 
 // Limits on a listing, so a group's match-index items fit one DynamoDB
 // transaction (see shared/dynamo): MaxTopics × (3 cell levels + MaxLanguages
@@ -287,6 +325,7 @@ func (g *Group) Normalize() {
 	}
 	if g.HasLocation() {
 		l := &g.Location
+		l.Address, l.City, l.Region = OneLine(l.Address), OneLine(l.City), OneLine(l.Region)
 		l.PostalCode = strings.TrimSpace(l.PostalCode)
 		l.Country = strings.ToUpper(strings.TrimSpace(l.Country))
 		if l.Lat == 0 && l.Lon == 0 && l.PostalCode != "" {
@@ -295,9 +334,18 @@ func (g *Group) Normalize() {
 			}
 		}
 	}
-	g.Contact.Name = strings.TrimSpace(g.Contact.Name)
+	g.Name = OneLine(g.Name)
+	g.Contact.Name = OneLine(g.Contact.Name)
 	g.Contact.Email = strings.TrimSpace(g.Contact.Email)
-	g.Contact.Phone = strings.TrimSpace(g.Contact.Phone)
+	country := g.Location.Country
+	if country == "" {
+		country = regionCountry(g.Location.Region, "") // a US state or Canadian province
+	}
+	g.Contact.Phone = normalPhone(g.Contact.Phone, country)
+	g.Office = Office{
+		Name: OneLine(g.Office.Name), Email: strings.TrimSpace(g.Office.Email),
+		Phone: OneLine(g.Office.Phone), URL: strings.TrimSpace(g.Office.URL),
+	}
 	if strings.TrimSpace(g.Source) == "" {
 		g.Source = "admin"
 	}
@@ -305,6 +353,36 @@ func (g *Group) Normalize() {
 }
 
 func lowerTrim(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// normalPhone writes a contact's number in E.164: as it is when it already
+// is, else read in the listing's country (ISO 3166-1, or that of its US
+// state or Canadian province; a number with its country code, +… or 00…,
+// needs none). A number it cannot read is left,
+// trimmed, for Validate to refuse.
+func normalPhone(p, country string) string {
+	p = strings.TrimSpace(p)
+	if p == "" || phone.ValidE164(p) {
+		return p
+	}
+	if country == "" && !strings.HasPrefix(p, "+") && !strings.HasPrefix(p, "00") {
+		return p // a national number of no known country
+	}
+	if e, ok := phone.ToE164(p, country); ok {
+		return e
+	}
+	return p
+}
+
+// OneLine removes control characters (CR, LF, TAB and every other Unicode
+// Cc) from s, each run of them and of spaces becoming one space, and trims
+// it: a name or address a feed wrote over several lines, or with a header
+// hidden in it ("Evil\r\nSubject: …"), becomes one plain line.
+func OneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return strings.TrimSpace(s)
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }), " ")
+}
 
 // tidyCodes lower-cases, trims and de-duplicates codes, keeping their order.
 func tidyCodes(in []string) []string {

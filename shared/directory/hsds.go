@@ -26,6 +26,7 @@ type (
 		Languages          []hsdsLanguage          `json:"languages"`
 		Schedules          []hsdsSchedule          `json:"schedules"`
 		Contacts           []hsdsContact           `json:"contacts"`
+		Phones             []hsdsPhone             `json:"phones"`
 		ServiceAtLocations []hsdsServiceAtLocation `json:"service_at_locations"`
 		Organization       *hsdsOrganization       `json:"organization"`
 		Attributes         []hsdsAttribute         `json:"attributes"`
@@ -33,6 +34,7 @@ type (
 	hsdsServiceAtLocation struct {
 		ID        text           `json:"id"`
 		Contacts  []hsdsContact  `json:"contacts"`
+		Phones    []hsdsPhone    `json:"phones"`
 		Schedules []hsdsSchedule `json:"schedules"`
 		Location  *hsdsLocation  `json:"location"`
 	}
@@ -46,6 +48,7 @@ type (
 		Languages     []hsdsLanguage      `json:"languages"`
 		Addresses     []hsdsAddress       `json:"addresses"`
 		Contacts      []hsdsContact       `json:"contacts"`
+		Phones        []hsdsPhone         `json:"phones"`
 		Accessibility []hsdsAccessibility `json:"accessibility"`
 		Schedules     []hsdsSchedule      `json:"schedules"`
 	}
@@ -84,6 +87,8 @@ type (
 	hsdsOrganization struct {
 		Name     text          `json:"name"`
 		Email    text          `json:"email"`
+		Website  text          `json:"website"`
+		Phones   []hsdsPhone   `json:"phones"`
 		Services []hsdsService `json:"services"`
 	}
 	hsdsAttribute struct {
@@ -108,7 +113,11 @@ type (
 // else the zone of the address's state or province; valid_from/valid_to are
 // not read. Languages come from the service and its location; the contact
 // from the service-at-location's, service's or location's contacts, then the
-// service's or organization's email, then ImportOptions.ContactEmail. Topics
+// service's or organization's email, then ImportOptions.ContactEmail; its
+// phone from the first of that contact's numbers, else of the service's
+// (at the location, the service's own, the location's), that reads in
+// E.164, and it never agrees to texts. The organization (its name, email,
+// first phone and website) is the group's Office. Topics
 // are ImportOptions.Topic, or, when it is empty, the topics the service's
 // taxonomy terms name (see TopicsFromTerm).
 //
@@ -136,6 +145,7 @@ func ImportHSDS(r io.Reader, opt ImportOptions) (Result, error) {
 			Location     *hsdsLocation `json:"location"`
 			Service      *hsdsService  `json:"service"`
 			Services     []hsdsService `json:"services"`
+			Website      text          `json:"website"`
 		}
 		if err := json.Unmarshal(raw, &row); err != nil {
 			res.Skipped = append(res.Skipped, Skip{Index: i, Reason: rowError(err)})
@@ -145,11 +155,11 @@ func ImportHSDS(r io.Reader, opt ImportOptions) (Result, error) {
 		switch {
 		case row.LocationType != "": // a location on its own: no service to list
 		case row.Service != nil: // a service_at_location with its service
-			sal := &hsdsServiceAtLocation{ID: row.ID, Contacts: row.Contacts, Schedules: row.Schedules, Location: row.Location}
+			sal := &hsdsServiceAtLocation{ID: row.ID, Contacts: row.Contacts, Phones: row.Phones, Schedules: row.Schedules, Location: row.Location}
 			pairs = append(pairs, hsdsPair{svc: row.Service, sal: sal, org: row.Service.Organization})
 		case row.Services != nil: // an organization
 			for j := range row.Services {
-				pairs = append(pairs, pairsOf(&row.Services[j], &hsdsOrganization{Name: row.Name, Email: row.Email})...)
+				pairs = append(pairs, pairsOf(&row.Services[j], &hsdsOrganization{Name: row.Name, Email: row.Email, Website: row.Website, Phones: row.Phones})...)
 			}
 		default:
 			pairs = pairsOf(&row.hsdsService, row.Organization)
@@ -245,18 +255,21 @@ func (p hsdsPair) group(opt *ImportOptions, several bool) (Group, string) {
 	var salID text
 	var schedules []hsdsSchedule
 	var contacts []hsdsContact
+	var phones []hsdsPhone // the service's own numbers: at the location, of the service, of the location
 	if p.sal != nil {
-		loc, salID, schedules, contacts = p.sal.Location, p.sal.ID, p.sal.Schedules, p.sal.Contacts
+		loc, salID, schedules, contacts, phones = p.sal.Location, p.sal.ID, p.sal.Schedules, p.sal.Contacts, p.sal.Phones
 	}
 	if len(schedules) == 0 {
 		schedules = svc.Schedules
 	}
 	contacts = append(contacts, svc.Contacts...)
+	phones = append(slices.Clone(phones), svc.Phones...)
 	if loc != nil {
 		if len(schedules) == 0 {
 			schedules = loc.Schedules
 		}
 		contacts = append(contacts, loc.Contacts...)
+		phones = append(phones, loc.Phones...)
 	}
 
 	topicCodes := []string{opt.Topic}
@@ -390,15 +403,23 @@ func (p hsdsPair) group(opt *ImportOptions, several bool) (Group, string) {
 		}
 	}
 
-	// Contact.
+	// Contact: the first with an email, with the first of its numbers that
+	// reads in E.164, else of the service's (never agreeing to texts).
+	country := g.Location.Country
+	if country == "" && addr != nil {
+		country = regionCountry(string(addr.StateProvince), "")
+	}
 	for _, c := range contacts {
 		if e := firstEmail(c.Email); e != "" {
-			g.Contact = Contact{Name: truncate(string(c.Name), 100), Email: e}
-			if len(c.Phones) > 0 && len(c.Phones[0].Number) <= 40 {
-				g.Contact.Phone = strings.Trim(string(c.Phones[0].Number), `" `)
-			}
+			g.Contact = Contact{Name: truncate(string(c.Name), 100), Email: e, Phone: firstPhone(c.Phones, country)}
 			break
 		}
+	}
+	if g.Contact.Phone == "" {
+		g.Contact.Phone = firstPhone(phones, country)
+	}
+	if p.org != nil {
+		g.Office = hsdsOffice(p.org)
 	}
 	if g.Contact.Email == "" {
 		var orgEmail text
@@ -417,6 +438,26 @@ func (p hsdsPair) group(opt *ImportOptions, several bool) (Group, string) {
 		g.Contact.Name = truncate(string(svc.Name), 100)
 	}
 	return g, ""
+}
+
+// firstPhone is the first number that reads in E.164 (see textPhone), or "".
+func firstPhone(ps []hsdsPhone, country string) string {
+	for _, p := range ps {
+		if e := textPhone(p.Number, country); e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+// hsdsOffice is an organization as a group's office: its name, email, first
+// phone (as written) and website.
+func hsdsOffice(org *hsdsOrganization) Office {
+	var phone text
+	if len(org.Phones) > 0 {
+		phone = text(strings.Trim(string(org.Phones[0].Number), `" `))
+	}
+	return officeOf(org.Name, org.Email, phone, org.Website, "")
 }
 
 func containsAny(s string, words []string) bool {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/phone"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/topics"
 )
@@ -67,6 +68,16 @@ type ImportOptions struct {
 type Result struct {
 	Groups  []Group
 	Skipped []Skip
+	// InferredZone names the time zone given to meetings whose rows carry
+	// none (Meeting Guide: the zone the feed's located meetings agree on),
+	// and those rows; the zero value when there were none.
+	InferredZone InferredZone
+}
+
+// InferredZone is a time zone an import gave meetings that named none.
+type InferredZone struct {
+	Timezone string `json:"timezone"`
+	Rows     []int  `json:"rows"` // the rows' positions in the feed, from 0
 }
 
 // Skip is one row of a feed left out of an import, and why.
@@ -195,7 +206,9 @@ func rowError(err error) string {
 }
 
 // text is a string field read leniently: feeds write numbers (postal codes,
-// ids) and null where a string is meant.
+// ids) and null where a string is meant. Control characters are dropped as
+// it is read (see OneLine), so no name, address or note a feed stores can
+// carry a line break into a subject line, a header or a text.
 type text string
 
 func (t *text) UnmarshalJSON(b []byte) error {
@@ -208,7 +221,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*t = text(strings.TrimSpace(s))
+		*t = text(OneLine(s))
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || string(b) == "true" || string(b) == "false":
 		*t = text(b)
 	default:
@@ -359,21 +372,63 @@ var regionZones = map[string]string{
 	"QUEBEC": "America/Toronto", "SASKATCHEWAN": "America/Regina", "YUKON": "America/Whitehorse",
 }
 
+// canadianRegions are the provinces and territories regionZones names.
+var canadianRegions = map[string]bool{
+	"AB": true, "BC": true, "MB": true, "NB": true, "NL": true, "NS": true, "NT": true, "NU": true,
+	"ON": true, "PE": true, "QC": true, "SK": true, "YT": true, "ALBERTA": true, "BRITISH COLUMBIA": true,
+	"MANITOBA": true, "NEW BRUNSWICK": true, "NEWFOUNDLAND AND LABRADOR": true, "NOVA SCOTIA": true,
+	"ONTARIO": true, "PRINCE EDWARD ISLAND": true, "QUEBEC": true, "SASKATCHEWAN": true, "YUKON": true,
+}
+
+// regionCountry is the country, US or CA, of the state or province an
+// address names (as zoneOfAddress finds it), or "" when it names none.
+func regionCountry(state, address string) string {
+	switch r := regionOf(state, address); {
+	case r == "":
+		return ""
+	case canadianRegions[r]:
+		return "CA"
+	}
+	return "US"
+}
+
+// textPhone reads a contact's phone from a feed in E.164, in country (ISO
+// 3166-1) when it is written nationally; "" when it cannot be read (a
+// number of no known country, a number that cannot be dialled).
+func textPhone(p text, country string) string {
+	s := strings.Trim(string(p), `" `)
+	if s == "" {
+		return ""
+	}
+	if country == "" && !strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "00") {
+		return ""
+	}
+	e, ok := phone.ToE164(s, country)
+	if !ok {
+		return ""
+	}
+	return e
+}
+
 // zoneOfAddress finds the time zone of a state or province named in an
 // address: a part such as "DE 19971" or "Alberta".
 func zoneOfAddress(state string, address string) string {
-	if z, ok := regionZones[strings.ToUpper(strings.TrimSpace(state))]; ok {
-		return z
+	return regionZones[regionOf(state, address)]
+}
+
+// regionOf finds the state or province (a regionZones key) an address
+// names, or "".
+func regionOf(state string, address string) string {
+	if s := strings.ToUpper(strings.TrimSpace(state)); regionZones[s] != "" {
+		return s
 	}
 	for _, part := range strings.Split(address, ",") {
 		part = strings.ToUpper(strings.TrimSpace(part))
-		if z, ok := regionZones[part]; ok {
-			return z
+		if regionZones[part] != "" {
+			return part
 		}
-		if f := strings.Fields(part); len(f) == 2 && isDigits(f[1]) {
-			if z, ok := regionZones[f[0]]; ok {
-				return z
-			}
+		if f := strings.Fields(part); len(f) == 2 && isDigits(f[1]) && regionZones[f[0]] != "" {
+			return f[0]
 		}
 	}
 	return ""

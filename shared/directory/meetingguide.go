@@ -46,7 +46,14 @@ type mgRow struct {
 	Contact1Phone    text            `json:"contact_1_phone"`
 	Contact2Name     text            `json:"contact_2_name"`
 	Contact2Email    text            `json:"contact_2_email"`
+	Contact2Phone    text            `json:"contact_2_phone"`
 	Contact3Email    text            `json:"contact_3_email"`
+	// The service entity responsible for the listing: the group's office.
+	Entity           text `json:"entity"`
+	EntityEmail      text `json:"entity_email"`
+	EntityPhone      text `json:"entity_phone"`
+	EntityURL        text `json:"entity_url"`
+	EntityWebsiteURL text `json:"entity_website_url"`
 }
 
 // mgLanguages maps the Meeting Guide type codes that name a language to
@@ -93,6 +100,8 @@ type mgMeeting struct {
 	access     []string
 	secular    bool
 	contact    Contact
+	office     Office
+	located    bool // its zone comes from the row (its timezone, or its place's state)
 }
 
 // ImportMeetingGuide reads a Meeting Guide JSON feed (an array of meetings,
@@ -109,9 +118,20 @@ type mgMeeting struct {
 // accepting referrals. An in-person meeting needs latitude/longitude or a US
 // postal code; a hybrid one without either is listed as online only.
 //
+// A meeting's time zone is its row's timezone, else ImportOptions.Timezone,
+// else the zone of its place's state or province, else the zone the feed's
+// located meetings agree on (see agreedZone; Result.InferredZone lists the
+// rows that got it).
+//
+// The contact is the first contact_N with an email; its phone is kept in
+// E.164 when it can be read (in the row's country, else the country of its
+// state or province), and never agrees to texts. The entity_* fields give
+// the group's Office.
+//
 // A row that cannot be used is skipped with its index and reason — no name,
 // no day or time (by appointment), an unreadable day or time, no place for an
-// in-person meeting, no way to attend, no time zone, or a group with no
+// in-person meeting, no way to attend, no time zone (none of its own, and the
+// feed's located meetings name none or disagree), or a group with no
 // contact email (its rows' email and contact_N_email fields, else
 // ImportOptions.ContactEmail) — never the whole feed. A folded group that
 // fails Validate skips its rows with the failing fields.
@@ -133,13 +153,27 @@ func ImportMeetingGuide(r io.Reader, opt ImportOptions) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	var order []string
-	byKey := map[string][]mgMeeting{}
+	var read []mgMeeting
 	for i, raw := range rows {
 		m, reason := readMGRow(i, raw, &opt)
 		if reason != "" {
 			res.Skipped = append(res.Skipped, Skip{Index: i, Reason: reason})
 			continue
+		}
+		read = append(read, m)
+	}
+	zone, zoneSkip := agreedZone(read)
+	var order []string
+	byKey := map[string][]mgMeeting{}
+	for _, m := range read {
+		if m.timezone == "" {
+			if zone == "" {
+				res.Skipped = append(res.Skipped, Skip{Index: m.index, Reason: zoneSkip})
+				continue
+			}
+			m.timezone = zone
+			res.InferredZone.Timezone = zone
+			res.InferredZone.Rows = append(res.InferredZone.Rows, m.index)
 		}
 		if _, ok := byKey[m.key]; !ok {
 			order = append(order, m.key)
@@ -252,9 +286,9 @@ func readMGRow(i int, raw json.RawMessage, opt *ImportOptions) (mgMeeting, strin
 	if m.timezone == "" {
 		m.timezone = zoneOfAddress(string(r.State), string(r.FormattedAddress)+","+string(r.Address))
 	}
-	if m.timezone == "" {
-		return m, "no time zone (give timezone for the feed)"
-	}
+	// A meeting with no zone yet takes the one the feed's located meetings
+	// agree on, once every row is read (see agreedZone).
+	m.located = m.inPerson && m.timezone != ""
 
 	for _, t := range types {
 		switch {
@@ -269,15 +303,23 @@ func readMGRow(i int, raw json.RawMessage, opt *ImportOptions) (mgMeeting, strin
 		}
 	}
 
+	region := ""
+	if m.location != nil {
+		region = m.location.Country
+	}
+	if region == "" {
+		region = regionCountry(string(r.State), string(r.FormattedAddress)+","+string(r.Address))
+	}
 	switch email := firstEmail(r.Email, r.Contact1Email, r.Contact2Email, r.Contact3Email); {
 	case email == "":
 	case email == firstEmail(r.Contact1Email):
-		m.contact = Contact{Name: string(r.Contact1Name), Email: email, Phone: string(r.Contact1Phone)}
+		m.contact = Contact{Name: string(r.Contact1Name), Email: email, Phone: textPhone(r.Contact1Phone, region)}
 	case email == firstEmail(r.Contact2Email):
-		m.contact = Contact{Name: string(r.Contact2Name), Email: email}
+		m.contact = Contact{Name: string(r.Contact2Name), Email: email, Phone: textPhone(r.Contact2Phone, region)}
 	default:
 		m.contact = Contact{Email: email}
 	}
+	m.office = officeOf(r.Entity, r.EntityEmail, r.EntityPhone, r.EntityURL, r.EntityWebsiteURL)
 
 	m.groupName = string(r.Group)
 	if m.groupName == "" {
@@ -419,6 +461,12 @@ func foldMeetings(key string, ms []mgMeeting, opt *ImportOptions) (Group, string
 			break
 		}
 	}
+	for _, m := range ms {
+		if !m.office.IsZero() {
+			g.Office = m.office
+			break
+		}
+	}
 	if g.Contact.Email == "" {
 		if opt.ContactEmail == "" {
 			return g, noContactReason
@@ -428,9 +476,6 @@ func foldMeetings(key string, ms []mgMeeting, opt *ImportOptions) (Group, string
 	if g.Contact.Name == "" {
 		g.Contact.Name = truncate(g.Name, 100)
 	}
-	if len(g.Contact.Phone) > 40 {
-		g.Contact.Phone = ""
-	}
 	slices.SortStableFunc(g.Meetings, func(a, b Meeting) int {
 		if c := (dayIndex(a.Day)+6)%7 - (dayIndex(b.Day)+6)%7; c != 0 {
 			return c // Monday first
@@ -438,6 +483,56 @@ func foldMeetings(key string, ms []mgMeeting, opt *ImportOptions) (Group, string
 		return strings.Compare(a.Time, b.Time)
 	})
 	return g, ""
+}
+
+// Reasons a meeting without a time zone is skipped.
+const (
+	noZoneReason        = "no time zone (give timezone for the feed)"
+	zonesDisagreeReason = "no time zone, and the feed's meetings with a place are in %d time zones (%s), so this one's cannot be told (give timezone for the feed)"
+)
+
+// agreedZone is the time zone the feed's located meetings agree on: those
+// that meet at a place and whose zone their own row gives (its timezone
+// field, or its place's state or province). An online meeting without a
+// zone of its own meets in it (an intergroup's online meetings keep its
+// local time). When they do not agree, or there are none, zone is "" and
+// reason says why a meeting without a zone is skipped.
+func agreedZone(ms []mgMeeting) (zone, reason string) {
+	var zones []string
+	for _, m := range ms {
+		if m.located {
+			zones = appendNew(zones, m.timezone)
+		}
+	}
+	switch len(zones) {
+	case 0:
+		return "", noZoneReason
+	case 1:
+		return zones[0], ""
+	}
+	slices.Sort(zones)
+	shown := zones
+	if len(shown) > 3 {
+		shown = append(shown[:3:3], "…")
+	}
+	return "", fmt.Sprintf(zonesDisagreeReason, len(zones), strings.Join(shown, ", "))
+}
+
+// officeOf is the service office a row names (Meeting Guide entity_*
+// fields), or the zero Office. Its email and link are kept only when they
+// are an address and an http(s) URL; its name and phone as written.
+func officeOf(name, email, phone, link, website text) Office {
+	o := Office{Name: truncate(string(name), 200), Email: firstEmail(email), Phone: truncate(string(phone), 40)}
+	for _, l := range []text{link, website} {
+		if u, err := url.Parse(string(l)); l != "" && err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(l) <= 500 {
+			o.URL = string(l)
+			break
+		}
+	}
+	if o.Email == "" && o.Phone == "" && o.URL == "" {
+		return Office{} // a name alone answers for nobody
+	}
+	return o
 }
 
 func appendNew(s []string, v string) []string {

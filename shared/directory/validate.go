@@ -13,6 +13,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	"golang.org/x/text/language"
 
+	"github.com/handoff-health/handoff/shared/phone"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/topics"
 )
@@ -44,6 +45,7 @@ var groupChecker = sync.OnceValue(func() checker {
 		"accessibility": ValidAccessibility,
 		"hhmm":          func(s string) bool { _, ok := parseHHMM(s); return ok },
 		"timezone":      validTimezone,
+		"e164phone":     phone.ValidE164,
 		"language": func(s string) bool {
 			_, err := language.Parse(s)
 			return err == nil && len(s) <= 35
@@ -74,6 +76,9 @@ func groupRules(sl validator.StructLevel) {
 	if g.HasLocation() && g.Location.Lat == 0 && g.Location.Lon == 0 {
 		sl.ReportError(g.Location.Lat, "location.lat", "Lat", "placed", "")
 	}
+	if g.Contact.Texts && g.Contact.Phone == "" {
+		sl.ReportError(g.Contact.Texts, "contact.texts", "Texts", "texts_phone", "")
+	}
 	if g.OnlinePossible() && g.JoinInstructions == "" {
 		linked := false
 		for _, m := range g.Meetings {
@@ -92,7 +97,8 @@ func groupRules(sl validator.StructLevel) {
 // Beyond each field's own rules: a group that meets in person (in-person or
 // hybrid) needs a location with lat/lon; a group that meets online (online or
 // hybrid) needs an online_url on some meeting or join_instructions; a group
-// lists at most MaxTopics topics and MaxLanguages languages.
+// lists at most MaxTopics topics and MaxLanguages languages; a contact who
+// takes texts (contact.texts) needs a contact.phone.
 func (g *Group) Validate() error {
 	err := groupChecker().v.Struct(*g)
 	if err == nil {
@@ -175,6 +181,10 @@ func detailFor(fe validator.FieldError) string {
 		return "is required for an in-person or hybrid group"
 	case "placed":
 		return "set lat and lon, or a US postal_code to place the group"
+	case "e164phone":
+		return "must be a phone number in E.164 form, such as +14155550100 (or a national number, with the listing's location.country)"
+	case "texts_phone":
+		return "needs contact.phone: the number the contact agreed to get referral notices at"
 	case "online_link":
 		return "an online or hybrid group needs an online_url on a meeting, or join_instructions"
 	}

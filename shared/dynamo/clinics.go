@@ -36,8 +36,10 @@ type Clinic struct {
 	WebhookSecret  string    `json:"-"`
 	CallbackSecret string    `json:"-"`
 	CreatedAt      time.Time `json:"created_at"`
-	// RemovedAt is when an operator removed the clinic (see Remove).
-	RemovedAt time.Time `json:"removed_at,omitzero"`
+	// RemovedAt is when an operator removed the clinic (see Remove); not
+	// stored while zero (omitempty, which the item encoder reads), so a
+	// condition can tell a removed clinic by it.
+	RemovedAt time.Time `json:"removed_at,omitempty,omitzero"`
 	// TTL is when DynamoDB may delete a removed clinic (epoch seconds).
 	TTL int64 `json:"expires_at,omitempty"`
 }

@@ -164,6 +164,28 @@ func (s *Directory) PutGroup(ctx context.Context, g directory.Group) (created bo
 // without a listing-check schedule its first check in the group's own
 // transaction (see GroupSchedule): one read and one write, as PutGroup.
 func (s *Directory) PutGroupScheduled(ctx context.Context, g directory.Group, sched *GroupSchedule) (created bool, err error) {
+	return s.PutGroupWith(ctx, g, PutGroupOptions{Schedule: sched})
+}
+
+// PutGroupOptions say what PutGroupWith does beside storing a listing.
+type PutGroupOptions struct {
+	// Schedule: see PutGroupScheduled.
+	Schedule *GroupSchedule
+	// KeepTexts is for a listing that does not say whether its contact
+	// takes texts (an import; a PUT without contact.texts): its own
+	// contact.texts is ignored, and the stored contact's agreement, with
+	// the number it was given for, is kept when the contact is the same
+	// (see directory.Contact.KeepTexts). So a feed never turns texts on,
+	// nor off.
+	KeepTexts bool
+}
+
+// PutGroupWith is PutGroup with options, in the same one read and one write.
+func (s *Directory) PutGroupWith(ctx context.Context, g directory.Group, opt PutGroupOptions) (created bool, err error) {
+	sched := opt.Schedule
+	if opt.KeepTexts {
+		g.Contact.Texts = false // its own says nothing; the stored one is kept below
+	}
 	g.Normalize()
 	if err := g.Validate(); err != nil {
 		return false, err
@@ -176,6 +198,9 @@ func (s *Directory) PutGroupScheduled(ctx context.Context, g directory.Group, sc
 			g.ListingCheckedAt, g.LastConfirmedAt = old.ListingCheckedAt, old.LastConfirmedAt
 			g.ListingUnanswered = old.ListingUnanswered
 			g.HandoverTo, g.HandoverSeq, g.ContactSeq = old.HandoverTo, old.HandoverSeq, old.ContactSeq
+			if opt.KeepTexts {
+				g.Contact.KeepTexts(old.Contact)
+			}
 			if old.Paused && !old.PausedUntil.IsZero() {
 				// Its contact paused it for a while (a pause that has
 				// ended is lifted on reading): a PUT does not undo that.
@@ -389,7 +414,9 @@ type ImportHooks struct {
 }
 
 // ImportGroups stores many listings (an import's), several at a time
-// (Concurrency), calling hooks after each. A listing that fails validation
+// (Concurrency), calling hooks after each. A contact's agreement to texts
+// is kept as stored (see PutGroupOptions.KeepTexts): a feed never turns it
+// on or off. A listing that fails validation
 // is skipped with its index in groups and the reason; when the same id
 // comes more than once, the last one is stored and the earlier ones are
 // skipped. It stops at the first other error and returns it with the
@@ -432,7 +459,8 @@ func (s *Directory) ImportGroups(ctx context.Context, groups []directory.Group, 
 				if ctx.Err() != nil {
 					continue
 				}
-				created, err := s.PutGroupScheduled(ctx, groups[i], hooks.Schedule)
+				// A feed never says whether a contact takes texts.
+				created, err := s.PutGroupWith(ctx, groups[i], PutGroupOptions{Schedule: hooks.Schedule, KeepTexts: true})
 				if err != nil && !problem.Is(err, problem.Invalid) {
 					cancel()
 				}

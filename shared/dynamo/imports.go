@@ -66,6 +66,9 @@ type ImportJob struct {
 	Skipped        []directory.Skip `json:"skipped,omitempty"`
 	WithdrawnCount int              `json:"withdrawn_count,omitempty"`
 	Withdrawn      []string         `json:"withdrawn,omitempty"`
+	// InferredTimezone names the zone the import gave meetings whose rows
+	// named none, and (the first MaxImportListed of) those rows.
+	InferredTimezone *directory.InferredZone `json:"inferred_timezone,omitempty"`
 	// Error says why a failed job failed (never the feed's content).
 	Error      string    `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -105,12 +105,15 @@ func (s *Referrals) Outcomes(ctx context.Context, from, to time.Time, prefix str
 			in.KeyConditionExpression = aws.String("PK = :pk AND begins_with(SK, :p)")
 			in.ExpressionAttributeValues[":p"] = str(prefix)
 		}
-		pages := dynamodb.NewQueryPaginator(s.DB, in)
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
+		// A plain loop rather than the SDK's paginator, which would put the
+		// client behind an interface and keep every one of its operations
+		// in the binary of each function that reads outcomes (intake).
+		for first := true; first || in.ExclusiveStartKey != nil; first = false {
+			page, err := s.DB.Query(ctx, in)
 			if err != nil {
 				return nil, fmt.Errorf("read outcomes of %s: %w", day, err)
 			}
+			in.ExclusiveStartKey = page.LastEvaluatedKey
 			for _, item := range page.Items {
 				it := OutcomeItem{Day: day, Counters: map[string]int64{}}
 				for name, v := range item {

@@ -57,7 +57,7 @@ func (s *Referrals) expired(item map[string]types.AttributeValue) bool {
 
 // closedTTL is the TTL for items of a referral that closed at t, or 0.
 func (s *Referrals) closedTTL(r *referral.Referral) int64 {
-	if r.Status.Open() || s.Retention <= 0 {
+	if r.Open() || s.Retention <= 0 {
 		return 0
 	}
 	return r.UpdatedAt.Add(s.Retention).Unix()
@@ -87,8 +87,13 @@ type referralItem struct {
 	Source      string               `json:"source,omitempty"`
 	// FirstChannel: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
-	// GSI2PK/GSI2SK put a FHIR-created referral in clinic-index: its
-	// clinic's Task search reads it by last update.
+	// FirstMeeting: the listing's public facts and the word on it, never
+	// anything about the patient (so not sealed).
+	FirstMeeting *referral.FirstMeeting `json:"first_meeting,omitempty"`
+	// GSI2PK/GSI2SK put the referral in clinic-index: a FHIR-created one
+	// under TaskIndexKey by last update, for its clinic's Task search; any
+	// other under ListIndexKey by creation, for its clinic's list (a
+	// FHIR-created one is listed by an item of its own, listItem).
 	GSI2PK    string   `json:"GSI2PK,omitempty"`
 	GSI2SK    string   `json:"GSI2SK,omitempty"`
 	Flags     []string `json:"flags,omitempty"`
@@ -103,10 +108,14 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
-		Source: r.Source, FirstChannel: r.FirstChannel,
+		Source: r.Source, FirstChannel: r.FirstChannel, FirstMeeting: r.FirstMeeting,
 	}
-	if r.Source == "fhir" {
+	switch r.Source {
+	case "fhir":
 		it.GSI2PK, it.GSI2SK = TaskIndexKey(r.ClinicID), timeKey(r.UpdatedAt)+"#"+r.ID
+	default:
+		// By creation time, which never changes: one index write per referral.
+		it.GSI2PK, it.GSI2SK = ListIndexKey(r.ClinicID), listKey(r)
 	}
 	if r.Patient != (referral.Patient{Language: r.Patient.Language}) {
 		b, err := json.Marshal(r.Patient)
@@ -151,7 +160,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
-		Source: it.Source, FirstChannel: it.FirstChannel,
+		Source: it.Source, FirstChannel: it.FirstChannel, FirstMeeting: it.FirstMeeting,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {
@@ -190,12 +199,18 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 // Token is a link token's record. The token itself is never stored: Hash is the
 // hex SHA-256 of it.
 type Token struct {
-	Hash       string    `json:"hash"`
-	Kind       string    `json:"kind"` // "consent" or "group"
+	Hash string `json:"hash"`
+	// Kind is "consent", "group", "listing" or "qr" (ReferralsTable), or a
+	// staff link's "invite" or "signin" (DirectoryTable, see Staff).
+	Kind       string    `json:"kind"`
 	ReferralID string    `json:"referral_id"`
 	ClinicID   string    `json:"clinic_id"`
+	StaffID    string    `json:"staff_id,omitempty"` // a staff link's member
 	RouteSeq   int       `json:"route_seq,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at_time"`
+	// OpenedAt is when a one-time link was opened (a QR link) or used (a
+	// staff link), once.
+	OpenedAt time.Time `json:"opened_at,omitempty"`
 	// TTL is set a retention period after ExpiresAt.
 	TTL int64 `json:"expires_at,omitempty"`
 }
@@ -266,7 +281,9 @@ func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteIt
 
 // NewReferral is everything written when a clinic's referral is accepted.
 type NewReferral struct {
-	Referral    *referral.Referral
+	Referral *referral.Referral
+	// Idempotency is a webhook delivery's record; a referral that came
+	// another way (a FHIR Task) has none (a zero WebhookID).
 	Idempotency Idempotency
 	Token       Token
 	// TextToken, when its Hash is set, is the consent link's short token
@@ -277,8 +294,9 @@ type NewReferral struct {
 	Identifiers TaskIdentifiers
 }
 
-// Create writes a new referral, its idempotency record, its consent token and
-// its first events in one transaction.
+// Create writes a new referral, its idempotency record (for a webhook
+// delivery), its consent token, its first events and its entry in its
+// clinic's list in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -286,10 +304,15 @@ type NewReferral struct {
 // identifier was indexed meanwhile writes nothing and returns ErrTaskMatched.
 func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, replay bool, err error) {
 	idem := n.Idempotency
+	notExists := aws.String("attribute_not_exists(PK)")
+	var items []types.TransactWriteItem
 	ik := idemKey(idem.ClinicID, idem.WebhookID)
-	idemItem, err := marshal(idem, ik, "IDEM")
-	if err != nil {
-		return nil, false, fmt.Errorf("create referral: %w", err)
+	if idem.WebhookID != "" {
+		idemItem, err := marshal(idem, ik, "IDEM")
+		if err != nil {
+			return nil, false, fmt.Errorf("create referral: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}})
 	}
 	refItem, err := s.toItem(ctx, n.Referral)
 	if err != nil {
@@ -299,12 +322,10 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 	if err != nil {
 		return nil, false, fmt.Errorf("create referral: %w", err)
 	}
-	notExists := aws.String("attribute_not_exists(PK)")
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.Table, Item: idemItem, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
-	}
+	items = append(items,
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: refItem, ConditionExpression: notExists}},
+		types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: tokItem, ConditionExpression: notExists}},
+	)
 	if n.TextToken.Hash != "" {
 		textItem, err := marshal(n.TextToken, tokenPrefix+n.TextToken.Hash, "TOK")
 		if err != nil {
@@ -319,7 +340,10 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		}
 		items = append(items, p)
 	}
-	idents, guard := s.identWrites(idem.ClinicID, n.Referral.ID, n.Identifiers)
+	if li := listItem(n.Referral); li != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: li, ConditionExpression: notExists}})
+	}
+	idents, guard := s.identWrites(n.Referral.ClinicID, n.Referral.ID, n.Identifiers)
 	if guard >= 0 {
 		guard += len(items)
 	}
@@ -332,7 +356,7 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 		if guard >= 0 && cancelledBy(err, guard) {
 			return nil, false, ErrTaskMatched
 		}
-		if cancelledBy(err, 0) {
+		if idem.WebhookID != "" && cancelledBy(err, 0) {
 			break
 		}
 		if transactionConflict(err) && attempt < 5 {
@@ -363,6 +387,12 @@ func (s *Referrals) get(ctx context.Context, pk, sk string, v any) error {
 		return notFound(strings.ToLower(sk))
 	}
 	return unmarshal(out.Item, v)
+}
+
+// Ping checks that the referrals table answers (DescribeTable).
+func (s *Referrals) Ping(ctx context.Context) error {
+	_, err := s.DB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.Table})
+	return err
 }
 
 // Get returns one referral with its sealed fields opened, or a NotFound error.
@@ -453,6 +483,10 @@ type Change struct {
 	// Done marks an event finished in the same transaction (the one whose effect
 	// this change is), so it is not run again.
 	Done *referral.Event
+	// Moot are pending events the change leaves nothing to do for (a
+	// reminder of a question it answers), finished in its transaction so
+	// that they never run.
+	Moot []referral.Event
 }
 
 // Apply writes c in one transaction and returns the referral's new version.
@@ -495,8 +529,8 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		}
 		items = append(items, p)
 	}
-	if c.Done != nil {
-		p, err := s.finishPut(*c.Done, r.UpdatedAt)
+	for _, e := range append(c.Moot, derefEvent(c.Done)...) {
+		p, err := s.finishPut(e, r.UpdatedAt)
 		if err != nil {
 			r.Version = prev
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
@@ -512,6 +546,14 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		return fmt.Errorf("apply change to %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// derefEvent is the event e points to, as a list (none for nil).
+func derefEvent(e *referral.Event) []referral.Event {
+	if e == nil {
+		return nil
+	}
+	return []referral.Event{*e}
 }
 
 // Token returns a link token's record by its hash, or a NotFound error. An

@@ -2,7 +2,10 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -22,13 +25,14 @@ type Subscription struct {
 	ClinicID string    `json:"clinic_id"`
 	Endpoint string    `json:"endpoint"`
 	Content  string    `json:"content"` // id-only or full-resource
-	Status   string    `json:"status"`  // active, error, off
+	Status   string    `json:"status"`  // requested, active, error, off
 	Created  time.Time `json:"created_at"`
 	Events   int64     `json:"events"` // events since the subscription started
 	// HeartbeatPeriod, when not zero, is how long the subscription may stay
-	// quiet before handoff posts a heartbeat. Heartbeat events carry the
-	// Chain they belong to: an update starts a new chain, and the events of
-	// the old one end without posting.
+	// quiet before handoff posts a heartbeat. Its handshake and heartbeat
+	// events carry the Chain they belong to: each start (a create, or an
+	// update that asks for it) begins a new chain, turning it off ends it,
+	// and the events of an old chain end without posting.
 	HeartbeatPeriod time.Duration `json:"heartbeat_period,omitempty"`
 	Chain           string        `json:"heartbeat_chain,omitempty"`
 	// LastSentAt is when the last notification (any type) was posted.
@@ -60,54 +64,189 @@ func (s *Clinics) sealHeaders(ctx context.Context, sub Subscription) ([]byte, er
 	return s.Sealer.Seal(ctx, b, aadFor(clinicPrefix+sub.ClinicID, subscriptionPrefix+sub.ID, "headers"))
 }
 
-// PutSubscription stores a new subscription (its headers sealed).
-func (s *Clinics) PutSubscription(ctx context.Context, sub Subscription) error {
-	pk := clinicPrefix + sub.ClinicID
-	it := subscriptionItem{Subscription: sub, Type: "subscription"}
-	if len(sub.Headers) > 0 {
-		var err error
-		if it.Sealed, err = s.sealHeaders(ctx, sub); err != nil {
-			return fmt.Errorf("put subscription: %w", err)
-		}
-	}
-	item, err := marshal(it, pk, subscriptionPrefix+sub.ID)
-	if err != nil {
-		return fmt.Errorf("put subscription: %w", err)
-	}
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
-		return fmt.Errorf("put subscription: %w", err)
-	}
-	return nil
+// Refusals of WriteSubscription.
+var (
+	// ErrTooManySubscriptions: the clinic has as many subscriptions as it may.
+	ErrTooManySubscriptions = errors.New("dynamo: the clinic has as many subscriptions as it may have")
+	// ErrEndpointTaken: another of the clinic's subscriptions posts to the endpoint.
+	ErrEndpointTaken = errors.New("dynamo: another subscription of the clinic posts to this endpoint")
+	// ErrEndpointBusy: the endpoint had as many handshakes as it may in the window.
+	ErrEndpointBusy = errors.New("dynamo: the endpoint had as many handshakes as it may for now")
+)
+
+// SubscriptionLimits bound a clinic's subscriptions: how many it may have,
+// and how many handshakes one endpoint of it may get per Window.
+type SubscriptionLimits struct {
+	PerClinic  int
+	Handshakes int
+	Window     time.Duration
 }
 
-// UpdateSubscription changes what a client may change of an existing
-// subscription: endpoint, content, headers, status, heartbeat period and
-// chain, and when it was last sent to. Its event count stays. Errors:
-// problem.NotFound.
-func (s *Clinics) UpdateSubscription(ctx context.Context, sub Subscription) error {
-	sealed, err := s.sealHeaders(ctx, sub)
-	if err != nil {
-		return fmt.Errorf("update subscription: %w", err)
+// A SubscriptionWrite is a subscription as its client creates or changes
+// it, with its handshake.
+type SubscriptionWrite struct {
+	Sub Subscription
+	// Old is the stored subscription a change replaces (nil: a create).
+	Old *Subscription
+	// Handshake is the event that shakes hands with the endpoint (nil:
+	// none, as for a subscription turned off).
+	Handshake *referral.Event
+	Limits    SubscriptionLimits
+	At        time.Time // now: the handshake window's time
+}
+
+// The items that bound a clinic's subscriptions, beside them: the
+// endpoints they post to (one subscription each), their count, and the
+// handshakes per endpoint and window.
+const (
+	subEndpointPrefix = "SUBEP#"   // + sha256(endpoint): {subscription}
+	subCountSK        = "SUBCOUNT" // {n}: subscriptions made
+	subRatePrefix     = "SUBRATE#" // + sha256(endpoint) + "#" + window start: {n}, expires
+)
+
+func endpointHash(endpoint string) string {
+	sum := sha256.Sum256([]byte(endpoint))
+	return hex.EncodeToString(sum[:])
+}
+
+// WriteSubscription writes a subscription a client created or changed, in
+// one transaction across both tables: the subscription (its headers
+// sealed), its claim on its endpoint (a create or a new endpoint), the
+// clinic's count (a create), the endpoint's handshakes in the window and
+// the handshake event (when it shakes hands). A change keeps the events'
+// count. Errors: ErrTooManySubscriptions, ErrEndpointTaken,
+// ErrEndpointBusy, problem.NotFound (a changed one that is gone),
+// problem.Conflict (written by another meanwhile).
+func (s *Clinics) WriteSubscription(ctx context.Context, events *Referrals, w SubscriptionWrite) error {
+	sub := w.Sub
+	pk := clinicPrefix + sub.ClinicID
+	notExists := aws.String("attribute_not_exists(PK)")
+	var items []types.TransactWriteItem
+	if w.Old == nil {
+		it := subscriptionItem{Subscription: sub, Type: "subscription"}
+		if len(sub.Headers) > 0 {
+			var err error
+			if it.Sealed, err = s.sealHeaders(ctx, sub); err != nil {
+				return fmt.Errorf("write subscription: %w", err)
+			}
+		}
+		item, err := marshal(it, pk, subscriptionPrefix+sub.ID)
+		if err != nil {
+			return fmt.Errorf("write subscription: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: item, ConditionExpression: notExists}})
+	} else {
+		sealed, err := s.sealHeaders(ctx, sub)
+		if err != nil {
+			return fmt.Errorf("write subscription: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.Table, Key: key(pk, subscriptionPrefix+sub.ID),
+			UpdateExpression: aws.String("SET endpoint = :e, content = :c, headers = :h, #s = :s, " +
+				"heartbeat_period = :p, heartbeat_chain = :ch, last_sent_at = :l"),
+			ConditionExpression:      aws.String("attribute_exists(PK)"),
+			ExpressionAttributeNames: map[string]string{"#s": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":e": str(sub.Endpoint), ":c": str(sub.Content), ":h": &types.AttributeValueMemberB{Value: sealed},
+				":s": str(sub.Status), ":p": num(int64(sub.HeartbeatPeriod)), ":ch": str(sub.Chain),
+				":l": str(sub.LastSentAt.UTC().Format(time.RFC3339Nano)),
+			},
+		}})
 	}
-	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	claim, count, rate := -1, -1, -1
+	if w.Old == nil || w.Old.Endpoint != sub.Endpoint {
+		if w.Old != nil {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: &s.Table, Key: key(pk, subEndpointPrefix+endpointHash(w.Old.Endpoint)),
+				ConditionExpression:       aws.String("attribute_not_exists(PK) OR subscription = :id"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(sub.ID)},
+			}})
+		}
+		item := key(pk, subEndpointPrefix+endpointHash(sub.Endpoint))
+		item["subscription"] = str(sub.ID)
+		claim = len(items)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: item, ConditionExpression: notExists}})
+	}
+	if w.Old == nil {
+		count = len(items)
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.Table, Key: key(pk, subCountSK),
+			UpdateExpression:          aws.String("ADD n :one"),
+			ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :cap"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":cap": num(int64(w.Limits.PerClinic))},
+		}})
+	}
+	if w.Handshake != nil {
+		window := w.At.UTC().Truncate(w.Limits.Window)
+		rate = len(items)
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.Table, Key: key(pk, subRatePrefix+endpointHash(sub.Endpoint)+"#"+strconv.FormatInt(window.Unix(), 10)),
+			UpdateExpression:    aws.String("ADD n :one SET expires_at = :exp"),
+			ConditionExpression: aws.String("attribute_not_exists(n) OR n < :max"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": num(1), ":max": num(int64(w.Limits.Handshakes)), ":exp": num(window.Add(w.Limits.Window + 24*time.Hour).Unix()),
+			},
+		}})
+		p, err := events.eventPut(*w.Handshake, 0)
+		if err != nil {
+			return fmt.Errorf("write subscription: %w", err)
+		}
+		items = append(items, p)
+	}
+	_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch {
+	case err == nil:
+		return nil
+	case cancelledBy(err, 0) && w.Old != nil:
+		return notFound("subscription")
+	case claim >= 0 && cancelledBy(err, claim):
+		return ErrEndpointTaken
+	case count >= 0 && cancelledBy(err, count):
+		return ErrTooManySubscriptions
+	case rate >= 0 && cancelledBy(err, rate):
+		return ErrEndpointBusy
+	case anyConditionFailed(err) || transactionConflict(err):
+		return problem.Errorf(problem.Conflict, "the subscription was changed meanwhile: try again")
+	}
+	return fmt.Errorf("write subscription %s: %w", sub.ID, err)
+}
+
+// SubscriptionShook records a handshake's outcome, if the subscription is
+// still the one it was for (still requested, on the handshake's chain):
+// active with its last post at sent (and its first heartbeat, when it has
+// a period), or error. The handshake event finishes in the same write. It
+// reports whether the subscription was still that one (when not, nothing
+// is written).
+func (s *Clinics) SubscriptionShook(ctx context.Context, events *Referrals, sub Subscription, heartbeat *referral.Event, done referral.Event) (bool, error) {
+	fin, err := events.finishPut(done, events.now())
+	if err != nil {
+		return false, err
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
 		TableName: &s.Table, Key: key(clinicPrefix+sub.ClinicID, subscriptionPrefix+sub.ID),
-		UpdateExpression: aws.String("SET endpoint = :e, content = :c, headers = :h, #s = :s, " +
-			"heartbeat_period = :p, heartbeat_chain = :ch, last_sent_at = :l"),
-		ConditionExpression:      aws.String("attribute_exists(PK)"),
+		UpdateExpression:         aws.String("SET #s = :s, last_sent_at = :l"),
+		ConditionExpression:      aws.String("attribute_exists(PK) AND heartbeat_chain = :ch AND #s = :requested"),
 		ExpressionAttributeNames: map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":e": str(sub.Endpoint), ":c": str(sub.Content), ":h": &types.AttributeValueMemberB{Value: sealed},
-			":s": str(sub.Status), ":p": num(int64(sub.HeartbeatPeriod)), ":ch": str(sub.Chain),
-			":l": str(sub.LastSentAt.UTC().Format(time.RFC3339Nano)),
+			":s": str(sub.Status), ":l": str(sub.LastSentAt.UTC().Format(time.RFC3339Nano)),
+			":ch": str(sub.Chain), ":requested": str("requested"),
 		},
-	})
-	if conditionFailed(err) {
-		return notFound("subscription")
+	}}, {Put: fin}}
+	if heartbeat != nil {
+		p, err := events.eventPut(*heartbeat, 0)
+		if err != nil {
+			return false, err
+		}
+		items = append(items, p)
+	}
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if cancelledBy(err, 0) {
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("update subscription: %w", err)
+		return false, fmt.Errorf("record the handshake of subscription %s: %w", sub.ID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // SubscriptionSent records that a notification (a heartbeat) was posted at.
@@ -120,6 +259,24 @@ func (s *Clinics) SubscriptionSent(ctx context.Context, clinicID, subID string, 
 	})
 	if err != nil && !conditionFailed(err) {
 		return fmt.Errorf("record a subscription's notification: %w", err)
+	}
+	return nil
+}
+
+// SetSubscriptionStatus sets a subscription's status (error when its
+// endpoint answered 410 Gone), if it is still on the given chain (its
+// client did not change it meanwhile). A subscription that is gone or
+// changed is left so.
+func (s *Clinics) SetSubscriptionStatus(ctx context.Context, clinicID, subID, chain, status string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(clinicPrefix+clinicID, subscriptionPrefix+subID),
+		UpdateExpression:          aws.String("SET #s = :s"),
+		ConditionExpression:       aws.String("attribute_exists(PK) AND heartbeat_chain = :ch"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(status), ":ch": str(chain)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("set the status of subscription %s: %w", subID, err)
 	}
 	return nil
 }

@@ -19,7 +19,8 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 )
 
-// clinicIndex holds FHIR-created referrals by clinic and last update.
+// clinicIndex holds a clinic's FHIR-created referrals by last update
+// (TaskIndexKey) and all its referrals by creation (ListIndexKey).
 const clinicIndex = "clinic-index"
 
 // TaskIndexKey is a clinic's partition in clinic-index.

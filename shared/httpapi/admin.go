@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -48,7 +49,8 @@ func (s *Server) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/admin/groups/{id}/check", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.checkListing})))
 	mux.HandleFunc("/v1/admin/match", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.match})))
 	mux.HandleFunc("/v1/admin/outcomes", s.admin(methods(map[string]http.HandlerFunc{http.MethodGet: s.adminOutcomes})))
-	mux.HandleFunc("/v1/admin/clinics/{id}/fhir-client", s.admin(methods(map[string]http.HandlerFunc{http.MethodPut: s.putFHIRClient})))
+	mux.HandleFunc("/v1/admin/clinics/{id}/staff", s.admin(methods(map[string]http.HandlerFunc{http.MethodPost: s.inviteStaff})))
+	mux.HandleFunc("/v1/admin/clinics/{id}/staff/{staff_id}", s.admin(methods(map[string]http.HandlerFunc{http.MethodDelete: s.removeStaff})))
 }
 
 // admin requires the operator's bearer token.
@@ -85,6 +87,13 @@ func (s *Server) createClinic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeClinic(w http.ResponseWriter, r *http.Request) {
+	// Its staff first: the clinic's partition lists them.
+	if s.Room != nil {
+		if _, err := s.Room.RemoveAll(r.Context(), r.PathValue("id")); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	out, err := s.App.RemoveClinic(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -93,11 +102,26 @@ func (s *Server) removeClinic(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// groupRequest is a listing as PUT. contact.texts may be left out: the
+// stored agreement of the same contact is then kept.
+type groupRequest struct {
+	directory.Group
+	Contact struct {
+		directory.Contact
+		Texts *bool `json:"texts"`
+	} `json:"contact"`
+}
+
 func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
-	var g directory.Group
-	if err := decodeJSON(w, r, &g); err != nil {
+	var req groupRequest
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	g := req.Group
+	g.Contact = req.Contact.Contact
+	if req.Contact.Texts != nil {
+		g.Contact.Texts = *req.Contact.Texts
 	}
 	id := r.PathValue("id")
 	if g.ID == "" {
@@ -107,7 +131,7 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, problem.Invalidf([]problem.FieldError{{Field: "id", Detail: "must match the id in the path"}}, "the listing is not valid"))
 		return
 	}
-	created, err := s.App.PutGroup(r.Context(), g)
+	created, err := s.App.PutGroup(r.Context(), g, req.Contact.Texts == nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -125,15 +149,21 @@ func (s *Server) putGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 // groupAnswer is a listing as the admin API gives it: the listing-check
-// dates are always there, null when unset.
+// dates are always there, null when unset, and so is contact.texts.
 type groupAnswer struct {
 	directory.Group
-	LastConfirmedAt *time.Time `json:"last_confirmed_at"`
-	PausedUntil     *time.Time `json:"paused_until"`
+	Contact         contactAnswer `json:"contact"`
+	LastConfirmedAt *time.Time    `json:"last_confirmed_at"`
+	PausedUntil     *time.Time    `json:"paused_until"`
+}
+
+type contactAnswer struct {
+	directory.Contact
+	Texts bool `json:"texts"`
 }
 
 func adminGroup(g directory.Group) groupAnswer {
-	a := groupAnswer{Group: g}
+	a := groupAnswer{Group: g, Contact: contactAnswer{Contact: g.Contact, Texts: g.Contact.Texts}}
 	if !g.LastConfirmedAt.IsZero() {
 		a.LastConfirmedAt = &g.LastConfirmedAt
 	}
@@ -277,4 +307,38 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request) {
 		matches = []directory.Match{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"matches": matches})
+}
+
+// inviteStaff adds a staff member to a clinic: 201 {"staff_id"}; the
+// person gets an invitation by email.
+func (s *Server) inviteStaff(w http.ResponseWriter, r *http.Request) {
+	if s.Room == nil {
+		notFound(w, r)
+		return
+	}
+	var in room.Invitation
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := s.Room.Invite(r.Context(), r.PathValue("id"), in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"staff_id": id})
+}
+
+// removeStaff removes a staff member: their sessions end and their
+// passkeys stop working. 204.
+func (s *Server) removeStaff(w http.ResponseWriter, r *http.Request) {
+	if s.Room == nil {
+		notFound(w, r)
+		return
+	}
+	if err := s.Room.Remove(r.Context(), r.PathValue("id"), r.PathValue("staff_id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -5,13 +5,19 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/room"
+	"github.com/handoff-health/handoff/shared/session"
 )
 
 // adminCookie holds the operator's page session.
 const adminCookie = "handoff_admin"
+
+// adminForm binds the operator's page forms (with the session's hash once
+// signed in).
+const adminForm = "admin"
 
 // AdminPages returns the operator's page (/admin) with the page family's
 // headers and cross-site protection.
@@ -26,6 +32,7 @@ func (s *Server) routeAdminPage(mux *http.ServeMux) {
 	mux.HandleFunc("/admin", s.pageMethod(http.MethodGet, s.getAdminPage))
 	mux.HandleFunc("/admin/login", s.pageMethod(http.MethodPost, s.postAdminLogin))
 	mux.HandleFunc("/admin/logout", s.pageMethod(http.MethodPost, s.postAdminLogout))
+	mux.HandleFunc("/admin/staff", s.pageMethod(http.MethodPost, s.postAdminStaff))
 }
 
 // pageMethod serves one method (GET also answers HEAD); another is a 405
@@ -34,13 +41,28 @@ func (s *Server) pageMethod(method string, h http.HandlerFunc) http.HandlerFunc 
 	return methodsWith(map[string]http.HandlerFunc{method: h}, s.pageError)
 }
 
-// session returns the request's valid session value, or "".
+// sessions are the server-side sessions of /admin and /clinic.
+func (s *Server) sessions() *session.Manager {
+	if s.Room != nil {
+		return s.Room.Sessions
+	}
+	return room.New(s.App, nil, nil).Sessions
+}
+
+// session returns the request's live operator session's hash, or "".
 func (s *Server) session(r *http.Request) string {
 	c, err := r.Cookie(adminCookie)
-	if err != nil || !s.App.AdminSession(r.Context(), c.Value) {
+	if err != nil {
 		return ""
 	}
-	return c.Value
+	cur, err := s.sessions().Check(r.Context(), c.Value, s.App.AdminBind())
+	if err != nil {
+		if !problem.Is(err, problem.Unauthorized) {
+			s.logFailure(r, "read the operator's session", err)
+		}
+		return ""
+	}
+	return cur.Hash
 }
 
 func (s *Server) getAdminPage(w http.ResponseWriter, r *http.Request) {
@@ -55,13 +77,15 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, session, no
 			s.pageError(w, r, err)
 			return
 		}
-		notice = ""
-	}
-	if notice != "bad-token" && notice != "signed-out" {
+		v.Staff = s.Room != nil
+		if notice != "staff-invited" && notice != "staff-refused" {
+			notice = ""
+		}
+	} else if notice != "bad-token" && notice != "signed-out" {
 		notice = ""
 	}
 	v.Notice = notice
-	token, err := s.App.AdminFormToken(r.Context(), session)
+	token, err := s.sessions().FormToken(r.Context(), adminForm, session)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -85,49 +109,78 @@ func readAdminForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return r.PostForm, nil
 }
 
+var errAdminFormExpired = problem.Errorf(problem.Forbidden, "The form has expired: reload /admin and sign in again.")
+
 func (s *Server) postAdminLogin(w http.ResponseWriter, r *http.Request) {
 	f, err := readAdminForm(w, r)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	if !s.App.CheckAdminForm(r.Context(), "", f.Get("csrf")) {
-		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired: reload /admin and sign in again."))
+	if !s.sessions().CheckForm(r.Context(), adminForm, "", f.Get("csrf")) {
+		s.pageError(w, r, errAdminFormExpired)
 		return
 	}
-	value, exp, err := s.App.AdminSignIn(r.Context(), f.Get("token"))
-	if problem.Is(err, problem.Unauthorized) {
+	if err := s.App.CheckAdmin(r.Context(), f.Get("token")); err != nil {
 		s.Log.InfoContext(r.Context(), "operator sign-in refused")
 		s.renderAdmin(w, r, "", "bad-token", http.StatusUnauthorized)
 		return
 	}
+	value, exp, err := s.sessions().Start(r.Context(), dynamo.Member{}, s.App.AdminBind())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: adminCookie, Value: value, Path: "/admin", Expires: exp, MaxAge: int(app.AdminSessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(),
-	})
+	http.SetCookie(w, session.Cookie(adminCookie, "/admin", value, exp, s.secureCookies()))
 	s.Log.InfoContext(r.Context(), "operator signed in")
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
+// postAdminLogout ends the session on the server — every copy of its
+// cookie stops working — and drops the cookie.
 func (s *Server) postAdminLogout(w http.ResponseWriter, r *http.Request) {
 	f, err := readAdminForm(w, r)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	if session := s.session(r); session != "" && !s.App.CheckAdminForm(r.Context(), session, f.Get("csrf")) {
-		s.pageError(w, r, problem.Errorf(problem.Forbidden, "The form has expired: reload /admin and sign in again."))
+	if h := s.session(r); h != "" {
+		if !s.sessions().CheckForm(r.Context(), adminForm, h, f.Get("csrf")) {
+			s.pageError(w, r, errAdminFormExpired)
+			return
+		}
+		c, _ := r.Cookie(adminCookie)
+		if err := s.sessions().End(r.Context(), c.Value); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		s.Log.InfoContext(r.Context(), "operator signed out")
+	}
+	http.SetCookie(w, session.Clear(adminCookie, "/admin", s.secureCookies()))
+	http.Redirect(w, r, "/admin?notice=signed-out", http.StatusSeeOther)
+}
+
+// postAdminStaff invites a staff member from the operator's page.
+func (s *Server) postAdminStaff(w http.ResponseWriter, r *http.Request) {
+	f, err := readAdminForm(w, r)
+	if err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: adminCookie, Value: "", Path: "/admin", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(),
-	})
-	http.Redirect(w, r, "/admin?notice=signed-out", http.StatusSeeOther)
+	h := s.session(r)
+	if h == "" || s.Room == nil || !s.sessions().CheckForm(r.Context(), adminForm, h, f.Get("csrf")) {
+		s.pageError(w, r, errAdminFormExpired)
+		return
+	}
+	_, err = s.Room.Invite(r.Context(), f.Get("clinic"), room.Invitation{Name: f.Get("name"), Email: f.Get("email"), Language: f.Get("language")})
+	switch code := problem.CodeOf(err); code {
+	case "":
+		http.Redirect(w, r, "/admin?notice=staff-invited", http.StatusSeeOther)
+	case problem.Invalid, problem.NotFound, problem.Conflict:
+		http.Redirect(w, r, "/admin?notice=staff-refused", http.StatusSeeOther)
+	default:
+		s.pageError(w, r, err)
+	}
 }
 
 // secureCookies is true unless the stack's links point at this machine over

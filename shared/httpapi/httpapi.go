@@ -21,6 +21,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/imports"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/room"
 )
 
 // maxAPIBody bounds JSON request bodies other than imports.
@@ -33,6 +34,10 @@ type Server struct {
 	// Imports are the asynchronous imports (nil: over App, with the
 	// default options).
 	Imports *imports.Service
+	// Room is the clinic's pages' use cases: staff (the admin API and the
+	// operator's page), sessions, and the pages themselves (Clinic). Nil in
+	// a function that serves none of them.
+	Room *room.Room
 }
 
 // methods routes one path by method, answering 405 problem+json otherwise.

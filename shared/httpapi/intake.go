@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/problem"
 )
 
 // Intake returns the clinic API's handler.
@@ -23,9 +25,6 @@ func (s *Server) routeIntake(mux *http.ServeMux) {
 		http.MethodGet: s.getReferral, http.MethodDelete: s.deleteReferral,
 	}))
 	mux.HandleFunc("/v1/clinics/{clinic}/outcomes", methods(map[string]http.HandlerFunc{http.MethodGet: s.clinicOutcomes}))
-	mux.HandleFunc("/oauth/token", methods(map[string]http.HandlerFunc{http.MethodPost: s.token}))
-	s.routeFHIR(mux)
-	mux.HandleFunc("/.well-known/smart-configuration", methods(map[string]http.HandlerFunc{http.MethodGet: s.smartConfiguration}))
 }
 
 func (s *Server) postReferral(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +47,12 @@ func (s *Server) postReferral(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
-	v, err := s.App.ReferralStatus(r.Context(), r.PathValue("clinic"), bearer(r), r.PathValue("id"))
+	clinic := r.PathValue("clinic")
+	if err := s.App.CheckClinicKey(r.Context(), clinic, bearer(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec, err := s.App.ClinicReferral(r.Context(), clinic, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,19 +60,30 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 	if wantsFHIR(r) {
 		w.Header().Set("Content-Type", "application/fhir+json")
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSONBody(w, app.FHIRTask(v))
+		writeJSONBody(w, fhir.TaskOf(rec.Referral, rec.Routes, rec.Events))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, app.StatusViewOf(rec))
 }
 
+// deleteReferral is the clinic API's cancel: the one cancel of the core,
+// and a referral cancelled before is a 409, as any closed one (the FHIR
+// API answers that one as an update to the state it has).
 func (s *Server) deleteReferral(w http.ResponseWriter, r *http.Request) {
-	v, err := s.App.CancelReferral(r.Context(), r.PathValue("clinic"), bearer(r), r.PathValue("id"))
+	clinic := r.PathValue("clinic")
+	if err := s.App.CheckClinicKey(r.Context(), clinic, bearer(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec, already, err := s.App.CancelReferral(r.Context(), clinic, r.PathValue("id"))
+	if err == nil && already {
+		err = problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", rec.Referral.Status)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, app.StatusViewOf(rec))
 }
 
 // wantsFHIR reports whether the client asked for application/fhir+json.

@@ -43,7 +43,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -281,7 +283,8 @@ func templateRoutes(t *testing.T) map[string]bool {
 		for _, e := range r.Properties.Events {
 			p := e.Properties.Path
 			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/l/") || strings.HasPrefix(p, "/assets/") ||
-				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") {
+				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") ||
+				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") {
 				continue
 			}
 			out[strings.ToUpper(e.Properties.Method)+" "+p] = true
@@ -772,6 +775,31 @@ func TestOpenAPIContract(t *testing.T) {
 			c.do(t, h, x)
 		}
 		c.do(t, h, exchange{method: "GET", path: "/.well-known/smart-configuration", status: 200, request: conforms})
+		staff := mustJSON(t, map[string]any{"name": "Jan Rivera", "email": "rivera@clinic.example"})
+		staffPath := "/v1/admin/clinics/lakeside/staff"
+		_, b := c.do(t, h, exchange{method: "POST", path: staffPath, header: adminJSON(admin), body: staff, status: 201, request: conforms})
+		for _, x := range []exchange{
+			{body: staff, status: 401, request: violates},
+			{header: adminJSON(admin), body: staff, status: 409, request: conforms},
+			{path: "/v1/admin/clinics/nobody/staff", header: adminJSON(admin), body: mustJSON(t, map[string]any{"name": "A", "email": "a@clinic.example"}), status: 404, request: conforms},
+			{header: adminJSON(admin), body: []byte(`{"name": "", "email": "x"}`), status: 422, request: inexpressible},
+			{header: adminJSON(admin), body: []byte(`{"name":`), status: 400, request: violates},
+		} {
+			x.method = "POST"
+			if x.path == "" {
+				x.path = staffPath
+			}
+			c.do(t, h, x)
+		}
+		var invited struct {
+			StaffID string `json:"staff_id"`
+		}
+		if err := json.Unmarshal(b, &invited); err != nil {
+			t.Fatal(err)
+		}
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, header: bearerHeader(admin), status: 204, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, header: bearerHeader(admin), status: 404, request: conforms})
+		c.do(t, h, exchange{method: "DELETE", path: staffPath + "/" + invited.StaffID, status: 401, request: violates})
 		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 		if err != nil {
 			t.Fatal(err)
@@ -1185,21 +1213,38 @@ var hiddenField = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*name="([^"]+)
 // clinician emails) and one that takes clinician emails instead.
 func TestCallsPerStep(t *testing.T) {
 	t.Run("webhook clinic", func(t *testing.T) {
-		callsPerStep(t, true, false, 3, 5)
+		callsPerStep(t, true, false, "", 3, 5)
 	})
 	t.Run("email clinic", func(t *testing.T) {
-		callsPerStep(t, false, false, 5, 0)
+		callsPerStep(t, false, false, "", 5, 0)
 	})
 	t.Run("webhook clinic, patient reached by text", func(t *testing.T) {
-		callsPerStep(t, true, true, 1, 5)
+		callsPerStep(t, true, true, "", 1, 5)
+	})
+	// With a first meeting: the plan, the reminder, the check-in and
+	// attended, beside the same steps.
+	t.Run("webhook clinic, first meeting", func(t *testing.T) {
+		callsPerStep(t, true, false, "meeting", 6, 6)
+	})
+	t.Run("webhook clinic, patient reached by text, first meeting", func(t *testing.T) {
+		callsPerStep(t, true, true, "meeting", 1, 6)
+	})
+	// A group that answers after the first-contact window: its reminder,
+	// and its service office's notice.
+	t.Run("webhook clinic, group silent past the window", func(t *testing.T) {
+		callsPerStep(t, true, false, "late", 5, 5)
 	})
 }
 
 // callsPerStep measures the flow for a clinic with or without a callback URL,
 // for a patient with an email or (texted) with only a phone number, and
 // checks the emails, texts and status webhooks it sends.
-func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks int) {
+func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmails, wantWebhooks int) {
+	meeting, late := variant == "meeting", variant == "late"
 	h := apptest.New(t)
+	// A Monday, 10:00 in San Francisco: the groups meet on Mondays and
+	// Thursdays at 19:00; the first meeting is Thursday's.
+	h.SetNow(time.Date(2026, 6, 1, 17, 0, 0, 0, time.UTC))
 	hooks := &callbacks{}
 	hookSrv := httptest.NewServer(hooks)
 	t.Cleanup(hookSrv.Close)
@@ -1219,7 +1264,11 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 	}
 	clinic := h.NewClinic("lakeside", callback)
 	for i, id := range []string{"mission-a", "mission-b", "mission-c"} {
-		h.PutGroup(apptest.SampleGroup(id, 37.7599+float64(i)*0.002, -122.4148), id)
+		g := apptest.SampleGroup(id, 37.7599+float64(i)*0.002, -122.4148)
+		if late && i == 0 {
+			g.Office = directory.Office{Name: "Intergroup", Email: "office@intergroup.example"}
+		}
+		h.PutGroup(g, id)
 	}
 	ctx := context.Background()
 
@@ -1274,7 +1323,16 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 				}
 				start := begin()
 				if err := h.App.RunEvent(ctx, ref.Partition, ref.EventID); err != nil {
-					t.Fatalf("%s: %v", name, err)
+					// An effect may ask to run later (a text that waits for
+					// the text limits): the dispatcher moves the event.
+					at, later := app.RetryAt(err)
+					if !later {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if err := h.App.RetryAt(ctx, ref, at); err != nil {
+						t.Fatal(err)
+					}
+					name += " (waits)"
 				}
 				end(name, start, 0, 1)
 			}
@@ -1353,12 +1411,19 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 		t.Fatalf("%d group notices", len(notice))
 	}
 	glink := h.Link(notice[0], "g")
+	if late {
+		h.Advance(2 * time.Hour)
+		runEvents("the window")
+	}
 	start = begin()
 	_, ghidden := page(glink)
 	end("group page: GET", start, 1, 0)
 
 	start = begin()
 	ghidden.Set("action", "accept")
+	if meeting {
+		ghidden.Set("first_meeting", "2026-06-04T19:00")
+	}
 	post(glink, ghidden)
 	end("group: POST accept (+ GET after 303)", start, 2, 0)
 	runEvents("after accept")
@@ -1369,10 +1434,33 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 	post(glink, ghidden)
 	end("group: GET, POST connected (+ GET after 303)", start, 3, 0)
 	runEvents("after connected")
+	if meeting {
+		// The plan's text waits for the day after the consent link's; the
+		// reminder comes the day before, the check-in after; the patient
+		// answers the check-in's link.
+		for _, at := range []struct {
+			label string
+			at    time.Time
+		}{
+			{"next morning", time.Date(2026, 6, 2, 15, 0, 0, 0, time.UTC)},
+			{"reminder", time.Date(2026, 6, 4, 2, 0, 0, 0, time.UTC)},
+			{"check-in", time.Date(2026, 6, 5, 15, 0, 0, 0, time.UTC)},
+			{"check-in by text", time.Date(2026, 6, 8, 15, 0, 0, 0, time.UTC)},
+		} {
+			h.Advance(at.at.Sub(h.Now()))
+			runEvents(at.label)
+		}
+		start = begin()
+		_, phidden := page(link)
+		phidden.Set("action", "attended")
+		post(link, phidden)
+		end("patient: GET, POST attended (+ GET after 303)", start, 3, 0)
+		runEvents("after attended")
+	}
 
 	start = begin()
-	if v := h.Status(clinic, receipt.ID); v.Status != referral.Connected {
-		t.Fatalf("the referral ended %s, want connected", v.Status)
+	if v := h.Status(clinic, receipt.ID); v.Status != map[bool]referral.Status{false: referral.Connected, true: referral.Attended}[meeting] {
+		t.Fatalf("the referral ended %s", v.Status)
 	}
 	end("clinic: GET status", start, 1, 0)
 
@@ -1440,6 +1528,12 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 		total.elapsed += s.elapsed
 	}
 	total.name = "**one referral, introduce → connected**"
+	switch variant {
+	case "meeting":
+		total.name = "**one referral, introduce → connected → attended a first meeting**"
+	case "late":
+		total.name = "**one referral, introduce → (the window: reminder, office) → connected**"
+	}
 	row(total)
 	row(idle)
 	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes; texts: %d\n", items, stored, len(h.Texts()))
@@ -1455,7 +1549,9 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 	if total.emails != wantEmails {
 		t.Errorf("%d emails, want %d", total.emails, wantEmails)
 	}
-	if wantTexts := map[bool]int{true: 1}[texted]; len(h.Texts()) != wantTexts {
+	// By text: the consent link; with a first meeting, the plan, the
+	// reminder and the check-in too.
+	if wantTexts := map[bool]int{true: 1}[texted] * map[bool]int{false: 1, true: 4}[meeting]; len(h.Texts()) != wantTexts {
 		t.Errorf("%d texts, want %d", len(h.Texts()), wantTexts)
 	}
 	if total.webhooks != wantWebhooks {
@@ -1466,10 +1562,10 @@ func callsPerStep(t *testing.T, webhooks, texted bool, wantEmails, wantWebhooks 
 		got   float64
 		limit float64
 	}{
-		{"DynamoDB calls", float64(total.totalCalls()), 200},
-		{"write units", total.wru, 250},
-		{"read units", total.rru, 150},
-		{"seals and opens", float64(total.seals + total.opens), 60},
+		{"DynamoDB calls", float64(total.totalCalls()), map[bool]float64{false: 200, true: 280}[meeting || late]},
+		{"write units", total.wru, map[bool]float64{false: 250, true: 330}[meeting || late]},
+		{"read units", total.rru, map[bool]float64{false: 150, true: 200}[meeting || late]},
+		{"seals and opens", float64(total.seals + total.opens), map[bool]float64{false: 60, true: 90}[meeting || late]},
 		{"idle sweep calls", float64(idle.totalCalls()), dynamo.DefaultDueShards},
 	} {
 		if b.got > b.limit {

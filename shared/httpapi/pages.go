@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/handoff-health/handoff/shared/ical"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 )
@@ -28,6 +30,7 @@ func (s *Server) Respond() http.Handler {
 
 func (s *Server) routeConsent(mux *http.ServeMux) {
 	mux.HandleFunc("/c/{token}", s.pageMethods(s.getConsent, s.postConsent))
+	mux.HandleFunc("/c/{token}/meeting.ics", s.getCalendar)
 	mux.Handle("/assets/", pages.AssetHandler())
 }
 
@@ -127,6 +130,27 @@ func (s *Server) getConsent(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, func(b *bytes.Buffer) error { return pages.RenderConsent(b, v) })
 }
 
+// getCalendar serves the patient's first meeting as an iCalendar file: the
+// file the plan's email carries.
+func (s *Server) getCalendar(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET")
+		s.pageError(w, r, problem.Errorf(problem.MethodNotAllowed, "method not allowed"))
+		return
+	}
+	b, err := meeting.New(s.App).Calendar(r.Context(), r.PathValue("token"))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", ical.ContentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+ical.FileName+`"`)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+}
+
 func (s *Server) postConsent(w http.ResponseWriter, r *http.Request) {
 	f, err := pages.ParseConsentForm(r)
 	if err != nil {
@@ -176,11 +200,14 @@ func (s *Server) All() http.Handler {
 	s.routeConsent(pagesMux)
 	s.routeRespond(pagesMux)
 	s.routeAdminPage(pagesMux)
+	if s.Room != nil {
+		s.routeClinic(pagesMux)
+	}
 	pagesMux.HandleFunc("/", s.pageNotFound)
 	pageHandler := pages.Headers(pages.Protect(pagesMux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/" || p[:3] == "/l/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) {
+		if len(p) >= 3 && (p[:3] == "/c/" || p[:3] == "/g/" || p[:3] == "/l/") || len(p) >= 8 && p[:8] == "/assets/" || isAdminPage(p) || isClinicPage(p) {
 			pageHandler.ServeHTTP(w, r)
 			return
 		}

@@ -72,12 +72,8 @@ func New(a *app.App, opt Options) *Service { return &Service{App: a, Options: op
 
 // Register makes the dispatcher of s's core run imports' events with s.
 func (s *Service) Register() {
-	a := s.App
-	if a.Effects == nil {
-		a.Effects = map[referral.EventType]func(context.Context, referral.Event) error{}
-	}
-	a.Effects[referral.ImportChunk] = s.onChunk
-	a.Effects[referral.ImportFinish] = s.onFinish
+	s.App.Handle(referral.ImportChunk, s.onChunk)
+	s.App.Handle(referral.ImportFinish, s.onFinish)
 }
 
 func (s *Service) now() time.Time { return s.App.Clock() }
@@ -243,6 +239,10 @@ func (s *Service) read(ctx context.Context, j dynamo.ImportJob) (dynamo.ImportJo
 		}
 		ch.Job.Status, ch.Job.Chunks, ch.Job.GroupsTotal = dynamo.ImportRunning, len(chunks), len(res.Groups)
 		ch.Job.Skipped, ch.Job.SkippedCount = res.Skipped, len(res.Skipped)
+		if z := res.InferredZone; z.Timezone != "" {
+			z.Rows = z.Rows[:min(len(z.Rows), dynamo.MaxImportListed)]
+			ch.Job.InferredTimezone = &z
+		}
 		if len(res.Groups) > 0 {
 			ch.Job.Options.Source = res.Groups[0].Source // as the feed's groups carry it
 		}
@@ -408,25 +408,29 @@ func cut(groups []directory.Group, max int) ([]dynamo.ImportChunk, error) {
 
 // View is a job as the admin API shows it.
 type View struct {
-	ID             string            `json:"id"`
-	Status         string            `json:"status"`
-	Format         string            `json:"format"`
-	Source         string            `json:"source,omitempty"`
-	Parts          int               `json:"parts"`
-	PartsReceived  int               `json:"parts_received"`
-	GroupsTotal    int               `json:"groups_total"`
-	GroupsDone     int               `json:"groups_done"`
-	Imported       int               `json:"imported"`
-	Updated        int               `json:"updated"`
-	SkippedCount   int               `json:"skipped_count"`
-	Skipped        []directory.Skip  `json:"skipped"`
-	WithdrawnCount int               `json:"withdrawn_count"`
-	Withdrawn      []string          `json:"withdrawn"`
-	Error          string            `json:"error,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	FinishedAt     *time.Time        `json:"finished_at"`
-	Links          map[string]string `json:"links"`
+	ID             string           `json:"id"`
+	Status         string           `json:"status"`
+	Format         string           `json:"format"`
+	Source         string           `json:"source,omitempty"`
+	Parts          int              `json:"parts"`
+	PartsReceived  int              `json:"parts_received"`
+	GroupsTotal    int              `json:"groups_total"`
+	GroupsDone     int              `json:"groups_done"`
+	Imported       int              `json:"imported"`
+	Updated        int              `json:"updated"`
+	SkippedCount   int              `json:"skipped_count"`
+	Skipped        []directory.Skip `json:"skipped"`
+	WithdrawnCount int              `json:"withdrawn_count"`
+	Withdrawn      []string         `json:"withdrawn"`
+	// InferredTimezone is the zone given to meetings whose rows named none
+	// (the one the feed's located meetings agree on), and those rows (the
+	// first 1,000).
+	InferredTimezone *directory.InferredZone `json:"inferred_timezone,omitempty"`
+	Error            string                  `json:"error,omitempty"`
+	CreatedAt        time.Time               `json:"created_at"`
+	UpdatedAt        time.Time               `json:"updated_at"`
+	FinishedAt       *time.Time              `json:"finished_at"`
+	Links            map[string]string       `json:"links"`
 }
 
 // ViewOf returns the view of j.
@@ -435,7 +439,7 @@ func ViewOf(j dynamo.ImportJob) View {
 		ID: j.ID, Status: j.Status, Format: j.Format, Source: j.Options.Source, Parts: j.Parts, PartsReceived: len(j.Received),
 		GroupsTotal: j.GroupsTotal, GroupsDone: j.GroupsDone, Imported: j.Imported, Updated: j.Updated,
 		SkippedCount: j.SkippedCount, Skipped: j.Skipped, WithdrawnCount: j.WithdrawnCount, Withdrawn: j.Withdrawn,
-		Error: j.Error, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		InferredTimezone: j.InferredTimezone, Error: j.Error, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		Links: map[string]string{"self": "/v1/admin/imports/" + j.ID},
 	}
 	if v.Skipped == nil {

@@ -1,105 +1,15 @@
 package intake
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/topics"
 )
-
-// The FHIR R4 elements intake reads. Everything else a resource carries (text,
-// note, supportingInfo, extensions, identifiers of the patient, addresses'
-// lines, other resources) is not even decoded.
-
-type fhirResource struct {
-	ResourceType string `json:"resourceType"`
-	ID           string `json:"id"`
-}
-
-type fhirBundle struct {
-	Type  string `json:"type"`
-	Entry []struct {
-		FullURL  string          `json:"fullUrl"`
-		Resource json.RawMessage `json:"resource"`
-	} `json:"entry"`
-}
-
-type fhirServiceRequest struct {
-	Identifier []struct {
-		Value string `json:"value"`
-	} `json:"identifier"`
-	Contained  []json.RawMessage     `json:"contained"`
-	Category   []fhirCodeableConcept `json:"category"`
-	Code       *fhirCodeableConcept  `json:"code"`
-	Subject    *fhirReference        `json:"subject"`
-	Requester  *fhirReference        `json:"requester"`
-	ReasonCode []fhirCodeableConcept `json:"reasonCode"`
-}
-
-type fhirReference struct {
-	Reference string `json:"reference"`
-	Display   string `json:"display"`
-}
-
-type fhirCodeableConcept struct {
-	Coding []struct {
-		System string `json:"system"`
-		Code   string `json:"code"`
-	} `json:"coding"`
-}
-
-type fhirPeriod struct {
-	End string `json:"end"`
-}
-
-type fhirHumanName struct {
-	Use    string      `json:"use"`
-	Text   string      `json:"text"`
-	Family string      `json:"family"`
-	Given  []string    `json:"given"`
-	Prefix []string    `json:"prefix"`
-	Period *fhirPeriod `json:"period"`
-}
-
-type fhirContactPoint struct {
-	System string      `json:"system"`
-	Value  string      `json:"value"`
-	Use    string      `json:"use"`
-	Rank   int         `json:"rank"`
-	Period *fhirPeriod `json:"period"`
-}
-
-type fhirPatient struct {
-	Name          []fhirHumanName     `json:"name"`
-	Telecom       []fhirContactPoint  `json:"telecom"`
-	Communication []fhirCommunication `json:"communication"`
-	Address       []fhirAddress       `json:"address"`
-}
-
-type fhirCommunication struct {
-	Language  fhirCodeableConcept `json:"language"`
-	Preferred bool                `json:"preferred"`
-}
-
-type fhirAddress struct {
-	Use        string      `json:"use"`
-	PostalCode string      `json:"postalCode"`
-	Country    string      `json:"country"`
-	Period     *fhirPeriod `json:"period"`
-}
-
-type fhirPractitioner struct {
-	Name    []fhirHumanName    `json:"name"`
-	Telecom []fhirContactPoint `json:"telecom"`
-}
-
-type fhirPractitionerRole struct {
-	Practitioner *fhirReference     `json:"practitioner"`
-	Telecom      []fhirContactPoint `json:"telecom"`
-}
 
 // fhirPaths names, for each native field, the FHIR element it came from, so
 // that errors found by the native rules point at what the sender wrote.
@@ -126,111 +36,54 @@ var fhirMessages = map[string]string{
 	"ServiceRequest.requester": "must reference a Practitioner or PractitionerRole in the Bundle (or contained) with a name and an email telecom",
 }
 
-// entry is a resource found in a Bundle or in ServiceRequest.contained.
-type entry struct {
-	fullURL string
-	fhirResource
-	raw json.RawMessage
-}
-
 // parseFHIR decodes a FHIR R4 ServiceRequest (Patient contained) or a Bundle
 // holding one, and maps it to an Intake with the native rules.
 func parseFHIR(body []byte) (referral.Intake, error) {
 	if _, err := walk(body, nil); err != nil {
 		return referral.Intake{}, err
 	}
-	var root fhirResource
-	if err := json.Unmarshal(body, &root); err != nil {
-		return referral.Intake{}, fhirDecodeError(err, "")
+	ref, err := fhir.ReadReferral(body)
+	if err != nil {
+		return referral.Intake{}, err
 	}
-
-	var (
-		srRaw   json.RawMessage
-		entries []entry
-	)
-	switch root.ResourceType {
-	case "ServiceRequest":
-		srRaw = body
-	case "Bundle":
-		var b fhirBundle
-		if err := json.Unmarshal(body, &b); err != nil {
-			return referral.Intake{}, fhirDecodeError(err, "Bundle")
-		}
-		if b.Type != "collection" && b.Type != "transaction" && b.Type != "message" {
-			return referral.Intake{}, invalid([]problem.FieldError{{Field: "Bundle.type", Detail: "must be collection, transaction or message"}})
-		}
-		for _, e := range b.Entry {
-			var r fhirResource
-			if len(e.Resource) > 0 && json.Unmarshal(e.Resource, &r) == nil {
-				entries = append(entries, entry{fullURL: e.FullURL, fhirResource: r, raw: e.Resource})
-			}
-		}
-		var n int
-		for _, e := range entries {
-			if e.ResourceType == "ServiceRequest" {
-				srRaw, n = e.raw, n+1
-			}
-		}
-		switch {
-		case n == 0:
-			return referral.Intake{}, invalid([]problem.FieldError{{Field: "Bundle.entry", Detail: "must hold a ServiceRequest"}})
-		case n > 1:
-			return referral.Intake{}, invalid([]problem.FieldError{{Field: "Bundle.entry", Detail: "must hold one ServiceRequest: send one referral per request"}})
-		}
-	default:
-		return referral.Intake{}, invalid([]problem.FieldError{{Field: "resourceType", Detail: "must be ServiceRequest or Bundle"}})
-	}
-
-	var sr fhirServiceRequest
-	if err := json.Unmarshal(srRaw, &sr); err != nil {
-		return referral.Intake{}, fhirDecodeError(err, "ServiceRequest")
-	}
-	for _, c := range sr.Contained {
-		var r fhirResource
-		if json.Unmarshal(c, &r) == nil && r.ID != "" {
-			entries = append(entries, entry{fullURL: "#" + r.ID, fhirResource: r, raw: c})
-		}
-	}
-	m := fhirMapper{entries: entries}
-	return m.intake(sr)
+	return FromFHIR(ref)
 }
 
-// fhirDecodeError reports a type error in an element intake reads.
-func fhirDecodeError(err error, resource string) error {
-	if fe, ok := typeError(err, resource); ok {
-		return invalid([]problem.FieldError{fe})
+// ReadTask reads a Task create posted to the FHIR API, once: a Task with
+// its ServiceRequest, Patient and requester contained, or a transaction
+// Bundle holding them (transaction), checked as a webhook's body is (one
+// UTF-8 JSON object, not nested too deep) and then by fhir.ReadTaskCreate.
+// Its referral is mapped by FromFHIR. Errors: TooLarge, Malformed, Invalid.
+func ReadTask(body []byte, ifNoneExist string, transaction bool) (fhir.TaskCreate, error) {
+	if len(body) > MaxBody {
+		return fhir.TaskCreate{}, problem.Errorf(problem.TooLarge, "The body is larger than %d bytes.", MaxBody)
 	}
-	return problem.Errorf(problem.Malformed, "The body could not be decoded as a FHIR resource.")
+	if !utf8.Valid(body) {
+		return fhir.TaskCreate{}, problem.Errorf(problem.Malformed, "The body is not valid UTF-8.")
+	}
+	if _, err := walk(body, nil); err != nil {
+		return fhir.TaskCreate{}, err
+	}
+	return fhir.ReadTaskCreate(body, ifNoneExist, transaction)
+}
+
+// FromFHIR maps a referral read from FHIR (a webhook's ServiceRequest or
+// Bundle, or a Task posted to the FHIR API) to an Intake with the native
+// rules: the codes of reasonCode, code and category become topics and are
+// dropped; the Patient's name, telecom, communication and postal code, and
+// the requester's name and email, become the patient and the clinician.
+// Errors: Invalid, naming FHIR elements (ServiceRequest.subject,
+// Patient.telecom), never a value.
+func FromFHIR(ref fhir.Referral) (referral.Intake, error) {
+	return fhirMapper{resources: ref.Resources}.intake(ref.ServiceRequest)
 }
 
 // fhirMapper resolves references among the resources of one request.
 type fhirMapper struct {
-	entries []entry
+	resources fhir.Resources
 }
 
-// resolve finds the resource a reference points to: "#id" in contained,
-// "Type/id" by type and id (or by a fullUrl ending in it), and an absolute
-// URL or urn:uuid by fullUrl.
-func (m fhirMapper) resolve(ref string) (entry, bool) {
-	if ref == "" {
-		return entry{}, false
-	}
-	typ, id, relative := strings.Cut(ref, "/")
-	relative = relative && !strings.Contains(id, "/") && !strings.Contains(typ, ":")
-	for _, e := range m.entries {
-		switch {
-		case e.fullURL == ref:
-			return e, true
-		case relative && e.ResourceType == typ && e.ID == id:
-			return e, true
-		case relative && strings.HasSuffix(e.fullURL, "/"+ref):
-			return e, true
-		}
-	}
-	return entry{}, false
-}
-
-func (m fhirMapper) intake(sr fhirServiceRequest) (referral.Intake, error) {
+func (m fhirMapper) intake(sr fhir.ServiceRequest) (referral.Intake, error) {
 	var req nativeRequest
 	var errs []problem.FieldError
 
@@ -259,21 +112,20 @@ func (m fhirMapper) intake(sr fhirServiceRequest) (referral.Intake, error) {
 	}
 
 	// The patient.
-	var pt fhirPatient
 	var havePatient bool
-	subject, ok := entry{}, false
+	subject, ok := fhir.Resource{}, false
 	if sr.Subject != nil {
-		subject, ok = m.resolve(sr.Subject.Reference)
+		subject, ok = m.resources.Resolve(sr.Subject.Reference)
 	}
-	if !ok || subject.ResourceType != "Patient" {
+	switch {
+	case !ok || subject.Type != "Patient":
 		errs = append(errs, problem.FieldError{Field: "ServiceRequest.subject",
 			Detail: "must reference a Patient contained in the ServiceRequest (\"#id\") or sent in the same Bundle"})
-	} else if err := json.Unmarshal(subject.raw, &pt); err != nil {
-		fe, _ := typeError(err, "Patient")
-		errs = append(errs, fe)
-	} else {
+	case subject.Err != nil:
+		errs = append(errs, problem.BodyOf(subject.Err).Errors...)
+	default:
 		var perrs []problem.FieldError
-		req.Patient, perrs = m.patient(pt)
+		req.Patient, perrs = m.patient(*subject.Patient)
 		errs = append(errs, perrs...)
 		havePatient = true
 	}
@@ -315,7 +167,7 @@ func (m fhirMapper) intake(sr fhirServiceRequest) (referral.Intake, error) {
 // patient maps the Patient elements intake keeps to the native form. It
 // reports Patient.telecom when the only contacts are phone numbers and none is
 // valid.
-func (m fhirMapper) patient(pt fhirPatient) (nativePatient, []problem.FieldError) {
+func (m fhirMapper) patient(pt fhir.Patient) (nativePatient, []problem.FieldError) {
 	var errs []problem.FieldError
 	var p nativePatient
 	if n, ok := pickName(pt.Name); ok {
@@ -325,14 +177,14 @@ func (m fhirMapper) patient(pt fhirPatient) (nativePatient, []problem.FieldError
 		p.FamilyName = n.Family
 	}
 	// Address first: its country is the phone numbers' default region.
-	for _, a := range current(pt.Address, func(a fhirAddress) (string, *fhirPeriod) { return a.Use, a.Period }) {
+	for _, a := range current(pt.Address, func(a fhir.Address) (string, *fhir.Period) { return a.Use, a.Period }) {
 		if a.PostalCode != "" {
 			p.PostalCode, p.Country = a.PostalCode, countryCode(a.Country)
 			break
 		}
 	}
-	telecoms := current(pt.Telecom, func(c fhirContactPoint) (string, *fhirPeriod) { return c.Use, c.Period })
-	slices.SortStableFunc(telecoms, func(a, b fhirContactPoint) int { return rank(a) - rank(b) })
+	telecoms := current(pt.Telecom, func(c fhir.ContactPoint) (string, *fhir.Period) { return c.Use, c.Period })
+	slices.SortStableFunc(telecoms, func(a, b fhir.ContactPoint) int { return rank(a) - rank(b) })
 	// The best-ranked number that takes texts (system sms, or phone with use
 	// mobile) is kept; else the best-ranked number, for groups to call. The
 	// best-ranked of email and texts is the preferred channel when ranks are
@@ -376,7 +228,7 @@ func (m fhirMapper) patient(pt fhirPatient) (nativePatient, []problem.FieldError
 	}
 	// Preferred language first, then the first listed.
 	comms := slices.Clone(pt.Communication)
-	slices.SortStableFunc(comms, func(a, b fhirCommunication) int {
+	slices.SortStableFunc(comms, func(a, b fhir.PatientCommunication) int {
 		switch {
 		case a.Preferred && !b.Preferred:
 			return -1
@@ -396,19 +248,16 @@ func (m fhirMapper) patient(pt fhirPatient) (nativePatient, []problem.FieldError
 
 // clinician maps the requester: a Practitioner, or a PractitionerRole and the
 // Practitioner it names, or at least the reference's display.
-func (m fhirMapper) clinician(ref fhirReference) nativeClinician {
+func (m fhirMapper) clinician(ref fhir.Reference) nativeClinician {
 	c := nativeClinician{Name: ref.Display}
-	e, ok := m.resolve(ref.Reference)
+	e, ok := m.resources.Resolve(ref.Reference)
 	if !ok {
 		return c
 	}
-	var pr fhirPractitioner
-	switch e.ResourceType {
-	case "PractitionerRole":
-		var role fhirPractitionerRole
-		if json.Unmarshal(e.raw, &role) != nil {
-			return c
-		}
+	var pr *fhir.Practitioner
+	switch {
+	case e.PractitionerRole != nil:
+		role := e.PractitionerRole
 		c.Email = firstEmail(role.Telecom)
 		if role.Practitioner == nil {
 			return c
@@ -416,14 +265,13 @@ func (m fhirMapper) clinician(ref fhirReference) nativeClinician {
 		if c.Name == "" {
 			c.Name = role.Practitioner.Display
 		}
-		pe, ok := m.resolve(role.Practitioner.Reference)
-		if !ok || pe.ResourceType != "Practitioner" || json.Unmarshal(pe.raw, &pr) != nil {
+		pe, ok := m.resources.Resolve(role.Practitioner.Reference)
+		if !ok || pe.Practitioner == nil {
 			return c
 		}
-	case "Practitioner":
-		if json.Unmarshal(e.raw, &pr) != nil {
-			return c
-		}
+		pr = pe.Practitioner
+	case e.Practitioner != nil:
+		pr = e.Practitioner
 	default:
 		return c
 	}
@@ -440,7 +288,7 @@ func (m fhirMapper) clinician(ref fhirReference) nativeClinician {
 
 // pickName chooses the name to use: official, then usual, then any current
 // name that is not old, a maiden name or anonymous.
-func pickName(names []fhirHumanName) (fhirHumanName, bool) {
+func pickName(names []fhir.HumanName) (fhir.HumanName, bool) {
 	for _, use := range []string{"official", "usual"} {
 		for _, n := range names {
 			if n.Use == use && (n.Period == nil || n.Period.End == "") {
@@ -448,16 +296,16 @@ func pickName(names []fhirHumanName) (fhirHumanName, bool) {
 			}
 		}
 	}
-	cur := current(names, func(n fhirHumanName) (string, *fhirPeriod) { return n.Use, n.Period })
+	cur := current(names, func(n fhir.HumanName) (string, *fhir.Period) { return n.Use, n.Period })
 	for _, n := range cur {
 		if n.Use != "maiden" && n.Use != "anonymous" && n.Use != "nickname" {
 			return n, true
 		}
 	}
-	return fhirHumanName{}, false
+	return fhir.HumanName{}, false
 }
 
-func fullName(n fhirHumanName) string {
+func fullName(n fhir.HumanName) string {
 	if n.Text != "" {
 		return n.Text
 	}
@@ -466,7 +314,7 @@ func fullName(n fhirHumanName) string {
 
 // current orders items for use: those not marked old and without an end
 // date first, then those with an end date; items marked old are dropped.
-func current[T any](items []T, meta func(T) (use string, period *fhirPeriod)) []T {
+func current[T any](items []T, meta func(T) (use string, period *fhir.Period)) []T {
 	var open, ended []T
 	for _, it := range items {
 		use, period := meta(it)
@@ -482,15 +330,15 @@ func current[T any](items []T, meta func(T) (use string, period *fhirPeriod)) []
 }
 
 // rank orders contact points: by rank when given (1 is first), unranked last.
-func rank(c fhirContactPoint) int {
+func rank(c fhir.ContactPoint) int {
 	if c.Rank > 0 {
 		return c.Rank
 	}
 	return 1 << 30
 }
 
-func firstEmail(cs []fhirContactPoint) string {
-	for _, c := range current(cs, func(c fhirContactPoint) (string, *fhirPeriod) { return c.Use, c.Period }) {
+func firstEmail(cs []fhir.ContactPoint) string {
+	for _, c := range current(cs, func(c fhir.ContactPoint) (string, *fhir.Period) { return c.Use, c.Period }) {
 		if c.System == "email" && c.Value != "" {
 			return c.Value
 		}

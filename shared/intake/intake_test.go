@@ -523,3 +523,45 @@ func FuzzParseFHIR(f *testing.F) {
 		checkOutcome(t, got, err)
 	})
 }
+
+// TestFromForm: a clinic page's referral passes the native rules, may carry
+// no contact, reads a phone number as people write it, and names each
+// failing field by its native path.
+func TestFromForm(t *testing.T) {
+	staff := referral.Clinician{Name: "Jan Rivera", Email: "rivera@clinic.example"}
+	in, err := FromForm(Form{GivenName: " Ana ", PostalCode: "94110", Topic: "alcohol", Clinician: staff})
+	if err != nil {
+		t.Fatalf("no contact: %v", err)
+	}
+	if in.Patient.GivenName != "Ana" || in.Patient.Email != "" || in.Patient.Phone != "" || in.Topics[0] != "alcohol" || in.Location.Geohash == "" || in.Patient.Language != "en" {
+		t.Errorf("intake %+v", in)
+	}
+	in, err = FromForm(Form{GivenName: "Ana", Phone: "(415) 555-0100", PostalCode: "94110", Topic: "grief", Language: "es", Clinician: staff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Patient.Phone != "+14155550100" || !in.Patient.Mobile || in.Patient.Language != "es" {
+		t.Errorf("phone %q mobile %v language %q", in.Patient.Phone, in.Patient.Mobile, in.Patient.Language)
+	}
+	_, err = FromForm(Form{Email: "not an address", Phone: "12", PostalCode: "00000", Topic: "astrology",
+		Formats: []string{"radio"}, Spirituality: "mystic", Accessibility: []string{"moat"}, Clinician: staff})
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Code != problem.Invalid {
+		t.Fatalf("bad form: %v", err)
+	}
+	got := map[string]bool{}
+	for _, fe := range pe.Fields {
+		got[fe.Field] = true
+		if strings.Contains(fe.Detail, "astrology") || strings.Contains(fe.Detail, "not an address") {
+			t.Errorf("%s repeats the value: %s", fe.Field, fe.Detail)
+		}
+	}
+	for _, f := range []string{"patient.given_name", "patient.email", "patient.phone", "patient.postal_code", "needs[0]", "preferences.formats[0]", "preferences.spirituality", "preferences.accessibility[0]"} {
+		if !got[f] {
+			t.Errorf("no error for %s (got %v)", f, got)
+		}
+	}
+	if _, err := FromForm(Form{GivenName: "Ana", PostalCode: "94110", Clinician: staff}); err == nil {
+		t.Error("a form without a topic was taken")
+	}
+}

@@ -306,6 +306,12 @@ func pageStates(t *testing.T) (*httptest.Server, []string) {
 			return RenderGroup(w, v)
 		})
 	}
+	meetingStates(t, add)
+	add("/l/listing", func(w http.ResponseWriter, lang string) error {
+		v := testListingView(lang)
+		v.ActionURL = "/l/listing"
+		return RenderListing(w, v)
+	})
 	for _, status := range []int{400, 403, 404, 405, 410, 500} {
 		add("/error/"+strconv.Itoa(status), func(w http.ResponseWriter, lang string) error {
 			RenderError(w, lang, status)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -31,7 +32,7 @@ func ConsentStateFor(s referral.Status) (ConsentState, bool) {
 	case referral.AwaitingConsent:
 		return ConsentOpen, true
 	case referral.Consented, referral.Routed, referral.SharedWithPatient,
-		referral.Accepted, referral.Connected, referral.NotConnected:
+		referral.Accepted, referral.Connected, referral.NotConnected, referral.Attended:
 		return ConsentConfirmed, true
 	case referral.Declined:
 		return ConsentDeclined, true
@@ -68,12 +69,16 @@ const (
 	NoticeConnected    = "connected"     // group page
 	NoticeNotConnected = "not-connected" // group page
 	NoticeChooseReason = "choose-reason" // group page: decline with no reason
+	// NoticeAnswered: the group page's notice to an accept or decline that
+	// came after the first answer (by the notice's other link, or the
+	// service office's): the first answer stands.
+	NoticeAnswered = "answered"
 )
 
 // consentNotices are the consent page's notices; true marks an alert.
 var consentNotices = map[string]bool{
 	NoticeConfirmed: false, NoticeDeclined: false, NoticeRevoked: false,
-	NoticeChooseGroup: true, NoticeTryAgain: true,
+	NoticeChooseGroup: true, NoticeTryAgain: true, NoticeAttended: false, NoticeMissed: false,
 }
 
 // GroupOffer is one group offered on the consent page.
@@ -105,13 +110,30 @@ type ConsentView struct {
 	State     ConsentState
 	// Mode is the mode chosen (confirmed) or to preselect (open); "" means introduce.
 	Mode string
+	// NoContact: the patient gave no way to be reached (a referral made in
+	// the room, opened by its QR code), so the groups cannot contact them:
+	// the page offers only ModeSelf and shares nothing.
+	NoContact bool
 	// Chosen are the chosen group ids: ticked on the open page, listed when
 	// confirmed. Ids not among Groups are left out.
 	Chosen      []string
 	ConfirmedAt time.Time // when the patient confirmed; optional
-	CSRFToken   string    // value of the hidden "csrf" field (see CSRF.Token)
-	ActionURL   string    // the page's own path, /c/{token}
-	Notice      string    // a Notice… key after a POST, or ""
+	// Plan is the first meeting a group chose (confirmed state): the page
+	// shows it and links CalendarURL, its .ics (/c/{token}/meeting.ics).
+	Plan        *MeetingPlan
+	CalendarURL string
+	// CheckIn: the first meeting is over and the patient has not said
+	// whether they went: the page offers attended and missed.
+	CheckIn bool
+	// Attendance is the patient's answer, ActionAttended or ActionMissed
+	// ("": none). After missed, the page offers NextMeetings (the plan
+	// group's next meetings) and OtherGroups (the other groups matched).
+	Attendance   string
+	NextMeetings []occurrence.Occurrence
+	OtherGroups  []GroupOffer
+	CSRFToken    string // value of the hidden "csrf" field (see CSRF.Token)
+	ActionURL    string // the page's own path, /c/{token}
+	Notice       string // a Notice… key after a POST, or ""
 }
 
 // offer is a group as the consent page lists it.
@@ -136,6 +158,12 @@ type consentPage struct {
 	Confirmed string
 	FormURL   string
 	Self      bool
+	// The first meeting (see ConsentView.Plan).
+	Plan     []field
+	Ask      bool     // offer attended and missed
+	Answered string   // the answer given, in words
+	Next     []string // after missed: the group's next meetings
+	Others   []offer  // after missed: the other groups matched
 }
 
 var errNoGroups = errors.New("an open consent page needs at least one group")
@@ -146,7 +174,7 @@ func consentData(v ConsentView) (consentPage, error) {
 	if err != nil {
 		return consentPage{}, err
 	}
-	p := consentPage{V: v, State: v.State, Self: v.Mode == ModeSelf}
+	p := consentPage{V: v, State: v.State, Self: v.Mode == ModeSelf || v.NoContact}
 	switch v.Mode {
 	case "", ModeIntroduce, ModeSelf:
 	default:
@@ -209,7 +237,49 @@ func consentData(v ConsentView) (consentPage, error) {
 	if v.ActionURL != "" {
 		p.FormURL = withLang(v.ActionURL, t.Lang)
 	}
+	if v.State == ConsentConfirmed && v.Plan != nil {
+		if err := planData(t, v, &p); err != nil {
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// planData prepares the confirmed page's first meeting: its lines, the
+// check-in, and after "missed" what else there is.
+func planData(t tr, v ConsentView, p *consentPage) error {
+	var err error
+	if p.Plan, err = planFields(t, *v.Plan, true); err != nil {
+		return err
+	}
+	if v.CalendarURL == "" {
+		return fmt.Errorf("consent page: a plan needs its calendar link")
+	}
+	p.Ask = v.CheckIn && v.Attendance == ""
+	switch v.Attendance {
+	case "":
+		return nil
+	case ActionAttended, ActionMissed:
+	default:
+		return fmt.Errorf("consent page: unknown attendance %q", v.Attendance)
+	}
+	if p.Answered, err = t.T("plan.answered." + v.Attendance); err != nil {
+		return err
+	}
+	if v.Attendance != ActionMissed {
+		return nil
+	}
+	if p.Next, err = meetingLines(t, v.NextMeetings); err != nil {
+		return err
+	}
+	for i, g := range v.OtherGroups {
+		details, err := offerDetails(t, g)
+		if err != nil {
+			return fmt.Errorf("consent page other group %d: %w", i+1, err)
+		}
+		p.Others = append(p.Others, offer{Index: i + 1, ID: g.ID, Name: g.Name, Details: details})
+	}
+	return nil
 }
 
 // offerDetails are the lines under a group's name: format, when, how far, where,
@@ -243,10 +313,14 @@ func offerDetails(t tr, g GroupOffer) ([]string, error) {
 	return details, nil
 }
 
-// RenderConsent writes the patient's consent page for v.State. It writes
+// RenderConsent writes the patient's consent page for v.State. Confirmed
+// with a Plan, it shows the first meeting and its calendar link, the
+// check-in (attended, missed) once CheckIn is set, and, after missed, the
+// group's next meetings and the other groups matched. It writes
 // nothing and returns an error when the view is inconsistent: an unknown state,
-// mode, format or notice; an open page with no group; an open or confirmed page
-// without ActionURL or CSRFToken.
+// mode, format, notice or attendance; an open page with no group; an open or
+// confirmed page without ActionURL or CSRFToken; a plan without its
+// calendar link.
 func RenderConsent(w io.Writer, v ConsentView) error {
 	if (v.State == ConsentOpen || v.State == ConsentConfirmed) && (v.ActionURL == "" || v.CSRFToken == "") {
 		return fmt.Errorf("consent page: state %s needs an action URL and a CSRF token", v.State)
@@ -268,6 +342,7 @@ func RenderConsent(w io.Writer, v ConsentView) error {
 // an open page.
 func ConsentText(v ConsentView) (string, error) {
 	v.State, v.Chosen, v.Mode, v.Notice, v.ConfirmedAt = ConsentOpen, nil, "", "", time.Time{}
+	v.Plan, v.CalendarURL, v.CheckIn, v.Attendance, v.NextMeetings, v.OtherGroups = nil, "", false, "", nil, nil
 	p, err := consentData(v)
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"html/template"
 	"io"
 	"regexp"
 	"strings"
@@ -375,3 +376,50 @@ func BenchmarkConsentText(b *testing.B) {
 		}
 	}
 }
+
+// A patient who gave no contact is offered only "I will contact them
+// myself", told why, and shown nothing to share — on the page and in the
+// consent text their agreement is hashed from — in every language.
+func TestConsentWithoutContactOffersOnlySelf(t *testing.T) {
+	for _, lang := range Languages() {
+		t.Run(lang, func(t *testing.T) {
+			v := testConsentView(lang, ConsentOpen)
+			v.NoContact, v.Channel = true, ""
+			tr, err := newTr(lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			only, _ := tr.T("consent.mode.selfonly")
+			nothing, _ := tr.T("consent.share.nothing")
+			introduce, _ := tr.T("consent.mode.introduce")
+			page := renderConsent(t, v)
+			text, err := ConsentText(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				name, doc, want, absent string
+			}{
+				{name: "page: self checked", doc: page, want: `name="mode" value="self" checked`},
+				{name: "page: no introduce", doc: page, absent: `value="introduce"`},
+				{name: "page: says why", doc: page, want: htmlEscape(only)},
+				{name: "page: shares nothing", doc: page, want: htmlEscape(nothing), absent: `<ul class="shared">`},
+				{name: "text: says why", doc: text, want: only},
+				{name: "text: no introduce", doc: text, absent: introduce},
+				{name: "text: shares nothing", doc: text, want: nothing},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					if tc.want != "" && !strings.Contains(tc.doc, tc.want) {
+						t.Errorf("missing %q", tc.want)
+					}
+					if tc.absent != "" && strings.Contains(tc.doc, tc.absent) {
+						t.Errorf("holds %q", tc.absent)
+					}
+				})
+			}
+		})
+	}
+}
+
+func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -19,6 +20,9 @@ type Email struct {
 	Subject string
 	Text    string
 	HTML    string
+	// Attachments go with the email (the plan's calendar file); none for
+	// most emails.
+	Attachments []mail.Attachment
 }
 
 // Receipt is what a patient agreed to, for ConsentReceiptEmail.

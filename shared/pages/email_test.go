@@ -119,52 +119,59 @@ func emailCases() []emailCase {
 func TestEmails(t *testing.T) {
 	for _, tc := range emailCases() {
 		for _, lang := range Languages() {
-			t.Run(tc.name+"/"+lang, func(t *testing.T) {
-				e, err := tc.build(lang)
-				if err != nil {
-					t.Fatalf("build: %v", err)
-				}
-				if e.Subject == "" || e.Text == "" || e.HTML == "" {
-					t.Fatalf("empty part: %+v", e)
-				}
-				if strings.ContainsAny(e.Subject, "\r\n") {
-					t.Errorf("subject spans lines: %q", e.Subject)
-				}
-				htmlText := visibleText(e.HTML)
-				all := e.Subject + "\n" + e.Text + "\n" + htmlText
-				for _, want := range tc.texts[lang] {
-					if !strings.Contains(e.Subject+"\n"+e.Text, want) {
-						t.Errorf("subject and text lack %q", want)
-					}
-					if !strings.Contains(e.Subject+"\n"+htmlText, want) {
-						t.Errorf("subject and html lack %q", want)
-					}
-				}
-				if !strings.Contains(e.HTML, "<title>"+template.HTMLEscapeString(e.Subject)+"</title>") {
-					t.Errorf("html title is not the subject")
-				}
-				assertLacks(t, "email", all, tc.absent...)
-				assertTranslated(t, "email", e.Subject+e.Text+e.HTML)
-				assertContains(t, "html", e.HTML, `<html lang="`+lang+`">`)
-				if tc.link != "" {
-					if !strings.Contains(e.Text, "\n"+tc.link+"\n") {
-						t.Errorf("text lacks the exact link on its own line")
-					}
-					if !strings.Contains(e.HTML, `href="`+tc.link+`"`) {
-						t.Errorf("html lacks the exact link")
-					}
-				}
-				if strings.Count(e.Text+e.HTML, "https://") != strings.Count(e.Text+e.HTML, tc.link) && tc.link != "" {
-					t.Errorf("email carries a link other than its own")
-				}
-				if tc.patient {
-					assertNoClinicalWords(t, "patient email", all, extraForPatientMail...)
-					assertNoClinicalWords(t, "patient email subject", e.Subject, "group", "grupo")
-				} else {
-					assertNoClinicalWords(t, "email", all)
-				}
-			})
+			t.Run(tc.name+"/"+lang, func(t *testing.T) { checkEmail(t, tc, lang) })
 		}
+	}
+}
+
+// checkEmail builds one email case in one language and checks it: every
+// part there, the texts it must hold, none it must not, translated, its
+// own link only, and no clinical word (nor, to a patient, a group in the
+// subject).
+func checkEmail(t *testing.T, tc emailCase, lang string) {
+	t.Helper()
+	e, err := tc.build(lang)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if e.Subject == "" || e.Text == "" || e.HTML == "" {
+		t.Fatalf("empty part: %+v", e)
+	}
+	if strings.ContainsAny(e.Subject, "\r\n") {
+		t.Errorf("subject spans lines: %q", e.Subject)
+	}
+	htmlText := visibleText(e.HTML)
+	all := e.Subject + "\n" + e.Text + "\n" + htmlText
+	for _, want := range tc.texts[lang] {
+		if !strings.Contains(e.Subject+"\n"+e.Text, want) {
+			t.Errorf("subject and text lack %q", want)
+		}
+		if !strings.Contains(e.Subject+"\n"+htmlText, want) {
+			t.Errorf("subject and html lack %q", want)
+		}
+	}
+	if !strings.Contains(e.HTML, "<title>"+template.HTMLEscapeString(e.Subject)+"</title>") {
+		t.Errorf("html title is not the subject")
+	}
+	assertLacks(t, "email", all, tc.absent...)
+	assertTranslated(t, "email", e.Subject+e.Text+e.HTML)
+	assertContains(t, "html", e.HTML, `<html lang="`+lang+`">`)
+	if tc.link != "" {
+		if !strings.Contains(e.Text, "\n"+tc.link+"\n") {
+			t.Errorf("text lacks the exact link on its own line")
+		}
+		if !strings.Contains(e.HTML, `href="`+tc.link+`"`) {
+			t.Errorf("html lacks the exact link")
+		}
+	}
+	if strings.Count(e.Text+e.HTML, "https://") != strings.Count(e.Text+e.HTML, tc.link) && tc.link != "" {
+		t.Errorf("email carries a link other than its own")
+	}
+	if tc.patient {
+		assertNoClinicalWords(t, "patient email", all, extraForPatientMail...)
+		assertNoClinicalWords(t, "patient email subject", e.Subject, "group", "grupo")
+	} else {
+		assertNoClinicalWords(t, "email", all)
 	}
 }
 

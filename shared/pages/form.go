@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -24,6 +27,11 @@ const (
 	ActionAccept       = "accept"        // group page
 	ActionConnected    = "connected"     // group page, once accepted
 	ActionNotConnected = "not-connected" // group page, once accepted
+	// ActionAttended and ActionMissed answer whether the patient went to
+	// the first meeting: on the patient's page after the check-in, and on
+	// the group's page once the meeting has begun.
+	ActionAttended = "attended"
+	ActionMissed   = "missed"
 )
 
 // Form limits.
@@ -33,13 +41,18 @@ const (
 	maxGroupIDLen  = 64
 	maxCSRFLen     = 128
 	formMediaType  = "application/x-www-form-urlencoded"
-	consentActions = "confirm, decline or revoke"
-	groupActions   = "accept, decline, connected or not-connected"
+	consentActions = "confirm, decline, revoke, attended or missed"
+	groupActions   = "accept, decline, connected, not-connected, attended or missed"
+	// maxFirstMeetingLen bounds the posted first_meeting: a local start,
+	// "2026-03-10T19:00" (see shared/occurrence).
+	maxFirstMeetingLen = 16
 )
 
 // ConsentForm is a posted consent page form.
 type ConsentForm struct {
-	Action string // ActionConfirm, ActionDecline or ActionRevoke
+	// Action is ActionConfirm, ActionDecline or ActionRevoke, or, after a
+	// first meeting's check-in, ActionAttended or ActionMissed.
+	Action string
 	// Mode and Groups are set for a confirm only: ModeIntroduce (the default) or
 	// ModeSelf, and 1 to MaxGroups distinct group ids in the order posted.
 	Mode   string
@@ -57,7 +70,12 @@ type GroupForm struct {
 	// MaxVolunteerNote, no links).
 	VolunteerName string
 	VolunteerNote string
-	CSRF          string // the posted anti-CSRF token; check it with CSRF.Check
+	// FirstMeeting, for an accept only and optional: the chosen occurrence's
+	// form value, its local start "YYYY-MM-DDTHH:MM". The caller checks it
+	// is one the page offered (occurrence.Pick); a value of another shape is
+	// refused here.
+	FirstMeeting string
+	CSRF         string // the posted anti-CSRF token; check it with CSRF.Check
 }
 
 // Limits of what a group may tell the patient about its volunteer.
@@ -93,7 +111,7 @@ func ParseConsentForm(r *http.Request) (ConsentForm, error) {
 			fields = append(fields, problem.FieldError{Field: "mode", Detail: "Choose introduce or self."})
 		}
 		f.Groups, fields = groupIDs(values["groups"], fields)
-	case ActionDecline, ActionRevoke:
+	case ActionDecline, ActionRevoke, ActionAttended, ActionMissed:
 	default:
 		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose " + consentActions + "."})
 	}
@@ -105,6 +123,10 @@ func ParseConsentForm(r *http.Request) (ConsentForm, error) {
 
 // ParseGroupForm reads a group page POST, with the same limits and errors as
 // ParseConsentForm. reason is required for a decline and ignored otherwise.
+// An accept's volunteer_name and volunteer_note are normalized (NFKC); a
+// note that holds a format character (zero-width, bidi controls) or, read
+// as a phone would read it, a link, is refused; first_meeting must read as
+// a local start (whether the page offered it is the caller's check).
 func ParseGroupForm(r *http.Request) (GroupForm, error) {
 	values, err := readForm(r)
 	if err != nil {
@@ -123,23 +145,37 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 	case ActionAccept:
 		f.VolunteerName, fields = one(values, "volunteer_name", fields)
 		f.VolunteerNote, fields = one(values, "volunteer_note", fields)
-		f.VolunteerName, f.VolunteerNote = strings.TrimSpace(f.VolunteerName), strings.TrimSpace(f.VolunteerNote)
+		f.FirstMeeting, fields = one(values, "first_meeting", fields)
+		// Compatibility forms (fullwidth letters, "．") become their plain
+		// letters first, so that the checks below see what a reader's mail
+		// or phone will see.
+		f.VolunteerName = strings.TrimSpace(norm.NFKC.String(f.VolunteerName))
+		f.VolunteerNote = strings.TrimSpace(norm.NFKC.String(f.VolunteerNote))
 		if !firstName(f.VolunteerName) {
 			fields = append(fields, problem.FieldError{Field: "volunteer_name",
 				Detail: fmt.Sprintf("Give a first name only: letters, at most %d characters.", MaxVolunteerName)})
 		}
-		if utf8.RuneCountInString(f.VolunteerNote) > MaxVolunteerNote ||
-			strings.ContainsFunc(f.VolunteerNote, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' }) {
+		switch {
+		case utf8.RuneCountInString(f.VolunteerNote) > MaxVolunteerNote ||
+			strings.ContainsFunc(f.VolunteerNote, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' }):
 			fields = append(fields, problem.FieldError{Field: "volunteer_note",
 				Detail: fmt.Sprintf("Write plain text, at most %d characters, with no links.", MaxVolunteerNote)})
-		} else if kind := noteLink(f.VolunteerNote); kind != "" {
+		case strings.ContainsFunc(f.VolunteerNote, hiddenFormat):
 			fields = append(fields, problem.FieldError{Field: "volunteer_note",
-				Detail: "Write the note without links: it holds " + kind + ", which mail and phones would make a link (a full stop needs a space after it)."})
+				Detail: "Write the note as plain text: it holds an invisible formatting character (a zero-width space, or a mark that turns the text's direction), which can hide what it says."})
+		default:
+			if kind := noteLink(linkView(f.VolunteerNote)); kind != "" {
+				fields = append(fields, problem.FieldError{Field: "volunteer_note",
+					Detail: "Write the note without links: it holds " + kind + ", which mail and phones would make a link (a full stop needs a space after it)."})
+			}
 		}
 		if f.VolunteerName == "" && f.VolunteerNote != "" {
 			fields = append(fields, problem.FieldError{Field: "volunteer_name", Detail: "A note needs the name of who will reach out."})
 		}
-	case ActionConnected, ActionNotConnected:
+		if f.FirstMeeting != "" && (len(f.FirstMeeting) != maxFirstMeetingLen || !validLocalStart(f.FirstMeeting)) {
+			fields = append(fields, problem.FieldError{Field: "first_meeting", Detail: "Choose one of the meetings the page lists."})
+		}
+	case ActionConnected, ActionNotConnected, ActionAttended, ActionMissed:
 	default:
 		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose " + groupActions + "."})
 	}
@@ -147,6 +183,38 @@ func ParseGroupForm(r *http.Request) (GroupForm, error) {
 		return GroupForm{}, problem.Invalidf(fields, "The form is not complete.")
 	}
 	return f, nil
+}
+
+// hiddenFormat reports whether r is a format character (Unicode Cf: zero-
+// width spaces, soft hyphens, bidi embeddings, overrides and isolates, the
+// byte-order mark…) a note must not carry. The zero-width joiner and
+// non-joiner, which some scripts and emoji need, are let through; the link
+// check does not see them (see linkView).
+func hiddenFormat(r rune) bool {
+	return unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
+}
+
+// linkView is a note as the link check reads it: without the joiners
+// hiddenFormat lets through, and with the full stops that separate the
+// labels of a domain name the way a dot does (IDNA, UTS #46: "。", and
+// NFKC's forms of "．", "｡") written as dots, so "evil。com" is a web
+// address to it as it is to a phone.
+func linkView(note string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '\u200c', '\u200d':
+			return -1
+		case '\u3002', '\uff61', '\ufe12':
+			return '.'
+		}
+		return r
+	}, note)
+}
+
+// validLocalStart reports whether s reads as "YYYY-MM-DDTHH:MM".
+func validLocalStart(s string) bool {
+	_, err := time.Parse("2006-01-02T15:04", s)
+	return err == nil
 }
 
 // firstName reports whether s is empty or a first name: letters, with

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -15,6 +16,7 @@ import (
 var groupNotices = map[string]bool{
 	NoticeAccepted: false, NoticeDeclined: false, NoticeConnected: false,
 	NoticeNotConnected: false, NoticeChooseReason: true, NoticeTryAgain: true,
+	NoticeAttended: false, NoticeMissed: false, NoticeAnswered: false,
 }
 
 // GroupView is everything the group contact's page shows. It carries only what
@@ -33,11 +35,23 @@ type GroupView struct {
 	PreferredTimes    string // in words: "weekday evenings"
 	// State is the route's status: notified, accepted, declined, connected,
 	// not-connected, timed-out or withdrawn.
-	State     referral.RouteStatus
-	AnswerBy  time.Time // the response deadline while notified; optional
-	CSRFToken string    // value of the hidden "csrf" field (see CSRF.Token)
-	ActionURL string    // the page's own path, /g/{token}
-	Notice    string    // a Notice… key after a POST, or ""
+	State    referral.RouteStatus
+	AnswerBy time.Time // the response deadline while notified; optional
+	// Meetings are the group's next meetings (occurrence.List): while
+	// notified, the accept form offers them as first_meeting, by day.
+	Meetings []occurrence.Occurrence
+	// FirstMeeting is the first meeting the group chose, shown once it
+	// accepted (accepted or connected).
+	FirstMeeting *occurrence.Occurrence
+	// AskAttendance: the first meeting has begun and nobody has said yet
+	// whether the patient came: the page offers attended and missed.
+	AskAttendance bool
+	// Attendance is the answer given, ActionAttended or ActionMissed ("":
+	// none yet), shown instead of the question.
+	Attendance string
+	CSRFToken  string // value of the hidden "csrf" field (see CSRF.Token)
+	ActionURL  string // the page's own path, /g/{token}
+	Notice     string // a Notice… key after a POST, or ""
 }
 
 // reason is one decline reason as the form offers it.
@@ -61,6 +75,13 @@ type groupPage struct {
 	Reasons    []reason
 	FormURL    string
 	Body       string // the one paragraph of a closed state
+	// Days are the first-meeting choices while notified; Plan is the chosen
+	// meeting's lines once accepted; Ask offers attended and missed;
+	// Answered says the answer given.
+	Days     []dayChoices
+	Plan     []field
+	Ask      bool
+	Answered string
 }
 
 // groupTitles maps each state to its title; closed states have a body too.
@@ -75,9 +96,12 @@ var groupTitles = map[referral.RouteStatus][2]string{
 }
 
 // RenderGroup writes the group contact's page for v.State. While notified it
-// shows what the patient agreed to share and offers accept, or decline with a
-// reason; once accepted, it offers connected and not-connected. Every other
-// state is a short notice with nothing about the patient. It writes nothing and
+// shows what the patient agreed to share and offers accept (with the
+// group's next meetings as first_meeting choices, by day), or decline with
+// a reason; once accepted, it offers connected and not-connected. Every
+// other state is a short notice with nothing about the patient. Accepted or
+// connected with a first meeting, it shows the meeting and, once it has
+// begun (AskAttendance), offers attended and missed. It writes nothing and
 // returns an error for an unknown state or notice, or for a page with a form but
 // no ActionURL or CSRFToken.
 func RenderGroup(w io.Writer, v GroupView) error {
@@ -90,8 +114,10 @@ func RenderGroup(w io.Writer, v GroupView) error {
 		return fmt.Errorf("group page: unknown state %q", v.State)
 	}
 	p := groupPage{V: v, State: v.State}
-	p.Form = v.State == referral.RouteNotified || v.State == referral.RouteAccepted
-	p.Shared = p.Form
+	planned := v.FirstMeeting != nil && (v.State == referral.RouteAccepted || v.State == referral.RouteConnected)
+	p.Ask = planned && v.AskAttendance && v.Attendance == ""
+	p.Form = v.State == referral.RouteNotified || v.State == referral.RouteAccepted || p.Ask
+	p.Shared = v.State == referral.RouteNotified || v.State == referral.RouteAccepted
 	if !p.Shared {
 		// Nothing about the patient reaches the template of a closed page.
 		p.V.GivenName, p.V.Contact, p.V.PreferredLanguage, p.V.PreferredTimes = "", "", "", ""
@@ -122,6 +148,25 @@ func RenderGroup(w io.Writer, v GroupView) error {
 	if v.State == referral.RouteNotified && !v.AnswerBy.IsZero() {
 		if p.AnswerBy, err = t.Date(v.AnswerBy); err != nil {
 			return err
+		}
+	}
+	if v.State == referral.RouteNotified {
+		if p.Days, err = meetingDays(t, v.Meetings); err != nil {
+			return err
+		}
+	}
+	if planned {
+		if p.Plan, err = planFields(t, MeetingPlan{Meeting: *v.FirstMeeting}, false); err != nil {
+			return err
+		}
+		switch v.Attendance {
+		case "":
+		case ActionAttended, ActionMissed:
+			if p.Answered, err = t.T("group.attendance." + v.Attendance); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("group page: unknown attendance %q", v.Attendance)
 		}
 	}
 	if v.State == referral.RouteNotified {

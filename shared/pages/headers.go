@@ -41,32 +41,48 @@ func Headers(next http.Handler) http.Handler {
 	})
 }
 
-//go:embed assets/handoff.css
+// StylesheetPath is where AssetHandler serves the pages' one stylesheet, and
+// ScriptPath their one script: the passkey ceremony of the clinic's pages.
+const ScriptPath = "/assets/passkey.js"
+
+//go:embed assets/handoff.css assets/passkey.js
 var assetFS embed.FS
 
-// asset is an embedded file and its ETag.
+// asset is an embedded file, its type and its ETag.
 type asset struct {
-	body []byte
-	etag string
+	body  []byte
+	ctype string
+	etag  string
 }
 
-// stylesheet reads the embedded stylesheet on first use.
-var stylesheet = sync.OnceValues(func() (asset, error) {
-	css, err := assetFS.ReadFile("assets/handoff.css")
-	if err != nil {
-		return asset{}, fmt.Errorf("read stylesheet: %w", err)
+// assets reads the embedded files on first use.
+var assets = sync.OnceValues(func() (map[string]asset, error) {
+	out := map[string]asset{}
+	for path, ctype := range map[string]string{StylesheetPath: "text/css; charset=utf-8", ScriptPath: "text/javascript; charset=utf-8"} {
+		b, err := assetFS.ReadFile(path[1:])
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		sum := sha256.Sum256(b)
+		out[path] = asset{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
-	sum := sha256.Sum256(css)
-	return asset{body: css, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}, nil
+	return out, nil
 })
 
-// AssetHandler serves the pages' stylesheet at /assets/handoff.css (mount it at
-// /assets/). It answers GET and HEAD with an ETag and a one-hour cache life,
-// 304 to a matching If-None-Match, 405 to other methods and the plain 404 page
-// for any other path.
+// AssetHandler serves the pages' stylesheet at /assets/handoff.css and the
+// passkey script at /assets/passkey.js (mount it at /assets/). It answers
+// GET and HEAD with an ETag and a one-hour cache life, 304 to a matching
+// If-None-Match, 405 to other methods and the plain 404 page for any other
+// path.
 func AssetHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != StylesheetPath {
+		all, err := assets()
+		if err != nil {
+			RenderError(w, RequestLang(r, ""), http.StatusInternalServerError)
+			return
+		}
+		a, ok := all[r.URL.Path]
+		if !ok {
 			RenderError(w, RequestLang(r, ""), http.StatusNotFound)
 			return
 		}
@@ -75,17 +91,12 @@ func AssetHandler() http.Handler {
 			RenderError(w, RequestLang(r, ""), http.StatusMethodNotAllowed)
 			return
 		}
-		css, err := stylesheet()
-		if err != nil {
-			RenderError(w, RequestLang(r, ""), http.StatusInternalServerError)
-			return
-		}
 		h := w.Header()
-		h.Set("Content-Type", "text/css; charset=utf-8")
+		h.Set("Content-Type", a.ctype)
 		h.Set("Cache-Control", "public, max-age=3600")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("ETag", css.etag)
-		http.ServeContent(w, r, "handoff.css", time.Time{}, bytes.NewReader(css.body))
+		h.Set("ETag", a.etag)
+		http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(a.body))
 	})
 }
 

@@ -69,6 +69,11 @@ type ListingView struct {
 	// Edit holds the meetings as the update form shows them (none for a
 	// feed's group).
 	Edit []MeetingFields
+	// ContactPhone and ContactTexts are the contact's number (E.164) and
+	// whether they agreed to get referral notices by text: the update form
+	// shows and changes them.
+	ContactPhone string
+	ContactTexts bool
 	// TakeOver is the new contact's page before they confirm: the listing
 	// and one button; NewContact is their name.
 	TakeOver   bool
@@ -204,6 +209,17 @@ type MeetingFields struct {
 	OnlineURL string // optional
 }
 
+// ContactFields are how the update form reaches the contact: a number, as
+// they typed it (the listing writes it in E.164 or refuses it), and whether
+// they agree to get referral notices by text at it.
+type ContactFields struct {
+	Phone string
+	Texts bool
+}
+
+// maxFormPhone bounds the typed number.
+const maxFormPhone = 40
+
 // maxFormMeetings bounds the meetings one update may carry (its form has
 // one row more, for a new meeting).
 const maxFormMeetings = 60
@@ -218,6 +234,9 @@ type ListingForm struct {
 	Capacity  *int            // nil when the form carries no weekly_capacity: it stays
 	Meetings  []MeetingFields // nil when the form carries no meeting
 	Formats   []string        // nil when the form carries no format
+	// Contact is the contact's number and agreement to texts; nil when the
+	// form carries no contact_phone (they stay).
+	Contact *ContactFields
 	// Handover: the new contact.
 	ContactName  string
 	ContactEmail string
@@ -269,7 +288,9 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 
 // parseUpdate reads the update form: accepting_referrals (yes or no),
 // weekly_capacity (0–1000, 0 or empty is no cap; without the field the
-// capacity stays), format (repeated: in-person,
+// capacity stays), contact_phone (at most 40 characters; empty removes the
+// number) with contact_texts (yes when ticked; it needs a number; without
+// contact_phone both stay), format (repeated: in-person,
 // online, hybrid; the form sends an empty one too, so that unticking every
 // box is an answer, and an error) and, repeated once per meeting in
 // the listing's order and then once for a new meeting (left empty when
@@ -296,6 +317,26 @@ func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError)
 			fields = append(fields, problem.FieldError{Field: "weekly_capacity", Detail: "Give a whole number from 0 (no limit) to 1000."})
 		}
 		f.Capacity = &n
+	}
+	if _, ok := values["contact_phone"]; ok {
+		var p, texts string
+		p, fields = one(values, "contact_phone", fields)
+		texts, fields = one(values, "contact_texts", fields)
+		c := &ContactFields{Phone: oneLine(p)}
+		switch texts {
+		case "":
+		case "yes", "on", "true":
+			c.Texts = true
+		default:
+			fields = append(fields, problem.FieldError{Field: "contact_texts", Detail: "Tick the box, or leave it."})
+		}
+		switch {
+		case len(c.Phone) > maxFormPhone:
+			fields = append(fields, problem.FieldError{Field: "contact_phone", Detail: fmt.Sprintf("Give a phone number of at most %d characters.", maxFormPhone)})
+		case c.Texts && c.Phone == "":
+			fields = append(fields, problem.FieldError{Field: "contact_texts", Detail: "Give the mobile number the texts should go to."})
+		}
+		f.Contact = c
 	}
 	if formats, ok := values["format"]; ok {
 		f.Formats = []string{}

@@ -77,3 +77,59 @@ func TestVolunteerNoteRefused(t *testing.T) {
 		t.Errorf("an ordinary note: %v", err)
 	}
 }
+
+// TestVolunteerNoteStaysText: a note is read as a reader's phone reads it
+// — compatibility forms folded (NFKC), the ideographic full stop as a dot —
+// so a link written with look-alike dots is refused; format characters
+// (zero-width spaces, bidi overrides and isolates) are refused outright,
+// with a message that says so and repeats nothing; ordinary notes pass and
+// are kept in their normal form.
+func TestVolunteerNoteStaysText(t *testing.T) {
+	const (
+		link   = "a web address"
+		hidden = "invisible formatting character"
+	)
+	for note, want := range map[string]string{
+		"Qzx at evil．com":                   link,               // U+FF0E fullwidth full stop
+		"Qzx at evil。com":                   link,               // U+3002 ideographic full stop
+		"Qzx at evil｡com":                   link,               // U+FF61 halfwidth ideographic full stop
+		"Qzx at ｅｖｉｌ.ｃｏｍ":                   link,               // fullwidth letters
+		"Qzx at evil\u200d.com":             link,               // a joiner is let through, and read past
+		"Qzx at evil\u200b.com":             hidden,             // zero-width space
+		"Qzx at evil\u2060.com":             hidden,             // word joiner
+		"Qzx at \u202emoc.live":             hidden,             // right-to-left override
+		"Qzx \u2066hall\u2069 side door":    hidden,             // isolates
+		"Qzx\u00adhall":                     hidden,             // soft hyphen
+		"Qzx \ufeffhall":                    hidden,             // byte-order mark
+		"Qzx write to qzx＠hall.example.org": "an email address", // fullwidth @
+	} {
+		body := url.Values{"action": {"accept"}, "volunteer_name": {"Maria"}, "volunteer_note": {note}}.Encode()
+		_, err := ParseGroupForm(formRequest(formType, body))
+		b := problem.BodyOf(err)
+		if !problem.Is(err, problem.Invalid) || len(b.Errors) != 1 || b.Errors[0].Field != "volunteer_note" {
+			t.Errorf("%q: %v, want one invalid volunteer_note", note, err)
+			continue
+		}
+		if d := b.Errors[0].Detail; !strings.Contains(d, want) || strings.Contains(strings.ToLower(d+b.Detail), "qzx") {
+			t.Errorf("%q: detail %q, want it to say %q and not repeat the note", note, d, want)
+		}
+	}
+	for note, stored := range map[string]string{
+		"I'll call Tue. at 7 pm; St. Mary's hall, e.g. parking": "I'll call Tue. at 7 pm; St. Mary's hall, e.g. parking",
+		"Te espero en la puerta azul, ¿vale? Línea 3":           "Te espero en la puerta azul, ¿vale? Línea 3",
+		"Ｍｅｅｔ at the ｂｌｕｅ door":                                 "Meet at the blue door",
+		"See you there 👩‍👩‍👧 — side entrance":                   "See you there 👩‍👩‍👧 — side entrance",
+		"Room ①, ½ block east":                                  "Room 1, 1⁄2 block east",
+		"会場の入口で待っています。よろしく":                                     "会場の入口で待っています。よろしく",
+	} {
+		body := url.Values{"action": {"accept"}, "volunteer_name": {"Ｍａｒｉａ"}, "volunteer_note": {note}}.Encode()
+		f, err := ParseGroupForm(formRequest(formType, body))
+		if err != nil {
+			t.Errorf("%q: %v", note, err)
+			continue
+		}
+		if f.VolunteerNote != stored || f.VolunteerName != "Maria" {
+			t.Errorf("%q stored as %q by %q", note, f.VolunteerNote, f.VolunteerName)
+		}
+	}
+}

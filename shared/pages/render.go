@@ -21,10 +21,12 @@ var pageFiles = map[string][]string{
 	"admin":   {"templates/layout.html", "templates/admin.html"},
 	"error":   {"templates/layout.html", "templates/error.html"},
 	"listing": {"templates/layout.html", "templates/listing.html"},
+	"clinic":  {"templates/layout.html", "templates/clinic.html"},
 }
 
 // The email templates: each HTML body shares the email layout.
-var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer", "listing", "handover", "handed"}
+var emailNames = []string{"consent", "receipt", "group", "self", "withdrawn", "clinician", "volunteer", "listing", "handover", "handed",
+	"plan", "meetingreminder", "checkin", "groupreminder", "office", "staff"}
 
 // Each template is parsed on its first use, not all of them on the first
 // render: a cold function parses only what its first answer needs.

@@ -1,5 +1,6 @@
 // Package ses is handoff's adapter to Amazon SES v2: it sends one email, text and
-// HTML, from the configured address.
+// HTML, with its attachments (SES v2 Simple content with Attachments: SES
+// builds the MIME message), from the configured address.
 package ses
 
 import (
@@ -36,7 +37,7 @@ func NewSender(api *sesv2.Client, from, configurationSet string) *Sender {
 // caller should retry later.
 var ErrThrottled = errors.New("ses: throttled")
 
-// Send sends m and returns SES's message id. A throttling refusal wraps
+// Send sends m, with its attachments, and returns SES's message id. A throttling refusal wraps
 // ErrThrottled; another refusal wraps a smithy.APIError with SES's error code
 // but not its message, which can name the recipient; other failures wrap the
 // SDK's error. None carries the message's content or address.
@@ -51,6 +52,15 @@ func (s *Sender) Send(ctx context.Context, m Message) (string, error) {
 				Html: &types.Content{Data: aws.String(m.HTML), Charset: aws.String("UTF-8")},
 			},
 		}},
+	}
+	for _, a := range m.Attachments {
+		// SES builds the MIME message (Simple content with attachments);
+		// base64 keeps any file intact whatever its bytes.
+		in.Content.Simple.Attachments = append(in.Content.Simple.Attachments, types.Attachment{
+			FileName: aws.String(a.Name), RawContent: a.Data, ContentType: aws.String(a.ContentType),
+			ContentDisposition:      types.AttachmentContentDispositionAttachment,
+			ContentTransferEncoding: types.AttachmentContentTransferEncodingBase64,
+		})
 	}
 	if s.ConfigurationSet != "" {
 		in.ConfigurationSetName = aws.String(s.ConfigurationSet)

@@ -22,6 +22,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/outbound"
 	"github.com/handoff-health/handoff/shared/seal"
 )
 
@@ -141,6 +142,7 @@ func BuildWith(a AWS, cfg config.Config, log *slog.Logger, opt Options) (*app.Ap
 		Clinics:   &dynamo.Clinics{DB: ddb, Table: cfg.DirectoryTable, Sealer: sealer},
 		Directory: &dynamo.Directory{DB: ddb, Table: cfg.DirectoryTable},
 		Mailer:    mailer,
+		Poster:    outbound.NewPoster(cfg.LoopbackPublicURL()),
 		Log:       log,
 	}
 	if opt.Texter != nil && cfg.Texts() {

@@ -43,7 +43,7 @@ func startBackend(ctx context.Context, root string) (*backend, error) {
 		},
 		Out:        io.Discard,
 		Log:        slog.New(slog.DiscardHandler),
-		DynamoAddr: unusedAddr(), SESAddr: unusedAddr(), KMSAddr: unusedAddr(),
+		DynamoAddr: unusedAddr(), SESAddr: unusedAddr(), KMSAddr: unusedAddr(), PhoneAddr: unusedAddr(),
 		SweepEvery: time.Hour, // the functions under test run the events, not the stack
 		Seed: func(ctx context.Context, a *app.App) (local.SeedInfo, error) {
 			return local.SeedInfo{ClinicID: sampleClinic}, a.Clinics.Create(ctx, dynamo.Clinic{

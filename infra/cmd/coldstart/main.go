@@ -58,12 +58,14 @@ const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-
 // sampleEvents maps a function folder to the event it is invoked with.
 var sampleEvents = map[string]string{
 	"intake":    "events/intake-post-referral.json",
+	"ehr":       "events/ehr-token.json",
 	"consent":   "events/consent-get.json",
 	"respond":   "events/respond-get.json",
 	"admin":     "events/admin-healthz.json",
 	"dispatch":  "events/dispatch-stream.json",
 	"sesevents": "events/sesevents-bounce.json",
 	"smsevents": "events/smsevents-blocked.json",
+	"clinic":    "events/clinic-get.json",
 }
 
 const floorName = "floor"

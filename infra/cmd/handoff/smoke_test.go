@@ -78,7 +78,7 @@ func TestSmokeAgainstTheLocalStack(t *testing.T) {
 	t.Run("empty directory", func(t *testing.T) { run(t, "referral unmatched (no group", "closed already (unmatched)") })
 	// With a group near the synthetic patient: the consent link awaits an
 	// answer until the bounce makes the referral unreachable.
-	if _, err := s.App.PutGroup(context.Background(), apptest.SampleGroup("smoke-near", 37.7599, -122.4148)); err != nil {
+	if _, err := s.App.PutGroup(context.Background(), apptest.SampleGroup("smoke-near", 37.7599, -122.4148), false); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("a group near the patient", func(t *testing.T) {

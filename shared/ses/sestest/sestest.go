@@ -4,6 +4,7 @@ package sestest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,7 +39,26 @@ type Mail struct {
 		HTML string `json:"html"`
 		Text string `json:"text"`
 	} `json:"body"`
-	At int64 `json:"at"`
+	Attachments []Attachment `json:"attachments"`
+	At          int64        `json:"at"`
+}
+
+// Attachment is one file of a stored email, as the emulator keeps it (from
+// Simple content's Attachments, or parsed from Raw MIME by mailparser).
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"contentType"`
+	Content     string `json:"content"` // base64
+	Size        int    `json:"size"`
+}
+
+// Data returns the attachment's bytes.
+func (a Attachment) Data() ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(a.Content)
+	if err != nil {
+		return nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
+	}
+	return b, nil
 }
 
 // Binary returns the emulator's path under the repository, and whether it is

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/referral"
+)
+
+// Poster posts one request to a clinic's own endpoint (a status webhook, a
+// FHIR Subscription's notification) and says how it was answered: the
+// status, and the Retry-After the endpoint asked for (0: none). An error
+// means no answer came. shared/outbound's Poster is the one that runs in
+// handoff: it refuses special-purpose addresses.
+type Poster interface {
+	Post(ctx context.Context, url string, header map[string]string, body []byte) (status int, retryAfter time.Duration, err error)
+}
+
+// An Outbound is one post that an event's effect makes to a clinic's
+// endpoint.
+type Outbound struct {
+	// Key is its ledger entry: the event's id and what the post is
+	// (ev.ID + "#callback").
+	Key string
+	// What names it in logs ("status webhook", "heartbeat").
+	What string
+	URL  string
+	// Build makes the request once the post is claimed, so what it holds
+	// (a signature's time, a notification's number) is fixed only then.
+	Build func() (header map[string]string, body []byte, err error)
+	// A refused post is retried until Window after Since (when the event
+	// happened, or was due), then given up.
+	Since  time.Time
+	Window time.Duration
+	// Gone runs when the endpoint answers 410 Gone: nothing more is to be
+	// posted to it (the clinic's status webhooks are turned off, a
+	// subscription is put in error).
+	Gone func(ctx context.Context) error
+}
+
+// Posted says how PostOnce left a post.
+type Posted int
+
+// How a post went.
+const (
+	PostedBefore Posted = iota // an earlier delivery of the event posted it
+	Delivered                  // the endpoint answered 2xx
+	EndpointGone               // it answered 410: Gone ran, and nothing is posted to it again
+	Abandoned                  // it refused until its window closed
+)
+
+// PostOnce makes an event's post at most once, through the ledger: claim
+// it, build and post it, then record it on a 2xx, on a 410 (after Gone),
+// or when its window has closed; any other answer (or none) releases it
+// and asks for a retry at the endpoint's Retry-After, or with backoff.
+// Every refusal counts in WebhookFailures. Errors: a Later (the retry),
+// ErrBusy, a failure of Build, Gone or the ledger.
+func (a *App) PostOnce(ctx context.Context, ev referral.Event, o Outbound) (Posted, error) {
+	run, err := a.Claim(ctx, o.Key)
+	if err != nil {
+		return 0, err
+	}
+	if !run {
+		return PostedBefore, nil
+	}
+	header, body, err := o.Build()
+	if err != nil {
+		_ = a.Referrals.Release(ctx, o.Key)
+		return 0, err
+	}
+	status, retryAfter, err := a.Poster.Post(ctx, o.URL, header, body)
+	switch {
+	case err == nil && status/100 == 2:
+		a.Log.InfoContext(ctx, o.What+" delivered", "clinic", ev.ClinicID, "event", ev.ID)
+		return Delivered, a.Record(ctx, o.Key, itoa(status))
+	case err == nil && status == 410:
+		a.Log.WarnContext(ctx, o.What+" endpoint gone: nothing more is posted to it", "clinic", ev.ClinicID, "event", ev.ID)
+		if o.Gone != nil {
+			if err := o.Gone(ctx); err != nil {
+				_ = a.Referrals.Release(ctx, o.Key)
+				return 0, err
+			}
+		}
+		return EndpointGone, a.Record(ctx, o.Key, "410")
+	}
+	_ = a.Referrals.Release(ctx, o.Key)
+	a.Metrics.Emit("WebhookFailures", 1, metrics.Count)
+	if a.now().Sub(o.Since) >= o.Window {
+		a.Log.WarnContext(ctx, o.What+" abandoned after its retry window", "clinic", ev.ClinicID, "event", ev.ID)
+		return Abandoned, a.Record(ctx, o.Key, "abandoned")
+	}
+	why := "status " + itoa(status)
+	if err != nil {
+		why = "unreachable"
+	}
+	at := a.now().Add(Backoff(ev.Attempt + 1))
+	if retryAfter > 0 {
+		at = a.now().Add(retryAfter)
+	}
+	a.Log.InfoContext(ctx, o.What+" will be retried", "clinic", ev.ClinicID, "event", ev.ID, "attempt", ev.Attempt+1, "why", why)
+	return 0, &errLater{at: at, why: o.What + " refused: " + why}
+}
+
+// InOrder keeps a referral's posts in the order of its status changes: it
+// asks for a retry in a second while an earlier status change of rec is
+// still pending (its posts go first), and is nil otherwise.
+func (a *App) InOrder(rec *dynamo.Record, ev referral.Event) error {
+	for _, e := range rec.Events {
+		if e.Type == referral.StatusChanged && e.ID < ev.ID && rec.Pending[e.ID] {
+			return &errLater{at: a.now().Add(time.Second), why: "an earlier status change is still being posted"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package room
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/handoff-health/handoff/shared/app"
+	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/intake"
+	mailmsg "github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/pages"
+	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
+	"github.com/handoff-health/handoff/shared/topics"
+)
+
+// PageSize is how many referrals the clinic's list shows at once.
+const PageSize = 50
+
+var errReferralNotFound = problem.Errorf(problem.NotFound, "referral not found")
+
+// Refer makes a referral from the page's form through the one intake path
+// (the same validation, minimization, events and emails as a signed
+// webhook), the staff member as its clinician, and issues its first QR
+// link. formKey, the form's own one-time key, makes a form sent twice one
+// referral. It returns the referral's id. Errors: problem.Invalid listing
+// the fields by their native path (intake.FromForm).
+func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string) (string, error) {
+	f.Clinician = referral.Clinician{Name: s.Member.Name, Email: s.Member.Email}
+	in, err := intake.FromForm(f)
+	if err != nil {
+		return "", err
+	}
+	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
+	if err != nil {
+		return "", err
+	}
+	if !app.ValidToken(formKey) {
+		return "", problem.Errorf(problem.Malformed, "The form has expired: open a new one.")
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, app.Arrival{
+		Source: referral.SourceClinicPages, Media: intake.MediaNative,
+		Delivery: &dynamo.Idempotency{ClinicID: clinic.ID, WebhookID: "page-" + formKey, BodyHash: hex.EncodeToString(sum[:])},
+	})
+	if err != nil {
+		return "", err
+	}
+	if rec != nil {
+		r.App.Log.InfoContext(ctx, "referral made on the clinic's page", "clinic", clinic.ID, "referral", receipt.ID, "staff", s.Member.ID)
+		if err := r.issueQR(ctx, rec.Referral, 0); err != nil {
+			// The page offers a new QR code: the referral stands.
+			r.App.Log.WarnContext(ctx, "first QR link not issued", "referral", receipt.ID, "error", err.Error())
+		}
+	}
+	return receipt.ID, nil
+}
+
+// record loads one of the staff member's clinic's referrals; another
+// clinic's is not found.
+func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, error) {
+	if !validID(id) {
+		return nil, errReferralNotFound
+	}
+	rec, err := r.App.Referrals.Load(ctx, id)
+	if problem.Is(err, problem.NotFound) || err == nil && rec.Referral.ClinicID != s.Member.ClinicID {
+		return nil, errReferralNotFound
+	}
+	return rec, err
+}
+
+// List is one page of the clinic's referrals, however they came (a
+// webhook, a FHIR Task, its pages), newest first (before: the page's key,
+// "" for the newest; a key that is not one shows the newest).
+func (r *Room) List(ctx context.Context, s Staff, before, lang string) (pages.ClinicListView, error) {
+	page, err := r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, before, PageSize)
+	if problem.Is(err, problem.Invalid) {
+		page, err = r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, "", PageSize)
+	}
+	if err != nil {
+		return pages.ClinicListView{}, err
+	}
+	v := pages.ClinicListView{ClinicPage: pages.ClinicPage{Lang: lang}, Before: page.Before}
+	for _, ref := range page.Referrals {
+		v.Rows = append(v.Rows, pages.ClinicRow{
+			ID: ref.ID, GivenName: ref.Patient.GivenName, Topics: topicNames(ref.Topics, lang),
+			Status: string(ref.Status), Changed: ref.UpdatedAt,
+		})
+	}
+	return v, nil
+}
+
+func topicNames(codes []string, lang string) []string {
+	var out []string
+	for _, c := range codes {
+		t, ok := topics.Lookup(c)
+		switch {
+		case !ok:
+			out = append(out, c)
+		case pages.Lang(lang) == pages.Spanish:
+			out = append(out, t.LabelES)
+		default:
+			out = append(out, t.LabelEN)
+		}
+	}
+	return out
+}
+
+// Referral is what one referral's page shows: its status and timeline, and
+// while it awaits consent the QR code of its /q/ link.
+func (r *Room) Referral(ctx context.Context, s Staff, id, lang string) (pages.ClinicReferralView, error) {
+	rec, err := r.record(ctx, s, id)
+	if err != nil {
+		return pages.ClinicReferralView{}, err
+	}
+	ref := rec.Referral
+	st := app.StatusViewOf(rec)
+	v := pages.ClinicReferralView{
+		ClinicPage: pages.ClinicPage{Lang: lang}, ID: ref.ID, GivenName: ref.Patient.GivenName, Topics: topicNames(ref.Topics, lang),
+		Status: string(ref.Status), Created: ref.CreatedAt, ViewedAt: ref.ViewedAt,
+	}
+	for _, e := range st.Timeline {
+		v.Timeline = append(v.Timeline, pages.ClinicEvent{At: e.At, Status: string(e.Status), Detail: e.Detail})
+	}
+	for _, rt := range st.Routes {
+		v.Groups = append(v.Groups, pages.ClinicRoute{Name: rt.Group.Name, Status: string(rt.Status)})
+	}
+	l, t, err := r.App.Referrals.QRLink(ctx, ref.ID)
+	switch {
+	case problem.Is(err, problem.NotFound):
+	case err != nil:
+		return v, err
+	default:
+		v.QROpenedAt = t.OpenedAt
+	}
+	if ref.Status != referral.AwaitingConsent {
+		return v, nil
+	}
+	clinic, err := r.App.Clinic(ctx, ref.ClinicID)
+	if err != nil {
+		return v, err
+	}
+	v.CanEmail = ref.Patient.Email != ""
+	v.CanText = ref.Patient.Phone != "" && ref.Patient.Mobile && r.App.Config.Texts() && clinic.TextsPatients()
+	if t.Hash == "" || !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) || r.DrawQR == nil {
+		v.QRExpired = t.Hash != "" && t.OpenedAt.IsZero()
+		return v, nil
+	}
+	tok, _, err := r.App.LinkToken(ctx, "qr", ref.ID, l.Seq)
+	if err != nil {
+		return v, err
+	}
+	v.QRLink = r.App.Config.PublicURL + "/q/" + tok
+	v.QRExpires = t.ExpiresAt
+	label, err := pages.QRLabel(lang)
+	if err != nil {
+		return v, err
+	}
+	if v.QRSVG, err = r.DrawQR(v.QRLink, label); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// NewQR issues a new QR link of a referral that awaits consent (the last
+// one was opened, or ran out). Errors: problem.NotFound, problem.Conflict
+// (the referral no longer awaits consent).
+func (r *Room) NewQR(ctx context.Context, s Staff, id string) error {
+	rec, err := r.record(ctx, s, id)
+	if err != nil {
+		return err
+	}
+	if rec.Referral.Status != referral.AwaitingConsent {
+		return problem.Errorf(problem.Conflict, "the referral no longer awaits the patient's consent")
+	}
+	l, _, err := r.App.Referrals.QRLink(ctx, id)
+	if err != nil && !problem.Is(err, problem.NotFound) {
+		return err
+	}
+	return r.issueQR(ctx, rec.Referral, l.Seq)
+}
+
+func (r *Room) issueQR(ctx context.Context, ref *referral.Referral, prev int) error {
+	seq := prev + 1
+	_, hash, err := r.App.LinkToken(ctx, "qr", ref.ID, seq)
+	if err != nil {
+		return err
+	}
+	exp := r.now().Add(QRTTL)
+	// Kept a day past its expiry, so that a late opening is told the link
+	// ran out (410) rather than that it never was (404).
+	t := dynamo.Token{Hash: hash, Kind: "qr", ReferralID: ref.ID, ClinicID: ref.ClinicID, ExpiresAt: exp, TTL: exp.Add(staffEventLife).Unix()}
+	return r.App.Referrals.IssueQR(ctx, t, seq, prev)
+}
+
+// OpenQR opens a referral's QR link, once and within QRTTL, and returns the
+// path of the patient's consent page. Errors: problem.NotFound (unknown),
+// problem.Gone (opened before, or expired).
+func (r *Room) OpenQR(ctx context.Context, token string) (string, error) {
+	if !app.ValidToken(token) {
+		return "", errLinkNotFound
+	}
+	hash := app.HashToken(token)
+	t, err := r.App.Referrals.Token(ctx, hash)
+	if problem.Is(err, problem.NotFound) || err == nil && t.Kind != "qr" {
+		return "", errLinkNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	if !t.OpenedAt.IsZero() || !r.now().Before(t.ExpiresAt) {
+		return "", errLinkGone
+	}
+	now := r.now()
+	ev := referral.Event{ID: app.NewID(now), Partition: t.ReferralID, ClinicID: t.ClinicID, Type: EventQROpened, At: now, Due: now}
+	if err := r.App.Referrals.OpenOnce(ctx, hash, now, ev); err != nil {
+		return "", err
+	}
+	consent, _, err := r.App.LinkToken(ctx, "consent", t.ReferralID, 0)
+	if err != nil {
+		return "", err
+	}
+	r.App.Log.InfoContext(ctx, "QR link opened", "clinic", t.ClinicID, "referral", t.ReferralID)
+	return "/c/" + consent, nil
+}
+
+// SendLink sends the patient the consent link by email or text (channel
+// "email" or "sms") instead of the QR code, through the dispatcher, and
+// returns the notice to show. Errors: problem.NotFound; problem.Invalid
+// for a channel the patient or the clinic does not have.
+func (r *Room) SendLink(ctx context.Context, s Staff, id, channel string) (string, error) {
+	v, err := r.Referral(ctx, s, id, "")
+	if err != nil {
+		return "", err
+	}
+	if v.Status != string(referral.AwaitingConsent) {
+		return pages.NoticeClinicNotAwaiting, nil
+	}
+	if channel == app.ChannelEmail && !v.CanEmail || channel == app.ChannelSMS && !v.CanText || channel != app.ChannelEmail && channel != app.ChannelSMS {
+		return "", problem.Invalidf([]problem.FieldError{{Field: "channel", Detail: "is not a way to reach this patient"}}, "The link cannot go that way.")
+	}
+	now := r.now()
+	ev := referral.Event{
+		ID: app.NewID(now), Partition: id, ClinicID: s.Member.ClinicID, Type: EventConsentLinkSent,
+		At: now, Due: now, Data: map[string]string{"channel": channel, "staff": s.Member.ID},
+	}
+	if err := r.App.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: id, Events: []referral.Event{ev}}); err != nil {
+		return "", err
+	}
+	r.App.Log.InfoContext(ctx, "consent link asked for instead of the QR code", "referral", id, "channel", channel)
+	return pages.NoticeClinicLinkSent, nil
+}
+
+// onConsentLinkSent sends the consent link by the channel the staff chose,
+// once, while the referral awaits consent.
+func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
+	rec, err := r.App.Referrals.Load(ctx, ev.Partition)
+	if problem.Is(err, problem.NotFound) {
+		return r.App.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	ref := rec.Referral
+	if ref.Status != referral.AwaitingConsent || !ref.Matched {
+		if ref.Status == referral.AwaitingConsent {
+			return app.Later(r.now().Add(app.Backoff(ev.Attempt+1)), "the consent page is being prepared")
+		}
+		return r.App.Referrals.Finish(ctx, ev)
+	}
+	clinic, err := r.App.Clinic(ctx, ref.ClinicID)
+	if err != nil {
+		return err
+	}
+	lang := pages.Lang(ref.Patient.Language)
+	expires := ref.CreatedAt.Add(r.App.Config.ConsentTTL)
+	channel := ev.Data["channel"]
+	if channel == app.ChannelSMS && ref.Patient.Phone != "" && ref.Patient.Mobile && r.App.Texter != nil && clinic.TextsPatients() {
+		channel, err = r.textConsentLink(ctx, ev, ref, clinic.Name, expires)
+		if err != nil {
+			return err
+		}
+	}
+	if channel == app.ChannelEmail && ref.Patient.Email != "" {
+		err = r.App.SendOnce(ctx, ev, "email", func() (mailmsg.Message, error) {
+			tok, _, err := r.App.LinkToken(ctx, "consent", ref.ID, 0)
+			if err != nil {
+				return mailmsg.Message{}, err
+			}
+			m, err := pages.ConsentEmail(lang, ref.Patient.GivenName, clinic.Name, r.App.Config.PublicURL+"/c/"+tok, expires)
+			return mailmsg.Message{To: ref.Patient.Email, Subject: m.Subject, Text: m.Text, HTML: m.HTML}, err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return r.App.Referrals.Finish(ctx, ev)
+}
+
+// textConsentLink texts the patient the consent link, once, within the
+// text limits every text to a patient keeps (app.TextPatient): a text that
+// must wait goes at the next free moment while the link is still good (the
+// event is tried again then); one that would come too late goes by email
+// when the patient has one ("email": the caller sends it), else not at all
+// (""). A number that refuses texts gives its slot back and gets nothing.
+func (r *Room) textConsentLink(ctx context.Context, ev referral.Event, ref *referral.Referral, clinicName string, expires time.Time) (string, error) {
+	kind, err := r.App.TextPatient(ctx, ev, ref.Patient.Phone, app.PatientText{
+		Effect: "sms", Zone: app.PatientZone(ref), Latest: expires, Email: ref.Patient.Email != "",
+		Build: func() (sms.Text, error) {
+			tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
+			if err != nil {
+				return sms.Text{}, err
+			}
+			body, err := pages.ConsentSMS(pages.Lang(ref.Patient.Language), clinicName, r.App.Config.PublicURL+"/c/"+tok, false)
+			return sms.Text{To: ref.Patient.Phone, Body: body}, err
+		},
+	})
+	var un *sms.Unreachable
+	switch {
+	case errors.As(err, &un):
+		r.App.Log.WarnContext(ctx, "the consent link's text was refused", "referral", ref.ID, "event", ev.ID)
+		return "", nil
+	case err != nil:
+		return "", err
+	case kind == textlimit.ByEmail:
+		return app.ChannelEmail, nil
+	}
+	return "", nil
+}
+
+// onQROpened counts the patient contacted when they first open a QR code
+// of their referral: for a patient who gave no contact, the only way they
+// are reached; for one who did, counted once with the link sent.
+func (r *Room) onQROpened(ctx context.Context, ev referral.Event) error {
+	rec, err := r.App.Referrals.Load(ctx, ev.Partition)
+	if problem.Is(err, problem.NotFound) {
+		return r.App.Referrals.Finish(ctx, ev)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.App.CountContacted(ctx, rec.Referral, ev.At); err != nil {
+		return err
+	}
+	return r.App.Referrals.Finish(ctx, ev)
+}
+
+// validID reports whether s can be a referral's id (a ULID) before any read.
+func validID(s string) bool {
+	return len(s) == 26 && strings.IndexFunc(s, func(c rune) bool { return !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') }) < 0
+}
