@@ -51,6 +51,7 @@ func TestAttribution(t *testing.T) {
 		{"POST", "/v1/admin/clinics/lakeside/staff", "AdminFunction"},
 		{"GET", "/c/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "ConsentFunction"},
 		{"HEAD", "/c/abc", "ConsentFunction"},
+		{"GET", "/c/abc/meeting.ics", "ConsentFunction"},
 		{"GET", "/assets/css/site.css", "ConsentFunction"},
 		{"POST", "/l/abc", "RespondFunction"},
 		{"GET", "/v1/admin/groups/mission-a", "AdminFunction"},

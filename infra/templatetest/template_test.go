@@ -45,6 +45,7 @@ var contractRoutes = []route{
 	{"GET", "/fhir/Subscription/{id}/{op}", "EhrFunction"},
 	{"GET", "/c/{token}", "ConsentFunction"},
 	{"POST", "/c/{token}", "ConsentFunction"},
+	{"GET", "/c/{token}/meeting.ics", "ConsentFunction"},
 	{"GET", "/assets/{proxy+}", "ConsentFunction"},
 	{"GET", "/g/{token}", "RespondFunction"},
 	{"POST", "/g/{token}", "RespondFunction"},
