@@ -71,6 +71,10 @@ type Result struct {
 	Unmapped, Unrouted []Call
 	// Outside counts calls made outside any function (tests' own setup).
 	Outside int
+	// Evaluated counts the requests the simulator evaluated: each distinct
+	// call (with its condition keys) of each function, and the Lambda
+	// service's.
+	Evaluated int
 	// Unused are grants no call used and the template gives no reason for;
 	// Kept are those it gives a reason for.
 	Unused, Kept []Grant
@@ -333,6 +337,7 @@ func Check(ctx context.Context, t *Template, calls []Call, sim Simulator) (Resul
 		roles = append(roles, f.Role)
 	}
 	used := map[grantKey]bool{}
+	res.Evaluated = len(in.Jobs)
 	if len(in.Jobs) > 0 {
 		out, err := sim.Simulate(ctx, in)
 		if err != nil {
@@ -451,6 +456,7 @@ func (r Result) Report(w io.Writer) {
 		fmt.Fprintf(w, "  %-20s %-16s %12d %16d\n", f.Function, f.Role, f.Code, f.Service)
 	}
 	fmt.Fprintln(w, "  (distinct action × resource pairs; calls made outside any function, by tests' own setup:", r.Outside, "distinct)")
+	fmt.Fprintf(w, "  %d requests evaluated (each distinct call with its condition keys, and the Lambda service's)\n", r.Evaluated)
 	if len(r.Kept) > 0 {
 		fmt.Fprintln(w, "grants no recorded call used, kept for the reason the template gives:")
 		for _, g := range r.Kept {

@@ -126,7 +126,7 @@ func TestSampleDeployment(t *testing.T) {
 
 // recordFlow records a referral's first steps through the harness: a clinic
 // and a group made by the operator, a signed referral, its events
-// dispatched, the health check.
+// dispatched, a staff member invited, the health check.
 func recordFlow(t *testing.T) []iamcheck.Call {
 	t.Helper()
 	h := apptest.New(t)
@@ -135,6 +135,9 @@ func recordFlow(t *testing.T) []iamcheck.Call {
 	st, b := h.Refer(c, "application/json", []byte(`{"external_id":"x1","patient":{"given_name":"Ana","email":"ana@patient.example","postal_code":"94110"},"needs":["alcohol"],"clinician":{"name":"Dr. Rivera","email":"rivera@clinic.example"}}`))
 	if st != http.StatusAccepted {
 		t.Fatalf("refer: %d %s", st, b)
+	}
+	if st, b := h.Admin(http.MethodPost, "/v1/admin/clinics/lakeside/staff", map[string]string{"name": "Jan Rivera", "email": "rivera@clinic.example"}); st != http.StatusCreated {
+		t.Fatalf("invite staff: %d %s", st, b)
 	}
 	h.Settle()
 	if st, _, _ := h.Do(http.MethodGet, "/healthz", nil, nil); st != http.StatusOK {
@@ -178,6 +181,20 @@ func TestCheck(t *testing.T) {
 			t.Errorf("no calls recorded for %s: %+v", f, res.Functions)
 		}
 	}
+	// Every call of a function and every call of the Lambda service's is
+	// evaluated.
+	want := 0
+	for _, c := range calls {
+		if c.Function != "" {
+			want++
+		}
+	}
+	for _, f := range res.Functions {
+		want += f.Service
+	}
+	if res.Evaluated != want {
+		t.Errorf("%d requests evaluated, want %d", res.Evaluated, want)
+	}
 
 	mutations := []struct {
 		name       string
@@ -189,6 +206,8 @@ func TestCheck(t *testing.T) {
 			"IntakeFunction dynamodb:PutItem on arn:aws:dynamodb:us-east-1:111122223333:table/ReferralsTable [dynamodb:LeadingKeys=IDEM#…] (DynamoDB.TransactWriteItems): ImplicitlyDenied by IntakeRole"},
 		{"dispatch derives the link key", "DispatchRole", "LinkKey", "kms:GenerateMac",
 			"DispatchFunction kms:GenerateMac on arn:aws:kms:us-east-1:111122223333:key/" + iamcheck.SampleKeyID("LinkKey") + " (KMS.GenerateMac): ImplicitlyDenied by DispatchRole"},
+		{"admin checks the clinic of a staff invitation", "AdminRole", "Directory", "dynamodb:ConditionCheckItem",
+			"AdminFunction dynamodb:ConditionCheckItem on arn:aws:dynamodb:us-east-1:111122223333:table/DirectoryTable [dynamodb:LeadingKeys=CLINIC#…] (DynamoDB.TransactWriteItems): ImplicitlyDenied by AdminRole"},
 		{"dispatch reads the due index", "DispatchRole", "DueEvents", "dynamodb:Query",
 			"DispatchFunction dynamodb:Query on arn:aws:dynamodb:us-east-1:111122223333:table/ReferralsTable/index/due-index"},
 	}
