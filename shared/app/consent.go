@@ -58,16 +58,18 @@ func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (page
 }
 
 // markViewed records the patient's first opening of the consent page while
-// the referral awaits their answer: the time on the referral and a
-// consent-viewed event, which the funnel counts. Nothing the patient sees
-// changes; a failure is logged and the page is served anyway.
+// the referral awaits their answer: the time on the referral, and the
+// funnel's count of it in the same write. Nothing the patient sees changes;
+// a failure is logged and the page is served anyway.
 func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	if r.Status != referral.AwaitingConsent || !r.ViewedAt.IsZero() {
 		return
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	t := a.newTally()
+	t.referral(&v, map[string]int64{"viewed": 1})
+	err := a.apply(ctx, dynamo.Change{Referral: &v}, t)
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}

@@ -57,19 +57,33 @@ func referralScopes(r *referral.Referral) []string {
 	return out
 }
 
-// count adds counters to scopes of the day of at, once for key (see
-// dynamo.Referrals.Count), and emits metric (if any) when it counted: the
-// CloudWatch metric counts once too.
-func (a *App) count(ctx context.Context, key string, at time.Time, scopes []string, counters map[string]int64, metric ...string) error {
-	t := dynamo.Tally{Key: key, Day: at, Scopes: map[string]map[string]int64{}}
-	for _, s := range scopes {
-		t.Scopes[s] = counters
+// tally is what one write counts: the outcome counters it adds, written
+// in its transaction, and the CloudWatch metrics that count the same,
+// emitted once the write is done.
+type tally struct {
+	counts  *dynamo.Counts
+	metrics [][]string // each a metric's name, then its dimensions' names and values
+}
+
+func (a *App) newTally() *tally { return &tally{counts: dynamo.NewCounts(a.now())} }
+
+// referral adds counters to each of r's scopes.
+func (t *tally) referral(r *referral.Referral, counters map[string]int64) {
+	for _, s := range referralScopes(r) {
+		for c, n := range counters {
+			t.counts.Add(s, c, n)
+		}
 	}
-	counted, err := a.Referrals.Count(ctx, t)
-	if counted && len(metric) > 0 {
-		a.Metrics.Emit(metric[0], 1, metrics.Count, metric[1:]...)
+}
+
+// metric adds a CloudWatch metric (name, then dimension pairs) of 1.
+func (t *tally) metric(nameAndDims ...string) { t.metrics = append(t.metrics, nameAndDims) }
+
+// emit emits the tally's metrics: call it once its counts are written.
+func (t *tally) emit(m *metrics.Emitter) {
+	for _, nd := range t.metrics {
+		m.Emit(nd[0], 1, metrics.Count, nd[1:]...)
 	}
-	return err
 }
 
 // statusMetrics are the CloudWatch metrics of the statuses that have one.
@@ -77,10 +91,35 @@ var statusMetrics = map[referral.Status]string{
 	referral.Consented: "Consents", referral.Connected: "Connections", referral.Unreachable: "Unreachable",
 }
 
-// countStatus counts a referral's arrival at a status (once per referral
-// and status, however many events repeat it) and the funnel stage it marks,
-// with the time it took to consent or to connect.
-func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral.Event) error {
+// countedStatus marks a status-changed event whose counts ride in the
+// transaction that writes it, so that its effect does not count it again.
+const countedStatus = "counted"
+
+// statuses counts the status changes among events — a referral's arrival
+// at a status and the funnel stage it marks, with the time it took to
+// consent or to connect — and marks each event counted. A status is
+// reached once (the lifecycle moves forward only), so each is counted once.
+func (t *tally) statuses(r *referral.Referral, events []referral.Event) {
+	for i, ev := range events {
+		if ev.Type != referral.StatusChanged {
+			continue
+		}
+		t.referral(r, statusCounters(r, ev))
+		if m, ok := statusMetrics[ev.Status]; ok {
+			t.metric(m)
+		}
+		data := maps.Clone(ev.Data)
+		if data == nil {
+			data = map[string]string{}
+		}
+		data[countedStatus] = "1"
+		events[i].Data = data
+	}
+}
+
+// statusCounters are the counters of a referral's arrival at the status of
+// event ev.
+func statusCounters(r *referral.Referral, ev referral.Event) map[string]int64 {
 	c := map[string]int64{"s_" + string(ev.Status): 1}
 	if stage, ok := stageOf[ev.Status]; ok {
 		c[stage] = 1
@@ -91,63 +130,45 @@ func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral
 	case referral.Connected:
 		c[bucket("tx", ev.At.Sub(r.CreatedAt))] = 1
 	}
-	var metric []string
-	if m, ok := statusMetrics[ev.Status]; ok {
-		metric = []string{m}
-	}
-	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c, metric...)
+	return c
 }
 
-// countChannel counts a message to the patient sent or failed on a channel.
-func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referral.Event, channel, what string) error {
-	metric := "MessagesSent"
-	if what == "failed" {
-		metric = "MessagesFailed"
+// countLegacyStatus counts the status of a status-changed event written
+// before counts rode in their change's transaction (one not marked
+// counted), once, through a ledger entry of its own.
+func (a *App) countLegacyStatus(ctx context.Context, r *referral.Referral, ev referral.Event) error {
+	if ev.Data[countedStatus] != "" {
+		return nil
 	}
-	return a.count(ctx, ev.ID+"#count#"+channel+"-"+what, a.now(), []string{"C#" + r.ClinicID},
-		map[string]int64{channel + "_" + what: 1}, metric, "Channel", channel)
-}
-
-// onConsentViewed counts the patient's first opening of the consent page.
-func (a *App) onConsentViewed(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.Partition)
-	if err != nil {
-		return err
-	}
-	if err := a.count(ctx, ev.Partition+"#count#viewed", ev.At, referralScopes(rec.Referral), map[string]int64{"viewed": 1}); err != nil {
-		return err
-	}
-	return a.Referrals.Finish(ctx, ev)
-}
-
-// onRouteAnswered counts a group's first answer — accepted, declined or
-// timed out — and how long it took.
-func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
-	answer, group := ev.Data["answer"], ev.Data["group"]
-	if group == "" || (answer != string(referral.RouteAccepted) && answer != string(referral.RouteDeclined) && answer != string(referral.RouteTimedOut)) {
-		return a.Referrals.Finish(ctx, ev)
-	}
-	rec, err := a.Referrals.Load(ctx, ev.Partition)
-	if err != nil {
-		return err
-	}
-	c := map[string]int64{"g_" + strings.ReplaceAll(answer, "-", "_"): 1}
-	for _, rt := range rec.Routes {
-		if itoa(rt.Seq) == ev.Data["route"] && !rt.Deadline.IsZero() && answer != string(referral.RouteTimedOut) {
-			notified := rt.Deadline.Add(-a.Config.GroupResponseTimeout)
-			c[bucket("gr", ev.At.Sub(notified))] = 1
+	c := dynamo.NewCounts(ev.At)
+	for _, s := range referralScopes(r) {
+		for k, n := range statusCounters(r, ev) {
+			c.Add(s, k, n)
 		}
 	}
-	if err := a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + rec.Referral.ClinicID + "#G#" + group}, c); err != nil {
-		return err
+	counted, err := a.Referrals.Count(ctx, r.ID+"#count#"+string(ev.Status), *c)
+	if m, ok := statusMetrics[ev.Status]; ok && counted {
+		a.Metrics.Emit(m, 1, metrics.Count)
 	}
-	return a.Referrals.Finish(ctx, ev)
+	return err
 }
 
-// countNotified counts a group notified of a referral.
-func (a *App) countNotified(ctx context.Context, r *referral.Referral, ev referral.Event, group string) error {
-	return a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + r.ClinicID + "#G#" + group},
-		map[string]int64{"g_notified": 1}, "Routes")
+// answerCounts counts a group's first answer to a route — accepted,
+// declined or timed out — and, but for a time-out, how long it took since
+// the group was notified (the route's own time until it is answered).
+func answerCounts(c *dynamo.Counts, clinicID string, rt referral.Route, to referral.RouteStatus, at time.Time) {
+	if rt.Status != referral.RouteNotified {
+		return
+	}
+	scope := "C#" + clinicID + "#G#" + rt.GroupID
+	switch to {
+	case referral.RouteAccepted, referral.RouteDeclined:
+		c.Add(scope, bucket("gr", at.Sub(rt.At)), 1)
+	case referral.RouteTimedOut:
+	default:
+		return
+	}
+	c.Add(scope, "g_"+strings.ReplaceAll(string(to), "-", "_"), 1)
 }
 
 // OutcomeQuery asks for the outcomes of the days From..To (UTC, inclusive),

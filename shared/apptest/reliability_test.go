@@ -309,12 +309,13 @@ func (r repeats) total() int { return r.afterDeath + r.afterLedgerFailure }
 // repeated only from the documented window between sending and recording:
 // after a send whose process died before recording it (during the send, or
 // during the ledger write that records it), or whose ledger write (Complete,
-// an UpdateItem of the effect's ledger item) failed.
+// an UpdateItem of the effect's ledger item, or CompleteCounting, a
+// TransactWriteItems that updates it with the effect's counts) failed.
 func checkRepeats(t *testing.T, sent []apptest.Sent, failed []apptest.FailedCall) repeats {
 	t.Helper()
 	completeFailed, completeKilled := map[string]bool{}, map[string]bool{}
 	for _, f := range failed {
-		if f.Operation == "UpdateItem" && f.LedgerKey != "" {
+		if (f.Operation == "UpdateItem" || f.Operation == "TransactWriteItems") && f.LedgerKey != "" {
 			if f.Killed {
 				completeKilled[f.LedgerKey] = true
 			} else {
