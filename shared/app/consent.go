@@ -250,7 +250,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return pages.NoticeDeclined, nil
 	case pages.ActionRevoke:
 		if r.Consent == nil || !referral.CanMove(r.Status, referral.Revoked) {
-			return noticeFor(r.Status), nil
+			return revokeRefused(r), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
 		r.Consent.RevokedAt = now
@@ -264,6 +264,19 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return pages.NoticeRevoked, nil
 	}
 	return "", problem.Errorf(problem.Invalid, "unknown action")
+}
+
+// revokeRefused is what a revoke that cannot stop anything says, changing
+// nothing: sharing stopped already, nothing was ever agreed to share (the
+// patient has not answered, or said no), or the referral closed.
+func revokeRefused(r *referral.Referral) string {
+	switch {
+	case r.Status == referral.Revoked:
+		return pages.NoticeRevoked
+	case r.Consent == nil || !r.Consent.DeclinedAt.IsZero():
+		return pages.NoticeNothingToStop
+	}
+	return pages.NoticeSharingOver
 }
 
 // noticeFor is the notice for a repeated answer: the state as it stands.

@@ -189,9 +189,10 @@ const MaxOutcomeDays = 366
 // (by topic, by group, by channel).
 const smallCount = 10
 
-// Durations summarizes a duration histogram.
+// Durations summarizes a duration histogram. In a clinic's view of one
+// topic a count of 1 to 10 is null, and so are its quantiles.
 type Durations struct {
-	Count    int64    `json:"count"`
+	Count    *int64   `json:"count"`
 	P50Hours *float64 `json:"p50_hours"`
 	P90Hours *float64 `json:"p90_hours"`
 }
@@ -218,12 +219,14 @@ type GroupOutcome struct {
 // (1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336, 720, 2160 hours); null when
 // there is nothing to measure or the quantile is past 2160 hours.
 type OutcomeReport struct {
-	From          string                       `json:"from"`
-	To            string                       `json:"to"`
-	Clinic        string                       `json:"clinic,omitempty"`
-	Topic         string                       `json:"topic,omitempty"`
-	Funnel        map[string]int64             `json:"funnel"`
-	Statuses      map[string]int64             `json:"statuses"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Clinic string `json:"clinic,omitempty"`
+	Topic  string `json:"topic,omitempty"`
+	// Funnel and Statuses: in a clinic's view of one topic (that topic's
+	// row of the breakdown) a count of 1 to 10 is null, as in the breakdown.
+	Funnel        map[string]*int64            `json:"funnel"`
+	Statuses      map[string]*int64            `json:"statuses"`
 	TimeToConsent Durations                    `json:"time_to_consent"`
 	TimeToConnect Durations                    `json:"time_to_connect"`
 	Channels      map[string]ChannelOutcome    `json:"channels"`
@@ -324,19 +327,27 @@ func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 		}
 		return &n
 	}
+	// A clinic's view of one topic is that topic's row of the breakdown:
+	// it suppresses what the row does, or the filter would show it.
+	keepSum := func(n int64) *int64 {
+		if q.Topic != "" {
+			return keep(n)
+		}
+		return &n
+	}
 	rep := OutcomeReport{
 		From: q.From.Format(dynamo.OutcomeDayFormat), To: q.To.Format(dynamo.OutcomeDayFormat),
 		Clinic: q.Clinic, Topic: q.Topic, Suppressed: q.ClinicView,
-		Funnel: map[string]int64{}, Statuses: map[string]int64{}, Channels: map[string]ChannelOutcome{},
+		Funnel: map[string]*int64{}, Statuses: map[string]*int64{}, Channels: map[string]ChannelOutcome{},
 		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{}, FunnelByChannel: map[string]map[string]*int64{},
-		TimeToConsent: durations(sum, "tc"), TimeToConnect: durations(sum, "tx"),
+		TimeToConsent: durations(sum, "tc").kept(keepSum), TimeToConnect: durations(sum, "tx").kept(keepSum),
 	}
 	for _, s := range FunnelStages {
-		rep.Funnel[s] = sum[s]
+		rep.Funnel[s] = keepSum(sum[s])
 	}
 	for k, n := range sum {
 		if st, ok := strings.CutPrefix(k, "s_"); ok {
-			rep.Statuses[st] = n
+			rep.Statuses[st] = keepSum(n)
 		}
 	}
 	if q.Topic == "" { // messages are counted per clinic, not per topic
@@ -362,7 +373,7 @@ func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 		c := groups[g]
 		gr := GroupOutcome{GroupID: g, Notified: keep(c["g_notified"]), Accepted: keep(c["g_accepted"]),
 			Declined: keep(c["g_declined"]), TimedOut: keep(c["g_timed_out"])}
-		if d := durations(c, "gr"); d.Count > smallCount || (!q.ClinicView && d.Count > 0) {
+		if d := durations(c, "gr"); d.count > smallCount || (!q.ClinicView && d.count > 0) {
 			gr.MedianResponseHours = d.P50Hours
 		}
 		rep.Groups = append(rep.Groups, gr)
@@ -376,8 +387,24 @@ func add(dst, src map[string]int64) {
 	}
 }
 
+// histogram is a duration histogram's count and quantiles.
+type histogram struct {
+	count              int64
+	P50Hours, P90Hours *float64
+}
+
+// kept is the histogram as a report shows it: its count through keep, and
+// no quantiles when keep suppresses the count.
+func (h histogram) kept(keep func(int64) *int64) Durations {
+	d := Durations{Count: keep(h.count)}
+	if d.Count != nil {
+		d.P50Hours, d.P90Hours = h.P50Hours, h.P90Hours
+	}
+	return d
+}
+
 // durations reads a histogram's quantiles.
-func durations(c map[string]int64, prefix string) Durations {
+func durations(c map[string]int64, prefix string) histogram {
 	var counts []int64
 	var total int64
 	for _, b := range hourBuckets {
@@ -386,7 +413,7 @@ func durations(c map[string]int64, prefix string) Durations {
 		total += n
 	}
 	total += c[prefix+"_gt"]
-	d := Durations{Count: total}
+	d := histogram{count: total}
 	if total == 0 {
 		return d
 	}
@@ -427,16 +454,16 @@ func (r OutcomeReport) WriteCSV(w io.Writer) error {
 	row("span", "", "from", r.From)
 	row("span", "", "to", r.To)
 	for _, s := range FunnelStages {
-		row("funnel", "", s, n(r.Funnel[s]))
+		row("funnel", "", s, opt(r.Funnel[s]))
 	}
 	for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
-		row("statuses", "", s, n(r.Statuses[s]))
+		row("statuses", "", s, opt(r.Statuses[s]))
 	}
 	for _, d := range []struct {
 		name string
 		v    Durations
 	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect}} {
-		row(d.name, "", "count", n(d.v.Count))
+		row(d.name, "", "count", opt(d.v.Count))
 		row(d.name, "", "p50_hours", hours(d.v.P50Hours))
 		row(d.name, "", "p90_hours", hours(d.v.P90Hours))
 	}

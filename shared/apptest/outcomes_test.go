@@ -327,3 +327,69 @@ func TestOutcomes(t *testing.T) {
 		t.Errorf("the operator's page made %d Queries for %d days, want one per day", queries, span)
 	}
 }
+
+// TestClinicTopicViewSuppresses: a clinic's view of one topic is that
+// topic's row of the breakdown, so it shows no count the breakdown hides:
+// every count of 1 to 10 in it — the funnel, the statuses, the durations —
+// is null, in JSON and in CSV, while the operator's view of the same topic
+// shows them.
+func TestClinicTopicViewSuppresses(t *testing.T) {
+	w := newWorld(t, "")
+	_, link := w.refer(t, "topic-a@patient.example")
+	w.refer(t, "topic-b@patient.example")
+	w.confirm(t, link, "introduce", "mission-a")
+	span := "?from=" + w.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02") + "&to=" + w.Now().UTC().Format("2006-01-02")
+
+	type view struct {
+		Funnel        map[string]*int64            `json:"funnel"`
+		Statuses      map[string]*int64            `json:"statuses"`
+		TimeToConsent map[string]*float64          `json:"time_to_consent"`
+		Topics        map[string]map[string]*int64 `json:"topics"`
+	}
+	read := func(path, key string) view {
+		t.Helper()
+		st, b := outcomes(t, w.Harness, path, key, "")
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, st, b)
+		}
+		var v view
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	all := read("/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey)
+	if all.Topics["alcohol"]["received"] != nil {
+		t.Fatalf("the breakdown shows alcohol's 2 referrals: the test needs it to hide them")
+	}
+	one := read("/v1/clinics/lakeside/outcomes"+span+"&topic=alcohol", w.clinic.APIKey)
+	for stage, n := range one.Funnel {
+		if n != nil && *n != 0 {
+			t.Errorf("the clinic's alcohol view shows funnel %s = %d, which its breakdown hides", stage, *n)
+		}
+	}
+	for status, n := range one.Statuses {
+		if n != nil && *n != 0 {
+			t.Errorf("the clinic's alcohol view shows status %s = %d", status, *n)
+		}
+	}
+	for k, v := range one.TimeToConsent {
+		if v != nil && *v != 0 {
+			t.Errorf("the clinic's alcohol view shows time_to_consent %s = %v", k, *v)
+		}
+	}
+	if len(one.Funnel) != 7 || len(one.Statuses) == 0 {
+		t.Errorf("the clinic's alcohol view leaves out figures rather than nulling them: %v %v", one.Funnel, one.Statuses)
+	}
+	st, b := outcomes(t, w.Harness, "/v1/clinics/lakeside/outcomes"+span+"&topic=alcohol", w.clinic.APIKey, "text/csv")
+	if st != http.StatusOK || !strings.Contains(string(b), "funnel,,received,suppressed") || strings.Contains(string(b), "funnel,,received,2") {
+		t.Errorf("the clinic's alcohol CSV: %d\n%s", st, b)
+	}
+	op := read("/v1/admin/outcomes"+span+"&topic=alcohol", apptest.AdminToken)
+	if n := op.Funnel["received"]; n == nil || *n != 2 {
+		t.Errorf("the operator's alcohol view: received %v, want 2", n)
+	}
+	if n := op.Funnel["consented"]; n == nil || *n != 1 {
+		t.Errorf("the operator's alcohol view: consented %v, want 1", n)
+	}
+}
