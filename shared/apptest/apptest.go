@@ -26,12 +26,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
-	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/seal"
@@ -52,7 +51,7 @@ type Harness struct {
 	T          testing.TB
 	DB         *dynamotest.DB
 	SES        *sestest.Emulator
-	Phones     *phonesink.Sink
+	Phones     *eumtest.Sink
 	PhonesURL  string
 	App        *app.App
 	Server     *httptest.Server
@@ -77,10 +76,8 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
 	h.SES = sestest.Start(t)
-	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
-	phones := httptest.NewServer(h.textFaults.handler(h.Phones))
-	t.Cleanup(func() { phones.Close(); h.Phones.Wait() })
-	h.PhonesURL = phones.URL
+	phones := eumtest.Start(t, h.textFaults.handler)
+	h.Phones, h.PhonesURL = phones.Sink, phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.Server.Listener.Addr().String()
 	cfg, err := config.FromEnv(func(string) string { return "" })
@@ -114,7 +111,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Directory.DB = h.DB.Client
 	a.Mailer = sesSender(h.SES, cfg.MailFrom)
 	if cfg.Texts() {
-		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, "")
+		a.Texter = phones.Sender(cfg.SMSOrigin)
 	}
 	a.Now = h.Now
 	a.Metrics = &metrics.Emitter{W: &lockedWriter{w: h.Metrics}, Function: "test", Now: h.Now}
@@ -317,24 +314,19 @@ func (h *Harness) Form(path string, fields url.Values) (int, string) {
 
 // Texts returns every text the phone sink took, once the delivery events
 // of the undeliverable ones have been handled.
-func (h *Harness) Texts() []phonesink.Message {
+func (h *Harness) Texts() []eumtest.Message {
 	h.Phones.Wait()
 	return h.Phones.Messages(0)
 }
 
 // TextsTo returns the texts to one number.
-func (h *Harness) TextsTo(number string) []phonesink.Message {
-	var out []phonesink.Message
-	for _, m := range h.Texts() {
-		if m.To == number {
-			out = append(out, m)
-		}
-	}
-	return out
+func (h *Harness) TextsTo(number string) []eumtest.Message {
+	h.Phones.Wait()
+	return h.Phones.To(number)
 }
 
 // TextLink returns the path of the consent link in a text.
-func (h *Harness) TextLink(m phonesink.Message) string {
+func (h *Harness) TextLink(m eumtest.Message) string {
 	h.T.Helper()
 	l := LinkPattern.FindString(m.Body)
 	if !strings.HasPrefix(l, "/c/") {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 )
 
 // TestSoak runs 200 referrals (50 with -short; HANDOFF_SOAK_N overrides)
@@ -664,7 +664,7 @@ func (k *soak) form(link string, fields url.Values, wantInLocation string) error
 // waitMail waits for the first delivered email about a referral to an
 // address that carries a link of the given kind ("/c/" or "/g/").
 // waitText waits for the text of a referral's consent link.
-func (k *soak) waitText(referralID string) (phonesink.Message, error) {
+func (k *soak) waitText(referralID string) (eumtest.Message, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		for _, m := range k.h.Phones.Messages(0) {
@@ -674,7 +674,7 @@ func (k *soak) waitText(referralID string) (phonesink.Message, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return phonesink.Message{}, fmt.Errorf("no text for referral %s within 2 minutes", referralID)
+	return eumtest.Message{}, fmt.Errorf("no text for referral %s within 2 minutes", referralID)
 }
 
 func (k *soak) waitMail(referralID, to, linkKind string) (apptest.Sent, error) {
