@@ -209,6 +209,21 @@ func (b *chromium) load(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// submitStatus clicks a form's button and waits for the page the post
+// answers with, which must have the given status (a refused form's 400).
+func (b *chromium) submitStatus(css string, status int64) {
+	b.t.Helper()
+	ctx, cancel := b.ctx()
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+	if err != nil {
+		b.t.Fatalf("submit %s: %v", css, err)
+	}
+	if resp.Status != status {
+		b.t.Fatalf("submit %s: the page answered %d, want %d", css, resp.Status, status)
+	}
+}
+
 // click clicks the first element matching css.
 func (b *chromium) click(css string) {
 	b.t.Helper()
