@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,10 +65,35 @@ type Harness struct {
 	mu         sync.Mutex
 	now        time.Time
 	adminToken string
+	mailFrom   string // the address its emails come from: its own
 }
 
 // Option adjusts a harness's configuration before it is built.
 type Option func(*config.Config)
+
+// sharing tells New that the package's TestMain runs Main: harnesses then
+// share the test binary's SES emulator (see Main).
+var sharing atomic.Bool
+
+// harnesses numbers the harnesses a test binary builds.
+var harnesses atomic.Int64
+
+// Main runs a package's tests with the stacks they can share, and stops
+// those once the tests have run; it returns m.Run's exit code. A package
+// whose tests build harnesses calls it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }
+//
+// Its harnesses then share one SES emulator (one Node process for the
+// package, not one per test), each sending from an address of its own so
+// that its mailbox holds its own mail only. Without it each harness starts
+// an emulator of its own, as before.
+func Main(m *testing.M) int {
+	sharing.Store(true)
+	defer sharing.Store(false)
+	defer sestest.StopShared()
+	return m.Run()
+}
 
 // New builds a harness. The clock starts at the real time and moves only by
 // Advance.
@@ -75,7 +101,13 @@ func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
 	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
-	h.SES = sestest.Start(t)
+	h.mailFrom = "handoff@test.example"
+	if sharing.Load() {
+		h.SES = sestest.Shared(t)
+		h.mailFrom = fmt.Sprintf("handoff+%d@test.example", harnesses.Add(1))
+	} else {
+		h.SES = sestest.Start(t)
+	}
 	phones := eumtest.Start(t, h.textFaults.handler)
 	h.Phones, h.PhonesURL = phones.Sink, phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
@@ -86,7 +118,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	}
 	cfg.PublicURL, cfg.AdminToken, cfg.LinkKey = base, AdminToken, strings.Repeat("k", 40)
 	cfg.ReferralsTable, cfg.DirectoryTable = h.DB.Tables.Referrals, h.DB.Tables.Directory
-	cfg.MailFrom = "handoff@test.example"
+	cfg.MailFrom = h.mailFrom
 	cfg.SMSOrigin = TextingNumber
 	for _, o := range opts {
 		o(&cfg)
@@ -255,14 +287,20 @@ func (h *Harness) ReferAs(c Clinic, webhookID, ctype string, body []byte) (int, 
 	return st, b
 }
 
-// Mails returns the mailbox.
+// Mails returns the mailbox: the emails this harness sent.
 func (h *Harness) Mails() []sestest.Mail {
 	h.T.Helper()
-	m, err := h.SES.Mails(context.Background())
+	all, err := h.SES.Mails(context.Background())
 	if err != nil {
 		h.T.Fatal(err)
 	}
-	return m
+	mine := all[:0]
+	for _, m := range all {
+		if m.From == h.mailFrom {
+			mine = append(mine, m)
+		}
+	}
+	return mine
 }
 
 // MailsTo returns the emails to one address.
