@@ -83,13 +83,7 @@ func TestCountsRideInTheirWrites(t *testing.T) {
 	if e := r.Channels["email"]; e.Sent != 1 {
 		t.Errorf("emails sent %d, want the one consent link", e.Sent)
 	}
-	var notified, accepted int64
-	for _, gr := range r.Groups {
-		if gr.GroupID == "mission-a" && gr.Notified != nil && gr.Accepted != nil {
-			notified, accepted = *gr.Notified, *gr.Accepted
-		}
-	}
-	if notified != 1 || accepted != 1 {
+	if notified, accepted := r.group("mission-a"); notified != 1 || accepted != 1 {
 		t.Errorf("mission-a: notified %d, accepted %d, want 1 and 1", notified, accepted)
 	}
 }

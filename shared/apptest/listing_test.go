@@ -96,6 +96,7 @@ func onListingPage(t *testing.T, g directory.Group) (*chromium, *apptest.Harness
 // listing as offered (local times), confirms it, then pauses the group: it is
 // not offered until the pause ends, and then it is again.
 func TestBrowserListingCheck(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	h := apptest.New(t)
 	b.use(h)
@@ -300,6 +301,7 @@ func TestListingBadInput(t *testing.T) {
 // time in Chromium; a feed's group may change its capacity but not its
 // meetings, and its page says so.
 func TestBrowserListingUpdate(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lu-own", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "3"), chromedp.SetValue(chromedp.CSS("#time-0"), "18:30"),
@@ -400,6 +402,7 @@ func TestBrowserListingUpdate(t *testing.T) {
 // no violation); nothing changes. Choosing the day and sending again saves
 // everything they typed.
 func TestBrowserListingUpdateRefused(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lr-own", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	before := adminGroup(t, h, g.ID)
@@ -474,6 +477,7 @@ func TestBrowserListingUpdateRefused(t *testing.T) {
 // address is told, the new one confirms by its own link in Chromium, and
 // from then on the checks go to the new contact and the old link is gone.
 func TestBrowserListingHandover(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lh-one", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	b.do("new contact", chromedp.SetValue(chromedp.CSS("#contact-name"), "Maria"),

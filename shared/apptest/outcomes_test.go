@@ -49,13 +49,30 @@ type report struct {
 	Suppressed bool                         `json:"small_counts_suppressed"`
 }
 
+// group is how many times a group was notified and accepted (0 when a count
+// is suppressed).
+func (r report) group(id string) (notified, accepted int64) {
+	for _, gr := range r.Groups {
+		if gr.GroupID == id && gr.Notified != nil && gr.Accepted != nil {
+			notified, accepted = *gr.Notified, *gr.Accepted
+		}
+	}
+	return notified, accepted
+}
+
 func readReport(t *testing.T, h *apptest.Harness, path, key string) report {
+	t.Helper()
+	return readAs[report](t, h, path, key)
+}
+
+// readAs reads an outcomes report into a T of the test's choosing.
+func readAs[T any](t *testing.T, h *apptest.Harness, path, key string) T {
 	t.Helper()
 	st, b := outcomes(t, h, path, key, "")
 	if st != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, st, b)
 	}
-	var r report
+	var r T
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +85,7 @@ func readReport(t *testing.T, h *apptest.Harness, path, key string) report {
 // for the clinic; then redelivers every event once more and checks that
 // nothing changed.
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, "")
 	day0 := w.Now().UTC().Truncate(24 * time.Hour)
 	day := func(d int) string { return day0.AddDate(0, 0, d).Format("2006-01-02") }
@@ -157,13 +175,7 @@ func TestOutcomes(t *testing.T) {
 		if e := all.Channels["email"]; e.Sent != 9 || e.Failed != 0 {
 			t.Errorf("emails %+v, want 8 consent links and 1 reminder", e)
 		}
-		var notified, accepted int64
-		for _, gr := range all.Groups {
-			if gr.GroupID == "mission-a" && gr.Notified != nil && gr.Accepted != nil {
-				notified, accepted = *gr.Notified, *gr.Accepted
-			}
-		}
-		if notified != 3 || accepted != 1 {
+		if notified, accepted := all.group("mission-a"); notified != 3 || accepted != 1 {
 			t.Errorf("mission-a: notified %d, accepted %d, want 3 and 1", notified, accepted)
 		}
 		// Day by day: the connection counts on its own day, the expiries
@@ -348,15 +360,7 @@ func TestClinicTopicViewSuppresses(t *testing.T) {
 	}
 	read := func(path, key string) view {
 		t.Helper()
-		st, b := outcomes(t, w.Harness, path, key, "")
-		if st != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, st, b)
-		}
-		var v view
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
-		return v
+		return readAs[view](t, w.Harness, path, key)
 	}
 	all := read("/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey)
 	if all.Topics["alcohol"]["received"] != nil {

@@ -31,13 +31,26 @@ type marker struct {
 
 // literal finds v anywhere, ignoring case.
 func literal(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v))}
+	return marker{kind, v, compiled(`(?i)` + regexp.QuoteMeta(v))}
 }
 
 // word finds v as a whole word (so a code's digits inside a longer number
 // do not count), ignoring case.
 func word(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`)}
+	return marker{kind, v, compiled(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`)}
+}
+
+// patterns holds each marker's expression, compiled once: the scans ask for
+// the same markers for every artefact, and compiling the Unicode classes of
+// a whole-word pattern costs more than matching it.
+var patterns sync.Map // expression → *regexp.Regexp
+
+func compiled(expr string) *regexp.Regexp {
+	if re, ok := patterns.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := patterns.LoadOrStore(expr, regexp.MustCompile(expr))
+	return re.(*regexp.Regexp)
 }
 
 // planted is what one patient's referral carries.
@@ -151,6 +164,7 @@ func (l *leakScan) none(a artefact, why string, ms ...marker) {
 // every log line, problem body, error page, status webhook and email, and
 // the tables as stored.
 func TestNoPHILeaks(t *testing.T) {
+	t.Parallel()
 	var (
 		hookMu   sync.Mutex
 		hooks    []string

@@ -351,6 +351,7 @@ func checkRepeats(t *testing.T, sent []apptest.Sent, failed []apptest.FailedCall
 // each, same body per id) make exactly 100 referrals; every delivery of an id
 // gets that id's one answer, and the patients get exactly 100 consent emails.
 func TestDuplicateFlood(t *testing.T) {
+	t.Parallel()
 	const ids, copies, workers = 100, 10, 50
 	h := apptest.New(t)
 	s := newStack(h)
@@ -633,6 +634,7 @@ func TestEffectsUnderSESFaults(t *testing.T) {
 // records it), interleaved with normal sweeps. Nothing is lost; an email is
 // repeated only after such a death, once the dead claim's lease has run out.
 func TestDispatcherKilledMidBatch(t *testing.T) {
+	t.Parallel()
 	const n = 40
 	h := apptest.New(t)
 	s := newStack(h)

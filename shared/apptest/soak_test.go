@@ -20,17 +20,16 @@ import (
 	"github.com/handoff-health/handoff/shared/eum/eumtest"
 )
 
-// TestSoak runs 200 referrals (50 with -short; HANDOFF_SOAK_N overrides)
-// through their whole lives while DynamoDB refuses a fifth of calls, SES a
-// fifth of sends, and the dispatcher is killed mid-batch and crashes between
-// sending an email and recording it. If the machine is slow, it starts no new
-// cohort of referrals after 50 seconds (but runs at least 50 referrals).
+// TestSoak runs soakReferrals referrals (HANDOFF_SOAK_N overrides) through
+// their whole lives while DynamoDB refuses a fifth of calls, SES a fifth of
+// sends, and the dispatcher is killed mid-batch and crashes between sending
+// an email and recording it: 50 in `make test` (two cohorts, every life of
+// the script in each), 200 in `make soak`, beside TestSoakLong's 2,000. If
+// the machine is slow, it starts no new cohort of referrals after 50
+// seconds (but runs at least 50 referrals).
 func TestSoak(t *testing.T) {
-	n := 200
-	if testing.Short() {
-		n = 50
-	}
-	runSoak(t, soakSize(t, n), 50*time.Second)
+	t.Parallel()
+	runSoak(t, soakSize(t, soakReferrals), 50*time.Second)
 }
 
 // soakSize reads HANDOFF_SOAK_N, or returns def.
