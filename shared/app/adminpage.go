@@ -39,7 +39,7 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 	rep := summarize(OutcomeQuery{From: from, To: today}, items)
 	v := pages.AdminView{SignedIn: true, From: rep.From, To: rep.To}
 	for _, s := range FunnelStages {
-		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: rep.Funnel[s]})
+		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: deref(rep.Funnel[s])})
 	}
 	weeks := make([]pages.AdminWeek, adminWeeks)
 	for i := range weeks {

@@ -58,16 +58,18 @@ func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (page
 }
 
 // markViewed records the patient's first opening of the consent page while
-// the referral awaits their answer: the time on the referral and a
-// consent-viewed event, which the funnel counts. Nothing the patient sees
-// changes; a failure is logged and the page is served anyway.
+// the referral awaits their answer: the time on the referral, and the
+// funnel's count of it in the same write. Nothing the patient sees changes;
+// a failure is logged and the page is served anyway.
 func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	if r.Status != referral.AwaitingConsent || !r.ViewedAt.IsZero() {
 		return
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	t := a.newTally()
+	t.referral(&v, map[string]int64{"viewed": 1})
+	err := a.apply(ctx, dynamo.Change{Referral: &v}, t)
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}
@@ -262,7 +264,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return f.Action, nil // NoticeAttended, NoticeMissed
 	case pages.ActionRevoke:
 		if r.Consent == nil || !r.CanMove(referral.Revoked) {
-			return noticeFor(r.Status), nil
+			return revokeRefused(r), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
 		r.Consent.RevokedAt = now
@@ -276,6 +278,19 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return pages.NoticeRevoked, nil
 	}
 	return "", problem.Errorf(problem.Invalid, "unknown action")
+}
+
+// revokeRefused is what a revoke that cannot stop anything says, changing
+// nothing: sharing stopped already, nothing was ever agreed to share (the
+// patient has not answered, or said no), or the referral closed.
+func revokeRefused(r *referral.Referral) string {
+	switch {
+	case r.Status == referral.Revoked:
+		return pages.NoticeRevoked
+	case r.Consent == nil || !r.Consent.DeclinedAt.IsZero():
+		return pages.NoticeNothingToStop
+	}
+	return pages.NoticeSharingOver
 }
 
 // noticeFor is the notice for a repeated answer: the state as it stands.

@@ -93,7 +93,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 	}
-	if err := a.countStatus(ctx, r, ev); err != nil {
+	if err := a.countLegacyStatus(ctx, r, ev); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)

@@ -58,7 +58,7 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 		return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
 			Events: []referral.Event{a.StatusEvent(r, "no channel the clinic allows can reach the patient")}})
 	}
-	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], false)
+	return a.sendConsentLink(ctx, ev, rec, clinic, chs, false)
 }
 
 // offers matches the referral against the directory.

@@ -192,7 +192,10 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+	t := a.newTally() // the group notified, counted with the notice sent
+	t.counts.Add("C#"+r.ClinicID+"#G#"+rt.GroupID, "g_notified", 1)
+	t.metric("Routes")
+	err = a.sendOnce(ctx, ev, "email", t, func() (mail.Message, error) {
 		tok, _, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
@@ -203,9 +206,6 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 		return message(g.Contact.Email, m), err
 	})
 	if err != nil {
-		return err
-	}
-	if err := a.countNotified(ctx, r, ev, rt.GroupID); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
@@ -255,6 +255,8 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 	r := rec.Referral
 	now := a.now()
 	first := firstAnswer(rec, rt, to)
+	counts := dynamo.NewCounts(now)
+	answerCounts(counts, r.ClinicID, rt, to, now)
 	rt.Status, rt.Reason, rt.At = to, reason, now
 	for i := range rec.Routes {
 		if rec.Routes[i].Seq == rt.Seq {
@@ -297,8 +299,15 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 	}
 	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
 	ch.Moot = append(ch.Moot, windowsOf(rec, rt)...)
-	ch.Events = append(ch.Events, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
-		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
+	ch.Counts = counts
+	// The answer's record: its counts (and, for the referral's first
+	// answer from a group, the time to it: see tally.firstContact) ride in
+	// this change, so it has no effect to run.
+	ch.Records = append(ch.Records, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
+		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to)}
+		if reason != "" {
+			e.Data["reason"] = reason
+		}
 		if first {
 			e.Data["first"] = "1" // the referral's first answer from a group
 		}

@@ -38,6 +38,9 @@ type PatientText struct {
 	// still waits for the morning.
 	AnyHour bool
 	Build   func() (sms.Text, error)
+	// counts, when not nil, are added in the write that records the text
+	// sent.
+	counts *tally
 }
 
 // TextPatient sends t to the patient's number for event ev, within the text
@@ -77,7 +80,7 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 		a.Log.InfoContext(ctx, "text not sent: the text limits would hold it too long", "referral", ev.Partition, "event", ev.ID, "instead", string(d.Kind))
 		return d.Kind, nil
 	}
-	err = a.TextOnce(ctx, ev, t.Effect, t.Build)
+	err = a.textOnce(ctx, ev, t.Effect, t.counts, t.Build)
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
 		if rerr := a.Referrals.ReleaseText(ctx, key, number, claim); rerr != nil {
@@ -93,7 +96,7 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 // is left pending for its effect to finish. A number already flagged
 // changes nothing.
 func (a *App) TextFailed(ctx context.Context, ev referral.Event, un *sms.Unreachable) error {
-	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, nil)
+	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, nil)
 }
 
 // loadZone is the location of IANA zone tz, nil when unknown.

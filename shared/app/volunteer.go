@@ -60,7 +60,7 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 	}})
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, &ev)
+		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, &ev)
 	}
 	if err != nil {
 		return err

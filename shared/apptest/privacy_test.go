@@ -38,13 +38,13 @@ type marker struct {
 
 // literal finds v anywhere, ignoring case.
 func literal(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)), asciiLower(v)}
+	return marker{kind, v, compiled(`(?i)` + regexp.QuoteMeta(v)), asciiLower(v)}
 }
 
 // word finds v as a whole word (so a code's digits inside a longer number
 // do not count), ignoring case.
 func word(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`), asciiLower(v)}
+	return marker{kind, v, compiled(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`), asciiLower(v)}
 }
 
 // asciiLower is s in lower case when s is ASCII, else "".
@@ -55,6 +55,19 @@ func asciiLower(s string) string {
 		}
 	}
 	return strings.ToLower(s)
+}
+
+// patterns holds each marker's expression, compiled once: the scans ask for
+// the same markers for every artefact, and compiling the Unicode classes of
+// a whole-word pattern costs more than matching it.
+var patterns sync.Map // expression → *regexp.Regexp
+
+func compiled(expr string) *regexp.Regexp {
+	if re, ok := patterns.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := patterns.LoadOrStore(expr, regexp.MustCompile(expr))
+	return re.(*regexp.Regexp)
 }
 
 // planted is what one patient's referral carries.
@@ -177,6 +190,7 @@ func (l *leakScan) none(a artefact, why string, ms ...marker) {
 // log line, problem body, error page, status webhook, email, text and
 // calendar file, and the tables as stored.
 func TestNoPHILeaks(t *testing.T) {
+	t.Parallel()
 	var (
 		hookMu   sync.Mutex
 		hooks    []string

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -1438,6 +1439,9 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 	// What the referral leaves in ReferralsTable until TTL deletes it (the
 	// table holds nothing else here).
 	stored, items := 0, 0
+	// By family: the referral's own items, the outcome counters, the
+	// ledger, the groups' listing-check schedules.
+	family := map[string][2]int{}
 	pages := dynamodb.NewScanPaginator(m.raw, &dynamodb.ScanInput{TableName: aws.String(h.DB.Tables.Referrals)})
 	for pages.HasMorePages() {
 		pg, err := pages.NextPage(ctx)
@@ -1447,6 +1451,18 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 		for _, it := range pg.Items {
 			stored += itemSize(it)
 			items++
+			pk, _ := it["PK"].(*types.AttributeValueMemberS)
+			f := "the referral's"
+			switch {
+			case pk == nil:
+			case strings.HasPrefix(pk.Value, "OUT#"):
+				f = "outcome counters"
+			case strings.HasPrefix(pk.Value, "LEDGER#"):
+				f = "ledger"
+			case strings.HasPrefix(pk.Value, "REF#group-"):
+				f = "listing schedules"
+			}
+			family[f] = [2]int{family[f][0] + 1, family[f][1] + itemSize(it)}
 		}
 	}
 
@@ -1493,6 +1509,9 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 	row(total)
 	row(idle)
 	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes; texts: %d\n", items, stored, len(h.Texts()))
+	for _, f := range slices.Sorted(maps.Keys(family)) {
+		fmt.Fprintf(&b2, "  %s: %d items, %d bytes\n", f, family[f][0], family[f][1])
+	}
 	t.Log(b2.String())
 	if m.approx {
 		t.Log("some reads used a projection, filter, scan or batch: their read units are approximate")
