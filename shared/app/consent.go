@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -103,7 +104,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	lang = pages.Lang(lang)
 	v := pages.ConsentView{
 		Lang: lang, ClinicName: clinic.Name, GivenName: r.Patient.GivenName,
-		ExpiresAt: zoned(consentExpiry(r), patientZone(r)), State: state, Notice: notice,
+		ExpiresAt: occurrence.Zoned(consentExpiry(r), occurrence.PatientZone(r)), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
 	if v.NoContact = r.Patient.Email == "" && r.Patient.Phone == ""; !v.NoContact {
@@ -113,13 +114,13 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	}
 	for _, o := range r.Offers {
 		v.Groups = append(v.Groups, pages.GroupOffer{
-			ID: o.GroupID, Name: o.Name, Format: o.Format, When: meetingWhen(lang, o.Meetings),
+			ID: o.GroupID, Name: o.Name, Format: o.Format, When: pages.MeetingWhen(lang, o.Meetings),
 			DistanceKm: o.DistanceKm, Where: o.City, OnlineHow: o.OnlineURL,
 		})
 	}
 	if c := r.Consent; c != nil {
-		tz := patientZone(r)
-		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
+		tz := occurrence.PatientZone(r)
+		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, occurrence.Zoned(c.SignedAt, tz), occurrence.Zoned(c.ExpiresAt, tz)
 	}
 	return v, a.consentPlanView(ctx, token, rec, &v)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -165,19 +166,14 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 				}
 			}
 		}
-		tz := patientZone(r)
+		tz := occurrence.PatientZone(r)
 		m, err := pages.ConsentReceiptEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, pages.Receipt{
-			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: zoned(r.Consent.SignedAt, tz), ExpiresAt: zoned(r.Consent.ExpiresAt, tz),
+			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: occurrence.Zoned(r.Consent.SignedAt, tz), ExpiresAt: occurrence.Zoned(r.Consent.ExpiresAt, tz),
 		})
-		return message(r.Patient.Email, m), err
+		return m.To(r.Patient.Email), err
 	})
 	if err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
-}
-
-// message addresses a rendered email.
-func message(to string, m pages.Email) mail.Message {
-	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments}
 }

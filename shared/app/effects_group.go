@@ -8,6 +8,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -80,7 +81,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			return ch, err
 		}
 		ch.Routes = append(ch.Routes, referral.Route{
-			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
+			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: pages.GroupLang(g), GroupTimezone: g.Timezone(),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
 		ch.Tokens = append(ch.Tokens, tok)
@@ -124,7 +125,7 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 	if r.Patient.Email != "" {
 		err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
-			return message(r.Patient.Email, m), err
+			return m.To(r.Patient.Email), err
 		})
 		if err != nil {
 			return err
@@ -139,7 +140,7 @@ func groupDetails(g directory.Group, lang string) pages.GroupDetails {
 	d := pages.GroupDetails{Name: g.Name, ContactName: g.Contact.Name, ContactEmail: g.Contact.Email}
 	var when []string
 	for _, m := range g.Meetings {
-		when = append(when, meetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
+		when = append(when, pages.MeetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
 		if d.OnlineHow == "" && m.OnlineURL != "" {
 			d.OnlineHow = m.OnlineURL
 		}
@@ -200,23 +201,15 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 		if err != nil {
 			return mail.Message{}, err
 		}
-		lang := groupLang(g)
+		lang := pages.GroupLang(g)
 		m, err := pages.GroupNoticeEmail(lang, g.Name, clinic.Name, r.Patient.GivenName, sharedContact(r),
-			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, zoned(rt.Deadline, groupZone(g)))
-		return message(g.Contact.Email, m), err
+			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, occurrence.Zoned(rt.Deadline, g.Timezone()))
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
-}
-
-// groupLang is the language a group is written to in.
-func groupLang(g directory.Group) string {
-	if len(g.Languages) > 0 {
-		return pages.Lang(g.Languages[0])
-	}
-	return "en"
 }
 
 // sharedContact is the one contact channel the patient agreed to share.
@@ -356,8 +349,8 @@ func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
 		if err != nil {
 			return mail.Message{}, err
 		}
-		m, err := pages.WithdrawnEmail(groupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
-		return message(g.Contact.Email, m), err
+		m, err := pages.WithdrawnEmail(pages.GroupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
-	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
@@ -236,7 +235,7 @@ func (a *App) consentPlanView(ctx context.Context, token string, rec *dynamo.Rec
 	for _, o := range r.Offers {
 		if o.GroupID != fm.GroupID {
 			v.OtherGroups = append(v.OtherGroups, pages.GroupOffer{
-				ID: o.GroupID, Name: o.Name, Format: o.Format, When: meetingWhen(v.Lang, o.Meetings),
+				ID: o.GroupID, Name: o.Name, Format: o.Format, When: pages.MeetingWhen(v.Lang, o.Meetings),
 				DistanceKm: o.DistanceKm, Where: o.City, OnlineHow: o.OnlineURL,
 			})
 		}
@@ -275,16 +274,3 @@ func (a *App) PatientRecord(ctx context.Context, token string) (*dynamo.Record, 
 func (a *App) PatientChannels(r *referral.Referral, c dynamo.Clinic) []string {
 	return a.reachable(r.Patient, r.Flags, c)
 }
-
-// PatientZone is the IANA time zone the patient most likely lives in
-// (see patientZone), "" when unknown.
-func PatientZone(r *referral.Referral) string { return patientZone(r) }
-
-// Zoned is t in the IANA time zone tz (UTC when tz is empty or unknown).
-func Zoned(t time.Time, tz string) time.Time { return zoned(t, tz) }
-
-// GroupLang is the language a group is written to in.
-func GroupLang(g directory.Group) string { return groupLang(g) }
-
-// Message addresses a rendered email, its attachments with it.
-func Message(to string, m pages.Email) mail.Message { return message(to, m) }

@@ -10,6 +10,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -153,8 +154,8 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		m, err := pages.ListingCheckEmail(groupLang(g), g.Name, a.Config.PublicURL+"/l/"+tok)
-		return message(g.Contact.Email, m), err
+		m, err := pages.ListingCheckEmail(pages.GroupLang(g), g.Name, a.Config.PublicURL+"/l/"+tok)
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err
@@ -242,12 +243,12 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 		return pages.ListingView{}, err
 	}
 	if lang == "" {
-		lang = groupLang(g)
+		lang = pages.GroupLang(g)
 	}
 	lang = pages.Lang(lang)
 	v := pages.ListingView{
 		Lang: lang, GroupName: g.Name, Formats: g.Formats, Languages: g.Languages, Accessibility: g.Accessibility,
-		Capacity: g.WeeklyCapacity, Accepting: g.AcceptingReferrals, LastConfirmed: zoned(g.LastConfirmedAt, groupZone(g)),
+		Capacity: g.WeeklyCapacity, Accepting: g.AcceptingReferrals, LastConfirmed: occurrence.Zoned(g.LastConfirmedAt, g.Timezone()),
 		FeedOwned: g.Source != "admin", CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/l/" + token + "?lang=" + lang,
 		Notice: notice,
 	}
@@ -257,11 +258,11 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 	if g.PausedAt(a.now()) {
 		v.PausedReason, v.PausedUnanswered = g.PausedReason, g.PausedReason == unansweredPauseReason
 		if g.TimedPause() {
-			v.PausedUntil = zoned(g.PausedUntil, groupZone(g))
+			v.PausedUntil = occurrence.Zoned(g.PausedUntil, g.Timezone())
 		}
 	}
 	for _, m := range g.Meetings {
-		line := meetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}) + "–" + clock(lang, m.EndTime)
+		line := pages.MeetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}) + "–" + pages.Clock(lang, m.EndTime)
 		if m.Timezone != "" {
 			line += " (" + m.Timezone + ")"
 		}
@@ -400,7 +401,7 @@ func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
 		if g.Source != "admin" {
 			return g, problem.Invalidf([]problem.FieldError{{Field: "day", Detail: "the group's feed owns its meetings"}}, "These meetings come from a feed.")
 		}
-		tz := groupZone(g)
+		tz := g.Timezone()
 		var ms []directory.Meeting
 		for _, m := range f.Meetings {
 			ms = append(ms, directory.Meeting{Day: m.Day, Time: m.Time, EndTime: m.EndTime, Timezone: tz, OnlineURL: m.OnlineURL})
@@ -507,14 +508,14 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 	if g.HandoverTo == nil || itoa(g.HandoverSeq) != ev.Data["seq"] {
 		return a.Referrals.Finish(ctx, ev) // confirmed or replaced meanwhile
 	}
-	lang := groupLang(g)
+	lang := pages.GroupLang(g)
 	err = a.SendOnce(ctx, ev, "email-new", func() (mail.Message, error) {
 		tok, _, err := a.LinkToken(ctx, handoverKind, ev.Partition, g.HandoverSeq)
 		if err != nil {
 			return mail.Message{}, err
 		}
 		m, err := pages.HandoverEmail(lang, g.Name, g.HandoverTo.Name, a.Config.PublicURL+"/l/"+tok)
-		return message(g.HandoverTo.Email, m), err
+		return m.To(g.HandoverTo.Email), err
 	})
 	if err != nil {
 		return err
@@ -525,7 +526,7 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 			return mail.Message{}, err
 		}
 		m, err := pages.HandoverNoticeEmail(lang, g.Name, g.HandoverTo.Name, a.Config.PublicURL+"/l/"+tok)
-		return message(g.Contact.Email, m), err
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err

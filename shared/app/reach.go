@@ -9,6 +9,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -118,7 +119,7 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, rec *dynam
 		// still good goes later; one that would come too late goes by email
 		// when there is one, else not at all.
 		email := r.Patient.Email != "" && !slices.Contains(r.Flags, flagPatientBounced)
-		kind, err := a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), AnyHour: !reminder,
+		kind, err := a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: occurrence.PatientZone(r), AnyHour: !reminder,
 			Latest: r.CreatedAt.Add(a.Config.ConsentTTL), Email: email, counts: linkTally(a.newTally(), r, ev, ChannelSMS, reminder),
 			Build: func() (sms.Text, error) {
 				tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
@@ -148,13 +149,13 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, rec *dynam
 			if err != nil {
 				return mail.Message{}, err
 			}
-			link, expires := a.Config.PublicURL+"/c/"+tok, zoned(r.CreatedAt.Add(a.Config.ConsentTTL), patientZone(r))
+			link, expires := a.Config.PublicURL+"/c/"+tok, occurrence.Zoned(r.CreatedAt.Add(a.Config.ConsentTTL), occurrence.PatientZone(r))
 			render := pages.ConsentEmail
 			if reminder {
 				render = pages.ConsentReminderEmail
 			}
 			m, err := render(lang, r.Patient.GivenName, clinic.Name, link, expires)
-			return message(r.Patient.Email, m), err
+			return m.To(r.Patient.Email), err
 		})
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -106,7 +107,7 @@ func StatusViewOf(rec *dynamo.Record) StatusView {
 		Timeline: []TimelineEntry{}, Routes: []RouteView{},
 	}
 	if fm := r.FirstMeeting; fm != nil {
-		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: zoned(fm.Start, fm.Zone), EndsAt: zoned(fm.End, fm.Zone)}
+		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: occurrence.Zoned(fm.Start, fm.Zone), EndsAt: occurrence.Zoned(fm.End, fm.Zone)}
 	}
 	for _, e := range rec.Events {
 		if e.Type == referral.StatusChanged || e.Type == referral.Noted {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
 	"github.com/handoff-health/handoff/shared/textlimit"
@@ -104,7 +105,7 @@ func loadZone(tz string) *time.Location {
 	if tz == "" {
 		return nil
 	}
-	loc := zoned(time.Time{}, tz).Location()
+	loc := occurrence.Zoned(time.Time{}, tz).Location()
 	if loc == time.UTC && tz != "UTC" {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
@@ -47,14 +48,14 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 				return mail.Message{}, err
 			}
 			m, err := pages.VolunteerEmail(lang, r.Patient.GivenName, clinic.Name, group, vol.Name, channel, vol.Note)
-			return message(r.Patient.Email, m), err
+			return m.To(r.Patient.Email), err
 		})
 		if err != nil {
 			return err
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), Build: func() (sms.Text, error) {
+	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: occurrence.PatientZone(r), Build: func() (sms.Text, error) {
 		body, err := pages.VolunteerSMS(lang, clinic.Name, vol.Name)
 		return sms.Text{To: r.Patient.Phone, Body: body}, err
 	}})

@@ -229,6 +229,17 @@ func dayIndex(day string) int {
 	return -1
 }
 
+// Timezone is the IANA time zone a group meets in: that of its first
+// meeting that names one ("" when none does).
+func (g *Group) Timezone() string {
+	for _, m := range g.Meetings {
+		if m.Timezone != "" {
+			return m.Timezone
+		}
+	}
+	return ""
+}
+
 // HasLocation reports whether the listing gives a location.
 func (g *Group) HasLocation() bool { return g.Location != (Location{}) }
 

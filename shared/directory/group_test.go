@@ -220,3 +220,25 @@ func TestGroupPause(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupTimezone: a group meets in its first meeting's zone that names
+// one; none when no meeting names one.
+func TestGroupTimezone(t *testing.T) {
+	tests := []struct {
+		name     string
+		meetings []Meeting
+		want     string
+	}{
+		{"no meetings", nil, ""},
+		{"no zone", []Meeting{{Day: "mon", Time: "19:00"}}, ""},
+		{"the first that names one", []Meeting{{Day: "mon"}, {Day: "tue", Timezone: "America/Denver"}, {Day: "wed", Timezone: "America/Chicago"}}, "America/Denver"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := Group{Meetings: tc.meetings}
+			if got := g.Timezone(); got != tc.want {
+				t.Errorf("Timezone() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

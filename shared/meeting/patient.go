@@ -9,6 +9,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
@@ -203,7 +204,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 			return mail.Message{}, err
 		}
 		e, err := msg.email(lang, r.Patient.GivenName, clinic.Name, m.App.Config.PublicURL+"/c/"+tok)
-		return app.Message(r.Patient.Email, e), err
+		return e.To(r.Patient.Email), err
 	})
 	if err != nil {
 		return err
@@ -214,7 +215,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 // patientZone is the zone the patient's days are counted in: the one they
 // most likely live in, else their first meeting's.
 func patientZone(r *referral.Referral) string {
-	if tz := app.PatientZone(r); tz != "" {
+	if tz := occurrence.PatientZone(r); tz != "" {
 		return tz
 	}
 	return r.FirstMeeting.Zone
