@@ -13,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/ses"
@@ -35,6 +36,7 @@ func main() {
 		// The EHR's effects: Subscription heartbeats and notifications.
 		(&ehr.Service{App: a}).Register()
 		meeting.Register(a) // the first contact's and first meeting's effects
+		listing.Register(a) // the listing checks and hand-overs
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

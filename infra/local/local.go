@@ -34,6 +34,7 @@ import (
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
@@ -256,6 +257,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
 	meeting.Register(a) // the first contact's and first meeting's effects
+	listing.Register(a) // the listing checks and hand-overs
 	s.App = a
 	if sink != nil {
 		h := &smsevents.Handler{App: a, Log: o.Log}

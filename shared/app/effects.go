@@ -94,10 +94,6 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onStatusChanged(ctx, ev)
 	case referral.Closed:
 		return a.onClosed(ctx, ev)
-	case referral.ListingCheck:
-		return a.onListingCheck(ctx, ev)
-	case referral.ListingHandover:
-		return a.onListingHandover(ctx, ev)
 	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted,
 		referral.RouteAnswered, "consent-viewed":
 		// Timeline-only events, and the types a version before wrote

@@ -146,20 +146,8 @@ func groupDetails(g directory.Group, lang string) pages.GroupDetails {
 		}
 	}
 	d.When = strings.Join(when, "; ")
-	d.Where = groupWhere(g)
+	d.Where = g.Where()
 	return d
-}
-
-// groupWhere is where a group meets, in one line: address, city, postal
-// code, those it has.
-func groupWhere(g directory.Group) string {
-	var where []string
-	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
-		if s != "" {
-			where = append(where, s)
-		}
-	}
-	return strings.Join(where, ", ")
 }
 
 // routeOf returns the route an event names.

@@ -34,6 +34,7 @@ import (
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/passkey"
@@ -169,6 +170,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 		t.Fatal(err)
 	}
 	meeting.Register(a)
+	listing.Register(a)
 	h.Room = room.New(a, keys, qr.SVG)
 	h.Room.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}

@@ -74,7 +74,7 @@ type Group struct {
 	// referral for lack of capacity. Set by the store, kept across PUTs.
 	PenaltyUntil time.Time `json:"penalty_until,omitzero"`
 	UpdatedAt    time.Time `json:"updated_at,omitzero"`
-	// Listing checks (see shared/app/listing.go), set by the store and kept
+	// Listing checks (see shared/listing), set by the store and kept
 	// across PUTs: when the contact was last asked whether the listing is
 	// right, when they last answered, and until when they paused the group.
 	ListingCheckedAt time.Time `json:"listing_checked_at,omitzero"`
@@ -238,6 +238,18 @@ func (g *Group) Timezone() string {
 		}
 	}
 	return ""
+}
+
+// Where is where a group meets, in one line: address, city, postal code,
+// those it has.
+func (g *Group) Where() string {
+	var where []string
+	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
+		if s != "" {
+			where = append(where, s)
+		}
+	}
+	return strings.Join(where, ", ")
 }
 
 // HasLocation reports whether the listing gives a location.

@@ -242,3 +242,21 @@ func TestGroupTimezone(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupWhere: where a group meets in one line, of the parts it has.
+func TestGroupWhere(t *testing.T) {
+	tests := []struct {
+		loc  Location
+		want string
+	}{
+		{Location{Address: "3100 22nd St", City: "San Francisco", PostalCode: "94110"}, "3100 22nd St, San Francisco, 94110"},
+		{Location{City: "San Francisco", Country: "US"}, "San Francisco"},
+		{Location{}, ""},
+	}
+	for _, tc := range tests {
+		g := Group{Location: tc.loc}
+		if got := g.Where(); got != tc.want {
+			t.Errorf("Where(%+v) = %q, want %q", tc.loc, got, tc.want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/topics"
@@ -155,7 +156,7 @@ func adminGroup(g directory.Group) groupAnswer {
 }
 
 func (s *Server) checkListing(w http.ResponseWriter, r *http.Request) {
-	if err := s.App.RequestListingCheck(r.Context(), r.PathValue("id")); err != nil {
+	if err := listing.New(s.App).RequestCheck(r.Context(), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

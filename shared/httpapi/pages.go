@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/handoff-health/handoff/shared/ical"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -222,7 +223,7 @@ func (s *Server) All() http.Handler {
 }
 
 func (s *Server) getListingPage(w http.ResponseWriter, r *http.Request) {
-	v, err := s.App.ListingPage(r.Context(), r.PathValue("token"), explicitLang(r), r.URL.Query().Get("notice"))
+	v, err := listing.New(s.App).Page(r.Context(), r.PathValue("token"), explicitLang(r), r.URL.Query().Get("notice"))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -235,7 +236,7 @@ func (s *Server) postListingPage(w http.ResponseWriter, r *http.Request) {
 	f, err := pages.ParseListingForm(r)
 	if err == nil {
 		var notice string
-		if notice, err = s.App.ListingAction(r.Context(), token, f); err == nil {
+		if notice, err = listing.New(s.App).Action(r.Context(), token, f); err == nil {
 			seeOther(w, r, "/l/"+token, explicitLang(r), notice)
 			return
 		}
@@ -246,7 +247,7 @@ func (s *Server) postListingPage(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &pe) && pe.Code == problem.Invalid {
 			// The page again, with what the contact entered and what is
 			// wrong with it: nothing they typed is lost, nothing changed.
-			v, perr := s.App.ListingPage(r.Context(), token, explicitLang(r), "")
+			v, perr := listing.New(s.App).Page(r.Context(), token, explicitLang(r), "")
 			if perr != nil {
 				s.pageError(w, r, perr)
 				return

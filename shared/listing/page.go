@@ -1,12 +1,13 @@
-package app
+package listing
 
 import (
 	"context"
-	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
@@ -15,173 +16,6 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
-
-// Listing checks keep group listings current. Every
-// HANDOFF_LISTING_CHECK_EVERY (and when an operator asks) a group's contact
-// gets an email with a /l/ link to the listing as handoff offers it, where
-// they confirm it or pause the group for some weeks. A check is a
-// referral.ListingCheck event in the group's own partition (see
-// dynamo.GroupPartition), delivered like every other event; the periodic
-// one schedules the next when it has run, and an answer starts the period
-// again. A check nobody answered lowers the group's rank for a period; a
-// second one pauses the group until its contact answers.
-//
-// A contact's pause ends at its paused_until whatever else happens (see
-// directory.Group.PausedAt): the group keeps its match-index items during it,
-// so no write has to come at that time; answers and checks meanwhile only
-// move the next check, never before the pause ends.
-
-const (
-	listingKind = "listing"
-	// Pause reasons, shown to operators.
-	contactPauseReason    = "paused by its contact"
-	unansweredPauseReason = directory.UnansweredPause
-)
-
-// listingEvent is a listing check of group gid due at due.
-func (a *App) listingEvent(gid string, due time.Time, periodic bool) referral.Event {
-	now := a.now()
-	data := map[string]string{"group": gid}
-	if periodic {
-		data["periodic"] = "1"
-	}
-	return referral.Event{ID: NewID(now), Partition: dynamo.GroupPartition(gid), Type: referral.ListingCheck, At: now, Due: due, Data: data}
-}
-
-// RequestListingCheck sends a group's contact a listing check now. It
-// returns a problem.NotFound error for an unknown group.
-func (a *App) RequestListingCheck(ctx context.Context, gid string) error {
-	if _, err := a.Directory.GetGroup(ctx, gid); err != nil {
-		return err
-	}
-	ev := a.listingEvent(gid, a.now(), false)
-	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.Partition, Events: []referral.Event{ev}})
-}
-
-// scheduleListingCheck makes the group's next periodic check due at due,
-// in place of any pending one.
-func (a *App) scheduleListingCheck(ctx context.Context, gid string, due time.Time) error {
-	next := a.listingEvent(gid, due, true)
-	return a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: next.Partition, Next: &next})
-}
-
-// listingSchedule gives a stored group that has no listing-check schedule
-// its first check, due at due(its id), in the group's own transaction (see
-// dynamo.GroupSchedule); a schedule it has is kept as it is.
-func (a *App) listingSchedule(due func(gid string) time.Time) *dynamo.GroupSchedule {
-	return &dynamo.GroupSchedule{Referrals: a.Referrals, First: func(gid string) referral.Event {
-		return a.listingEvent(gid, due(gid), true)
-	}}
-}
-
-// importSpread is the share of a period over which an import's first
-// checks are spread: a feed of thousands of groups does not email all
-// their contacts on one day.
-const importSpread = 4 // a quarter
-
-// importedCheckDue is when the first check of a group an import stored is
-// due: a period from now, plus an offset under a quarter of the period that
-// the group's id fixes (to the second), so the same group gets the same
-// offset and a feed's groups fall evenly over those weeks. Each later check
-// is a period after the one before, so the spread lasts.
-func (a *App) importedCheckDue(gid string) time.Time {
-	every := a.Config.ListingCheckEvery
-	due := a.now().Add(every)
-	window := uint64(every / importSpread / time.Second)
-	if window == 0 {
-		return due
-	}
-	h := fnv.New64a()
-	h.Write([]byte(gid))
-	return due.Add(time.Duration(h.Sum64()%window) * time.Second)
-}
-
-// onListingCheck sends one listing check. A periodic check first settles the
-// one before it: unanswered once, the group ranks lower for a period;
-// twice, it is paused. It then schedules the next.
-func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
-	gid := ev.Data["group"]
-	periodic := ev.Data["periodic"] == "1"
-	if periodic {
-		head, err := a.Referrals.ListingHead(ctx, ev.Partition)
-		if err != nil {
-			return err
-		}
-		if head != ev.ID {
-			return a.Referrals.Finish(ctx, ev) // another check took its place
-		}
-	}
-	at := ev.At
-	if periodic {
-		at = ev.Due
-	}
-	every := a.Config.ListingCheckEvery
-	// The edit is keyed by the check's time, so a retry does not count twice.
-	var g directory.Group // the group as the edit leaves it
-	err := a.Directory.EditGroup(ctx, gid, func(cur *directory.Group) bool {
-		defer func() { g = *cur }()
-		if !cur.ListingCheckedAt.Before(at) {
-			return false
-		}
-		if periodic && !cur.ListingCheckedAt.IsZero() && cur.LastConfirmedAt.Before(cur.ListingCheckedAt) {
-			cur.ListingUnanswered++
-			switch {
-			case cur.ListingUnanswered == 1 && cur.PenaltyUntil.Before(at.Add(every)):
-				cur.PenaltyUntil = at.Add(every).UTC()
-			case cur.ListingUnanswered >= 2 && !cur.Paused:
-				cur.Pause(unansweredPauseReason)
-			}
-		}
-		cur.ListingCheckedAt = at.UTC()
-		return true
-	})
-	if problem.Is(err, problem.NotFound) {
-		return a.Referrals.Finish(ctx, ev)
-	}
-	if err != nil {
-		return err
-	}
-	next := a.nextCheck(g, at)
-	// The link is the contact's: a new contact gets a new one.
-	tok, hash, err := a.LinkToken(ctx, listingKind, ev.Partition, g.ContactSeq)
-	if err != nil {
-		return err
-	}
-	// Each check keeps the link working for two more periods.
-	token := dynamo.Token{Hash: hash, Kind: listingKind, ReferralID: ev.Partition, RouteSeq: g.ContactSeq,
-		ExpiresAt: next.Add(every), TTL: next.Add(every + a.Config.Retention).Unix()}
-	if err := a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: ev.Partition, Tokens: []dynamo.Token{token}}); err != nil {
-		return err
-	}
-	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
-		m, err := pages.ListingCheckEmail(pages.GroupLang(g), g.Name, a.Config.PublicURL+"/l/"+tok)
-		return m.To(g.Contact.Email), err
-	})
-	if err != nil {
-		return err
-	}
-	following := a.listingEvent(gid, next, true)
-	ch := dynamo.GroupChange{Partition: ev.Partition, Done: &ev, Next: &following}
-	if periodic {
-		ch.IfHead = ev.ID
-	}
-	err = a.Referrals.ApplyGroup(ctx, ch)
-	if problem.Is(err, problem.Conflict) {
-		return a.Referrals.Finish(ctx, ev) // an answer rescheduled meanwhile
-	}
-	return err
-}
-
-// nextCheck is when the group's next periodic check is due after a check or
-// an answer at: a period later, or when its contact's pause ends if that is
-// later (no periodic check comes during a pause).
-func (a *App) nextCheck(g directory.Group, at time.Time) time.Time {
-	next := at.Add(a.Config.ListingCheckEvery)
-	if g.PausedAt(at) && g.PausedUntil.After(next) {
-		return g.PausedUntil
-	}
-	return next
-}
 
 // listingLink is what a listing page token opens: its group, and whether
 // it is the new contact's link to take the group over, not yet confirmed.
@@ -192,14 +26,15 @@ type listingLink struct {
 	tookOver bool // a hand-over link whose take-over is done: now a listing link
 }
 
-// listingGroup resolves a listing page token to its group. A contact's
+// link resolves a listing page token to its group. A contact's
 // link stops working once the group is handed over (410), and so does a
 // hand-over link another hand-over replaced. Errors: problem.NotFound, Gone.
-func (a *App) listingGroup(ctx context.Context, token string) (listingLink, error) {
-	if !ValidToken(token) {
+func (l *Listings) link(ctx context.Context, token string) (listingLink, error) {
+	a := l.App
+	if !app.ValidToken(token) {
 		return listingLink{}, errLinkNotFound
 	}
-	t, err := a.Referrals.Token(ctx, HashToken(token))
+	t, err := a.Referrals.Token(ctx, app.HashToken(token))
 	if err != nil {
 		return listingLink{}, err
 	}
@@ -207,7 +42,7 @@ func (a *App) listingGroup(ctx context.Context, token string) (listingLink, erro
 	if (t.Kind != listingKind && t.Kind != handoverKind) || !ok {
 		return listingLink{}, errLinkNotFound
 	}
-	if !a.now().Before(t.ExpiresAt) {
+	if !l.now().Before(t.ExpiresAt) {
 		return listingLink{}, errLinkGone
 	}
 	g, err := a.Directory.GetGroup(ctx, gid)
@@ -217,27 +52,28 @@ func (a *App) listingGroup(ctx context.Context, token string) (listingLink, erro
 	if err != nil {
 		return listingLink{}, err
 	}
-	l := listingLink{g: g, seq: t.RouteSeq}
+	lk := listingLink{g: g, seq: t.RouteSeq}
 	switch {
 	case t.Kind == listingKind && t.RouteSeq == g.ContactSeq:
 	case t.Kind == handoverKind && t.RouteSeq == g.ContactSeq && g.ContactSeq > 0:
 		// The new contact, after confirming: their link is a listing link.
-		l.tookOver = true
+		lk.tookOver = true
 	case t.Kind == handoverKind && g.HandoverTo != nil && t.RouteSeq == g.HandoverSeq:
-		l.takeOver = true
+		lk.takeOver = true
 	default:
 		return listingLink{}, errLinkGone
 	}
-	return l, nil
+	return lk, nil
 }
 
-// ListingPage returns what the listing check page shows.
-func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (pages.ListingView, error) {
-	l, err := a.listingGroup(ctx, token)
+// Page returns what the listing check page shows.
+func (l *Listings) Page(ctx context.Context, token, lang, notice string) (pages.ListingView, error) {
+	a := l.App
+	lk, err := l.link(ctx, token)
 	if err != nil {
 		return pages.ListingView{}, err
 	}
-	g := l.g
+	g := lk.g
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return pages.ListingView{}, err
@@ -255,7 +91,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 	if g.LastConfirmedAt.IsZero() {
 		v.LastConfirmed = time.Time{} // zoned gives a zero time a zone
 	}
-	if g.PausedAt(a.now()) {
+	if g.PausedAt(l.now()) {
 		v.PausedReason, v.PausedUnanswered = g.PausedReason, g.PausedReason == unansweredPauseReason
 		if g.TimedPause() {
 			v.PausedUntil = occurrence.Zoned(g.PausedUntil, g.Timezone())
@@ -271,7 +107,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			v.OnlineURLs = append(v.OnlineURLs, m.OnlineURL)
 		}
 	}
-	if l.takeOver {
+	if lk.takeOver {
 		v.TakeOver, v.NewContact = true, g.HandoverTo.Name
 	}
 	if !v.FeedOwned {
@@ -279,22 +115,23 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 			v.Edit = append(v.Edit, pages.MeetingFields{Day: m.Day, Time: m.Time, EndTime: m.EndTime, OnlineURL: m.OnlineURL})
 		}
 	}
-	v.Where = groupWhere(g)
+	v.Where = g.Where()
 	v.ContactPhone, v.ContactTexts = g.Contact.Phone, g.Contact.Texts
 	return v, nil
 }
 
-// ListingAction records a contact's answer to a listing check and returns
+// Action records a contact's answer to a listing check and returns
 // the notice the page shows next. Any answer counts as an answer: it clears
 // what unanswered checks did, and the next check is due a period later (at
 // the end of a pause, and never before it). Resuming ends the contact's
 // pause now.
-func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingForm) (string, error) {
-	l, err := a.listingGroup(ctx, token)
+func (l *Listings) Action(ctx context.Context, token string, f pages.ListingForm) (string, error) {
+	a := l.App
+	lk, err := l.link(ctx, token)
 	if err != nil {
 		return "", err
 	}
-	g := l.g
+	g := lk.g
 	key, err := a.LinkKey(ctx)
 	if err != nil {
 		return "", err
@@ -303,18 +140,18 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 		return pages.NoticeTryAgain, nil
 	}
 	switch {
-	case f.Action == pages.ActionTakeOver && l.tookOver:
+	case f.Action == pages.ActionTakeOver && lk.tookOver:
 		return pages.NoticeTookOver, nil // taken over already (a second click, say)
-	case l.takeOver && f.Action != pages.ActionTakeOver:
+	case lk.takeOver && f.Action != pages.ActionTakeOver:
 		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "this link takes the group over: use its Take over button"}}, "Not an answer this link takes.")
-	case !l.takeOver && f.Action == pages.ActionTakeOver:
+	case !lk.takeOver && f.Action == pages.ActionTakeOver:
 		return "", problem.Invalidf([]problem.FieldError{{Field: "action", Detail: "only the new contact's link takes the group over"}}, "Not an answer this link takes.")
 	}
 	if f.Action == pages.ActionTakeOver {
-		return a.takeOver(ctx, l)
+		return l.takeOver(ctx, lk)
 	}
 	if f.Action == pages.ActionHandover {
-		return a.handOver(ctx, g, f)
+		return l.handOver(ctx, g, f)
 	}
 	if f.Action == pages.ActionListingUpdate {
 		// Checked on a copy first: a change the listing would refuse is a
@@ -323,7 +160,7 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 			return "", err
 		}
 	}
-	now := a.now()
+	now := l.now()
 	var next time.Time
 	var (
 		notice  string
@@ -331,7 +168,7 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	)
 	err = a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
 		notice, refused = pages.NoticeListingConfirmed, nil
-		next = a.nextCheck(*g, now)
+		next = l.nextCheck(*g, now)
 		if f.Action == pages.ActionListingUpdate {
 			u, err := updated(*g, f)
 			if err != nil {
@@ -369,7 +206,7 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 	if err != nil {
 		return "", err
 	}
-	if err := a.scheduleListingCheck(ctx, g.ID, next); err != nil {
+	if err := l.scheduleCheck(ctx, g.ID, next); err != nil {
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", f.Action)
@@ -412,17 +249,16 @@ func updated(g directory.Group, f pages.ListingForm) (directory.Group, error) {
 	return g, g.Validate()
 }
 
-const handoverKind = "handover"
-
 // handOver records the contact's hand-over of the group to a new contact,
 // who confirms by their own link; the event that emails both follows.
 // Asking again replaces an unconfirmed hand-over.
-func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingForm) (string, error) {
-	now := a.now()
+func (l *Listings) handOver(ctx context.Context, g directory.Group, f pages.ListingForm) (string, error) {
+	a := l.App
+	now := l.now()
 	seq := 0
 	var next time.Time
 	err := a.Directory.EditGroup(ctx, g.ID, func(g *directory.Group) bool {
-		next = a.nextCheck(*g, now)
+		next = l.nextCheck(*g, now)
 		g.HandoverSeq++
 		seq = g.HandoverSeq
 		g.HandoverTo = &directory.Contact{Name: f.ContactName, Email: f.ContactEmail}
@@ -438,15 +274,15 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 		return "", err
 	}
 	expires := now.Add(2 * a.Config.ListingCheckEvery)
-	ev := a.listingEvent(g.ID, now, false)
-	ev.Type, ev.Data["seq"] = referral.ListingHandover, itoa(seq)
+	ev := a.ListingCheck(g.ID, now, false)
+	ev.Type, ev.Data["seq"] = referral.ListingHandover, strconv.Itoa(seq)
 	err = a.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: part, Events: []referral.Event{ev},
 		Tokens: []dynamo.Token{{Hash: hash, Kind: handoverKind, ReferralID: part, RouteSeq: seq,
 			ExpiresAt: expires, TTL: expires.Add(a.Config.Retention).Unix()}}})
 	if err != nil {
 		return "", err
 	}
-	if err := a.scheduleListingCheck(ctx, g.ID, next); err != nil {
+	if err := l.scheduleCheck(ctx, g.ID, next); err != nil {
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "listing answered", "group", g.ID, "answer", pages.ActionHandover)
@@ -455,17 +291,18 @@ func (a *App) handOver(ctx context.Context, g directory.Group, f pages.ListingFo
 
 // takeOver makes the new contact the group's contact. The earlier
 // contact's listing link stops working.
-func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
-	now := a.now()
+func (l *Listings) takeOver(ctx context.Context, lk listingLink) (string, error) {
+	a := l.App
+	now := l.now()
 	next := now.Add(a.Config.ListingCheckEvery)
 	took := false
-	err := a.Directory.EditGroup(ctx, l.g.ID, func(g *directory.Group) bool {
-		took = g.HandoverTo != nil && g.HandoverSeq == l.seq
+	err := a.Directory.EditGroup(ctx, lk.g.ID, func(g *directory.Group) bool {
+		took = g.HandoverTo != nil && g.HandoverSeq == lk.seq
 		if !took {
 			return false
 		}
-		next = a.nextCheck(*g, now)
-		g.Contact, g.HandoverTo, g.ContactSeq = *g.HandoverTo, nil, l.seq
+		next = l.nextCheck(*g, now)
+		g.Contact, g.HandoverTo, g.ContactSeq = *g.HandoverTo, nil, lk.seq
 		answered(g, now)
 		return true
 	})
@@ -475,29 +312,17 @@ func (a *App) takeOver(ctx context.Context, l listingLink) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := a.scheduleListingCheck(ctx, l.g.ID, next); err != nil {
+	if err := l.scheduleCheck(ctx, lk.g.ID, next); err != nil {
 		return "", err
 	}
-	a.Log.InfoContext(ctx, "listing answered", "group", l.g.ID, "answer", pages.ActionTakeOver)
+	a.Log.InfoContext(ctx, "listing answered", "group", lk.g.ID, "answer", pages.ActionTakeOver)
 	return pages.NoticeTookOver, nil
 }
 
-// answered records an answer to a listing check: it clears what unanswered
-// checks did.
-func answered(g *directory.Group, now time.Time) {
-	g.LastConfirmedAt = now
-	if g.ListingUnanswered > 0 {
-		g.ListingUnanswered = 0
-		g.PenaltyUntil = time.Time{}
-		if g.Paused && g.PausedReason == unansweredPauseReason {
-			g.Unpause()
-		}
-	}
-}
-
-// onListingHandover emails the new contact their link to take the group
+// onHandover emails the new contact their link to take the group
 // over, and tells the current contact.
-func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
+func (l *Listings) onHandover(ctx context.Context, ev referral.Event) error {
+	a := l.App
 	g, err := a.Directory.GetGroup(ctx, ev.Data["group"])
 	if problem.Is(err, problem.NotFound) {
 		return a.Referrals.Finish(ctx, ev)
@@ -505,7 +330,7 @@ func (a *App) onListingHandover(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	if g.HandoverTo == nil || itoa(g.HandoverSeq) != ev.Data["seq"] {
+	if g.HandoverTo == nil || strconv.Itoa(g.HandoverSeq) != ev.Data["seq"] {
 		return a.Referrals.Finish(ctx, ev) // confirmed or replaced meanwhile
 	}
 	lang := pages.GroupLang(g)
