@@ -116,6 +116,16 @@ func (a *App) CheckAdmin(_ context.Context, bearer string) error {
 	return nil
 }
 
+// AdminBind is what an operator session is bound to: the SHA-256 of the
+// admin token (HANDOFF_ADMIN_TOKEN, or in AWS HANDOFF_ADMIN_TOKEN_SHA256),
+// so that a new token ends every session opened with the old one.
+func (a *App) AdminBind() string {
+	if a.Config.AdminToken != "" {
+		return HashToken(a.Config.AdminToken)
+	}
+	return a.Config.AdminTokenSHA256
+}
+
 // NewID returns a new time-ordered id (a ULID). Ids made in one process in
 // the same millisecond still sort in the order they were made, so a
 // referral's events keep their order.

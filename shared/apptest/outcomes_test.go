@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	outcomesrep "github.com/handoff-health/handoff/shared/outcomes"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -238,7 +238,7 @@ func TestOutcomes(t *testing.T) {
 				}
 			}
 		}
-		if seen != len(app.FunnelStages) || seen != 8 {
+		if seen != len(outcomesrep.FunnelStages) || seen != 8 {
 			t.Errorf("CSV has %d funnel rows, want 8", seen)
 		}
 		st, b = outcomes(t, w.Harness, "/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey, "text/csv")
@@ -322,7 +322,7 @@ func TestOutcomes(t *testing.T) {
 	// The operator's page reads its 12 weeks once, for the report and the
 	// trend both.
 	w.DB.Counter.Reset()
-	v, err := w.App.AdminDashboard(context.Background())
+	v, err := outcomesrep.New(w.App).Dashboard(context.Background())
 	if err != nil || len(v.Weeks) != 12 {
 		t.Fatalf("dashboard: %d weeks, %v", len(v.Weeks), err)
 	}

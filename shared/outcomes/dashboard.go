@@ -1,4 +1,4 @@
-package app
+package outcomes
 
 import (
 	"context"
@@ -8,35 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/pages"
 )
 
 // adminWeeks is how many weeks the operator's page shows.
 const adminWeeks = 12
 
-// AdminBind is what an operator session is bound to: the SHA-256 of the
-// admin token (HANDOFF_ADMIN_TOKEN, or in AWS HANDOFF_ADMIN_TOKEN_SHA256),
-// so that a new token ends every session opened with the old one.
-func (a *App) AdminBind() string {
-	if a.Config.AdminToken != "" {
-		return HashToken(a.Config.AdminToken)
-	}
-	return a.Config.AdminTokenSHA256
-}
-
-// AdminDashboard is what the signed-in operator's page shows: the last 12
+// Dashboard is what the signed-in operator's page shows: the last 12
 // weeks (Monday to Sunday, UTC, the current week last) of all clinics.
-func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
-	today := a.now().Truncate(24 * time.Hour)
+func (o *Reports) Dashboard(ctx context.Context) (pages.AdminView, error) {
+	today := o.App.Clock().Truncate(24 * time.Hour)
 	monday := today.AddDate(0, 0, -((int(today.Weekday()) + 6) % 7))
 	from := monday.AddDate(0, 0, -7*(adminWeeks-1))
 	// One read of the 12 weeks: the report and the weekly trend both come
 	// from it.
-	items, err := a.Referrals.Outcomes(ctx, from, today, "C#")
+	items, err := o.App.Referrals.Outcomes(ctx, from, today, "C#")
 	if err != nil {
 		return pages.AdminView{}, err
 	}
-	rep := summarize(OutcomeQuery{From: from, To: today}, items)
+	rep := summarize(Query{From: from, To: today}, items)
 	v := pages.AdminView{SignedIn: true, From: rep.From, To: rep.To}
 	for _, s := range FunnelStages {
 		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: deref(rep.Funnel[s])})
@@ -82,7 +73,7 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 // histogramOf is a duration histogram's bars, one per bucket.
 func histogramOf(hist map[string]int64, prefix string) []pages.AdminCount {
 	var out []pages.AdminCount
-	for _, b := range hourBuckets {
+	for _, b := range app.HourBuckets {
 		out = append(out, pages.AdminCount{Label: hoursLabel(b), N: hist[prefix+"_le_"+strconv.Itoa(b)]})
 	}
 	return append(out, pages.AdminCount{Label: "Longer", N: hist[prefix+"_gt"]})
