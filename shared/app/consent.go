@@ -108,7 +108,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
 	if v.NoContact = r.Patient.Email == "" && r.Patient.Phone == ""; !v.NoContact {
-		if v.Channel, err = channelWords(lang, r); err != nil {
+		if v.Channel, err = ChannelWords(lang, r); err != nil {
 			return v, err
 		}
 	}
@@ -125,8 +125,9 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	return v, a.consentPlanView(ctx, token, rec, &v)
 }
 
-// channelWords names the contact channel that would be shared, masked.
-func channelWords(lang string, r *referral.Referral) (string, error) {
+// ChannelWords names, in lang, the patient's contact channel a group gets
+// (or would get, before the patient answers), masked.
+func ChannelWords(lang string, r *referral.Referral) (string, error) {
 	if r.Consent != nil && r.Consent.Channel == "phone" || r.Patient.Email == "" && r.Patient.Phone != "" {
 		return pages.ContactChannel(lang, "phone", pages.MaskPhone(r.Patient.Phone))
 	}

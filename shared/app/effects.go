@@ -78,8 +78,6 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onConsentDeadline(ctx, ev)
 	case referral.ConsentReminder:
 		return a.onConsentReminder(ctx, ev)
-	case referral.VolunteerNamed:
-		return a.onVolunteerNamed(ctx, ev)
 	case referral.ConsentGiven:
 		return a.onConsentGiven(ctx, ev)
 	case referral.ReceiptRequested:

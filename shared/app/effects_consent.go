@@ -154,7 +154,7 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 			return mail.Message{}, err
 		}
 		lang := pages.Lang(r.Consent.Language)
-		channel, err := channelWords(lang, r)
+		channel, err := ChannelWords(lang, r)
 		if err != nil {
 			return mail.Message{}, err
 		}

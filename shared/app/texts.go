@@ -93,11 +93,16 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 
 // TextFailed acts on a patient's number that refused the text of event ev
 // (see channelFailed): the referral is flagged, the clinic told, and the
-// patient's other channel is what PatientChannels gives from then on. ev
-// is left pending for its effect to finish. A number already flagged
-// changes nothing.
-func (a *App) TextFailed(ctx context.Context, ev referral.Event, un *sms.Unreachable) error {
-	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, nil)
+// patient's other channel is what PatientChannels gives from then on. With
+// finish, ev is finished in the same write (its effect has nothing left to
+// do); else it is left pending for its effect to finish. A number already
+// flagged changes nothing (but for finishing ev).
+func (a *App) TextFailed(ctx context.Context, ev referral.Event, un *sms.Unreachable, finish bool) error {
+	var done *referral.Event
+	if finish {
+		done = &ev
+	}
+	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, done)
 }
 
 // loadZone is the location of IANA zone tz, nil when unknown.

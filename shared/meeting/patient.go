@@ -183,7 +183,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 		var un *sms.Unreachable
 		switch {
 		case errors.As(err, &un):
-			if err := m.App.TextFailed(ctx, ev, un); err != nil {
+			if err := m.App.TextFailed(ctx, ev, un, false); err != nil {
 				return err
 			}
 			if !email {

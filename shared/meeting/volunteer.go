@@ -1,9 +1,10 @@
-package app
+package meeting
 
 import (
 	"context"
 	"errors"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
@@ -14,7 +15,8 @@ import (
 // onVolunteerNamed tells the patient who from the accepting group will reach
 // out: by email when the patient has one that works, else by text (which
 // names the volunteer and the clinic, never the group).
-func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
+func (m *Meetings) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
+	a := m.App
 	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
 		return err
@@ -31,11 +33,11 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 	lang := pages.Lang(r.Consent.Language)
 	// The patient's channel, as for the consent link: the one they prefer,
 	// else email, else a text; none left (both failed), nothing to send.
-	chs := a.reachable(r.Patient, r.Flags, clinic)
+	chs := a.PatientChannels(r, clinic)
 	if len(chs) == 0 {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	if chs[0] == ChannelEmail {
+	if chs[0] == app.ChannelEmail {
 		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			group := ""
 			for _, rt := range rec.Routes {
@@ -43,25 +45,25 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 					group = rt.GroupName
 				}
 			}
-			channel, err := channelWords(lang, r)
+			channel, err := app.ChannelWords(lang, r)
 			if err != nil {
 				return mail.Message{}, err
 			}
-			m, err := pages.VolunteerEmail(lang, r.Patient.GivenName, clinic.Name, group, vol.Name, channel, vol.Note)
-			return m.To(r.Patient.Email), err
+			e, err := pages.VolunteerEmail(lang, r.Patient.GivenName, clinic.Name, group, vol.Name, channel, vol.Note)
+			return e.To(r.Patient.Email), err
 		})
 		if err != nil {
 			return err
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: occurrence.PatientZone(r), Build: func() (sms.Text, error) {
+	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, app.PatientText{Effect: "sms", Zone: occurrence.PatientZone(r), Build: func() (sms.Text, error) {
 		body, err := pages.VolunteerSMS(lang, clinic.Name, vol.Name)
 		return sms.Text{To: r.Patient.Phone, Body: body}, err
 	}})
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, &ev)
+		return a.TextFailed(ctx, ev, un, true)
 	}
 	if err != nil {
 		return err
