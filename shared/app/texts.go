@@ -13,6 +13,43 @@ import (
 	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
+// Texter sends one text message and returns the provider's message id. A
+// number that cannot take it is an *sms.Unreachable.
+type Texter interface {
+	Send(ctx context.Context, t sms.Text) (string, error)
+}
+
+// TextOnce sends one text for one event's effect at most once, as SendOnce
+// does for email. A refusal leaves the ledger entry free.
+func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+	return a.textOnce(ctx, ev, effect, nil, build)
+}
+
+// textOnce is TextOnce that adds t's counts in the write that records the
+// text sent.
+func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, counts *tally, build func() (sms.Text, error)) error {
+	if a.Texter == nil {
+		return errors.New("this process has no texter: texts are sent by the dispatcher")
+	}
+	key := ev.ID + "#" + effect
+	if run, err := a.Claim(ctx, key); !run {
+		return err
+	}
+	t, err := build()
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	t.Context = map[string]string{"referral": ev.Partition, "event": ev.ID, "effect": effect}
+	id, err := a.Texter.Send(ctx, t)
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
+	return a.record(ctx, key, id, counts)
+}
+
 // Every text to a patient keeps to the text limits (textlimit.Default: one
 // a day, three in any seven days, none at night), counted in one place for
 // the patient's number (dynamo.Referrals.TakeText): TextPatient takes the

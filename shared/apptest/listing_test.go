@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/undelivered"
 )
 
 const listingPeriod = 90 * 24 * time.Hour
@@ -556,7 +556,7 @@ func TestListingCheckBounce(t *testing.T) {
 	if sent == "" {
 		t.Fatal("no listing check was sent")
 	}
-	if err := h.App.RecordBounce(context.Background(), app.Bounce{Kind: "bounce", ReferralID: part, EventID: sent, Effect: "email"}); err != nil {
+	if err := undelivered.New(h.App).RecordBounce(context.Background(), undelivered.Bounce{Kind: "bounce", ReferralID: part, EventID: sent, Effect: "email"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := adminGroup(t, h, g.ID); got["paused"] != true || got["paused_reason"] != "contact email bounce" {
