@@ -483,7 +483,7 @@ func TestOpenAPIContract(t *testing.T) {
 	})
 
 	t.Run("admin import", func(t *testing.T) {
-		feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+		feed, err := os.ReadFile(filepath.Join("..", "..", "infra", "seed", "feeds", "atlantaaa.json"))
 		if err != nil {
 			t.Fatal(err)
 		}

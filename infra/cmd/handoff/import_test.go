@@ -19,7 +19,7 @@ import (
 // -withdraw-missing, which withdraws what the feed dropped.
 func TestImportCommand(t *testing.T) {
 	h := apptest.New(t)
-	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
+	feed := filepath.Join("..", "..", "seed", "feeds", "atlantaaa.json")
 	common := []string{"-url", h.Server.URL, "-token", apptest.AdminToken, "-format", "meeting-guide",
 		"-topic", "alcohol", "-fellowship", "aa", "-contact-email", "intergroup@aa.example", "-source", "atlanta-aa"}
 	run := func(t *testing.T, args ...string) (string, string, error) {
@@ -72,7 +72,7 @@ func TestNothingAnswers(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
+	feed := filepath.Join("..", "..", "seed", "feeds", "atlantaaa.json")
 	err = importFeed([]string{"-url", "http://" + addr, "-token", "x", "-topic", "alcohol", "-contact-email", "a@b.example", feed}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "make run") {
 		t.Errorf("import with nothing listening: %v", err)
