@@ -79,42 +79,9 @@ func (a *App) offers(ctx context.Context, r *referral.Referral) ([]referral.Offe
 		if err != nil {
 			return nil, err
 		}
-		offers = append(offers, offerOf(g, m, r.Preferences))
+		offers = append(offers, directory.OfferOf(g, m, r.Preferences))
 	}
 	return offers, nil
-}
-
-func offerOf(g directory.Group, m directory.Match, prefs referral.Preferences) referral.Offer {
-	o := referral.Offer{
-		GroupID: g.ID, Name: g.Name, DistanceKm: m.DistanceKm, Reasons: m.Reasons,
-		City: g.Location.City, PostalCode: g.Location.PostalCode,
-	}
-	o.Format = pickFormat(g.Formats, prefs.Formats)
-	for _, mt := range g.Meetings {
-		o.Meetings = append(o.Meetings, referral.MeetingTime{Day: mt.Day, Time: mt.Time, Timezone: mt.Timezone})
-		if o.OnlineURL == "" && mt.OnlineURL != "" {
-			o.OnlineURL = mt.OnlineURL
-		}
-	}
-	if o.Format == "in-person" {
-		o.OnlineURL = ""
-	}
-	return o
-}
-
-// pickFormat names the group's format that suits the patient best.
-func pickFormat(group, wanted []string) string {
-	for _, w := range wanted {
-		for _, f := range group {
-			if f == w {
-				return f
-			}
-		}
-	}
-	if len(group) > 0 {
-		return group[0]
-	}
-	return "in-person"
 }
 
 // onConsentDeadline expires a referral whose patient did not answer in time.

@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"strings"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/occurrence"
@@ -116,7 +114,7 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		if err != nil {
 			return err
 		}
-		details = append(details, groupDetails(g, pages.Lang(r.Consent.Language)))
+		details = append(details, pages.DetailsOf(g, pages.Lang(r.Consent.Language)))
 	}
 	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
@@ -134,20 +132,6 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 	r.Status, r.UpdatedAt = referral.SharedWithPatient, a.now()
 	return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
 		Events: []referral.Event{a.StatusEvent(r, "group details sent to the patient")}})
-}
-
-func groupDetails(g directory.Group, lang string) pages.GroupDetails {
-	d := pages.GroupDetails{Name: g.Name, ContactName: g.Contact.Name, ContactEmail: g.Contact.Email}
-	var when []string
-	for _, m := range g.Meetings {
-		when = append(when, pages.MeetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
-		if d.OnlineHow == "" && m.OnlineURL != "" {
-			d.OnlineHow = m.OnlineURL
-		}
-	}
-	d.When = strings.Join(when, "; ")
-	d.Where = g.Where()
-	return d
 }
 
 // routeOf returns the route an event names.

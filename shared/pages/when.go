@@ -60,6 +60,22 @@ func Clock(lang, hhmm string) string {
 	return fmt.Sprintf("%d:%s %s", hour, m, suffix)
 }
 
+// DetailsOf is group g's public listing in lang, for SelfModeEmail: when
+// it meets, where, how to join online and its contact.
+func DetailsOf(g directory.Group, lang string) GroupDetails {
+	d := GroupDetails{Name: g.Name, ContactName: g.Contact.Name, ContactEmail: g.Contact.Email}
+	var when []string
+	for _, m := range g.Meetings {
+		when = append(when, MeetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
+		if d.OnlineHow == "" && m.OnlineURL != "" {
+			d.OnlineHow = m.OnlineURL
+		}
+	}
+	d.When = strings.Join(when, "; ")
+	d.Where = g.Where()
+	return d
+}
+
 // GroupLang is the language a group is written to in: its first
 // language's, else English.
 func GroupLang(g directory.Group) string {

@@ -73,3 +73,18 @@ func TestEmailTo(t *testing.T) {
 		t.Errorf("To = %+v", m)
 	}
 }
+
+// TestDetailsOf: a group's public listing for the self-mode email: each
+// meeting in words, its place in one line, its first online link, its
+// contact.
+func TestDetailsOf(t *testing.T) {
+	g := directory.Group{Name: "Mission Circle",
+		Meetings: []directory.Meeting{{Day: "mon", Time: "19:00"}, {Day: "thu", Time: "18:30", OnlineURL: "https://meet.example/mc"}},
+		Location: directory.Location{Address: "1 Main St", City: "Chicago"},
+		Contact:  directory.Contact{Name: "Sam", Email: "sam@groups.example"}}
+	want := GroupDetails{Name: "Mission Circle", When: "los lunes 19:00; los jueves 18:30", Where: "1 Main St, Chicago",
+		OnlineHow: "https://meet.example/mc", ContactName: "Sam", ContactEmail: "sam@groups.example"}
+	if got := DetailsOf(g, Spanish); got != want {
+		t.Errorf("DetailsOf =\n%+v, want\n%+v", got, want)
+	}
+}
