@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/handoff-health/handoff/shared/chart"
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -99,7 +100,7 @@ func CardFor(launchURL, topic string) Card {
 }
 
 // conditions returns the patient's active Conditions: prefetched, or read.
-func (d *Decider) conditions(ctx context.Context, req Request) ([]chart.Condition, error) {
+func (d *Decider) conditions(ctx context.Context, req Request) ([]fhir.Condition, error) {
 	patient := req.Context.PatientID
 	if raw, ok := req.Prefetch[PrefetchConditions]; ok {
 		if cs, done := fromPrefetch(raw, patient); done {
@@ -121,44 +122,25 @@ func (d *Decider) conditions(ctx context.Context, req Request) ([]chart.Conditio
 	return cs, err
 }
 
-// fromPrefetch reads a prefetched value: null (the EHR has no data: no
-// Conditions), a searchset Bundle, or one Condition. done is false for
-// anything else (an OperationOutcome for a failed prefetch, a paginated
-// Bundle), which the service then reads itself.
-func fromPrefetch(raw json.RawMessage, patient string) ([]chart.Condition, bool) {
+// fromPrefetch reads a prefetched value with shared/fhir: null (the EHR
+// has no data: no Conditions), a searchset Bundle, or one Condition. done
+// is false for anything else (an OperationOutcome for a failed prefetch, a
+// paginated Bundle), which the service then reads itself.
+func fromPrefetch(raw json.RawMessage, patient string) ([]fhir.Condition, bool) {
 	if string(raw) == "null" {
 		return nil, true
 	}
-	var head struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if json.Unmarshal(raw, &head) != nil {
-		return nil, false
-	}
-	var found []chart.Condition
-	switch head.ResourceType {
-	case "Bundle":
-		cs, next, err := chart.DecodeConditions(raw)
-		if err != nil || next != "" {
+	if b, err := fhir.ReadSearchset(raw); err == nil {
+		if b.Next != "" {
 			return nil, false
 		}
-		found = cs
-	case "Condition":
-		c, err := chart.DecodeCondition(raw)
-		if err != nil {
-			return nil, false
-		}
-		found = []chart.Condition{c}
-	default:
+		return chart.ActiveFor(b.Resources, patient), true
+	}
+	r, err := fhir.ReadResource(raw)
+	if err != nil || r.Condition == nil {
 		return nil, false
 	}
-	var out []chart.Condition
-	for _, c := range found {
-		if chart.Active(c) && chart.About(c, patient) {
-			out = append(out, c)
-		}
-	}
-	return out, true
+	return chart.ActiveFor(fhir.Resources{r}, patient), true
 }
 
 func newUUID() string {

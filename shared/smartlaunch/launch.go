@@ -38,6 +38,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/handoff-health/handoff/shared/chart"
+	"github.com/handoff-health/handoff/shared/fhir"
 )
 
 // Limits and lifetimes.
@@ -253,8 +254,8 @@ func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.C
 
 	reader := chart.Reader{HTTP: c.httpClient(), AllowLoopbackHTTP: c.AllowLoopbackHTTP, Timeout: c.timeout()}
 	var (
-		pt     chart.Patient
-		conds  []chart.Condition
+		pt     fhir.Patient
+		conds  []fhir.Condition
 		ptErr  error
 		cndErr error
 		wg     sync.WaitGroup
