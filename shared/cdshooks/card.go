@@ -9,11 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/handoff-health/handoff/shared/chart"
 	"github.com/handoff-health/handoff/shared/fhir"
-	"github.com/handoff-health/handoff/shared/topics"
 )
 
 // OpenReferrals tells whether a clinic has an open referral for an EHR
@@ -63,8 +61,7 @@ func (d *Decider) Answer(ctx context.Context, caller Caller, req Request) (Respo
 	if err != nil {
 		return Response{}, err
 	}
-	ts := chart.Topics(conds)
-	if len(ts) == 0 {
+	if len(chart.Topics(conds)) == 0 {
 		return NoCards(), nil
 	}
 	key, err := d.Key(ctx)
@@ -78,24 +75,26 @@ func (d *Decider) Answer(ctx context.Context, caller Caller, req Request) (Respo
 	if open {
 		return NoCards(), nil
 	}
-	return Response{Cards: []Card{CardFor(d.LaunchURL, ts[0])}}, nil
+	return Response{Cards: []Card{CardFor(d.LaunchURL)}}, nil
 }
 
-// CardFor is the one card: info, from handoff, naming the topic in plain words
-// (handoff's vocabulary, never a code or the Condition's text), with the
+// Card texts. The card is shown in the chart, where it stays: it names no
+// topic, condition or code (handoff adds nothing clinical to the chart),
+// only peer support in general.
+const (
+	cardSummary = "Peer support may help: refer to a self-help group, the form filled in from the chart"
+	cardDetail  = "The patient consents on their own phone, before leaving the room. Groups learn only what the patient agrees to share."
+	cardLink    = "Open the referral form"
+)
+
+// CardFor is the one card: info, from handoff, offering peer support in
+// general words (never a topic, a code or a Condition's text), with the
 // SMART link that opens the referral form.
-func CardFor(launchURL, topic string) Card {
-	label := topic
-	if t, ok := topics.Lookup(topic); ok {
-		label = strings.ToLower(t.LabelEN)
-	}
+func CardFor(launchURL string) Card {
 	return Card{
-		UUID:      newUUID(),
-		Summary:   "Refer to a peer support group (" + label + "): the form is filled in from the chart",
-		Detail:    "The patient consents on their own phone, before leaving the room. Groups learn only what the patient agrees to share; never a diagnosis.",
-		Indicator: "info",
-		Source:    Source{Label: "handoff"},
-		Links:     []Link{{Label: "Open the referral form", URL: launchURL, Type: "smart"}},
+		UUID: newUUID(), Summary: cardSummary, Detail: cardDetail, Indicator: "info",
+		Source: Source{Label: "handoff"},
+		Links:  []Link{{Label: cardLink, URL: launchURL, Type: "smart"}},
 	}
 }
 
