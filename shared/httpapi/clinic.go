@@ -270,6 +270,9 @@ func (s *Server) getClinicForm(w http.ResponseWriter, r *http.Request) {
 	key, _ := session.Token()
 	v := pages.ClinicFormView{ClinicPage: p, FormKey: key}
 	v.Notice = ""
+	if f, ok := room.LaunchForm(st); ok {
+		v.Values, v.Notice = f, pages.NoticeClinicFromEHR
+	}
 	s.render(w, r, func(b *bytes.Buffer) error { return pages.RenderClinicForm(b, v) })
 }
 

@@ -22,12 +22,13 @@ const (
 	NoticeClinicTooMany     = "clinic-too-many"   // too many sign-in links asked for
 	NoticeClinicNewQR       = "clinic-new-qr"     // a new QR code is shown
 	NoticeClinicFixFields   = "clinic-fix-fields" // the form has errors
+	NoticeClinicFromEHR     = "clinic-from-ehr"   // the form is filled in from the EHR's chart
 )
 
 var clinicNotices = map[string]bool{
 	NoticeClinicLinkSent: false, NoticeClinicNotAwaiting: false, NoticeClinicSignInSent: false,
 	NoticeClinicSignedOut: false, NoticeClinicRefused: true, NoticeClinicTooMany: true, NoticeClinicNewQR: false,
-	NoticeClinicFixFields: true, NoticeTryAgain: true,
+	NoticeClinicFixFields: true, NoticeTryAgain: true, NoticeClinicFromEHR: false,
 }
 
 // ClinicPage is the part every clinic page view shares.

@@ -18,6 +18,7 @@ import (
 	"github.com/handoff-health/handoff/shared/chart"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/smartlaunch"
 )
 
@@ -208,8 +209,8 @@ func TestLaunchRefusals(t *testing.T) {
 		if e.Code != want {
 			t.Fatalf("code %s (%v), want %s", e.Code, e, want)
 		}
-		if e.Message == "" || e.Status() < 400 || e.Status() >= 500 {
-			t.Errorf("message %q, status %d: want a page message and a 4xx", e.Message, e.Status())
+		if !slices.Contains(pages.LaunchReasons, string(e.Code)) || e.Status() < 400 || e.Status() >= 500 {
+			t.Errorf("code %s, status %d: want a reason the error page explains and a 4xx", e.Code, e.Status())
 		}
 		if strings.Contains(e.Error(), ehrtest.Patient) {
 			t.Errorf("the error %q names the patient", e.Error())
