@@ -93,7 +93,9 @@ func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 		s.launchFail(w, r, err)
 		return
 	}
-	http.SetCookie(w, session.Cookie(httpapi.ClinicCookie, "/clinic", value, exp, s.http.SecureCookies()))
+	secure := s.http.SecureCookies()
+	http.SetCookie(w, session.Cookie(httpapi.ClinicCookie, "/clinic", value, exp, secure))
+	http.SetCookie(w, httpapi.LandingCookie(value, secure))
 	http.Redirect(w, r, "/clinic/new", http.StatusSeeOther)
 }
 
