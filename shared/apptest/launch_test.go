@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -121,7 +122,7 @@ var valueRE = regexp.MustCompile(`id="([a-z_-]+)"[^>]*value="([^"]*)"`)
 func formValues(page string) map[string]string {
 	out := map[string]string{}
 	for _, m := range valueRE.FindAllStringSubmatch(page, -1) {
-		out[m[1]] = m[2]
+		out[m[1]] = html.UnescapeString(m[2])
 	}
 	if m := regexp.MustCompile(`<option value="([a-z-]+)" selected>`).FindStringSubmatch(page); m != nil {
 		out["topic"] = m[1]
@@ -224,4 +225,105 @@ func TestLaunchOverHTTP(t *testing.T) {
 	if open, err := lw.App.Referrals.HasOpenReferral(context.Background(), "lakeside", r.PatientKey); err != nil || open {
 		t.Errorf("after the referral closed, HasOpenReferral = %v, %v", open, err)
 	}
+}
+
+// TestLaunchRefusals: every way a launch is refused is a plain page with a
+// 4xx saying why, never a 5xx, signs no one in, and names nothing of the
+// chart: an iss no clinic registered, a wrong or reused state, a token
+// response without patient, a scope wider than asked, an id_token for
+// another audience or under a key the EHR does not publish, and an EHR
+// that does not answer (gone, or hanging).
+func TestLaunchRefusals(t *testing.T) {
+	type result struct {
+		status int
+		header http.Header
+		body   string
+	}
+	refused := func(t *testing.T, lw *launchWorld, r result, status int, says string) {
+		t.Helper()
+		if r.status != status || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(r.body, says) {
+			t.Errorf("got %d %s, want %d and a page saying %q:\n%.600s", r.status, r.header.Get("Content-Type"), status, says, r.body)
+		}
+		for _, c := range (&http.Response{Header: r.header}).Cookies() {
+			if (c.Name == "handoff_clinic" || c.Name == "handoff_clinic_landing") && c.MaxAge >= 0 {
+				t.Errorf("a refused launch set %s", c.Name)
+			}
+		}
+		for _, leak := range []string{ehrtest.Patient, "Colin", "COLIN", "74048", "F10.20", "66590003"} {
+			if strings.Contains(r.body, leak) || strings.Contains(lw.Logs.String(), leak) {
+				t.Errorf("%q in the page or the log", leak)
+			}
+		}
+	}
+	callback := func(t *testing.T, lw *launchWorld, b *browser, cb *url.URL) result {
+		t.Helper()
+		st, h, body := b.get(cb.String())
+		return result{st, h, body}
+	}
+
+	t.Run("an iss no clinic registered", func(t *testing.T) {
+		t.Parallel()
+		lw := newLaunchWorld(t, ehrtest.Break{})
+		b := newBrowser(t)
+		st, h, body := b.get(lw.origin + "/launch?" + url.Values{"iss": {"https://ehr.elsewhere.example/fhir"}, "launch": {"x"}}.Encode())
+		refused(t, lw, result{st, h, body}, http.StatusBadRequest, "does not know the EHR")
+		st, h, body = b.get(lw.origin + "/launch?launch=x")
+		refused(t, lw, result{st, h, body}, http.StatusBadRequest, "opens from a patient")
+	})
+
+	t.Run("a wrong or reused state", func(t *testing.T) {
+		t.Parallel()
+		lw := newLaunchWorld(t, ehrtest.Break{})
+		b := newBrowser(t)
+		cb := lw.atEHR(t, b)
+		wrong := *cb
+		q := wrong.Query()
+		q.Set("state", q.Get("state")+"x")
+		wrong.RawQuery = q.Encode()
+		refused(t, lw, callback(t, lw, b, &wrong), http.StatusBadRequest, "has expired, was already used")
+		// Another browser, without the launch's cookie, cannot use it.
+		refused(t, lw, callback(t, lw, newBrowser(t), cb), http.StatusBadRequest, "started in another browser")
+		if r := callback(t, lw, b, cb); r.status != http.StatusSeeOther {
+			t.Fatalf("the browser that started it: %d %.300s", r.status, r.body)
+		}
+		refused(t, lw, callback(t, lw, b, cb), http.StatusBadRequest, "was already used")
+	})
+
+	for _, c := range []struct {
+		name   string
+		brk    ehrtest.Break
+		status int
+		says   string
+	}{
+		{"a token response without patient", ehrtest.Break{NoPatient: true}, http.StatusForbidden, "did not say which patient"},
+		{"a scope wider than asked", ehrtest.Break{WiderScope: "patient/Observation.rs"}, http.StatusForbidden, "more access than it asks for"},
+		{"an id_token for another audience", ehrtest.Break{IDTokenAud: "another-app"}, http.StatusForbidden, "could not confirm who you are"},
+		{"an id_token under a key the EHR does not publish", ehrtest.Break{IDTokenKey: true}, http.StatusForbidden, "could not confirm who you are"},
+		{"a token endpoint that never answers", ehrtest.Break{Hang: "token"}, http.StatusFailedDependency, "did not answer in time"},
+		{"a FHIR API that never answers", ehrtest.Break{Hang: "fhir"}, http.StatusFailedDependency, "did not answer in time"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			lw := newLaunchWorld(t, c.brk)
+			lw.EHR.Launch.Timeout = 3 * time.Second // an EHR that never answers: a page within seconds
+			b := newBrowser(t)
+			refused(t, lw, callback(t, lw, b, lw.atEHR(t, b)), c.status, c.says)
+		})
+	}
+
+	t.Run("an EHR that is gone", func(t *testing.T) {
+		t.Parallel()
+		lw := newLaunchWorld(t, ehrtest.Break{})
+		b := newBrowser(t)
+		cb := lw.atEHR(t, b)
+		lw.ehr.Stop() // between its sign-in pages and the callback
+		refused(t, lw, callback(t, lw, b, cb), http.StatusFailedDependency, "did not answer in time")
+	})
+
+	t.Run("an EHR gone before the launch", func(t *testing.T) {
+		t.Parallel()
+		lw := newLaunchWorld(t, ehrtest.Break{Down: true}) // its smart-configuration cannot be read
+		st, h, body := newBrowser(t).get(lw.ehr.LaunchURL(lw.origin+"/launch", ehrtest.Launch))
+		refused(t, lw, result{st, h, body}, http.StatusFailedDependency, "did not answer in time")
+	})
 }
