@@ -159,7 +159,8 @@ func (s *Server) cdsService(w http.ResponseWriter, r *http.Request) {
 	req, err := cdshooks.DecodeRequest(body)
 	var re *cdshooks.RequestError
 	if errors.As(err, &re) {
-		s.http.Fail(w, r, problem.Invalidf([]problem.FieldError{{Field: re.Field, Detail: re.Detail}}, "The CDS Hooks request is not valid."))
+		// 400, as the specification answers a malformed call.
+		s.http.Fail(w, r, problem.Errorf(problem.Malformed, "The CDS Hooks request is not valid: %s %s.", re.Field, re.Detail))
 		return
 	}
 	if err != nil {
