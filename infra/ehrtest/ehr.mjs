@@ -55,10 +55,9 @@ const byClient = new Map();
 function chartsOf(spec) {
   const charts = new Map();
   for (const [id, chart] of Object.entries(spec || {})) {
-    const patient = readJSON(chart.patient);
+    const patient = chart.patient_resource ? structuredClone(chart.patient_resource) : readJSON(chart.patient);
     patient.id = id;
-    const conditions = (chart.conditions || []).map((name) => {
-      const c = readJSON(name);
+    const conditions = (chart.conditions || []).map(readJSON).concat(chart.condition_resources || []).map((c) => {
       c.subject = { reference: `Patient/${id}` };
       return c;
     });

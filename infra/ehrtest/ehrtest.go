@@ -58,10 +58,15 @@ const (
 )
 
 // Chart is what the EHR holds on one patient: a Patient fixture (served under
-// the patient id the chart is filed under) and Condition fixtures.
+// the patient id the chart is filed under) and Condition fixtures, or
+// resources of the test's own (a test planting markers).
 type Chart struct {
-	Patient    string   `json:"patient"`
-	Conditions []string `json:"conditions"`
+	Patient    string   `json:"patient,omitempty"`
+	Conditions []string `json:"conditions,omitempty"`
+	// PatientResource, when set, is the Patient instead of the fixture;
+	// ConditionResources are Conditions besides the fixtures'.
+	PatientResource    map[string]any   `json:"patient_resource,omitempty"`
+	ConditionResources []map[string]any `json:"condition_resources,omitempty"`
 }
 
 // Break names the parts of the EHR a test breaks.
