@@ -2,6 +2,7 @@ package apptest_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -17,27 +18,81 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	jsonschema "github.com/pb33f/jsonschema/v6"
 
 	"github.com/handoff-health/handoff/infra/ehrtest"
+	"github.com/handoff-health/handoff/shared/cdshooks"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
 // hookWorld is a launch world whose clinic also registered its EHR's keys
-// as its FHIR client: the keys that sign the EHR's CDS Hooks JWTs.
+// as its FHIR client: the keys that sign the EHR's CDS Hooks JWTs. Every
+// call it makes is checked against the CDS Hooks specification's shapes
+// (the request before it is sent, the answer after).
 type hookWorld struct {
 	*launchWorld
 	keys    *ehr
 	service string // the service's URL: the JWTs' aud
+	spec    hookSchemas
 }
 
 func newHookWorld(t *testing.T) *hookWorld {
 	t.Helper()
-	hw := &hookWorld{launchWorld: newLaunchWorld(t, ehrtest.Break{}), keys: newEHR(t)}
+	hw := &hookWorld{launchWorld: newLaunchWorld(t, ehrtest.Break{}), keys: newEHR(t), spec: loadHookSchemas(t)}
 	if st, b := hw.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/fhir-client", map[string]any{"jwks": json.RawMessage(hw.keys.jwks())}); st != http.StatusOK {
 		t.Fatalf("register the EHR's keys: %d %s", st, b)
 	}
 	hw.service = hw.Server.URL + "/cds-services/handoff-peer-support"
 	return hw
+}
+
+// specFile reads one of the CDS Hooks 2.0.1 specification's examples or
+// the schemas transcribed from its tables, kept with shared/cdshooks
+// (testdata/spec; sources and licences in its SOURCES.md).
+func specFile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "shared", "cdshooks", "testdata", "spec", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// hookSchemas are the specification's shapes of a discovery document, a
+// service request and a service response.
+type hookSchemas struct{ discovery, request, response *jsonschema.Schema }
+
+func loadHookSchemas(t testing.TB) hookSchemas {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	compile := func(name string) *jsonschema.Schema {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(specFile(t, name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.AddResource(name, doc); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Compile(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return s
+	}
+	return hookSchemas{compile("discovery.schema.json"), compile("request.schema.json"), compile("response.schema.json")}
+}
+
+// conforms fails the test when doc does not have the schema's shape.
+func conforms(t testing.TB, s *jsonschema.Schema, what string, doc []byte) {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err == nil {
+		err = s.Validate(v)
+	}
+	if err != nil {
+		t.Errorf("%s does not have the specification's shape: %v\n%.400s", what, err, doc)
+	}
 }
 
 // fixture is one of the test EHR's FHIR fixtures, about patient.
@@ -66,28 +121,64 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// patientView is a patient-view call as the CDS Hooks 2.0 specification's
-// example builds it, with the prefetch handoff's discovery asks for (the
-// Patient, and the active Conditions as a searchset Bundle of the named
-// fixtures); no prefetch when conditions is nil.
-func (hw *hookWorld) patientView(t testing.TB, patient string, conditions []string) []byte {
+// hookCall is what one CDS Hooks call says.
+type hookCall struct {
+	hook       string   // patient-view when empty, or order-select
+	patient    string   // context.patientId
+	conditions []string // the fixtures prefetched as the active Conditions' searchset; nil: no prefetch
+	token      string   // an access token of the EHR's, sent as fhirAuthorization; "": none
+}
+
+// request builds a call as the specification's example does: its
+// request-patient-view.json, with a new hookInstance, the test EHR as
+// fhirServer, the hook's context (patient-view's from the example,
+// order-select's from the hook library's R4 example), the patient, and
+// the prefetch handoff's discovery asks for — the Patient and the active
+// Conditions as a searchset Bundle — or none.
+func (hw *hookWorld) request(t testing.TB, c hookCall) []byte {
 	t.Helper()
-	req := map[string]any{
-		"hookInstance": newUUID(), "fhirServer": hw.ehr.FHIR, "hook": "patient-view",
-		"context": map[string]any{"userId": "Practitioner/dr-rivera", "patientId": patient},
+	var req map[string]any
+	if err := json.Unmarshal(specFile(t, "request-patient-view.json"), &req); err != nil {
+		t.Fatal(err)
 	}
-	if conditions != nil {
+	req["hookInstance"], req["fhirServer"] = newUUID(), hw.ehr.FHIR
+	ctx := req["context"].(map[string]any)
+	if c.hook == cdshooks.HookOrderSelect {
+		req["hook"] = c.hook
+		if err := json.Unmarshal(specFile(t, "context-order-select-r4.json"), &ctx); err != nil {
+			t.Fatal(err)
+		}
+		req["context"] = ctx
+	}
+	ctx["userId"], ctx["patientId"] = "Practitioner/dr-rivera", c.patient
+	delete(req, "prefetch")
+	if c.conditions != nil {
 		entries := []any{}
-		for _, n := range conditions {
-			entries = append(entries, map[string]any{"fullUrl": hw.ehr.FHIR + "/Condition/" + n, "resource": fixture(t, n, patient)})
+		for _, n := range c.conditions {
+			entries = append(entries, map[string]any{"fullUrl": hw.ehr.FHIR + "/Condition/" + n, "resource": fixture(t, n, c.patient)})
 		}
 		req["prefetch"] = map[string]any{
-			"patient":    fixture(t, ehrtest.PatientColin, patient),
-			"conditions": map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": entries},
+			cdshooks.PrefetchPatient:    fixture(t, ehrtest.PatientColin, c.patient),
+			cdshooks.PrefetchConditions: map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": entries},
 		}
 	}
-	b, _ := json.Marshal(req)
+	delete(req, "fhirAuthorization")
+	if c.token != "" {
+		req["fhirAuthorization"] = map[string]any{"access_token": c.token, "token_type": "Bearer", "expires_in": 300,
+			"scope": "patient/Patient.r patient/Condition.rs", "subject": "handoff", "patient": c.patient}
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conforms(t, hw.spec.request, "the test's "+cmp.Or(c.hook, cdshooks.HookPatientView)+" request", b)
 	return b
+}
+
+// patientView is a patient-view call with the named Conditions prefetched.
+func (hw *hookWorld) patientView(t testing.TB, patient string, conditions []string) []byte {
+	t.Helper()
+	return hw.request(t, hookCall{patient: patient, conditions: conditions})
 }
 
 // jwt is the EHR's JWT for a call: iss = sub = the clinic's client id, aud
@@ -102,14 +193,20 @@ func (hw *hookWorld) jwt(t testing.TB, kid string, change func(*jwt.Claims)) str
 	return hw.keys.assertion(t.(*testing.T), jose.RS384, kid, c, nil)
 }
 
-// call posts a CDS Hooks request with a bearer JWT.
+// call posts a CDS Hooks request with a bearer JWT. A 200's body must have
+// the specification's response shape, a refusal's be problem+json.
 func (hw *hookWorld) call(t testing.TB, token string, body []byte) (int, map[string]any) {
 	t.Helper()
 	h := http.Header{"Content-Type": {"application/json"}}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	st, _, b := hw.Do(http.MethodPost, "/cds-services/handoff-peer-support", body, h)
+	st, rh, b := hw.Do(http.MethodPost, "/cds-services/handoff-peer-support", body, h)
+	if st == http.StatusOK {
+		conforms(t, hw.spec.response, "the service's answer", b)
+	} else if ct := rh.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Errorf("a %d is %s, want problem+json: %s", st, ct, b)
+	}
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	return st, out
@@ -128,13 +225,17 @@ func cards(t testing.TB, out map[string]any) []map[string]any {
 	return cs
 }
 
-// TestCDSHooksOverHTTP: the CDS service through its routes. Discovery lists
-// the service with its prefetch; a chart with an active alcohol use
-// disorder and no open referral gets one card whose SMART link launches
-// handoff (followed here to the filled form); once the patient has an open
-// referral (made from that launch), no card; a chart whose Conditions map
-// to no topic, no card; without a prefetch the Conditions are read with
-// the hook's fhirAuthorization; and every bad JWT is a 401.
+// TestCDSHooksOverHTTP: the CDS service through its routes, every request
+// built as the specification's example is and every answer checked
+// against its response shape. Discovery lists the service for both hooks
+// with its prefetch; a chart with an active alcohol use disorder and no
+// open referral gets one card (patient-view and order-select alike) whose
+// SMART link launches handoff (followed here to the filled form); the
+// prefetch is used when given (the EHR's FHIR API hangs meanwhile, and
+// the card comes all the same), and without one the Conditions are read
+// with the hook's fhirAuthorization; once the patient has an open referral
+// (made from that launch), no card; a chart whose Conditions map to no
+// topic, no card; every bad JWT is a 401, and every bad request a 4xx.
 func TestCDSHooksOverHTTP(t *testing.T) {
 	hw := newHookWorld(t)
 	all := []string{ehrtest.AlcoholUse, ehrtest.FoodInsecurity, ehrtest.Asthma, ehrtest.DepressionResolve}
@@ -150,6 +251,7 @@ func TestCDSHooksOverHTTP(t *testing.T) {
 		d.Services[0].Prefetch["patient"] != "Patient/{{context.patientId}}" || d.Services[0].Prefetch["conditions"] == "" {
 		t.Fatalf("discovery: %d %s", st, disc)
 	}
+	conforms(t, hw.spec.discovery, "the discovery document", disc)
 
 	st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.patientView(t, ehrtest.Patient, all))
 	cs := cards(t, out)
@@ -172,19 +274,39 @@ func TestCDSHooksOverHTTP(t *testing.T) {
 		}
 	}
 
+	// order-select, as the hook library's example sends it: the same card.
+	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{hook: cdshooks.HookOrderSelect, patient: ehrtest.Patient, conditions: all})); st != http.StatusOK || len(cards(t, out)) != 1 {
+		t.Errorf("order-select: %d %v, want one card", st, out)
+	}
+
 	// Not prefetched: the Conditions are read from the EHR with the hook's
-	// fhirAuthorization (a token of the EHR's).
+	// fhirAuthorization (a token of the EHR's, which its FHIR API checks).
 	token, err := hw.ehr.AccessToken(context.Background(), ehrtest.Launch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var req map[string]any
-	_ = json.Unmarshal(hw.patientView(t, ehrtest.Patient, nil), &req)
-	req["fhirAuthorization"] = map[string]any{"access_token": token, "token_type": "Bearer", "expires_in": 300,
-		"scope": "patient/Patient.r patient/Condition.rs", "subject": "handoff", "patient": ehrtest.Patient}
-	body, _ := json.Marshal(req)
-	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), body); st != http.StatusOK || len(cards(t, out)) != 1 {
+	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{patient: ehrtest.Patient, token: token})); st != http.StatusOK || len(cards(t, out)) != 1 {
 		t.Errorf("read with fhirAuthorization: %d %v, want one card", st, out)
+	}
+	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{patient: ehrtest.Patient, token: token + "x"})); st != http.StatusPreconditionFailed {
+		t.Errorf("a fhirAuthorization the EHR refuses: %d %v, want 412", st, out)
+	}
+	// Prefetched: used, not read again. With the EHR's FHIR API hanging, a
+	// call that has both a prefetch and a fhirAuthorization is answered at
+	// once from the prefetch; one with only the token waits for the read
+	// and is a 412.
+	if err := hw.ehr.SetBreak(ehrtest.Break{Hang: "fhir"}); err != nil {
+		t.Fatal(err)
+	}
+	hw.EHR.Decider.Reader.Timeout = 2 * time.Second
+	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{patient: ehrtest.Patient, conditions: all, token: token})); st != http.StatusOK || len(cards(t, out)) != 1 {
+		t.Errorf("prefetched, the EHR's FHIR API hanging: %d %v, want one card", st, out)
+	}
+	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{patient: ehrtest.Patient, token: token})); st != http.StatusPreconditionFailed {
+		t.Errorf("not prefetched, the EHR's FHIR API hanging: %d %v, want 412", st, out)
+	}
+	if err := hw.ehr.SetBreak(ehrtest.Break{}); err != nil {
+		t.Fatal(err)
 	}
 
 	// The smart link launches: the EHR opens it with iss and launch, and the
