@@ -43,8 +43,8 @@ func TestLaunchKeepsNoPHI(t *testing.T) {
 	condition := func(system, code, display, text, note string) map[string]any {
 		return map[string]any{"resourceType": "Condition", "id": "c-" + strings.ToLower(text[:6]),
 			"clinicalStatus": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}}},
-			"code": map[string]any{"coding": []any{map[string]any{"system": system, "code": code, "display": display}}, "text": text},
-			"note": []any{map[string]any{"text": note}}}
+			"code":           map[string]any{"coding": []any{map[string]any{"system": system, "code": code, "display": display}}, "text": text},
+			"note":           []any{map[string]any{"text": note}}}
 	}
 	conds := []map[string]any{
 		condition("http://hl7.org/fhir/sid/icd-10-cm", "F10.239", "Alcoholplanteddisplay", "Condplantedtext", "Noteplantedsecret"),
