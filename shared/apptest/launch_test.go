@@ -31,7 +31,7 @@ type launchWorld struct {
 	redirect string
 }
 
-func newLaunchWorld(t *testing.T, brk ehrtest.Break) *launchWorld {
+func newLaunchWorld(t testing.TB, brk ehrtest.Break) *launchWorld {
 	t.Helper()
 	w := newWorld(t, "")
 	lw := &launchWorld{world: w, origin: w.Room.Origin, redirect: w.Room.Origin + smartlaunch.CallbackPath}
