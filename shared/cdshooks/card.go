@@ -20,6 +20,16 @@ type OpenReferrals interface {
 	HasOpenReferral(ctx context.Context, clinicID, patientKey string) (bool, error)
 }
 
+// OpenReferralsFunc is OpenReferrals as a function (a store's method
+// value: a store behind the interface would keep all its methods in the
+// binary).
+type OpenReferralsFunc func(ctx context.Context, clinicID, patientKey string) (bool, error)
+
+// HasOpenReferral calls f.
+func (f OpenReferralsFunc) HasOpenReferral(ctx context.Context, clinicID, patientKey string) (bool, error) {
+	return f(ctx, clinicID, patientKey)
+}
+
 // PatientKey is the keyed hash by which handoff knows an EHR's patient
 // without keeping the EHR's id: HMAC-SHA-256 under key of the clinic id and
 // the patient id, hex. The SMART launch and the CDS service compute the same

@@ -75,15 +75,16 @@ func New(a *app.App, log *slog.Logger) *Server {
 		Access: tokens, Log: log,
 		Token: &smart.TokenEndpoint{URL: a.Config.PublicURL + "/oauth/token", Registry: reg, Tokens: tokens, Log: log},
 		Launch: &smartlaunch.Client{
-			PublicURL: pagesURL, States: a.Referrals, Key: a.LinkKey, HTTP: toEHR,
+			PublicURL: pagesURL, States: smartlaunch.StateFuncs{Put: a.Referrals.PutLaunchState, Take: a.Referrals.TakeLaunchState},
+			Key: a.LinkKey, HTTP: toEHR,
 			AllowLoopbackHTTP: loopback, Timeout: ehrTimeout, Now: a.Clock,
 		},
 		Room: room.New(a, nil, nil),
 		Hooks: &cdshooks.Verifier{
-			ServiceURL: cdshooks.ServiceURL(a.Config.PublicURL), Keys: hookKeys{reg}, JTIs: a.Referrals, Now: a.Clock,
+			ServiceURL: cdshooks.ServiceURL(a.Config.PublicURL), Keys: hookKeys{reg}, JTIs: cdshooks.JTIFunc(a.Referrals.SeenHookJTI), Now: a.Clock,
 		},
 		Decider: &cdshooks.Decider{
-			LaunchURL: pagesURL + LaunchPath, Key: a.LinkKey, Referrals: a.Referrals,
+			LaunchURL: pagesURL + LaunchPath, Key: a.LinkKey, Referrals: cdshooks.OpenReferralsFunc(a.Referrals.HasOpenReferral),
 			Reader: chart.Reader{HTTP: toEHR, AllowLoopbackHTTP: loopback, Timeout: ehrTimeout},
 		},
 		http: &httpapi.Server{App: a, Log: log},

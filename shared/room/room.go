@@ -82,7 +82,7 @@ func New(a *app.App, keys Passkeys, drawQR func(text, label string) (string, err
 	staff := newStaff(a)
 	r := &Room{
 		App: a, Staff: staff, Passkeys: keys, DrawQR: drawQR, Origin: Origin(a.Config.PublicURL),
-		Sessions: &session.Manager{Store: staff, LinkKey: a.LinkKey, Now: a.Clock},
+		Sessions: &session.Manager{Store: session.StoreOf(staff), LinkKey: a.LinkKey, Now: a.Clock},
 	}
 	r.Sessions.EHRBind = r.ehrBind
 	return r

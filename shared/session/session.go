@@ -44,6 +44,39 @@ type Store interface {
 	ForgetLaunch(ctx context.Context, hash string) error
 }
 
+// StoreFuncs is a Store made of a store's method values: a store behind
+// the interface itself would keep every one of its methods, and of the
+// DynamoDB client it holds, in each binary that links sessions.
+type StoreFuncs struct {
+	Put    func(ctx context.Context, hash string, v dynamo.Session) error
+	Get    func(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error)
+	End    func(ctx context.Context, staffID, hash string) error
+	Forget func(ctx context.Context, hash string) error
+}
+
+// StoreOf is s as a Store of its method values.
+func StoreOf(s *dynamo.Staff) StoreFuncs {
+	return StoreFuncs{Put: s.PutSession, Get: s.Session, End: s.EndSession, Forget: s.ForgetLaunch}
+}
+
+// PutSession calls f.Put.
+func (f StoreFuncs) PutSession(ctx context.Context, hash string, v dynamo.Session) error {
+	return f.Put(ctx, hash, v)
+}
+
+// Session calls f.Get.
+func (f StoreFuncs) Session(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error) {
+	return f.Get(ctx, staffID, hash)
+}
+
+// EndSession calls f.End.
+func (f StoreFuncs) EndSession(ctx context.Context, staffID, hash string) error {
+	return f.End(ctx, staffID, hash)
+}
+
+// ForgetLaunch calls f.Forget.
+func (f StoreFuncs) ForgetLaunch(ctx context.Context, hash string) error { return f.Forget(ctx, hash) }
+
 // Manager starts, checks and ends sessions.
 type Manager struct {
 	Store Store

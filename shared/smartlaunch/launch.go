@@ -64,6 +64,24 @@ type States interface {
 	TakeLaunchState(ctx context.Context, stateHash string, now time.Time) ([]byte, error)
 }
 
+// StateFuncs is States made of two functions (a store's method values):
+// a store behind the interface itself would keep every method of it, and
+// of the client it holds, in the binary.
+type StateFuncs struct {
+	Put  func(ctx context.Context, stateHash string, record []byte, exp time.Time) error
+	Take func(ctx context.Context, stateHash string, now time.Time) ([]byte, error)
+}
+
+// PutLaunchState calls f.Put.
+func (f StateFuncs) PutLaunchState(ctx context.Context, stateHash string, record []byte, exp time.Time) error {
+	return f.Put(ctx, stateHash, record, exp)
+}
+
+// TakeLaunchState calls f.Take.
+func (f StateFuncs) TakeLaunchState(ctx context.Context, stateHash string, now time.Time) ([]byte, error) {
+	return f.Take(ctx, stateHash, now)
+}
+
 // Client runs EHR launches. Build it once; it is safe for concurrent use and
 // keeps the EHRs' configurations (5 minutes) and key sets (until they rotate).
 type Client struct {
