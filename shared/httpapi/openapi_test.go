@@ -224,8 +224,8 @@ func (c *contract) route(t *testing.T, h *apptest.Harness, x exchange) string {
 
 // TestOpenAPIDocument: the document is valid OpenAPI 3.1, and it describes
 // exactly the API routes the SAM template deploys (the pages — /c/, /g/, the
-// operator's /admin — are HTML, not API, and /fhir is described by its
-// CapabilityStatement).
+// operator's /admin, the clinic's /clinic, the SMART launch's /launch — are
+// HTML, not API, and /fhir is described by its CapabilityStatement).
 func TestOpenAPIDocument(t *testing.T) {
 	c := loadContract(t)
 	if got := c.doc.GetVersion(); got != "3.1.0" {
@@ -282,7 +282,8 @@ func templateRoutes(t *testing.T) map[string]bool {
 			p := e.Properties.Path
 			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/l/") || strings.HasPrefix(p, "/assets/") ||
 				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") ||
-				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") {
+				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") ||
+				p == "/launch" || strings.HasPrefix(p, "/launch/") {
 				continue
 			}
 			out[strings.ToUpper(e.Properties.Method)+" "+p] = true
@@ -775,6 +776,76 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 200, request: conforms})
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 401, request: conforms})
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("password", assertion), status: 400, request: inexpressible})
+	})
+
+	t.Run("inside the EHR", func(t *testing.T) {
+		app := mustJSON(t, map[string]string{"iss": "https://fhir.ehr.example/r4", "client_id": "handoff-at-ehr"})
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/smart-app", header: adminJSON(admin), body: app, status: 200, request: conforms})
+		for _, x := range []exchange{
+			{body: app, status: 401, request: violates},
+			{path: "/v1/admin/clinics/nobody/smart-app", header: adminJSON(admin), body: app, status: 404, request: conforms},
+			{path: "/v1/admin/clinics/elsewhere/smart-app", header: adminJSON(admin), body: app, status: 409, request: conforms},
+			{header: adminJSON(admin), body: []byte(`{"iss": "http://fhir.ehr.example/r4", "client_id": "x"}`), status: 422, request: inexpressible},
+			{header: adminJSON(admin), body: []byte(`{"iss":`), status: 400, request: violates},
+		} {
+			x.method = "PUT"
+			if x.path == "" {
+				x.path = "/v1/admin/clinics/lakeside/smart-app"
+			}
+			c.do(t, h, x)
+		}
+		c.do(t, h, exchange{method: "GET", path: "/cds-services", status: 200, request: conforms})
+
+		// The EHR's key, registered as the clinic's FHIR client, signs its
+		// CDS Hooks JWTs.
+		key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks := mustJSON(t, map[string]any{"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "cds-1"}}}})
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/fhir-client", header: adminJSON(admin), body: jwks, status: 200, request: conforms})
+		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "cds-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		service := "/cds-services/handoff-peer-support"
+		n := 0
+		bearer := func(aud string) http.Header {
+			n++
+			tok, err := jwt.Signed(sig).Claims(jwt.Claims{Issuer: "lakeside", Subject: "lakeside", ID: fmt.Sprintf("cds-%d", n),
+				Audience: jwt.Audience{aud}, IssuedAt: jwt.NewNumericDate(h.Now()), Expiry: jwt.NewNumericDate(h.Now().Add(time.Minute))}).Serialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
+		}
+		call := func(prefetch bool) []byte {
+			req := map[string]any{"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+				"fhirServer": "https://fhir.ehr.example/r4", "context": map[string]any{"userId": "Practitioner/1", "patientId": "p1"}}
+			if prefetch {
+				req["prefetch"] = map[string]any{"conditions": map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": []any{
+					map[string]any{"resource": map[string]any{"resourceType": "Condition", "id": "c1", "subject": map[string]any{"reference": "Patient/p1"},
+						"clinicalStatus": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}}},
+						"code":           map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}}},
+				}}}
+			}
+			return mustJSON(t, req)
+		}
+		aud := h.Server.URL + service
+		_, b := c.do(t, h, exchange{method: "POST", path: service, header: bearer(aud), body: call(true), status: 200, request: conforms})
+		if !strings.Contains(string(b), `"type":"smart"`) {
+			t.Errorf("an active alcohol use disorder got no card: %s", b)
+		}
+		for _, x := range []exchange{
+			{header: http.Header{"Content-Type": {"application/json"}}, body: call(true), status: 401, request: violates},
+			{header: bearer(h.Server.URL + "/oauth/token"), body: call(true), status: 401, request: inexpressible},
+			{header: bearer(aud), body: []byte(`{"hook": "patient-view"}`), status: 400, request: violates},
+			{header: bearer(aud), body: call(false), status: 412, request: inexpressible},
+			{header: func() http.Header { hd := bearer(aud); hd.Set("Content-Type", "text/plain"); return hd }(), body: call(true), status: 415, request: violates},
+		} {
+			x.method, x.path = "POST", service
+			c.do(t, h, x)
+		}
 	})
 
 	t.Run("not in the API", func(t *testing.T) {
