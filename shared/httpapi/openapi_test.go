@@ -1155,6 +1155,34 @@ type stepCost struct {
 	elapsed      time.Duration
 }
 
+// atVolume prices one referral's measured figures at volume as
+// docs/COST.md does (list prices; warm functions, so KMS is the cached
+// data keys' share and no cold start is billed): SES, DynamoDB units and
+// index writes, API Gateway requests (with two stylesheet fetches), Lambda
+// requests and modelled duration at 256 MB, log bytes with the platform's
+// and API Gateway's lines, and storing stored bytes for 3.2 months.
+func atVolume(c stepCost, stored int) float64 {
+	single, transact := 0, 0
+	for op, n := range c.calls {
+		if strings.HasPrefix(op, "Transact") {
+			transact += n
+		} else {
+			single += n
+		}
+	}
+	requests := c.requests + 2
+	invocations := c.requests + c.events
+	ms := 5*single + 15*transact + 60*c.emails + 150*c.webhooks + 3*invocations
+	logBytes := c.logBytes + 600*invocations + 400*requests
+	return float64(c.emails)*0.0001 +
+		(c.wru+float64(c.gsi))*0.625e-6 + c.rru*0.125e-6 +
+		0.00001 + // KMS: the warm containers' data keys, shared by many referrals
+		float64(requests)*1e-6 + float64(invocations+2)*0.2e-6 +
+		float64(ms)/1000*0.25*0.0000133334 +
+		float64(logBytes)*0.5e-9 +
+		float64(stored)*3.2*0.45e-9
+}
+
 func (s stepCost) totalCalls() int {
 	n := 0
 	for _, v := range s.calls {
@@ -1515,6 +1543,15 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 	t.Log(b2.String())
 	if m.approx {
 		t.Log("some reads used a projection, filter, scan or batch: their read units are approximate")
+	}
+
+	// The referral's price at volume, by docs/COST.md's model, from what
+	// this flow measured: its aim is at most $0.0005, and the webhook
+	// clinic's plain referral is held to it.
+	price := atVolume(total, family["the referral's"][1]+family["ledger"][1])
+	t.Logf("at volume, by docs/COST.md's model: $%.6f per referral (texts not included: %d)", price, len(h.Texts()))
+	if webhooks && !texted && variant == "" && price > 0.0005 {
+		t.Errorf("the webhook clinic's referral costs $%.6f at volume, over the $0.0005 aim", price)
 	}
 
 	// The flow's own facts, then budgets (about twice the measured figures).
