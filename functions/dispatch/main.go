@@ -13,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
@@ -33,6 +34,7 @@ func main() {
 		room.Register(a) // the clinic pages' emails
 		// The EHR's effects: Subscription heartbeats and notifications.
 		(&ehr.Service{App: a}).Register()
+		meeting.Register(a) // the first contact's and first meeting's effects
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

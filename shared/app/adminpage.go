@@ -39,7 +39,7 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 	rep := summarize(OutcomeQuery{From: from, To: today}, items)
 	v := pages.AdminView{SignedIn: true, From: rep.From, To: rep.To}
 	for _, s := range FunnelStages {
-		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: rep.Funnel[s]})
+		v.Funnel = append(v.Funnel, pages.AdminCount{Label: strings.ToUpper(s[:1]) + s[1:], N: deref(rep.Funnel[s])})
 	}
 	weeks := make([]pages.AdminWeek, adminWeeks)
 	for i := range weeks {
@@ -63,10 +63,7 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 		add(hist, it.Counters)
 	}
 	v.Weeks = weeks
-	for _, b := range hourBuckets {
-		v.Connect = append(v.Connect, pages.AdminCount{Label: hoursLabel(b), N: hist["tx_le_"+strconv.Itoa(b)]})
-	}
-	v.Connect = append(v.Connect, pages.AdminCount{Label: "Longer", N: hist["tx_gt"]})
+	v.Connect, v.FirstContact, v.FirstMeeting = histogramOf(hist, "tx"), histogramOf(hist, "fc"), histogramOf(hist, "tm")
 	for _, g := range rep.Groups {
 		row := pages.AdminGroup{ID: g.GroupID, MedianResponse: "—", ResponseRate: "—"}
 		row.Notified, row.Accepted, row.Declined, row.TimedOut = deref(g.Notified), deref(g.Accepted), deref(g.Declined), deref(g.TimedOut)
@@ -80,6 +77,15 @@ func (a *App) AdminDashboard(ctx context.Context) (pages.AdminView, error) {
 	}
 	slices.SortStableFunc(v.Groups, func(x, y pages.AdminGroup) int { return int(y.Notified - x.Notified) })
 	return v, nil
+}
+
+// histogramOf is a duration histogram's bars, one per bucket.
+func histogramOf(hist map[string]int64, prefix string) []pages.AdminCount {
+	var out []pages.AdminCount
+	for _, b := range hourBuckets {
+		out = append(out, pages.AdminCount{Label: hoursLabel(b), N: hist[prefix+"_le_"+strconv.Itoa(b)]})
+	}
+	return append(out, pages.AdminCount{Label: "Longer", N: hist[prefix+"_gt"]})
 }
 
 func deref(n *int64) int64 {

@@ -128,6 +128,8 @@ func NewID(now time.Time) string {
 // bits, HMAC-SHA256 under the link key, base64url (43 characters). Kind
 // "text" is the consent page's token for texts: 128 bits (22 characters), so
 // that a text with its link fits one SMS segment; it opens the same page.
+// Kind "group-text" is the group page's token for texts, as short. Kind
+// "office" is a route's link for the group's service office.
 // Only a token's SHA-256 is stored; the dispatcher derives the token again
 // when it writes the message, so the token itself is never written anywhere
 // but into that message.
@@ -139,7 +141,7 @@ func (a *App) LinkToken(ctx context.Context, kind, referralID string, seq int) (
 	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "%s|%s|%d", kind, referralID, seq)
 	sum := m.Sum(nil)
-	if kind == "text" {
+	if kind == "text" || kind == "group-text" {
 		sum = sum[:16]
 	}
 	token = base64.RawURLEncoding.EncodeToString(sum)

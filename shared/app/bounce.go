@@ -23,7 +23,7 @@ type Bounce struct {
 // patient's answer, the link goes by text when it can, else the referral
 // becomes unreachable (closed); see channelFailed.
 func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
-	ev, _, err := a.Referrals.Event(ctx, b.ReferralID, b.EventID)
+	ev, pending, err := a.Referrals.Event(ctx, b.ReferralID, b.EventID)
 	if problem.Is(err, problem.NotFound) {
 		a.Log.WarnContext(ctx, "bounce for an unknown event", "referral", b.ReferralID, "event", b.EventID)
 		return nil
@@ -59,7 +59,7 @@ func (a *App) RecordBounce(ctx context.Context, b Bounce) error {
 		if b.Kind == "complaint" {
 			why = "the patient marked an email as spam"
 		}
-		return a.channelFailed(ctx, ev, ChannelEmail, why, b.Kind == "bounce", nil)
+		return a.channelFailed(ctx, ev, ChannelEmail, why, b.Kind == "bounce", true, linkDone(ev, pending))
 	}
 	return nil
 }

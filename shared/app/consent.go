@@ -25,7 +25,7 @@ var errLinkGone = problem.Errorf(problem.Gone, "this link has expired")
 
 // linkRecord resolves a page token to its record. Errors: problem.NotFound for
 // an unknown token (or one of another kind), problem.Gone for an expired one.
-func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token, *dynamo.Record, error) {
+func (a *App) linkRecord(ctx context.Context, token string, kinds ...string) (dynamo.Token, *dynamo.Record, error) {
 	if !ValidToken(token) {
 		return dynamo.Token{}, nil, errLinkNotFound
 	}
@@ -33,7 +33,7 @@ func (a *App) linkRecord(ctx context.Context, token, kind string) (dynamo.Token,
 	if err != nil {
 		return t, nil, err
 	}
-	if t.Kind != kind {
+	if !slices.Contains(kinds, t.Kind) {
 		return t, nil, errLinkNotFound
 	}
 	rec, err := a.Referrals.Load(ctx, t.ReferralID)
@@ -58,16 +58,18 @@ func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (page
 }
 
 // markViewed records the patient's first opening of the consent page while
-// the referral awaits their answer: the time on the referral and a
-// consent-viewed event, which the funnel counts. Nothing the patient sees
-// changes; a failure is logged and the page is served anyway.
+// the referral awaits their answer: the time on the referral, and the
+// funnel's count of it in the same write. Nothing the patient sees changes;
+// a failure is logged and the page is served anyway.
 func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	if r.Status != referral.AwaitingConsent || !r.ViewedAt.IsZero() {
 		return
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	t := a.newTally()
+	t.referral(&v, map[string]int64{"viewed": 1})
+	err := a.apply(ctx, dynamo.Change{Referral: &v}, t)
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}
@@ -119,7 +121,7 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 		tz := patientZone(r)
 		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
 	}
-	return v, nil
+	return v, a.consentPlanView(ctx, token, rec, &v)
 }
 
 // channelWords names the contact channel that would be shared, masked.
@@ -254,9 +256,15 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		}
 		a.Log.InfoContext(ctx, "consent declined", "referral", r.ID)
 		return pages.NoticeDeclined, nil
+	case pages.ActionAttended, pages.ActionMissed:
+		if ok, err := a.answerAttendance(ctx, rec, f.Action, "the patient"); !ok || err != nil {
+			return "", err
+		}
+		a.Log.InfoContext(ctx, "first meeting answered", "referral", r.ID, "answer", f.Action)
+		return f.Action, nil // NoticeAttended, NoticeMissed
 	case pages.ActionRevoke:
-		if r.Consent == nil || !referral.CanMove(r.Status, referral.Revoked) {
-			return noticeFor(r.Status), nil
+		if r.Consent == nil || !r.CanMove(referral.Revoked) {
+			return revokeRefused(r), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
 		r.Consent.RevokedAt = now
@@ -270,6 +278,19 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return pages.NoticeRevoked, nil
 	}
 	return "", problem.Errorf(problem.Invalid, "unknown action")
+}
+
+// revokeRefused is what a revoke that cannot stop anything says, changing
+// nothing: sharing stopped already, nothing was ever agreed to share (the
+// patient has not answered, or said no), or the referral closed.
+func revokeRefused(r *referral.Referral) string {
+	switch {
+	case r.Status == referral.Revoked:
+		return pages.NoticeRevoked
+	case r.Consent == nil || !r.Consent.DeclinedAt.IsZero():
+		return pages.NoticeNothingToStop
+	}
+	return pages.NoticeSharingOver
 }
 
 // noticeFor is the notice for a repeated answer: the state as it stands.

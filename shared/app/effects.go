@@ -80,10 +80,6 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onConsentReminder(ctx, ev)
 	case referral.VolunteerNamed:
 		return a.onVolunteerNamed(ctx, ev)
-	case referral.ConsentViewed:
-		return a.onConsentViewed(ctx, ev)
-	case referral.RouteAnswered:
-		return a.onRouteAnswered(ctx, ev)
 	case referral.ConsentGiven:
 		return a.onConsentGiven(ctx, ev)
 	case referral.ReceiptRequested:
@@ -102,8 +98,11 @@ func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
 		return a.onListingCheck(ctx, ev)
 	case referral.ListingHandover:
 		return a.onListingHandover(ctx, ev)
-	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt:
-		// Timeline-only events.
+	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted,
+		referral.RouteAnswered, "consent-viewed":
+		// Timeline-only events, and the types a version before wrote
+		// pending that are now written done (route-answered) or no more
+		// (consent-viewed): their counts ride in the change they record.
 		return a.Referrals.Finish(ctx, ev)
 	default:
 		if e, ok := a.effects[ev.Type]; ok {
@@ -139,6 +138,12 @@ func Backoff(n int) time.Duration {
 // entry is claimed before sending and completed after. Only a crash between the
 // two can repeat the email (once the claim's lease runs out).
 func (a *App) SendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
+	return a.sendOnce(ctx, ev, effect, nil, build)
+}
+
+// sendOnce is SendOnce that adds t's counts in the write that records the
+// email sent.
+func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, t *tally, build func() (mail.Message, error)) error {
 	key := ev.ID + "#" + effect
 	if run, err := a.Claim(ctx, key); !run {
 		return err
@@ -155,7 +160,7 @@ func (a *App) SendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "email sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.Record(ctx, key, id)
+	return a.record(ctx, key, id, t)
 }
 
 // Claim takes an effect's ledger entry before its outside action (an email, a
@@ -179,21 +184,41 @@ func (a *App) Claim(ctx context.Context, key string) (bool, error) {
 // The record is what keeps the action from repeating, so it is tried a few
 // times, even if the caller's context has ended meanwhile.
 func (a *App) Record(ctx context.Context, key, result string) error {
+	return a.record(ctx, key, result, nil)
+}
+
+// record is Record that adds t's counts in the same write, which turns the
+// claim done once, and then emits t's metrics.
+func (a *App) record(ctx context.Context, key, result string, t *tally) error {
 	rctx := context.WithoutCancel(ctx)
+	var c *dynamo.Counts
+	if t != nil {
+		c = t.counts
+	}
 	for attempt := 0; ; attempt++ {
-		err := a.Referrals.Complete(rctx, key, result)
+		counted, err := a.Referrals.CompleteCounting(rctx, key, result, c)
 		if err == nil || attempt == 2 {
+			if counted && t != nil {
+				t.emit(a.Metrics)
+			}
 			return err
 		}
 		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
 	}
 }
 
-// Apply writes a change. When it closes the referral, it adds the event that
-// sets the retention period on everything the referral left behind.
+// Apply writes a change, with the outcome counts of each status it reaches
+// in the same transaction. When it closes the referral, it adds the event
+// that sets the retention period on everything the referral left behind.
 func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
+	return a.apply(ctx, ch, nil)
+}
+
+// apply is Apply that also adds extra's counts in the change's transaction
+// and emits its metrics once the change is written.
+func (a *App) apply(ctx context.Context, ch dynamo.Change, extra *tally) error {
 	r := ch.Referral
-	if !r.Status.Open() {
+	if !r.Open() {
 		for _, e := range ch.Events {
 			if e.Type == referral.StatusChanged && e.Status == r.Status {
 				ch.Events = append(ch.Events, a.NewEvent(r, referral.Closed, a.now(), nil))
@@ -201,7 +226,20 @@ func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
 			}
 		}
 	}
-	return a.Referrals.Apply(ctx, ch)
+	t := a.newTally()
+	if extra != nil {
+		t.counts.Merge(extra.counts)
+		t.metrics = append(t.metrics, extra.metrics...)
+	}
+	t.counts.Merge(ch.Counts)
+	t.statuses(r, ch.Events)
+	t.firstContact(r, ch.Records)
+	ch.Counts = t.counts
+	if err := a.Referrals.Apply(ctx, ch); err != nil {
+		return err
+	}
+	t.emit(a.Metrics)
+	return nil
 }
 
 // onClosed sets the TTL of every item of a closed referral, its link tokens
@@ -215,7 +253,7 @@ func (a *App) onClosed(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	r := rec.Referral
-	if r.Status.Open() {
+	if r.Open() {
 		return a.Referrals.Finish(ctx, ev)
 	}
 	_, consent, err := a.LinkToken(ctx, "consent", r.ID, 0)

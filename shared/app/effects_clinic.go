@@ -22,6 +22,7 @@ const CallbackWindow = 73 * time.Hour
 var clinicianEmailed = map[referral.Status]bool{
 	referral.Accepted: true, referral.Connected: true, referral.NotConnected: true, referral.Unmatched: true,
 	referral.Declined: true, referral.Expired: true, referral.Revoked: true, referral.Unreachable: true,
+	referral.Attended: true,
 }
 
 // errLater asks the dispatcher to try an event again at a given time.
@@ -92,7 +93,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 	}
-	if err := a.countStatus(ctx, r, ev); err != nil {
+	if err := a.countLegacyStatus(ctx, r, ev); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)

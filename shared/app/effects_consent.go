@@ -58,7 +58,7 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 		return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
 			Events: []referral.Event{a.StatusEvent(r, "no channel the clinic allows can reach the patient")}})
 	}
-	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], false)
+	return a.sendConsentLink(ctx, ev, rec, clinic, chs, false)
 }
 
 // offers matches the referral against the directory.
@@ -179,5 +179,5 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 
 // message addresses a rendered email.
 func message(to string, m pages.Email) mail.Message {
-	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments}
 }

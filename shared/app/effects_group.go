@@ -75,7 +75,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 		}
 		seq := len(rec.Routes) + 1
 		deadline := now.Add(a.Config.GroupResponseTimeout)
-		_, hash, err := a.LinkToken(ctx, "group", r.ID, seq)
+		_, tok, err := a.routeToken(ctx, "group", r, seq, deadline)
 		if err != nil {
 			return ch, err
 		}
@@ -83,15 +83,15 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
-		ch.Tokens = append(ch.Tokens, dynamo.Token{
-			Hash: hash, Kind: "group", ReferralID: r.ID, ClinicID: r.ClinicID, RouteSeq: seq,
-			ExpiresAt: deadline.Add(groupLinkGrace), TTL: deadline.Add(groupLinkGrace + a.Config.Retention).Unix(),
-		})
+		ch.Tokens = append(ch.Tokens, tok)
 		data := map[string]string{"route": itoa(seq), "group": g.ID}
 		ch.Events = append(ch.Events,
 			a.NewEvent(r, referral.GroupNotified, now, func(e *referral.Event) { e.Data = data }),
 			a.NewEvent(r, referral.GroupDeadline, deadline, func(e *referral.Event) { e.Data = data }),
 		)
+		if err := a.firstContact(ctx, &ch, r, g, seq, deadline, data); err != nil {
+			return ch, err
+		}
 		if r.Status != referral.Routed {
 			r.Status, r.UpdatedAt = referral.Routed, now
 			ch.Events = append(ch.Events, a.StatusEvent(r, "group notified"))
@@ -192,7 +192,10 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+	t := a.newTally() // the group notified, counted with the notice sent
+	t.counts.Add("C#"+r.ClinicID+"#G#"+rt.GroupID, "g_notified", 1)
+	t.metric("Routes")
+	err = a.sendOnce(ctx, ev, "email", t, func() (mail.Message, error) {
 		tok, _, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
@@ -203,9 +206,6 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 		return message(g.Contact.Email, m), err
 	})
 	if err != nil {
-		return err
-	}
-	if err := a.countNotified(ctx, r, ev, rt.GroupID); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
@@ -240,7 +240,7 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 	if !ok || rt.Status != referral.RouteNotified || rec.Referral.Status != referral.Routed {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "", nil)
+	ch, err := a.answerRoute(ctx, rec, rt, referral.RouteTimedOut, "", nil, nil)
 	if err != nil {
 		return err
 	}
@@ -249,10 +249,14 @@ func (a *App) onGroupDeadline(ctx context.Context, ev referral.Event) error {
 }
 
 // answerRoute records a group's answer (or a time-out) on a route and what
-// follows for the referral.
-func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string, vol *referral.Volunteer) (dynamo.Change, error) {
+// follows for the referral: an accept may name the volunteer and choose
+// the first meeting (plan).
+func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.Route, to referral.RouteStatus, reason string, vol *referral.Volunteer, plan *referral.FirstMeeting) (dynamo.Change, error) {
 	r := rec.Referral
 	now := a.now()
+	first := firstAnswer(rec, rt, to)
+	counts := dynamo.NewCounts(now)
+	answerCounts(counts, r.ClinicID, rt, to, now)
 	rt.Status, rt.Reason, rt.At = to, reason, now
 	for i := range rec.Routes {
 		if rec.Routes[i].Seq == rt.Seq {
@@ -275,8 +279,15 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 			r.Volunteer = vol
 			detail += "; the group named the volunteer who will reach out"
 		}
+		if plan != nil {
+			r.FirstMeeting = plan
+			detail += "; the group chose the first meeting"
+		}
 		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, detail)}}
-		if vol != nil {
+		switch {
+		case plan != nil: // the plan names the volunteer too
+			ch.Events = append(ch.Events, a.planEvents(r, *plan)...)
+		case vol != nil:
 			ch.Events = append(ch.Events, a.NewEvent(r, referral.VolunteerNamed, now, nil))
 		}
 	case referral.RouteConnected:
@@ -287,10 +298,36 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, "the group could not reach the patient")}}
 	}
 	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
-	ch.Events = append(ch.Events, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
-		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
+	ch.Moot = append(ch.Moot, windowsOf(rec, rt)...)
+	ch.Counts = counts
+	// The answer's record: its counts (and, for the referral's first
+	// answer from a group, the time to it: see tally.firstContact) ride in
+	// this change, so it has no effect to run.
+	ch.Records = append(ch.Records, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
+		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to)}
+		if reason != "" {
+			e.Data["reason"] = reason
+		}
+		if first {
+			e.Data["first"] = "1" // the referral's first answer from a group
+		}
 	}))
 	return ch, nil
+}
+
+// firstAnswer reports whether a group's answer to rt is the referral's
+// first accept or decline (before rec records it).
+func firstAnswer(rec *dynamo.Record, rt referral.Route, to referral.RouteStatus) bool {
+	if rt.Status != referral.RouteNotified || (to != referral.RouteAccepted && to != referral.RouteDeclined) {
+		return false
+	}
+	for _, o := range rec.Routes {
+		switch o.Status {
+		case referral.RouteAccepted, referral.RouteDeclined, referral.RouteConnected, referral.RouteNotConnected:
+			return false
+		}
+	}
+	return true
 }
 
 // onWithdrawn tells a notified group that the referral is off.

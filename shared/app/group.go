@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -13,9 +14,14 @@ import (
 // capacityCoolDown is how long a no-capacity decline lowers a group's ranking.
 const capacityCoolDown = 14 * 24 * time.Hour
 
+// The link kinds of a group's page: the notice's link by email, the same
+// page by text (a shorter token, so the text fits one segment), and the
+// one the group's service office gets, which answers for the group.
+var groupLinkKinds = []string{"group", "group-text", "office"}
+
 // groupRoute resolves a group page token to its record and route.
 func (a *App) groupRoute(ctx context.Context, token string) (dynamo.Token, *dynamo.Record, referral.Route, error) {
-	t, rec, err := a.linkRecord(ctx, token, "group")
+	t, rec, err := a.linkRecord(ctx, token, groupLinkKinds...)
 	if err != nil {
 		return t, nil, referral.Route{}, err
 	}
@@ -63,7 +69,7 @@ func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.
 	if rt.Status == referral.RouteNotified {
 		v.AnswerBy = zoned(rt.Deadline, rt.GroupTimezone)
 	}
-	return v, nil
+	return v, a.groupPlanView(ctx, r, rt, &v)
 }
 
 // GroupAction records a group contact's answer and returns the notice the page
@@ -100,7 +106,19 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 	case pages.ActionDecline:
 		notice = pages.NoticeDeclined
 	}
+	if f.Action == pages.ActionAttended || f.Action == pages.ActionMissed {
+		if fm := rec.Referral.FirstMeeting; fm == nil || fm.Route != rt.Seq {
+			return "", nil
+		}
+		if ok, err := a.answerAttendance(ctx, rec, f.Action, "the group"); !ok || err != nil {
+			return "", err
+		}
+		return f.Action, nil // NoticeAttended, NoticeMissed
+	}
 	if to == "" || !referral.CanMoveRoute(rt.Status, to) {
+		if rt.Status != referral.RouteNotified && (to == referral.RouteAccepted || to == referral.RouteDeclined) {
+			return pages.NoticeAnswered, nil // the first answer, by another link, stands
+		}
 		return "", nil // a repeated or late answer: the page shows the state as it is
 	}
 	reason := ""
@@ -108,10 +126,16 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 		reason = f.Reason
 	}
 	var vol *referral.Volunteer
+	var plan *referral.FirstMeeting
 	if to == referral.RouteAccepted && f.VolunteerName != "" {
 		vol = &referral.Volunteer{Name: f.VolunteerName, Note: f.VolunteerNote, GroupID: rt.GroupID, At: a.now()}
 	}
-	ch, err := a.answerRoute(ctx, rec, rt, to, reason, vol)
+	if to == referral.RouteAccepted && f.FirstMeeting != "" {
+		if plan, err = a.pickMeeting(ctx, rt, f.FirstMeeting); err != nil {
+			return "", err
+		}
+	}
+	ch, err := a.answerRoute(ctx, rec, rt, to, reason, vol, plan)
 	if err != nil {
 		return "", err
 	}
@@ -119,6 +143,9 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 		return "", err
 	}
 	a.Log.InfoContext(ctx, "group answered", "referral", rec.Referral.ID, "route", rt.Seq, "answer", string(to), "reason", reason)
+	if plan != nil {
+		a.Metrics.Emit("FirstMeetingsPlanned", 1, metrics.Count)
+	}
 	if reason == "no-capacity" {
 		if err := a.Directory.Penalize(ctx, rt.GroupID, a.now().Add(capacityCoolDown)); err != nil {
 			a.Log.WarnContext(ctx, "capacity penalty not recorded", "group", rt.GroupID, "error", err.Error())

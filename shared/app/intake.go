@@ -182,7 +182,11 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 				e.Status = referral.AwaitingConsent
 				e.Detail = "referral received"
 			}),
-			a.NewEvent(r, referral.ConsentRequested, now, nil),
+			a.NewEvent(r, referral.ConsentRequested, now, func(e *referral.Event) {
+				if len(channels) > 0 { // none for a referral whose patient only has the QR code
+					e.Data = map[string]string{dataChannel: channels[0]}
+				}
+			}),
 			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
 	}
@@ -197,6 +201,10 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 	if a.Config.ConsentReminder < a.Config.ConsentTTL {
 		n.Events = append(n.Events, a.NewEvent(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
 	}
+	// The referral's arrival is counted in the write that stores it.
+	t := a.newTally()
+	t.statuses(r, n.Events)
+	n.Counts = t.counts
 	if in.Patient.Mobile {
 		// The consent link's short form, for texts.
 		_, h, err := a.LinkToken(ctx, "text", r.ID, 0)

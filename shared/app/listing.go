@@ -128,7 +128,7 @@ func (a *App) onListingCheck(ctx context.Context, ev referral.Event) error {
 			case cur.ListingUnanswered == 1 && cur.PenaltyUntil.Before(at.Add(every)):
 				cur.PenaltyUntil = at.Add(every).UTC()
 			case cur.ListingUnanswered >= 2 && !cur.Paused:
-				cur.Paused, cur.PausedReason, cur.PausedUntil = true, unansweredPauseReason, time.Time{}
+				cur.Pause(unansweredPauseReason)
 			}
 		}
 		cur.ListingCheckedAt = at.UTC()
@@ -256,7 +256,7 @@ func (a *App) ListingPage(ctx context.Context, token, lang, notice string) (page
 	}
 	if g.PausedAt(a.now()) {
 		v.PausedReason, v.PausedUnanswered = g.PausedReason, g.PausedReason == unansweredPauseReason
-		if !g.PausedUntil.IsZero() {
+		if g.TimedPause() {
 			v.PausedUntil = zoned(g.PausedUntil, groupZone(g))
 		}
 	}
@@ -348,12 +348,12 @@ func (a *App) ListingAction(ctx context.Context, token string, f pages.ListingFo
 			// A group paused for another reason, a pause without an end
 			// (its feed no longer carries it, its contact's mail bounced),
 			// stays paused for that one, which this pause's end would lift.
-			if !g.Paused || !g.PausedUntil.IsZero() {
-				g.Paused, g.PausedReason, g.PausedUntil = true, contactPauseReason, next
+			if !g.Paused || g.TimedPause() {
+				g.PauseUntil(contactPauseReason, next)
 			}
 		case pages.ActionListingResume:
-			if g.Paused && !g.PausedUntil.IsZero() {
-				g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+			if g.TimedPause() {
+				g.Unpause()
 				next = now.Add(a.Config.ListingCheckEvery)
 			}
 			if !g.Paused {
@@ -489,7 +489,7 @@ func answered(g *directory.Group, now time.Time) {
 		g.ListingUnanswered = 0
 		g.PenaltyUntil = time.Time{}
 		if g.Paused && g.PausedReason == unansweredPauseReason {
-			g.Paused, g.PausedReason = false, ""
+			g.Unpause()
 		}
 	}
 }

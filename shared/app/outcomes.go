@@ -19,13 +19,14 @@ import (
 
 // FunnelStages are the stages a referral reaches, in order: received by
 // handoff, the patient contacted (the consent link sent), the link opened,
-// consented, routed to a group, accepted by a group, connected.
-var FunnelStages = []string{"received", "contacted", "viewed", "consented", "routed", "accepted", "connected"}
+// consented, routed to a group, accepted by a group, connected, and went
+// to the first meeting the group chose.
+var FunnelStages = []string{"received", "contacted", "viewed", "consented", "routed", "accepted", "connected", "attended"}
 
 // stageOf is the funnel stage a status marks, if any.
 var stageOf = map[referral.Status]string{
 	referral.AwaitingConsent: "received", referral.Consented: "consented", referral.Routed: "routed",
-	referral.Accepted: "accepted", referral.Connected: "connected",
+	referral.Accepted: "accepted", referral.Connected: "connected", referral.Attended: "attended",
 }
 
 // hourBuckets are the upper bounds, in hours, of the duration histograms'
@@ -57,30 +58,85 @@ func referralScopes(r *referral.Referral) []string {
 	return out
 }
 
-// count adds counters to scopes of the day of at, once for key (see
-// dynamo.Referrals.Count), and emits metric (if any) when it counted: the
-// CloudWatch metric counts once too.
-func (a *App) count(ctx context.Context, key string, at time.Time, scopes []string, counters map[string]int64, metric ...string) error {
-	t := dynamo.Tally{Key: key, Day: at, Scopes: map[string]map[string]int64{}}
-	for _, s := range scopes {
-		t.Scopes[s] = counters
+// tally is what one write counts: the outcome counters it adds, written
+// in its transaction, and the CloudWatch metrics that count the same,
+// emitted once the write is done.
+type tally struct {
+	counts  *dynamo.Counts
+	metrics []point
+}
+
+// point is one CloudWatch metric's value.
+type point struct {
+	name, unit string
+	value      float64
+	dims       []string // dimension names and values
+}
+
+func (a *App) newTally() *tally { return &tally{counts: dynamo.NewCounts(a.now())} }
+
+// referral adds counters to each of r's scopes.
+func (t *tally) referral(r *referral.Referral, counters map[string]int64) {
+	for _, s := range referralScopes(r) {
+		for c, n := range counters {
+			t.counts.Add(s, c, n)
+		}
 	}
-	counted, err := a.Referrals.Count(ctx, t)
-	if counted && len(metric) > 0 {
-		a.Metrics.Emit(metric[0], 1, metrics.Count, metric[1:]...)
+}
+
+// metric adds a count of 1 to the CloudWatch metric name, with dimension
+// pairs.
+func (t *tally) metric(name string, dims ...string) {
+	t.metrics = append(t.metrics, point{name: name, unit: metrics.Count, value: 1, dims: dims})
+}
+
+// value adds a value of the CloudWatch metric name.
+func (t *tally) value(name string, v float64, unit string) {
+	t.metrics = append(t.metrics, point{name: name, unit: unit, value: v})
+}
+
+// emit emits the tally's metrics: call it once its counts are written.
+func (t *tally) emit(m *metrics.Emitter) {
+	for _, p := range t.metrics {
+		m.Emit(p.name, p.value, p.unit, p.dims...)
 	}
-	return err
 }
 
 // statusMetrics are the CloudWatch metrics of the statuses that have one.
 var statusMetrics = map[referral.Status]string{
 	referral.Consented: "Consents", referral.Connected: "Connections", referral.Unreachable: "Unreachable",
+	referral.Attended: "Attendances",
 }
 
-// countStatus counts a referral's arrival at a status (once per referral
-// and status, however many events repeat it) and the funnel stage it marks,
-// with the time it took to consent or to connect.
-func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral.Event) error {
+// countedStatus marks a status-changed event whose counts ride in the
+// transaction that writes it, so that its effect does not count it again.
+const countedStatus = "counted"
+
+// statuses counts the status changes among events — a referral's arrival
+// at a status and the funnel stage it marks, with the time it took to
+// consent or to connect — and marks each event counted. A status is
+// reached once (the lifecycle moves forward only), so each is counted once.
+func (t *tally) statuses(r *referral.Referral, events []referral.Event) {
+	for i, ev := range events {
+		if ev.Type != referral.StatusChanged {
+			continue
+		}
+		t.referral(r, statusCounters(r, ev))
+		if m, ok := statusMetrics[ev.Status]; ok {
+			t.metric(m)
+		}
+		data := maps.Clone(ev.Data)
+		if data == nil {
+			data = map[string]string{}
+		}
+		data[countedStatus] = "1"
+		events[i].Data = data
+	}
+}
+
+// statusCounters are the counters of a referral's arrival at the status of
+// event ev.
+func statusCounters(r *referral.Referral, ev referral.Event) map[string]int64 {
 	c := map[string]int64{"s_" + string(ev.Status): 1}
 	if stage, ok := stageOf[ev.Status]; ok {
 		c[stage] = 1
@@ -90,72 +146,81 @@ func (a *App) countStatus(ctx context.Context, r *referral.Referral, ev referral
 		c[bucket("tc", ev.At.Sub(r.CreatedAt))] = 1
 	case referral.Connected:
 		c[bucket("tx", ev.At.Sub(r.CreatedAt))] = 1
-	}
-	var metric []string
-	if m, ok := statusMetrics[ev.Status]; ok {
-		metric = []string{m}
-	}
-	return a.count(ctx, r.ID+"#count#"+string(ev.Status), ev.At, referralScopes(r), c, metric...)
-}
-
-// CountContacted counts the patient contacted by a way a use case beside
-// app has of its own (the clinic's QR code, opened on the patient's phone),
-// once per referral whatever reached them first: the count a consent link
-// sent makes, under the same key.
-func (a *App) CountContacted(ctx context.Context, r *referral.Referral, at time.Time) error {
-	return a.count(ctx, r.ID+"#count#contacted", at, referralScopes(r), map[string]int64{"contacted": 1})
-}
-
-// countChannel counts a message to the patient sent or failed on a channel.
-func (a *App) countChannel(ctx context.Context, r *referral.Referral, ev referral.Event, channel, what string) error {
-	metric := "MessagesSent"
-	if what == "failed" {
-		metric = "MessagesFailed"
-	}
-	return a.count(ctx, ev.ID+"#count#"+channel+"-"+what, a.now(), []string{"C#" + r.ClinicID},
-		map[string]int64{channel + "_" + what: 1}, metric, "Channel", channel)
-}
-
-// onConsentViewed counts the patient's first opening of the consent page.
-func (a *App) onConsentViewed(ctx context.Context, ev referral.Event) error {
-	rec, err := a.Referrals.Load(ctx, ev.Partition)
-	if err != nil {
-		return err
-	}
-	if err := a.count(ctx, ev.Partition+"#count#viewed", ev.At, referralScopes(rec.Referral), map[string]int64{"viewed": 1}); err != nil {
-		return err
-	}
-	return a.Referrals.Finish(ctx, ev)
-}
-
-// onRouteAnswered counts a group's first answer — accepted, declined or
-// timed out — and how long it took.
-func (a *App) onRouteAnswered(ctx context.Context, ev referral.Event) error {
-	answer, group := ev.Data["answer"], ev.Data["group"]
-	if group == "" || (answer != string(referral.RouteAccepted) && answer != string(referral.RouteDeclined) && answer != string(referral.RouteTimedOut)) {
-		return a.Referrals.Finish(ctx, ev)
-	}
-	rec, err := a.Referrals.Load(ctx, ev.Partition)
-	if err != nil {
-		return err
-	}
-	c := map[string]int64{"g_" + strings.ReplaceAll(answer, "-", "_"): 1}
-	for _, rt := range rec.Routes {
-		if itoa(rt.Seq) == ev.Data["route"] && !rt.Deadline.IsZero() && answer != string(referral.RouteTimedOut) {
-			notified := rt.Deadline.Add(-a.Config.GroupResponseTimeout)
-			c[bucket("gr", ev.At.Sub(notified))] = 1
+	case referral.Attended:
+		// From consent to the start of the first meeting attended.
+		if r.Consent != nil && r.FirstMeeting != nil {
+			c[bucket("tm", r.FirstMeeting.Start.Sub(r.Consent.SignedAt))] = 1
 		}
 	}
-	if err := a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + rec.Referral.ClinicID + "#G#" + group}, c); err != nil {
-		return err
-	}
-	return a.Referrals.Finish(ctx, ev)
+	return c
 }
 
-// countNotified counts a group notified of a referral.
-func (a *App) countNotified(ctx context.Context, r *referral.Referral, ev referral.Event, group string) error {
-	return a.count(ctx, ev.ID+"#count", ev.At, []string{"C#" + r.ClinicID + "#G#" + group},
-		map[string]int64{"g_notified": 1}, "Routes")
+// CountContacted counts the patient contacted by the clinic's QR code,
+// opened on their phone, when it is the only way they are reached (they
+// gave no contact): a patient who gave one is counted with their first
+// consent link sent. Once per referral, through a ledger entry of its own.
+func (a *App) CountContacted(ctx context.Context, r *referral.Referral, at time.Time) error {
+	if r.Patient.Email != "" || r.Patient.Phone != "" {
+		return nil
+	}
+	c := dynamo.NewCounts(at)
+	for _, s := range referralScopes(r) {
+		c.Add(s, "contacted", 1)
+	}
+	_, err := a.Referrals.Count(ctx, r.ID+"#count#contacted", *c)
+	return err
+}
+
+// countLegacyStatus counts the status of a status-changed event written
+// before counts rode in their change's transaction (one not marked
+// counted), once, through a ledger entry of its own.
+func (a *App) countLegacyStatus(ctx context.Context, r *referral.Referral, ev referral.Event) error {
+	if ev.Data[countedStatus] != "" {
+		return nil
+	}
+	c := dynamo.NewCounts(ev.At)
+	for _, s := range referralScopes(r) {
+		for k, n := range statusCounters(r, ev) {
+			c.Add(s, k, n)
+		}
+	}
+	counted, err := a.Referrals.Count(ctx, r.ID+"#count#"+string(ev.Status), *c)
+	if m, ok := statusMetrics[ev.Status]; ok && counted {
+		a.Metrics.Emit(m, 1, metrics.Count)
+	}
+	return err
+}
+
+// answerCounts counts a group's first answer to a route — accepted,
+// declined or timed out — and, but for a time-out, how long it took since
+// the group was notified (the route's own time until it is answered).
+func answerCounts(c *dynamo.Counts, clinicID string, rt referral.Route, to referral.RouteStatus, at time.Time) {
+	if rt.Status != referral.RouteNotified {
+		return
+	}
+	scope := "C#" + clinicID + "#G#" + rt.GroupID
+	switch to {
+	case referral.RouteAccepted, referral.RouteDeclined:
+		c.Add(scope, bucket("gr", at.Sub(rt.At)), 1)
+	case referral.RouteTimedOut:
+	default:
+		return
+	}
+	c.Add(scope, "g_"+strings.ReplaceAll(string(to), "-", "_"), 1)
+}
+
+// firstContact counts, from the answers among records, the referral's
+// first answer from a group (marked first by answerRoute): the time from
+// consent to it, once per referral, since a referral has one first answer.
+func (t *tally) firstContact(r *referral.Referral, records []referral.Event) {
+	for _, ev := range records {
+		if ev.Type != referral.RouteAnswered || ev.Data["first"] == "" || r.Consent == nil {
+			continue
+		}
+		d := ev.At.Sub(r.Consent.SignedAt)
+		t.referral(r, map[string]int64{bucket("fc", d): 1})
+		t.value("TimeToFirstContact", d.Seconds(), metrics.Seconds)
+	}
 }
 
 // OutcomeQuery asks for the outcomes of the days From..To (UTC, inclusive),
@@ -176,9 +241,10 @@ const MaxOutcomeDays = 366
 // (by topic, by group, by channel).
 const smallCount = 10
 
-// Durations summarizes a duration histogram.
+// Durations summarizes a duration histogram. In a clinic's view of one
+// topic a count of 1 to 10 is null, and so are its quantiles.
 type Durations struct {
-	Count    int64    `json:"count"`
+	Count    *int64   `json:"count"`
 	P50Hours *float64 `json:"p50_hours"`
 	P90Hours *float64 `json:"p90_hours"`
 }
@@ -205,12 +271,14 @@ type GroupOutcome struct {
 // (1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 336, 720, 2160 hours); null when
 // there is nothing to measure or the quantile is past 2160 hours.
 type OutcomeReport struct {
-	From          string                       `json:"from"`
-	To            string                       `json:"to"`
-	Clinic        string                       `json:"clinic,omitempty"`
-	Topic         string                       `json:"topic,omitempty"`
-	Funnel        map[string]int64             `json:"funnel"`
-	Statuses      map[string]int64             `json:"statuses"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Clinic string `json:"clinic,omitempty"`
+	Topic  string `json:"topic,omitempty"`
+	// Funnel and Statuses: in a clinic's view of one topic (that topic's
+	// row of the breakdown) a count of 1 to 10 is null, as in the breakdown.
+	Funnel        map[string]*int64            `json:"funnel"`
+	Statuses      map[string]*int64            `json:"statuses"`
 	TimeToConsent Durations                    `json:"time_to_consent"`
 	TimeToConnect Durations                    `json:"time_to_connect"`
 	Channels      map[string]ChannelOutcome    `json:"channels"`
@@ -221,6 +289,11 @@ type OutcomeReport struct {
 	FunnelByChannel map[string]map[string]*int64 `json:"funnel_by_channel"`
 	// Suppressed tells that small counts were left out (a clinic's view).
 	Suppressed bool `json:"small_counts_suppressed"`
+	// TimeToFirstContact is from consent to a group's first answer;
+	// TimeToFirstMeeting from consent to the start of a first meeting the
+	// patient went to.
+	TimeToFirstContact Durations `json:"time_to_first_contact"`
+	TimeToFirstMeeting Durations `json:"time_to_first_meeting"`
 }
 
 // AdminOutcomes is the operator's report. Errors: Unauthorized, Invalid.
@@ -311,19 +384,28 @@ func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 		}
 		return &n
 	}
+	// A clinic's view of one topic is that topic's row of the breakdown:
+	// it suppresses what the row does, or the filter would show it.
+	keepSum := func(n int64) *int64 {
+		if q.Topic != "" {
+			return keep(n)
+		}
+		return &n
+	}
 	rep := OutcomeReport{
 		From: q.From.Format(dynamo.OutcomeDayFormat), To: q.To.Format(dynamo.OutcomeDayFormat),
 		Clinic: q.Clinic, Topic: q.Topic, Suppressed: q.ClinicView,
-		Funnel: map[string]int64{}, Statuses: map[string]int64{}, Channels: map[string]ChannelOutcome{},
+		Funnel: map[string]*int64{}, Statuses: map[string]*int64{}, Channels: map[string]ChannelOutcome{},
 		Groups: []GroupOutcome{}, Topics: map[string]map[string]*int64{}, FunnelByChannel: map[string]map[string]*int64{},
-		TimeToConsent: durations(sum, "tc"), TimeToConnect: durations(sum, "tx"),
+		TimeToConsent: durations(sum, "tc").kept(keepSum), TimeToConnect: durations(sum, "tx").kept(keepSum),
+		TimeToFirstContact: durations(sum, "fc").kept(keepSum), TimeToFirstMeeting: durations(sum, "tm").kept(keepSum),
 	}
 	for _, s := range FunnelStages {
-		rep.Funnel[s] = sum[s]
+		rep.Funnel[s] = keepSum(sum[s])
 	}
 	for k, n := range sum {
 		if st, ok := strings.CutPrefix(k, "s_"); ok {
-			rep.Statuses[st] = n
+			rep.Statuses[st] = keepSum(n)
 		}
 	}
 	if q.Topic == "" { // messages are counted per clinic, not per topic
@@ -349,7 +431,7 @@ func summarize(q OutcomeQuery, items []dynamo.OutcomeItem) OutcomeReport {
 		c := groups[g]
 		gr := GroupOutcome{GroupID: g, Notified: keep(c["g_notified"]), Accepted: keep(c["g_accepted"]),
 			Declined: keep(c["g_declined"]), TimedOut: keep(c["g_timed_out"])}
-		if d := durations(c, "gr"); d.Count > smallCount || (!q.ClinicView && d.Count > 0) {
+		if d := durations(c, "gr"); d.count > smallCount || (!q.ClinicView && d.count > 0) {
 			gr.MedianResponseHours = d.P50Hours
 		}
 		rep.Groups = append(rep.Groups, gr)
@@ -363,8 +445,24 @@ func add(dst, src map[string]int64) {
 	}
 }
 
+// histogram is a duration histogram's count and quantiles.
+type histogram struct {
+	count              int64
+	P50Hours, P90Hours *float64
+}
+
+// kept is the histogram as a report shows it: its count through keep, and
+// no quantiles when keep suppresses the count.
+func (h histogram) kept(keep func(int64) *int64) Durations {
+	d := Durations{Count: keep(h.count)}
+	if d.Count != nil {
+		d.P50Hours, d.P90Hours = h.P50Hours, h.P90Hours
+	}
+	return d
+}
+
 // durations reads a histogram's quantiles.
-func durations(c map[string]int64, prefix string) Durations {
+func durations(c map[string]int64, prefix string) histogram {
 	var counts []int64
 	var total int64
 	for _, b := range hourBuckets {
@@ -373,7 +471,7 @@ func durations(c map[string]int64, prefix string) Durations {
 		total += n
 	}
 	total += c[prefix+"_gt"]
-	d := Durations{Count: total}
+	d := histogram{count: total}
 	if total == 0 {
 		return d
 	}
@@ -414,16 +512,17 @@ func (r OutcomeReport) WriteCSV(w io.Writer) error {
 	row("span", "", "from", r.From)
 	row("span", "", "to", r.To)
 	for _, s := range FunnelStages {
-		row("funnel", "", s, n(r.Funnel[s]))
+		row("funnel", "", s, opt(r.Funnel[s]))
 	}
 	for _, s := range slices.Sorted(maps.Keys(r.Statuses)) {
-		row("statuses", "", s, n(r.Statuses[s]))
+		row("statuses", "", s, opt(r.Statuses[s]))
 	}
 	for _, d := range []struct {
 		name string
 		v    Durations
-	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect}} {
-		row(d.name, "", "count", n(d.v.Count))
+	}{{"time_to_consent", r.TimeToConsent}, {"time_to_connect", r.TimeToConnect},
+		{"time_to_first_contact", r.TimeToFirstContact}, {"time_to_first_meeting", r.TimeToFirstMeeting}} {
+		row(d.name, "", "count", opt(d.v.Count))
 		row(d.name, "", "p50_hours", hours(d.v.P50Hours))
 		row(d.name, "", "p90_hours", hours(d.v.P90Hours))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
 // Texter sends one text message and returns the provider's message id. A
@@ -76,26 +77,73 @@ func (a *App) unreachableAtIntake(contentType string, p referral.Patient, c dyna
 	return intake.Unreachable(contentType, detail)
 }
 
+// Data of a consent-requested or consent-reminder event.
+const (
+	// dataChannel is the channel the event's link goes by, chosen when the
+	// event is written (at intake, or when an earlier link's channel
+	// failed); a reminder written at intake has none: it goes by the best
+	// channel left when it is due.
+	dataChannel = "channel"
+	// dataContacted marks a link sent after an earlier link of the referral
+	// reached the patient: the funnel counted them contacted then.
+	dataContacted = "contacted"
+	// dataReplaces names the event whose link this one sends again, by
+	// another channel, after that one's failed.
+	dataReplaces = "replaces"
+)
+
 // sendConsentLink brings the patient the consent link (or its one reminder)
-// by channel, at most once for the event. A number that refuses the text
-// moves the referral on (see channelFailed), finishing ev in the same write.
-// An event that already began on a channel (a retry after its text went
-// out, say, and was then reported undeliverable) stays on it: moving on is
-// the new event channelFailed wrote, not this one.
-func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referral.Referral, clinic dynamo.Clinic, channel string, reminder bool) error {
-	for _, ch := range []string{ChannelEmail, ChannelSMS} {
-		began, err := a.Referrals.Began(ctx, ev.ID+"#"+ch) // the effect is named after its channel
+// by the event's channel while it can reach them, else by the best of chs
+// (the channels left, best first; not empty), at most once for the event.
+// A number that refuses the text moves the referral on (see channelFailed),
+// finishing ev in the same write. An event another one replaced is done:
+// its channel failed after it began (its text went out, say, and was then
+// reported undeliverable), and the new event sends the link again. The
+// message is counted in the write that records it sent.
+func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, rec *dynamo.Record, clinic dynamo.Clinic, chs []string, reminder bool) error {
+	r := rec.Referral
+	for _, e := range rec.Events {
+		if e.Data[dataReplaces] == ev.ID {
+			return a.Referrals.Finish(ctx, ev)
+		}
+	}
+	channel := chs[0]
+	if want := ev.Data[dataChannel]; slices.Contains(chs, want) {
+		channel = want
+	}
+	lang := pages.Lang(r.Patient.Language)
+	if channel == ChannelSMS {
+		// Within the text limits (the first link at any hour, as it answers
+		// the clinic's referral): a text that must wait while the link is
+		// still good goes later; one that would come too late goes by email
+		// when there is one, else not at all.
+		email := r.Patient.Email != "" && !slices.Contains(r.Flags, flagPatientBounced)
+		kind, err := a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), AnyHour: !reminder,
+			Latest: r.CreatedAt.Add(a.Config.ConsentTTL), Email: email, counts: linkTally(a.newTally(), r, ev, ChannelSMS, reminder),
+			Build: func() (sms.Text, error) {
+				tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
+				if err != nil {
+					return sms.Text{}, err
+				}
+				body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
+				return sms.Text{To: r.Patient.Phone, Body: body}, err
+			}})
+		switch kind {
+		case textlimit.ByEmail:
+			channel = ChannelEmail
+		case textlimit.Skip:
+			return a.Referrals.Finish(ctx, ev)
+		}
+		var un *sms.Unreachable
+		if errors.As(err, &un) {
+			return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, false, &ev)
+		}
 		if err != nil {
 			return err
 		}
-		if began {
-			channel = ch
-			break
-		}
 	}
-	lang := pages.Lang(r.Patient.Language)
 	if channel == ChannelEmail {
-		err := a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+		err := a.sendOnce(ctx, ev, "email", linkTally(a.newTally(), r, ev, ChannelEmail, reminder), func() (mail.Message, error) {
 			tok, _, err := a.LinkToken(ctx, "consent", r.ID, 0)
 			if err != nil {
 				return mail.Message{}, err
@@ -111,47 +159,31 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, r *referra
 		if err != nil {
 			return err
 		}
-		if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
-			return err
-		}
-		return a.Referrals.Finish(ctx, ev)
-	}
-	err := a.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := a.LinkToken(ctx, "text", r.ID, 0)
-		if err != nil {
-			return sms.Text{}, err
-		}
-		body, err := pages.ConsentSMS(lang, clinic.Name, a.Config.PublicURL+"/c/"+tok, reminder)
-		return sms.Text{To: r.Patient.Phone, Body: body}, err
-	})
-	var un *sms.Unreachable
-	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", true, &ev)
-	}
-	if err != nil {
-		return err
-	}
-	if err := a.countContacted(ctx, r, ev, channel, reminder); err != nil {
-		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
 }
 
-// countContacted counts a message that brought the consent link, and the
-// patient contacted (once per referral, the first link only).
-func (a *App) countContacted(ctx context.Context, r *referral.Referral, ev referral.Event, channel string, reminder bool) error {
-	if err := a.countChannel(ctx, r, ev, channel, "sent"); err != nil {
-		return err
+// linkTally adds to t what a consent link sent by channel counts, in the
+// write that records it sent: the message, and the patient contacted when
+// it is their first link.
+func linkTally(t *tally, r *referral.Referral, ev referral.Event, channel string, reminder bool) *tally {
+	t.counts.Add("C#"+r.ClinicID, channel+"_sent", 1)
+	t.metric("MessagesSent", "Channel", channel)
+	if !reminder && ev.Data[dataContacted] == "" {
+		t.referral(r, map[string]int64{"contacted": 1}) // the patient's first link
 	}
-	if reminder {
-		return nil
-	}
-	return a.count(ctx, r.ID+"#count#contacted", ev.At, referralScopes(r), map[string]int64{"contacted": 1})
+	return t
 }
 
 // TextOnce sends one text for one event's effect at most once, as SendOnce
 // does for email. A refusal leaves the ledger entry free.
 func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+	return a.textOnce(ctx, ev, effect, nil, build)
+}
+
+// textOnce is TextOnce that adds t's counts in the write that records the
+// text sent.
+func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, counts *tally, build func() (sms.Text, error)) error {
 	if a.Texter == nil {
 		return errors.New("this process has no texter: texts are sent by the dispatcher")
 	}
@@ -171,7 +203,7 @@ func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.Record(ctx, key, id)
+	return a.record(ctx, key, id, counts)
 }
 
 // channelFailed acts on a patient's channel that failed for the message of
@@ -180,9 +212,11 @@ func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, bu
 // brought the consent link while the patient has not answered, the link goes
 // again by the patient's other channel; when none is left, the first link's
 // failure makes the referral unreachable (a failed reminder does not: the
-// first link reached the patient). done, when not nil, is finished in the
-// same write. A channel already flagged changes nothing.
-func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why string, moveOn bool, done *referral.Event) error {
+// first link reached the patient). sent tells that ev's message went out
+// before it failed (a delivery report, not a refusal). done, when not nil,
+// is finished in the same write. A channel already flagged changes nothing;
+// the failure is counted in the write that flags it.
+func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why string, moveOn, sent bool, done *referral.Event) error {
 	flag := failedFlag(channel)
 	for attempt := 0; attempt < 3; attempt++ {
 		rec, err := a.Referrals.Load(ctx, ev.Partition)
@@ -209,19 +243,21 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 			switch next := a.reachable(r.Patient, r.Flags, clinic); {
 			case len(next) > 0:
 				detail += fmt.Sprintf("; the consent link goes by %s instead", channelName(next[0]))
-				ch.Events = append(ch.Events, a.NewEvent(r, ev.Type, a.now(), nil))
+				data := map[string]string{dataChannel: next[0], dataReplaces: ev.ID}
+				if sent || ev.Data[dataContacted] != "" {
+					data[dataContacted] = "1"
+				}
+				ch.Events = append(ch.Events, a.NewEvent(r, ev.Type, a.now(), func(e *referral.Event) { e.Data = data }))
 			case ev.Type == referral.ConsentRequested:
 				r.Status = referral.Unreachable
 				detail += "; no other way to reach the patient is left"
 			}
 		}
 		ch.Events = append(ch.Events, a.StatusEvent(r, detail))
-		// Counted first: the write below may finish ev, after which nothing
-		// would run again to count it.
-		if err := a.countChannel(ctx, r, ev, channel, "failed"); err != nil {
-			return err
-		}
-		err = a.Apply(ctx, ch)
+		t := a.newTally()
+		t.counts.Add("C#"+r.ClinicID, channel+"_failed", 1)
+		t.metric("MessagesFailed", "Channel", channel)
+		err = a.apply(ctx, ch, t)
 		if problem.Is(err, problem.Conflict) {
 			continue
 		}
@@ -270,7 +306,7 @@ func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
 	if !failed {
 		return nil
 	}
-	ev, _, err := a.Referrals.Event(ctx, te.ReferralID, te.EventID)
+	ev, pending, err := a.Referrals.Event(ctx, te.ReferralID, te.EventID)
 	if problem.Is(err, problem.NotFound) {
 		a.Log.WarnContext(ctx, "text event for an unknown event", "referral", te.ReferralID, "event", te.EventID)
 		return nil
@@ -278,7 +314,24 @@ func (a *App) RecordTextEvent(ctx context.Context, te TextEvent) error {
 	if err != nil {
 		return err
 	}
-	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's text was not delivered: "+why, true, nil)
+	if ev.Type == referral.GroupText || ev.Type == referral.GroupWindow {
+		// A group contact's text: the patient's channels are not in question.
+		a.Log.WarnContext(ctx, "a group contact's text was not delivered", "referral", te.ReferralID, "event", te.EventID, "type", te.Type)
+		return nil
+	}
+	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's text was not delivered: "+why, true, true, linkDone(ev, pending))
+}
+
+// linkDone is the consent link's event whose message was reported failed,
+// to finish with the failure's write when it is still pending (its message
+// went out; only the write that finishes it was left): a retry must not
+// send its link again by the channel that is left, which the failure's own
+// new event does. Other events are left to finish their effects.
+func linkDone(ev referral.Event, pending bool) *referral.Event {
+	if pending && (ev.Type == referral.ConsentRequested || ev.Type == referral.ConsentReminder) {
+		return &ev
+	}
+	return nil
 }
 
 // onConsentReminder sends the one reminder of a consent link the patient has
@@ -300,5 +353,5 @@ func (a *App) onConsentReminder(ctx context.Context, ev referral.Event) error {
 	if len(chs) == 0 {
 		return a.Referrals.Finish(ctx, ev)
 	}
-	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], true)
+	return a.sendConsentLink(ctx, ev, rec, clinic, chs, true)
 }

@@ -18,6 +18,17 @@ type StatusView struct {
 	UpdatedAt  time.Time       `json:"updated_at"`
 	Timeline   []TimelineEntry `json:"timeline"`
 	Routes     []RouteView     `json:"routes"`
+	// FirstMeeting is the first meeting the accepting group chose, when it
+	// chose one.
+	FirstMeeting *FirstMeetingView `json:"first_meeting,omitempty"`
+}
+
+// FirstMeetingView is a first meeting as its clinic reads it: the group,
+// and when, in the meeting's own offset.
+type FirstMeetingView struct {
+	GroupID  string    `json:"group_id"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
 }
 
 // TimelineEntry is one status change.
@@ -94,8 +105,11 @@ func StatusViewOf(rec *dynamo.Record) StatusView {
 		ID: r.ID, ExternalID: r.ExternalID, Status: r.Status, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Timeline: []TimelineEntry{}, Routes: []RouteView{},
 	}
+	if fm := r.FirstMeeting; fm != nil {
+		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: zoned(fm.Start, fm.Zone), EndsAt: zoned(fm.End, fm.Zone)}
+	}
 	for _, e := range rec.Events {
-		if e.Type == referral.StatusChanged {
+		if e.Type == referral.StatusChanged || e.Type == referral.Noted {
 			v.Timeline = append(v.Timeline, TimelineEntry{At: e.At, Status: e.Status, Detail: e.Detail})
 		}
 	}
@@ -123,7 +137,7 @@ func (a *App) CancelReferral(ctx context.Context, clinicID, id string) (rec *dyn
 		if r.Status == referral.Cancelled {
 			return rec, true, nil
 		}
-		if !referral.CanMove(r.Status, referral.Cancelled) {
+		if !r.CanMove(referral.Cancelled) {
 			return nil, false, problem.Errorf(problem.Conflict, "the referral is %s and can no longer be cancelled", r.Status)
 		}
 		ch := a.close(rec, referral.Cancelled, "cancelled by the clinic")

@@ -54,13 +54,13 @@ func (a *App) onVolunteerNamed(ctx context.Context, ev referral.Event) error {
 		}
 		return a.Referrals.Finish(ctx, ev)
 	}
-	err = a.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
+	_, err = a.TextPatient(ctx, ev, r.Patient.Phone, PatientText{Effect: "sms", Zone: patientZone(r), Build: func() (sms.Text, error) {
 		body, err := pages.VolunteerSMS(lang, clinic.Name, vol.Name)
 		return sms.Text{To: r.Patient.Phone, Body: body}, err
-	})
+	}})
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
-		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, &ev)
+		return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, &ev)
 	}
 	if err != nil {
 		return err

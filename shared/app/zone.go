@@ -60,15 +60,3 @@ func patientZone(r *referral.Referral) string {
 	}
 	return fallback
 }
-
-// PatientZone is the time zone the patient most likely lives in (see
-// patientZone), loaded; UTC when none is known or it does not load. A use
-// case beside app counts the patient's text limits in it.
-func PatientZone(r *referral.Referral) *time.Location {
-	if name := patientZone(r); name != "" {
-		if loc, err := time.LoadLocation(name); err == nil {
-			return loc
-		}
-	}
-	return time.UTC
-}

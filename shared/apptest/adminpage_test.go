@@ -12,11 +12,12 @@ import (
 )
 
 // TestBrowserAdminPage: the operator signs in with the admin token, sees the
-// funnel, the weekly trend and the time to connect as charts with their text
-// equivalents, and the groups' table (axe-clean), and signs out; a wrong
+// funnel, the weekly trend, the time to connect, to a group's first answer
+// and to the first meeting as charts with their text equivalents, and the groups' table (axe-clean), and signs out; a wrong
 // token and a cross-site post are refused; the session cookie is HttpOnly,
 // SameSite=Strict and lasts 12 hours.
 func TestBrowserAdminPage(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	w := newWorld(t, "")
 	b.use(w.Harness)
@@ -66,14 +67,17 @@ func TestBrowserAdminPage(t *testing.T) {
 	}
 	charts := eval[int](b, `document.querySelectorAll('svg[role="img"]').length`)
 	descs := eval[[]string](b, `Array.from(document.querySelectorAll('svg[role="img"] desc'), d => d.textContent)`)
-	if charts != 3 || len(descs) != 3 {
-		t.Fatalf("%d charts and %d descriptions, want 3 and 3", charts, len(descs))
+	if charts != 5 || len(descs) != 5 {
+		t.Fatalf("%d charts and %d descriptions, want 5 and 5", charts, len(descs))
 	}
-	if !strings.Contains(descs[0], "Received 2") || !strings.Contains(descs[0], "Connected 1") {
+	if !strings.Contains(descs[0], "Received 2") || !strings.Contains(descs[0], "Connected 1") || !strings.Contains(descs[0], "Attended 0") {
 		t.Errorf("the funnel's description: %q", descs[0])
 	}
-	if n := eval[int](b, `document.querySelectorAll('table').length`); n != 4 {
-		t.Errorf("%d tables, want the three charts' and the groups'", n)
+	if !strings.Contains(descs[3], "1 hour: 1") || strings.Contains(descs[4], ": 1") {
+		t.Errorf("the first answer's and the first meeting's descriptions: %q, %q", descs[3], descs[4])
+	}
+	if n := eval[int](b, `document.querySelectorAll('table').length`); n != 6 {
+		t.Errorf("%d tables, want the five charts' and the groups'", n)
 	}
 	if got := b.texts("tbody th"); !strings.Contains(strings.Join(got, ","), "mission-a") {
 		t.Errorf("the groups' table lacks the group: %q", got)

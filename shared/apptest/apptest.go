@@ -20,20 +20,21 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/ehrapi"
-	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
+	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
@@ -48,6 +49,10 @@ import (
 // TextingNumber is the harness's texting number.
 const TextingNumber = "+12065550100"
 
+// StartHour is the time of day (UTC) a harness's clock starts at: 10:00
+// or 11:00 in Los Angeles, where the test directory's groups meet.
+const StartHour = 18 * time.Hour
+
 // AdminToken is the harness's operator token.
 const AdminToken = "test-admin-token"
 
@@ -56,7 +61,7 @@ type Harness struct {
 	T          testing.TB
 	DB         *dynamotest.DB
 	SES        *sestest.Emulator
-	Phones     *phonesink.Sink
+	Phones     *eumtest.Sink
 	PhonesURL  string
 	App        *app.App
 	Room       *room.Room     // the clinic's pages
@@ -71,22 +76,54 @@ type Harness struct {
 	mu         sync.Mutex
 	now        time.Time
 	adminToken string
+	mailFrom   string // the address its emails come from: its own
 }
 
 // Option adjusts a harness's configuration before it is built.
 type Option func(*config.Config)
 
-// New builds a harness. The clock starts at the real time and moves only by
-// Advance.
+// sharing tells New that the package's TestMain runs Main: harnesses then
+// share the test binary's SES emulator (see Main).
+var sharing atomic.Bool
+
+// harnesses numbers the harnesses a test binary builds.
+var harnesses atomic.Int64
+
+// Main runs a package's tests with the stacks they can share, and stops
+// those once the tests have run; it returns m.Run's exit code. A package
+// whose tests build harnesses calls it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }
+//
+// Its harnesses then share one SES emulator (one Node process for the
+// package, not one per test), each sending from an address of its own so
+// that its mailbox holds its own mail only. Without it each harness starts
+// an emulator of its own, as before.
+func Main(m *testing.M) int {
+	sharing.Store(true)
+	defer sharing.Store(false)
+	defer sestest.StopShared()
+	return m.Run()
+}
+
+// New builds a harness. The clock starts on today's date (UTC) at
+// StartHour and moves only by Advance: a test runs the same at any hour
+// of the day (a text to a patient waits for the morning, see
+// shared/textlimit).
 func New(t testing.TB, opts ...Option) *Harness {
 	t.Helper()
-	h := &Harness{T: t, now: time.Now().UTC().Truncate(time.Second), Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(StartHour)
+	h := &Harness{T: t, now: start, Logs: &bytes.Buffer{}, Metrics: &bytes.Buffer{}}
 	h.DB = dynamotest.New(t)
-	h.SES = sestest.Start(t)
-	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
-	phones := httptest.NewServer(h.textFaults.handler(h.Phones))
-	t.Cleanup(func() { phones.Close(); h.Phones.Wait() })
-	h.PhonesURL = phones.URL
+	h.mailFrom = "handoff@test.example"
+	if sharing.Load() {
+		h.SES = sestest.Shared(t)
+		h.mailFrom = fmt.Sprintf("handoff+%d@test.example", harnesses.Add(1))
+	} else {
+		h.SES = sestest.Start(t)
+	}
+	phones := eumtest.Start(t, h.textFaults.handler)
+	h.Phones, h.PhonesURL = phones.Sink, phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.Server.Listener.Addr().String()
 	cfg, err := config.FromEnv(func(string) string { return "" })
@@ -95,7 +132,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	}
 	cfg.PublicURL, cfg.AdminToken, cfg.LinkKey = base, AdminToken, strings.Repeat("k", 40)
 	cfg.ReferralsTable, cfg.DirectoryTable = h.DB.Tables.Referrals, h.DB.Tables.Directory
-	cfg.MailFrom = "handoff@test.example"
+	cfg.MailFrom = h.mailFrom
 	cfg.SMSOrigin = TextingNumber
 	for _, o := range opts {
 		o(&cfg)
@@ -120,7 +157,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	a.Directory.DB = h.DB.Client
 	a.Mailer = sesSender(h.SES, cfg.MailFrom)
 	if cfg.Texts() {
-		a.Texter = eum.New(awsCfg.Config, aws.String(h.PhonesURL), cfg.SMSOrigin, "")
+		a.Texter = phones.Sender(cfg.SMSOrigin)
 	}
 	a.Now = h.Now
 	a.Metrics = &metrics.Emitter{W: &lockedWriter{w: h.Metrics}, Function: "test", Now: h.Now}
@@ -131,6 +168,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	meeting.Register(a)
 	h.Room = room.New(a, keys, qr.SVG)
 	h.Room.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}
@@ -272,14 +310,20 @@ func (h *Harness) ReferAs(c Clinic, webhookID, ctype string, body []byte) (int, 
 	return st, b
 }
 
-// Mails returns the mailbox.
+// Mails returns the mailbox: the emails this harness sent.
 func (h *Harness) Mails() []sestest.Mail {
 	h.T.Helper()
-	m, err := h.SES.Mails(context.Background())
+	all, err := h.SES.Mails(context.Background())
 	if err != nil {
 		h.T.Fatal(err)
 	}
-	return m
+	mine := all[:0]
+	for _, m := range all {
+		if m.From == h.mailFrom {
+			mine = append(mine, m)
+		}
+	}
+	return mine
 }
 
 // MailsTo returns the emails to one address.
@@ -331,24 +375,19 @@ func (h *Harness) Form(path string, fields url.Values) (int, string) {
 
 // Texts returns every text the phone sink took, once the delivery events
 // of the undeliverable ones have been handled.
-func (h *Harness) Texts() []phonesink.Message {
+func (h *Harness) Texts() []eumtest.Message {
 	h.Phones.Wait()
 	return h.Phones.Messages(0)
 }
 
 // TextsTo returns the texts to one number.
-func (h *Harness) TextsTo(number string) []phonesink.Message {
-	var out []phonesink.Message
-	for _, m := range h.Texts() {
-		if m.To == number {
-			out = append(out, m)
-		}
-	}
-	return out
+func (h *Harness) TextsTo(number string) []eumtest.Message {
+	h.Phones.Wait()
+	return h.Phones.To(number)
 }
 
 // TextLink returns the path of the consent link in a text.
-func (h *Harness) TextLink(m phonesink.Message) string {
+func (h *Harness) TextLink(m eumtest.Message) string {
 	h.T.Helper()
 	l := LinkPattern.FindString(m.Body)
 	if !strings.HasPrefix(l, "/c/") {

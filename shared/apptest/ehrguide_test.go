@@ -46,7 +46,7 @@ func TestEHRGuide(t *testing.T) {
 	}
 
 	w := newWorld(t, "")
-	lw := &launchWorld{world: w, origin: w.Room.Origin, redirect: w.Room.Origin + smartlaunch.CallbackPath}
+	lw := launchWorldOf(w)
 	lw.ehr = ehrtest.Start(t, ehrtest.Standard(lw.redirect))
 	keys := newEHR(t)
 	jwks := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {

@@ -90,6 +90,7 @@ func importFeed(t *testing.T, h *apptest.Harness, query, file string) importResu
 // imports scheduled checks get theirs from the next import; and when the
 // clock reaches them, each contact gets the listing check by email.
 func TestImportSchedulesListingChecks(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	ctx := context.Background()
 	period := h.App.Config.ListingCheckEvery

@@ -110,7 +110,7 @@ func TestBrowserLaunchFromTheEHR(t *testing.T) {
 	b.check("referral from the EHR with QR")
 	qrLink := decodeQR(b)
 
-	phone := &chromium{t: t, tab: browsers.tab(t, browsertest.Chromium(t)), axe: b.axe, screens: b.screens}
+	phone := &chromium{t: t, tab: browsertest.Tab(t), axe: b.axe, screens: b.screens}
 	if st := phone.open(qrLink); st != http.StatusOK {
 		t.Fatalf("the QR link: %d", st)
 	}

@@ -33,8 +33,8 @@ type launchWorld struct {
 
 func newLaunchWorld(t testing.TB, brk ehrtest.Break) *launchWorld {
 	t.Helper()
-	w := newWorld(t, "")
-	lw := &launchWorld{world: w, origin: w.Room.Origin, redirect: w.Room.Origin + smartlaunch.CallbackPath}
+	lw := launchWorldOf(newWorld(t, ""))
+	w := lw.world
 	cfg := ehrtest.Standard(lw.redirect)
 	cfg.Break = brk
 	lw.ehr = ehrtest.Start(t, cfg)
@@ -49,6 +49,15 @@ func newLaunchWorld(t testing.TB, brk ehrtest.Break) *launchWorld {
 		t.Fatalf("the registration's answer: %s", b)
 	}
 	return lw
+}
+
+// launchWorldOf is w ready for an EHR (the EHR is the caller's to start).
+// The launch checks the EHR's tokens by the real clock: the test EHR
+// (oidc-provider) issues them by the real clock, as an EHR does, while the
+// harness's own clock starts at a set hour of the day.
+func launchWorldOf(w *world) *launchWorld {
+	w.EHR.Launch.Now = time.Now
+	return &launchWorld{world: w, origin: w.Room.Origin, redirect: w.Room.Origin + smartlaunch.CallbackPath}
 }
 
 // browser is a Go HTTP client keeping cookies like a browser's, following

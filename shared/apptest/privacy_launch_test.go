@@ -58,7 +58,7 @@ func TestLaunchKeepsNoPHI(t *testing.T) {
 		"address": []any{map[string]any{"postalCode": "94110"}}}
 
 	w := newWorld(t, "")
-	lw := &launchWorld{world: w, origin: w.Room.Origin, redirect: w.Room.Origin + "/launch/callback"}
+	lw := launchWorldOf(w)
 	lw.ehr = ehrtest.Start(t, ehrtest.Config{RedirectURI: lw.redirect, Launches: map[string]string{"l-1": patientID},
 		Charts: map[string]ehrtest.Chart{patientID: {PatientResource: patient, ConditionResources: conds}}})
 	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/smart-app", map[string]string{"iss": lw.ehr.FHIR, "client_id": lw.ehr.ClientID}); st != http.StatusOK {

@@ -16,10 +16,14 @@ import (
 
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/config"
+	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/phone"
 	"github.com/handoff-health/handoff/shared/topics"
 )
+
+// groupPhone is the number of the contact of the group that takes texts.
+const groupPhone = "+14155550342"
 
 // marker is one piece of personal or clinical data planted in a referral,
 // and how to find it in text.
@@ -27,17 +31,43 @@ type marker struct {
 	kind  string // "given name", "email", "code", ...
 	value string
 	re    *regexp.Regexp
+	// lower is value in lower case when it is ASCII: in an ASCII text, re
+	// can match only where lower is (a quick test that skips re).
+	lower string
 }
 
 // literal finds v anywhere, ignoring case.
 func literal(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v))}
+	return marker{kind, v, compiled(`(?i)` + regexp.QuoteMeta(v)), asciiLower(v)}
 }
 
 // word finds v as a whole word (so a code's digits inside a longer number
 // do not count), ignoring case.
 func word(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`)}
+	return marker{kind, v, compiled(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`), asciiLower(v)}
+}
+
+// asciiLower is s in lower case when s is ASCII, else "".
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return ""
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// patterns holds each marker's expression, compiled once: the scans ask for
+// the same markers for every artefact, and compiling the Unicode classes of
+// a whole-word pattern costs more than matching it.
+var patterns sync.Map // expression → *regexp.Regexp
+
+func compiled(expr string) *regexp.Regexp {
+	if re, ok := patterns.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := patterns.LoadOrStore(expr, regexp.MustCompile(expr))
+	return re.(*regexp.Regexp)
 }
 
 // planted is what one patient's referral carries.
@@ -59,7 +89,7 @@ func (p *planted) contact() []marker {
 	national := strings.TrimPrefix(p.phone, "+1")
 	// Every patient's address starts "xq": its first four letters at the
 	// start of a word are a piece of it (say, in a cut-off message).
-	piece := marker{"piece of an email", p.email[:4], regexp.MustCompile(`(^|[^A-Za-z0-9])` + p.email[:4])}
+	piece := marker{"piece of an email", p.email[:4], regexp.MustCompile(`(^|[^A-Za-z0-9])` + p.email[:4]), asciiLower(p.email[:4])}
 	return []marker{literal("email", p.email), piece, word("phone", p.phone), word("phone", national),
 		word("phone", national[:3]+"-"+national[3:6]+"-"+national[6:]), word("phone", "("+national[:3]+") "+national[3:6]+"-"+national[6:])}
 }
@@ -131,8 +161,14 @@ type leakScan struct {
 // none fails if any marker is in the artefact.
 func (l *leakScan) none(a artefact, why string, ms ...marker) {
 	l.t.Helper()
+	// In an ASCII text (most are), case folding is ASCII's: a marker whose
+	// lower-case value is not in the lower-case text cannot match.
+	lower := asciiLower(a.text)
 	for _, m := range ms {
 		l.checks++
+		if lower != "" && m.lower != "" && !strings.Contains(lower, m.lower) {
+			continue
+		}
 		if loc := m.re.FindStringIndex(a.text); loc != nil {
 			l.found++
 			from, to := max(0, loc[0]-60), min(len(a.text), loc[1]+60)
@@ -145,12 +181,16 @@ func (l *leakScan) none(a artefact, why string, ms ...marker) {
 // connected, self mode, decline, revoke, cancel, expiry, a FHIR referral
 // moved on to a second group, status webhooks to the clinic (one refused
 // first), SES refusing an unverified recipient, and requests refused for bad
-// data — with each patient seeded with unique markers: names, email, phone,
-// clinical codes, topics, a FHIR note, and every link token sent. It then
-// scans everything the system wrote that leaves it or that operators read:
-// every log line, problem body, error page, status webhook and email, and
-// the tables as stored.
+// data, first meetings planned by email and by text (the plan, its
+// calendar file, the reminder, the check-in), a group that texts and one
+// that did not answer in time (its reminder, its office's notice) — with
+// each patient seeded with unique markers: names, email, phone, clinical
+// codes, topics, a FHIR note, and every link token sent. It then scans
+// everything the system wrote that leaves it or that operators read: every
+// log line, problem body, error page, status webhook, email, text and
+// calendar file, and the tables as stored.
 func TestNoPHILeaks(t *testing.T) {
+	t.Parallel()
 	var (
 		hookMu   sync.Mutex
 		hooks    []string
@@ -170,6 +210,7 @@ func TestNoPHILeaks(t *testing.T) {
 	}))
 	defer hook.Close()
 	h := apptest.New(t, func(c *config.Config) { c.ConsentTTL = 2 * time.Hour })
+	h.SetNow(monday) // the first meetings below fall on known days
 	s := newStack(h)
 	c := h.NewClinic("lakeside", hook.URL, map[string]any{"clinician_emails": true})
 	var groupIDs []string
@@ -177,6 +218,11 @@ func TestNoPHILeaks(t *testing.T) {
 		id := fmt.Sprintf("neutral-%d", i)
 		g := apptest.SampleGroup(id, 37.7599+float64(i)*0.001, -122.4148)
 		g.Topics = []string{"alcohol", "gambling", "grief"}
+		if i == 0 {
+			// Its contact takes notices by text; its feed names an office.
+			g.Contact.Phone, g.Contact.Texts = groupPhone, true
+			g.Office = directory.Office{Name: "Neutral Intergroup", Email: "office@intergroup.example"}
+		}
 		h.PutGroup(g, id)
 		groupIDs = append(groupIDs, id)
 	}
@@ -197,7 +243,7 @@ func TestNoPHILeaks(t *testing.T) {
 	phones := rng.Perm(98)
 	volunteer := "Vq" + letters(9)
 	lives := []string{"connected", "self", "declined", "revoked", "cancelled", "expired", "fhir-moved-on", "unverified",
-		"texted", "text-failed"}
+		"texted", "text-failed", "met-email", "met-text", "office"}
 	var pts []*planted
 	for i, life := range lives {
 		p := &planted{life: life, given: "Zq" + letters(10), family: "Fam" + letters(10),
@@ -244,7 +290,7 @@ func TestNoPHILeaks(t *testing.T) {
 			r = keep(s.referTyped(c, "msg_privacy_fhir", "application/fhir+json", fhirReferral(p)))
 		} else {
 			pb := patient{Given: p.given, Family: p.family, Email: p.email, Phone: p.phone, Needs: p.needs, Codes: p.codes, External: fmt.Sprintf("EHR-%d", i)}
-			if strings.HasPrefix(p.life, "text") {
+			if strings.HasPrefix(p.life, "text") || p.life == "met-text" {
 				pb.Preferred = "sms"
 			}
 			r = keep(s.refer(c, fmt.Sprintf("msg_privacy_%d", i), pb.body()))
@@ -320,7 +366,9 @@ func TestNoPHILeaks(t *testing.T) {
 				t.Fatalf("a note with a link: %d, want 400", r.status)
 			}
 			act(g, url.Values{"action": {"accept"}, "volunteer_name": {volunteer}, "volunteer_note": {"Note " + volunteer}})
-			act(g, url.Values{"action": {"connected"}})
+			if p.life != "texted" { // (the texted life's volunteer text waits for tomorrow: see below)
+				act(g, url.Values{"action": {"connected"}})
+			}
 		case "self":
 			act(find(p), url.Values{"action": {"confirm"}, "mode": {"self"}, "groups": groupIDs[1:2]})
 		case "declined", "text-failed":
@@ -336,6 +384,15 @@ func TestNoPHILeaks(t *testing.T) {
 				t.Fatalf("cancel: %d", r.status)
 			}
 			sweepUntilQuiet(t, h, time.Minute, 50)
+		case "met-email", "met-text":
+			// The group chooses a first meeting: Thursday's, or the one a
+			// week later (so the texts keep to the limits).
+			act(find(p), url.Values{"action": {"confirm"}, "groups": groupIDs[:1]})
+			meet := map[string]string{"met-email": "2026-06-04T19:00", "met-text": "2026-06-11T19:00"}[p.life]
+			act(groupLink(p, groupIDs[0]), url.Values{"action": {"accept"}, "first_meeting": {meet},
+				"volunteer_name": {volunteer}, "volunteer_note": {"Note " + volunteer}})
+		case "office":
+			act(find(p), url.Values{"action": {"confirm"}, "groups": groupIDs[:1]})
 		case "fhir-moved-on":
 			act(find(p), url.Values{"action": {"confirm"}, "groups": groupIDs[1:3]})
 			act(groupLink(p, groupIDs[1]), url.Values{"action": {"decline"}, "reason": {"not-a-fit"}})
@@ -369,13 +426,44 @@ func TestNoPHILeaks(t *testing.T) {
 			keep(s.send(http.MethodGet, find(p), nil, nil))
 		}
 	}
+	// The office's notice came with the window: it answers for the group.
+	offices := h.MailsTo("office@intergroup.example")
+	if len(offices) != 1 {
+		t.Fatalf("%d office notices, want 1", len(offices))
+	}
+	act(apptest.LinkPattern.FindString(offices[0].Body.Text), url.Values{"action": {"accept"}})
+	// The first meetings' plans, reminders and check-ins; the patients
+	// answer the check-in's link, and fetch the calendar file.
+	var calendars []artefact
+	for _, at := range []string{"2026-06-02 08:01", "2026-06-03 19:01", "2026-06-05 08:01", "2026-06-10 19:01", "2026-06-12 08:01", "2026-06-20 12:00"} {
+		if d := pdt(at).Sub(h.Now()); d > 0 {
+			h.Advance(d)
+		}
+		sweepUntilQuiet(t, h, time.Minute, 50)
+		for _, p := range pts {
+			if p.life == "texted" && at == "2026-06-02 08:01" {
+				// Its volunteer's name came by text this morning, the first
+				// text the day after its consent link's.
+				act(groupLink(p, groupIDs[0]), url.Values{"action": {"connected"}})
+			}
+			if (p.life == "met-email" && at == "2026-06-05 08:01") || (p.life == "met-text" && at == "2026-06-12 08:01") {
+				link := find(p)
+				r := keep(s.send(http.MethodGet, link+"/meeting.ics", nil, nil))
+				if r.status != http.StatusOK {
+					t.Fatalf("%s: meeting.ics %d", p.life, r.status)
+				}
+				calendars = append(calendars, artefact{kind: "calendar file", text: string(r.body), to: p.email})
+				act(link, url.Values{"action": {"attended"}})
+			}
+		}
+	}
 	for range 20 { // the refused status webhook's retry
 		h.Advance(time.Minute)
 		sweepUntilQuiet(t, h, time.Minute, 50)
 	}
 	want := map[string]string{"connected": "connected", "unverified": "connected", "self": "shared-with-patient",
 		"declined": "declined", "revoked": "revoked", "cancelled": "cancelled", "expired": "expired", "fhir-moved-on": "not-connected",
-		"texted": "connected", "text-failed": "declined"}
+		"texted": "connected", "text-failed": "declined", "met-email": "attended", "met-text": "attended", "office": "accepted"}
 	for _, p := range pts {
 		if st := h.Status(c, p.referralID).Status; string(st) != want[p.life] {
 			t.Fatalf("%s ended %s", p.life, st)
@@ -428,6 +516,15 @@ func TestNoPHILeaks(t *testing.T) {
 		switch to := m.Destination.To[0]; {
 		case strings.HasSuffix(to, "@patient.example"):
 			arts = append(arts, artefact{kind: "patient email subject", text: m.Subject, to: to})
+			for _, a := range m.Attachments {
+				b, err := a.Data()
+				if err != nil {
+					t.Fatal(err)
+				}
+				arts = append(arts, artefact{kind: "calendar file", text: string(b), to: to})
+			}
+		case to == "office@intergroup.example":
+			arts = append(arts, artefact{kind: "office email", text: body, to: to})
 		case strings.HasSuffix(to, "@groups.example"):
 			arts = append(arts, artefact{kind: "group email", text: body, to: to})
 		case to == "rivera@clinic.example":
@@ -436,9 +533,14 @@ func TestNoPHILeaks(t *testing.T) {
 			t.Fatalf("an email to %s", to)
 		}
 	}
+	arts = append(arts, calendars...)
 	texts := h.Texts()
-	if len(texts) != 3 {
-		t.Fatalf("%d texts, want 3 (the texted life's consent link and, as it prefers texts, who will reach out; the text-failed life's before the carrier refused it)", len(texts))
+	groupTexts := len(h.TextsTo(groupPhone))
+	if len(texts)-groupTexts != 7 {
+		t.Fatalf("%d texts to patients, want 7 (the texted life's consent link and, as it prefers texts, who will reach out; the text-failed life's before the carrier refused it; the met-text life's link, plan, reminder and check-in)", len(texts)-groupTexts)
+	}
+	if groupTexts != 9 {
+		t.Fatalf("%d texts to the group's contact, want 9 (8 notices, and the office life's reminder)", groupTexts)
 	}
 	for _, m := range texts {
 		for _, l := range apptest.LinkPattern.FindAllString(m.Body, -1) {
@@ -450,7 +552,11 @@ func TestNoPHILeaks(t *testing.T) {
 				}
 			}
 		}
-		arts = append(arts, artefact{kind: "text", text: m.Body, to: m.To})
+		kind := "text"
+		if m.To == groupPhone {
+			kind = "group text"
+		}
+		arts = append(arts, artefact{kind: kind, text: m.Body, to: m.To})
 	}
 	// The outcomes, as the operator and the clinic read them, JSON and CSV.
 	for _, q := range []struct{ path, key, accept string }{
@@ -555,13 +661,36 @@ func TestNoPHILeaks(t *testing.T) {
 				if a.to != p.phone {
 					scan.none(a, "another patient's", p.tokenMarkers()...)
 				}
+			case "group text":
+				scan.none(a, "a lock screen shows it", p.names()...)
+				scan.none(a, "a lock screen shows it", p.contact()...)
+				scan.none(a, "a lock screen shows it", p.clinical()...)
+				scan.none(a, "a lock screen shows it", everyTopic...)
+				scan.none(a, "a lock screen shows it", words...)
+				scan.none(a, "a group's text holds its own link only", p.tokenMarkers()...)
+			case "office email":
+				scan.none(a, "the office learns nothing of the patient", p.names()...)
+				scan.none(a, "the office learns nothing of the patient", p.contact()...)
+				scan.none(a, "the office learns nothing of the patient", p.clinical()...)
+				scan.none(a, "the office's own link only", p.tokenMarkers()...)
+			case "calendar file":
+				// Kept and synced far longer than a link lives; the group's
+				// name and the volunteer's are the patient's own plan, but
+				// nothing of the patient is in it.
+				scan.none(a, "a calendar keeps it", p.names()...)
+				scan.none(a, "a calendar keeps it", p.contact()...)
+				scan.none(a, "a calendar keeps it", p.clinical()...)
+				scan.none(a, "a calendar keeps it", everyTopic...)
+				scan.none(a, "a calendar keeps it", words...)
+				scan.none(a, "no link in a calendar", p.tokenMarkers()...)
+				scan.none(a, "no link in a calendar", allTokens...)
 			case "patient email subject":
 				scan.none(a, "a lock screen shows it", everyTopic...)
 				scan.none(a, "a lock screen shows it", words...)
 				scan.none(a, "a lock screen shows it", p.clinical()...)
 			}
 		}
-		if a.kind != "text" || !strings.Contains(a.text, volunteer) {
+		if a.kind != "text" && a.kind != "calendar file" || !strings.Contains(a.text, volunteer) {
 			// Only the patient's own message names the volunteer (and no
 			// artefact here is one, but for a text to the texted patient).
 			scan.none(a, "the volunteer's name", literal("volunteer name", volunteer))

@@ -12,6 +12,7 @@ import (
 	"github.com/handoff-health/handoff/shared/apigw"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/room"
 )
 
@@ -430,7 +431,7 @@ func TestSendLinkInstead(t *testing.T) {
 		}
 		ours := map[string]bool{}
 		for _, e := range rec.Events {
-			if e.Type == room.EventConsentLinkSent && e.Data["channel"] == "sms" {
+			if e.Type == referral.ConsentRequested && e.Data["staff"] != "" && e.Data["channel"] == "sms" {
 				ours[e.ID] = true
 			}
 		}

@@ -202,7 +202,7 @@ func TestBrowserReferInTheRoom(t *testing.T) {
 	}
 
 	// The patient's phone: another browser context.
-	phone := &chromium{t: t, tab: browsers.tab(t, browsertest.Chromium(t)), axe: b.axe, screens: b.screens}
+	phone := &chromium{t: t, tab: browsertest.Tab(t), axe: b.axe, screens: b.screens}
 	if st := phone.open(qrLink); st != http.StatusOK {
 		t.Fatalf("the QR link: %d", st)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -59,6 +60,13 @@ func TestVolunteerNamed(t *testing.T) {
 	w.confirm(t, tlink, "introduce", "mission-b")
 	w.answer(t, w.groupLink(t, w.groups[1], 1), url.Values{"action": {"accept"}, "volunteer_name": {"Ana María"}})
 	w.settleAll()
+	// One text a day to a patient: the consent link went today, so the
+	// volunteer's name waits for tomorrow.
+	if texts := w.TextsTo(phone); len(texts) != 1 {
+		t.Fatalf("%d texts to the patient on the day of the consent link, want 1", len(texts))
+	}
+	w.Advance(24 * time.Hour)
+	w.settleAll()
 	texts := w.TextsTo(phone)
 	if len(texts) != 2 || !strings.Contains(texts[1].Body, "Ana Maria se comunicara") || strings.Contains(texts[1].Body, "mission") {
 		t.Fatalf("texts to the patient: %+v", texts)
@@ -73,6 +81,8 @@ func TestVolunteerNamed(t *testing.T) {
 	w.referTo(t, referralWith(t, "both@patient.example", both, "sms"))
 	w.confirm(t, w.TextLink(w.TextsTo(both)[0]), "introduce", "mission-c")
 	w.answer(t, w.groupLink(t, w.groups[2], 1), url.Values{"action": {"accept"}, "volunteer_name": {"Lucía"}})
+	w.settleAll()
+	w.Advance(24 * time.Hour) // the next day's text
 	w.settleAll()
 	if texts := w.TextsTo(both); len(texts) != 2 || !strings.Contains(texts[1].Body, "Lucia") {
 		t.Errorf("texts to the patient who prefers them: %+v", texts)

@@ -34,6 +34,16 @@ type Config struct {
 	SMSConfigurationSet string        // HANDOFF_SMS_CONFIGURATION_SET
 	ConsentReminder     time.Duration // HANDOFF_CONSENT_REMINDER
 	ListingCheckEvery   time.Duration // HANDOFF_LISTING_CHECK_EVERY
+	// FirstContactWindow is how long a notified group has before it gets
+	// one reminder and its service office the notice
+	// (HANDOFF_FIRST_CONTACT_WINDOW).
+	FirstContactWindow time.Duration
+	// MeetingReminder is how long before a first meeting the patient gets
+	// its one reminder (HANDOFF_MEETING_REMINDER); CheckInAfter how long
+	// after its end they are asked whether they went
+	// (HANDOFF_CHECKIN_AFTER).
+	MeetingReminder time.Duration
+	CheckInAfter    time.Duration
 }
 
 // Defaults, as published in the contract.
@@ -45,6 +55,9 @@ const (
 	DefaultRetention            = 90 * 24 * time.Hour
 	DefaultConsentReminder      = 72 * time.Hour
 	DefaultListingCheckEvery    = 90 * 24 * time.Hour
+	DefaultFirstContactWindow   = 2 * time.Hour
+	DefaultMeetingReminder      = 24 * time.Hour
+	DefaultCheckInAfter         = 12 * time.Hour
 )
 
 // FromEnv reads the configuration through getenv (os.Getenv in production).
@@ -81,6 +94,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"HANDOFF_RETENTION", &c.Retention, DefaultRetention},
 		{"HANDOFF_CONSENT_REMINDER", &c.ConsentReminder, DefaultConsentReminder},
 		{"HANDOFF_LISTING_CHECK_EVERY", &c.ListingCheckEvery, DefaultListingCheckEvery},
+		{"HANDOFF_FIRST_CONTACT_WINDOW", &c.FirstContactWindow, DefaultFirstContactWindow},
+		{"HANDOFF_MEETING_REMINDER", &c.MeetingReminder, DefaultMeetingReminder},
+		{"HANDOFF_CHECKIN_AFTER", &c.CheckInAfter, DefaultCheckInAfter},
 	}
 	for _, d := range durations {
 		*d.dst = d.def

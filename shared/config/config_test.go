@@ -20,6 +20,23 @@ func TestFromEnvDefaults(t *testing.T) {
 	if !c.LoopbackPublicURL() {
 		t.Fatal("default public URL should be loopback")
 	}
+	if c.FirstContactWindow != 2*time.Hour || c.MeetingReminder != 24*time.Hour || c.CheckInAfter != 12*time.Hour {
+		t.Fatalf("the first meeting's defaults: %v %v %v", c.FirstContactWindow, c.MeetingReminder, c.CheckInAfter)
+	}
+}
+
+// TestFirstMeetingSettings: the three durations read like the others, and
+// a bad one is named.
+func TestFirstMeetingSettings(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"HANDOFF_FIRST_CONTACT_WINDOW": "30m", "HANDOFF_MEETING_REMINDER": "6h", "HANDOFF_CHECKIN_AFTER": "1h"}))
+	if err != nil || c.FirstContactWindow != 30*time.Minute || c.MeetingReminder != 6*time.Hour || c.CheckInAfter != time.Hour {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, name := range []string{"HANDOFF_FIRST_CONTACT_WINDOW", "HANDOFF_MEETING_REMINDER", "HANDOFF_CHECKIN_AFTER"} {
+		if _, err := FromEnv(env(map[string]string{name: "0s"})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=0s: %v", name, err)
+		}
+	}
 }
 
 func TestFromEnvOverridesAndErrors(t *testing.T) {

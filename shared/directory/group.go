@@ -262,16 +262,46 @@ func (g *Group) EndPause(now time.Time) bool {
 	if !g.Paused || g.PausedAt(now) {
 		return false
 	}
-	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+	g.Unpause()
 	return true
 }
+
+// MaxPauseReason is the longest pause reason a group keeps, in bytes.
+const MaxPauseReason = 200
+
+// Pause stops the group from being offered until something lifts the
+// pause: its contact's mail bounced or was refused, its feed no longer
+// carries it, its listing checks went unanswered (UnansweredPause). Such a
+// pause has no end; it replaces a pause its contact chose, which had one.
+// The reason is shown to operators (it must name no person) and is cut to
+// MaxPauseReason bytes.
+func (g *Group) Pause(reason string) { g.PauseUntil(reason, time.Time{}) }
+
+// PauseUntil pauses the group until a time (its contact paused it for some
+// weeks): it is offered again from then, whatever else happens (see
+// PausedAt). A zero until is Pause.
+func (g *Group) PauseUntil(reason string, until time.Time) {
+	if len(reason) > MaxPauseReason {
+		reason = strings.ToValidUTF8(reason[:MaxPauseReason], "")
+	}
+	g.Paused, g.PausedReason, g.PausedUntil = true, reason, until
+}
+
+// Unpause lifts any pause: the group is offered again (if it accepts
+// referrals and is not temporarily closed).
+func (g *Group) Unpause() { g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{} }
+
+// TimedPause reports whether the group is paused with an end: its contact
+// paused it for some weeks (see PauseUntil), rather than something that
+// only an answer or a new listing lifts.
+func (g *Group) TimedPause() bool { return g.Paused && !g.PausedUntil.IsZero() }
 
 // Indexed reports whether the group belongs in the match index: it is
 // offered, or only paused until a set time. Its index items then carry the
 // pause's end (Candidate.PausedUntil), so that ranking offers it again from
 // that time without any write.
 func (g *Group) Indexed() bool {
-	return g.AcceptingReferrals && !g.TemporarilyClosed && (!g.Paused || !g.PausedUntil.IsZero())
+	return g.AcceptingReferrals && !g.TemporarilyClosed && (!g.Paused || g.TimedPause())
 }
 
 // Normalize tidies a listing before validation: it trims names, lower-cases

@@ -61,6 +61,7 @@ var taskStatus = map[referral.Status]string{
 	referral.SharedWithPatient: "accepted",
 	referral.Accepted:          "in-progress",
 	referral.Connected:         "completed",
+	referral.Attended:          "completed",
 	referral.Declined:          "rejected",
 	referral.Expired:           "failed",
 	referral.Unmatched:         "failed",

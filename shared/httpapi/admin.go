@@ -148,7 +148,7 @@ func adminGroup(g directory.Group) groupAnswer {
 	if !g.LastConfirmedAt.IsZero() {
 		a.LastConfirmedAt = &g.LastConfirmedAt
 	}
-	if g.Paused && !g.PausedUntil.IsZero() {
+	if g.TimedPause() {
 		a.PausedUntil = &g.PausedUntil
 	}
 	return a

@@ -19,6 +19,7 @@ const Namespace = "handoff"
 const (
 	Count        = "Count"
 	Milliseconds = "Milliseconds"
+	Seconds      = "Seconds"
 )
 
 // Emitter writes metrics to W (the Lambda's stdout). The zero value, or a nil

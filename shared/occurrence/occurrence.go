@@ -30,6 +30,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
 )
 
 // Window is how far ahead List looks: a first meeting within two weeks.
@@ -270,4 +271,28 @@ func hhmm(s string) (int, bool) {
 		return 0, false
 	}
 	return t.Hour()*60 + t.Minute(), true
+}
+
+// Plan is the occurrence as a referral keeps it once a group chose it as a
+// patient's first meeting: the group and its route, and the listing's
+// facts as they are now, made at at.
+func (o Occurrence) Plan(groupID string, route int, at time.Time) referral.FirstMeeting {
+	return referral.FirstMeeting{
+		GroupID: groupID, Route: route, Value: o.Value(), Start: o.Start.UTC(), End: o.End.UTC(), Zone: o.Zone,
+		Meeting: o.Meeting, InPerson: o.InPerson, Place: o.Place, Online: o.Online, JoinURL: o.JoinURL,
+		JoinInstructions: o.JoinInstructions, At: at.UTC(),
+	}
+}
+
+// OfPlan is the occurrence a referral's first meeting is, its times in the
+// meeting's zone (UTC when the zone cannot be loaded).
+func OfPlan(p referral.FirstMeeting) Occurrence {
+	loc, err := zone(p.Zone)
+	if err != nil {
+		loc = time.UTC
+	}
+	return Occurrence{
+		Start: p.Start.In(loc), End: p.End.In(loc), Zone: p.Zone, Meeting: p.Meeting,
+		InPerson: p.InPerson, Place: p.Place, Online: p.Online, JoinURL: p.JoinURL, JoinInstructions: p.JoinInstructions,
+	}
 }

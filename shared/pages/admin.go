@@ -23,7 +23,11 @@ type AdminView struct {
 	Funnel   []AdminCount // in funnel order
 	Weeks    []AdminWeek  // oldest first
 	Connect  []AdminCount // time to connect, one bar per histogram bucket
-	Groups   []AdminGroup
+	// FirstContact and FirstMeeting are the times from consent to a
+	// group's first answer and to a first meeting attended, as Connect.
+	FirstContact []AdminCount
+	FirstMeeting []AdminCount
+	Groups       []AdminGroup
 }
 
 // AdminCount is one labelled count.
@@ -60,9 +64,17 @@ type adminPage struct {
 	V       AdminView
 	Funnel  []funnelBar
 	Trend   trendChart
-	Connect []histBar
-	ConnH   int
 	FunnelH int
+	// Times are the histograms of durations: to connect, to a group's
+	// first answer, to the first meeting.
+	Times []histChart
+}
+
+// histChart is one histogram of durations with its heading and caption.
+type histChart struct {
+	ID, Heading, Caption string
+	Bars                 []histBar
+	H                    int
 }
 
 type funnelBar struct {
@@ -115,7 +127,17 @@ func RenderAdmin(w io.Writer, v AdminView) error {
 	if v.SignedIn {
 		p.Funnel, p.FunnelH = funnelBars(v.Funnel)
 		p.Trend = trend(v.Weeks)
-		p.Connect, p.ConnH = histBars(v.Connect)
+		for _, c := range []struct {
+			id, heading, caption string
+			bins                 []AdminCount
+		}{
+			{"connect", "How long it takes to connect", "Referrals connected, by the time from referral to connection", v.Connect},
+			{"contact", "How long until a group answers", "Referrals, by the time from consent to a group's first answer", v.FirstContact},
+			{"meeting", "How long until the first meeting", "Referrals whose patient went to the first meeting, by the time from consent to its start", v.FirstMeeting},
+		} {
+			bars, h := histBars(c.bins)
+			p.Times = append(p.Times, histChart{ID: c.id, Heading: c.heading, Caption: c.caption, Bars: bars, H: h})
+		}
 	}
 	return renderPage(w, "admin", p)
 }

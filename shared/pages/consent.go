@@ -32,7 +32,7 @@ func ConsentStateFor(s referral.Status) (ConsentState, bool) {
 	case referral.AwaitingConsent:
 		return ConsentOpen, true
 	case referral.Consented, referral.Routed, referral.SharedWithPatient,
-		referral.Accepted, referral.Connected, referral.NotConnected:
+		referral.Accepted, referral.Connected, referral.NotConnected, referral.Attended:
 		return ConsentConfirmed, true
 	case referral.Declined:
 		return ConsentDeclined, true
@@ -60,20 +60,26 @@ const (
 // Notice keys a page can show after a form was sent (see ConsentView.Notice and
 // GroupView.Notice).
 const (
-	NoticeConfirmed    = "confirmed"
-	NoticeDeclined     = "declined"
-	NoticeRevoked      = "revoked"
-	NoticeChooseGroup  = "choose-group"  // confirm was pressed with no group picked
-	NoticeTryAgain     = "try-again"     // the form's anti-CSRF token did not match
-	NoticeAccepted     = "accepted"      // group page
-	NoticeConnected    = "connected"     // group page
-	NoticeNotConnected = "not-connected" // group page
-	NoticeChooseReason = "choose-reason" // group page: decline with no reason
+	NoticeConfirmed     = "confirmed"
+	NoticeDeclined      = "declined"
+	NoticeRevoked       = "revoked"
+	NoticeNothingToStop = "nothing-to-stop" // revoke before the patient agreed to anything
+	NoticeSharingOver   = "sharing-over"    // revoke once the referral closed after sharing
+	NoticeChooseGroup   = "choose-group"    // confirm was pressed with no group picked
+	NoticeTryAgain      = "try-again"       // the form's anti-CSRF token did not match
+	NoticeAccepted      = "accepted"        // group page
+	NoticeConnected     = "connected"       // group page
+	NoticeNotConnected  = "not-connected"   // group page
+	NoticeChooseReason  = "choose-reason"   // group page: decline with no reason
+	// NoticeAnswered: the group page's notice to an accept or decline that
+	// came after the first answer (by the notice's other link, or the
+	// service office's): the first answer stands.
+	NoticeAnswered = "answered"
 )
 
 // consentNotices are the consent page's notices; true marks an alert.
 var consentNotices = map[string]bool{
-	NoticeConfirmed: false, NoticeDeclined: false, NoticeRevoked: false,
+	NoticeConfirmed: false, NoticeDeclined: false, NoticeRevoked: false, NoticeNothingToStop: true, NoticeSharingOver: true,
 	NoticeChooseGroup: true, NoticeTryAgain: true, NoticeAttended: false, NoticeMissed: false,
 }
 

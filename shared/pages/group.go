@@ -16,7 +16,7 @@ import (
 var groupNotices = map[string]bool{
 	NoticeAccepted: false, NoticeDeclined: false, NoticeConnected: false,
 	NoticeNotConnected: false, NoticeChooseReason: true, NoticeTryAgain: true,
-	NoticeAttended: false, NoticeMissed: false,
+	NoticeAttended: false, NoticeMissed: false, NoticeAnswered: false,
 }
 
 // GroupView is everything the group contact's page shows. It carries only what

@@ -12,11 +12,17 @@ var transitions = map[Status][]Status{
 	AwaitingConsent: {Consented, Declined, Expired, Cancelled, Unmatched, Unreachable},
 	Consented:       {Routed, SharedWithPatient, Unmatched, Cancelled, Revoked},
 	Routed:          {Accepted, Unmatched, Cancelled, Revoked},
-	Accepted:        {Connected, NotConnected, Cancelled, Revoked},
+	Accepted:        {Connected, NotConnected, Attended, Cancelled, Revoked},
 	// Closed statuses lead nowhere, except that a patient who chose to contact
-	// groups themselves may still revoke their consent.
+	// groups themselves may still revoke their consent. (A connected
+	// referral with a first meeting still waits for it: see
+	// Referral.CanMove.)
 	SharedWithPatient: {Revoked},
 }
+
+// awaitingMeeting is where a connected referral may still go while its
+// first meeting is not settled (see Referral.AwaitsMeeting).
+var awaitingMeeting = []Status{Attended, Cancelled, Revoked}
 
 // CanMove reports whether a referral may move from one status to another.
 func CanMove(from, to Status) bool { return slices.Contains(transitions[from], to) }
@@ -33,6 +39,35 @@ func Move(from, to Status) error {
 // by the clinic or revoked by the patient).
 func (s Status) Open() bool {
 	return CanMove(s, Cancelled) || CanMove(s, Revoked)
+}
+
+// AwaitsMeeting reports whether the referral waits for the word on its
+// first meeting: a group chose one, nobody has said the patient went, and
+// the week after the meeting has not run out (FirstMeeting.Settled).
+func (r *Referral) AwaitsMeeting() bool {
+	return r.FirstMeeting != nil && !r.FirstMeeting.Settled &&
+		(r.Status == Accepted || r.Status == Connected)
+}
+
+// CanMove reports whether r may move to status to: as the lifecycle's
+// table says, and, for a connected referral that still awaits its first
+// meeting, to attended, cancelled or revoked. Attended needs a first
+// meeting that awaits its word.
+func (r *Referral) CanMove(to Status) bool {
+	if to == Attended && !r.AwaitsMeeting() {
+		return false
+	}
+	if CanMove(r.Status, to) {
+		return true
+	}
+	return r.Status == Connected && r.AwaitsMeeting() && slices.Contains(awaitingMeeting, to)
+}
+
+// Open reports whether the referral can still change: its status is open,
+// or it is connected and still awaits its first meeting (a referral with a
+// first meeting stays open until attended, or a week after the meeting).
+func (r *Referral) Open() bool {
+	return r.Status.Open() || r.Status == Connected && r.AwaitsMeeting()
 }
 
 // routeTransitions is the lifecycle of one route.
@@ -58,10 +93,9 @@ const (
 	ConsentDeadline  EventType = "consent-deadline"   // scheduled: expire if still awaiting consent
 	ConsentReminder  EventType = "consent-reminder"   // scheduled: the one reminder if still awaiting consent
 	VolunteerNamed   EventType = "volunteer-named"    // tell the patient who from the group will reach out
-	ConsentViewed    EventType = "consent-viewed"     // the patient first opened the consent page: count it
 	GroupNotified    EventType = "group-notified"     // email the group's contact
 	GroupDeadline    EventType = "group-deadline"     // scheduled: time the route out if unanswered
-	RouteAnswered    EventType = "route-answered"     // a group answered; move on after a decline
+	RouteAnswered    EventType = "route-answered"     // a group answered: a record, written done (its counts ride in the answer's write)
 	Withdrawn        EventType = "referral-withdrawn" // tell a notified group the referral is off
 	StatusChanged    EventType = "status-changed"     // timeline entry; clinician webhook and email
 	CallbackAttempt  EventType = "callback-attempt"   // scheduled: one try of a status webhook
@@ -71,6 +105,18 @@ const (
 	ListingHandover  EventType = "listing-handover"   // a group's partition: ask the new contact to confirm, tell the old one
 	Heartbeat        EventType = "heartbeat"          // a subscription's partition: post a heartbeat if it was quiet
 	Handshake        EventType = "handshake"          // a subscription's partition: shake hands with its endpoint
+	// Noted is a timeline entry of a step that changes no status (a
+	// reminder sent, the patient missed the first meeting): Status is the
+	// referral's status then, Detail the words. It has no effect.
+	Noted EventType = "noted"
+	// The first contact and the first meeting.
+	GroupText       EventType = "group-text"       // text the notice to a group contact who agreed to texts
+	GroupWindow     EventType = "group-window"     // scheduled: the first-contact window ran out: remind the group, tell its office
+	OfficeNotified  EventType = "office-notified"  // email the group's service office the notice, with its own link
+	MeetingPlanned  EventType = "meeting-planned"  // bring the patient the first meeting a group chose
+	MeetingReminder EventType = "meeting-reminder" // scheduled: the one reminder before the first meeting
+	MeetingCheckIn  EventType = "meeting-checkin"  // scheduled: ask the patient, after the meeting, whether they went
+	MeetingClose    EventType = "meeting-close"    // scheduled: a week after the meeting, stop waiting for the word on it
 )
 
 // Event is an item written in the same transaction as the state change that

@@ -27,6 +27,9 @@ const (
 	// Unreachable: no channel handoff may use reaches the patient (the
 	// consent link's email bounced and there is no other).
 	Unreachable Status = "unreachable"
+	// Attended: the patient or the group said the patient went to the
+	// first meeting the group chose.
+	Attended Status = "attended"
 )
 
 // RouteStatus is the state of one approach to one group.
@@ -131,6 +134,9 @@ type Referral struct {
 	// Volunteer is who from the accepting group will reach out, when the
 	// group named them. Sealed at rest like the patient's contact.
 	Volunteer *Volunteer `json:"-"`
+	// FirstMeeting is the meeting the accepting group chose for the
+	// patient's first, when it chose one.
+	FirstMeeting *FirstMeeting `json:"first_meeting,omitempty"`
 	// Version increases on each write; stores use it for optimistic locking.
 	Version int `json:"version"`
 }
@@ -148,6 +154,50 @@ type Volunteer struct {
 	GroupID string    `json:"group_id"`
 	At      time.Time `json:"at"`
 }
+
+// FirstMeeting is one dated meeting of a group, chosen as a patient's
+// first when the group accepted, and the word on it. It holds the
+// listing's public facts as they were when chosen (a later change to the
+// listing does not move a plan), never anything about the patient.
+type FirstMeeting struct {
+	GroupID string `json:"group_id"`
+	Route   int    `json:"route"` // the route of the group that chose it
+	// Value is the occurrence's form value: its local start,
+	// "2026-03-10T19:00" (see shared/occurrence).
+	Value string `json:"value"`
+	// Start and End are instants; Zone is the meeting's IANA time zone,
+	// in which they are shown.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Zone  string    `json:"zone"`
+	// Meeting is the index of the weekly meeting in the group's listing.
+	Meeting  int    `json:"meeting"`
+	InPerson bool   `json:"in_person,omitempty"`
+	Place    string `json:"place,omitempty"`
+	Online   bool   `json:"online,omitempty"`
+	JoinURL  string `json:"join_url,omitempty"`
+	// JoinInstructions say how to join an online meeting without a link.
+	JoinInstructions string `json:"join_instructions,omitempty"`
+	// At is when the plan was made.
+	At time.Time `json:"at"`
+	// Attendance is the word on it: "attended", "missed" or "" (none yet);
+	// AnsweredAt when it came.
+	Attendance string    `json:"attendance,omitempty"`
+	AnsweredAt time.Time `json:"answered_at,omitzero"`
+	// Settled: a week after the meeting nobody had said the patient went;
+	// the referral no longer waits for it.
+	Settled bool `json:"settled,omitempty"`
+}
+
+// Words on a first meeting (FirstMeeting.Attendance).
+const (
+	AttendanceAttended = "attended"
+	AttendanceMissed   = "missed"
+)
+
+// MeetingSettleAfter is how long after a first meeting's end a referral
+// waits for the word that the patient went.
+const MeetingSettleAfter = 7 * 24 * time.Hour
 
 // Consent is the patient's answer and the 42 CFR Part 2 §2.31 record of it.
 type Consent struct {

@@ -129,7 +129,6 @@ func (r *Room) Register() { r.register() }
 func (r *Room) register() {
 	r.App.Handle(EventStaffInvited, r.onInvited)
 	r.App.Handle(EventSignInLink, r.onSignInLink)
-	r.App.Handle(EventConsentLinkSent, r.onConsentLinkSent)
 	r.App.Handle(EventQROpened, r.onQROpened)
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/apptest"
 )
@@ -17,6 +18,7 @@ import (
 // registers the JWKS, and fhir-token gets an access token with the key.
 func TestFHIRCommands(t *testing.T) {
 	h := apptest.New(t)
+	h.SetNow(time.Now()) // the command signs its assertion with the real clock
 	h.NewClinic("lakeside", "")
 	pemFile := filepath.Join(t.TempDir(), "ehr.pem")
 	var jwks bytes.Buffer

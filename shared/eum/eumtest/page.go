@@ -1,4 +1,4 @@
-package phonesink
+package eumtest
 
 import (
 	"html/template"

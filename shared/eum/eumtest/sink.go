@@ -1,14 +1,4 @@
-// Package phonesink is a local stand-in for AWS End User Messaging SMS: it
-// answers SendTextMessage (AWS JSON 1.0, PinpointSMSVoiceV2) the way AWS
-// does, keeps every text, lists them on GET /store and shows them on GET /
-// grouped by phone number, like a row of phones. No maintained emulator of
-// this API runs offline; this one does only what handoff calls.
-//
-// Simulated numbers: a destination ending in 0198 has opted out (the call
-// fails with ConflictException, reason DESTINATION_PHONE_NUMBER_OPTED_OUT);
-// one ending in 0199 is accepted, then reported undeliverable: a TEXT_BLOCKED
-// delivery event goes to Notify as SNS would bring it.
-package phonesink
+package eumtest
 
 import (
 	"context"
@@ -44,8 +34,8 @@ type Message struct {
 	Context map[string]string `json:"-"`
 }
 
-// Sink is the phone sink. The zero value works; set Notify to receive
-// delivery events.
+// Sink is the phone sink, a local stand-in for AWS End User Messaging SMS.
+// The zero value works; set Notify to receive delivery events.
 type Sink struct {
 	// Notify receives delivery events as the event destination's SNS topic
 	// would deliver them to a subscribed Lambda. A failed delivery is tried

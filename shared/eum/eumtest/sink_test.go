@@ -1,4 +1,4 @@
-package phonesink_test
+package eumtest_test
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/sms"
 )
 
 // start runs a sink and returns a real SDK client's sender pointed at it.
-func start(t *testing.T, sink *phonesink.Sink) (*httptest.Server, *eum.Sender) {
+func start(t *testing.T, sink *eumtest.Sink) (*httptest.Server, *eum.Sender) {
 	t.Helper()
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
@@ -35,7 +35,7 @@ func start(t *testing.T, sink *phonesink.Sink) (*httptest.Server, *eum.Sender) {
 func TestSendTextMessage(t *testing.T) {
 	var mu sync.Mutex
 	var got []events.SNSEvent
-	sink := &phonesink.Sink{NotifyAfter: time.Millisecond, Notify: func(_ context.Context, ev events.SNSEvent) error {
+	sink := &eumtest.Sink{NotifyAfter: time.Millisecond, Notify: func(_ context.Context, ev events.SNSEvent) error {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, ev)
@@ -50,7 +50,7 @@ func TestSendTextMessage(t *testing.T) {
 		t.Fatalf("send: %q, %v", id, err)
 	}
 
-	_, err = s.Send(ctx, sms.Text{To: "+1206555" + phonesink.OptedOutSuffix, Body: "hello"})
+	_, err = s.Send(ctx, sms.Text{To: "+1206555" + eumtest.OptedOutSuffix, Body: "hello"})
 	var un *sms.Unreachable
 	if !errors.As(err, &un) || un.Reason != "DESTINATION_PHONE_NUMBER_OPTED_OUT" {
 		t.Fatalf("opted out: got %v, want an Unreachable with DESTINATION_PHONE_NUMBER_OPTED_OUT", err)
@@ -64,7 +64,7 @@ func TestSendTextMessage(t *testing.T) {
 		t.Fatalf("not E.164: got %v, want an Unreachable with INVALID_PARAMETER", err)
 	}
 
-	if _, err := s.Send(ctx, sms.Text{To: "+1206555" + phonesink.UndeliverableSuffix, Body: "hello",
+	if _, err := s.Send(ctx, sms.Text{To: "+1206555" + eumtest.UndeliverableSuffix, Body: "hello",
 		Context: map[string]string{"referral": "r2", "event": "e2"}}); err != nil {
 		t.Fatalf("undeliverable number: the send itself succeeds, got %v", err)
 	}
@@ -114,7 +114,7 @@ func TestSendTextMessage(t *testing.T) {
 }
 
 func TestUnknownOperationAndUnsigned(t *testing.T) {
-	srv, _ := start(t, &phonesink.Sink{})
+	srv, _ := start(t, &eumtest.Sink{})
 	for _, c := range []struct {
 		target, auth, want string
 	}{
@@ -141,7 +141,7 @@ func TestUnknownOperationAndUnsigned(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestPageEscapesAndLinks(t *testing.T) {
-	srv, s := start(t, &phonesink.Sink{})
+	srv, s := start(t, &eumtest.Sink{})
 	if _, err := s.Send(context.Background(), sms.Text{To: "+12065550123",
 		Body: `<script>x</script> see http://127.0.0.1:3000/c/abc?x="y" Reply STOP`}); err != nil {
 		t.Fatal(err)
