@@ -110,7 +110,9 @@ func (s *Server) staffFrom(w http.ResponseWriter, r *http.Request, names ...stri
 		s.renderSignIn(w, r, r.URL.Query().Get("notice"), http.StatusOK)
 		return room.Staff{}, false
 	}
-	s.pageError(w, r, problem.Errorf(problem.Unauthorized, "sign in first"))
+	// A form posted without a live session (signed out, or the session
+	// ended meanwhile): 401, with the sign-in page and what happened.
+	s.renderSignIn(w, r, pages.NoticeClinicSignInAgain, http.StatusUnauthorized)
 	return room.Staff{}, false
 }
 
@@ -137,7 +139,7 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, notice str
 		return
 	}
 	switch notice {
-	case pages.NoticeClinicSignInSent, pages.NoticeClinicSignedOut, pages.NoticeClinicRefused, pages.NoticeClinicTooMany:
+	case pages.NoticeClinicSignInSent, pages.NoticeClinicSignedOut, pages.NoticeClinicRefused, pages.NoticeClinicTooMany, pages.NoticeClinicSignInAgain:
 	default:
 		notice = ""
 	}

@@ -18,6 +18,7 @@ const (
 	NoticeClinicNotAwaiting = "clinic-not-awaiting" // the referral no longer awaits consent
 	NoticeClinicSignInSent  = "clinic-signin-sent"  // "if the address is staff's, a link is on its way"
 	NoticeClinicSignedOut   = "clinic-signed-out"
+	NoticeClinicSignInAgain = "clinic-sign-in-again" // a form came with no live session: nothing was done
 	NoticeClinicRefused     = "clinic-refused"    // a sign-in was refused
 	NoticeClinicTooMany     = "clinic-too-many"   // too many sign-in links asked for
 	NoticeClinicNewQR       = "clinic-new-qr"     // a new QR code is shown
@@ -28,7 +29,7 @@ const (
 var clinicNotices = map[string]bool{
 	NoticeClinicLinkSent: false, NoticeClinicNotAwaiting: false, NoticeClinicSignInSent: false,
 	NoticeClinicSignedOut: false, NoticeClinicRefused: true, NoticeClinicTooMany: true, NoticeClinicNewQR: false,
-	NoticeClinicFixFields: true, NoticeTryAgain: true, NoticeClinicFromEHR: false,
+	NoticeClinicFixFields: true, NoticeTryAgain: true, NoticeClinicFromEHR: false, NoticeClinicSignInAgain: true,
 }
 
 // ClinicPage is the part every clinic page view shares.
