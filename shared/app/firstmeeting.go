@@ -166,7 +166,7 @@ func (a *App) answerAttendance(ctx context.Context, rec *dynamo.Record, answer, 
 		// Nothing but the word changes: not the status, not the time the
 		// referral last changed.
 		r.FirstMeeting = &plan
-		err := a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+		err := a.Apply(ctx, dynamo.Change{Referral: r, Records: []referral.Event{
 			a.Note(r, "the patient did not make it to the first meeting ("+by+" said so)"),
 		}, Moot: pendingOf(rec, referral.MeetingCheckIn)})
 		if err == nil {
@@ -178,7 +178,8 @@ func (a *App) answerAttendance(ctx context.Context, rec *dynamo.Record, answer, 
 }
 
 // Note is a timeline entry of a step that changes no status (see
-// referral.Noted), to write in the change that takes the step.
+// referral.Noted), to write done among the Records of the change that takes
+// the step: it has no effect to run.
 func (a *App) Note(r *referral.Referral, detail string) referral.Event {
 	return a.NewEvent(r, referral.Noted, a.now(), func(e *referral.Event) {
 		e.Status, e.Detail = r.Status, detail

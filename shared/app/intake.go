@@ -104,6 +104,9 @@ type Arrival struct {
 	Media string
 	// Identifiers index a Task's identifiers in the same transaction.
 	Identifiers dynamo.TaskIdentifiers
+	// PatientKey, from a SMART launch, is the keyed hash under which the
+	// clinic's EHR knows the patient: kept while the referral is open.
+	PatientKey string
 	// Delivery, when set, stores the referral once per delivery key (a
 	// form's one-time key): the same key again with the same BodyHash
 	// answers as the first time and writes nothing.
@@ -159,7 +162,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 	now := a.now()
 	r := &referral.Referral{
 		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source,
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source, PatientKey: how.PatientKey,
 	}
 	if len(channels) > 0 {
 		r.FirstChannel = channels[0]

@@ -143,7 +143,8 @@ func TestCardDecision(t *testing.T) {
 				t.Errorf("card %+v", card)
 			}
 			out, _ := json.Marshal(res)
-			for _, leak := range []string{"F10", "66590003", "Alcohol dependence", "Drinks most evenings", "Alcohol use disorder", "pat-53234"} {
+			// Nothing clinical reaches the chart: no code, text, topic or id.
+			for _, leak := range []string{"F10", "66590003", "Alcohol dependence", "Drinks most evenings", "Alcohol use disorder", "pat-53234", "alcohol", "Alcohol"} {
 				if strings.Contains(string(out), leak) {
 					t.Errorf("the card carries %q: %s", leak, out)
 				}

@@ -11,7 +11,6 @@ import (
 	jsonschema "github.com/pb33f/jsonschema/v6"
 
 	"github.com/handoff-health/handoff/shared/cdshooks"
-	"github.com/handoff-health/handoff/shared/topics"
 )
 
 // spec reads a file of testdata/spec (see its SOURCES.md).
@@ -167,11 +166,9 @@ func TestDiscoveryAndCardsHaveTheSpecShape(t *testing.T) {
 	if raw, _ := json.Marshal(cdshooks.Response{}); string(raw) != `{"cards":[]}` {
 		t.Errorf("an empty response is %s, want {\"cards\":[]}", raw)
 	}
-	for _, topic := range topics.All() {
-		r := cdshooks.Response{Cards: []cdshooks.Card{cdshooks.CardFor("https://handoff.example/launch", topic.Code)}}
-		if err := valid(t, s.response, r); err != nil {
-			t.Errorf("the card for %s: %v", topic.Code, err)
-		}
+	r := cdshooks.Response{Cards: []cdshooks.Card{cdshooks.CardFor("https://handoff.example/launch")}}
+	if err := valid(t, s.response, r); err != nil {
+		t.Errorf("the card: %v", err)
 	}
 }
 

@@ -2,7 +2,10 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,8 +33,12 @@ type Clinic struct {
 	SMS *bool `json:"sms,omitempty"`
 	// FHIR client: the EHR's public keys for SMART Backend Services, inline
 	// (a JWKS) or by URL; public keys, not secrets.
-	JWKS           string    `json:"jwks,omitempty"`
-	JWKSURL        string    `json:"jwks_url,omitempty"`
+	JWKS    string `json:"jwks,omitempty"`
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// SMART app: the EHR that launches handoff for this clinic (its FHIR
+	// base URL, the iss of its launches) and the client id it gave handoff.
+	SMARTISS       string    `json:"smart_iss,omitempty"`
+	SMARTClientID  string    `json:"smart_client_id,omitempty"`
 	APIKeyHash     string    `json:"api_key_hash"`
 	WebhookSecret  string    `json:"-"`
 	CallbackSecret string    `json:"-"`
@@ -147,6 +154,99 @@ func (s *Clinics) SetFHIRClient(ctx context.Context, id, jwks, jwksURL string) e
 		return fmt.Errorf("set the FHIR client of clinic %s: %w", id, err)
 	}
 	return nil
+}
+
+// SMARTApp is a clinic's registration of the EHR that launches handoff.
+type SMARTApp struct {
+	ClinicID string `json:"clinic_id"`
+	ISS      string `json:"iss"`
+	ClientID string `json:"client_id"`
+}
+
+const smartISSPrefix = "SMARTISS#"
+
+// smartISSKey is the lookup item of an EHR's iss: by the SHA-256 of the iss
+// without a trailing slash (an iss may be long; "…/fhir" and "…/fhir/" are
+// one EHR).
+func smartISSKey(iss string) map[string]types.AttributeValue {
+	sum := sha256.Sum256([]byte(strings.TrimRight(iss, "/")))
+	return key(smartISSPrefix+hex.EncodeToString(sum[:]), "SMARTISS")
+}
+
+// SetSMARTApp registers the EHR that launches handoff for a clinic — its
+// iss and the client id it gave handoff — replacing the clinic's earlier
+// one, in one transaction with the iss's lookup item (SMARTAppByISS). An
+// iss belongs to one clinic. Errors: problem.NotFound (no such clinic),
+// problem.Conflict (another clinic registered this iss, or the clinic's
+// registration changed meanwhile).
+func (s *Clinics) SetSMARTApp(ctx context.Context, a SMARTApp) error {
+	ck := key(clinicPrefix+a.ClinicID, "CLINIC")
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.Table, Key: ck, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK, smart_iss"),
+	})
+	if err != nil {
+		return fmt.Errorf("set the SMART app of clinic %s: %w", a.ClinicID, err)
+	}
+	if out.Item == nil {
+		return notFound("clinic")
+	}
+	var prev struct {
+		ISS string `json:"smart_iss"`
+	}
+	if err := unmarshal(out.Item, &prev); err != nil {
+		return fmt.Errorf("set the SMART app of clinic %s: %w", a.ClinicID, err)
+	}
+	lookup, err := marshal(a, smartISSKey(a.ISS)["PK"].(*types.AttributeValueMemberS).Value, "SMARTISS")
+	if err != nil {
+		return fmt.Errorf("set the SMART app of clinic %s: %w", a.ClinicID, err)
+	}
+	cond := "attribute_exists(PK) AND smart_iss = :prev"
+	values := map[string]types.AttributeValue{
+		":iss": str(a.ISS), ":client": str(a.ClientID), ":prev": str(prev.ISS),
+	}
+	if prev.ISS == "" {
+		cond = "attribute_exists(PK) AND (attribute_not_exists(smart_iss) OR smart_iss = :prev)"
+	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.Table, Key: ck, ConditionExpression: aws.String(cond),
+			UpdateExpression: aws.String("SET smart_iss = :iss, smart_client_id = :client"), ExpressionAttributeValues: values,
+		}},
+		{Put: &types.Put{
+			TableName: &s.Table, Item: lookup, ConditionExpression: aws.String("attribute_not_exists(PK) OR clinic_id = :clinic"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":clinic": str(a.ClinicID)},
+		}},
+	}
+	if prev.ISS != "" && strings.TrimRight(prev.ISS, "/") != strings.TrimRight(a.ISS, "/") {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: smartISSKey(prev.ISS)}})
+	}
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch {
+	case err == nil:
+		return nil
+	case cancelledBy(err, 1):
+		return problem.Errorf(problem.Conflict, "another clinic registered this EHR (iss)")
+	case cancelledBy(err, 0), transactionConflict(err):
+		return problem.Errorf(problem.Conflict, "the clinic's SMART app changed meanwhile; try again")
+	}
+	return fmt.Errorf("set the SMART app of clinic %s: %w", a.ClinicID, err)
+}
+
+// SMARTAppByISS returns the registration of the EHR an iss names (with or
+// without a trailing slash), or a problem.NotFound error: one GetItem.
+func (s *Clinics) SMARTAppByISS(ctx context.Context, iss string) (SMARTApp, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: smartISSKey(iss)})
+	if err != nil {
+		return SMARTApp{}, fmt.Errorf("find the SMART app: %w", err)
+	}
+	if out.Item == nil {
+		return SMARTApp{}, notFound("SMART app")
+	}
+	var a SMARTApp
+	if err := unmarshal(out.Item, &a); err != nil {
+		return SMARTApp{}, fmt.Errorf("find the SMART app: %w", err)
+	}
+	return a, nil
 }
 
 // SeenAssertion records a client assertion's jti until exp, and reports

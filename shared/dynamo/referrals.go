@@ -85,8 +85,9 @@ type referralItem struct {
 	Matched     bool                 `json:"matched,omitempty"`
 	ViewedAt    time.Time            `json:"viewed_at,omitzero"`
 	Source      string               `json:"source,omitempty"`
-	// FirstChannel: see referral.Referral.
+	// FirstChannel, PatientKey: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
+	PatientKey   string `json:"patient_key,omitempty"`
 	// FirstMeeting: the listing's public facts and the word on it, never
 	// anything about the patient (so not sealed).
 	FirstMeeting *referral.FirstMeeting `json:"first_meeting,omitempty"`
@@ -108,7 +109,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
-		Source: r.Source, FirstChannel: r.FirstChannel, FirstMeeting: r.FirstMeeting,
+		Source: r.Source, FirstChannel: r.FirstChannel, PatientKey: r.PatientKey, FirstMeeting: r.FirstMeeting,
 	}
 	switch r.Source {
 	case "fhir":
@@ -160,7 +161,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
-		Source: it.Source, FirstChannel: it.FirstChannel, FirstMeeting: it.FirstMeeting,
+		Source: it.Source, FirstChannel: it.FirstChannel, PatientKey: it.PatientKey, FirstMeeting: it.FirstMeeting,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {
@@ -306,8 +307,9 @@ type NewReferral struct {
 }
 
 // Create writes a new referral, its idempotency record (for a webhook
-// delivery), its consent token, its first events and its entry in its
-// clinic's list in one transaction.
+// delivery), its consent token, its first events, its entry in its
+// clinic's list and, when it has a patient key, the key's index item
+// (see HasOpenReferral) in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -353,6 +355,9 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 	}
 	if li := listItem(n.Referral); li != nil {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: li, ConditionExpression: notExists}})
+	}
+	if pi := patientKeyItem(n.Referral); pi != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: pi}})
 	}
 	items = append(items, s.countUpdates(n.Counts)...)
 	idents, guard := s.identWrites(n.Referral.ClinicID, n.Referral.ID, n.Identifiers)
@@ -508,6 +513,8 @@ type Change struct {
 }
 
 // Apply writes c in one transaction and returns the referral's new version.
+// A change that closes a referral with a patient key deletes the key's
+// index item in the same transaction.
 func (s *Referrals) Apply(ctx context.Context, c Change) error {
 	r := c.Referral
 	prev := r.Version
@@ -546,6 +553,10 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
 		}
 		items = append(items, p)
+	}
+	if k := patientKeyKey(r); k != nil && !r.Status.Open() {
+		// Closed: the patient's key no longer stands for an open referral.
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: k}})
 	}
 	for _, e := range append(c.Moot, derefEvent(c.Done)...) {
 		p, err := s.finishPut(e, r.UpdatedAt)

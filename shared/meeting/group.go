@@ -136,7 +136,7 @@ func (m *Meetings) onGroupWindow(ctx context.Context, ev referral.Event) error {
 		}))
 		detail += "; its service office was told"
 	}
-	ch.Events = append(ch.Events, m.App.Note(r, detail))
+	ch.Records = append(ch.Records, m.App.Note(r, detail))
 	if err := m.App.Apply(ctx, ch); err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func (m *Meetings) onClose(ctx context.Context, ev referral.Event) error {
 	plan := *r.FirstMeeting
 	plan.Settled = true
 	r.FirstMeeting = &plan
-	ch := dynamo.Change{Referral: r, Done: &ev, Events: []referral.Event{
+	ch := dynamo.Change{Referral: r, Done: &ev, Records: []referral.Event{
 		m.App.Note(r, "no word within a week that the patient went to the first meeting"),
 	}}
 	if !r.Open() {

@@ -23,17 +23,19 @@ var errReferralNotFound = problem.Errorf(problem.NotFound, "referral not found")
 
 // Refer makes a referral from the page's form through the one intake path
 // (the same validation, minimization, events and emails as a signed
-// webhook), the staff member as its clinician, and issues its first QR
-// link. formKey, the form's own one-time key, makes a form sent twice one
+// webhook), the staff member as its clinician (for an EHR user, see
+// ehr.go), and issues its first QR link. A form of a session an EHR launch
+// opened carries the launch's patient key into the referral, and the
+// launch's prefill is then forgotten. formKey, the form's own one-time key, makes a form sent twice one
 // referral. It returns the referral's id. Errors: problem.Invalid listing
 // the fields by their native path (intake.FromForm).
 func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string) (string, error) {
-	f.Clinician = referral.Clinician{Name: s.Member.Name, Email: s.Member.Email}
-	in, err := intake.FromForm(f)
+	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
 	if err != nil {
 		return "", err
 	}
-	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
+	f.Clinician = clinicianOf(s, clinic)
+	in, err := intake.FromForm(f)
 	if err != nil {
 		return "", err
 	}
@@ -45,12 +47,23 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 		return "", err
 	}
 	sum := sha256.Sum256(b)
-	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, app.Arrival{
+	how := app.Arrival{
 		Source: referral.SourceClinicPages, Media: intake.MediaNative,
 		Delivery: &dynamo.Idempotency{ClinicID: clinic.ID, WebhookID: "page-" + formKey, BodyHash: hex.EncodeToString(sum[:])},
-	})
+	}
+	if s.Launch != nil {
+		how.PatientKey = s.Launch.PatientKey
+	}
+	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, how)
 	if err != nil {
 		return "", err
+	}
+	if s.Launch != nil {
+		// The launch's prefill is used: the next form of the session is
+		// empty. (A failure leaves it; the session ends within hours.)
+		if err := r.Sessions.ForgetLaunch(ctx, s.SessionHash); err != nil {
+			r.App.Log.WarnContext(ctx, "launch not forgotten", "error", err.Error())
+		}
 	}
 	if rec != nil {
 		r.App.Log.InfoContext(ctx, "referral made on the clinic's page", "clinic", clinic.ID, "referral", receipt.ID, "staff", s.Member.ID)
