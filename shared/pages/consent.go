@@ -161,11 +161,10 @@ type consentPage struct {
 	FormURL   string
 	Self      bool
 	// The first meeting (see ConsentView.Plan).
-	Plan     []field
-	Ask      bool     // offer attended and missed
-	Answered string   // the answer given, in words
-	Next     []string // after missed: the group's next meetings
-	Others   []offer  // after missed: the other groups matched
+	Plan []field
+	attendance
+	Next   []string // after missed: the group's next meetings
+	Others []offer  // after missed: the other groups matched
 }
 
 var errNoGroups = errors.New("an open consent page needs at least one group")
@@ -258,6 +257,11 @@ func planData(t tr, v ConsentView, p *consentPage) error {
 		return fmt.Errorf("consent page: a plan needs its calendar link")
 	}
 	p.Ask = v.CheckIn && v.Attendance == ""
+	if p.Ask {
+		if p.Words, err = askWords(t, "plan.checkin.heading", "plan.attended", "plan.missed"); err != nil {
+			return err
+		}
+	}
 	switch v.Attendance {
 	case "":
 		return nil
