@@ -22,6 +22,7 @@ import (
 
 	"github.com/handoff-health/handoff/infra/ehrtest"
 	"github.com/handoff-health/handoff/shared/cdshooks"
+	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
@@ -33,12 +34,12 @@ type hookWorld struct {
 	*launchWorld
 	keys    *ehr
 	service string // the service's URL: the JWTs' aud
-	spec    hookSchemas
+	spec    cdshookstest.Schemas
 }
 
 func newHookWorld(t testing.TB) *hookWorld {
 	t.Helper()
-	hw := &hookWorld{launchWorld: newLaunchWorld(t, ehrtest.Break{}), keys: newEHR(asT(t)), spec: loadHookSchemas(t)}
+	hw := &hookWorld{launchWorld: newLaunchWorld(t, ehrtest.Break{}), keys: newEHR(asT(t)), spec: cdshookstest.Load(t)}
 	if st, b := hw.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/fhir-client", map[string]any{"jwks": json.RawMessage(hw.keys.jwks())}); st != http.StatusOK {
 		t.Fatalf("register the EHR's keys: %d %s", st, b)
 	}
@@ -46,51 +47,10 @@ func newHookWorld(t testing.TB) *hookWorld {
 	return hw
 }
 
-// specFile reads one of the CDS Hooks 2.0.1 specification's examples or
-// the schemas transcribed from its tables, kept with shared/cdshooks
-// (testdata/spec; sources and licences in its SOURCES.md).
-func specFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "shared", "cdshooks", "testdata", "spec", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// hookSchemas are the specification's shapes of a discovery document, a
-// service request and a service response.
-type hookSchemas struct{ discovery, request, response *jsonschema.Schema }
-
-func loadHookSchemas(t testing.TB) hookSchemas {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	compile := func(name string) *jsonschema.Schema {
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(specFile(t, name)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.AddResource(name, doc); err != nil {
-			t.Fatal(err)
-		}
-		s, err := c.Compile(name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return s
-	}
-	return hookSchemas{compile("discovery.schema.json"), compile("request.schema.json"), compile("response.schema.json")}
-}
-
 // conforms fails the test when doc does not have the schema's shape.
 func conforms(t testing.TB, s *jsonschema.Schema, what string, doc []byte) {
 	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
-	if err == nil {
-		err = s.Validate(v)
-	}
-	if err != nil {
+	if err := cdshookstest.Validate(t, s, doc); err != nil {
 		t.Errorf("%s does not have the specification's shape: %v\n%.400s", what, err, doc)
 	}
 }
@@ -138,14 +98,14 @@ type hookCall struct {
 func (hw *hookWorld) request(t testing.TB, c hookCall) []byte {
 	t.Helper()
 	var req map[string]any
-	if err := json.Unmarshal(specFile(t, "request-patient-view.json"), &req); err != nil {
+	if err := json.Unmarshal(cdshookstest.File(t, "request-patient-view.json"), &req); err != nil {
 		t.Fatal(err)
 	}
 	req["hookInstance"], req["fhirServer"] = newUUID(), hw.ehr.FHIR
 	ctx := req["context"].(map[string]any)
 	if c.hook == cdshooks.HookOrderSelect {
 		req["hook"] = c.hook
-		if err := json.Unmarshal(specFile(t, "context-order-select-r4.json"), &ctx); err != nil {
+		if err := json.Unmarshal(cdshookstest.File(t, "context-order-select-r4.json"), &ctx); err != nil {
 			t.Fatal(err)
 		}
 		req["context"] = ctx
@@ -171,7 +131,7 @@ func (hw *hookWorld) request(t testing.TB, c hookCall) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conforms(t, hw.spec.request, "the test's "+cmp.Or(c.hook, cdshooks.HookPatientView)+" request", b)
+	conforms(t, hw.spec.Request, "the test's "+cmp.Or(c.hook, cdshooks.HookPatientView)+" request", b)
 	return b
 }
 
@@ -203,7 +163,7 @@ func (hw *hookWorld) call(t testing.TB, token string, body []byte) (int, map[str
 	}
 	st, rh, b := hw.Do(http.MethodPost, "/cds-services/handoff-peer-support", body, h)
 	if st == http.StatusOK {
-		conforms(t, hw.spec.response, "the service's answer", b)
+		conforms(t, hw.spec.Response, "the service's answer", b)
 	} else if ct := rh.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
 		t.Errorf("a %d is %s, want problem+json: %s", st, ct, b)
 	}
@@ -260,7 +220,7 @@ func TestCDSHooksOverHTTP(t *testing.T) {
 		d.Services[0].Prefetch["patient"] != "Patient/{{context.patientId}}" || d.Services[0].Prefetch["conditions"] == "" {
 		t.Fatalf("discovery: %d %s", st, disc)
 	}
-	conforms(t, hw.spec.discovery, "the discovery document", disc)
+	conforms(t, hw.spec.Discovery, "the discovery document", disc)
 
 	st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.patientView(t, ehrtest.Patient, all))
 	cs := cards(t, out)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/handoff-health/handoff/infra/ehrtest"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/smartlaunch"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
@@ -88,8 +89,8 @@ func TestEHRGuide(t *testing.T) {
 	if err := json.Unmarshal(outs[2], &client); err != nil || client.ClientID != "lakeside" {
 		t.Fatalf("the fhir-client answer: %s (%v)", outs[2], err)
 	}
-	hw := &hookWorld{launchWorld: lw, keys: keys, service: reg.CDSServiceURL, spec: loadHookSchemas(t)}
-	conforms(t, hw.spec.discovery, "the discovery the guide shows", outs[3])
+	hw := &hookWorld{launchWorld: lw, keys: keys, service: reg.CDSServiceURL, spec: cdshookstest.Load(t)}
+	conforms(t, hw.spec.Discovery, "the discovery the guide shows", outs[3])
 
 	// The EHR launches handoff at the launch URL, and its redirect URI is
 	// the one it was given (the test EHR refuses any other).

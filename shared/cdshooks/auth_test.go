@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/handoff-health/handoff/shared/cdshooks"
+	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
@@ -198,7 +199,7 @@ func TestTheSpecExampleJWT(t *testing.T) {
 		JWKS jose.JSONWebKeySet `json:"jwks"`
 		JWT  string             `json:"jwt"`
 	}
-	if err := json.Unmarshal(spec(t, "jwt-example.json"), &ex); err != nil {
+	if err := json.Unmarshal(cdshookstest.File(t, "jwt-example.json"), &ex); err != nil {
 		t.Fatal(err)
 	}
 	pub := ex.JWKS.Keys[0]

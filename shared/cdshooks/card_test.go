@@ -13,6 +13,7 @@ import (
 
 	"github.com/handoff-health/handoff/infra/ehrtest"
 	"github.com/handoff-health/handoff/shared/cdshooks"
+	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/chart"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
@@ -93,7 +94,7 @@ func decode(t testing.TB, raw []byte) cdshooks.Request {
 // to a topic, or a prefetch of null, no card. Every answer has the spec's
 // shape, and the card carries no code or Condition text.
 func TestCardDecision(t *testing.T) {
-	s := loadSchemas(t)
+	s := cdshookstest.Load(t)
 	caller := cdshooks.Caller{ClientID: "clinic-1"}
 	ctx := context.Background()
 	open := &openSet{}
@@ -121,14 +122,14 @@ func TestCardDecision(t *testing.T) {
 				ctxt["patientId"] = c.patient
 			}
 			raw := request(t, c.hook, ctxt, map[string]any{"conditions": c.prefetch})
-			if err := valid(t, s.request, raw); err != nil {
+			if err := cdshookstest.Validate(t, s.Request, raw); err != nil {
 				t.Fatalf("the test's request is not of the spec's shape: %v", err)
 			}
 			res, err := d.Answer(ctx, caller, decode(t, raw))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := valid(t, s.response, res); err != nil {
+			if err := cdshookstest.Validate(t, s.Response, res); err != nil {
 				t.Errorf("the response is not of the spec's shape: %v", err)
 			}
 			if len(res.Cards) != c.cards {
@@ -172,7 +173,7 @@ func TestCardFromTheEHR(t *testing.T) {
 		a := r["fhirAuthorization"].(map[string]any)
 		a["access_token"], a["scope"], a["patient"] = tok, "patient/Patient.r patient/Condition.rs", ehrtest.Patient
 		raw, _ := json.Marshal(r)
-		if err := valid(t, loadSchemas(t).request, raw); err != nil {
+		if err := cdshookstest.Validate(t, cdshookstest.Load(t).Request, raw); err != nil {
 			t.Fatal(err)
 		}
 		return decode(t, raw)
