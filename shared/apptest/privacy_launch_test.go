@@ -170,17 +170,7 @@ func TestLaunchKeepsNoPHI(t *testing.T) {
 	answers = append(answers, artefact{kind: "problem body", text: string(out)})
 
 	// Gather and scan.
-	var arts []artefact
-	for _, line := range strings.Split(w.Logs.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "log line", text: line})
-		}
-	}
-	for _, line := range strings.Split(w.Metrics.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "metric line", text: line})
-		}
-	}
+	arts := append(lineArtefacts("log line", w.Logs.String()), lineArtefacts("metric line", w.Metrics.String())...)
 	arts = append(arts, pages...)
 	arts = append(arts, answers...)
 	tables := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals) + dynamotest.Dump(t, w.DB, w.DB.Tables.Directory)

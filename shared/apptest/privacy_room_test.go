@@ -178,17 +178,7 @@ func TestNoPHILeaksInTheRoom(t *testing.T) {
 	}
 
 	// Gather.
-	var arts []artefact
-	for _, line := range strings.Split(w.Logs.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "log line", text: line})
-		}
-	}
-	for _, line := range strings.Split(w.Metrics.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "metric line", text: line})
-		}
-	}
+	arts := append(lineArtefacts("log line", w.Logs.String()), lineArtefacts("metric line", w.Metrics.String())...)
 	arts = append(arts, answers...)
 	arts = append(arts, artefact{kind: "another clinic's page", text: string(otherList)})
 	var staffTokens []marker

@@ -151,6 +151,18 @@ type artefact struct {
 	to   string // an email's recipient
 }
 
+// lineArtefacts are text's non-empty lines (the logs, the metric lines),
+// each an artefact of kind.
+func lineArtefacts(kind, text string) []artefact {
+	var arts []artefact
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" {
+			arts = append(arts, artefact{kind: kind, text: line})
+		}
+	}
+	return arts
+}
+
 // leakScan counts the checks it made.
 type leakScan struct {
 	t      *testing.T
@@ -475,23 +487,13 @@ func TestNoPHILeaks(t *testing.T) {
 	}
 
 	// Gather the artefacts, and every link token sent.
-	var arts []artefact
-	for _, line := range strings.Split(h.Logs.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "log line", text: line})
-		}
-	}
+	arts := lineArtefacts("log line", h.Logs.String())
 	arts = append(arts, answers...)
-	metricLines := 0
-	for _, line := range strings.Split(h.Metrics.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "metric line", text: line})
-			metricLines++
-		}
-	}
-	if metricLines == 0 {
+	metricLines := lineArtefacts("metric line", h.Metrics.String())
+	if len(metricLines) == 0 {
 		t.Fatal("no CloudWatch metric line was written")
 	}
+	arts = append(arts, metricLines...)
 	hookMu.Lock()
 	for _, b := range hooks {
 		arts = append(arts, artefact{kind: "status webhook", text: b})
