@@ -252,7 +252,13 @@ func (s *Clinics) SMARTAppByISS(ctx context.Context, iss string) (SMARTApp, erro
 // SeenAssertion records a client assertion's jti until exp, and reports
 // whether it was recorded before (a replay).
 func (s *Referrals) SeenAssertion(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
-	item := key("JTI#"+clientID+"#"+jti, "JTI")
+	return s.seenOnce(ctx, key("JTI#"+clientID+"#"+jti, "JTI"), exp, "record assertion")
+}
+
+// seenOnce writes item (a token's key) unless it is there, to expire an
+// hour past exp (TTL then removes it), and reports whether it was there: a
+// replay. Other errors are wrapped with what.
+func (s *Referrals) seenOnce(ctx context.Context, item map[string]types.AttributeValue, exp time.Time, what string) (bool, error) {
 	item["expires_at"] = num(exp.Add(time.Hour).Unix())
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
@@ -261,7 +267,7 @@ func (s *Referrals) SeenAssertion(ctx context.Context, clientID, jti string, exp
 		return true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("record assertion: %w", err)
+		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	return false, nil
 }

@@ -113,16 +113,5 @@ func (s *Referrals) TakeLaunchState(ctx context.Context, stateHash string, now t
 // replay. The record is keyed by a hash of the pair, whatever their length.
 func (s *Referrals) SeenHookJTI(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
 	sum := sha256.Sum256([]byte(strconv.Itoa(len(clientID)) + ":" + clientID + jti))
-	item := key(hookJTIPrefix+hex.EncodeToString(sum[:]), hookJTISK)
-	item["expires_at"] = num(exp.Add(time.Hour).Unix())
-	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	})
-	if conditionFailed(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("record hook jti: %w", err)
-	}
-	return false, nil
+	return s.seenOnce(ctx, key(hookJTIPrefix+hex.EncodeToString(sum[:]), hookJTISK), exp, "record hook jti")
 }
