@@ -18,6 +18,7 @@ import (
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/ical"
+	"github.com/handoff-health/handoff/shared/ical/icaltest"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/textlimit"
@@ -228,27 +229,6 @@ func (w *meetWorld) comesAt(t *testing.T, email string, nth int, when time.Time)
 	return mails
 }
 
-// parseCalendar reads a calendar file with the library; it wants one event.
-func parseCalendar(t *testing.T, b []byte) *ics.VEvent {
-	t.Helper()
-	cal, err := ics.ParseCalendar(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("calendar file: %v\n%s", err, b)
-	}
-	if evs := cal.Events(); len(evs) == 1 {
-		return evs[0]
-	}
-	t.Fatalf("calendar file: %d events", len(cal.Events()))
-	return nil
-}
-
-func icsProp(e *ics.VEvent, p ics.ComponentProperty) string {
-	if v := e.GetProperty(p); v != nil {
-		return v.Value
-	}
-	return ""
-}
-
 // attachment is an email's calendar file.
 func calendarOf(t *testing.T, m sestest.Mail) []byte {
 	t.Helper()
@@ -327,19 +307,12 @@ func TestFirstMeetingLife(t *testing.T) {
 		t.Errorf("the plan email: %q\n%s", plan.Subject, plan.Body.Text)
 	}
 	cal := calendarOf(t, plan)
-	ev := parseCalendar(t, cal)
-	start, err := ev.GetStartAt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := ev.GetEndAt()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ev := icaltest.Parse(t, cal)
+	start, end := icaltest.Span(t, ev)
 	if !start.Equal(pdt("2026-06-02 19:00")) || !end.Equal(pdt("2026-06-02 20:30")) || start.Location().String() != "America/Los_Angeles" {
 		t.Errorf("calendar start %s end %s", start, end)
 	}
-	if loc := icsProp(ev, ics.ComponentPropertyLocation); loc != "3100 22nd St\\, San Francisco\\, 94110" && loc != "3100 22nd St, San Francisco, 94110" {
+	if loc := icaltest.Prop(ev, ics.ComponentPropertyLocation); loc != "3100 22nd St\\, San Francisco\\, 94110" && loc != "3100 22nd St, San Francisco, 94110" {
 		t.Errorf("calendar location %q", loc)
 	}
 	if !strings.Contains(string(cal), "DTSTART;TZID=America/Los_Angeles:20260602T190000") {
@@ -718,7 +691,8 @@ func TestFirstMeetingAcrossDaylightSaving(t *testing.T) {
 	}
 	mails := w.MailsTo(email)
 	cal := calendarOf(t, mails[len(mails)-1])
-	if start, err := parseCalendar(t, cal).GetStartAt(); err != nil || !start.Equal(time.Date(2027, 3, 17, 2, 0, 0, 0, time.UTC)) {
+	_, ev := icaltest.Parse(t, cal)
+	if start, err := ev.GetStartAt(); err != nil || !start.Equal(time.Date(2027, 3, 17, 2, 0, 0, 0, time.UTC)) {
 		t.Errorf("calendar start %s (%v)", start, err)
 	}
 	w.at(t, time.Date(2027, 3, 16, 1, 59, 0, 0, time.UTC)) // 18:59 PDT on Monday
