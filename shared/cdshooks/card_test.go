@@ -15,8 +15,6 @@ import (
 	"github.com/handoff-health/handoff/shared/cdshooks"
 	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/chart"
-	"github.com/handoff-health/handoff/shared/dynamo"
-	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
@@ -212,11 +210,9 @@ func TestCardFromTheEHR(t *testing.T) {
 // server, through the SDK), the request decoded, the prefetched Conditions
 // mapped, the open-referral question asked, the card made.
 func BenchmarkCard(b *testing.B) {
-	db := dynamotest.New(b)
 	now := time.Now().Truncate(time.Second)
 	keys := newEHRKeys(b, "clinic-1")
-	v := &cdshooks.Verifier{ServiceURL: serviceURL, Keys: keys.keyring,
-		JTIs: &dynamo.Referrals{DB: db.Client, Table: db.Tables.Referrals}, Now: func() time.Time { return now }}
+	v := verifier(b, serviceURL, keys.keyring, func() time.Time { return now })
 	d := decider(&openSet{})
 	body := request(b, "patient-view", patientView("pat-53234"), map[string]any{
 		"conditions": conditionsBundle(b, "pat-53234", ehrtest.AlcoholUse, ehrtest.FoodInsecurity, ehrtest.Asthma, ehrtest.DepressionResolve)})
