@@ -331,6 +331,18 @@ func (h *Harness) Mails() []sestest.Mail {
 // MailsTo returns the emails to one address.
 func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mails(), addr) }
 
+// LastMailTo settles due events and returns the last email to addr; none
+// fails t.
+func (h *Harness) LastMailTo(t testing.TB, addr string) sestest.Mail {
+	t.Helper()
+	h.Settle()
+	mails := h.MailsTo(addr)
+	if len(mails) == 0 {
+		t.Fatalf("no email to %s", addr)
+	}
+	return mails[len(mails)-1]
+}
+
 // LinkPattern matches a patient's or a group's page link, /c/, /g/ or /l/ and its
 // token.
 var LinkPattern = regexp.MustCompile(`/(c|g|l)/(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22}\b)`)

@@ -134,14 +134,9 @@ func (w *meetWorld) referWith(t *testing.T, email, phone, lang, channel string) 
 		p["preferred_channel"] = channel
 	}
 	b, _ := json.Marshal(r)
-	st, out := w.Refer(w.clinic, "application/json", b)
-	if st != http.StatusAccepted {
-		t.Fatalf("refer: %d %s", st, out)
-	}
-	var rc struct{ ID string }
-	_ = json.Unmarshal(out, &rc)
+	id := referAccepted(t, w.Harness, w.clinic, b)
 	w.Settle()
-	return rc.ID
+	return id
 }
 
 // routed sends a referral (see referMeet), confirms it for one group and
