@@ -34,8 +34,6 @@ import (
 	"github.com/handoff-health/handoff/shared/eum"
 	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
-	"github.com/handoff-health/handoff/shared/listing"
-	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
 	"github.com/handoff-health/handoff/shared/room"
@@ -256,8 +254,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Query reads every event ever written, and the sweeper runs four times a
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
-	meeting.Register(a) // the first contact's and first meeting's effects
-	listing.Register(a) // the listing checks and hand-overs
+	dispatch.Effects(a) // the effects of the events the packages beside the core write
 	s.App = a
 	if sink != nil {
 		h := &smsevents.Handler{App: a, Log: o.Log}
@@ -292,11 +289,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	rm := room.New(a, keys, qr.SVG)
-	rm.Register()
 	s.Room = rm
 	srv := &httpapi.Server{App: a, Log: o.Log, Room: rm}
 	ehrSurface := ehrapi.New(a, o.Log)
-	ehrSurface.EHR.Register() // the EHR's effects, for the sweeper below
 	s.Handler = ehrSurface.With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()

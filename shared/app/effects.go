@@ -71,41 +71,54 @@ func (a *App) Handle(t referral.EventType, e Effect) {
 func (a *App) OnStatus(h StatusHook) { a.statusHooks = append(a.statusHooks, h) }
 
 func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
-	switch ev.Type {
+	e, ok := a.effect(ev.Type)
+	if !ok {
+		// An event of a package beside this one that this process did not
+		// wire (see dispatch.Effects): left pending, not dropped.
+		return fmt.Errorf("no effect for events of type %q in this process", ev.Type)
+	}
+	return e(ctx, ev)
+}
+
+// Handles reports whether this process runs the effect of events of type t:
+// the core's own, or one a package beside it added with Handle.
+func (a *App) Handles(t referral.EventType) bool {
+	_, ok := a.effect(t)
+	return ok
+}
+
+// effect is the effect of events of type t in this process.
+func (a *App) effect(t referral.EventType) (Effect, bool) {
+	switch t {
 	case referral.ConsentRequested:
-		return a.onConsentRequested(ctx, ev)
+		return a.onConsentRequested, true
 	case referral.ConsentDeadline:
-		return a.onConsentDeadline(ctx, ev)
+		return a.onConsentDeadline, true
 	case referral.ConsentReminder:
-		return a.onConsentReminder(ctx, ev)
+		return a.onConsentReminder, true
 	case referral.ConsentGiven:
-		return a.onConsentGiven(ctx, ev)
+		return a.onConsentGiven, true
 	case referral.ReceiptRequested:
-		return a.onReceipt(ctx, ev)
+		return a.onReceipt, true
 	case referral.GroupNotified:
-		return a.onGroupNotified(ctx, ev)
+		return a.onGroupNotified, true
 	case referral.GroupDeadline:
-		return a.onGroupDeadline(ctx, ev)
+		return a.onGroupDeadline, true
 	case referral.Withdrawn:
-		return a.onWithdrawn(ctx, ev)
+		return a.onWithdrawn, true
 	case referral.StatusChanged:
-		return a.onStatusChanged(ctx, ev)
+		return a.onStatusChanged, true
 	case referral.Closed:
-		return a.onClosed(ctx, ev)
+		return a.onClosed, true
 	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted,
 		referral.RouteAnswered, "consent-viewed":
 		// Timeline-only events, and the types a version before wrote
 		// pending that are now written done (route-answered) or no more
 		// (consent-viewed): their counts ride in the change they record.
-		return a.Referrals.Finish(ctx, ev)
-	default:
-		if e, ok := a.effects[ev.Type]; ok {
-			return e(ctx, ev) // an effect a package beside this one added
-		}
-		// An event of a package beside this one that this process did not
-		// wire (ehr.Service.Register, say): left pending, not dropped.
-		return fmt.Errorf("no effect for events of type %q in this process", ev.Type)
+		return a.Referrals.Finish, true
 	}
+	e, ok := a.effects[t] // an effect a package beside this one added
+	return e, ok
 }
 
 // Retry reschedules a failed event with exponential backoff and jitter.

@@ -34,8 +34,6 @@ import (
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
-	"github.com/handoff-health/handoff/shared/listing"
-	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
@@ -169,13 +167,10 @@ func New(t testing.TB, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meeting.Register(a)
-	listing.Register(a)
+	dispatch.Effects(a) // as the dispatch function wires it
 	h.Room = room.New(a, keys, qr.SVG)
-	h.Room.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room}
 	h.EHR = ehrapi.New(a, log)
-	h.EHR.EHR.Register() // the EHR's effects: Subscription heartbeats and notifications
 	h.Server.Config.Handler = h.EHR.With(srv.All())
 	h.Server.Start()
 	t.Cleanup(h.Server.Close)
