@@ -11,11 +11,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
-	"github.com/handoff-health/handoff/shared/ehr"
 	"github.com/handoff-health/handoff/shared/eum"
-	"github.com/handoff-health/handoff/shared/imports"
-	"github.com/handoff-health/handoff/shared/meeting"
-	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/ses"
 	"github.com/handoff-health/handoff/shared/wire"
 )
@@ -32,11 +28,7 @@ func main() {
 		}
 	}
 	wire.Main("dispatch", withSES, func(a *app.App, log *slog.Logger) {
-		imports.New(a, imports.Options{}).Register() // the asynchronous imports' events
-		room.Register(a)                             // the clinic pages' emails
-		// The EHR's effects: Subscription heartbeats and notifications.
-		(&ehr.Service{App: a}).Register()
-		meeting.Register(a) // the first contact's and first meeting's effects
+		dispatch.Effects(a) // the effects of the events the packages beside the core write
 		d := &dispatch.Dispatcher{App: a, Log: log}
 		lambda.Start(d.Handle)
 	})

@@ -2,19 +2,27 @@
 // pinned in infra/ses/package.json) is the EHR's authorization server, set up
 // for the SMART App Launch 2.2 EHR launch: the `launch` and `aud` parameters,
 // PKCE S256 required, the SMART scopes, `fhirUser` in the id_token, `patient`
-// in the token response, and its own sign-in and consent pages. Beside it, in
-// the same process, the EHR's FHIR API serves a Patient and its Conditions from
-// the FHIR fixtures in infra/ehrtest/fhir, reading the access token with the
-// provider's own AccessToken lookup, and {iss}/.well-known/smart-configuration.
+// in the token response, its own sign-in and consent pages, and its own
+// dynamic client registration (RFC 7591, at /reg) by which an app's client is
+// registered. Beside it, in the same process, the EHR's FHIR API serves a
+// Patient and its Conditions from the FHIR fixtures in infra/ehrtest/fhir,
+// reading the access token with the provider's own AccessToken lookup, and
+// {iss}/.well-known/smart-configuration.
 //
 //   node ehr.mjs <config.json>
 //
-// The config (written by the Go kit, infra/ehrtest) names the client, its
-// redirect URI, the launches and the charts they open, and which parts of the
-// EHR to break. The process listens on a free 127.0.0.1 port and prints one
-// line of JSON, {"issuer", "fhir"}, when it serves.
+// One process serves many tenants, one per test: a tenant is a registered
+// client with its own FHIR base ({origin}/t/{id}/fhir, the iss of its
+// launches), the launches it started and the charts they open, and the parts
+// of the EHR to break for it. A test adds its tenant with
+// POST /_test/tenants and changes its breaks with PUT /_test/tenants/{id}/break,
+// both with the bearer token of the config. The config (written by the Go kit,
+// infra/ehrtest) names the fixtures, node_modules and that token. The process
+// listens on a free 127.0.0.1 port, prints one line of JSON, {"issuer"}, when
+// it serves, and exits when its standard input closes (the test binary that
+// started it has ended).
 
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -23,7 +31,6 @@ import { pathToFileURL } from 'node:url';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const fixtures = config.fixtures_dir;
-const broken = config.break || {};
 
 // oidc-provider lives in infra/ses/node_modules (the project's pinned npm tools).
 const require = createRequire(join(config.node_modules, 'package.json'));
@@ -38,17 +45,25 @@ function readJSON(name) {
   return JSON.parse(readFileSync(join(fixtures, name + '.json'), 'utf8'));
 }
 
-// charts: patient id → {patient, conditions}, from the fixtures the config names.
-const charts = new Map();
-for (const [id, chart] of Object.entries(config.charts || {})) {
-  const patient = readJSON(chart.patient);
-  patient.id = id;
-  const conditions = (chart.conditions || []).map((name) => {
-    const c = readJSON(name);
-    c.subject = { reference: `Patient/${id}` };
-    return c;
-  });
-  charts.set(id, { patient, conditions });
+// tenants: id → {id, clientID, fhirBase, launches, charts, broken}; byClient:
+// client_id → tenant.
+const tenants = new Map();
+const byClient = new Map();
+
+// chartsOf reads a tenant's charts (patient id → {patient, conditions}) from
+// the fixtures its config names.
+function chartsOf(spec) {
+  const charts = new Map();
+  for (const [id, chart] of Object.entries(spec || {})) {
+    const patient = chart.patient_resource ? structuredClone(chart.patient_resource) : readJSON(chart.patient);
+    patient.id = id;
+    const conditions = (chart.conditions || []).map(readJSON).concat(chart.condition_resources || []).map((c) => {
+      c.subject = { reference: `Patient/${id}` };
+      return c;
+    });
+    charts.set(id, { patient, conditions });
+  }
+  return charts;
 }
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -74,22 +89,53 @@ function never() {
   return new Promise(() => {});
 }
 
+// down answers nothing at all: the connection is cut, as when the EHR's
+// server is gone.
+function down(ctx) {
+  ctx.req.socket.destroy();
+  return never();
+}
+
+// refuse is the EHR's part that a tenant broke: "down" cuts the connection,
+// hanging there never answers. It returns undefined for a part that works.
+function refuse(ctx, tenant, part) {
+  const b = tenant?.broken || {};
+  if (b.down) {
+    return down(ctx);
+  }
+  if (b.hang === part) {
+    return never();
+  }
+  return undefined;
+}
+
+function bearer(ctx) {
+  const [scheme, value] = (ctx.get('authorization') || '').split(' ');
+  return scheme && scheme.toLowerCase() === 'bearer' ? value || '' : '';
+}
+
+const adminToken = Buffer.from(config.admin_token);
+function isAdmin(ctx) {
+  const got = Buffer.from(bearer(ctx));
+  return got.length === adminToken.length && timingSafeEqual(got, adminToken);
+}
+
+async function readBody(ctx) {
+  const chunks = [];
+  for await (const c of ctx.req) {
+    chunks.push(c);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+}
+
 const server = createServer();
 server.listen(0, '127.0.0.1', () => {
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const fhirBase = `${origin}/fhir`;
-  // code_challenge → launch id, recorded at the authorization request, read
-  // when the code that carries the challenge is exchanged.
+  // code_challenge → {tenant, launch}, recorded at the authorization
+  // request, read when the code that carries the challenge is exchanged.
   const launchOf = new Map();
 
   const provider = new Provider(origin, {
-    clients: [{
-      client_id: config.client_id,
-      redirect_uris: [config.redirect_uri],
-      token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-    }],
     jwks: { keys: [signingJWK] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: ['openid', ...SMART_SCOPES],
@@ -97,39 +143,81 @@ server.listen(0, '127.0.0.1', () => {
     conformIdTokenClaims: false,
     extraParams: ['launch', 'aud'],
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: true }, registration: { enabled: true } },
     ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 600, Session: 3600, Grant: 3600 },
     async findAccount(ctx, id) {
+      const tenant = byClient.get(ctx.oidc?.client?.clientId);
+      const base = tenant ? tenant.fhirBase : `${origin}/fhir`;
       return {
         accountId: id,
         async claims() {
-          return { sub: id, fhirUser: `${fhirBase}/Practitioner/${encodeURIComponent(id)}` };
+          return { sub: id, fhirUser: `${base}/Practitioner/${encodeURIComponent(id)}` };
         },
       };
     },
     async extraTokenClaims(ctx) {
       const code = ctx?.oidc?.entities?.AuthorizationCode;
-      const launch = code && launchOf.get(code.codeChallenge);
-      return launch ? { patient: config.launches[launch] } : undefined;
+      const l = code && launchOf.get(code.codeChallenge);
+      return l ? { patient: l.tenant.launches[l.launch] } : undefined;
     },
   });
   provider.proxy = false;
 
-  // The EHR's FHIR API and its SMART configuration.
+  // The test's own door: add a tenant, change what is broken for it.
   provider.use(async (ctx, next) => {
-    if (ctx.path !== '/fhir' && !ctx.path.startsWith('/fhir/')) {
+    if (!ctx.path.startsWith('/_test/')) {
       return next();
     }
+    if (!isAdmin(ctx)) {
+      ctx.status = 401;
+      return undefined;
+    }
+    let m;
+    if (ctx.path === '/_test/tenants' && ctx.method === 'POST') {
+      const spec = await readBody(ctx);
+      const id = `t${tenants.size + 1}`;
+      const tenant = {
+        id, clientID: spec.client_id, fhirBase: `${origin}/t/${id}/fhir`, launches: spec.launches || {},
+        charts: chartsOf(spec.charts), broken: spec.break || {},
+      };
+      tenants.set(id, tenant);
+      byClient.set(tenant.clientID, tenant);
+      ctx.body = { id, fhir: tenant.fhirBase };
+      return undefined;
+    }
+    if ((m = /^\/_test\/tenants\/(t\d+)\/break$/.exec(ctx.path)) && ctx.method === 'PUT' && tenants.has(m[1])) {
+      tenants.get(m[1]).broken = await readBody(ctx);
+      ctx.status = 204;
+      return undefined;
+    }
+    ctx.status = 404;
+    return undefined;
+  });
+
+  // Each tenant's FHIR API and its SMART configuration.
+  provider.use(async (ctx, next) => {
+    const m = /^\/t\/(t\d+)\/fhir(\/.*)?$/.exec(ctx.path);
+    if (!m) {
+      return next();
+    }
+    const tenant = tenants.get(m[1]);
+    const path = m[2] || '';
+    if (!tenant) {
+      ctx.status = 404;
+      return undefined;
+    }
     ctx.set('Cache-Control', 'no-store');
-    if (ctx.path === '/fhir/.well-known/smart-configuration') {
-      if (broken.hang === 'discovery') {
-        return never();
+    if (path === '/.well-known/smart-configuration') {
+      const refused = refuse(ctx, tenant, 'discovery');
+      if (refused) {
+        return refused;
       }
       ctx.body = {
         issuer: origin,
         jwks_uri: `${origin}/jwks`,
         authorization_endpoint: `${origin}/auth`,
         token_endpoint: `${origin}/token`,
+        registration_endpoint: `${origin}/reg`,
         grant_types_supported: ['authorization_code'],
         token_endpoint_auth_methods_supported: ['none'],
         scopes_supported: ['openid', ...SMART_SCOPES],
@@ -140,38 +228,34 @@ server.listen(0, '127.0.0.1', () => {
       };
       return undefined;
     }
-    if (broken.hang === 'fhir') {
-      return never();
-    }
-    return fhir(ctx);
+    return refuse(ctx, tenant, 'fhir') || fhir(ctx, tenant, path);
   });
 
-  async function fhir(ctx) {
+  async function fhir(ctx, tenant, path) {
     const outcome = (status, code, text) => {
       ctx.status = status;
       ctx.type = 'application/fhir+json';
       ctx.body = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics: text }] };
     };
-    const [scheme, value] = (ctx.get('authorization') || '').split(' ');
-    const token = scheme && scheme.toLowerCase() === 'bearer' && value
-      ? await provider.AccessToken.find(value) : undefined;
-    if (!token || token.isExpired) {
+    const value = bearer(ctx);
+    const token = value ? await provider.AccessToken.find(value) : undefined;
+    if (!token || token.isExpired || byClient.get(token.clientId) !== tenant) {
       ctx.set('WWW-Authenticate', value ? 'Bearer error="invalid_token"' : 'Bearer');
       return outcome(401, 'login', 'a valid access token is required');
     }
     const granted = new Set(token.scope.split(' '));
     const patientID = token.extra?.patient;
     const allowed = (type, letter) => [...granted].some((s) => {
-      const m = /^patient\/(\*|[A-Za-z]+)\.([cruds]+|read|\*)$/.exec(s);
-      return m && (m[1] === '*' || m[1] === type)
-        && (m[2] === '*' || m[2] === 'read' || m[2].includes(letter));
+      const p = /^patient\/(\*|[A-Za-z]+)\.([cruds]+|read|\*)$/.exec(s);
+      return p && (p[1] === '*' || p[1] === type)
+        && (p[2] === '*' || p[2] === 'read' || p[2].includes(letter));
     });
     let m;
-    if ((m = /^\/fhir\/Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ctx.path)) && ctx.method === 'GET') {
+    if ((m = /^\/Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(path)) && ctx.method === 'GET') {
       if (!allowed('Patient', 'r') || m[1] !== patientID) {
         return outcome(403, 'forbidden', 'the token does not grant this Patient');
       }
-      const chart = charts.get(m[1]);
+      const chart = tenant.charts.get(m[1]);
       if (!chart) {
         return outcome(404, 'not-found', 'no such Patient');
       }
@@ -179,40 +263,46 @@ server.listen(0, '127.0.0.1', () => {
       ctx.body = chart.patient;
       return undefined;
     }
-    if (ctx.path === '/fhir/Condition' && ctx.method === 'GET') {
+    if (path === '/Condition' && ctx.method === 'GET') {
       const subject = String(ctx.query.patient || '').replace(/^Patient\//, '');
       if (!allowed('Condition', 's') || subject !== patientID) {
         return outcome(403, 'forbidden', 'the token does not grant a search of this patient\'s Conditions');
       }
       const statuses = ctx.query['clinical-status'] ? String(ctx.query['clinical-status']).split(',') : null;
-      const found = (charts.get(subject)?.conditions || []).filter((c) => !statuses
+      const found = (tenant.charts.get(subject)?.conditions || []).filter((c) => !statuses
         || statuses.includes(c.clinicalStatus?.coding?.[0]?.code));
       ctx.type = 'application/fhir+json';
       ctx.body = {
         resourceType: 'Bundle',
         type: 'searchset',
         total: found.length,
-        link: [{ relation: 'self', url: fhirBase + ctx.url.slice('/fhir'.length) }],
-        entry: found.map((c) => ({ fullUrl: `${fhirBase}/Condition/${c.id}`, resource: c, search: { mode: 'match' } })),
+        link: [{ relation: 'self', url: tenant.fhirBase + path + (ctx.querystring ? `?${ctx.querystring}` : '') }],
+        entry: found.map((c) => ({ fullUrl: `${tenant.fhirBase}/Condition/${c.id}`, resource: c, search: { mode: 'match' } })),
       };
       return undefined;
     }
     return outcome(404, 'not-supported', 'this EHR serves Patient reads and Condition searches');
   }
 
-  // The authorization request: the launch must be one the EHR started, and
-  // aud must name this EHR's FHIR base (SMART App Launch 2.2).
+  // The authorization request: the launch must be one the EHR started for
+  // the client's tenant, and aud must name that tenant's FHIR base (SMART
+  // App Launch 2.2).
   provider.use(async (ctx, next) => {
     if (ctx.path === '/auth' && ctx.method === 'GET' && ctx.query.client_id) {
+      const tenant = byClient.get(ctx.query.client_id);
+      const refused = refuse(ctx, tenant, 'auth');
+      if (refused) {
+        return refused;
+      }
       const { launch, aud } = ctx.query;
-      if (!launch || !(launch in (config.launches || {})) || aud !== fhirBase) {
+      if (!tenant || !launch || !(launch in tenant.launches) || aud !== tenant.fhirBase) {
         ctx.status = 400;
         ctx.type = 'text/plain';
         ctx.body = 'this EHR did not start that launch, or aud is not its FHIR base';
         return undefined;
       }
       if (ctx.query.code_challenge) {
-        launchOf.set(ctx.query.code_challenge, launch);
+        launchOf.set(ctx.query.code_challenge, { tenant, launch });
       }
     }
     return next();
@@ -223,11 +313,14 @@ server.listen(0, '127.0.0.1', () => {
     if (ctx.path !== '/token') {
       return next();
     }
-    if (broken.hang === 'token') {
-      return never();
-    }
     await next();
+    const tenant = byClient.get(ctx.oidc?.client?.clientId);
+    const refused = refuse(ctx, tenant, 'token');
+    if (refused) {
+      return refused;
+    }
     const body = ctx.body;
+    const broken = tenant?.broken || {};
     if (ctx.status !== 200 || !body || !body.access_token) {
       return undefined;
     }
@@ -246,9 +339,14 @@ server.listen(0, '127.0.0.1', () => {
   });
 
   server.on('request', provider.callback());
-  process.stdout.write(JSON.stringify({ issuer: origin, fhir: fhirBase }) + '\n');
+  process.stdout.write(JSON.stringify({ issuer: origin }) + '\n');
 });
 
+// The test binary that started this EHR holds its standard input: when the
+// binary ends, however it ends, so does the EHR.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => process.exit(0));
 }

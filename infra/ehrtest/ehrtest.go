@@ -3,16 +3,20 @@
 // authorization server, set up for the SMART App Launch 2.2 EHR launch (the
 // launch and aud parameters, PKCE S256 required, the SMART scopes, fhirUser in
 // the id_token, patient in the token response, its own sign-in and consent
-// pages); beside it the EHR's FHIR API serves a Patient and its Conditions
-// from the fixtures in fhir/ (see fhir/SOURCES.md) and publishes
-// {iss}/.well-known/smart-configuration. ehr.mjs is the EHR; this package
-// writes its configuration, starts it on a free port and stops it when the
-// test ends.
+// pages, its own dynamic client registration); beside it the EHR's FHIR API
+// serves a Patient and its Conditions from the fixtures in fhir/ (see
+// fhir/SOURCES.md) and publishes {iss}/.well-known/smart-configuration.
+// ehr.mjs is the EHR.
 //
-// Each test configures its own EHR: the client it knows, the launches it
-// started and the charts they open, and which part to break (a token response
-// without patient, a wider scope, an id_token for another audience or under
-// a key the EHR does not publish, a part that never answers).
+// One EHR process serves every test of a test binary: it starts with the
+// first test that asks for one and ends with the binary (it exits when its
+// standard input closes). Each test gets a tenant of its own (Start): a
+// client registered at the EHR's registration endpoint, a FHIR base of its
+// own (the iss of its launches), the launches it started and the charts they
+// open, and which part to break (a token response without patient, a wider
+// scope, an id_token for another audience or under a key the EHR does not
+// publish, a part that never answers, or the whole EHR gone). Breaks change
+// per tenant while the test runs (SetBreak, Stop).
 //
 // Without Node.js or the npm packages the test skips, saying how to get them;
 // under CI=true it fails instead (testenv.RequireTool).
@@ -22,6 +26,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,10 +58,15 @@ const (
 )
 
 // Chart is what the EHR holds on one patient: a Patient fixture (served under
-// the patient id the chart is filed under) and Condition fixtures.
+// the patient id the chart is filed under) and Condition fixtures, or
+// resources of the test's own (a test planting markers).
 type Chart struct {
-	Patient    string   `json:"patient"`
-	Conditions []string `json:"conditions"`
+	Patient    string   `json:"patient,omitempty"`
+	Conditions []string `json:"conditions,omitempty"`
+	// PatientResource, when set, is the Patient instead of the fixture;
+	// ConditionResources are Conditions besides the fixtures'.
+	PatientResource    map[string]any   `json:"patient_resource,omitempty"`
+	ConditionResources []map[string]any `json:"condition_resources,omitempty"`
 }
 
 // Break names the parts of the EHR a test breaks.
@@ -65,13 +75,15 @@ type Break struct {
 	WiderScope string `json:"wider_scope,omitempty"`  // added to the token response's scope
 	IDTokenAud string `json:"id_token_aud,omitempty"` // the id_token is signed, with the EHR's key, for this audience
 	IDTokenKey bool   `json:"id_token_key,omitempty"` // the id_token is signed with a key the EHR does not publish
-	Hang       string `json:"hang,omitempty"`         // "discovery", "token" or "fhir": that part never answers
+	// Hang is "discovery", "auth", "token" or "fhir": that part never answers.
+	Hang string `json:"hang,omitempty"`
+	// Down: every part cuts the connection, as an EHR whose server is gone.
+	Down bool `json:"down,omitempty"`
 }
 
-// Config is one EHR's set-up.
+// Config is one tenant's set-up.
 type Config struct {
-	ClientID    string            `json:"client_id"`
-	RedirectURI string            `json:"redirect_uri"`
+	RedirectURI string            `json:"-"`        // the client's, registered at the EHR
 	Launches    map[string]string `json:"launches"` // launch id → patient id
 	Charts      map[string]Chart  `json:"charts"`   // patient id → chart
 	Break       Break             `json:"break"`
@@ -79,18 +91,16 @@ type Config struct {
 
 // The defaults of Standard.
 const (
-	ClientID = "handoff-test-client"
-	Launch   = "launch-1"
-	Patient  = "pat-53234"
+	Launch  = "launch-1"
+	Patient = "pat-53234"
 )
 
-// Standard is an EHR that knows the client ClientID with redirectURI, and
-// started the launch Launch for the patient Patient, whose chart holds an
-// active alcohol use disorder, food insecurity and asthma, and a resolved
+// Standard is a tenant whose client has redirectURI, and whose EHR started
+// the launch Launch for the patient Patient, whose chart holds an active
+// alcohol use disorder, food insecurity and asthma, and a resolved
 // depression.
 func Standard(redirectURI string) Config {
 	return Config{
-		ClientID:    ClientID,
 		RedirectURI: redirectURI,
 		Launches:    map[string]string{Launch: Patient},
 		Charts: map[string]Chart{Patient: {
@@ -100,17 +110,18 @@ func Standard(redirectURI string) Config {
 	}
 }
 
-// EHR is a running EHR.
+// EHR is one test's tenant of the running EHR.
 type EHR struct {
 	// Issuer is the authorization server's OpenID Connect issuer.
-	Issuer string `json:"issuer"`
-	// FHIR is the FHIR base URL: the iss of a SMART launch.
-	FHIR string `json:"fhir"`
+	Issuer string
+	// FHIR is the tenant's FHIR base URL: the iss of its SMART launches.
+	FHIR string
+	// ClientID is the client the EHR registered for the test's app.
+	ClientID string
 
-	cfg  Config
-	cmd  *exec.Cmd
-	once sync.Once
-	log  *lockedBuffer
+	cfg Config
+	id  string
+	p   *process
 }
 
 // LaunchURL is the URL an EHR opens to launch an app at launchURL (its
@@ -119,21 +130,38 @@ func (e *EHR) LaunchURL(launchURL, launch string) string {
 	return launchURL + "?" + url.Values{"iss": {e.FHIR}, "launch": {launch}}.Encode()
 }
 
-// Stop ends the EHR: from now on it does not answer at all.
-func (e *EHR) Stop() {
-	e.once.Do(func() {
-		_ = e.cmd.Process.Kill()
-		_ = e.cmd.Wait()
-	})
+// SetBreak changes what is broken for this tenant, from the next request on.
+func (e *EHR) SetBreak(b Break) error {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	res, err := e.p.admin(http.MethodPut, "/_test/tenants/"+e.id+"/break", raw)
+	if err != nil {
+		return err
+	}
+	if res != nil && res.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("set the break: the EHR answered %d", res.StatusCode)
+	}
+	return nil
 }
 
-// Log is what the EHR wrote on its standard error (oidc-provider's warnings).
-func (e *EHR) Log() string { return e.log.String() }
+// Stop makes the tenant's EHR answer nothing from now on: every connection
+// to it is cut, as when the EHR's server is gone.
+func (e *EHR) Stop() {
+	if err := e.SetBreak(Break{Down: true}); err != nil {
+		panic(err)
+	}
+}
+
+// Log is what the EHR process wrote on its standard error (oidc-provider's
+// warnings), for every tenant.
+func (e *EHR) Log() string { return e.p.log.String() }
 
 // AccessToken plays a whole EHR launch as the EHR's own client would (the
-// client and redirect URI of the EHR's Config, the clinician "dr-rivera")
-// and returns the access token for the launch's patient: the token an EHR
-// hands a CDS service in fhirAuthorization.
+// tenant's client and redirect URI, the clinician "dr-rivera") and returns
+// the access token for the launch's patient: the token an EHR hands a CDS
+// service in fhirAuthorization.
 func (e *EHR) AccessToken(ctx context.Context, launch string) (string, error) {
 	var conf struct {
 		AuthorizationEndpoint string `json:"authorization_endpoint"`
@@ -152,7 +180,7 @@ func (e *EHR) AccessToken(ctx context.Context, launch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	oc := oauth2.Config{ClientID: e.cfg.ClientID, RedirectURL: e.cfg.RedirectURI,
+	oc := oauth2.Config{ClientID: e.ClientID, RedirectURL: e.cfg.RedirectURI,
 		Endpoint: oauth2.Endpoint{AuthURL: conf.AuthorizationEndpoint, TokenURL: conf.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
 		Scopes:   []string{"launch", "openid", "fhirUser", "patient/Patient.r", "patient/Condition.rs"}}
 	verifier := oauth2.GenerateVerifier()
@@ -180,53 +208,165 @@ func Require(t testing.TB) (node, modules string) {
 	return node, modules
 }
 
-// Start starts an EHR set up as cfg, and stops it when the test ends.
+// Start gives the test a tenant of the EHR set up as cfg, starting the EHR
+// process on first use: its client is registered at the EHR's registration
+// endpoint with cfg.RedirectURI.
 func Start(t testing.TB, cfg Config) *EHR {
 	t.Helper()
 	node, modules := Require(t)
 	root := testenv.RepoRoot(t)
-	full := struct {
-		Config
-		Fixtures    string `json:"fixtures_dir"`
-		NodeModules string `json:"node_modules"`
-	}{cfg, filepath.Join(root, "infra", "ehrtest", "fhir"), modules}
-	raw, err := json.Marshal(full)
-	if err != nil {
-		t.Fatal(err)
+	running.once.Do(func() { running.p, running.err = start(node, modules, root) })
+	if running.err != nil {
+		t.Fatalf("the EHR did not start: %v", running.err)
 	}
-	path := filepath.Join(t.TempDir(), "ehr.json")
+	p := running.p
+	e, err := p.tenant(cfg)
+	if err != nil {
+		t.Fatalf("add the test's tenant to the EHR: %v\n%s", err, p.log.String())
+	}
+	return e
+}
+
+// running is the test binary's one EHR process.
+var running struct {
+	once sync.Once
+	p    *process
+	err  error
+}
+
+// process is a running ehr.mjs.
+type process struct {
+	issuer string
+	token  string // the bearer of its /_test/ door
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser // held open: the EHR ends when it closes
+	log    *lockedBuffer
+}
+
+func start(node, modules, root string) (*process, error) {
+	p := &process{token: rand.Text(), log: &lockedBuffer{}}
+	raw, err := json.Marshal(map[string]string{
+		"fixtures_dir": filepath.Join(root, "infra", "ehrtest", "fhir"), "node_modules": modules, "admin_token": p.token,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "handoff-ehr-")
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "ehr.json")
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	e := &EHR{cfg: cfg, log: &lockedBuffer{}}
-	e.cmd = exec.Command(node, "--no-deprecation", filepath.Join(root, "infra", "ehrtest", "ehr.mjs"), path)
-	e.cmd.Stderr = e.log
-	out, err := e.cmd.StdoutPipe()
+	p.cmd = exec.Command(node, "--no-deprecation", filepath.Join(root, "infra", "ehrtest", "ehr.mjs"), path)
+	p.cmd.Stderr = p.log
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := p.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("start the EHR: %v", err)
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
 	}
-	t.Cleanup(e.Stop)
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(out).ReadBytes('\n')
-		if err == nil {
-			err = json.Unmarshal(line, e)
+		var hello struct {
+			Issuer string `json:"issuer"`
 		}
+		if err == nil {
+			err = json.Unmarshal(line, &hello)
+		}
+		p.issuer = hello.Issuer
+		_ = os.RemoveAll(dir) // read by now
 		ready <- err
 		_, _ = io.Copy(io.Discard, out)
 	}()
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatalf("the EHR did not start: %v\n%s", err, e.Log())
+			_ = p.cmd.Process.Kill()
+			return nil, fmt.Errorf("%w\n%s", err, p.log.String())
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("the EHR did not start within 60s\n%s", e.Log())
+		_ = p.cmd.Process.Kill()
+		return nil, fmt.Errorf("no answer within 60s\n%s", p.log.String())
 	}
-	return e
+	return p, nil
+}
+
+// admin calls the EHR's test door.
+func (p *process) admin(method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(method, p.issuer+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	return res, nil
+}
+
+// tenant registers a client at the EHR (RFC 7591, as an EHR's app
+// registration does) and adds the tenant that client belongs to.
+func (p *process) tenant(cfg Config) (*EHR, error) {
+	reg, err := json.Marshal(map[string]any{
+		"redirect_uris": []string{cfg.RedirectURI}, "token_endpoint_auth_method": "none",
+		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := postJSON(p.issuer+"/reg", "", reg, http.StatusCreated, &client); err != nil {
+		return nil, fmt.Errorf("register the client: %w", err)
+	}
+	spec, err := json.Marshal(struct {
+		ClientID string `json:"client_id"`
+		Config
+	}{client.ClientID, cfg})
+	if err != nil {
+		return nil, err
+	}
+	var added struct {
+		ID   string `json:"id"`
+		FHIR string `json:"fhir"`
+	}
+	if err := postJSON(p.issuer+"/_test/tenants", p.token, spec, http.StatusOK, &added); err != nil {
+		return nil, fmt.Errorf("add the tenant: %w", err)
+	}
+	return &EHR{Issuer: p.issuer, FHIR: added.FHIR, ClientID: client.ClientID, cfg: cfg, id: added.ID, p: p}, nil
+}
+
+func postJSON(u, token string, body []byte, want int, v any) error {
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != want {
+		return fmt.Errorf("%s answered %d: %.300s", u, res.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, v)
 }
 
 // SignIn plays the clinician at the EHR's own pages: it opens authURL (an

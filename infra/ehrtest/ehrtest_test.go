@@ -38,7 +38,7 @@ func TestEHR(t *testing.T) {
 		t.Fatalf("smart-configuration: %+v", conf)
 	}
 
-	oc := oauth2.Config{ClientID: ehrtest.ClientID, RedirectURL: redirect,
+	oc := oauth2.Config{ClientID: ehr.ClientID, RedirectURL: redirect,
 		Endpoint: oauth2.Endpoint{AuthURL: conf.AuthorizationEndpoint, TokenURL: conf.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
 		Scopes:   strings.Fields("launch openid fhirUser patient/Patient.r patient/Condition.rs")}
 	verifier := oauth2.GenerateVerifier()
@@ -91,7 +91,7 @@ func TestEHR(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	var c map[string]any
 	_ = json.Unmarshal(claims, &c)
-	if c["fhirUser"] != ehr.FHIR+"/Practitioner/dr-rivera" || c["aud"] != ehrtest.ClientID || c["iss"] != ehr.Issuer {
+	if c["fhirUser"] != ehr.FHIR+"/Practitioner/dr-rivera" || c["aud"] != ehr.ClientID || c["iss"] != ehr.Issuer {
 		t.Errorf("id_token claims %s", claims)
 	}
 
@@ -111,9 +111,25 @@ func TestEHR(t *testing.T) {
 	get(t, ehr.FHIR+"/Patient/someone-else", at, http.StatusForbidden)
 	get(t, ehr.FHIR+"/Condition?patient=someone-else", at, http.StatusForbidden)
 
+	// Tenants share the process, not their data: another test's tenant is
+	// another FHIR base, which this token does not open, and its breaks
+	// are its own.
+	other := ehrtest.Start(t, ehrtest.Standard(redirect))
+	if other.FHIR == ehr.FHIR || other.ClientID == ehr.ClientID || other.Issuer != ehr.Issuer {
+		t.Fatalf("two tenants: %+v and %+v", other, ehr)
+	}
+	get(t, other.FHIR+"/Patient/"+ehrtest.Patient, at, http.StatusUnauthorized)
+	other.Stop()
+	if _, err := http.Get(other.FHIR + "/.well-known/smart-configuration"); err == nil {
+		t.Error("a stopped tenant's EHR answered")
+	}
+	get(t, ehr.FHIR+"/Patient/"+ehrtest.Patient, at, http.StatusOK)
+
 	if _, err := oc.Exchange(ctx, cb.Query().Get("code"), oauth2.VerifierOption(verifier)); err == nil {
 		t.Error("a code exchanged twice")
 	}
+	// … and the EHR then revokes what the code gave (RFC 6749 §4.1.2).
+	get(t, ehr.FHIR+"/Patient/"+ehrtest.Patient, at, http.StatusUnauthorized)
 }
 
 func get(t *testing.T, u, token string, want int) []byte {

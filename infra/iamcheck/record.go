@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"sync"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -51,6 +53,7 @@ type Recorder struct {
 	keys keySchemas
 
 	mu    sync.Mutex
+	from  map[string]string // see SendsAs
 	seen  map[string]bool
 	calls []Call
 	file  *os.File
@@ -131,15 +134,38 @@ func (r *Recorder) APIOption(stack *middleware.Stack) error {
 		}), middleware.After)
 }
 
+// SendsAs records the emails sent from address test (a test's own sender,
+// which keeps its mail apart in a shared SES emulator) as sent from
+// deployed, the address the deployment sends from: the sending identity and
+// ses:FromAddress are then those of the deployment. Only an exact address is
+// mapped, and only the sender.
+func (r *Recorder) SendsAs(test, deployed string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.from == nil {
+		r.from = map[string]string{}
+	}
+	r.from[strings.ToLower(test)] = deployed
+}
+
 func (r *Recorder) record(ctx context.Context, params any) {
 	a := r.arns
 	if region := awsmiddleware.GetRegion(ctx); region != "" {
 		a.region = region
 	}
-	via, reqs := requestsOf(a, r.keys, params)
-	fn := FunctionOf(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if in, ok := params.(*sesv2.SendEmailInput); ok && in.FromEmailAddress != nil {
+		if addr, err := mail.ParseAddress(*in.FromEmailAddress); err == nil {
+			if deployed, ok := r.from[strings.ToLower(addr.Address)]; ok {
+				c := *in
+				c.FromEmailAddress = &deployed
+				params = &c
+			}
+		}
+	}
+	via, reqs := requestsOf(a, r.keys, params)
+	fn := FunctionOf(ctx)
 	for _, q := range reqs {
 		c := Call{Function: fn, Via: via, Request: q}
 		k := c.key()

@@ -28,16 +28,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/truora/minidyn/server"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/infra/tables"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
-	"github.com/handoff-health/handoff/shared/imports"
-	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
 	"github.com/handoff-health/handoff/shared/room"
@@ -183,14 +181,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	// Texts: the phone sink unless an outside endpoint is given. It serves
 	// once the app is built, to bring its delivery events to the app.
-	var sink *phonesink.Sink
+	var sink *eumtest.Sink
 	var sinkL net.Listener
 	if getenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2") == "" {
 		if sinkL, err = listen(o.PhoneAddr, "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2 (to use another texting endpoint)"); err != nil {
 			return nil, err
 		}
 		s.stop = append(s.stop, func() { sinkL.Close() })
-		sink = &phonesink.Sink{Log: o.Log}
+		sink = &eumtest.Sink{Log: o.Log}
 		set("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "http://"+o.PhoneAddr)
 		fmt.Fprintf(o.Out, "  phone sink (texts)   http://%s  (texts per number; GET /store lists them as JSON)\n", o.PhoneAddr)
 	} else {
@@ -260,7 +258,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	// Query reads every event ever written, and the sweeper runs four times a
 	// second. (A deployment spreads the index; see dynamo.DefaultDueShards.)
 	a.Referrals.DueShards = 1
-	meeting.Register(a) // the first contact's and first meeting's effects
+	dispatch.Effects(a) // the effects of the events the packages beside the core write
 	s.App = a
 	if localSES {
 		// The emulator's mailbox, with SES's mailbox simulator addresses.
@@ -301,11 +299,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	rm := room.New(a, keys, qr.SVG)
-	rm.Register()
 	s.Room = rm
 	srv := &httpapi.Server{App: a, Log: o.Log, Room: rm}
 	ehrSurface := ehrapi.New(a, o.Log)
-	ehrSurface.EHR.Register() // the EHR's effects, for the sweeper below
 	s.Handler = ehrSurface.With(srv.All())
 	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serveErr <- ignoreClosed(hs.Serve(apiL)) }()
@@ -316,7 +312,6 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	})
 
 	dctx, cancel := context.WithCancel(context.Background())
-	imports.New(a, imports.Options{}).Register() // the asynchronous imports' events
 	d := &dispatch.Dispatcher{App: a, Log: o.Log}
 	done := make(chan struct{})
 	go func() { d.Loop(dctx, o.SweepEvery); close(done) }()

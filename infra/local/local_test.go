@@ -32,25 +32,43 @@ func freeAddr(t *testing.T) string {
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-// TestStackStartsServesAndStops starts the whole local stack as `make run`
-// does (on free ports), checks it answers, sends a signed referral to the
-// demo clinic, sees the consent email in the SES emulator, and stops it.
-func TestStackStartsServesAndStops(t *testing.T) {
-	root := testenv.RepoRoot(t)
-	_, ok := sestest.Binary(root)
+// demoStack is the local stack started as `make run` starts it, on free
+// ports, with the demo seed: its addresses and what it printed.
+type demoStack struct {
+	*local.Stack
+	root                        string
+	out                         bytes.Buffer
+	api, ddb, mail, kms, phones string
+}
+
+// startDemo starts a demoStack; the caller stops it. Without the SES
+// emulator it skips, saying how to get it.
+func startDemo(t *testing.T) *demoStack {
+	t.Helper()
+	d := &demoStack{root: testenv.RepoRoot(t)}
+	_, ok := sestest.Binary(d.root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	api, ddb, mail, kmsAddr, phones := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	var out bytes.Buffer
+	d.api, d.ddb, d.mail, d.kms, d.phones = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	start := time.Now()
 	s, err := local.Start(context.Background(), local.Options{
-		Root: root, Getenv: env(map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
-		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: ddb, SESAddr: mail, KMSAddr: kmsAddr, PhoneAddr: phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
+		Root: d.root, Getenv: env(map[string]string{"HANDOFF_ADDR": d.api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
+		Out: &d.out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DynamoAddr: d.ddb, SESAddr: d.mail, KMSAddr: d.kms, PhoneAddr: d.phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("ready in %v", time.Since(start))
+	d.Stack = s
+	return d
+}
+
+// TestStackStartsServesAndStops starts the whole local stack as `make run`
+// does (on free ports), checks it answers, sends a signed referral to the
+// demo clinic, sees the consent email in the SES emulator, and stops it.
+func TestStackStartsServesAndStops(t *testing.T) {
+	d := startDemo(t)
+	s, root, out, api, ddb, mail, phones := d.Stack, d.root, &d.out, d.api, d.ddb, d.mail, d.phones
 	stopped := false
 	defer func() {
 		if !stopped {

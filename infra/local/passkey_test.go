@@ -1,10 +1,7 @@
 package local_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,9 +10,6 @@ import (
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
-	"github.com/handoff-health/handoff/infra/local"
-	"github.com/handoff-health/handoff/shared/ses/sestest"
-	"github.com/handoff-health/handoff/shared/testenv"
 	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
 
@@ -26,23 +20,12 @@ import (
 // passkey and signs in; signed out, the passkey signs in again on
 // http://localhost:<port>/clinic.
 func TestPasskeysOnLoopback(t *testing.T) {
-	root := testenv.RepoRoot(t)
-	_, ok := sestest.Binary(root)
-	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
 	execPath := browsertest.Chromium(t)
-	api, ddb, mail, kmsAddr, phones := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	var out bytes.Buffer
-	s, err := local.Start(context.Background(), local.Options{
-		Root: root, Getenv: env(map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
-		Out: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: ddb, SESAddr: mail, KMSAddr: kmsAddr, PhoneAddr: phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	d := startDemo(t)
+	defer d.Stop()
+	api := d.api
 	port := api[strings.LastIndexByte(api, ':')+1:]
-	invite := regexp.MustCompile(`http://\S+/s/[A-Za-z0-9_-]{43}`).FindString(out.String())
+	invite := regexp.MustCompile(`http://\S+/s/[A-Za-z0-9_-]{43}`).FindString(d.out.String())
 	if want := "http://localhost:" + port + "/s/"; !strings.HasPrefix(invite, want) {
 		t.Fatalf("the printed invitation %q is not a link on %s", invite, want)
 	}
@@ -84,7 +67,7 @@ func TestPasskeysOnLoopback(t *testing.T) {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
-	_, err = chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{})
+	_, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{})
 	if err == nil {
 		_, err = chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
 			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Transport: cdpwebauthn.AuthenticatorTransportInternal,

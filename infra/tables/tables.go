@@ -25,7 +25,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/awslabs/goformation/v7"
 	cfn "github.com/awslabs/goformation/v7/cloudformation/dynamodb"
 	"github.com/awslabs/goformation/v7/intrinsics"
 )
@@ -86,29 +85,27 @@ func Parse(data []byte) (Definitions, error) {
 	if err := json.Unmarshal(resolved, &doc); err != nil {
 		return Definitions{}, fmt.Errorf("parse resources: %w", err)
 	}
-	keep := map[string]json.RawMessage{}
+	found := map[string]*cfn.Table{}
 	for name, raw := range doc.Resources {
 		var head struct{ Type string }
 		if err := json.Unmarshal(raw, &head); err != nil {
 			return Definitions{}, fmt.Errorf("parse resource %s: %w", name, err)
 		}
-		if head.Type == tableType {
-			keep[name] = raw
+		if head.Type != tableType {
+			continue
 		}
+		// The resource type's own decoder refuses a property it does not
+		// know, as goformation's whole-template parse does; it needs only
+		// the DynamoDB schema, not every service's.
+		t := new(cfn.Table)
+		if err := json.Unmarshal(raw, t); err != nil {
+			return Definitions{}, fmt.Errorf("decode tables: %s: %w", name, err)
+		}
+		found[name] = t
 	}
-	if len(keep) == 0 {
+	if len(found) == 0 {
 		return Definitions{}, errors.New("no " + tableType + " resources")
 	}
-	only, err := json.Marshal(map[string]any{"Resources": keep})
-	if err != nil {
-		return Definitions{}, fmt.Errorf("encode tables: %w", err)
-	}
-	tmpl, err := goformation.ParseJSON(only)
-	if err != nil {
-		return Definitions{}, fmt.Errorf("decode tables: %w", err)
-	}
-
-	found := tmpl.GetAllDynamoDBTableResources()
 	names := slices.Sorted(maps.Keys(found))
 	var defs Definitions
 	for _, name := range names {

@@ -119,6 +119,14 @@ func TestParseRejectsIncompleteTables(t *testing.T) {
 			wantErr: "index i: no ProjectionType",
 		},
 		{
+			name: "a misspelt property",
+			yaml: head + "      BillingMode: PAY_PER_REQUEST\n" +
+				"      AttributeDefinitions: [{AttributeName: PK, AttributeType: S}]\n" +
+				"      KeySchema: [{AttributeName: PK, KeyType: HASH}]\n" +
+				"      PointInTimeRecoverySpecificaton: {PointInTimeRecoveryEnabled: true}\n",
+			wantErr: "decode tables: T",
+		},
+		{
 			name: "provisioned without throughput",
 			yaml: head +
 				"      AttributeDefinitions: [{AttributeName: PK, AttributeType: S}]\n" +

@@ -1,7 +1,20 @@
-// Package app holds handoff's use cases: what a clinic, a patient, a group
-// contact and an operator can do, and the effect of every event. It sits between
-// the HTTP handlers (shared/httpapi) and the stores (shared/dynamo), and decides;
-// handlers only translate.
+// Package app holds handoff's core use cases: a referral's intake, the
+// patient's consent, the routing to groups and their answers, the clinic's
+// reads, cancels and status webhooks, and the effect of each of their
+// events, with the kernel every use case shares: the one dispatcher's
+// effects (Handle, OnStatus), the one ledger (SendOnce, TextOnce, Claim,
+// Record), one transaction per change with its events and outcome counts
+// (Apply), link tokens and the clinic cache. It sits between the HTTP
+// handlers (shared/httpapi) and the stores (shared/dynamo), and decides;
+// handlers only translate. It speaks the domain only: no protocol, no HTTP
+// client, no AWS SDK.
+//
+// A concern of its own is a package beside this one, on an *App, adding
+// its events' effects with Handle: the first contact and first meeting
+// (shared/meeting), listing checks (shared/listing), outcome reports
+// (shared/outcomes), delivery reports (shared/undelivered), the clinic's
+// pages (shared/room) and the EHR's Tasks and Subscriptions (shared/ehr).
+// This package imports none of them.
 package app
 
 import (
@@ -127,6 +140,16 @@ func (a *App) CheckAdmin(_ context.Context, bearer string) error {
 		return problem.Errorf(problem.Unauthorized, "a valid admin bearer token is required (Authorization: Bearer <token>)")
 	}
 	return nil
+}
+
+// AdminBind is what an operator session is bound to: the SHA-256 of the
+// admin token (HANDOFF_ADMIN_TOKEN, or in AWS HANDOFF_ADMIN_TOKEN_SHA256),
+// so that a new token ends every session opened with the old one.
+func (a *App) AdminBind() string {
+	if a.Config.AdminToken != "" {
+		return HashToken(a.Config.AdminToken)
+	}
+	return a.Config.AdminTokenSHA256
 }
 
 // NewID returns a new time-ordered id (a ULID). Ids made in one process in

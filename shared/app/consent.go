@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -58,16 +59,18 @@ func (a *App) ConsentPage(ctx context.Context, token, lang, notice string) (page
 }
 
 // markViewed records the patient's first opening of the consent page while
-// the referral awaits their answer: the time on the referral and a
-// consent-viewed event, which the funnel counts. Nothing the patient sees
-// changes; a failure is logged and the page is served anyway.
+// the referral awaits their answer: the time on the referral, and the
+// funnel's count of it in the same write. Nothing the patient sees changes;
+// a failure is logged and the page is served anyway.
 func (a *App) markViewed(ctx context.Context, r *referral.Referral) {
 	if r.Status != referral.AwaitingConsent || !r.ViewedAt.IsZero() {
 		return
 	}
 	v := *r
 	v.ViewedAt = a.now()
-	err := a.Apply(ctx, dynamo.Change{Referral: &v, Events: []referral.Event{a.NewEvent(&v, referral.ConsentViewed, v.ViewedAt, nil)}})
+	t := a.newTally()
+	t.referral(&v, map[string]int64{"viewed": 1})
+	err := a.apply(ctx, dynamo.Change{Referral: &v}, t)
 	if err != nil && !problem.Is(err, problem.Conflict) {
 		a.Log.WarnContext(ctx, "consent page view not recorded", "referral", r.ID, "error", err.Error())
 	}
@@ -101,29 +104,30 @@ func (a *App) consentView(ctx context.Context, token string, t dynamo.Token, rec
 	lang = pages.Lang(lang)
 	v := pages.ConsentView{
 		Lang: lang, ClinicName: clinic.Name, GivenName: r.Patient.GivenName,
-		ExpiresAt: zoned(consentExpiry(r), patientZone(r)), State: state, Notice: notice,
+		ExpiresAt: occurrence.Zoned(consentExpiry(r), occurrence.PatientZone(r)), State: state, Notice: notice,
 		CSRFToken: pages.CSRF{Key: key}.Token(token), ActionURL: "/c/" + token + "?lang=" + lang,
 	}
 	if v.NoContact = r.Patient.Email == "" && r.Patient.Phone == ""; !v.NoContact {
-		if v.Channel, err = channelWords(lang, r); err != nil {
+		if v.Channel, err = ChannelWords(lang, r); err != nil {
 			return v, err
 		}
 	}
 	for _, o := range r.Offers {
 		v.Groups = append(v.Groups, pages.GroupOffer{
-			ID: o.GroupID, Name: o.Name, Format: o.Format, When: meetingWhen(lang, o.Meetings),
+			ID: o.GroupID, Name: o.Name, Format: o.Format, When: pages.MeetingWhen(lang, o.Meetings),
 			DistanceKm: o.DistanceKm, Where: o.City, OnlineHow: o.OnlineURL,
 		})
 	}
 	if c := r.Consent; c != nil {
-		tz := patientZone(r)
-		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, zoned(c.SignedAt, tz), zoned(c.ExpiresAt, tz)
+		tz := occurrence.PatientZone(r)
+		v.Mode, v.Chosen, v.ConfirmedAt, v.ExpiresAt = c.Mode, c.Groups, occurrence.Zoned(c.SignedAt, tz), occurrence.Zoned(c.ExpiresAt, tz)
 	}
 	return v, a.consentPlanView(ctx, token, rec, &v)
 }
 
-// channelWords names the contact channel that would be shared, masked.
-func channelWords(lang string, r *referral.Referral) (string, error) {
+// ChannelWords names, in lang, the patient's contact channel a group gets
+// (or would get, before the patient answers), masked.
+func ChannelWords(lang string, r *referral.Referral) (string, error) {
 	if r.Consent != nil && r.Consent.Channel == "phone" || r.Patient.Email == "" && r.Patient.Phone != "" {
 		return pages.ContactChannel(lang, "phone", pages.MaskPhone(r.Patient.Phone))
 	}
@@ -262,7 +266,7 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return f.Action, nil // NoticeAttended, NoticeMissed
 	case pages.ActionRevoke:
 		if r.Consent == nil || !r.CanMove(referral.Revoked) {
-			return noticeFor(r.Status), nil
+			return revokeRefused(r), nil
 		}
 		ch := a.close(rec, referral.Revoked, "the patient withdrew consent")
 		r.Consent.RevokedAt = now
@@ -276,6 +280,19 @@ func (a *App) consentAction(ctx context.Context, token, lang string, f pages.Con
 		return pages.NoticeRevoked, nil
 	}
 	return "", problem.Errorf(problem.Invalid, "unknown action")
+}
+
+// revokeRefused is what a revoke that cannot stop anything says, changing
+// nothing: sharing stopped already, nothing was ever agreed to share (the
+// patient has not answered, or said no), or the referral closed.
+func revokeRefused(r *referral.Referral) string {
+	switch {
+	case r.Status == referral.Revoked:
+		return pages.NoticeRevoked
+	case r.Consent == nil || !r.Consent.DeclinedAt.IsZero():
+		return pages.NoticeNothingToStop
+	}
+	return pages.NoticeSharingOver
 }
 
 // noticeFor is the notice for a repeated answer: the state as it stands.

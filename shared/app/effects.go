@@ -71,48 +71,54 @@ func (a *App) Handle(t referral.EventType, e Effect) {
 func (a *App) OnStatus(h StatusHook) { a.statusHooks = append(a.statusHooks, h) }
 
 func (a *App) runEffect(ctx context.Context, ev referral.Event) error {
-	switch ev.Type {
-	case referral.ConsentRequested:
-		return a.onConsentRequested(ctx, ev)
-	case referral.ConsentDeadline:
-		return a.onConsentDeadline(ctx, ev)
-	case referral.ConsentReminder:
-		return a.onConsentReminder(ctx, ev)
-	case referral.VolunteerNamed:
-		return a.onVolunteerNamed(ctx, ev)
-	case referral.ConsentViewed:
-		return a.onConsentViewed(ctx, ev)
-	case referral.RouteAnswered:
-		return a.onRouteAnswered(ctx, ev)
-	case referral.ConsentGiven:
-		return a.onConsentGiven(ctx, ev)
-	case referral.ReceiptRequested:
-		return a.onReceipt(ctx, ev)
-	case referral.GroupNotified:
-		return a.onGroupNotified(ctx, ev)
-	case referral.GroupDeadline:
-		return a.onGroupDeadline(ctx, ev)
-	case referral.Withdrawn:
-		return a.onWithdrawn(ctx, ev)
-	case referral.StatusChanged:
-		return a.onStatusChanged(ctx, ev)
-	case referral.Closed:
-		return a.onClosed(ctx, ev)
-	case referral.ListingCheck:
-		return a.onListingCheck(ctx, ev)
-	case referral.ListingHandover:
-		return a.onListingHandover(ctx, ev)
-	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted:
-		// Timeline-only events.
-		return a.Referrals.Finish(ctx, ev)
-	default:
-		if e, ok := a.effects[ev.Type]; ok {
-			return e(ctx, ev) // an effect a package beside this one added
-		}
+	e, ok := a.effect(ev.Type)
+	if !ok {
 		// An event of a package beside this one that this process did not
-		// wire (ehr.Service.Register, say): left pending, not dropped.
+		// wire (see dispatch.Effects): left pending, not dropped.
 		return fmt.Errorf("no effect for events of type %q in this process", ev.Type)
 	}
+	return e(ctx, ev)
+}
+
+// Handles reports whether this process runs the effect of events of type t:
+// the core's own, or one a package beside it added with Handle.
+func (a *App) Handles(t referral.EventType) bool {
+	_, ok := a.effect(t)
+	return ok
+}
+
+// effect is the effect of events of type t in this process.
+func (a *App) effect(t referral.EventType) (Effect, bool) {
+	switch t {
+	case referral.ConsentRequested:
+		return a.onConsentRequested, true
+	case referral.ConsentDeadline:
+		return a.onConsentDeadline, true
+	case referral.ConsentReminder:
+		return a.onConsentReminder, true
+	case referral.ConsentGiven:
+		return a.onConsentGiven, true
+	case referral.ReceiptRequested:
+		return a.onReceipt, true
+	case referral.GroupNotified:
+		return a.onGroupNotified, true
+	case referral.GroupDeadline:
+		return a.onGroupDeadline, true
+	case referral.Withdrawn:
+		return a.onWithdrawn, true
+	case referral.StatusChanged:
+		return a.onStatusChanged, true
+	case referral.Closed:
+		return a.onClosed, true
+	case referral.ConsentDeclined, referral.ConsentRevoked, referral.CallbackAttempt, referral.Noted,
+		referral.RouteAnswered, "consent-viewed":
+		// Timeline-only events, and the types a version before wrote
+		// pending that are now written done (route-answered) or no more
+		// (consent-viewed): their counts ride in the change they record.
+		return a.Referrals.Finish, true
+	}
+	e, ok := a.effects[t] // an effect a package beside this one added
+	return e, ok
 }
 
 // Retry reschedules a failed event with exponential backoff and jitter.
@@ -139,6 +145,12 @@ func Backoff(n int) time.Duration {
 // entry is claimed before sending and completed after. Only a crash between the
 // two can repeat the email (once the claim's lease runs out).
 func (a *App) SendOnce(ctx context.Context, ev referral.Event, effect string, build func() (mail.Message, error)) error {
+	return a.sendOnce(ctx, ev, effect, nil, build)
+}
+
+// sendOnce is SendOnce that adds t's counts in the write that records the
+// email sent.
+func (a *App) sendOnce(ctx context.Context, ev referral.Event, effect string, t *tally, build func() (mail.Message, error)) error {
 	key := ev.ID + "#" + effect
 	if run, err := a.Claim(ctx, key); !run {
 		return err
@@ -155,7 +167,7 @@ func (a *App) SendOnce(ctx context.Context, ev referral.Event, effect string, bu
 		return err
 	}
 	a.Log.InfoContext(ctx, "email sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
-	return a.Record(ctx, key, id)
+	return a.record(ctx, key, id, t)
 }
 
 // Claim takes an effect's ledger entry before its outside action (an email, a
@@ -179,19 +191,39 @@ func (a *App) Claim(ctx context.Context, key string) (bool, error) {
 // The record is what keeps the action from repeating, so it is tried a few
 // times, even if the caller's context has ended meanwhile.
 func (a *App) Record(ctx context.Context, key, result string) error {
+	return a.record(ctx, key, result, nil)
+}
+
+// record is Record that adds t's counts in the same write, which turns the
+// claim done once, and then emits t's metrics.
+func (a *App) record(ctx context.Context, key, result string, t *tally) error {
 	rctx := context.WithoutCancel(ctx)
+	var c *dynamo.Counts
+	if t != nil {
+		c = t.counts
+	}
 	for attempt := 0; ; attempt++ {
-		err := a.Referrals.Complete(rctx, key, result)
+		counted, err := a.Referrals.CompleteCounting(rctx, key, result, c)
 		if err == nil || attempt == 2 {
+			if counted && t != nil {
+				t.emit(a.Metrics)
+			}
 			return err
 		}
 		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
 	}
 }
 
-// Apply writes a change. When it closes the referral, it adds the event that
-// sets the retention period on everything the referral left behind.
+// Apply writes a change, with the outcome counts of each status it reaches
+// in the same transaction. When it closes the referral, it adds the event
+// that sets the retention period on everything the referral left behind.
 func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
+	return a.apply(ctx, ch, nil)
+}
+
+// apply is Apply that also adds extra's counts in the change's transaction
+// and emits its metrics once the change is written.
+func (a *App) apply(ctx context.Context, ch dynamo.Change, extra *tally) error {
 	r := ch.Referral
 	if !r.Open() {
 		for _, e := range ch.Events {
@@ -201,7 +233,20 @@ func (a *App) Apply(ctx context.Context, ch dynamo.Change) error {
 			}
 		}
 	}
-	return a.Referrals.Apply(ctx, ch)
+	t := a.newTally()
+	if extra != nil {
+		t.counts.Merge(extra.counts)
+		t.metrics = append(t.metrics, extra.metrics...)
+	}
+	t.counts.Merge(ch.Counts)
+	t.statuses(r, ch.Events)
+	t.firstContact(r, ch.Records)
+	ch.Counts = t.counts
+	if err := a.Referrals.Apply(ctx, ch); err != nil {
+		return err
+	}
+	t.emit(a.Metrics)
+	return nil
 }
 
 // onClosed sets the TTL of every item of a closed referral, its link tokens

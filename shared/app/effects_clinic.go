@@ -77,7 +77,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" && clinic.EmailsClinician() {
 		err := a.SendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
 			m, err := pages.ClinicianStatusEmail("en", r.Clinician.Name, clinic.Name, r.ExternalID, r.ID, ev.Status, ev.At)
-			return message(r.Clinician.Email, m), err
+			return m.To(r.Clinician.Email), err
 		})
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 			return err
 		}
 	}
-	if err := a.countStatus(ctx, r, ev); err != nil {
+	if err := a.countLegacyStatus(ctx, r, ev); err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)

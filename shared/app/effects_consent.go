@@ -7,6 +7,7 @@ import (
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/geo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -58,7 +59,7 @@ func (a *App) onConsentRequested(ctx context.Context, ev referral.Event) error {
 		return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
 			Events: []referral.Event{a.StatusEvent(r, "no channel the clinic allows can reach the patient")}})
 	}
-	return a.sendConsentLink(ctx, ev, r, clinic, chs[0], false)
+	return a.sendConsentLink(ctx, ev, rec, clinic, chs, false)
 }
 
 // offers matches the referral against the directory.
@@ -78,42 +79,9 @@ func (a *App) offers(ctx context.Context, r *referral.Referral) ([]referral.Offe
 		if err != nil {
 			return nil, err
 		}
-		offers = append(offers, offerOf(g, m, r.Preferences))
+		offers = append(offers, directory.OfferOf(g, m, r.Preferences))
 	}
 	return offers, nil
-}
-
-func offerOf(g directory.Group, m directory.Match, prefs referral.Preferences) referral.Offer {
-	o := referral.Offer{
-		GroupID: g.ID, Name: g.Name, DistanceKm: m.DistanceKm, Reasons: m.Reasons,
-		City: g.Location.City, PostalCode: g.Location.PostalCode,
-	}
-	o.Format = pickFormat(g.Formats, prefs.Formats)
-	for _, mt := range g.Meetings {
-		o.Meetings = append(o.Meetings, referral.MeetingTime{Day: mt.Day, Time: mt.Time, Timezone: mt.Timezone})
-		if o.OnlineURL == "" && mt.OnlineURL != "" {
-			o.OnlineURL = mt.OnlineURL
-		}
-	}
-	if o.Format == "in-person" {
-		o.OnlineURL = ""
-	}
-	return o
-}
-
-// pickFormat names the group's format that suits the patient best.
-func pickFormat(group, wanted []string) string {
-	for _, w := range wanted {
-		for _, f := range group {
-			if f == w {
-				return f
-			}
-		}
-	}
-	if len(group) > 0 {
-		return group[0]
-	}
-	return "in-person"
 }
 
 // onConsentDeadline expires a referral whose patient did not answer in time.
@@ -153,7 +121,7 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 			return mail.Message{}, err
 		}
 		lang := pages.Lang(r.Consent.Language)
-		channel, err := channelWords(lang, r)
+		channel, err := ChannelWords(lang, r)
 		if err != nil {
 			return mail.Message{}, err
 		}
@@ -165,19 +133,14 @@ func (a *App) onReceipt(ctx context.Context, ev referral.Event) error {
 				}
 			}
 		}
-		tz := patientZone(r)
+		tz := occurrence.PatientZone(r)
 		m, err := pages.ConsentReceiptEmail(lang, r.Patient.GivenName, clinic.Name, a.Config.PublicURL+"/c/"+tok, pages.Receipt{
-			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: zoned(r.Consent.SignedAt, tz), ExpiresAt: zoned(r.Consent.ExpiresAt, tz),
+			Mode: r.Consent.Mode, Channel: channel, Groups: names, SignedAt: occurrence.Zoned(r.Consent.SignedAt, tz), ExpiresAt: occurrence.Zoned(r.Consent.ExpiresAt, tz),
 		})
-		return message(r.Patient.Email, m), err
+		return m.To(r.Patient.Email), err
 	})
 	if err != nil {
 		return err
 	}
 	return a.Referrals.Finish(ctx, ev)
-}
-
-// message addresses a rendered email.
-func message(to string, m pages.Email) mail.Message {
-	return mail.Message{To: to, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments}
 }

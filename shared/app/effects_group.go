@@ -2,12 +2,11 @@ package app
 
 import (
 	"context"
-	"strings"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -80,7 +79,7 @@ func (a *App) advance(ctx context.Context, rec *dynamo.Record) (dynamo.Change, e
 			return ch, err
 		}
 		ch.Routes = append(ch.Routes, referral.Route{
-			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: groupLang(g), GroupTimezone: groupZone(g),
+			ReferralID: r.ID, Seq: seq, GroupID: g.ID, GroupName: g.Name, GroupLanguage: pages.GroupLang(g), GroupTimezone: g.Timezone(),
 			Status: referral.RouteNotified, At: now, Deadline: deadline,
 		})
 		ch.Tokens = append(ch.Tokens, tok)
@@ -115,7 +114,7 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 		if err != nil {
 			return err
 		}
-		details = append(details, groupDetails(g, pages.Lang(r.Consent.Language)))
+		details = append(details, pages.DetailsOf(g, pages.Lang(r.Consent.Language)))
 	}
 	clinic, err := a.Clinic(ctx, r.ClinicID)
 	if err != nil {
@@ -124,7 +123,7 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 	if r.Patient.Email != "" {
 		err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 			m, err := pages.SelfModeEmail(pages.Lang(r.Consent.Language), r.Patient.GivenName, clinic.Name, details)
-			return message(r.Patient.Email, m), err
+			return m.To(r.Patient.Email), err
 		})
 		if err != nil {
 			return err
@@ -133,32 +132,6 @@ func (a *App) shareWithPatient(ctx context.Context, rec *dynamo.Record, ev refer
 	r.Status, r.UpdatedAt = referral.SharedWithPatient, a.now()
 	return a.Apply(ctx, dynamo.Change{Referral: r, Done: &ev,
 		Events: []referral.Event{a.StatusEvent(r, "group details sent to the patient")}})
-}
-
-func groupDetails(g directory.Group, lang string) pages.GroupDetails {
-	d := pages.GroupDetails{Name: g.Name, ContactName: g.Contact.Name, ContactEmail: g.Contact.Email}
-	var when []string
-	for _, m := range g.Meetings {
-		when = append(when, meetingWhen(lang, []referral.MeetingTime{{Day: m.Day, Time: m.Time}}))
-		if d.OnlineHow == "" && m.OnlineURL != "" {
-			d.OnlineHow = m.OnlineURL
-		}
-	}
-	d.When = strings.Join(when, "; ")
-	d.Where = groupWhere(g)
-	return d
-}
-
-// groupWhere is where a group meets, in one line: address, city, postal
-// code, those it has.
-func groupWhere(g directory.Group) string {
-	var where []string
-	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
-		if s != "" {
-			where = append(where, s)
-		}
-	}
-	return strings.Join(where, ", ")
 }
 
 // routeOf returns the route an event names.
@@ -192,31 +165,23 @@ func (a *App) onGroupNotified(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	err = a.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
+	t := a.newTally() // the group notified, counted with the notice sent
+	t.counts.Add("C#"+r.ClinicID+"#G#"+rt.GroupID, "g_notified", 1)
+	t.metric("Routes")
+	err = a.sendOnce(ctx, ev, "email", t, func() (mail.Message, error) {
 		tok, _, err := a.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}
-		lang := groupLang(g)
+		lang := pages.GroupLang(g)
 		m, err := pages.GroupNoticeEmail(lang, g.Name, clinic.Name, r.Patient.GivenName, sharedContact(r),
-			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, zoned(rt.Deadline, groupZone(g)))
-		return message(g.Contact.Email, m), err
+			r.Patient.Language, preferredTimes(lang, r.Preferences), a.Config.PublicURL+"/g/"+tok, occurrence.Zoned(rt.Deadline, g.Timezone()))
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err
 	}
-	if err := a.countNotified(ctx, r, ev, rt.GroupID); err != nil {
-		return err
-	}
 	return a.Referrals.Finish(ctx, ev)
-}
-
-// groupLang is the language a group is written to in.
-func groupLang(g directory.Group) string {
-	if len(g.Languages) > 0 {
-		return pages.Lang(g.Languages[0])
-	}
-	return "en"
 }
 
 // sharedContact is the one contact channel the patient agreed to share.
@@ -255,6 +220,8 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 	r := rec.Referral
 	now := a.now()
 	first := firstAnswer(rec, rt, to)
+	counts := dynamo.NewCounts(now)
+	answerCounts(counts, r.ClinicID, rt, to, now)
 	rt.Status, rt.Reason, rt.At = to, reason, now
 	for i := range rec.Routes {
 		if rec.Routes[i].Seq == rt.Seq {
@@ -297,8 +264,15 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 	}
 	ch.Routes = append([]referral.Route{rt}, ch.Routes...)
 	ch.Moot = append(ch.Moot, windowsOf(rec, rt)...)
-	ch.Events = append(ch.Events, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
-		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to), "reason": reason}
+	ch.Counts = counts
+	// The answer's record: its counts (and, for the referral's first
+	// answer from a group, the time to it: see tally.firstContact) ride in
+	// this change, so it has no effect to run.
+	ch.Records = append(ch.Records, a.NewEvent(r, referral.RouteAnswered, now, func(e *referral.Event) {
+		e.Data = map[string]string{"route": itoa(rt.Seq), "group": rt.GroupID, "answer": string(to)}
+		if reason != "" {
+			e.Data["reason"] = reason
+		}
 		if first {
 			e.Data["first"] = "1" // the referral's first answer from a group
 		}
@@ -347,8 +321,8 @@ func (a *App) onWithdrawn(ctx context.Context, ev referral.Event) error {
 		if err != nil {
 			return mail.Message{}, err
 		}
-		m, err := pages.WithdrawnEmail(groupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
-		return message(g.Contact.Email, m), err
+		m, err := pages.WithdrawnEmail(pages.GroupLang(g), g.Name, clinic.Name, a.Config.PublicURL+"/g/"+tok)
+		return m.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
-	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
@@ -167,7 +166,7 @@ func (a *App) answerAttendance(ctx context.Context, rec *dynamo.Record, answer, 
 		// Nothing but the word changes: not the status, not the time the
 		// referral last changed.
 		r.FirstMeeting = &plan
-		err := a.Apply(ctx, dynamo.Change{Referral: r, Events: []referral.Event{
+		err := a.Apply(ctx, dynamo.Change{Referral: r, Records: []referral.Event{
 			a.Note(r, "the patient did not make it to the first meeting ("+by+" said so)"),
 		}, Moot: pendingOf(rec, referral.MeetingCheckIn)})
 		if err == nil {
@@ -179,7 +178,8 @@ func (a *App) answerAttendance(ctx context.Context, rec *dynamo.Record, answer, 
 }
 
 // Note is a timeline entry of a step that changes no status (see
-// referral.Noted), to write in the change that takes the step.
+// referral.Noted), to write done among the Records of the change that takes
+// the step: it has no effect to run.
 func (a *App) Note(r *referral.Referral, detail string) referral.Event {
 	return a.NewEvent(r, referral.Noted, a.now(), func(e *referral.Event) {
 		e.Status, e.Detail = r.Status, detail
@@ -236,7 +236,7 @@ func (a *App) consentPlanView(ctx context.Context, token string, rec *dynamo.Rec
 	for _, o := range r.Offers {
 		if o.GroupID != fm.GroupID {
 			v.OtherGroups = append(v.OtherGroups, pages.GroupOffer{
-				ID: o.GroupID, Name: o.Name, Format: o.Format, When: meetingWhen(v.Lang, o.Meetings),
+				ID: o.GroupID, Name: o.Name, Format: o.Format, When: pages.MeetingWhen(v.Lang, o.Meetings),
 				DistanceKm: o.DistanceKm, Where: o.City, OnlineHow: o.OnlineURL,
 			})
 		}
@@ -275,16 +275,3 @@ func (a *App) PatientRecord(ctx context.Context, token string) (*dynamo.Record, 
 func (a *App) PatientChannels(r *referral.Referral, c dynamo.Clinic) []string {
 	return a.reachable(r.Patient, r.Flags, c)
 }
-
-// PatientZone is the IANA time zone the patient most likely lives in
-// (see patientZone), "" when unknown.
-func PatientZone(r *referral.Referral) string { return patientZone(r) }
-
-// Zoned is t in the IANA time zone tz (UTC when tz is empty or unknown).
-func Zoned(t time.Time, tz string) time.Time { return zoned(t, tz) }
-
-// GroupLang is the language a group is written to in.
-func GroupLang(g directory.Group) string { return groupLang(g) }
-
-// Message addresses a rendered email, its attachments with it.
-func Message(to string, m pages.Email) mail.Message { return message(to, m) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -67,7 +68,7 @@ func (a *App) GroupPage(ctx context.Context, token, lang, notice string) (pages.
 		v.PreferredTimes = preferredTimes(lang, r.Preferences)
 	}
 	if rt.Status == referral.RouteNotified {
-		v.AnswerBy = zoned(rt.Deadline, rt.GroupTimezone)
+		v.AnswerBy = occurrence.Zoned(rt.Deadline, rt.GroupTimezone)
 	}
 	return v, a.groupPlanView(ctx, r, rt, &v)
 }
@@ -152,4 +153,14 @@ func (a *App) groupAction(ctx context.Context, token string, f pages.GroupForm) 
 		}
 	}
 	return notice, nil
+}
+
+// preferredTimes says when the patient would like to meet, in words (""
+// when they did not say), in the page's translations.
+func preferredTimes(lang string, p referral.Preferences) string {
+	t, err := pages.PreferredTimesText(lang, p.Days, p.Times)
+	if err != nil {
+		return "" // intake admits only known codes; nothing to show otherwise
+	}
+	return t
 }

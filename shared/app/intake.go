@@ -104,6 +104,9 @@ type Arrival struct {
 	Media string
 	// Identifiers index a Task's identifiers in the same transaction.
 	Identifiers dynamo.TaskIdentifiers
+	// PatientKey, from a SMART launch, is the keyed hash under which the
+	// clinic's EHR knows the patient: kept while the referral is open.
+	PatientKey string
 	// Delivery, when set, stores the referral once per delivery key (a
 	// form's one-time key): the same key again with the same BodyHash
 	// answers as the first time and writes nothing.
@@ -159,7 +162,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 	now := a.now()
 	r := &referral.Referral{
 		ID: NewID(now), ClinicID: c.ID, Status: referral.AwaitingConsent,
-		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source,
+		CreatedAt: now, UpdatedAt: now, Intake: in, Source: how.Source, PatientKey: how.PatientKey,
 	}
 	if len(channels) > 0 {
 		r.FirstChannel = channels[0]
@@ -179,7 +182,11 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 				e.Status = referral.AwaitingConsent
 				e.Detail = "referral received"
 			}),
-			a.NewEvent(r, referral.ConsentRequested, now, nil),
+			a.NewEvent(r, referral.ConsentRequested, now, func(e *referral.Event) {
+				if len(channels) > 0 { // none for a referral whose patient only has the QR code
+					e.Data = map[string]string{dataChannel: channels[0]}
+				}
+			}),
 			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),
 		},
 	}
@@ -194,6 +201,10 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 	if a.Config.ConsentReminder < a.Config.ConsentTTL {
 		n.Events = append(n.Events, a.NewEvent(r, referral.ConsentReminder, now.Add(a.Config.ConsentReminder), nil))
 	}
+	// The referral's arrival is counted in the write that stores it.
+	t := a.newTally()
+	t.statuses(r, n.Events)
+	n.Counts = t.counts
 	if in.Patient.Mobile {
 		// The consent link's short form, for texts.
 		_, h, err := a.LinkToken(ctx, "text", r.ID, 0)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
@@ -40,16 +42,10 @@ type TimelineEntry struct {
 
 // RouteView is one group approached.
 type RouteView struct {
-	Group  GroupRef             `json:"group"`
+	Group  directory.GroupRef   `json:"group"`
 	Status referral.RouteStatus `json:"status"`
 	Reason string               `json:"reason,omitempty"`
 	At     time.Time            `json:"at"`
-}
-
-// GroupRef names a group.
-type GroupRef struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
 }
 
 var errClinicAuth = problem.Errorf(problem.Unauthorized, "a valid api key for this clinic is required (Authorization: Bearer <api_key>)")
@@ -106,7 +102,7 @@ func StatusViewOf(rec *dynamo.Record) StatusView {
 		Timeline: []TimelineEntry{}, Routes: []RouteView{},
 	}
 	if fm := r.FirstMeeting; fm != nil {
-		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: zoned(fm.Start, fm.Zone), EndsAt: zoned(fm.End, fm.Zone)}
+		v.FirstMeeting = &FirstMeetingView{GroupID: fm.GroupID, StartsAt: occurrence.Zoned(fm.Start, fm.Zone), EndsAt: occurrence.Zoned(fm.End, fm.Zone)}
 	}
 	for _, e := range rec.Events {
 		if e.Type == referral.StatusChanged || e.Type == referral.Noted {
@@ -114,7 +110,7 @@ func StatusViewOf(rec *dynamo.Record) StatusView {
 		}
 	}
 	for _, rt := range rec.Routes {
-		v.Routes = append(v.Routes, RouteView{Group: GroupRef{ID: rt.GroupID, Name: rt.GroupName}, Status: rt.Status, Reason: rt.Reason, At: rt.At})
+		v.Routes = append(v.Routes, RouteView{Group: directory.GroupRef{ID: rt.GroupID, Name: rt.GroupName}, Status: rt.Status, Reason: rt.Reason, At: rt.At})
 	}
 	return v
 }

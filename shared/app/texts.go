@@ -7,10 +7,48 @@ import (
 
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
 	"github.com/handoff-health/handoff/shared/textlimit"
 )
+
+// Texter sends one text message and returns the provider's message id. A
+// number that cannot take it is an *sms.Unreachable.
+type Texter interface {
+	Send(ctx context.Context, t sms.Text) (string, error)
+}
+
+// TextOnce sends one text for one event's effect at most once, as SendOnce
+// does for email. A refusal leaves the ledger entry free.
+func (a *App) TextOnce(ctx context.Context, ev referral.Event, effect string, build func() (sms.Text, error)) error {
+	return a.textOnce(ctx, ev, effect, nil, build)
+}
+
+// textOnce is TextOnce that adds t's counts in the write that records the
+// text sent.
+func (a *App) textOnce(ctx context.Context, ev referral.Event, effect string, counts *tally, build func() (sms.Text, error)) error {
+	if a.Texter == nil {
+		return errors.New("this process has no texter: texts are sent by the dispatcher")
+	}
+	key := ev.ID + "#" + effect
+	if run, err := a.Claim(ctx, key); !run {
+		return err
+	}
+	t, err := build()
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	t.Context = map[string]string{"referral": ev.Partition, "event": ev.ID, "effect": effect}
+	id, err := a.Texter.Send(ctx, t)
+	if err != nil {
+		_ = a.Referrals.Release(ctx, key)
+		return err
+	}
+	a.Log.InfoContext(ctx, "text sent", "referral", ev.Partition, "event", ev.ID, "effect", effect)
+	return a.record(ctx, key, id, counts)
+}
 
 // Every text to a patient keeps to the text limits (textlimit.Default: one
 // a day, three in any seven days, none at night), counted in one place for
@@ -38,6 +76,9 @@ type PatientText struct {
 	// still waits for the morning.
 	AnyHour bool
 	Build   func() (sms.Text, error)
+	// counts, when not nil, are added in the write that records the text
+	// sent.
+	counts *tally
 }
 
 // TextPatient sends t to the patient's number for event ev, within the text
@@ -77,7 +118,7 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 		a.Log.InfoContext(ctx, "text not sent: the text limits would hold it too long", "referral", ev.Partition, "event", ev.ID, "instead", string(d.Kind))
 		return d.Kind, nil
 	}
-	err = a.TextOnce(ctx, ev, t.Effect, t.Build)
+	err = a.textOnce(ctx, ev, t.Effect, t.counts, t.Build)
 	var un *sms.Unreachable
 	if errors.As(err, &un) {
 		if rerr := a.Referrals.ReleaseText(ctx, key, number, claim); rerr != nil {
@@ -89,11 +130,16 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 
 // TextFailed acts on a patient's number that refused the text of event ev
 // (see channelFailed): the referral is flagged, the clinic told, and the
-// patient's other channel is what PatientChannels gives from then on. ev
-// is left pending for its effect to finish. A number already flagged
-// changes nothing.
-func (a *App) TextFailed(ctx context.Context, ev referral.Event, un *sms.Unreachable) error {
-	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, nil)
+// patient's other channel is what PatientChannels gives from then on. With
+// finish, ev is finished in the same write (its effect has nothing left to
+// do); else it is left pending for its effect to finish. A number already
+// flagged changes nothing (but for finishing ev).
+func (a *App) TextFailed(ctx context.Context, ev referral.Event, un *sms.Unreachable, finish bool) error {
+	var done *referral.Event
+	if finish {
+		done = &ev
+	}
+	return a.channelFailed(ctx, ev, ChannelSMS, "the patient's number does not take texts ("+un.Reason+")", false, false, done)
 }
 
 // loadZone is the location of IANA zone tz, nil when unknown.
@@ -101,7 +147,7 @@ func loadZone(tz string) *time.Location {
 	if tz == "" {
 		return nil
 	}
-	loc := zoned(time.Time{}, tz).Location()
+	loc := occurrence.Zoned(time.Time{}, tz).Location()
 	if loc == time.UTC && tz != "UTC" {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 // token and a cross-site post are refused; the session cookie is HttpOnly,
 // SameSite=Strict and lasts 12 hours.
 func TestBrowserAdminPage(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	w := newWorld(t, "")
 	b.use(w.Harness)

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,16 +31,15 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/handoff-health/handoff/infra/iamcheck"
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dispatch"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/ehrapi"
 	"github.com/handoff-health/handoff/shared/eum"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/imports"
-	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/passkey"
 	"github.com/handoff-health/handoff/shared/qr"
@@ -67,7 +67,7 @@ type Harness struct {
 	T          testing.TB
 	DB         *dynamotest.DB
 	SES        *sestest.Emulator
-	Phones     *phonesink.Sink
+	Phones     *eumtest.Sink
 	PhonesURL  string
 	App        *app.App
 	Room       *room.Room     // the clinic's pages
@@ -93,10 +93,35 @@ type Harness struct {
 	mu         sync.Mutex
 	now        time.Time
 	adminToken string
+	mailFrom   string // the address its emails come from: its own
 }
 
 // Option adjusts a harness's configuration before it is built.
 type Option func(*config.Config)
+
+// sharing tells New that the package's TestMain runs Main: harnesses then
+// share the test binary's SES emulator (see Main).
+var sharing atomic.Bool
+
+// harnesses numbers the harnesses a test binary builds.
+var harnesses atomic.Int64
+
+// Main runs a package's tests with the stacks they can share, and stops
+// those once the tests have run; it returns m.Run's exit code. A package
+// whose tests build harnesses calls it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }
+//
+// Its harnesses then share one SES emulator (one Node process for the
+// package, not one per test), each sending from an address of its own so
+// that its mailbox holds its own mail only. Without it each harness starts
+// an emulator of its own, as before.
+func Main(m *testing.M) int {
+	sharing.Store(true)
+	defer sharing.Store(false)
+	defer sestest.StopShared()
+	return m.Run()
+}
 
 // New builds a harness. The clock starts on today's date (UTC) at
 // StartHour and moves only by Advance: a test runs the same at any hour
@@ -109,11 +134,15 @@ func New(t testing.TB, opts ...Option) *Harness {
 	iam := loadIAM(t, testenv.RepoRoot(t), h)
 	h.awsOptions = iam.options
 	h.DB = dynamotest.New(t)
-	h.SES = sestest.Start(t)
-	h.Phones = &phonesink.Sink{NotifyAfter: time.Millisecond}
-	phones := httptest.NewServer(h.textFaults.handler(h.Phones))
-	t.Cleanup(func() { phones.Close(); h.Phones.Wait() })
-	h.PhonesURL = phones.URL
+	h.mailFrom = "handoff@test.example"
+	if sharing.Load() {
+		h.SES = sestest.Shared(t)
+		h.mailFrom = fmt.Sprintf("handoff+%d@test.example", harnesses.Add(1))
+	} else {
+		h.SES = sestest.Start(t)
+	}
+	phones := eumtest.Start(t, h.textFaults.handler)
+	h.Phones, h.PhonesURL = phones.Sink, phones.URL
 	h.Server = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.Server.Listener.Addr().String()
 	// The template's environment for the sample deployment names the
@@ -135,6 +164,11 @@ func New(t testing.TB, opts ...Option) *Harness {
 		t.Fatalf("the template names the tables %s and %s, the embedded server has %s and %s",
 			cfg.ReferralsTable, cfg.DirectoryTable, h.DB.Tables.Referrals, h.DB.Tables.Directory)
 	}
+	// Each harness sends from an address of its own (the emulator it may
+	// share keeps their mail apart); its IAM requests are recorded from the
+	// deployment's MailFrom, which is what the dispatch function sends as.
+	cfg.MailFrom = h.mailFrom
+	iam.sendsAs(h.mailFrom, iam.env["HANDOFF_MAIL_FROM"])
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -180,16 +214,14 @@ func New(t testing.TB, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meeting.Register(a)
+	dispatch.Effects(a) // as the dispatch function wires it
 	h.Room = room.New(a, keys, qr.SVG)
-	h.Room.Register()
 	// One import service for the admin API and the dispatcher, so a test
 	// can change its options (ChunkBytes) for both.
 	h.Imports = imports.New(a, imports.Options{})
 	h.Imports.Register()
 	srv := &httpapi.Server{App: a, Log: log, Room: h.Room, Imports: h.Imports}
 	h.EHR = ehrapi.New(a, log)
-	h.EHR.EHR.Register() // the EHR's effects: Subscription heartbeats and notifications
 	// Each request is served as the function the template routes it to.
 	h.Server.Config.Handler = h.Functions.Handler(h.EHR.With(srv.All()))
 	h.Server.Start()
@@ -331,18 +363,36 @@ func (h *Harness) ReferAs(c Clinic, webhookID, ctype string, body []byte) (int, 
 	return st, b
 }
 
-// Mails returns the mailbox.
+// Mails returns the mailbox: the emails this harness sent.
 func (h *Harness) Mails() []sestest.Mail {
 	h.T.Helper()
-	m, err := h.SES.Mails(context.Background())
+	all, err := h.SES.Mails(context.Background())
 	if err != nil {
 		h.T.Fatal(err)
 	}
-	return m
+	mine := all[:0]
+	for _, m := range all {
+		if m.From == h.mailFrom {
+			mine = append(mine, m)
+		}
+	}
+	return mine
 }
 
 // MailsTo returns the emails to one address.
 func (h *Harness) MailsTo(addr string) []sestest.Mail { return sestest.To(h.Mails(), addr) }
+
+// LastMailTo settles due events and returns the last email to addr; none
+// fails t.
+func (h *Harness) LastMailTo(t testing.TB, addr string) sestest.Mail {
+	t.Helper()
+	h.Settle()
+	mails := h.MailsTo(addr)
+	if len(mails) == 0 {
+		t.Fatalf("no email to %s", addr)
+	}
+	return mails[len(mails)-1]
+}
 
 // LinkPattern matches a patient's or a group's page link, /c/, /g/ or /l/ and its
 // token.
@@ -390,24 +440,19 @@ func (h *Harness) Form(path string, fields url.Values) (int, string) {
 
 // Texts returns every text the phone sink took, once the delivery events
 // of the undeliverable ones have been handled.
-func (h *Harness) Texts() []phonesink.Message {
+func (h *Harness) Texts() []eumtest.Message {
 	h.Phones.Wait()
 	return h.Phones.Messages(0)
 }
 
 // TextsTo returns the texts to one number.
-func (h *Harness) TextsTo(number string) []phonesink.Message {
-	var out []phonesink.Message
-	for _, m := range h.Texts() {
-		if m.To == number {
-			out = append(out, m)
-		}
-	}
-	return out
+func (h *Harness) TextsTo(number string) []eumtest.Message {
+	h.Phones.Wait()
+	return h.Phones.To(number)
 }
 
 // TextLink returns the path of the consent link in a text.
-func (h *Harness) TextLink(m phonesink.Message) string {
+func (h *Harness) TextLink(m eumtest.Message) string {
 	h.T.Helper()
 	l := LinkPattern.FindString(m.Body)
 	if !strings.HasPrefix(l, "/c/") {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,81 +41,6 @@ type chromium struct {
 	screens string // where screenshots go
 }
 
-// browsers is the package's one Chromium, started by the first test that
-// needs it and closed by TestMain: starting Chromium costs more than most
-// tests. Each test gets its own tab in its own browser context (no shared
-// cookies or cache).
-var browsers sharedBrowser
-
-// TestMain closes the shared browser once every test has run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	browsers.close()
-	os.Exit(code)
-}
-
-// sharedBrowser starts Chromium once and hands out tabs.
-type sharedBrowser struct {
-	mu      sync.Mutex
-	started bool
-	err     error
-	ctx     context.Context // the browser's, for new tabs
-	stop    []func()        // in order: close the browser, remove its profile
-}
-
-// tab opens a new tab in a new browser context, starting the browser on first
-// use. The tab closes when the test ends.
-func (s *sharedBrowser) tab(t *testing.T, execPath string) context.Context {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.started {
-		s.started = true
-		s.err = s.start(execPath)
-	}
-	if s.err != nil {
-		t.Fatalf("start Chromium: %v", s.err)
-	}
-	tab, cancel := chromedp.NewContext(s.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	// The first run opens the tab, whose event loop lives as long as the
-	// context it is given: the tab's own, never a step's timeout. A new
-	// window does not take the --window-size of the first, so the phone's
-	// viewport is set on each tab.
-	if err := chromedp.Do(tab, chromedp.EmulateViewport(browsertest.PhoneWidth, browsertest.PhoneHeight)); err != nil {
-		t.Fatalf("open a tab: %v", err)
-	}
-	return tab
-}
-
-func (s *sharedBrowser) start(execPath string) error {
-	profile, err := os.MkdirTemp("", "handoff-chromium-")
-	if err != nil {
-		return fmt.Errorf("browser profile: %w", err)
-	}
-	s.stop = append(s.stop, func() { _ = os.RemoveAll(profile) })
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(execPath, profile)...)
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	s.stop = append([]func(){cancelBrowser, cancelAlloc}, s.stop...)
-	// The first run starts the browser, which then lives as long as the
-	// context it was given: this one, never a step's timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		return err
-	}
-	s.ctx = ctx
-	return nil
-}
-
-// close stops the browser (if it was started) and removes its profile.
-func (s *sharedBrowser) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.stop {
-		f()
-	}
-	s.stop = nil
-}
-
 // newChromium opens a phone-sized Chromium tab for the test. Without Chromium
 // or axe-core it skips saying how to install them; under CI=true it fails
 // instead.
@@ -125,7 +49,6 @@ func newChromium(t *testing.T) *chromium {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	execPath := browsertest.Chromium(t)
 	axe := browsertest.Axe(t)
 	screens := os.Getenv("HANDOFF_SCREENS")
 	if screens == "" {
@@ -134,7 +57,7 @@ func newChromium(t *testing.T) *chromium {
 	if err := os.MkdirAll(screens, 0o755); err != nil {
 		t.Fatalf("screenshot folder: %v", err)
 	}
-	return &chromium{t: t, tab: browsers.tab(t, execPath), axe: string(axe), screens: screens}
+	return &chromium{t: t, tab: browsertest.Tab(t), axe: string(axe), screens: screens}
 }
 
 // use points the browser at a harness's server; if the test fails, the
@@ -198,15 +121,28 @@ func (b *chromium) open(path string) int64 {
 // link) and waits for the new document, which must answer 200.
 func (b *chromium) load(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
+	b.loadStatus(what, http.StatusOK, steps...)
+}
+
+// loadStatus is load for a page that must answer status.
+func (b *chromium) loadStatus(what string, status int64, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
 	ctx, cancel := b.ctx()
 	defer cancel()
 	resp, err := chromedp.RunResponse(ctx, steps...)
 	if err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
-	if resp.Status != http.StatusOK {
-		b.t.Fatalf("%s: the next page answered %d", what, resp.Status)
+	if resp.Status != status {
+		b.t.Fatalf("%s: the next page answered %d, want %d", what, resp.Status, status)
 	}
+}
+
+// submitStatus clicks a form's button and waits for the page the post
+// answers with, which must have the given status (a refused form's 400).
+func (b *chromium) submitStatus(css string, status int64) {
+	b.t.Helper()
+	b.loadStatus("submit "+css, status, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
 }
 
 // click clicks the first element matching css.
@@ -399,6 +335,7 @@ func (b *chromium) pick(groupID string) {
 // email, ticks two groups, asks to be introduced and agrees; the first group's
 // contact opens their link, accepts, and reports they talked.
 func TestBrowserConfirmToConnected(t *testing.T) {
+	t.Parallel()
 	b, w, id := openConsent(t, "b1@patient.example", "en")
 	if got := b.text("h1"); got != "Your referral from Lakeside Health Center" {
 		t.Errorf("h1 %q", got)
@@ -493,6 +430,7 @@ func TestBrowserConfirmToConnected(t *testing.T) {
 
 // TestBrowserDecline: the patient says no; nothing is shared with anyone.
 func TestBrowserDecline(t *testing.T) {
+	t.Parallel()
 	b, w, id := openConsent(t, "b2@patient.example", "en")
 	b.submit(`button[value="decline"]`)
 	if got := b.text("h1"); got != "You said no" {
@@ -516,6 +454,7 @@ func TestBrowserDecline(t *testing.T) {
 // TestBrowserRevoke: the patient agrees, then stops sharing; the group that
 // was asked is told and its page no longer shows the patient.
 func TestBrowserRevoke(t *testing.T) {
+	t.Parallel()
 	b, w, id := openConsent(t, "b3@patient.example", "en")
 	b.pick("mission-a")
 	b.submit(`button[value="confirm"]`)
@@ -558,6 +497,7 @@ func TestBrowserRevoke(t *testing.T) {
 // TestBrowserLinkErrors: an expired consent link gets the plain 410 page, an
 // unknown one the plain 404 page; neither says anything about the referral.
 func TestBrowserLinkErrors(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	w := newWorld(t, "", func(c *config.Config) { c.ConsentTTL = time.Hour })
 	b.use(w.Harness)
@@ -600,6 +540,7 @@ func TestBrowserLinkErrors(t *testing.T) {
 // TestBrowserSpanish: a patient who prefers Spanish gets the page in Spanish,
 // can switch to English and back, and agrees in Spanish.
 func TestBrowserSpanish(t *testing.T) {
+	t.Parallel()
 	b, w, id := openConsent(t, "b5@patient.example", "es")
 	spanish := func(t *testing.T) {
 		t.Helper()
@@ -647,6 +588,7 @@ func TestBrowserSpanish(t *testing.T) {
 // TestBrowserKeyboardOnly: the whole consent form works with Tab, Space and
 // Enter alone, and the focused control is always drawn with an outline.
 func TestBrowserKeyboardOnly(t *testing.T) {
+	t.Parallel()
 	b, w, id := openConsent(t, "b6@patient.example", "en")
 
 	b.key(kb.Tab)
@@ -699,6 +641,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 // TestBrowserGroupDeclines: a group contact says no with a reason; the next
 // group the patient chose is asked.
 func TestBrowserGroupDeclines(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	w := newWorld(t, "")
 	b.use(w.Harness)
@@ -730,6 +673,7 @@ func TestBrowserGroupDeclines(t *testing.T) {
 // TestBrowserUnmatched: with no group near the patient, the page says so and
 // offers the crisis lines, and nothing to agree to.
 func TestBrowserUnmatched(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	h := apptest.New(t)
 	w := &world{Harness: h, clinic: h.NewClinic("lakeside", "")}
@@ -758,6 +702,7 @@ func TestBrowserUnmatched(t *testing.T) {
 // picks a group and agrees; the group is notified with the number the page
 // named, masked, as what it would get.
 func TestBrowserFromAText(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	w := newWorld(t, "")
 	b.use(w.Harness)

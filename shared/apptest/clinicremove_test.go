@@ -16,7 +16,8 @@ import (
 // TestRemoveClinic: an operator removes a clinic; from then on nothing it
 // signs or reads is accepted, as for an unknown clinic; its open referral
 // runs to its end with no status webhook; its staff are removed with it (a
-// signed-in member is signed out) and it takes no new ones; its secrets,
+// signed-in member is signed out) and it takes no new ones, nor FHIR keys or
+// a SMART app, and its EHR's launch lookup is gone; its secrets,
 // contact and staff are gone from the table; removing it again gives the same answer.
 func TestRemoveClinic(t *testing.T) {
 	var hooks atomic.Int32
@@ -31,6 +32,11 @@ func TestRemoveClinic(t *testing.T) {
 		t.Fatal("no status webhook before the removal (the test needs one)")
 	}
 
+	// The EHR that launches handoff for it.
+	const iss = "https://ehr.lakeside.example/fhir"
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/smart-app", map[string]string{"iss": iss, "client_id": "handoff"}); st != http.StatusOK {
+		t.Fatalf("register the SMART app: %d %s", st, b)
+	}
 	// A staff member, signed in on the clinic's pages.
 	invite(t, w, "lakeside", "Jan Rivera", "rivera@clinic.example")
 	cookie := signInByEmail(t, w, "rivera@clinic.example")
@@ -78,6 +84,14 @@ func TestRemoveClinic(t *testing.T) {
 		t.Errorf("invite to a removed clinic: %d %s", st, b)
 	}
 
+	// It takes no FHIR client keys or SMART app again.
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/fhir-client", map[string]any{"jwks_url": "https://ehr.lakeside.example/jwks"}); st != http.StatusNotFound {
+		t.Errorf("FHIR client keys for a removed clinic: %d %s", st, b)
+	}
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/smart-app", map[string]string{"iss": iss, "client_id": "handoff"}); st != http.StatusNotFound {
+		t.Errorf("a SMART app for a removed clinic: %d %s", st, b)
+	}
+
 	// The patient can still answer; the referral goes on, and the removed
 	// clinic's callback hears nothing more.
 	before := hooks.Load()
@@ -99,5 +113,11 @@ func TestRemoveClinic(t *testing.T) {
 	}
 	if !strings.Contains(dump, "Lakeside Health Center") || !strings.Contains(dump, "removed_at") {
 		t.Error("the removed clinic's name and removal are not kept")
+	}
+
+	// Its EHR's iss is free: another clinic may register it.
+	w.NewClinic("hillside", "")
+	if st, b := w.Admin(http.MethodPut, "/v1/admin/clinics/hillside/smart-app", map[string]string{"iss": iss, "client_id": "handoff"}); st != http.StatusOK {
+		t.Errorf("the removed clinic's EHR registered by another clinic: %d %s", st, b)
 	}
 }

@@ -265,7 +265,9 @@ func injectedError(err error) bool {
 	return false
 }
 
-// ledgerKeyOf returns the effect key of a write to a ledger item.
+// ledgerKeyOf returns the effect key of a write to a ledger item: an
+// UpdateItem, PutItem or DeleteItem of one, or a transaction that records
+// one done with the counts of its effect.
 func ledgerKeyOf(params any) string {
 	var k map[string]types.AttributeValue
 	switch in := params.(type) {
@@ -275,6 +277,10 @@ func ledgerKeyOf(params any) string {
 		k = in.Item
 	case *dynamodb.DeleteItemInput:
 		k = in.Key
+	case *dynamodb.TransactWriteItemsInput:
+		if len(in.TransactItems) > 0 && in.TransactItems[0].Update != nil {
+			k = in.TransactItems[0].Update.Key
+		}
 	}
 	pk, ok := k["PK"].(*types.AttributeValueMemberS)
 	if !ok || !strings.HasPrefix(pk.Value, "LEDGER#") {

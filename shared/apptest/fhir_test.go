@@ -80,6 +80,7 @@ func (w *world) fhirToken(t *testing.T, e *ehr, clinic, scope string) string {
 // the connection, and cancels another; another clinic's token sees none of
 // them; the clinical note and codes are kept nowhere.
 func TestFHIRTaskLife(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, "")
 	e := newEHR(t)
 	tok := w.fhirToken(t, e, "lakeside", "system/Task.cru system/Task.rs")

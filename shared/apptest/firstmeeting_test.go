@@ -14,11 +14,11 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/ical"
+	"github.com/handoff-health/handoff/shared/ical/icaltest"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/ses/sestest"
 	"github.com/handoff-health/handoff/shared/textlimit"
@@ -134,14 +134,9 @@ func (w *meetWorld) referWith(t *testing.T, email, phone, lang, channel string) 
 		p["preferred_channel"] = channel
 	}
 	b, _ := json.Marshal(r)
-	st, out := w.Refer(w.clinic, "application/json", b)
-	if st != http.StatusAccepted {
-		t.Fatalf("refer: %d %s", st, out)
-	}
-	var rc struct{ ID string }
-	_ = json.Unmarshal(out, &rc)
+	id := referAccepted(t, w.Harness, w.clinic, b)
 	w.Settle()
-	return rc.ID
+	return id
 }
 
 // routed sends a referral (see referMeet), confirms it for one group and
@@ -229,27 +224,6 @@ func (w *meetWorld) comesAt(t *testing.T, email string, nth int, when time.Time)
 	return mails
 }
 
-// parseCalendar reads a calendar file with the library; it wants one event.
-func parseCalendar(t *testing.T, b []byte) *ics.VEvent {
-	t.Helper()
-	cal, err := ics.ParseCalendar(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("calendar file: %v\n%s", err, b)
-	}
-	if evs := cal.Events(); len(evs) == 1 {
-		return evs[0]
-	}
-	t.Fatalf("calendar file: %d events", len(cal.Events()))
-	return nil
-}
-
-func icsProp(e *ics.VEvent, p ics.ComponentProperty) string {
-	if v := e.GetProperty(p); v != nil {
-		return v.Value
-	}
-	return ""
-}
-
 // attachment is an email's calendar file.
 func calendarOf(t *testing.T, m sestest.Mail) []byte {
 	t.Helper()
@@ -328,19 +302,12 @@ func TestFirstMeetingLife(t *testing.T) {
 		t.Errorf("the plan email: %q\n%s", plan.Subject, plan.Body.Text)
 	}
 	cal := calendarOf(t, plan)
-	ev := parseCalendar(t, cal)
-	start, err := ev.GetStartAt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := ev.GetEndAt()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ev := icaltest.Parse(t, cal)
+	start, end := icaltest.Span(t, ev)
 	if !start.Equal(pdt("2026-06-02 19:00")) || !end.Equal(pdt("2026-06-02 20:30")) || start.Location().String() != "America/Los_Angeles" {
 		t.Errorf("calendar start %s end %s", start, end)
 	}
-	if loc := icsProp(ev, ics.ComponentPropertyLocation); loc != "3100 22nd St\\, San Francisco\\, 94110" && loc != "3100 22nd St, San Francisco, 94110" {
+	if loc := icaltest.Prop(ev, ics.ComponentPropertyLocation); loc != "3100 22nd St\\, San Francisco\\, 94110" && loc != "3100 22nd St, San Francisco, 94110" {
 		t.Errorf("calendar location %q", loc)
 	}
 	if !strings.Contains(string(cal), "DTSTART;TZID=America/Los_Angeles:20260602T190000") {
@@ -441,15 +408,29 @@ func TestFirstMeetingLife(t *testing.T) {
 	}
 }
 
+// firstReport is the part of an outcomes report the first meeting's tests
+// read (the operator's view: no count is null).
+type firstReport struct {
+	Funnel             map[string]int64 `json:"funnel"`
+	TimeToFirstContact durations        `json:"time_to_first_contact"`
+	TimeToFirstMeeting durations        `json:"time_to_first_meeting"`
+}
+
+type durations struct {
+	Count    int64    `json:"count"`
+	P50Hours *float64 `json:"p50_hours"`
+	P90Hours *float64 `json:"p90_hours"`
+}
+
 // adminOutcomes reads the operator's outcomes of the days from..to.
-func adminOutcomes(t *testing.T, h *apptest.Harness, from, to time.Time) app.OutcomeReport {
+func adminOutcomes(t *testing.T, h *apptest.Harness, from, to time.Time) firstReport {
 	t.Helper()
 	q := "?from=" + from.UTC().Format("2006-01-02") + "&to=" + to.UTC().Format("2006-01-02")
 	st, b := h.Admin(http.MethodGet, "/v1/admin/outcomes"+q, nil)
 	if st != http.StatusOK {
 		t.Fatalf("outcomes: %d %s", st, b)
 	}
-	var rep app.OutcomeReport
+	var rep firstReport
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +686,8 @@ func TestFirstMeetingAcrossDaylightSaving(t *testing.T) {
 	}
 	mails := w.MailsTo(email)
 	cal := calendarOf(t, mails[len(mails)-1])
-	if start, err := parseCalendar(t, cal).GetStartAt(); err != nil || !start.Equal(time.Date(2027, 3, 17, 2, 0, 0, 0, time.UTC)) {
+	_, ev := icaltest.Parse(t, cal)
+	if start, err := ev.GetStartAt(); err != nil || !start.Equal(time.Date(2027, 3, 17, 2, 0, 0, 0, time.UTC)) {
 		t.Errorf("calendar start %s (%v)", start, err)
 	}
 	w.at(t, time.Date(2027, 3, 16, 1, 59, 0, 0, time.UTC)) // 18:59 PDT on Monday

@@ -376,3 +376,77 @@ func excerpt(s string, re *regexp.Regexp) string {
 	}
 	return s[i:min(len(s), i+160)]
 }
+
+// TestRevokeThatStopsNothing: a revoke posted by hand where there is
+// nothing to stop — before the patient answered, after they said no, once
+// the referral closed after the group connected — changes nothing and says
+// what really happened, in English and Spanish, instead of "saved".
+func TestRevokeThatStopsNothing(t *testing.T) {
+	w := newWorld(t, "")
+	unanswered, linkU := w.refer(t, "revoke-early@patient.example")
+	_, linkD := w.refer(t, "revoke-declined@patient.example")
+	connected, linkC := w.refer(t, "revoke-late@patient.example")
+	// The form's hidden fields as the pages first gave them: the
+	// hand-made revoke reuses them once the page has no form.
+	hidden := map[string]url.Values{}
+	for _, l := range []string{linkU, linkD, linkC} {
+		_, _, page := w.Do(http.MethodGet, l, nil, nil)
+		hidden[l] = apptest.HiddenFields(page)
+	}
+	if st, loc := w.Form(linkD, url.Values{"action": {"decline"}}); st != http.StatusSeeOther || !strings.Contains(loc, "notice=declined") {
+		t.Fatalf("decline: %d %s", st, loc)
+	}
+	w.confirm(t, linkC, "introduce", "mission-a")
+	g := w.groupLink(t, w.groups[0], 1)
+	w.answer(t, g, url.Values{"action": {"accept"}})
+	w.answer(t, g, url.Values{"action": {"connected"}})
+
+	for _, c := range []struct {
+		name, id, link, notice, en, es string
+		status                         string
+	}{
+		{"unanswered", unanswered, linkU, "nothing-to-stop", "nothing to stop", "no hay nada que detener", "awaiting-consent"},
+		{"declined", "", linkD, "nothing-to-stop", "nothing to stop", "no hay nada que detener", ""},
+		{"connected", connected, linkC, "sharing-over", "nothing more will be shared", "no se compartirá nada más", "connected"},
+	} {
+		var before []byte
+		if c.id != "" {
+			_, _, before = w.Do(http.MethodGet, "/v1/clinics/"+w.clinic.ID+"/referrals/"+c.id, nil, http.Header{"Authorization": {"Bearer " + w.clinic.APIKey}})
+		}
+		mails := len(w.Mails())
+		form := hidden[c.link]
+		form.Set("action", "revoke")
+		st, hd, _ := w.Do(http.MethodPost, c.link, []byte(form.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL},
+		})
+		loc := hd.Get("Location")
+		if st != http.StatusSeeOther || !strings.Contains(loc, "notice="+c.notice) {
+			t.Errorf("%s: revoke answered %d %s, want 303 with notice=%s", c.name, st, apptest.Redact(loc), c.notice)
+			continue
+		}
+		w.Settle()
+		if c.id != "" {
+			v := w.Status(w.clinic, c.id)
+			_, _, after := w.Do(http.MethodGet, "/v1/clinics/"+w.clinic.ID+"/referrals/"+c.id, nil, http.Header{"Authorization": {"Bearer " + w.clinic.APIKey}})
+			if string(v.Status) != c.status || string(after) != string(before) {
+				t.Errorf("%s: the revoke changed the referral: %s\nbefore %s\nafter  %s", c.name, v.Status, before, after)
+			}
+		}
+		if n := len(w.Mails()) - mails; n != 0 {
+			t.Errorf("%s: the revoke sent %d emails", c.name, n)
+		}
+		for lang, want := range map[string]string{"en": c.en, "es": c.es} {
+			st, _, page := w.Do(http.MethodGet, loc+"&lang="+lang, nil, nil)
+			if st != http.StatusOK || !strings.Contains(string(page), want) || !strings.Contains(string(page), `role="alert"`) {
+				t.Errorf("%s, %s: the page after the revoke (%d) does not say %q in an alert", c.name, lang, st, want)
+			}
+			for _, saved := range []string{"Your answer is saved", "Guardamos su respuesta", "Sharing is stopped", "Ya no compartimos"} {
+				if strings.Contains(string(page), saved) {
+					t.Errorf("%s, %s: the page after the revoke says %q", c.name, lang, saved)
+				}
+			}
+		}
+	}
+	// The unanswered referral can still be answered.
+	w.confirm(t, linkU, "introduce", "mission-b")
+}

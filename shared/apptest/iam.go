@@ -27,9 +27,18 @@ import (
 
 // iamSetup is what New needs of the template.
 type iamSetup struct {
-	fns     iamcheck.Functions
-	env     map[string]string
-	options []func(*middleware.Stack) error
+	fns       iamcheck.Functions
+	env       map[string]string
+	options   []func(*middleware.Stack) error
+	recorders []*iamcheck.Recorder
+}
+
+// sendsAs records the emails sent from a harness's own address as sent
+// from the deployment's MailFrom (see iamcheck.Recorder.SendsAs).
+func (s iamSetup) sendsAs(harness, deployed string) {
+	for _, r := range s.recorders {
+		r.SendsAs(harness, deployed)
+	}
 }
 
 func loadIAM(t interface {
@@ -48,7 +57,8 @@ func loadIAM(t interface {
 	}
 	h.IAM = iamcheck.NewRecorder(tmpl)
 	h.Functions = fns
-	return iamSetup{fns: fns, env: fns.Environment(), options: []func(*middleware.Stack) error{proc.APIOption, h.IAM.APIOption}}
+	return iamSetup{fns: fns, env: fns.Environment(), options: []func(*middleware.Stack) error{proc.APIOption, h.IAM.APIOption},
+		recorders: []*iamcheck.Recorder{proc, h.IAM}}
 }
 
 // perFunction keeps one value per function (by the context's function),

@@ -24,7 +24,7 @@ type importResult struct {
 // row alone.
 func atlantaFeed(t *testing.T) (feed, firstRow []byte) {
 	t.Helper()
-	feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+	feed, err := os.ReadFile(filepath.Join("..", "..", "infra", "seed", "feeds", "atlantaaa.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,11 @@ func scheduleOf(t *testing.T, h *apptest.Harness, id string) schedule {
 	return s
 }
 
-// importFeed posts a feed of the testdata to the admin import endpoint.
+// importFeed posts a feed (its path from the repository's root) to the
+// admin import endpoint.
 func importFeed(t *testing.T, h *apptest.Harness, query, file string) importResult {
 	t.Helper()
-	body, err := os.ReadFile(filepath.Join("..", "directory", "testdata", file))
+	body, err := os.ReadFile(filepath.Join("..", "..", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +91,7 @@ func importFeed(t *testing.T, h *apptest.Harness, query, file string) importResu
 // imports scheduled checks get theirs from the next import; and when the
 // clock reaches them, each contact gets the listing check by email.
 func TestImportSchedulesListingChecks(t *testing.T) {
+	t.Parallel()
 	h := apptest.New(t)
 	ctx := context.Background()
 	period := h.App.Config.ListingCheckEvery
@@ -97,7 +99,7 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 	start := h.Now()
 
 	h.DB.Counter.Reset()
-	first := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
+	first := importFeed(t, h, mg, "infra/seed/feeds/sussexaa.json")
 	n := first.Imported
 	// Per group: one read (the group and its LISTING item) and one write
 	// (the group and its first check).
@@ -131,7 +133,7 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 	t.Run("importing again moves and adds nothing", func(t *testing.T) {
 		h.Advance(24 * time.Hour)
 		h.DB.Counter.Reset()
-		r := importFeed(t, h, mg, "meetings/tsml-ui-sussexaa.json")
+		r := importFeed(t, h, mg, "infra/seed/feeds/sussexaa.json")
 		if r.Updated != n || h.DB.Counter.Calls("TransactGetItems") != n || h.DB.Counter.Calls("TransactWriteItems") != n {
 			t.Fatalf("second import %+v: %s", r, h.DB.Counter)
 		}
@@ -162,7 +164,7 @@ func TestImportSchedulesListingChecks(t *testing.T) {
 		}
 		now := h.Now()
 		h.DB.Counter.Reset()
-		r := importFeed(t, h, "format=hsds", "hsds/support-groups.json")
+		r := importFeed(t, h, "format=hsds", "shared/directory/testdata/hsds/support-groups.json")
 		if r.Updated != len(res.Groups) || h.DB.Counter.Calls("TransactGetItems") != r.Updated || h.DB.Counter.Calls("TransactWriteItems") != r.Updated {
 			t.Fatalf("HSDS import again %+v: %s", r, h.DB.Counter)
 		}

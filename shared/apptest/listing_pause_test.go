@@ -125,6 +125,7 @@ func TestListingLongPauseAnswered(t *testing.T) {
 // early from the listing page, in English and in Spanish (axe 0 violations);
 // the group is offered again at once, and its next check is a period later.
 func TestBrowserListingResume(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lr-one", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	if b.has(`button[value="resume"]`) {

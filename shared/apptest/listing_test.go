@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/undelivered"
 )
 
 const listingPeriod = 90 * 24 * time.Hour
@@ -96,6 +96,7 @@ func onListingPage(t *testing.T, g directory.Group) (*chromium, *apptest.Harness
 // listing as offered (local times), confirms it, then pauses the group: it is
 // not offered until the pause ends, and then it is again.
 func TestBrowserListingCheck(t *testing.T) {
+	t.Parallel()
 	b := newChromium(t)
 	h := apptest.New(t)
 	b.use(h)
@@ -300,6 +301,7 @@ func TestListingBadInput(t *testing.T) {
 // time in Chromium; a feed's group may change its capacity but not its
 // meetings, and its page says so.
 func TestBrowserListingUpdate(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lu-own", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "3"), chromedp.SetValue(chromedp.CSS("#time-0"), "18:30"),
@@ -392,10 +394,90 @@ func TestBrowserListingUpdate(t *testing.T) {
 	}
 }
 
+// TestBrowserListingUpdateRefused: an update the listing refuses (a new
+// meeting without its day) is a 400 page that gives the contact back the
+// whole form as they filled it in — the capacity, the boxes, every meeting
+// row with its times, links and removal, the new one — with what is wrong
+// beside its field and listed atop the page, in English and in Spanish (axe:
+// no violation); nothing changes. Choosing the day and sending again saves
+// everything they typed.
+func TestBrowserListingUpdateRefused(t *testing.T) {
+	t.Parallel()
+	g := apptest.SampleGroup("lr-own", 37.76, -122.42)
+	b, h, link := onListingPage(t, g)
+	before := adminGroup(t, h, g.ID)
+	edit := func() {
+		t.Helper()
+		b.do("edit", chromedp.SetValue(chromedp.CSS("#weekly-capacity"), "7"),
+			chromedp.SetValue(chromedp.CSS("#time-0"), "17:15"), chromedp.SetValue(chromedp.CSS("#end-0"), "18:15"),
+			chromedp.Click(chromedp.CSS("#remove-1")), chromedp.Click(chromedp.CSS("#format-online")),
+			chromedp.SetValue(chromedp.CSS("#time-new"), "09:00"), chromedp.SetValue(chromedp.CSS("#end-new"), "10:00"),
+			chromedp.SetValue(chromedp.CSS("#url-new"), "https://meet.example.org/lr-own"))
+	}
+	typed := func(lang string) {
+		t.Helper()
+		for css, want := range map[string]string{"#weekly-capacity": "7", "#time-0": "17:15", "#end-0": "18:15",
+			"#time-new": "09:00", "#end-new": "10:00", "#url-new": "https://meet.example.org/lr-own", "#day-new": "", "#day-0": "mon"} {
+			if got := eval[string](b, `document.querySelector(`+jsString(css)+`).value`); got != want {
+				t.Errorf("%s: the refused page gives back %s = %q, want %q", lang, css, got, want)
+			}
+		}
+		for css, want := range map[string]bool{"#remove-1": true, "#remove-0": false, "#format-online": true, "#format-in-person": true, "#accepting-yes": true} {
+			if got := eval[bool](b, `document.querySelector(`+jsString(css)+`).checked`); got != want {
+				t.Errorf("%s: the refused page gives back %s checked %v, want %v", lang, css, got, want)
+			}
+		}
+		if !b.has(`#day-new[aria-invalid="true"][aria-describedby="err-day-new"]`) || b.has(`#time-0[aria-invalid]`) {
+			t.Errorf("%s: the refused field is not the one marked", lang)
+		}
+		if n := len(b.texts(".errors li")); n != 1 {
+			t.Errorf("%s: %d errors listed atop the page, want 1", lang, n)
+		}
+	}
+	edit()
+	b.submitStatus(`button[value="update"]`, http.StatusBadRequest)
+	typed("en")
+	if got := b.text("#err-day-new"); !strings.Contains(got, "The new meeting") || !strings.Contains(got, "day") {
+		t.Errorf("the new meeting's error says %q", got)
+	}
+	if got := b.text(".notice-alert"); !strings.Contains(got, "Nothing was changed") {
+		t.Errorf("the refused page's alert says %q", got)
+	}
+	b.check("update refused")
+	if after := adminGroup(t, h, g.ID); fmt.Sprint(after["meetings"], after["formats"], after["weekly_capacity"]) !=
+		fmt.Sprint(before["meetings"], before["formats"], before["weekly_capacity"]) || after["last_confirmed_at"] != nil {
+		t.Errorf("a refused update changed the listing: %v", after)
+	}
+	if st := b.open(link + "?lang=es"); st != http.StatusOK {
+		t.Fatalf("listing page in Spanish: %d", st)
+	}
+	edit()
+	b.submitStatus(`button[value="update"]`, http.StatusBadRequest)
+	typed("es")
+	if got := b.text(".notice-alert"); !strings.Contains(got, "No cambiamos nada") || !strings.Contains(got, "La reunión nueva") {
+		t.Errorf("the refused page's alert in Spanish says %q", got)
+	}
+	b.check("update refused, es")
+	// The one field fixed, everything else as typed: saved.
+	b.do("choose the day", chromedp.SetValue(chromedp.CSS("#day-new"), "sat"))
+	b.submit(`button[value="update"]`)
+	if b.has(".errors") || !b.has(".notice") {
+		t.Fatal("the fixed update was not saved")
+	}
+	got := adminGroup(t, h, g.ID)
+	ms, _ := got["meetings"].([]any)
+	if got["weekly_capacity"] != 7.0 || len(ms) != 2 || fmt.Sprint(got["formats"]) != "[in-person online]" ||
+		ms[0].(map[string]any)["time"] != "17:15" || ms[0].(map[string]any)["end_time"] != "18:15" ||
+		ms[1].(map[string]any)["day"] != "sat" || ms[1].(map[string]any)["online_url"] != "https://meet.example.org/lr-own" {
+		t.Errorf("after the fixed update: %v", got)
+	}
+}
+
 // TestBrowserListingHandover: the contact hands the group over; the old
 // address is told, the new one confirms by its own link in Chromium, and
 // from then on the checks go to the new contact and the old link is gone.
 func TestBrowserListingHandover(t *testing.T) {
+	t.Parallel()
 	g := apptest.SampleGroup("lh-one", 37.76, -122.42)
 	b, h, link := onListingPage(t, g)
 	b.do("new contact", chromedp.SetValue(chromedp.CSS("#contact-name"), "Maria"),
@@ -474,7 +556,7 @@ func TestListingCheckBounce(t *testing.T) {
 	if sent == "" {
 		t.Fatal("no listing check was sent")
 	}
-	if err := h.App.RecordBounce(context.Background(), app.Bounce{Kind: "bounce", ReferralID: part, EventID: sent, Effect: "email"}); err != nil {
+	if err := undelivered.New(h.App).RecordBounce(context.Background(), undelivered.Bounce{Kind: "bounce", ReferralID: part, EventID: sent, Effect: "email"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := adminGroup(t, h, g.ID); got["paused"] != true || got["paused_reason"] != "contact email bounce" {

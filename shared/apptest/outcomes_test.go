@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	outcomesrep "github.com/handoff-health/handoff/shared/outcomes"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -50,13 +50,30 @@ type report struct {
 	Suppressed bool                         `json:"small_counts_suppressed"`
 }
 
+// group is how many times a group was notified and accepted (0 when a count
+// is suppressed).
+func (r report) group(id string) (notified, accepted int64) {
+	for _, gr := range r.Groups {
+		if gr.GroupID == id && gr.Notified != nil && gr.Accepted != nil {
+			notified, accepted = *gr.Notified, *gr.Accepted
+		}
+	}
+	return notified, accepted
+}
+
 func readReport(t *testing.T, h *apptest.Harness, path, key string) report {
+	t.Helper()
+	return readAs[report](t, h, path, key)
+}
+
+// readAs reads an outcomes report into a T of the test's choosing.
+func readAs[T any](t *testing.T, h *apptest.Harness, path, key string) T {
 	t.Helper()
 	st, b := outcomes(t, h, path, key, "")
 	if st != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, st, b)
 	}
-	var r report
+	var r T
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +86,7 @@ func readReport(t *testing.T, h *apptest.Harness, path, key string) report {
 // for the clinic; then redelivers every event once more and checks that
 // nothing changed.
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, "")
 	day0 := w.Now().UTC().Truncate(24 * time.Hour)
 	day := func(d int) string { return day0.AddDate(0, 0, d).Format("2006-01-02") }
@@ -158,13 +176,7 @@ func TestOutcomes(t *testing.T) {
 		if e := all.Channels["email"]; e.Sent != 9 || e.Failed != 0 {
 			t.Errorf("emails %+v, want 8 consent links and 1 reminder", e)
 		}
-		var notified, accepted int64
-		for _, gr := range all.Groups {
-			if gr.GroupID == "mission-a" && gr.Notified != nil && gr.Accepted != nil {
-				notified, accepted = *gr.Notified, *gr.Accepted
-			}
-		}
-		if notified != 3 || accepted != 1 {
+		if notified, accepted := all.group("mission-a"); notified != 3 || accepted != 1 {
 			t.Errorf("mission-a: notified %d, accepted %d, want 3 and 1", notified, accepted)
 		}
 		// Day by day: the connection counts on its own day, the expiries
@@ -226,7 +238,7 @@ func TestOutcomes(t *testing.T) {
 				}
 			}
 		}
-		if seen != len(app.FunnelStages) || seen != 8 {
+		if seen != len(outcomesrep.FunnelStages) || seen != 8 {
 			t.Errorf("CSV has %d funnel rows, want 8", seen)
 		}
 		st, b = outcomes(t, w.Harness, "/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey, "text/csv")
@@ -310,7 +322,7 @@ func TestOutcomes(t *testing.T) {
 	// The operator's page reads its 12 weeks once, for the report and the
 	// trend both.
 	w.DB.Counter.Reset()
-	v, err := w.App.AdminDashboard(context.Background())
+	v, err := outcomesrep.New(w.App).Dashboard(context.Background())
 	if err != nil || len(v.Weeks) != 12 {
 		t.Fatalf("dashboard: %d weeks, %v", len(v.Weeks), err)
 	}
@@ -326,5 +338,63 @@ func TestOutcomes(t *testing.T) {
 	t.Logf("the operator's page: %d Queries for %d days", queries, span)
 	if queries != span {
 		t.Errorf("the operator's page made %d Queries for %d days, want one per day", queries, span)
+	}
+}
+
+// TestClinicTopicViewSuppresses: a clinic's view of one topic is that
+// topic's row of the breakdown, so it shows no count the breakdown hides:
+// every count of 1 to 10 in it — the funnel, the statuses, the durations —
+// is null, in JSON and in CSV, while the operator's view of the same topic
+// shows them.
+func TestClinicTopicViewSuppresses(t *testing.T) {
+	w := newWorld(t, "")
+	_, link := w.refer(t, "topic-a@patient.example")
+	w.refer(t, "topic-b@patient.example")
+	w.confirm(t, link, "introduce", "mission-a")
+	span := "?from=" + w.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02") + "&to=" + w.Now().UTC().Format("2006-01-02")
+
+	type view struct {
+		Funnel        map[string]*int64            `json:"funnel"`
+		Statuses      map[string]*int64            `json:"statuses"`
+		TimeToConsent map[string]*float64          `json:"time_to_consent"`
+		Topics        map[string]map[string]*int64 `json:"topics"`
+	}
+	read := func(path, key string) view {
+		t.Helper()
+		return readAs[view](t, w.Harness, path, key)
+	}
+	all := read("/v1/clinics/lakeside/outcomes"+span, w.clinic.APIKey)
+	if all.Topics["alcohol"]["received"] != nil {
+		t.Fatalf("the breakdown shows alcohol's 2 referrals: the test needs it to hide them")
+	}
+	one := read("/v1/clinics/lakeside/outcomes"+span+"&topic=alcohol", w.clinic.APIKey)
+	for stage, n := range one.Funnel {
+		if n != nil && *n != 0 {
+			t.Errorf("the clinic's alcohol view shows funnel %s = %d, which its breakdown hides", stage, *n)
+		}
+	}
+	for status, n := range one.Statuses {
+		if n != nil && *n != 0 {
+			t.Errorf("the clinic's alcohol view shows status %s = %d", status, *n)
+		}
+	}
+	for k, v := range one.TimeToConsent {
+		if v != nil && *v != 0 {
+			t.Errorf("the clinic's alcohol view shows time_to_consent %s = %v", k, *v)
+		}
+	}
+	if len(one.Funnel) != 8 || len(one.Statuses) == 0 { // received … attended
+		t.Errorf("the clinic's alcohol view leaves out figures rather than nulling them: %v %v", one.Funnel, one.Statuses)
+	}
+	st, b := outcomes(t, w.Harness, "/v1/clinics/lakeside/outcomes"+span+"&topic=alcohol", w.clinic.APIKey, "text/csv")
+	if st != http.StatusOK || !strings.Contains(string(b), "funnel,,received,suppressed") || strings.Contains(string(b), "funnel,,received,2") {
+		t.Errorf("the clinic's alcohol CSV: %d\n%s", st, b)
+	}
+	op := read("/v1/admin/outcomes"+span+"&topic=alcohol", apptest.AdminToken)
+	if n := op.Funnel["received"]; n == nil || *n != 2 {
+		t.Errorf("the operator's alcohol view: received %v, want 2", n)
+	}
+	if n := op.Funnel["consented"]; n == nil || *n != 1 {
+		t.Errorf("the operator's alcohol view: consented %v, want 1", n)
 	}
 }

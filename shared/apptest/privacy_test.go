@@ -38,13 +38,13 @@ type marker struct {
 
 // literal finds v anywhere, ignoring case.
 func literal(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)` + regexp.QuoteMeta(v)), asciiLower(v)}
+	return marker{kind, v, compiled(`(?i)` + regexp.QuoteMeta(v)), asciiLower(v)}
 }
 
 // word finds v as a whole word (so a code's digits inside a longer number
 // do not count), ignoring case.
 func word(kind, v string) marker {
-	return marker{kind, v, regexp.MustCompile(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`), asciiLower(v)}
+	return marker{kind, v, compiled(`(?i)(^|[^\pL\pN])` + regexp.QuoteMeta(v) + `($|[^\pL\pN])`), asciiLower(v)}
 }
 
 // asciiLower is s in lower case when s is ASCII, else "".
@@ -55,6 +55,19 @@ func asciiLower(s string) string {
 		}
 	}
 	return strings.ToLower(s)
+}
+
+// patterns holds each marker's expression, compiled once: the scans ask for
+// the same markers for every artefact, and compiling the Unicode classes of
+// a whole-word pattern costs more than matching it.
+var patterns sync.Map // expression → *regexp.Regexp
+
+func compiled(expr string) *regexp.Regexp {
+	if re, ok := patterns.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := patterns.LoadOrStore(expr, regexp.MustCompile(expr))
+	return re.(*regexp.Regexp)
 }
 
 // planted is what one patient's referral carries.
@@ -138,6 +151,18 @@ type artefact struct {
 	to   string // an email's recipient
 }
 
+// lineArtefacts are text's non-empty lines (the logs, the metric lines),
+// each an artefact of kind.
+func lineArtefacts(kind, text string) []artefact {
+	var arts []artefact
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" {
+			arts = append(arts, artefact{kind: kind, text: line})
+		}
+	}
+	return arts
+}
+
 // leakScan counts the checks it made.
 type leakScan struct {
 	t      *testing.T
@@ -177,6 +202,7 @@ func (l *leakScan) none(a artefact, why string, ms ...marker) {
 // log line, problem body, error page, status webhook, email, text and
 // calendar file, and the tables as stored.
 func TestNoPHILeaks(t *testing.T) {
+	t.Parallel()
 	var (
 		hookMu   sync.Mutex
 		hooks    []string
@@ -461,23 +487,13 @@ func TestNoPHILeaks(t *testing.T) {
 	}
 
 	// Gather the artefacts, and every link token sent.
-	var arts []artefact
-	for _, line := range strings.Split(h.Logs.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "log line", text: line})
-		}
-	}
+	arts := lineArtefacts("log line", h.Logs.String())
 	arts = append(arts, answers...)
-	metricLines := 0
-	for _, line := range strings.Split(h.Metrics.String(), "\n") {
-		if line != "" {
-			arts = append(arts, artefact{kind: "metric line", text: line})
-			metricLines++
-		}
-	}
-	if metricLines == 0 {
+	metricLines := lineArtefacts("metric line", h.Metrics.String())
+	if len(metricLines) == 0 {
 		t.Fatal("no CloudWatch metric line was written")
 	}
+	arts = append(arts, metricLines...)
 	hookMu.Lock()
 	for _, b := range hooks {
 		arts = append(arts, artefact{kind: "status webhook", text: b})

@@ -40,13 +40,21 @@ func referralWith(t testing.TB, email, phone, preferred string) []byte {
 // referTo sends a referral to the world's clinic and settles.
 func (w *world) referTo(t testing.TB, body []byte) string {
 	t.Helper()
-	st, b := w.Refer(w.clinic, "application/json", body)
+	id := referAccepted(t, w.Harness, w.clinic, body)
+	w.settleAll()
+	return id
+}
+
+// referAccepted sends a referral to clinic c, wants it accepted, and
+// returns its id, settling nothing.
+func referAccepted(t testing.TB, h *apptest.Harness, c apptest.Clinic, body []byte) string {
+	t.Helper()
+	st, b := h.Refer(c, "application/json", body)
 	if st != http.StatusAccepted {
 		t.Fatalf("refer: %d %s", st, b)
 	}
 	var r struct{ ID string }
 	_ = json.Unmarshal(b, &r)
-	w.settleAll()
 	return r.ID
 }
 

@@ -309,12 +309,13 @@ func (r repeats) total() int { return r.afterDeath + r.afterLedgerFailure }
 // repeated only from the documented window between sending and recording:
 // after a send whose process died before recording it (during the send, or
 // during the ledger write that records it), or whose ledger write (Complete,
-// an UpdateItem of the effect's ledger item) failed.
+// an UpdateItem of the effect's ledger item, or CompleteCounting, a
+// TransactWriteItems that updates it with the effect's counts) failed.
 func checkRepeats(t *testing.T, sent []apptest.Sent, failed []apptest.FailedCall) repeats {
 	t.Helper()
 	completeFailed, completeKilled := map[string]bool{}, map[string]bool{}
 	for _, f := range failed {
-		if f.Operation == "UpdateItem" && f.LedgerKey != "" {
+		if (f.Operation == "UpdateItem" || f.Operation == "TransactWriteItems") && f.LedgerKey != "" {
 			if f.Killed {
 				completeKilled[f.LedgerKey] = true
 			} else {
@@ -350,6 +351,7 @@ func checkRepeats(t *testing.T, sent []apptest.Sent, failed []apptest.FailedCall
 // each, same body per id) make exactly 100 referrals; every delivery of an id
 // gets that id's one answer, and the patients get exactly 100 consent emails.
 func TestDuplicateFlood(t *testing.T) {
+	t.Parallel()
 	const ids, copies, workers = 100, 10, 50
 	h := apptest.New(t)
 	s := newStack(h)
@@ -632,6 +634,7 @@ func TestEffectsUnderSESFaults(t *testing.T) {
 // records it), interleaved with normal sweeps. Nothing is lost; an email is
 // repeated only after such a death, once the dead claim's lease has run out.
 func TestDispatcherKilledMidBatch(t *testing.T) {
+	t.Parallel()
 	const n = 40
 	h := apptest.New(t)
 	s := newStack(h)

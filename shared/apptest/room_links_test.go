@@ -11,7 +11,9 @@ import (
 
 	"github.com/handoff-health/handoff/shared/apigw"
 	"github.com/handoff-health/handoff/shared/apptest"
+	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 	"github.com/handoff-health/handoff/shared/intake"
+	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/room"
 )
 
@@ -58,6 +60,17 @@ func TestSignInLinks(t *testing.T) {
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {cookie}})
 	if st != http.StatusSeeOther || signedIn(t, w, cookie) {
 		t.Errorf("after signing out (%d) the cookie still works", st)
+	}
+	// A form the old cookie posts is a 401 with the sign-in page, saying
+	// nothing was sent, and makes no referral.
+	stored := len(dynamotest.Scan(t, w.DB, w.DB.Tables.Referrals))
+	st, _, page = w.Do(http.MethodPost, "/clinic/referrals", []byte("given_name=Ana&postal_code=94110&topic=alcohol&csrf=x"), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {w.Server.URL}, "Cookie": {cookie}})
+	if st != http.StatusUnauthorized || !strings.Contains(string(page), "nothing was sent") || !strings.Contains(string(page), `action="/clinic/signin-link"`) {
+		t.Errorf("a form after signing out: %d\n%s", st, page)
+	}
+	if after := len(dynamotest.Scan(t, w.DB, w.DB.Tables.Referrals)); after != stored {
+		t.Errorf("a form after signing out wrote %d items", after-stored)
 	}
 }
 
@@ -430,7 +443,7 @@ func TestSendLinkInstead(t *testing.T) {
 		}
 		ours := map[string]bool{}
 		for _, e := range rec.Events {
-			if e.Type == room.EventConsentLinkSent && e.Data["channel"] == "sms" {
+			if e.Type == referral.ConsentRequested && e.Data["staff"] != "" && e.Data["channel"] == "sms" {
 				ours[e.ID] = true
 			}
 		}

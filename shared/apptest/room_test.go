@@ -29,14 +29,10 @@ var staffLinkRE = regexp.MustCompile(`/s/[A-Za-z0-9_-]{43}`)
 // staffLink is the /s/ link of the last email to addr.
 func staffLink(t *testing.T, w *world, addr string) string {
 	t.Helper()
-	w.Settle()
-	mails := w.MailsTo(addr)
-	if len(mails) == 0 {
-		t.Fatalf("no email to %s", addr)
-	}
-	l := staffLinkRE.FindString(mails[len(mails)-1].Body.Text)
+	m := w.LastMailTo(t, addr)
+	l := staffLinkRE.FindString(m.Body.Text)
 	if l == "" {
-		t.Fatalf("no /s/ link in %q", mails[len(mails)-1].Subject)
+		t.Fatalf("no /s/ link in %q", m.Subject)
 	}
 	return l
 }
@@ -202,7 +198,7 @@ func TestBrowserReferInTheRoom(t *testing.T) {
 	}
 
 	// The patient's phone: another browser context.
-	phone := &chromium{t: t, tab: browsers.tab(t, browsertest.Chromium(t)), axe: b.axe, screens: b.screens}
+	phone := &chromium{t: t, tab: browsertest.Tab(t), axe: b.axe, screens: b.screens}
 	if st := phone.open(qrLink); st != http.StatusOK {
 		t.Fatalf("the QR link: %d", st)
 	}

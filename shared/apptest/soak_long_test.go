@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// soakReferrals is TestSoak's size in `make soak`.
+const soakReferrals = 200
+
 // TestSoakLong is TestSoak with 2,000 referrals (HANDOFF_SOAK_N overrides),
 // for `make soak`; it starts no new cohort after 45 minutes.
 func TestSoakLong(t *testing.T) {

@@ -14,22 +14,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoff-health/handoff/infra/phonesink"
 	"github.com/handoff-health/handoff/shared/apptest"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/eum/eumtest"
 )
 
-// TestSoak runs 200 referrals (50 with -short; HANDOFF_SOAK_N overrides)
-// through their whole lives while DynamoDB refuses a fifth of calls, SES a
-// fifth of sends, and the dispatcher is killed mid-batch and crashes between
-// sending an email and recording it. If the machine is slow, it starts no new
-// cohort of referrals after 50 seconds (but runs at least 50 referrals).
+// TestSoak runs soakReferrals referrals (HANDOFF_SOAK_N overrides) through
+// their whole lives while DynamoDB refuses a fifth of calls, SES a fifth of
+// sends, and the dispatcher is killed mid-batch and crashes between sending
+// an email and recording it: 50 in `make test` (two cohorts, every life of
+// the script in each), 200 in `make soak`, beside TestSoakLong's 2,000. If
+// the machine is slow, it starts no new cohort of referrals after 50
+// seconds (but runs at least 50 referrals).
 func TestSoak(t *testing.T) {
-	n := 200
-	if testing.Short() {
-		n = 50
-	}
-	runSoak(t, soakSize(t, n), 50*time.Second)
+	t.Parallel()
+	runSoak(t, soakSize(t, soakReferrals), 50*time.Second)
 }
 
 // soakSize reads HANDOFF_SOAK_N, or returns def.
@@ -670,7 +669,7 @@ func (k *soak) form(link string, fields url.Values, wantInLocation string) error
 // waitMail waits for the first delivered email about a referral to an
 // address that carries a link of the given kind ("/c/" or "/g/").
 // waitText waits for the text of a referral's consent link.
-func (k *soak) waitText(referralID string) (phonesink.Message, error) {
+func (k *soak) waitText(referralID string) (eumtest.Message, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		for _, m := range k.h.Phones.Messages(0) {
@@ -680,7 +679,7 @@ func (k *soak) waitText(referralID string) (phonesink.Message, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return phonesink.Message{}, fmt.Errorf("no text for referral %s within 2 minutes", referralID)
+	return eumtest.Message{}, fmt.Errorf("no text for referral %s within 2 minutes", referralID)
 }
 
 func (k *soak) waitMail(referralID, to, linkKind string) (apptest.Sent, error) {

@@ -44,6 +44,14 @@ type JTIs interface {
 	SeenHookJTI(ctx context.Context, clientID, jti string, exp time.Time) (bool, error)
 }
 
+// JTIFunc is JTIs as a function (a store's method value).
+type JTIFunc func(ctx context.Context, clientID, jti string, exp time.Time) (bool, error)
+
+// SeenHookJTI calls f.
+func (f JTIFunc) SeenHookJTI(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
+	return f(ctx, clientID, jti, exp)
+}
+
 // Verifier checks the EHR's JWT on each service call.
 type Verifier struct {
 	// ServiceURL is the service's URL, the JWT's required aud

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/handoff-health/handoff/shared/cdshooks"
+	"github.com/handoff-health/handoff/shared/cdshooks/cdshookstest"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
 )
@@ -85,6 +86,16 @@ func sign(t testing.TB, key jose.SigningKey, now time.Time, edit func(map[string
 	return "Bearer " + tok
 }
 
+// verifier checks hook JWTs sent to aud against keys at the time now
+// gives, recording their jtis in the embedded DynamoDB server (through the
+// SDK).
+func verifier(t testing.TB, aud string, keys cdshooks.Keys, now func() time.Time) *cdshooks.Verifier {
+	t.Helper()
+	db := dynamotest.New(t)
+	return &cdshooks.Verifier{ServiceURL: aud, Keys: keys,
+		JTIs: &dynamo.Referrals{DB: db.Client, Table: db.Tables.Referrals}, Now: now}
+}
+
 func newJTI() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -94,11 +105,9 @@ func newJTI() string {
 // The EHR's JWT, checked as the specification and handoff's contract say;
 // each refusal is an *AuthError (401) that names no token material.
 func TestAuthenticate(t *testing.T) {
-	db := dynamotest.New(t)
 	now := time.Now().Truncate(time.Second)
 	keys := newEHRKeys(t, "clinic-1")
-	v := &cdshooks.Verifier{ServiceURL: serviceURL, Keys: keys.keyring,
-		JTIs: &dynamo.Referrals{DB: db.Client, Table: db.Tables.Referrals}, Now: func() time.Time { return now }}
+	v := verifier(t, serviceURL, keys.keyring, func() time.Time { return now })
 	ctx := context.Background()
 
 	for _, key := range []jose.SigningKey{keys.es, keys.rs} {
@@ -198,7 +207,7 @@ func TestTheSpecExampleJWT(t *testing.T) {
 		JWKS jose.JSONWebKeySet `json:"jwks"`
 		JWT  string             `json:"jwt"`
 	}
-	if err := json.Unmarshal(spec(t, "jwt-example.json"), &ex); err != nil {
+	if err := json.Unmarshal(cdshookstest.File(t, "jwt-example.json"), &ex); err != nil {
 		t.Fatal(err)
 	}
 	pub := ex.JWKS.Keys[0]
@@ -210,10 +219,7 @@ func TestTheSpecExampleJWT(t *testing.T) {
 		checked = true
 		return pub, nil
 	})
-	db := dynamotest.New(t)
-	v := &cdshooks.Verifier{ServiceURL: ex.Payload.Aud, Keys: keys,
-		JTIs: &dynamo.Referrals{DB: db.Client, Table: db.Tables.Referrals},
-		Now:  func() time.Time { return time.Unix(ex.Payload.Exp, 0).Add(-time.Minute) }}
+	v := verifier(t, ex.Payload.Aud, keys, func() time.Time { return time.Unix(ex.Payload.Exp, 0).Add(-time.Minute) })
 	_, err := v.Authenticate(context.Background(), "Bearer "+ex.JWT)
 	var ae *cdshooks.AuthError
 	if !checked || !errors.As(err, &ae) || !strings.Contains(ae.Reason, "sub") {

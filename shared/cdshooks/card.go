@@ -9,16 +9,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/handoff-health/handoff/shared/chart"
-	"github.com/handoff-health/handoff/shared/topics"
+	"github.com/handoff-health/handoff/shared/fhir"
 )
 
 // OpenReferrals tells whether a clinic has an open referral for an EHR
 // patient, by the patient's key (PatientKey).
 type OpenReferrals interface {
 	HasOpenReferral(ctx context.Context, clinicID, patientKey string) (bool, error)
+}
+
+// OpenReferralsFunc is OpenReferrals as a function (a store's method
+// value: a store behind the interface would keep all its methods in the
+// binary).
+type OpenReferralsFunc func(ctx context.Context, clinicID, patientKey string) (bool, error)
+
+// HasOpenReferral calls f.
+func (f OpenReferralsFunc) HasOpenReferral(ctx context.Context, clinicID, patientKey string) (bool, error) {
+	return f(ctx, clinicID, patientKey)
 }
 
 // PatientKey is the keyed hash by which handoff knows an EHR's patient
@@ -62,8 +71,7 @@ func (d *Decider) Answer(ctx context.Context, caller Caller, req Request) (Respo
 	if err != nil {
 		return Response{}, err
 	}
-	ts := chart.Topics(conds)
-	if len(ts) == 0 {
+	if len(chart.Topics(conds)) == 0 {
 		return NoCards(), nil
 	}
 	key, err := d.Key(ctx)
@@ -77,29 +85,31 @@ func (d *Decider) Answer(ctx context.Context, caller Caller, req Request) (Respo
 	if open {
 		return NoCards(), nil
 	}
-	return Response{Cards: []Card{CardFor(d.LaunchURL, ts[0])}}, nil
+	return Response{Cards: []Card{CardFor(d.LaunchURL)}}, nil
 }
 
-// CardFor is the one card: info, from handoff, naming the topic in plain words
-// (handoff's vocabulary, never a code or the Condition's text), with the
+// Card texts. The card is shown in the chart, where it stays: it names no
+// topic, condition or code (handoff adds nothing clinical to the chart),
+// only peer support in general.
+const (
+	cardSummary = "Peer support may help: refer to a self-help group, the form filled in from the chart"
+	cardDetail  = "The patient consents on their own phone, before leaving the room. Groups learn only what the patient agrees to share."
+	cardLink    = "Open the referral form"
+)
+
+// CardFor is the one card: info, from handoff, offering peer support in
+// general words (never a topic, a code or a Condition's text), with the
 // SMART link that opens the referral form.
-func CardFor(launchURL, topic string) Card {
-	label := topic
-	if t, ok := topics.Lookup(topic); ok {
-		label = strings.ToLower(t.LabelEN)
-	}
+func CardFor(launchURL string) Card {
 	return Card{
-		UUID:      newUUID(),
-		Summary:   "Refer to a peer support group (" + label + "): the form is filled in from the chart",
-		Detail:    "The patient consents on their own phone, before leaving the room. Groups learn only what the patient agrees to share; never a diagnosis.",
-		Indicator: "info",
-		Source:    Source{Label: "handoff"},
-		Links:     []Link{{Label: "Open the referral form", URL: launchURL, Type: "smart"}},
+		UUID: newUUID(), Summary: cardSummary, Detail: cardDetail, Indicator: "info",
+		Source: Source{Label: "handoff"},
+		Links:  []Link{{Label: cardLink, URL: launchURL, Type: "smart"}},
 	}
 }
 
 // conditions returns the patient's active Conditions: prefetched, or read.
-func (d *Decider) conditions(ctx context.Context, req Request) ([]chart.Condition, error) {
+func (d *Decider) conditions(ctx context.Context, req Request) ([]fhir.Condition, error) {
 	patient := req.Context.PatientID
 	if raw, ok := req.Prefetch[PrefetchConditions]; ok {
 		if cs, done := fromPrefetch(raw, patient); done {
@@ -121,44 +131,25 @@ func (d *Decider) conditions(ctx context.Context, req Request) ([]chart.Conditio
 	return cs, err
 }
 
-// fromPrefetch reads a prefetched value: null (the EHR has no data: no
-// Conditions), a searchset Bundle, or one Condition. done is false for
-// anything else (an OperationOutcome for a failed prefetch, a paginated
-// Bundle), which the service then reads itself.
-func fromPrefetch(raw json.RawMessage, patient string) ([]chart.Condition, bool) {
+// fromPrefetch reads a prefetched value with shared/fhir: null (the EHR
+// has no data: no Conditions), a searchset Bundle, or one Condition. done
+// is false for anything else (an OperationOutcome for a failed prefetch, a
+// paginated Bundle), which the service then reads itself.
+func fromPrefetch(raw json.RawMessage, patient string) ([]fhir.Condition, bool) {
 	if string(raw) == "null" {
 		return nil, true
 	}
-	var head struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if json.Unmarshal(raw, &head) != nil {
-		return nil, false
-	}
-	var found []chart.Condition
-	switch head.ResourceType {
-	case "Bundle":
-		cs, next, err := chart.DecodeConditions(raw)
-		if err != nil || next != "" {
+	if b, err := fhir.ReadSearchset(raw); err == nil {
+		if b.Next != "" {
 			return nil, false
 		}
-		found = cs
-	case "Condition":
-		c, err := chart.DecodeCondition(raw)
-		if err != nil {
-			return nil, false
-		}
-		found = []chart.Condition{c}
-	default:
+		return chart.ActiveFor(b.Resources, patient), true
+	}
+	r, err := fhir.ReadResource(raw)
+	if err != nil || r.Condition == nil {
 		return nil, false
 	}
-	var out []chart.Condition
-	for _, c := range found {
-		if chart.Active(c) && chart.About(c, patient) {
-			out = append(out, c)
-		}
-	}
-	return out, true
+	return chart.ActiveFor(fhir.Resources{r}, patient), true
 }
 
 func newUUID() string {

@@ -7,13 +7,13 @@ import (
 )
 
 func ExampleCardFor() {
-	c := cdshooks.CardFor("https://handoff.example/launch", "alcohol")
+	c := cdshooks.CardFor("https://handoff.example/launch")
 	fmt.Println(c.Indicator, c.Source.Label)
 	fmt.Println(c.Summary)
 	fmt.Println(c.Links[0].Type, c.Links[0].URL)
 	// Output:
 	// info handoff
-	// Refer to a peer support group (alcohol): the form is filled in from the chart
+	// Peer support may help: refer to a self-help group, the form filled in from the chart
 	// smart https://handoff.example/launch
 }
 

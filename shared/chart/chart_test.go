@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/chart"
+	"github.com/handoff-health/handoff/shared/fhir"
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
@@ -26,15 +27,15 @@ func fixture(t *testing.T, name string) []byte {
 	return b
 }
 
-func conditions(t *testing.T, names ...string) []chart.Condition {
+func conditions(t *testing.T, names ...string) []fhir.Condition {
 	t.Helper()
-	var out []chart.Condition
+	var out []fhir.Condition
 	for _, n := range names {
-		c, err := chart.DecodeCondition(fixture(t, n))
-		if err != nil {
+		r, err := fhir.ReadResource(fixture(t, n))
+		if err != nil || r.Condition == nil {
 			t.Fatalf("%s: %v", n, err)
 		}
-		out = append(out, c)
+		out = append(out, *r.Condition)
 	}
 	return out
 }
@@ -45,11 +46,11 @@ func conditions(t *testing.T, names ...string) []chart.Condition {
 // count, and the fixture's phone (555-555-5555, not a valid NANP number) is
 // left for the clinician.
 func TestPrefillFromFixtures(t *testing.T) {
-	p, err := chart.DecodePatient(fixture(t, "Patient-pat-53234"))
-	if err != nil {
+	p, err := fhir.ReadResource(fixture(t, "Patient-pat-53234"))
+	if err != nil || p.Patient == nil {
 		t.Fatal(err)
 	}
-	got := chart.PrefillFrom(p, conditions(t, "Condition-depression-resolved", "Condition-asthma",
+	got := chart.PrefillFrom(*p.Patient, conditions(t, "Condition-depression-resolved", "Condition-asthma",
 		"Condition-SDOHCC-ConditionFoodInsecurityExample", "Condition-alcohol-use-disorder"))
 	want := chart.Prefill{GivenName: "Colin", PostalCode: "74048", Topic: "alcohol"}
 	if got != want {
@@ -61,35 +62,35 @@ func TestPrefillFromFixtures(t *testing.T) {
 }
 
 func TestPrefillRules(t *testing.T) {
-	p := chart.Patient{ResourceType: "Patient", ID: "x",
-		Name: []chart.HumanName{
+	p := fhir.Patient{
+		Name: []fhir.HumanName{
 			{Use: "old", Given: []string{"Old"}},
 			{Use: "nickname", Given: []string{"Nick"}},
 			{Use: "official", Given: []string{"Ana María"}},
 		},
-		Telecom: []chart.ContactPoint{
+		Telecom: []fhir.ContactPoint{
 			{System: "phone", Value: "(415) 555-0100", Use: "home"},
 			{System: "phone", Value: "415 555 0199", Use: "mobile", Rank: 2},
-			{System: "email", Value: "old@example.org", Period: &chart.Period{End: "2020-01-01"}},
+			{System: "email", Value: "old@example.org", Period: &fhir.Period{End: "2020-01-01"}},
 			{System: "email", Value: "ana@example.org", Rank: 1},
 		},
-		Communication: []chart.Communication{
-			{Language: chart.CodeableConcept{Coding: []chart.Coding{{Code: "en"}}}},
-			{Language: chart.CodeableConcept{Coding: []chart.Coding{{Code: "es"}}}, Preferred: true},
+		Communication: []fhir.PatientCommunication{
+			{Language: fhir.CodeableConcept{Coding: []fhir.Coding{{Code: "en"}}}},
+			{Language: fhir.CodeableConcept{Coding: []fhir.Coding{{Code: "es"}}}, Preferred: true},
 		},
-		Address: []chart.Address{
+		Address: []fhir.Address{
 			{Use: "old", PostalCode: "10001"},
-			{PostalCode: "94110", Period: &chart.Period{End: "2021-01-01"}},
+			{PostalCode: "94110", Period: &fhir.Period{End: "2021-01-01"}},
 			{Use: "home", PostalCode: "94103"},
 		},
 	}
-	active := chart.CodeableConcept{Coding: []chart.Coding{{Code: "relapse"}}}
-	cs := []chart.Condition{
-		{ResourceType: "Condition", ClinicalStatus: &active, Code: &chart.CodeableConcept{Coding: []chart.Coding{{System: "http://snomed.info/sct", Code: "35489007"}}}},
-		{ResourceType: "Condition", ClinicalStatus: &active, Code: &chart.CodeableConcept{Coding: []chart.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F10.20"}}}},
-		{ResourceType: "Condition", ClinicalStatus: &active, VerificationStatus: &chart.CodeableConcept{Coding: []chart.Coding{{Code: "refuted"}}},
-			Code: &chart.CodeableConcept{Coding: []chart.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F11.20"}}}},
-		{ResourceType: "Condition", Code: &chart.CodeableConcept{Coding: []chart.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F63.0"}}}},
+	active := fhir.CodeableConcept{Coding: []fhir.Coding{{Code: "relapse"}}}
+	cs := []fhir.Condition{
+		{ClinicalStatus: &active, Code: &fhir.CodeableConcept{Coding: []fhir.Coding{{System: "http://snomed.info/sct", Code: "35489007"}}}},
+		{ClinicalStatus: &active, Code: &fhir.CodeableConcept{Coding: []fhir.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F10.20"}}}},
+		{ClinicalStatus: &active, VerificationStatus: &fhir.CodeableConcept{Coding: []fhir.Coding{{Code: "refuted"}}},
+			Code: &fhir.CodeableConcept{Coding: []fhir.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F11.20"}}}},
+		{Code: &fhir.CodeableConcept{Coding: []fhir.Coding{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "F63.0"}}}},
 	}
 	got := chart.PrefillFrom(p, cs)
 	want := chart.Prefill{GivenName: "Ana María", Email: "ana@example.org", Phone: "+14155550199", Language: "es", PostalCode: "94103", Topic: "alcohol"}
@@ -101,19 +102,27 @@ func TestPrefillRules(t *testing.T) {
 	}
 }
 
-func TestDecodeRefusals(t *testing.T) {
-	for _, raw := range []string{`[]`, `{"resourceType":"Condition"}`, `not json`} {
-		if _, err := chart.DecodePatient([]byte(raw)); err == nil {
-			t.Errorf("DecodePatient(%s) = nil error", raw)
+// A search's Bundle read by shared/fhir: other resources (an
+// OperationOutcome a server adds) and Conditions of another patient or not
+// active are left out; a Condition with an element of the wrong type is
+// dropped, not half-read.
+func TestActiveFor(t *testing.T) {
+	b, err := fhir.ReadSearchset([]byte(`{"resourceType":"Bundle","link":[{"relation":"next","url":"n"}],"entry":[
+		{"resource":{"resourceType":"OperationOutcome"}},
+		{"resource":{"resourceType":"Condition","clinicalStatus":{"coding":[{"code":"active"}]},"subject":{"reference":"Patient/p1"}}},
+		{"resource":{"resourceType":"Condition","clinicalStatus":{"coding":[{"code":"active"}]},"subject":{"reference":"Patient/p2"}}},
+		{"resource":{"resourceType":"Condition","clinicalStatus":{"coding":[{"code":"inactive"}]},"subject":{"reference":"Patient/p1"}}},
+		{"resource":{"resourceType":"Condition","clinicalStatus":"active","subject":{"reference":"Patient/p1"}}}]}`))
+	if err != nil || b.Next != "n" {
+		t.Fatalf("ReadSearchset = %+v, %v", b, err)
+	}
+	if cs := chart.ActiveFor(b.Resources, "p1"); len(cs) != 1 {
+		t.Errorf("ActiveFor = %d Conditions, want 1", len(cs))
+	}
+	for _, raw := range []string{`[]`, `not json`, `{"resourceType":"Patient"}`} {
+		if _, err := fhir.ReadSearchset([]byte(raw)); err == nil {
+			t.Errorf("ReadSearchset(%s) = nil error", raw)
 		}
-	}
-	if _, _, err := chart.DecodeConditions([]byte(`{"resourceType":"Patient"}`)); err == nil {
-		t.Error("DecodeConditions(a Patient) = nil error")
-	}
-	cs, next, err := chart.DecodeConditions([]byte(`{"resourceType":"Bundle","link":[{"relation":"next","url":"n"}],
-		"entry":[{"resource":{"resourceType":"OperationOutcome"}},{"resource":{"resourceType":"Condition"}}]}`))
-	if err != nil || len(cs) != 1 || next != "n" {
-		t.Errorf("DecodeConditions = %v, %q, %v", cs, next, err)
 	}
 }
 

@@ -8,9 +8,19 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/handoff-health/handoff/shared/fhir"
+	"github.com/handoff-health/handoff/shared/problem"
 )
+
+// idPattern is FHIR's id: 1 to 64 letters, digits, '-' and '.'.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// ValidID reports whether id has the shape of a FHIR resource id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // Limits on what an EHR may send back.
 const (
@@ -101,30 +111,32 @@ func DefaultClient() *http.Client {
 }
 
 // Patient reads Patient/{id} at the FHIR base. Errors: *Error.
-func (r Reader) Patient(ctx context.Context, base, token, id string) (Patient, error) {
+func (r Reader) Patient(ctx context.Context, base, token, id string) (fhir.Patient, error) {
 	const op = "read the Patient"
 	if !ValidID(id) {
-		return Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: "the patient id is not a FHIR id"}
+		return fhir.Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: "the patient id is not a FHIR id"}
 	}
 	raw, err := r.get(ctx, op, strings.TrimSuffix(base, "/")+"/Patient/"+id, token, base)
 	if err != nil {
-		return Patient{}, err
+		return fhir.Patient{}, err
 	}
-	p, err := DecodePatient(raw)
-	if err != nil {
-		return Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: err.Error()}
+	res, err := fhir.ReadResource(raw)
+	switch {
+	case err != nil:
+		return fhir.Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: "the answer is not a FHIR Patient (" + describe(err) + ")"}
+	case res.Patient == nil:
+		return fhir.Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: fmt.Sprintf("a %.40q where a Patient was expected", res.Type)}
+	case res.ID != id:
+		return fhir.Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: "the EHR answered with another Patient"}
 	}
-	if p.ID != id {
-		return Patient{}, &Error{Kind: BadAnswer, Op: op, Reason: "the EHR answered with another Patient"}
-	}
-	return p, nil
+	return *res.Patient, nil
 }
 
 // ActiveConditions searches the patient's Conditions with
 // clinical-status=active, following up to 5 pages, and keeps those that are
 // active (see Active) and about this patient: a server that ignores the
 // search parameter changes nothing. Errors: *Error.
-func (r Reader) ActiveConditions(ctx context.Context, base, token, patientID string) ([]Condition, error) {
+func (r Reader) ActiveConditions(ctx context.Context, base, token, patientID string) ([]fhir.Condition, error) {
 	const op = "search the Conditions"
 	if !ValidID(patientID) {
 		return nil, &Error{Kind: BadAnswer, Op: op, Reason: "the patient id is not a FHIR id"}
@@ -132,22 +144,18 @@ func (r Reader) ActiveConditions(ctx context.Context, base, token, patientID str
 	next := strings.TrimSuffix(base, "/") + "/Condition?" + url.Values{
 		"patient": {patientID}, "clinical-status": {"active"},
 	}.Encode()
-	var out []Condition
+	var out []fhir.Condition
 	for page := 0; next != "" && page < maxPages; page++ {
 		raw, err := r.get(ctx, op, next, token, base)
 		if err != nil {
 			return nil, err
 		}
-		var found []Condition
-		found, next, err = DecodeConditions(raw)
+		found, err := fhir.ReadSearchset(raw)
 		if err != nil {
-			return nil, &Error{Kind: BadAnswer, Op: op, Reason: err.Error()}
+			return nil, &Error{Kind: BadAnswer, Op: op, Reason: "the answer is not a FHIR Bundle (" + describe(err) + ")"}
 		}
-		for _, c := range found {
-			if Active(c) && About(c, patientID) {
-				out = append(out, c)
-			}
-		}
+		next = found.Next
+		out = append(out, ActiveFor(found.Resources, patientID)...)
 		if len(out) > maxConditions {
 			return nil, &Error{Kind: BadAnswer, Op: op, Reason: "over 1000 active Conditions"}
 		}
@@ -155,14 +163,14 @@ func (r Reader) ActiveConditions(ctx context.Context, base, token, patientID str
 	return out, nil
 }
 
-// About reports whether a Condition's subject is the patient (a relative
-// reference Patient/{id}, or an absolute one ending so).
-func About(c Condition, patientID string) bool {
-	if c.Subject == nil {
-		return false
+// describe names what shared/fhir found wrong, without a value: the
+// element of a field error, or that the body is not JSON.
+func describe(err error) string {
+	var pe *problem.Error
+	if errors.As(err, &pe) && len(pe.Fields) > 0 {
+		return pe.Fields[0].Field + " " + pe.Fields[0].Detail
 	}
-	ref := c.Subject.Reference
-	return ref == "Patient/"+patientID || strings.HasSuffix(ref, "/Patient/"+patientID)
+	return "not FHIR JSON"
 }
 
 // get fetches a FHIR URL, which must be on the same origin as base (a next

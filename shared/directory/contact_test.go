@@ -100,7 +100,7 @@ func TestKeepTexts(t *testing.T) {
 // organization become the group's office; contact phones are E.164 or
 // dropped; no import agrees to texts.
 func TestImportOffices(t *testing.T) {
-	atlanta := importFeed(t, "tsml-ui-atlanta.json", ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
+	atlanta := importFeed(t, atlantaFeed, ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
 	withOffice := 0
 	for _, g := range atlanta.Groups {
 		if g.Office.IsZero() {
@@ -116,7 +116,7 @@ func TestImportOffices(t *testing.T) {
 		t.Errorf("%d groups with an office, want 4", withOffice)
 	}
 
-	times := importFeed(t, "tsml-ui-times.json", ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
+	times := importFeed(t, meetingsFeed("tsml-ui-times.json"), ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
 	for _, g := range times.Groups {
 		// contact_1_phone "123-456-7890" cannot be dialled: dropped, not the row.
 		if g.Contact.Phone != "" || g.Contact.Texts {
@@ -178,7 +178,7 @@ func TestImportHSDSServicePhone(t *testing.T) {
 // its own takes the one every located meeting of its feed keeps, and the
 // answer says so; when they disagree it is skipped, saying why.
 func TestImportMeetingGuideInfersZone(t *testing.T) {
-	edge := importFeed(t, "edge-cases.json", ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
+	edge := importFeed(t, meetingsFeed("edge-cases.json"), ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
 	g := groupNamed(t, edge.Groups, "Nowhere Online")
 	if g.Meetings[0].Timezone != "America/Chicago" {
 		t.Errorf("zone %q", g.Meetings[0].Timezone)

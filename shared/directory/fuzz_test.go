@@ -18,14 +18,15 @@ import (
 const seedRows = 2
 
 // addFeeds seeds a fuzz target with every feed in testdata/<dir> (but
-// types.json, a list of type codes), compacted, long arrays cut to their
-// first rows.
-func addFeeds(f *testing.F, dir string, add func(feed []byte)) {
+// types.json, a list of type codes) and the feeds more, compacted, long
+// arrays cut to their first rows.
+func addFeeds(f *testing.F, dir string, add func(feed []byte), more ...string) {
 	f.Helper()
 	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	if err != nil || len(paths) == 0 {
 		f.Fatalf("no seed feeds in testdata/%s: %v", dir, err)
 	}
+	paths = append(paths, more...)
 	for _, p := range paths {
 		if filepath.Base(p) == "types.json" {
 			continue
@@ -101,7 +102,7 @@ func checkImport(t *testing.T, feed []byte, opt ImportOptions, rows int, run fun
 }
 
 func FuzzImportMeetingGuide(f *testing.F) {
-	addFeeds(f, "meetings", func(feed []byte) { f.Add(feed, "aa", "") })
+	addFeeds(f, "meetings", func(feed []byte) { f.Add(feed, "aa", "") }, sussexFeed, atlantaFeed, edmontonFeed)
 	f.Add([]byte(`[{"name":"A","day":1,"time":"19:00","latitude":"39.1","longitude":"-75.5","timezone":"America/New_York","email":"a@b.example"}]`), "", "intergroup@groups.example")
 	f.Add([]byte(`[{"name":"A","day":[0,6],"time":"7:00 PM","conference_url":"https://zoom.us/j/1","types":["ONL","S"]}]`), "smart", "x@groups.example")
 	f.Add([]byte(`[null, 1, "x", [], {}]`), "", "")

@@ -74,7 +74,7 @@ type Group struct {
 	// referral for lack of capacity. Set by the store, kept across PUTs.
 	PenaltyUntil time.Time `json:"penalty_until,omitzero"`
 	UpdatedAt    time.Time `json:"updated_at,omitzero"`
-	// Listing checks (see shared/app/listing.go), set by the store and kept
+	// Listing checks (see shared/listing), set by the store and kept
 	// across PUTs: when the contact was last asked whether the listing is
 	// right, when they last answered, and until when they paused the group.
 	ListingCheckedAt time.Time `json:"listing_checked_at,omitzero"`
@@ -229,6 +229,29 @@ func dayIndex(day string) int {
 	return -1
 }
 
+// Timezone is the IANA time zone a group meets in: that of its first
+// meeting that names one ("" when none does).
+func (g *Group) Timezone() string {
+	for _, m := range g.Meetings {
+		if m.Timezone != "" {
+			return m.Timezone
+		}
+	}
+	return ""
+}
+
+// Where is where a group meets, in one line: address, city, postal code,
+// those it has.
+func (g *Group) Where() string {
+	var where []string
+	for _, s := range []string{g.Location.Address, g.Location.City, g.Location.PostalCode} {
+		if s != "" {
+			where = append(where, s)
+		}
+	}
+	return strings.Join(where, ", ")
+}
+
 // HasLocation reports whether the listing gives a location.
 func (g *Group) HasLocation() bool { return g.Location != (Location{}) }
 
@@ -262,16 +285,46 @@ func (g *Group) EndPause(now time.Time) bool {
 	if !g.Paused || g.PausedAt(now) {
 		return false
 	}
-	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+	g.Unpause()
 	return true
 }
+
+// MaxPauseReason is the longest pause reason a group keeps, in bytes.
+const MaxPauseReason = 200
+
+// Pause stops the group from being offered until something lifts the
+// pause: its contact's mail bounced or was refused, its feed no longer
+// carries it, its listing checks went unanswered (UnansweredPause). Such a
+// pause has no end; it replaces a pause its contact chose, which had one.
+// The reason is shown to operators (it must name no person) and is cut to
+// MaxPauseReason bytes.
+func (g *Group) Pause(reason string) { g.PauseUntil(reason, time.Time{}) }
+
+// PauseUntil pauses the group until a time (its contact paused it for some
+// weeks): it is offered again from then, whatever else happens (see
+// PausedAt). A zero until is Pause.
+func (g *Group) PauseUntil(reason string, until time.Time) {
+	if len(reason) > MaxPauseReason {
+		reason = strings.ToValidUTF8(reason[:MaxPauseReason], "")
+	}
+	g.Paused, g.PausedReason, g.PausedUntil = true, reason, until
+}
+
+// Unpause lifts any pause: the group is offered again (if it accepts
+// referrals and is not temporarily closed).
+func (g *Group) Unpause() { g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{} }
+
+// TimedPause reports whether the group is paused with an end: its contact
+// paused it for some weeks (see PauseUntil), rather than something that
+// only an answer or a new listing lifts.
+func (g *Group) TimedPause() bool { return g.Paused && !g.PausedUntil.IsZero() }
 
 // Indexed reports whether the group belongs in the match index: it is
 // offered, or only paused until a set time. Its index items then carry the
 // pause's end (Candidate.PausedUntil), so that ranking offers it again from
 // that time without any write.
 func (g *Group) Indexed() bool {
-	return g.AcceptingReferrals && !g.TemporarilyClosed && (!g.Paused || !g.PausedUntil.IsZero())
+	return g.AcceptingReferrals && !g.TemporarilyClosed && (!g.Paused || g.TimedPause())
 }
 
 // Normalize tidies a listing before validation: it trims names, lower-cases

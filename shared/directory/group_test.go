@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/problem"
 )
@@ -164,6 +165,98 @@ func TestGroupJSONNames(t *testing.T) {
 	for _, k := range []string{"lat", "lon", "postal_code"} {
 		if _, ok := loc[k]; !ok {
 			t.Errorf("location JSON lacks %q", k)
+		}
+	}
+}
+
+// TestGroupPause: the pause methods set the three pause fields together.
+// A pause without an end replaces a contact's timed one; a timed pause is
+// over at its end (PausedAt, EndPause); a long reason is cut to
+// MaxPauseReason bytes on a character boundary.
+func TestGroupPause(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	until := now.Add(14 * 24 * time.Hour)
+	long := strings.Repeat("a", MaxPauseReason-1) + "é and more"
+	tests := []struct {
+		name       string
+		do         func(g *Group)
+		paused     bool
+		reason     string
+		until      time.Time
+		timed      bool
+		pausedNow  bool
+		pausedThen bool // at the timed pause's end
+		indexed    bool
+	}{
+		{"pause", func(g *Group) { g.Pause("contact email bounce") },
+			true, "contact email bounce", time.Time{}, false, true, true, false},
+		{"pause until", func(g *Group) { g.PauseUntil("paused by its contact", until) },
+			true, "paused by its contact", until, true, true, false, true},
+		{"a pause replaces a timed one", func(g *Group) {
+			g.PauseUntil("paused by its contact", until)
+			g.Pause(UnansweredPause)
+		}, true, UnansweredPause, time.Time{}, false, true, true, false},
+		{"unpause", func(g *Group) {
+			g.PauseUntil("paused by its contact", until)
+			g.Unpause()
+		}, false, "", time.Time{}, false, false, false, true},
+		{"a long reason is cut", func(g *Group) { g.Pause(long) },
+			true, strings.Repeat("a", MaxPauseReason-1), time.Time{}, false, true, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := Group{AcceptingReferrals: true}
+			tc.do(&g)
+			if g.Paused != tc.paused || g.PausedReason != tc.reason || !g.PausedUntil.Equal(tc.until) {
+				t.Errorf("paused %v %q until %v; want %v %q until %v", g.Paused, g.PausedReason, g.PausedUntil, tc.paused, tc.reason, tc.until)
+			}
+			if g.TimedPause() != tc.timed || g.PausedAt(now) != tc.pausedNow || g.PausedAt(until) != tc.pausedThen || g.Indexed() != tc.indexed {
+				t.Errorf("timed %v, paused now %v, at the end %v, indexed %v; want %v %v %v %v",
+					g.TimedPause(), g.PausedAt(now), g.PausedAt(until), g.Indexed(), tc.timed, tc.pausedNow, tc.pausedThen, tc.indexed)
+			}
+			if ended := g.EndPause(until); ended != (tc.timed) || (ended && (g.Paused || g.PausedReason != "")) {
+				t.Errorf("EndPause at the end: %v, leaving %v %q", ended, g.Paused, g.PausedReason)
+			}
+		})
+	}
+}
+
+// TestGroupTimezone: a group meets in its first meeting's zone that names
+// one; none when no meeting names one.
+func TestGroupTimezone(t *testing.T) {
+	tests := []struct {
+		name     string
+		meetings []Meeting
+		want     string
+	}{
+		{"no meetings", nil, ""},
+		{"no zone", []Meeting{{Day: "mon", Time: "19:00"}}, ""},
+		{"the first that names one", []Meeting{{Day: "mon"}, {Day: "tue", Timezone: "America/Denver"}, {Day: "wed", Timezone: "America/Chicago"}}, "America/Denver"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := Group{Meetings: tc.meetings}
+			if got := g.Timezone(); got != tc.want {
+				t.Errorf("Timezone() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGroupWhere: where a group meets in one line, of the parts it has.
+func TestGroupWhere(t *testing.T) {
+	tests := []struct {
+		loc  Location
+		want string
+	}{
+		{Location{Address: "3100 22nd St", City: "San Francisco", PostalCode: "94110"}, "3100 22nd St, San Francisco, 94110"},
+		{Location{City: "San Francisco", Country: "US"}, "San Francisco"},
+		{Location{}, ""},
+	}
+	for _, tc := range tests {
+		g := Group{Location: tc.loc}
+		if got := g.Where(); got != tc.want {
+			t.Errorf("Where(%+v) = %q, want %q", tc.loc, got, tc.want)
 		}
 	}
 }

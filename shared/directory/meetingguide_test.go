@@ -13,19 +13,31 @@ import (
 
 const feedContact = "intergroup@groups.example"
 
-func importFeed(t *testing.T, name string, opt ImportOptions) Result {
+func importFeed(t *testing.T, path string, opt ImportOptions) Result {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "meetings", name))
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	res, err := ImportMeetingGuide(f, opt)
 	if err != nil {
-		t.Fatalf("import %s: %v", name, err)
+		t.Fatalf("import %s: %v", path, err)
 	}
 	return res
 }
+
+// The real feeds the demo directory loads are kept once, in
+// infra/seed/feeds (its README gives their sources and licence): the tests
+// read them there.
+var (
+	sussexFeed   = filepath.Join("..", "..", "infra", "seed", "feeds", "sussexaa.json")
+	atlantaFeed  = filepath.Join("..", "..", "infra", "seed", "feeds", "atlantaaa.json")
+	edmontonFeed = filepath.Join("..", "..", "infra", "seed", "feeds", "edmontonaa.json")
+)
+
+// meetingsFeed is the path of a test feed of testdata/meetings.
+func meetingsFeed(name string) string { return filepath.Join("testdata", "meetings", name) }
 
 func meetingCount(gs []Group) int {
 	n := 0
@@ -71,29 +83,29 @@ func TestImportMeetingGuideFeeds(t *testing.T) {
 	}{
 		// Sussex: 123 rows; 8 meetings are listed twice (in person and online,
 		// same group, day and time) and fold into one.
-		{name: "sussex with a feed contact", file: "tsml-ui-sussexaa.json", contact: feedContact,
+		{name: "sussex with a feed contact", file: sussexFeed, contact: feedContact,
 			groups: 88, meetings: 115, skipped: 0, reasons: map[string]int{},
 			onlineOnly: 14, hybridish: 3},
 		// Without a feed contact only the groups whose rows carry an email stay.
-		{name: "sussex without a feed contact", file: "tsml-ui-sussexaa.json",
+		{name: "sussex without a feed contact", file: sussexFeed,
 			groups: 7, meetings: 7, skipped: 116, reasons: map[string]int{noContact: 116},
 			onlineOnly: 2, hybridish: 1},
-		{name: "atlanta", file: "tsml-ui-atlanta.json", contact: feedContact,
+		{name: "atlanta", file: atlantaFeed, contact: feedContact,
 			groups: 5, meetings: 6, skipped: 0, reasons: map[string]int{}},
 		// Edmonton has no coordinates and Canadian postal codes: only the 74
 		// meetings with an online link can be listed (as online).
-		{name: "edmonton", file: "tsml-ui-edmonton.json", contact: feedContact,
+		{name: "edmonton", file: edmontonFeed, contact: feedContact,
 			groups: 49, meetings: 74, skipped: 241, reasons: map[string]int{noPlace: 241},
 			onlineOnly: 49},
-		{name: "edmonton without a feed contact", file: "tsml-ui-edmonton.json",
+		{name: "edmonton without a feed contact", file: edmontonFeed,
 			groups: 0, meetings: 0, skipped: 315, reasons: map[string]int{noPlace: 241, noContact: 74}},
-		{name: "times", file: "tsml-ui-times.json", contact: feedContact,
+		{name: "times", file: meetingsFeed("tsml-ui-times.json"), contact: feedContact,
 			groups: 1, meetings: 7, skipped: 2, reasons: map[string]int{byAppt: 1, noPlace: 1},
 			onlineOnly: 1},
 		// "Nowhere Online" names no time zone: it takes Chicago's, which
 		// every located meeting of the feed keeps, and is then skipped for
 		// its missing contact (see TestImportMeetingGuideInfersZone).
-		{name: "edge cases", file: "edge-cases.json",
+		{name: "edge cases", file: meetingsFeed("edge-cases.json"),
 			groups: 4, meetings: 6, skipped: 9, closedGroups: 1, onlineOnly: 1,
 			reasons: map[string]int{
 				"no name": 1,
@@ -159,10 +171,10 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 func TestImportMeetingGuideMapsFields(t *testing.T) {
-	sussex := importFeed(t, "tsml-ui-sussexaa.json", ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
-	edmonton := importFeed(t, "tsml-ui-edmonton.json", ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
-	edge := importFeed(t, "edge-cases.json", ImportOptions{Topic: "alcohol", Fellowship: "aa"})
-	smart := importFeed(t, "edge-cases.json", ImportOptions{Topic: "alcohol", Fellowship: "smart"})
+	sussex := importFeed(t, sussexFeed, ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
+	edmonton := importFeed(t, edmontonFeed, ImportOptions{Topic: "alcohol", ContactEmail: feedContact})
+	edge := importFeed(t, meetingsFeed("edge-cases.json"), ImportOptions{Topic: "alcohol", Fellowship: "aa"})
+	smart := importFeed(t, meetingsFeed("edge-cases.json"), ImportOptions{Topic: "alcohol", Fellowship: "smart"})
 
 	t.Run("secular meeting", func(t *testing.T) {
 		g := groupNamed(t, edge.Groups, "Loop Secular Women")
@@ -278,7 +290,7 @@ func TestImportMeetingGuideMapsFields(t *testing.T) {
 		}
 	})
 	t.Run("ids are stable across imports", func(t *testing.T) {
-		again := importFeed(t, "tsml-ui-sussexaa.json", ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
+		again := importFeed(t, sussexFeed, ImportOptions{Topic: "alcohol", Fellowship: "aa", ContactEmail: feedContact})
 		for i := range sussex.Groups {
 			if sussex.Groups[i].ID != again.Groups[i].ID {
 				t.Fatalf("group %d: %s then %s", i, sussex.Groups[i].ID, again.Groups[i].ID)

@@ -190,7 +190,7 @@ func (s *Directory) PutGroupWith(ctx context.Context, g directory.Group, opt Put
 	if err := g.Validate(); err != nil {
 		return false, err
 	}
-	g.Paused, g.PausedReason, g.PausedUntil = false, "", time.Time{}
+	g.Unpause()
 	err = s.updateScheduled(ctx, g.ID, true, sched, func(old *directory.Group, found bool) bool {
 		created = !found
 		if found {
@@ -201,10 +201,10 @@ func (s *Directory) PutGroupWith(ctx context.Context, g directory.Group, opt Put
 			if opt.KeepTexts {
 				g.Contact.KeepTexts(old.Contact)
 			}
-			if old.Paused && !old.PausedUntil.IsZero() {
+			if old.TimedPause() {
 				// Its contact paused it for a while (a pause that has
 				// ended is lifted on reading): a PUT does not undo that.
-				g.Paused, g.PausedReason, g.PausedUntil = true, old.PausedReason, old.PausedUntil
+				g.PauseUntil(old.PausedReason, old.PausedUntil)
 			}
 			if !strings.EqualFold(g.Contact.Email, old.Contact.Email) {
 				// A new contact, not asked yet. The old contact's listing
@@ -217,7 +217,7 @@ func (s *Directory) PutGroupWith(ctx context.Context, g directory.Group, opt Put
 			if !g.Paused && g.ListingUnanswered >= 2 {
 				// Its checks went unanswered: only its contact's answer
 				// lifts that pause (see directory.UnansweredPause).
-				g.Paused, g.PausedReason = true, directory.UnansweredPause
+				g.Pause(directory.UnansweredPause)
 			}
 		}
 		*old = g
@@ -237,20 +237,13 @@ func (s *Directory) PutGroupWith(ctx context.Context, g directory.Group, opt Put
 func (s *Directory) Pause(ctx context.Context, id, reason string) error {
 	err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
 		// Until something lifts it: a pause its contact chose no longer ends.
-		g.Paused, g.PausedReason, g.PausedUntil = true, truncateReason(reason), time.Time{}
+		g.Pause(reason)
 		return true
 	})
 	if err != nil {
 		return fmt.Errorf("pause group %s: %w", id, err)
 	}
 	return nil
-}
-
-func truncateReason(r string) string {
-	if len(r) > 200 {
-		return r[:200]
-	}
-	return r
 }
 
 // Penalize lowers a group's ranking until the given time, after it declined
@@ -791,11 +784,12 @@ func (s *Directory) WithdrawMissing(ctx context.Context, source string, keep map
 		paused := false
 		err := s.update(ctx, id, false, func(g *directory.Group, _ bool) bool {
 			paused = false // a retry reads the group afresh
-			if g.Source != source || (g.Paused && g.PausedUntil.IsZero()) {
+			if g.Source != source || (g.Paused && !g.TimedPause()) {
 				return false // moved to another source meanwhile, or paused already
 			}
 			// A pause its contact chose would end: this one does not.
-			g.Paused, g.PausedReason, g.PausedUntil, paused = true, truncateReason(reason), time.Time{}, true
+			g.Pause(reason)
+			paused = true
 			return true
 		})
 		switch {

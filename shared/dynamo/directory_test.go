@@ -328,7 +328,7 @@ func TestConcurrentPutsLeaveNoStrayIndex(t *testing.T) {
 func TestImportGroups(t *testing.T) {
 	ctx := context.Background()
 	d, db := newDirectory(t)
-	f, err := os.Open(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-sussexaa.json"))
+	f, err := os.Open(filepath.Join("..", "..", "infra", "seed", "feeds", "sussexaa.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,41 +24,76 @@ const outcomePrefix = "OUT#"
 // OutcomeDayFormat is how a day is written in an outcome key.
 const OutcomeDayFormat = "2006-01-02"
 
-// Tally is one counting of an effect: the counters to add to each scope of
-// one day. Key names the counting in the ledger, so that a redelivered event
-// never counts twice.
-type Tally struct {
-	Key    string
+// Counts are additions to the outcome counters of one day: for each scope,
+// counter → increment. They are written in the transaction of the change
+// they count (Change.Counts, NewReferral.Counts, CompleteCounting), which
+// happens once, so they need no ledger entry of their own.
+type Counts struct {
 	Day    time.Time
 	Scopes map[string]map[string]int64 // scope → counter → increment
 }
 
-// Count adds a tally's counters and records the counting in the ledger, in
-// one transaction: a tally already counted changes nothing. It reports
-// whether this call counted.
-func (s *Referrals) Count(ctx context.Context, t Tally) (bool, error) {
-	if len(t.Scopes) == 0 {
-		return false, nil
+// NewCounts returns empty counts of the day of at.
+func NewCounts(at time.Time) *Counts {
+	return &Counts{Day: at, Scopes: map[string]map[string]int64{}}
+}
+
+// Add adds n to a counter of a scope.
+func (c *Counts) Add(scope, counter string, n int64) {
+	if c.Scopes == nil {
+		c.Scopes = map[string]map[string]int64{}
 	}
-	day := outcomePrefix + t.Day.UTC().Format(OutcomeDayFormat)
-	ledger := key(ledgerPrefix+t.Key, "LEDGER")
-	ledger["state"] = str("done")
-	ledger["expires_at"] = num(t.Day.Add(30 * 24 * time.Hour).Unix())
-	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: &s.Table, Item: ledger, ConditionExpression: aws.String("attribute_not_exists(PK)"),
-	}}}
-	for _, scope := range slices.Sorted(maps.Keys(t.Scopes)) {
-		counters := t.Scopes[scope]
+	if c.Scopes[scope] == nil {
+		c.Scopes[scope] = map[string]int64{}
+	}
+	c.Scopes[scope][counter] += n
+}
+
+// Merge adds every counter of o (its day is c's).
+func (c *Counts) Merge(o *Counts) {
+	if o == nil {
+		return
+	}
+	for scope, counters := range o.Scopes {
+		for counter, n := range counters {
+			c.Add(scope, counter, n)
+		}
+	}
+}
+
+// Empty reports whether there is nothing to add.
+func (c *Counts) Empty() bool {
+	if c == nil {
+		return true
+	}
+	for _, counters := range c.Scopes {
+		if len(counters) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// updates are the writes that add c: one ADD to each scope's item of the
+// day, in the scopes' order.
+func (s *Referrals) countUpdates(c *Counts) []types.TransactWriteItem {
+	if c.Empty() {
+		return nil
+	}
+	day := outcomePrefix + c.Day.UTC().Format(OutcomeDayFormat)
+	var items []types.TransactWriteItem
+	for _, scope := range slices.Sorted(maps.Keys(c.Scopes)) {
+		counters := c.Scopes[scope]
 		if len(counters) == 0 {
 			continue
 		}
 		var set []string
 		names := map[string]string{}
 		values := map[string]types.AttributeValue{}
-		for i, c := range slices.Sorted(maps.Keys(counters)) {
+		for i, k := range slices.Sorted(maps.Keys(counters)) {
 			n, v := fmt.Sprintf("#c%d", i), fmt.Sprintf(":c%d", i)
 			set = append(set, n+" "+v)
-			names[n], values[v] = c, num(counters[c])
+			names[n], values[v] = k, num(counters[k])
 		}
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName: &s.Table, Key: key(day, scope),
@@ -67,18 +102,48 @@ func (s *Referrals) Count(ctx context.Context, t Tally) (bool, error) {
 			ExpressionAttributeValues: values,
 		}})
 	}
+	return items
+}
+
+// Count adds counts and records the counting in the ledger under ledgerKey,
+// in one transaction: counts already counted under that key change nothing. It
+// reports whether this call counted. It is how events written before
+// counts rode in their change's transaction are still counted once.
+func (s *Referrals) Count(ctx context.Context, ledgerKey string, c Counts) (bool, error) {
+	updates := s.countUpdates(&c)
+	if len(updates) == 0 {
+		return false, nil
+	}
+	ledger := key(ledgerPrefix+ledgerKey, "LEDGER")
+	ledger["state"] = str("done")
+	ledger["expires_at"] = num(c.Day.Add(30 * 24 * time.Hour).Unix())
+	items := append([]types.TransactWriteItem{{Put: &types.Put{
+		TableName: &s.Table, Item: ledger, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	}}}, updates...)
+	err := s.transact(ctx, items)
+	switch {
+	case err == nil:
+		return true, nil
+	case cancelledBy(err, 0):
+		return false, nil // counted before
+	}
+	return false, fmt.Errorf("count %s: %w", ledgerKey, err)
+}
+
+// transact writes items in one transaction, trying again a few times, after
+// a short wait, when another transaction held one of them (the day's
+// counter items are shared by every referral of a clinic).
+func (s *Referrals) transact(ctx context.Context, items []types.TransactWriteItem) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		switch {
-		case err == nil:
-			return true, nil
-		case cancelledBy(err, 0):
-			return false, nil // counted before
-		case transactionConflict(err) && attempt < 5:
-			time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
-			continue
+		if err == nil || !transactionConflict(err) || attempt == 5 {
+			return err
 		}
-		return false, fmt.Errorf("count %s: %w", t.Key, err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(10*(attempt+1)) * time.Millisecond):
+		}
 	}
 }
 

@@ -85,8 +85,9 @@ type referralItem struct {
 	Matched     bool                 `json:"matched,omitempty"`
 	ViewedAt    time.Time            `json:"viewed_at,omitzero"`
 	Source      string               `json:"source,omitempty"`
-	// FirstChannel: see referral.Referral.
+	// FirstChannel, PatientKey: see referral.Referral.
 	FirstChannel string `json:"first_channel,omitempty"`
+	PatientKey   string `json:"patient_key,omitempty"`
 	// FirstMeeting: the listing's public facts and the word on it, never
 	// anything about the patient (so not sealed).
 	FirstMeeting *referral.FirstMeeting `json:"first_meeting,omitempty"`
@@ -108,7 +109,7 @@ func (s *Referrals) toItem(ctx context.Context, r *referral.Referral) (map[strin
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Language: r.Patient.Language,
 		Location: r.Location, Topics: r.Topics, Preferences: r.Preferences, Clinician: r.Clinician,
 		Offers: r.Offers, Matched: r.Matched, Flags: r.Flags, Version: r.Version, ViewedAt: r.ViewedAt,
-		Source: r.Source, FirstChannel: r.FirstChannel, FirstMeeting: r.FirstMeeting,
+		Source: r.Source, FirstChannel: r.FirstChannel, PatientKey: r.PatientKey, FirstMeeting: r.FirstMeeting,
 	}
 	switch r.Source {
 	case "fhir":
@@ -160,7 +161,7 @@ func (s *Referrals) fromItem(ctx context.Context, item map[string]types.Attribut
 			Preferences: it.Preferences, Clinician: it.Clinician,
 		},
 		Offers: it.Offers, Matched: it.Matched, Flags: it.Flags, Version: it.Version, ViewedAt: it.ViewedAt,
-		Source: it.Source, FirstChannel: it.FirstChannel, FirstMeeting: it.FirstMeeting,
+		Source: it.Source, FirstChannel: it.FirstChannel, PatientKey: it.PatientKey, FirstMeeting: it.FirstMeeting,
 	}
 	pk := refPrefix + it.ID
 	if len(it.Contact) > 0 {
@@ -262,6 +263,12 @@ func (s *Referrals) dueShard(referralID string) string {
 }
 
 func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteItem, error) {
+	return s.eventItemPut(e, ttl, false)
+}
+
+// eventItemPut writes a new event: pending (in the due index) or, done, a
+// record that has no effect to run and never enters the index.
+func (s *Referrals) eventItemPut(e referral.Event, ttl int64, done bool) (types.TransactWriteItem, error) {
 	if e.Due.IsZero() {
 		e.Due = e.At
 	}
@@ -269,6 +276,9 @@ func (s *Referrals) eventPut(e referral.Event, ttl int64) (types.TransactWriteIt
 		e.TTL = ttl
 	}
 	it := eventItem{Event: e, GSI1PK: s.dueShard(e.Partition), GSI1SK: timeKey(e.Due) + "#" + e.Partition + "#" + e.ID}
+	if done {
+		it.GSI1PK, it.GSI1SK, it.DoneAt = "", "", e.At.Unix()
+	}
 	item, err := marshal(it, refPrefix+e.Partition, eventPrefix+e.ID)
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -292,11 +302,14 @@ type NewReferral struct {
 	Events    []referral.Event
 	// Identifiers index a FHIR Task's identifiers (see TaskIdentifiers).
 	Identifiers TaskIdentifiers
+	// Counts are the outcome counters the new referral adds (its arrival).
+	Counts *Counts
 }
 
 // Create writes a new referral, its idempotency record (for a webhook
-// delivery), its consent token, its first events and its entry in its
-// clinic's list in one transaction.
+// delivery), its consent token, its first events, its entry in its
+// clinic's list and, when it has a patient key, the key's index item
+// (see HasOpenReferral) in one transaction.
 //
 // If the clinic already delivered this webhook id, nothing is written: with the
 // same body hash Create returns the stored answer and replay=true; with another
@@ -343,6 +356,10 @@ func (s *Referrals) Create(ctx context.Context, n NewReferral) (answer []byte, r
 	if li := listItem(n.Referral); li != nil {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: li, ConditionExpression: notExists}})
 	}
+	if pi := patientKeyItem(n.Referral); pi != nil {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: pi}})
+	}
+	items = append(items, s.countUpdates(n.Counts)...)
 	idents, guard := s.identWrites(n.Referral.ClinicID, n.Referral.ID, n.Identifiers)
 	if guard >= 0 {
 		guard += len(items)
@@ -480,6 +497,9 @@ type Change struct {
 	Routes   []referral.Route   // put as given
 	Tokens   []Token            // put as given
 	Events   []referral.Event   // new events
+	// Records are new events written done: entries of the referral's
+	// history with no effect to run (the dispatcher never sees them).
+	Records []referral.Event
 	// Done marks an event finished in the same transaction (the one whose effect
 	// this change is), so it is not run again.
 	Done *referral.Event
@@ -487,9 +507,14 @@ type Change struct {
 	// reminder of a question it answers), finished in its transaction so
 	// that they never run.
 	Moot []referral.Event
+	// Counts are the outcome counters the change adds: counted once, as the
+	// change is written once.
+	Counts *Counts
 }
 
 // Apply writes c in one transaction and returns the referral's new version.
+// A change that closes a referral with a patient key deletes the key's
+// index item in the same transaction.
 func (s *Referrals) Apply(ctx context.Context, c Change) error {
 	r := c.Referral
 	prev := r.Version
@@ -521,13 +546,17 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}})
 	}
-	for _, e := range c.Events {
-		p, err := s.eventPut(e, ttl)
+	for i, e := range slices.Concat(c.Events, c.Records) {
+		p, err := s.eventItemPut(e, ttl, i >= len(c.Events))
 		if err != nil {
 			r.Version = prev
 			return fmt.Errorf("apply change to %s: %w", r.ID, err)
 		}
 		items = append(items, p)
+	}
+	if k := patientKeyKey(r); k != nil && !r.Status.Open() {
+		// Closed: the patient's key no longer stands for an open referral.
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &s.Table, Key: k}})
 	}
 	for _, e := range append(c.Moot, derefEvent(c.Done)...) {
 		p, err := s.finishPut(e, r.UpdatedAt)
@@ -537,7 +566,8 @@ func (s *Referrals) Apply(ctx context.Context, c Change) error {
 		}
 		items = append(items, types.TransactWriteItem{Put: p})
 	}
-	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	items = append(items, s.countUpdates(c.Counts)...)
+	err = s.transact(ctx, items)
 	if err != nil {
 		r.Version = prev
 		if anyConditionFailed(err) || transactionConflict(err) {
@@ -698,21 +728,25 @@ func (s *Referrals) Finish(ctx context.Context, e referral.Event) error {
 // as a worker that crashed after the effect and before Finish leaves it:
 // the dispatcher then delivers it again, and the ledger keeps its effects
 // from repeating. An operator replays an event this way; fault tests use it
-// to redeliver.
+// to redeliver. (It rewrites the whole item as read: the embedded server
+// loses another item's index entry when an update adds index keys to an
+// item that was never in the index, as a record written done.)
 func (s *Referrals) Replay(ctx context.Context, e referral.Event) error {
-	due := e.Due
-	if due.IsZero() {
-		due = e.At
+	var it eventItem
+	if err := s.get(ctx, refPrefix+e.Partition, eventPrefix+e.ID, &it); err != nil {
+		return fmt.Errorf("replay event %s: %w", e.ID, err)
 	}
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.Table,
-		Key:                 key(refPrefix+e.Partition, eventPrefix+e.ID),
-		UpdateExpression:    aws.String("SET GSI1PK = :pk, GSI1SK = :sk"),
-		ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(s.dueShard(e.Partition)), ":sk": str(timeKey(due) + "#" + e.Partition + "#" + e.ID),
-		},
-	})
+	due := it.Due
+	if due.IsZero() {
+		due = it.At
+	}
+	it.GSI1PK, it.GSI1SK, it.DoneAt = s.dueShard(e.Partition), timeKey(due)+"#"+e.Partition+"#"+e.ID, 0
+	item, err := marshal(it, refPrefix+e.Partition, eventPrefix+e.ID)
+	if err == nil {
+		_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.Table, Item: item, ConditionExpression: aws.String("attribute_exists(PK)"),
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("replay event %s: %w", e.ID, err)
 	}
@@ -803,6 +837,28 @@ func (s *Referrals) Complete(ctx context.Context, effectKey, ref string) error {
 		return fmt.Errorf("complete %s: %w", effectKey, err)
 	}
 	return nil
+}
+
+// CompleteCounting records a claimed effect as done, as Complete does, and
+// adds counts in the same transaction: the claim turns done once, so the
+// counts count once. It reports whether this call recorded the effect;
+// false, with no error, when it was recorded already (a retry of a record
+// that went through, or a second worker after the first's lease ran out).
+func (s *Referrals) CompleteCounting(ctx context.Context, effectKey, ref string, c *Counts) (bool, error) {
+	if c.Empty() {
+		return true, s.Complete(ctx, effectKey, ref)
+	}
+	u := s.completeUpdate(effectKey, ref)
+	u.ConditionExpression = aws.String("#s = :claimed")
+	u.ExpressionAttributeValues[":claimed"] = str("claimed")
+	err := s.transact(ctx, append([]types.TransactWriteItem{{Update: u}}, s.countUpdates(c)...))
+	switch {
+	case err == nil:
+		return true, nil
+	case cancelledBy(err, 0):
+		return false, nil
+	}
+	return false, fmt.Errorf("complete %s: %w", effectKey, err)
 }
 
 // Release gives up a claim whose effect failed, so it can be tried again at

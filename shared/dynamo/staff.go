@@ -48,7 +48,12 @@ const (
 	ceremonyPK     = "CEREMONY#"  // a passkey ceremony in progress
 	ratePK         = "RATE#"      // a rate count
 	adminPartition = "ADMIN"      // the operator's sessions
+	ehrSessionPK   = "EHRAUTH#"   // a session an EHR launch opened
 )
+
+// EHRUser stands, where a staff id goes, for the clinician an EHR launch
+// signed in: a session of theirs is no registered staff member's.
+const EHRUser = "ehr"
 
 // Member is one person of a clinic's staff. The name and address are the
 // staff member's own, given by the operator; no patient data.
@@ -78,15 +83,27 @@ type passkeyItem struct {
 }
 
 // Session is a signed-in browser's server-side record: a staff member's
-// (Clinic and Staff set) or the operator's (Bind holds the SHA-256 of the
-// admin token it was opened with).
+// (Clinic and Staff set), the operator's (Bind holds the SHA-256 of the
+// admin token it was opened with), or an EHR user's (Staff is EHRUser,
+// EHRUser their fhirUser, Bind what the clinic's SMART app registration
+// was when the launch opened it, Launch what the launch brought).
 type Session struct {
 	Clinic  string    `json:"clinic_id,omitempty"`
 	Staff   string    `json:"staff_id,omitempty"`
 	Bind    string    `json:"bind,omitempty"`
+	EHRUser string    `json:"ehr_user,omitempty"`
 	Created time.Time `json:"created_at"`
 	Expires time.Time `json:"expires_at_time"`
 	TTL     int64     `json:"expires_at"`
+	// Launch is the caller's record of an EHR launch (a form's prefill: a
+	// patient's data), sealed at rest, bound to the session's item.
+	Launch []byte `json:"-"`
+}
+
+// sessionItem is a session as stored.
+type sessionItem struct {
+	Session
+	Launch []byte `json:"launch,omitempty"`
 }
 
 // Ceremony is a passkey ceremony in progress: the adapter's state between
@@ -417,29 +434,48 @@ func setOnce(ctx context.Context, db *dynamodb.Client, table string, k map[strin
 	return err
 }
 
-// sessionKey locates a session: in its staff member's partition, or the
-// operator's.
+// sessionKey locates a session: in its staff member's partition, the
+// operator's, or (an EHR user's) one of its own.
 func sessionKey(staffID, hash string) map[string]types.AttributeValue {
-	if staffID == "" {
+	switch staffID {
+	case "":
 		return key(adminPartition, sessionPrefix+hash)
+	case EHRUser:
+		return key(ehrSessionPK+hash, "SESSION")
 	}
 	return key(staffPrefix+staffID, authPrefix+hash)
 }
 
+// staffMember reports whether a session's owner is a registered staff
+// member (not the operator, not an EHR user).
+func staffMember(staffID string) bool { return staffID != "" && staffID != EHRUser }
+
 // PutSession stores a session under the SHA-256 of its token; a staff
-// member's only while they are staff (else problem.NotFound).
+// member's only while they are staff (else problem.NotFound). An EHR
+// user's launch record is sealed.
 func (s *Staff) PutSession(ctx context.Context, hash string, v Session) error {
 	k := sessionKey(v.Staff, hash)
-	item, err := marshal(v, k["PK"].(*types.AttributeValueMemberS).Value, k["SK"].(*types.AttributeValueMemberS).Value)
+	pk, sk := k["PK"].(*types.AttributeValueMemberS).Value, k["SK"].(*types.AttributeValueMemberS).Value
+	it := sessionItem{Session: v}
+	if len(v.Launch) > 0 {
+		var err error
+		if it.Launch, err = s.Referrals.Sealer.Seal(ctx, v.Launch, aadFor(pk, sk, "launch")); err != nil {
+			return fmt.Errorf("put session: %w", err)
+		}
+	}
+	item, err := marshal(it, pk, sk)
 	if err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
-	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.Table, Item: item}}}
-	if v.Staff != "" {
-		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: &s.Table, Key: memberKey(v.Staff), ConditionExpression: aws.String("attribute_exists(PK)"),
-		}})
+	if !staffMember(v.Staff) {
+		if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: item}); err != nil {
+			return fmt.Errorf("put session: %w", err)
+		}
+		return nil
 	}
+	items := []types.TransactWriteItem{{Put: &types.Put{TableName: &s.Table, Item: item}}, {ConditionCheck: &types.ConditionCheck{
+		TableName: &s.Table, Key: memberKey(v.Staff), ConditionExpression: aws.String("attribute_exists(PK)"),
+	}}}
 	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if cancelledBy(err, 1) {
 		return notFound("staff member")
@@ -450,15 +486,25 @@ func (s *Staff) PutSession(ctx context.Context, hash string, v Session) error {
 	return nil
 }
 
-// Session returns a live session (staffID "" for the operator's), or a
-// problem.NotFound error for one that ended or expired. A staff member's
-// session is read with the member, in one consistent call, and is not found
-// once they are no longer staff.
+// Session returns a live session (staffID "" for the operator's, EHRUser
+// for an EHR user's, its launch record opened), or a problem.NotFound
+// error for one that ended or expired. A staff member's session is read
+// with the member, in one consistent call, and is not found once they are
+// no longer staff.
 func (s *Staff) Session(ctx context.Context, staffID, hash string) (Session, Member, error) {
-	if staffID == "" {
-		var v Session
-		if err := s.get(ctx, sessionKey("", hash), &v); err != nil {
+	if !staffMember(staffID) {
+		k := sessionKey(staffID, hash)
+		var it sessionItem
+		if err := s.get(ctx, k, &it); err != nil {
 			return Session{}, Member{}, err
+		}
+		v := it.Session
+		if len(it.Launch) > 0 {
+			b, err := s.Referrals.Sealer.Open(ctx, it.Launch, aadFor(k["PK"].(*types.AttributeValueMemberS).Value, k["SK"].(*types.AttributeValueMemberS).Value, "launch"))
+			if err != nil {
+				return Session{}, Member{}, fmt.Errorf("get session: launch: %w", err)
+			}
+			v.Launch = b
 		}
 		return v, Member{}, nil
 	}
@@ -497,6 +543,23 @@ func (s *Staff) Session(ctx context.Context, staffID, hash string) (Session, Mem
 		return Session{}, Member{}, notFound("session")
 	}
 	return v, m, nil
+}
+
+// ForgetLaunch drops an EHR user's session's launch record (its prefill
+// was used); the session stays. Forgetting it twice, or in a session that
+// ended, is harmless.
+func (s *Staff) ForgetLaunch(ctx context.Context, hash string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		// SET to null rather than REMOVE, which the embedded server does not
+		// apply to top-level attributes: a null launch is none.
+		TableName: &s.Table, Key: sessionKey(EHRUser, hash), UpdateExpression: aws.String("SET launch = :none"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":none": &types.AttributeValueMemberNULL{Value: true}},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("forget the launch: %w", err)
+	}
+	return nil
 }
 
 // EndSession deletes a session; ending one that is gone is harmless.

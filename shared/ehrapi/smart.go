@@ -10,6 +10,7 @@ import (
 	"github.com/handoff-health/handoff/shared/httpapi"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/smart"
+	"github.com/handoff-health/handoff/shared/smartlaunch"
 )
 
 var errNoRoute = problem.Errorf(problem.NotFound, "no such endpoint; see the API documentation")
@@ -80,3 +81,33 @@ func (s *Server) putFHIRClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func jsonEncoder(w http.ResponseWriter) *json.Encoder { return json.NewEncoder(w) }
+
+// smartAppAnswer is PUT …/smart-app's answer: the registration, and what
+// the EHR's integration team enters on their side.
+type smartAppAnswer struct {
+	ClinicID      string `json:"clinic_id"`
+	ISS           string `json:"iss"`
+	ClientID      string `json:"client_id"`
+	LaunchURL     string `json:"launch_url"`
+	RedirectURI   string `json:"redirect_uri"`
+	Scope         string `json:"scope"`
+	CDSServiceURL string `json:"cds_service_url"`
+}
+
+func (s *Server) putSMARTApp(w http.ResponseWriter, r *http.Request) {
+	var in ehr.SMARTApp
+	if err := httpapi.DecodeJSON(w, r, &in); err != nil {
+		s.http.Fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.EHR.RegisterSMARTApp(r.Context(), id, in); err != nil {
+		s.http.Fail(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, smartAppAnswer{
+		ClinicID: id, ISS: in.ISS, ClientID: in.ClientID,
+		LaunchURL: s.Launch.PublicURL + LaunchPath, RedirectURI: s.Launch.RedirectURI(), Scope: smartlaunch.Scope,
+		CDSServiceURL: s.Hooks.ServiceURL,
+	})
+}

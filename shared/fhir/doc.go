@@ -4,12 +4,13 @@
 // Backport for R4) and the resources it answers (the Task as handoff holds
 // it, searchset and transaction-response Bundles, OperationOutcome, the
 // SubscriptionStatus and its notification Bundles, the
-// CapabilityStatement).
+// CapabilityStatement), and what it reads of a patient's chart in an EHR
+// (a Patient, a search of its Conditions: ReadResource, ReadSearchset).
 //
 // Reading decodes a body once: a Bundle's entries and a resource's
 // contained resources are decoded by their resourceType into the types
-// here, each once, and resources handoff does not read (Condition,
-// Organization, …) are kept only as their type and id. Elements handoff
+// here, each once, and resources handoff does not read (Organization,
+// Observation, …) are kept only as their type and id. Elements handoff
 // does not read (note, supportingInfo, extensions, text) are never decoded.
 // A referral read here (Referral) is mapped to handoff's intake value by
 // shared/intake, whichever way it came: a signed webhook's ServiceRequest

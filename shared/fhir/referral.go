@@ -54,10 +54,10 @@ type PractitionerRole struct {
 	Telecom      []ContactPoint `json:"telecom,omitempty"`
 }
 
-// A Resource is a resource a referral's references may point to: a Bundle
-// entry or a contained resource. The four types handoff reads are decoded
-// (once) into the field of their type; any other is kept as its type and
-// id only.
+// A Resource is a resource a referral's references may point to (a Bundle
+// entry or a contained resource), or one read from an EHR (ReadResource,
+// ReadSearchset). The types handoff reads are decoded (once) into the
+// field of their type; any other is kept as its type and id only.
 type Resource struct {
 	Type    string // resourceType
 	ID      string
@@ -67,6 +67,7 @@ type Resource struct {
 	Practitioner     *Practitioner
 	PractitionerRole *PractitionerRole
 	ServiceRequest   *ServiceRequest
+	Condition        *Condition
 
 	// Err is why the resource's elements could not be decoded (an
 	// element of the wrong type): an Invalid error naming it. The
@@ -101,6 +102,9 @@ func decodeResource(raw json.RawMessage, fullURL string) (Resource, bool) {
 	case "PractitionerRole":
 		r.PractitionerRole = &PractitionerRole{}
 		v = r.PractitionerRole
+	case "Condition":
+		r.Condition = &Condition{}
+		v = r.Condition
 	case "ServiceRequest":
 		var sr serviceRequestIn
 		if err := json.Unmarshal(raw, &sr); err != nil {
@@ -113,7 +117,7 @@ func decodeResource(raw json.RawMessage, fullURL string) (Resource, bool) {
 		return r, true
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		r.Patient, r.Practitioner, r.PractitionerRole = nil, nil, nil
+		r.Patient, r.Practitioner, r.PractitionerRole, r.Condition = nil, nil, nil, nil
 		r.Err = decodeError(err, h.ResourceType)
 	}
 	return r, true
@@ -236,6 +240,9 @@ func referralOf(sr ServiceRequest, contained []json.RawMessage, rs Resources) Re
 	}
 	return Referral{ServiceRequest: sr, Resources: rs}
 }
+
+// errNotResource is a body that is not a resource at all.
+var errNotResource = errors.New("not a FHIR resource")
 
 // Invalid is the error of one element handoff cannot take: its FHIR path
 // and what it must be.

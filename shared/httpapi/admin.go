@@ -11,6 +11,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/geo"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/room"
 	"github.com/handoff-health/handoff/shared/topics"
@@ -167,14 +168,14 @@ func adminGroup(g directory.Group) groupAnswer {
 	if !g.LastConfirmedAt.IsZero() {
 		a.LastConfirmedAt = &g.LastConfirmedAt
 	}
-	if g.Paused && !g.PausedUntil.IsZero() {
+	if g.TimedPause() {
 		a.PausedUntil = &g.PausedUntil
 	}
 	return a
 }
 
 func (s *Server) checkListing(w http.ResponseWriter, r *http.Request) {
-	if err := s.App.RequestListingCheck(r.Context(), r.PathValue("id")); err != nil {
+	if err := listing.New(s.App).RequestCheck(r.Context(), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

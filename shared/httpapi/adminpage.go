@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/outcomes"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/room"
@@ -73,7 +74,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, session, no
 	v := pages.AdminView{}
 	if session != "" {
 		var err error
-		if v, err = s.App.AdminDashboard(r.Context()); err != nil {
+		if v, err = outcomes.New(s.App).Dashboard(r.Context()); err != nil {
 			s.pageError(w, r, err)
 			return
 		}

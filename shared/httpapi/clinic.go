@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/handoff-health/handoff/shared/intake"
 	"github.com/handoff-health/handoff/shared/pages"
@@ -18,6 +19,25 @@ import (
 
 // clinicCookie holds a staff member's session on the clinic's pages.
 const clinicCookie = "handoff_clinic"
+
+// landingCookie carries the session a SMART launch opened to the page it
+// lands on (GET /clinic/new), once, within two minutes. The launch ends on
+// handoff's pages through a redirect chain the EHR's site started, and a
+// browser sends no SameSite=Strict cookie on such a chain: this one is
+// SameSite=Lax, on that one path, for that one page. Once there, the
+// clinician is on handoff's own site, and the Strict session cookie goes
+// with every request from it.
+const (
+	landingCookie = "handoff_clinic_landing"
+	landingTTL    = 2 * time.Minute
+)
+
+// LandingCookie is the Lax, one-page cookie a SMART launch's callback sets
+// beside the session cookie (see landingCookie).
+func LandingCookie(value string, secure bool) *http.Cookie {
+	return &http.Cookie{Name: landingCookie, Value: value, Path: "/clinic/new", MaxAge: int(landingTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}
+}
 
 // The forms of the clinic's pages are bound to these names (and, signed in,
 // to the session): the sign-in page's, and each one-time link's.
@@ -61,10 +81,24 @@ func (s *Server) routeClinic(mux *http.ServeMux) {
 // staff returns the signed-in staff member, or answers with the sign-in
 // page (a GET) or a 401 page and returns false.
 func (s *Server) staff(w http.ResponseWriter, r *http.Request) (room.Staff, bool) {
-	c, err := r.Cookie(clinicCookie)
-	if err == nil {
+	return s.staffFrom(w, r, clinicCookie)
+}
+
+// staffFrom is staff reading the session from the cookies named, in
+// order: the first that names a live session is used. A landing cookie
+// used is dropped.
+func (s *Server) staffFrom(w http.ResponseWriter, r *http.Request, names ...string) (room.Staff, bool) {
+	for _, name := range names {
+		c, err := r.Cookie(name)
+		if err != nil {
+			continue
+		}
 		st, err := s.Room.Session(r.Context(), c.Value)
 		if err == nil {
+			if name == landingCookie {
+				http.SetCookie(w, &http.Cookie{Name: landingCookie, Path: "/clinic/new", MaxAge: -1, HttpOnly: true,
+					SameSite: http.SameSiteLaxMode, Secure: s.secureCookies()})
+			}
 			return st, true
 		}
 		if !problem.Is(err, problem.Unauthorized) {
@@ -76,7 +110,9 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request) (room.Staff, bool
 		s.renderSignIn(w, r, r.URL.Query().Get("notice"), http.StatusOK)
 		return room.Staff{}, false
 	}
-	s.pageError(w, r, problem.Errorf(problem.Unauthorized, "sign in first"))
+	// A form posted without a live session (signed out, or the session
+	// ended meanwhile): 401, with the sign-in page and what happened.
+	s.renderSignIn(w, r, pages.NoticeClinicSignInAgain, http.StatusUnauthorized)
 	return room.Staff{}, false
 }
 
@@ -103,7 +139,7 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, notice str
 		return
 	}
 	switch notice {
-	case pages.NoticeClinicSignInSent, pages.NoticeClinicSignedOut, pages.NoticeClinicRefused, pages.NoticeClinicTooMany:
+	case pages.NoticeClinicSignInSent, pages.NoticeClinicSignedOut, pages.NoticeClinicRefused, pages.NoticeClinicTooMany, pages.NoticeClinicSignInAgain:
 	default:
 		notice = ""
 	}
@@ -258,7 +294,7 @@ func (s *Server) postClinicLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getClinicForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.staff(w, r)
+	st, ok := s.staffFrom(w, r, clinicCookie, landingCookie)
 	if !ok {
 		return
 	}
@@ -270,6 +306,9 @@ func (s *Server) getClinicForm(w http.ResponseWriter, r *http.Request) {
 	key, _ := session.Token()
 	v := pages.ClinicFormView{ClinicPage: p, FormKey: key}
 	v.Notice = ""
+	if f, ok := room.LaunchForm(st); ok {
+		v.Values, v.Notice = f, pages.NoticeClinicFromEHR
+	}
 	s.render(w, r, func(b *bytes.Buffer) error { return pages.RenderClinicForm(b, v) })
 }
 

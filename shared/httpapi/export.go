@@ -44,3 +44,15 @@ func (s *Server) Failure(w http.ResponseWriter, r *http.Request, err error, msg 
 // RequireAdmin runs next only for a request with the operator's bearer
 // token, answering 401 problem+json otherwise.
 func (s *Server) RequireAdmin(next http.HandlerFunc) http.HandlerFunc { return s.admin(next) }
+
+// ClinicCookie is the name of the clinic's pages' session cookie (Path
+// /clinic): a SMART launch's callback signs a clinician in with it.
+const ClinicCookie = clinicCookie
+
+// PageError answers err as a plain page, logging internal errors by id
+// only (see the clinic's pages).
+func (s *Server) PageError(w http.ResponseWriter, r *http.Request, err error) { s.pageError(w, r, err) }
+
+// SecureCookies reports whether cookies are Secure: the stack is served
+// over https.
+func (s *Server) SecureCookies() bool { return s.secureCookies() }

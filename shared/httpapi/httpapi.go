@@ -1,8 +1,9 @@
 // Package httpapi is handoff's HTTP surface as plain net/http handlers: the
 // clinic API, the admin API, and the patient and group pages. Each Lambda
 // serves its part through shared/apigw; the local stack serves them all.
-// Handlers translate requests into calls on shared/app and map results and
-// errors back; they decide nothing.
+// Handlers translate requests into calls on shared/app and the use-case
+// packages beside it (shared/listing, shared/outcomes, shared/meeting,
+// shared/room) and map results and errors back; they decide nothing.
 package httpapi
 
 import (

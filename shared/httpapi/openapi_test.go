@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -226,8 +227,8 @@ func (c *contract) route(t *testing.T, h *apptest.Harness, x exchange) string {
 
 // TestOpenAPIDocument: the document is valid OpenAPI 3.1, and it describes
 // exactly the API routes the SAM template deploys (the pages — /c/, /g/, the
-// operator's /admin — are HTML, not API, and /fhir is described by its
-// CapabilityStatement).
+// operator's /admin, the clinic's /clinic, the SMART launch's /launch — are
+// HTML, not API, and /fhir is described by its CapabilityStatement).
 func TestOpenAPIDocument(t *testing.T) {
 	c := loadContract(t)
 	if got := c.doc.GetVersion(); got != "3.1.0" {
@@ -284,7 +285,8 @@ func templateRoutes(t *testing.T) map[string]bool {
 			p := e.Properties.Path
 			if e.Type != "HttpApi" || strings.HasPrefix(p, "/c/") || strings.HasPrefix(p, "/g/") || strings.HasPrefix(p, "/l/") || strings.HasPrefix(p, "/assets/") ||
 				p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/fhir" || strings.HasPrefix(p, "/fhir/") ||
-				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") {
+				p == "/clinic" || strings.HasPrefix(p, "/clinic/") || strings.HasPrefix(p, "/s/") || strings.HasPrefix(p, "/q/") ||
+				p == "/launch" || strings.HasPrefix(p, "/launch/") {
 				continue
 			}
 			out[strings.ToUpper(e.Properties.Method)+" "+p] = true
@@ -482,7 +484,7 @@ func TestOpenAPIContract(t *testing.T) {
 	})
 
 	t.Run("admin import", func(t *testing.T) {
-		feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+		feed, err := os.ReadFile(filepath.Join("..", "..", "infra", "seed", "feeds", "atlantaaa.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,7 +514,7 @@ func TestOpenAPIContract(t *testing.T) {
 	})
 
 	t.Run("admin asynchronous import", func(t *testing.T) {
-		feed, err := os.ReadFile(filepath.Join("..", "directory", "testdata", "meetings", "tsml-ui-atlanta.json"))
+		feed, err := os.ReadFile(filepath.Join("..", "..", "infra", "seed", "feeds", "atlantaaa.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -817,6 +819,76 @@ func TestOpenAPIContract(t *testing.T) {
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 200, request: conforms})
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("client_credentials", assertion), status: 401, request: conforms})
 		c.do(t, h, exchange{method: "POST", path: "/oauth/token", header: formHeader, body: form("password", assertion), status: 400, request: inexpressible})
+	})
+
+	t.Run("inside the EHR", func(t *testing.T) {
+		app := mustJSON(t, map[string]string{"iss": "https://fhir.ehr.example/r4", "client_id": "handoff-at-ehr"})
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/smart-app", header: adminJSON(admin), body: app, status: 200, request: conforms})
+		for _, x := range []exchange{
+			{body: app, status: 401, request: violates},
+			{path: "/v1/admin/clinics/nobody/smart-app", header: adminJSON(admin), body: app, status: 404, request: conforms},
+			{path: "/v1/admin/clinics/elsewhere/smart-app", header: adminJSON(admin), body: app, status: 409, request: conforms},
+			{header: adminJSON(admin), body: []byte(`{"iss": "http://fhir.ehr.example/r4", "client_id": "x"}`), status: 422, request: inexpressible},
+			{header: adminJSON(admin), body: []byte(`{"iss":`), status: 400, request: violates},
+		} {
+			x.method = "PUT"
+			if x.path == "" {
+				x.path = "/v1/admin/clinics/lakeside/smart-app"
+			}
+			c.do(t, h, x)
+		}
+		c.do(t, h, exchange{method: "GET", path: "/cds-services", status: 200, request: conforms})
+
+		// The EHR's key, registered as the clinic's FHIR client, signs its
+		// CDS Hooks JWTs.
+		key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks := mustJSON(t, map[string]any{"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "cds-1"}}}})
+		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/fhir-client", header: adminJSON(admin), body: jwks, status: 200, request: conforms})
+		sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "cds-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		service := "/cds-services/handoff-peer-support"
+		n := 0
+		bearer := func(aud string) http.Header {
+			n++
+			tok, err := jwt.Signed(sig).Claims(jwt.Claims{Issuer: "lakeside", Subject: "lakeside", ID: fmt.Sprintf("cds-%d", n),
+				Audience: jwt.Audience{aud}, IssuedAt: jwt.NewNumericDate(h.Now()), Expiry: jwt.NewNumericDate(h.Now().Add(time.Minute))}).Serialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
+		}
+		call := func(prefetch bool) []byte {
+			req := map[string]any{"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+				"fhirServer": "https://fhir.ehr.example/r4", "context": map[string]any{"userId": "Practitioner/1", "patientId": "p1"}}
+			if prefetch {
+				req["prefetch"] = map[string]any{"conditions": map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": []any{
+					map[string]any{"resource": map[string]any{"resourceType": "Condition", "id": "c1", "subject": map[string]any{"reference": "Patient/p1"},
+						"clinicalStatus": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}}},
+						"code":           map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}}}}},
+				}}}
+			}
+			return mustJSON(t, req)
+		}
+		aud := h.Server.URL + service
+		_, b := c.do(t, h, exchange{method: "POST", path: service, header: bearer(aud), body: call(true), status: 200, request: conforms})
+		if !strings.Contains(string(b), `"type":"smart"`) {
+			t.Errorf("an active alcohol use disorder got no card: %s", b)
+		}
+		for _, x := range []exchange{
+			{header: http.Header{"Content-Type": {"application/json"}}, body: call(true), status: 401, request: violates},
+			{header: bearer(h.Server.URL + "/oauth/token"), body: call(true), status: 401, request: inexpressible},
+			{header: bearer(aud), body: []byte(`{"hook": "patient-view"}`), status: 400, request: violates},
+			{header: bearer(aud), body: call(false), status: 412, request: inexpressible},
+			{header: func() http.Header { hd := bearer(aud); hd.Set("Content-Type", "text/plain"); return hd }(), body: call(true), status: 415, request: violates},
+		} {
+			x.method, x.path = "POST", service
+			c.do(t, h, x)
+		}
 	})
 
 	t.Run("not in the API", func(t *testing.T) {
@@ -1194,6 +1266,34 @@ type stepCost struct {
 	elapsed      time.Duration
 }
 
+// atVolume prices one referral's measured figures at volume as
+// docs/COST.md does (list prices; warm functions, so KMS is the cached
+// data keys' share and no cold start is billed): SES, DynamoDB units and
+// index writes, API Gateway requests (with two stylesheet fetches), Lambda
+// requests and modelled duration at 256 MB, log bytes with the platform's
+// and API Gateway's lines, and storing stored bytes for 3.2 months.
+func atVolume(c stepCost, stored int) float64 {
+	single, transact := 0, 0
+	for op, n := range c.calls {
+		if strings.HasPrefix(op, "Transact") {
+			transact += n
+		} else {
+			single += n
+		}
+	}
+	requests := c.requests + 2
+	invocations := c.requests + c.events
+	ms := 5*single + 15*transact + 60*c.emails + 150*c.webhooks + 3*invocations
+	logBytes := c.logBytes + 600*invocations + 400*requests
+	return float64(c.emails)*0.0001 +
+		(c.wru+float64(c.gsi))*0.625e-6 + c.rru*0.125e-6 +
+		0.00001 + // KMS: the warm containers' data keys, shared by many referrals
+		float64(requests)*1e-6 + float64(invocations+2)*0.2e-6 +
+		float64(ms)/1000*0.25*0.0000133334 +
+		float64(logBytes)*0.5e-9 +
+		float64(stored)*3.2*0.45e-9
+}
+
 func (s stepCost) totalCalls() int {
 	n := 0
 	for _, v := range s.calls {
@@ -1482,6 +1582,9 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 	// What the referral leaves in ReferralsTable until TTL deletes it (the
 	// table holds nothing else here).
 	stored, items := 0, 0
+	// By family: the referral's own items, the outcome counters, the
+	// ledger, the groups' listing-check schedules.
+	family := map[string][2]int{}
 	pages := dynamodb.NewScanPaginator(m.raw, &dynamodb.ScanInput{TableName: aws.String(h.DB.Tables.Referrals)})
 	for pages.HasMorePages() {
 		pg, err := pages.NextPage(ctx)
@@ -1491,6 +1594,18 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 		for _, it := range pg.Items {
 			stored += itemSize(it)
 			items++
+			pk, _ := it["PK"].(*types.AttributeValueMemberS)
+			f := "the referral's"
+			switch {
+			case pk == nil:
+			case strings.HasPrefix(pk.Value, "OUT#"):
+				f = "outcome counters"
+			case strings.HasPrefix(pk.Value, "LEDGER#"):
+				f = "ledger"
+			case strings.HasPrefix(pk.Value, "REF#group-"):
+				f = "listing schedules"
+			}
+			family[f] = [2]int{family[f][0] + 1, family[f][1] + itemSize(it)}
 		}
 	}
 
@@ -1537,9 +1652,21 @@ func callsPerStep(t *testing.T, webhooks, texted bool, variant string, wantEmail
 	row(total)
 	row(idle)
 	fmt.Fprintf(&b2, "\nstored in ReferralsTable after the flow: %d items, %d bytes; texts: %d\n", items, stored, len(h.Texts()))
+	for _, f := range slices.Sorted(maps.Keys(family)) {
+		fmt.Fprintf(&b2, "  %s: %d items, %d bytes\n", f, family[f][0], family[f][1])
+	}
 	t.Log(b2.String())
 	if m.approx {
 		t.Log("some reads used a projection, filter, scan or batch: their read units are approximate")
+	}
+
+	// The referral's price at volume, by docs/COST.md's model, from what
+	// this flow measured: its aim is at most $0.0005, and the webhook
+	// clinic's plain referral is held to it.
+	price := atVolume(total, family["the referral's"][1]+family["ledger"][1])
+	t.Logf("at volume, by docs/COST.md's model: $%.6f per referral (texts not included: %d)", price, len(h.Texts()))
+	if webhooks && !texted && variant == "" && price > 0.0005 {
+		t.Errorf("the webhook clinic's referral costs $%.6f at volume, over the $0.0005 aim", price)
 	}
 
 	// The flow's own facts, then budgets (about twice the measured figures).

@@ -8,17 +8,18 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
+	"github.com/handoff-health/handoff/shared/outcomes"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
 // outcomeQuery reads from, to (YYYY-MM-DD, UTC; default the last 30 days to
 // today), topic and, for the operator, clinic.
-func (s *Server) outcomeQuery(r *http.Request, admin bool) (app.OutcomeQuery, error) {
+func (s *Server) outcomeQuery(r *http.Request, admin bool) (outcomes.Query, error) {
 	q := r.URL.Query()
 	var fields []problem.FieldError
 	today := s.App.Clock().UTC().Truncate(24 * time.Hour)
-	out := app.OutcomeQuery{From: today.AddDate(0, 0, -29), To: today}
+	out := outcomes.Query{From: today.AddDate(0, 0, -29), To: today}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -58,7 +59,7 @@ func (s *Server) adminOutcomes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rep, err := s.App.AdminOutcomes(r.Context(), bearer(r), q)
+	rep, err := outcomes.New(s.App).Admin(r.Context(), bearer(r), q)
 	s.writeOutcomes(w, r, rep, err)
 }
 
@@ -68,12 +69,12 @@ func (s *Server) clinicOutcomes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rep, err := s.App.ClinicOutcomes(r.Context(), r.PathValue("clinic"), bearer(r), q)
+	rep, err := outcomes.New(s.App).Clinic(r.Context(), r.PathValue("clinic"), bearer(r), q)
 	s.writeOutcomes(w, r, rep, err)
 }
 
 // writeOutcomes answers JSON, or CSV when the client asks for text/csv.
-func (s *Server) writeOutcomes(w http.ResponseWriter, r *http.Request, rep app.OutcomeReport, err error) {
+func (s *Server) writeOutcomes(w http.ResponseWriter, r *http.Request, rep outcomes.Report, err error) {
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/handoff-health/handoff/shared/ical"
+	"github.com/handoff-health/handoff/shared/listing"
 	"github.com/handoff-health/handoff/shared/meeting"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
@@ -85,13 +87,18 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 
 // render writes a rendered page, or a 500 page if rendering failed.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, fn func(*bytes.Buffer) error) {
+	s.renderStatus(w, r, http.StatusOK, fn)
+}
+
+// renderStatus is render with another status (a form given back with 400).
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, fn func(*bytes.Buffer) error) {
 	var buf bytes.Buffer
 	if err := fn(&buf); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
@@ -216,7 +223,7 @@ func (s *Server) All() http.Handler {
 }
 
 func (s *Server) getListingPage(w http.ResponseWriter, r *http.Request) {
-	v, err := s.App.ListingPage(r.Context(), r.PathValue("token"), explicitLang(r), r.URL.Query().Get("notice"))
+	v, err := listing.New(s.App).Page(r.Context(), r.PathValue("token"), explicitLang(r), r.URL.Query().Get("notice"))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -225,16 +232,30 @@ func (s *Server) getListingPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postListingPage(w http.ResponseWriter, r *http.Request) {
-	f, err := pages.ParseListingForm(r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
 	token := r.PathValue("token")
-	notice, err := s.App.ListingAction(r.Context(), token, f)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+	f, err := pages.ParseListingForm(r)
+	if err == nil {
+		var notice string
+		if notice, err = listing.New(s.App).Action(r.Context(), token, f); err == nil {
+			seeOther(w, r, "/l/"+token, explicitLang(r), notice)
+			return
+		}
 	}
-	seeOther(w, r, "/l/"+token, explicitLang(r), notice)
+	var pe *problem.Error
+	switch f.Action {
+	case pages.ActionListingUpdate, pages.ActionListingPause, pages.ActionHandover:
+		if errors.As(err, &pe) && pe.Code == problem.Invalid {
+			// The page again, with what the contact entered and what is
+			// wrong with it: nothing they typed is lost, nothing changed.
+			v, perr := listing.New(s.App).Page(r.Context(), token, explicitLang(r), "")
+			if perr != nil {
+				s.pageError(w, r, perr)
+				return
+			}
+			v.Entered, v.Errors = &f.Entered, pages.ListingFieldErrors(f, pe.Fields)
+			s.renderStatus(w, r, http.StatusBadRequest, func(b *bytes.Buffer) error { return pages.RenderListing(b, v) })
+			return
+		}
+	}
+	s.pageError(w, r, err)
 }

@@ -10,6 +10,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 
 	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/ical/icaltest"
 	"github.com/handoff-health/handoff/shared/occurrence"
 )
 
@@ -20,29 +21,6 @@ func load(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// parse reads a written file back with the library and returns its one event.
-func parse(t *testing.T, b []byte) (*ics.Calendar, *ics.VEvent) {
-	t.Helper()
-	cal, err := ics.ParseCalendar(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("parse:\n%s\n%v", b, err)
-	}
-	evs := cal.Events()
-	if len(evs) != 1 {
-		t.Fatalf("%d events", len(evs))
-	}
-	return cal, evs[0]
-}
-
-func prop(c interface {
-	GetProperty(ics.ComponentProperty) *ics.IANAProperty
-}, p ics.ComponentProperty) string {
-	if v := c.GetProperty(p); v != nil {
-		return v.Value
-	}
-	return ""
 }
 
 // TestWriteInPersonAfterTheChange: the Tuesday after the US change in
@@ -67,15 +45,8 @@ func TestWriteInPersonAfterTheChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, ev := parse(t, b)
-	start, err := ev.GetStartAt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := ev.GetEndAt()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cal, ev := icaltest.Parse(t, b)
+	start, end := icaltest.Span(t, ev)
 	if !start.Equal(occ.Start) || !end.Equal(occ.End) || start.Location().String() != "America/New_York" {
 		t.Errorf("start %s end %s, want %s %s", start, end, occ.Start, occ.End)
 	}
@@ -85,13 +56,13 @@ func TestWriteInPersonAfterTheChange(t *testing.T) {
 	if tz := ev.GetProperty(ics.ComponentPropertyDtStart).ICalParameters["TZID"]; len(tz) != 1 || tz[0] != "America/New_York" {
 		t.Errorf("DTSTART TZID %v", tz)
 	}
-	if got := prop(ev, ics.ComponentPropertyLocation); got != "1 Main St\\, Brooklyn\\, 11201" && ics.FromText(got) != "1 Main St, Brooklyn, 11201" {
+	if got := icaltest.Prop(ev, ics.ComponentPropertyLocation); got != "1 Main St\\, Brooklyn\\, 11201" && ics.FromText(got) != "1 Main St, Brooklyn, 11201" {
 		t.Errorf("location %q", got)
 	}
-	if got := ics.FromText(prop(ev, ics.ComponentPropertyDescription)); got != e.Description {
+	if got := ics.FromText(icaltest.Prop(ev, ics.ComponentPropertyDescription)); got != e.Description {
 		t.Errorf("description %q", got)
 	}
-	if got := prop(ev, ics.ComponentPropertySummary); ics.FromText(got) != e.Summary {
+	if got := icaltest.Prop(ev, ics.ComponentPropertySummary); ics.FromText(got) != e.Summary {
 		t.Errorf("summary %q", got)
 	}
 	if ev.Id() != e.UID || !strings.HasSuffix(e.UID, "@handoff.example") || strings.Contains(e.UID, "01JREFERRAL") {
@@ -110,7 +81,7 @@ func TestWriteInPersonAfterTheChange(t *testing.T) {
 		t.Errorf("METHOD %q", method)
 	}
 	tzs := cal.Timezones()
-	if len(tzs) != 1 || prop(tzs[0], ics.ComponentPropertyTzid) != "America/New_York" {
+	if len(tzs) != 1 || icaltest.Prop(tzs[0], ics.ComponentPropertyTzid) != "America/New_York" {
 		t.Fatalf("timezones %v", tzs)
 	}
 	// The observance in effect: daylight time since 2026-03-08 02:00 EST.
@@ -125,7 +96,7 @@ func TestWriteInPersonAfterTheChange(t *testing.T) {
 		ics.ComponentPropertyDtStart: "20260308T020000", ics.ComponentProperty(ics.PropertyTzoffsetfrom): "-0500",
 		ics.ComponentProperty(ics.PropertyTzoffsetto): "-0400", ics.ComponentProperty(ics.PropertyTzname): "EDT",
 	} {
-		if got := prop(d, p); got != want {
+		if got := icaltest.Prop(d, p); got != want {
 			t.Errorf("daylight %s = %q, want %q", p, got, want)
 		}
 	}
@@ -146,11 +117,11 @@ func TestWriteOnlineAndAcrossAChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, ev := parse(t, b)
-	if got := prop(ev, ics.ComponentPropertyLocation); got != Online {
+	cal, ev := icaltest.Parse(t, b)
+	if got := icaltest.Prop(ev, ics.ComponentPropertyLocation); got != Online {
 		t.Errorf("location %q", got)
 	}
-	if got := prop(ev, ics.ComponentPropertyUrl); got != "https://meet.example/mtc?pwd=a,b;c" {
+	if got := icaltest.Prop(ev, ics.ComponentPropertyUrl); got != "https://meet.example/mtc?pwd=a,b;c" {
 		t.Errorf("url %q", got)
 	}
 	s, _ := ev.GetStartAt()
@@ -166,7 +137,7 @@ func TestWriteOnlineAndAcrossAChange(t *testing.T) {
 		t.Errorf("first observance %T", obs[0])
 	}
 	st, ok := obs[1].(*ics.Standard)
-	if !ok || prop(st, ics.ComponentPropertyDtStart) != "20261101T020000" || prop(st, ics.ComponentProperty(ics.PropertyTzoffsetto)) != "-0500" {
+	if !ok || icaltest.Prop(st, ics.ComponentPropertyDtStart) != "20261101T020000" || icaltest.Prop(st, ics.ComponentProperty(ics.PropertyTzoffsetto)) != "-0500" {
 		t.Errorf("standard observance %+v", obs[1])
 	}
 }
@@ -180,12 +151,12 @@ func TestWriteZonesWithoutChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, ev := parse(t, b)
+	cal, ev := icaltest.Parse(t, b)
 	obs := cal.Timezones()[0].Components
 	if len(obs) != 1 {
 		t.Fatalf("%d observances", len(obs))
 	}
-	if st, ok := obs[0].(*ics.Standard); !ok || prop(st, ics.ComponentProperty(ics.PropertyTzoffsetto)) != "-0700" || prop(st, ics.ComponentPropertyDtStart) != "19700101T000000" {
+	if st, ok := obs[0].(*ics.Standard); !ok || icaltest.Prop(st, ics.ComponentProperty(ics.PropertyTzoffsetto)) != "-0700" || icaltest.Prop(st, ics.ComponentPropertyDtStart) != "19700101T000000" {
 		t.Errorf("observance %+v", obs[0])
 	}
 	if s, _ := ev.GetStartAt(); !s.Equal(start) {
@@ -196,8 +167,8 @@ func TestWriteZonesWithoutChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, ev = parse(t, b)
-	if len(cal.Timezones()) != 0 || prop(ev, ics.ComponentPropertyDtStart) != "20260707T190000Z" {
+	cal, ev = icaltest.Parse(t, b)
+	if len(cal.Timezones()) != 0 || icaltest.Prop(ev, ics.ComponentPropertyDtStart) != "20260707T190000Z" {
 		t.Errorf("UTC event:\n%s", b)
 	}
 }
@@ -220,8 +191,8 @@ func TestWriteKeepsToOneEvent(t *testing.T) {
 			t.Errorf("a bare line break: %q", line)
 		}
 	}
-	_, ev := parse(t, b)
-	if got := ics.FromText(prop(ev, ics.ComponentPropertyDescription)); got != "one\ntwo\nthree" {
+	_, ev := icaltest.Parse(t, b)
+	if got := ics.FromText(icaltest.Prop(ev, ics.ComponentPropertyDescription)); got != "one\ntwo\nthree" {
 		t.Errorf("description %q", got)
 	}
 }
@@ -260,8 +231,8 @@ func TestWriteFoldsLongLines(t *testing.T) {
 			t.Errorf("line of %d octets", len(line))
 		}
 	}
-	_, ev := parse(t, b)
-	if got := ics.FromText(prop(ev, ics.ComponentPropertyDescription)); got != strings.TrimSpace(desc) {
+	_, ev := icaltest.Parse(t, b)
+	if got := ics.FromText(icaltest.Prop(ev, ics.ComponentPropertyDescription)); got != strings.TrimSpace(desc) {
 		t.Errorf("description read back as %q", got)
 	}
 }

@@ -125,7 +125,7 @@ func (m fhirMapper) intake(sr fhir.ServiceRequest) (referral.Intake, error) {
 		errs = append(errs, problem.BodyOf(subject.Err).Errors...)
 	default:
 		var perrs []problem.FieldError
-		req.Patient, perrs = m.patient(*subject.Patient)
+		req.Patient, perrs = patientOf(*subject.Patient)
 		errs = append(errs, perrs...)
 		havePatient = true
 	}
@@ -164,10 +164,23 @@ func (m fhirMapper) intake(sr fhir.ServiceRequest) (referral.Intake, error) {
 	return req.intake(nil), nil
 }
 
-// patient maps the Patient elements intake keeps to the native form. It
+// FormOf fills a clinic page's referral form in from a Patient an EHR holds
+// (a SMART launch's), read exactly as intake reads a FHIR referral's
+// Patient: the given name of the official (else usual, else a current)
+// name, the best-ranked email, the best-ranked number that takes texts
+// (else the best-ranked number) in E.164, the preferred (else the first)
+// language, and the postal code of a current address. A field intake would
+// not take stays empty, for the clinician to fill in.
+func FormOf(pt fhir.Patient) Form {
+	p, _ := patientOf(pt)
+	return Form{GivenName: strings.TrimSpace(p.GivenName), Email: strings.TrimSpace(p.Email), Phone: p.Phone,
+		Language: p.PreferredLanguage, PostalCode: strings.TrimSpace(p.PostalCode)}
+}
+
+// patientOf maps the Patient elements intake keeps to the native form. It
 // reports Patient.telecom when the only contacts are phone numbers and none is
 // valid.
-func (m fhirMapper) patient(pt fhir.Patient) (nativePatient, []problem.FieldError) {
+func patientOf(pt fhir.Patient) (nativePatient, []problem.FieldError) {
 	var errs []problem.FieldError
 	var p nativePatient
 	if n, ok := pickName(pt.Name); ok {

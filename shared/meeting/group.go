@@ -5,11 +5,11 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
@@ -52,7 +52,7 @@ func (m *Meetings) textGroup(ctx context.Context, ev referral.Event, r *referral
 		if err != nil {
 			return sms.Text{}, err
 		}
-		body, err := pages.GroupNoticeSMS(app.GroupLang(g), clinicName, m.App.Config.PublicURL+"/g/"+tok, reminder)
+		body, err := pages.GroupNoticeSMS(pages.GroupLang(g), clinicName, m.App.Config.PublicURL+"/g/"+tok, reminder)
 		return sms.Text{To: g.Contact.Phone, Body: body}, err
 	})
 	var un *sms.Unreachable
@@ -101,15 +101,15 @@ func (m *Meetings) onGroupWindow(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	lang := app.GroupLang(g)
-	deadline := app.Zoned(rt.Deadline, rt.GroupTimezone)
+	lang := pages.GroupLang(g)
+	deadline := occurrence.Zoned(rt.Deadline, rt.GroupTimezone)
 	err = m.App.SendOnce(ctx, ev, "email", func() (mail.Message, error) {
 		tok, _, err := m.App.LinkToken(ctx, "group", r.ID, rt.Seq)
 		if err != nil {
 			return mail.Message{}, err
 		}
 		e, err := pages.GroupReminderEmail(lang, g.Name, clinic.Name, m.App.Config.PublicURL+"/g/"+tok, deadline)
-		return app.Message(g.Contact.Email, e), err
+		return e.To(g.Contact.Email), err
 	})
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (m *Meetings) onGroupWindow(ctx context.Context, ev referral.Event) error {
 		}))
 		detail += "; its service office was told"
 	}
-	ch.Events = append(ch.Events, m.App.Note(r, detail))
+	ch.Records = append(ch.Records, m.App.Note(r, detail))
 	if err := m.App.Apply(ctx, ch); err != nil {
 		return err
 	}
@@ -166,9 +166,9 @@ func (m *Meetings) onOfficeNotified(ctx context.Context, ev referral.Event) erro
 		if err != nil {
 			return mail.Message{}, err
 		}
-		e, err := pages.OfficeNoticeEmail(app.GroupLang(g), g.Office.Name, g.Name, clinic.Name,
-			m.App.Config.PublicURL+"/g/"+tok, app.Zoned(rt.Deadline, rt.GroupTimezone))
-		return app.Message(g.Office.Email, e), err
+		e, err := pages.OfficeNoticeEmail(pages.GroupLang(g), g.Office.Name, g.Name, clinic.Name,
+			m.App.Config.PublicURL+"/g/"+tok, occurrence.Zoned(rt.Deadline, rt.GroupTimezone))
+		return e.To(g.Office.Email), err
 	})
 	if err != nil {
 		return err

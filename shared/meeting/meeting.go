@@ -1,9 +1,12 @@
 // Package meeting holds what handoff does around a referral's first
 // contact and first meeting, beside the core (shared/app), through its
 // seam: the effects of the events the core writes when a group is
-// notified and when a group's accept chooses a first meeting, and the
-// patient's calendar file.
+// notified and when a group's accept names a volunteer or chooses a first
+// meeting, and the patient's calendar file.
 //
+//   - The volunteer an accepting group names (volunteer-named) is
+//     introduced to the patient: by email, with their note, or by a text
+//     that names the volunteer and the clinic, never the group.
 //   - A notice to a group contact who agreed to texts also goes by text
 //     (group-text), with the group page's short link: no patient, topic or
 //     condition in it.
@@ -53,6 +56,7 @@ func New(a *app.App) *Meetings { return &Meetings{App: a} }
 // while wiring, before it serves.
 func Register(a *app.App) *Meetings {
 	m := New(a)
+	a.Handle(referral.VolunteerNamed, m.onVolunteerNamed)
 	a.Handle(referral.GroupText, m.onGroupText)
 	a.Handle(referral.GroupWindow, m.onGroupWindow)
 	a.Handle(referral.OfficeNotified, m.onOfficeNotified)

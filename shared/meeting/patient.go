@@ -9,6 +9,7 @@ import (
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
+	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
@@ -126,7 +127,7 @@ func (m *Meetings) onClose(ctx context.Context, ev referral.Event) error {
 	plan := *r.FirstMeeting
 	plan.Settled = true
 	r.FirstMeeting = &plan
-	ch := dynamo.Change{Referral: r, Done: &ev, Events: []referral.Event{
+	ch := dynamo.Change{Referral: r, Done: &ev, Records: []referral.Event{
 		m.App.Note(r, "no word within a week that the patient went to the first meeting"),
 	}}
 	if !r.Open() {
@@ -182,7 +183,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 		var un *sms.Unreachable
 		switch {
 		case errors.As(err, &un):
-			if err := m.App.TextFailed(ctx, ev, un); err != nil {
+			if err := m.App.TextFailed(ctx, ev, un, false); err != nil {
 				return err
 			}
 			if !email {
@@ -203,7 +204,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 			return mail.Message{}, err
 		}
 		e, err := msg.email(lang, r.Patient.GivenName, clinic.Name, m.App.Config.PublicURL+"/c/"+tok)
-		return app.Message(r.Patient.Email, e), err
+		return e.To(r.Patient.Email), err
 	})
 	if err != nil {
 		return err
@@ -214,7 +215,7 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 // patientZone is the zone the patient's days are counted in: the one they
 // most likely live in, else their first meeting's.
 func patientZone(r *referral.Referral) string {
-	if tz := app.PatientZone(r); tz != "" {
+	if tz := occurrence.PatientZone(r); tz != "" {
 		return tz
 	}
 	return r.FirstMeeting.Zone

@@ -259,6 +259,39 @@ func zone(name string) (*time.Location, error) {
 	return l, nil
 }
 
+// Zoned returns t in the IANA time zone tz, or in UTC when tz is empty or
+// unknown, so that a time shown to a person reads in their local time
+// (pages name the zone beside the time).
+func Zoned(t time.Time, tz string) time.Time {
+	l, err := zone(tz)
+	if err != nil {
+		return t.UTC()
+	}
+	return t.In(l)
+}
+
+// PatientZone is the IANA time zone a referred patient most likely lives
+// in, as far as handoff knows without asking: that of the first group
+// offered that meets in person (in-person offers are near the patient),
+// else of any group offered, else none ("").
+func PatientZone(r *referral.Referral) string {
+	var fallback string
+	for _, o := range r.Offers {
+		for _, m := range o.Meetings {
+			if m.Timezone == "" {
+				continue
+			}
+			if o.Format != directory.Online {
+				return m.Timezone
+			}
+			if fallback == "" {
+				fallback = m.Timezone
+			}
+		}
+	}
+	return fallback
+}
+
 // weekdays are the contract's day codes, Sunday first as time.Weekday counts.
 var weekdays = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/problem"
+	"github.com/handoff-health/handoff/shared/referral"
 )
 
 func load(t testing.TB, name string) *time.Location {
@@ -374,5 +375,52 @@ func BenchmarkList(b *testing.B) {
 		if len(List(g, from)) != 14 {
 			b.Fatal("want 14")
 		}
+	}
+}
+
+// TestZoned: a time in a named zone, in UTC when the zone is empty or
+// unknown.
+func TestZoned(t *testing.T) {
+	at := time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC)
+	tests := []struct{ tz, want string }{
+		{"America/New_York", "2026-03-08T08:00:00-04:00"},
+		{"Europe/Madrid", "2026-03-08T13:00:00+01:00"},
+		{"", "2026-03-08T12:00:00Z"},
+		{"Mars/Olympus_Mons", "2026-03-08T12:00:00Z"},
+	}
+	for _, tc := range tests {
+		if got := Zoned(at, tc.tz).Format(time.RFC3339); got != tc.want {
+			t.Errorf("Zoned(%q) = %s, want %s", tc.tz, got, tc.want)
+		}
+	}
+}
+
+// TestPatientZone: the zone of the first offered group that meets in
+// person, else of any offered group, else none.
+func TestPatientZone(t *testing.T) {
+	offer := func(format string, zones ...string) referral.Offer {
+		o := referral.Offer{Format: format}
+		for _, z := range zones {
+			o.Meetings = append(o.Meetings, referral.MeetingTime{Day: "mon", Time: "19:00", Timezone: z})
+		}
+		return o
+	}
+	tests := []struct {
+		name   string
+		offers []referral.Offer
+		want   string
+	}{
+		{"none offered", nil, ""},
+		{"online only", []referral.Offer{offer(directory.Online, "", "Europe/Madrid"), offer(directory.Online, "Asia/Tokyo")}, "Europe/Madrid"},
+		{"in person first", []referral.Offer{offer(directory.Online, "Europe/Madrid"), offer(directory.InPerson, "America/Chicago")}, "America/Chicago"},
+		{"hybrid is in person", []referral.Offer{offer(directory.Hybrid, "America/Denver")}, "America/Denver"},
+		{"no zones", []referral.Offer{offer(directory.InPerson, "")}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PatientZone(&referral.Referral{Offers: tc.offers}); got != tc.want {
+				t.Errorf("PatientZone = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,24 +19,21 @@ import (
 	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
 
-// newBrowser starts a headless Chromium with a small phone's window for the
-// test and returns its tab, bounded by timeout. The browser stops when the
-// test ends.
-func newBrowser(t *testing.T, execPath string, timeout time.Duration) context.Context {
+// newBrowser opens a phone-sized tab, in a browser context of its own, in
+// the test binary's one Chromium, bounded by timeout. It closes when the test
+// ends.
+func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
-	profile := t.TempDir() // removed after the browser has exited (cleanups run last-in first-out)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(execPath, profile)...)
-	t.Cleanup(cancelAlloc)
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelTab)
-	// The first run starts the browser, which then lives as long as the
-	// context it is given: the tab's own, never a shorter timeout.
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(tab, timeout)
+	ctx, cancel := context.WithTimeout(browsertest.Tab(t), timeout)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestMain closes the test binary's Chromium once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	browsertest.Close()
+	os.Exit(code)
 }
 
 // pageServer serves one consent page and one group page the way the
@@ -144,12 +142,11 @@ func (s *pageServer) handler() http.Handler {
 // stylesheet loads under the CSP, nothing overflows sideways, and the forms
 // post exactly what the parsers accept, through Protect and the CSRF check.
 func TestPagesInChromium(t *testing.T) {
-	execPath := browsertest.Chromium(t)
 	srv := newPageServer()
 	ts := httptest.NewServer(srv.handler())
 	defer ts.Close()
 
-	ctx := newBrowser(t, execPath, 2*time.Minute)
+	ctx := newBrowser(t, 2*time.Minute)
 
 	h1 := func(t *testing.T) string {
 		t.Helper()
@@ -325,11 +322,10 @@ func pageStates(t *testing.T) (*httptest.Server, []string) {
 // violation of WCAG 2.2 A/AA or axe's best practices, naming each violation's
 // rule, impact and elements.
 func TestPagesAxe(t *testing.T) {
-	execPath := browsertest.Chromium(t)
 	axe := browsertest.Axe(t)
 	ts, paths := pageStates(t)
 	defer ts.Close()
-	ctx := newBrowser(t, execPath, 5*time.Minute)
+	ctx := newBrowser(t, 5*time.Minute)
 
 	for _, path := range paths {
 		t.Run(path, func(t *testing.T) {

@@ -18,16 +18,18 @@ const (
 	NoticeClinicNotAwaiting = "clinic-not-awaiting" // the referral no longer awaits consent
 	NoticeClinicSignInSent  = "clinic-signin-sent"  // "if the address is staff's, a link is on its way"
 	NoticeClinicSignedOut   = "clinic-signed-out"
-	NoticeClinicRefused     = "clinic-refused"    // a sign-in was refused
-	NoticeClinicTooMany     = "clinic-too-many"   // too many sign-in links asked for
-	NoticeClinicNewQR       = "clinic-new-qr"     // a new QR code is shown
-	NoticeClinicFixFields   = "clinic-fix-fields" // the form has errors
+	NoticeClinicSignInAgain = "clinic-sign-in-again" // a form came with no live session: nothing was done
+	NoticeClinicRefused     = "clinic-refused"       // a sign-in was refused
+	NoticeClinicTooMany     = "clinic-too-many"      // too many sign-in links asked for
+	NoticeClinicNewQR       = "clinic-new-qr"        // a new QR code is shown
+	NoticeClinicFixFields   = "clinic-fix-fields"    // the form has errors
+	NoticeClinicFromEHR     = "clinic-from-ehr"      // the form is filled in from the EHR's chart
 )
 
 var clinicNotices = map[string]bool{
 	NoticeClinicLinkSent: false, NoticeClinicNotAwaiting: false, NoticeClinicSignInSent: false,
 	NoticeClinicSignedOut: false, NoticeClinicRefused: true, NoticeClinicTooMany: true, NoticeClinicNewQR: false,
-	NoticeClinicFixFields: true, NoticeTryAgain: true,
+	NoticeClinicFixFields: true, NoticeTryAgain: true, NoticeClinicFromEHR: false, NoticeClinicSignInAgain: true,
 }
 
 // ClinicPage is the part every clinic page view shares.

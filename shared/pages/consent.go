@@ -60,15 +60,17 @@ const (
 // Notice keys a page can show after a form was sent (see ConsentView.Notice and
 // GroupView.Notice).
 const (
-	NoticeConfirmed    = "confirmed"
-	NoticeDeclined     = "declined"
-	NoticeRevoked      = "revoked"
-	NoticeChooseGroup  = "choose-group"  // confirm was pressed with no group picked
-	NoticeTryAgain     = "try-again"     // the form's anti-CSRF token did not match
-	NoticeAccepted     = "accepted"      // group page
-	NoticeConnected    = "connected"     // group page
-	NoticeNotConnected = "not-connected" // group page
-	NoticeChooseReason = "choose-reason" // group page: decline with no reason
+	NoticeConfirmed     = "confirmed"
+	NoticeDeclined      = "declined"
+	NoticeRevoked       = "revoked"
+	NoticeNothingToStop = "nothing-to-stop" // revoke before the patient agreed to anything
+	NoticeSharingOver   = "sharing-over"    // revoke once the referral closed after sharing
+	NoticeChooseGroup   = "choose-group"    // confirm was pressed with no group picked
+	NoticeTryAgain      = "try-again"       // the form's anti-CSRF token did not match
+	NoticeAccepted      = "accepted"        // group page
+	NoticeConnected     = "connected"       // group page
+	NoticeNotConnected  = "not-connected"   // group page
+	NoticeChooseReason  = "choose-reason"   // group page: decline with no reason
 	// NoticeAnswered: the group page's notice to an accept or decline that
 	// came after the first answer (by the notice's other link, or the
 	// service office's): the first answer stands.
@@ -77,7 +79,7 @@ const (
 
 // consentNotices are the consent page's notices; true marks an alert.
 var consentNotices = map[string]bool{
-	NoticeConfirmed: false, NoticeDeclined: false, NoticeRevoked: false,
+	NoticeConfirmed: false, NoticeDeclined: false, NoticeRevoked: false, NoticeNothingToStop: true, NoticeSharingOver: true,
 	NoticeChooseGroup: true, NoticeTryAgain: true, NoticeAttended: false, NoticeMissed: false,
 }
 
@@ -159,11 +161,10 @@ type consentPage struct {
 	FormURL   string
 	Self      bool
 	// The first meeting (see ConsentView.Plan).
-	Plan     []field
-	Ask      bool     // offer attended and missed
-	Answered string   // the answer given, in words
-	Next     []string // after missed: the group's next meetings
-	Others   []offer  // after missed: the other groups matched
+	Plan []field
+	attendance
+	Next   []string // after missed: the group's next meetings
+	Others []offer  // after missed: the other groups matched
 }
 
 var errNoGroups = errors.New("an open consent page needs at least one group")
@@ -256,6 +257,11 @@ func planData(t tr, v ConsentView, p *consentPage) error {
 		return fmt.Errorf("consent page: a plan needs its calendar link")
 	}
 	p.Ask = v.CheckIn && v.Attendance == ""
+	if p.Ask {
+		if p.Words, err = askWords(t, "plan.checkin.heading", "plan.attended", "plan.missed"); err != nil {
+			return err
+		}
+	}
 	switch v.Attendance {
 	case "":
 		return nil

@@ -3,6 +3,7 @@ package pages
 import (
 	"io"
 	"net/http"
+	"slices"
 )
 
 // errorPage is the data of a plain error page.
@@ -65,6 +66,47 @@ func renderError(w io.Writer, lang string, status int) error {
 		return err
 	}
 	if p.Body, err = t.T("error." + kind + ".body"); err != nil {
+		return err
+	}
+	return renderPage(w, "error", p)
+}
+
+// LaunchReasons are the reasons RenderLaunchError explains: an iss no
+// clinic registered, and the codes of shared/smartlaunch's errors.
+var LaunchReasons = []string{"unregistered", "bad-request", "bad-state", "denied", "no-patient", "scope-too-wide",
+	"bad-id-token", "ehr-unreachable", "ehr-answer"}
+
+// RenderLaunchError writes the plain page of a SMART launch from an EHR
+// that could not go on, in lang, saying why in words for the clinician
+// (reason: one of LaunchReasons; any other reads as ehr-answer). It shows
+// nothing the EHR sent. With an http.ResponseWriter it also sets the page
+// headers and writes status (a 4xx: the EHR's trouble is never a 5xx).
+func RenderLaunchError(w io.Writer, lang string, status int, reason string) {
+	if status < 400 || status > 499 {
+		status = http.StatusBadRequest
+	}
+	if rw, ok := w.(http.ResponseWriter); ok {
+		setPageHeaders(rw.Header())
+		rw.WriteHeader(status)
+	}
+	if err := renderLaunchError(w, lang, reason); err != nil {
+		_, _ = io.WriteString(w, fallbackError)
+	}
+}
+
+func renderLaunchError(w io.Writer, lang, reason string) error {
+	t, err := newTr(lang)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(LaunchReasons, reason) {
+		reason = "ehr-answer"
+	}
+	p := errorPage{base: base{tr: t}}
+	if p.Title, err = t.T("launch.title"); err != nil {
+		return err
+	}
+	if p.Body, err = t.T("launch." + reason); err != nil {
 		return err
 	}
 	return renderPage(w, "error", p)

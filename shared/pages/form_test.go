@@ -114,14 +114,31 @@ func errorsText(fs []problem.FieldError) string {
 	return s.String()
 }
 
+// groupFormCase is a group form's body and what ParseGroupForm makes of
+// it: the form, or the problem's code and the field it names.
+type groupFormCase struct {
+	name  string
+	body  string
+	want  GroupForm
+	code  problem.Code
+	field string
+}
+
+func testParseGroupForm(t *testing.T, cases []groupFormCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseGroupForm(formRequest(formType, tc.body))
+			checkFormResult(t, err, tc.code, tc.field, tc.body)
+			if tc.code == "" && got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseGroupForm(t *testing.T) {
-	cases := []struct {
-		name  string
-		body  string
-		want  GroupForm
-		code  problem.Code
-		field string
-	}{
+	cases := []groupFormCase{
 		{"accept", "csrf=abc&action=accept", GroupForm{Action: ActionAccept, CSRF: "abc"}, "", ""},
 		{"accept ignores a ticked reason", "action=accept&reason=other", GroupForm{Action: ActionAccept}, "", ""},
 		{"connected", "action=connected", GroupForm{Action: ActionConnected}, "", ""},
@@ -133,23 +150,9 @@ func TestParseGroupForm(t *testing.T) {
 		{"decline with two reasons", "action=decline&reason=other&reason=not-a-fit", GroupForm{}, problem.Invalid, "reason"},
 	}
 	for _, r := range referral.DeclineReasons {
-		cases = append(cases, struct {
-			name  string
-			body  string
-			want  GroupForm
-			code  problem.Code
-			field string
-		}{"decline " + r, "csrf=x&action=decline&reason=" + r, GroupForm{Action: ActionDecline, Reason: r, CSRF: "x"}, "", ""})
+		cases = append(cases, groupFormCase{"decline " + r, "csrf=x&action=decline&reason=" + r, GroupForm{Action: ActionDecline, Reason: r, CSRF: "x"}, "", ""})
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseGroupForm(formRequest(formType, tc.body))
-			checkFormResult(t, err, tc.code, tc.field, tc.body)
-			if tc.code == "" && got != tc.want {
-				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
+	testParseGroupForm(t, cases)
 }
 
 func TestParseFormBodyLimits(t *testing.T) {

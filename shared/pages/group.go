@@ -76,12 +76,10 @@ type groupPage struct {
 	FormURL    string
 	Body       string // the one paragraph of a closed state
 	// Days are the first-meeting choices while notified; Plan is the chosen
-	// meeting's lines once accepted; Ask offers attended and missed;
-	// Answered says the answer given.
-	Days     []dayChoices
-	Plan     []field
-	Ask      bool
-	Answered string
+	// meeting's lines once accepted; then the attendance question.
+	Days []dayChoices
+	Plan []field
+	attendance
 }
 
 // groupTitles maps each state to its title; closed states have a body too.
@@ -158,6 +156,11 @@ func RenderGroup(w io.Writer, v GroupView) error {
 	if planned {
 		if p.Plan, err = planFields(t, MeetingPlan{Meeting: *v.FirstMeeting}, false); err != nil {
 			return err
+		}
+		if p.Ask {
+			if p.Words, err = askWords(t, "group.attendance.heading", "group.attended", "group.missed"); err != nil {
+				return err
+			}
 		}
 		switch v.Attendance {
 		case "":

@@ -129,11 +129,7 @@ func (t tr) localize(id string, count any, kv []any) (string, error) {
 // Date formats a moment for people, in its own location: "Saturday, March 14,
 // 2026, 5:30 pm UTC" or "sábado 14 de marzo de 2026, 17:30 UTC".
 func (t tr) Date(at time.Time) (string, error) {
-	month, err := t.T("month." + strconv.Itoa(int(at.Month())))
-	if err != nil {
-		return "", err
-	}
-	weekday, err := t.T("weekday." + strconv.Itoa(int(at.Weekday())))
+	weekday, month, err := t.dayNames(at, "")
 	if err != nil {
 		return "", err
 	}
@@ -144,6 +140,18 @@ func (t tr) Date(at time.Time) (string, error) {
 	return t.T("date.format",
 		"Weekday", weekday, "Month", month, "Day", at.Day(), "Year", at.Year(),
 		"Time", at.Format(layout), "Zone", at.Format("MST"))
+}
+
+// dayNames names a moment's weekday and month in the page's language, in
+// full (form "") or short (form "short.": "Tue", "Mar").
+func (t tr) dayNames(at time.Time, form string) (weekday, month string, err error) {
+	if weekday, err = t.T("weekday." + form + strconv.Itoa(int(at.Weekday()))); err != nil {
+		return "", "", err
+	}
+	if month, err = t.T("month." + form + strconv.Itoa(int(at.Month()))); err != nil {
+		return "", "", err
+	}
+	return weekday, month, nil
 }
 
 // Distance says how far a group meets, in miles with kilometres alongside.

@@ -2,10 +2,12 @@ package pages
 
 import (
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +83,28 @@ type ListingView struct {
 	CSRFToken  string
 	ActionURL  string // the page's own path, /l/{token}
 	Notice     string
+	// Entered, when set, is a form the listing refused, shown again as the
+	// contact filled it in, with Errors (see ListingFieldErrors) marked.
+	Entered *ListingEntry
+	Errors  []problem.FieldError
+}
+
+// ListingEntry is a listing page form as the contact filled it in, kept as
+// typed so that a refused answer gives it all back.
+type ListingEntry struct {
+	Accepting string       // "yes", "no", or as sent
+	Capacity  string       // as typed
+	Formats   []string     // the boxes ticked
+	Rows      []MeetingRow // every meeting row, in the form's order: the listing's, then the new one
+	Weeks     string       // the pause's weeks, as typed
+	// The hand-over's new contact, as typed.
+	ContactName, ContactEmail string
+}
+
+// MeetingRow is one meeting row of the update form as sent.
+type MeetingRow struct {
+	MeetingFields
+	Removed bool
 }
 
 type listingPage struct {
@@ -99,6 +123,22 @@ type listingPage struct {
 	// FormatChoices are the update form's format boxes (none for a feed's
 	// group, whose feed owns how and when it meets; nor its Edit rows).
 	FormatChoices []formatChoice
+	// The fields as the page shows them: the listing's, or those of a
+	// refused form as the contact filled it in.
+	Accepting    bool
+	CapacityIn   string
+	Weeks        string
+	ContactName  string
+	ContactEmail string
+	// Errors lists what a refused form got wrong, each linking to its
+	// field; FieldError holds each field's message by the field's id.
+	Errors     []formError
+	FieldError map[string]string
+}
+
+// formError is one refused field: its message and the id of its input.
+type formError struct {
+	ID, Text string
 }
 
 // formatChoice is one format box of the update form.
@@ -115,9 +155,10 @@ var formatCodes = []string{"in-person", "online", "hybrid"}
 // apart (the index, or "new") and is what remove sends.
 type editMeeting struct {
 	MeetingFields
-	N   int
-	Key string
-	New bool
+	N       int
+	Key     string
+	New     bool
+	Removed bool
 }
 
 // RenderListing writes the listing check page. It returns an error for an
@@ -183,22 +224,181 @@ func RenderListing(w io.Writer, v ListingView) error {
 		}
 		p.Days = append(p.Days, reason{Value: d, Label: label})
 	}
+	p.Accepting, p.CapacityIn, p.Weeks = v.Accepting, strconv.Itoa(v.Capacity), "4"
+	formats := v.Formats
 	for i, m := range v.Edit {
 		p.Edit = append(p.Edit, editMeeting{MeetingFields: m, N: i + 1, Key: strconv.Itoa(i)})
 	}
 	if !v.FeedOwned {
 		p.Edit = append(p.Edit, editMeeting{Key: "new", New: true})
+	}
+	if e := v.Entered; e != nil {
+		p.Accepting, p.CapacityIn, formats = e.Accepting == "yes" || e.Accepting == "true", e.Capacity, e.Formats
+		p.ContactName, p.ContactEmail = e.ContactName, e.ContactEmail
+		if e.Weeks != "" {
+			p.Weeks = e.Weeks
+		}
+		if len(e.Rows) > 0 && !v.FeedOwned {
+			p.Edit = enteredRows(e.Rows, len(v.Edit))
+		}
+		if p.FieldError, p.Errors, err = listingErrors(t, v, p.Edit); err != nil {
+			return err
+		}
+	}
+	if !v.FeedOwned {
 		for _, f := range formatCodes {
 			label, err := t.T("format." + f)
 			if err != nil {
 				return err
 			}
-			p.FormatChoices = append(p.FormatChoices, formatChoice{Value: f, Label: label, Checked: slices.Contains(v.Formats, f)})
+			p.FormatChoices = append(p.FormatChoices, formatChoice{Value: f, Label: label, Checked: slices.Contains(formats, f)})
 		}
 	}
 	p.FormURL = withLang(v.ActionURL, t.Lang)
 	return renderPage(w, "listing", p)
 }
+
+// enteredRows are the update form's meeting rows as the contact sent them:
+// the first listed of them as the listing's meetings, the rest as new ones.
+func enteredRows(rows []MeetingRow, listed int) []editMeeting {
+	var out []editMeeting
+	for i, r := range rows {
+		m := editMeeting{MeetingFields: r.MeetingFields, N: i + 1, Key: strconv.Itoa(i), Removed: r.Removed}
+		if i >= listed {
+			m.N, m.New, m.Key = 0, true, "new"
+			if i > listed {
+				m.Key = "new-" + strconv.Itoa(i-listed+1)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Row fields: a refused field of a meeting row, rows[<i>].<field>.
+var rowField = regexp.MustCompile(`^rows\[(\d+)\]\.(day|time|end_time|online_url)$`)
+
+// listingErrors are a refused form's errors as the page shows them: by the
+// id of each field's input, and as the list atop the page.
+func listingErrors(t tr, v ListingView, rows []editMeeting) (map[string]string, []formError, error) {
+	byID := map[string]string{}
+	var list []formError
+	add := func(id, key string, args ...any) error {
+		text, err := t.T(key, args...)
+		if err != nil {
+			return err
+		}
+		if _, dup := byID[id]; !dup || id == "" {
+			byID[id] = text
+			list = append(list, formError{ID: id, Text: text})
+		}
+		return nil
+	}
+	for _, fe := range v.Errors {
+		var err error
+		switch f := fe.Field; {
+		case f == "accepting_referrals":
+			err = add("accepting-yes", "listing.error.accepting")
+		case f == "weekly_capacity":
+			err = add("weekly-capacity", "listing.error.capacity")
+		case (f == "format" || f == "formats" || f == "day") && v.FeedOwned:
+			err = add("weekly-capacity", "listing.error.feed")
+		case f == "format" || f == "formats":
+			err = add("format-in-person", "listing.error.format")
+		case f == "meetings" && onlineUnlinked(v, rows):
+			err = add("format-online", "listing.error.online")
+		case strings.HasPrefix(f, "location"):
+			err = add("format-in-person", "listing.error.location")
+		case f == "weeks":
+			err = add("weeks", "listing.error.weeks", "Max", MaxPauseWeeks)
+		case f == "contact_name":
+			err = add("contact-name", "listing.error.contact-name")
+		case f == "contact_email":
+			err = add("contact-email", "listing.error.contact-email")
+		case rowField.MatchString(f):
+			m := rowField.FindStringSubmatch(f)
+			i, _ := strconv.Atoi(m[1])
+			if i >= len(rows) {
+				err = add("day-new", "listing.error.meetings")
+				break
+			}
+			ids := map[string]string{"day": "day-", "time": "time-", "end_time": "end-", "online_url": "url-"}
+			name, nerr := meetingName(t, rows[i])
+			if nerr != nil {
+				return nil, nil, nerr
+			}
+			err = add(ids[m[2]]+rows[i].Key, "listing.error."+m[2], "Meeting", name)
+		case f == "day" || strings.HasPrefix(f, "meetings") || strings.HasPrefix(f, "rows"):
+			err = add(firstRowID(rows), "listing.error.meetings")
+		default:
+			err = add("", "listing.error.other")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return byID, list, nil
+}
+
+// onlineUnlinked reports whether the refused form has the group meet
+// online (or hybrid) with no link on any meeting it keeps.
+func onlineUnlinked(v ListingView, rows []editMeeting) bool {
+	if v.Entered == nil || !slices.Contains(v.Entered.Formats, "online") && !slices.Contains(v.Entered.Formats, "hybrid") {
+		return false
+	}
+	for _, r := range rows {
+		if !r.Removed && strings.TrimSpace(r.OnlineURL) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Err is the message of a refused field, by its input's id, or "".
+func (p listingPage) Err(id string) string { return p.FieldError[id] }
+
+// Invalid marks a refused field's input for assistive technology: it
+// points to the field's message.
+func (p listingPage) Invalid(id string) template.HTMLAttr {
+	if _, ok := p.FieldError[id]; !ok {
+		return ""
+	}
+	return template.HTMLAttr(` aria-invalid="true" aria-describedby="err-` + template.HTMLEscapeString(id) + `"`)
+}
+
+// meetingName names a meeting row in an error: "Meeting 2", "New meeting".
+func meetingName(t tr, m editMeeting) (string, error) {
+	if m.New {
+		return t.T("listing.error.new-meeting")
+	}
+	return t.T("listing.meeting", "N", m.N)
+}
+
+func firstRowID(rows []editMeeting) string {
+	if len(rows) == 0 {
+		return "weekly-capacity"
+	}
+	return "day-" + rows[0].Key
+}
+
+// ListingFieldErrors names a refused form's errors by the form's fields:
+// the listing's own checks name a meeting by its place among the meetings
+// kept (meetings[2].time), the page by its row (rows[3].time), since
+// removed and empty rows are not meetings. Other fields keep their names.
+func ListingFieldErrors(f ListingForm, fields []problem.FieldError) []problem.FieldError {
+	out := make([]problem.FieldError, 0, len(fields))
+	for _, fe := range fields {
+		if m := meetingField.FindStringSubmatch(fe.Field); m != nil {
+			if k, err := strconv.Atoi(m[1]); err == nil && k < len(f.MeetingRow) {
+				fe.Field = "rows[" + strconv.Itoa(f.MeetingRow[k]) + "]." + m[2]
+			}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+var meetingField = regexp.MustCompile(`^meetings\[(\d+)\]\.(\w+)$`)
 
 // MeetingFields is one meeting as the update form carries it, in the
 // group's local time.
@@ -240,10 +440,15 @@ type ListingForm struct {
 	// Handover: the new contact.
 	ContactName  string
 	ContactEmail string
+	// Entered is the form as typed, to give back when it is refused;
+	// MeetingRow is the form row each of Meetings came from.
+	Entered    ListingEntry
+	MeetingRow []int
 }
 
 // ParseListingForm reads and checks a listing page form. It returns a
-// problem.Invalid error naming each bad field.
+// problem.Invalid error naming each bad field, with the form as far as it
+// was read (its Action and Entered, to show it again).
 func ParseListingForm(r *http.Request) (ListingForm, error) {
 	values, err := readForm(r)
 	if err != nil {
@@ -258,6 +463,7 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 	case ActionListingPause:
 		var w string
 		w, fields = one(values, "weeks", fields)
+		f.Entered.Weeks = w
 		n, err := strconv.Atoi(w)
 		if err != nil || n < 1 || n > MaxPauseWeeks {
 			fields = append(fields, problem.FieldError{Field: "weeks", Detail: fmt.Sprintf("Give a whole number of weeks from 1 to %d.", MaxPauseWeeks)})
@@ -267,6 +473,7 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 		fields = parseUpdate(values, &f, fields)
 	case ActionHandover:
 		f.ContactName, fields = one(values, "contact_name", fields)
+		f.Entered.ContactName, f.Entered.ContactEmail = f.ContactName, values.Get("contact_email")
 		f.ContactName = oneLine(f.ContactName)
 		if f.ContactName == "" || len(f.ContactName) > 100 {
 			fields = append(fields, problem.FieldError{Field: "contact_name", Detail: "Give the new contact's name (at most 100 characters)."})
@@ -281,7 +488,7 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 		fields = append(fields, problem.FieldError{Field: "action", Detail: "Choose confirm, pause, resume, update or handover."})
 	}
 	if len(fields) > 0 {
-		return ListingForm{}, problem.Invalidf(fields, "The form is not complete.")
+		return ListingForm{Action: f.Action, Entered: f.Entered}, problem.Invalidf(fields, "The form is not complete.")
 	}
 	return f, nil
 }
@@ -300,6 +507,8 @@ func ParseListingForm(r *http.Request) (ListingForm, error) {
 func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError) []problem.FieldError {
 	var acc, capacity string
 	acc, fields = one(values, "accepting_referrals", fields)
+	f.Entered.Accepting, f.Entered.Capacity = acc, values.Get("weekly_capacity")
+	f.Entered.Formats = values["format"]
 	switch acc {
 	case "yes", "true":
 		f.Accepting = true
@@ -357,17 +566,32 @@ func parseUpdate(values url.Values, f *ListingForm, fields []problem.FieldError)
 	if len(days) == 0 && len(times) == 0 && len(ends) == 0 && len(urls) == 0 {
 		return fields
 	}
+	removed := values["remove"]
+	rows := max(len(days), len(times), len(ends), len(urls))
+	for i := range min(rows, maxFormMeetings+1) {
+		at := func(vs []string) string {
+			if i < len(vs) {
+				return vs[i]
+			}
+			return ""
+		}
+		f.Entered.Rows = append(f.Entered.Rows, MeetingRow{
+			MeetingFields: MeetingFields{Day: at(days), Time: at(times), EndTime: at(ends), OnlineURL: at(urls)},
+			Removed:       slices.Contains(removed, strconv.Itoa(i)),
+		})
+	}
 	if len(days) != len(times) || len(days) != len(ends) || len(days) != len(urls) || len(days) > maxFormMeetings+1 {
 		return append(fields, problem.FieldError{Field: "day", Detail: "Send day, time, end_time and online_url once for each meeting."})
 	}
-	removed := values["remove"]
 	f.Meetings = []MeetingFields{}
-	for i := range days {
-		m := MeetingFields{Day: days[i], Time: times[i], EndTime: ends[i], OnlineURL: strings.TrimSpace(urls[i])}
-		if slices.Contains(removed, strconv.Itoa(i)) || m == (MeetingFields{}) {
+	for i, r := range f.Entered.Rows {
+		m := r.MeetingFields
+		m.OnlineURL = strings.TrimSpace(m.OnlineURL)
+		if r.Removed || m == (MeetingFields{}) {
 			continue // removed, or the new meeting's row left empty
 		}
 		f.Meetings = append(f.Meetings, m)
+		f.MeetingRow = append(f.MeetingRow, i)
 	}
 	return fields
 }

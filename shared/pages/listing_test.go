@@ -95,13 +95,7 @@ func TestRenderListingContact(t *testing.T) {
 // local start; whether the page offered it is the caller's check), and the
 // group's and the patient's forms take attended and missed.
 func TestParseFirstMeetingAndAttendance(t *testing.T) {
-	cases := []struct {
-		name  string
-		body  string
-		want  GroupForm
-		code  problem.Code
-		field string
-	}{
+	testParseGroupForm(t, []groupFormCase{
 		{"accept with a first meeting", "action=accept&volunteer_name=Sam&first_meeting=2026-03-10T19%3A00",
 			GroupForm{Action: ActionAccept, VolunteerName: "Sam", FirstMeeting: "2026-03-10T19:00"}, "", ""},
 		{"accept without one", "action=accept", GroupForm{Action: ActionAccept}, "", ""},
@@ -114,16 +108,7 @@ func TestParseFirstMeetingAndAttendance(t *testing.T) {
 		{"no such day", "action=accept&first_meeting=2026-02-30T19%3A00", GroupForm{}, problem.Invalid, "first_meeting"},
 		{"script", "action=accept&first_meeting=%3Cscript%3E", GroupForm{}, problem.Invalid, "first_meeting"},
 		{"twice", "action=accept&first_meeting=2026-03-10T19%3A00&first_meeting=2026-03-17T19%3A00", GroupForm{}, problem.Invalid, "first_meeting"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseGroupForm(formRequest(formType, tc.body))
-			checkFormResult(t, err, tc.code, tc.field, tc.body)
-			if tc.code == "" && got != tc.want {
-				t.Errorf("got %+v, want %+v", got, tc.want)
-			}
-		})
-	}
+	})
 	for _, a := range []string{ActionAttended, ActionMissed} {
 		f, err := ParseConsentForm(formRequest(formType, "action="+a+"&csrf=x"))
 		if err != nil || f.Action != a || f.CSRF != "x" {

@@ -2,7 +2,6 @@ package pages
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,11 +37,7 @@ type MeetingPlan struct {
 
 // Day writes a meeting's date: "Tuesday, March 10" or "martes 10 de marzo".
 func (t tr) Day(at time.Time) (string, error) {
-	month, err := t.T("month." + strconv.Itoa(int(at.Month())))
-	if err != nil {
-		return "", err
-	}
-	weekday, err := t.T("weekday." + strconv.Itoa(int(at.Weekday())))
+	weekday, month, err := t.dayNames(at, "")
 	if err != nil {
 		return "", err
 	}
@@ -125,6 +120,34 @@ func planFields(t tr, p MeetingPlan, withGroup bool) ([]field, error) {
 	return out, nil
 }
 
+// attendance is the question after a first meeting, on the patient's
+// page and the group's ("attendance" in layout.html): Ask offers attended
+// and missed, in Words; Answered is the answer given, in words.
+type attendance struct {
+	Ask      bool
+	Words    askText
+	Answered string
+}
+
+// askText is the attendance question's heading and its two answers.
+type askText struct{ Heading, Attended, Missed string }
+
+// askWords translates the attendance question's message ids.
+func askWords(t tr, heading, attended, missed string) (askText, error) {
+	var w askText
+	for _, m := range []struct {
+		id  string
+		out *string
+	}{{heading, &w.Heading}, {attended, &w.Attended}, {missed, &w.Missed}} {
+		s, err := t.T(m.id)
+		if err != nil {
+			return askText{}, err
+		}
+		*m.out = s
+	}
+	return w, nil
+}
+
 // dayChoices are a group's meetings as the accept form lists them: by
 // local day, in the order given.
 type dayChoices struct {
@@ -144,11 +167,7 @@ func meetingDays(t tr, os []occurrence.Occurrence) ([]dayChoices, error) {
 	var days []dayChoices
 	last := ""
 	for i, o := range os {
-		label, err := t.Day(o.Start)
-		if err != nil {
-			return nil, err
-		}
-		hours, err := t.Span(o.Start, o.End)
+		label, hours, err := t.dayHours(o)
 		if err != nil {
 			return nil, err
 		}
@@ -174,17 +193,24 @@ func meetingDays(t tr, os []occurrence.Occurrence) ([]dayChoices, error) {
 func meetingLines(t tr, os []occurrence.Occurrence) ([]string, error) {
 	var out []string
 	for _, o := range os {
-		day, err := t.Day(o.Start)
-		if err != nil {
-			return nil, err
-		}
-		hours, err := t.Span(o.Start, o.End)
+		day, hours, err := t.dayHours(o)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, day+", "+hours)
 	}
 	return out, nil
+}
+
+// dayHours writes an occurrence's local day (Day) and hours (Span).
+func (t tr) dayHours(o occurrence.Occurrence) (day, hours string, err error) {
+	if day, err = t.Day(o.Start); err != nil {
+		return "", "", err
+	}
+	if hours, err = t.Span(o.Start, o.End); err != nil {
+		return "", "", err
+	}
+	return day, hours, nil
 }
 
 // MeetingPlanEmail brings a patient the first meeting a group chose: the
@@ -246,19 +272,7 @@ func planEmail(name, subjectID, lang, givenName, clinicName, link string, plan M
 // deadline. It says nothing about the patient. It returns an Invalid error
 // for a bad link.
 func GroupReminderEmail(lang, groupName, clinicName, link string, deadline time.Time) (Email, error) {
-	if err := checkLink(link); err != nil {
-		return Email{}, err
-	}
-	group := oneLine(groupName)
-	d, err := newMail(lang, clinicName, "email.groupreminder.subject", "Group", group)
-	if err != nil {
-		return Email{}, err
-	}
-	d.Group, d.Link = group, link
-	if d.Date, err = d.tr.Date(deadline); err != nil {
-		return Email{}, err
-	}
-	return d.render("groupreminder")
+	return deadlineEmail("groupreminder", lang, "", groupName, clinicName, link, deadline)
 }
 
 // OfficeNoticeEmail tells a group's service office that the group has not
@@ -267,19 +281,26 @@ func GroupReminderEmail(lang, groupName, clinicName, link string, deadline time.
 // clinic, nothing about the patient (the page behind the link shows what
 // the patient agreed to share). It returns an Invalid error for a bad link.
 func OfficeNoticeEmail(lang, officeName, groupName, clinicName, link string, deadline time.Time) (Email, error) {
+	return deadlineEmail("office", lang, officeName, groupName, clinicName, link, deadline)
+}
+
+// deadlineEmail writes template name (subject email.<name>.subject) about
+// a group that has not answered, to toName (none for the group's own
+// contact), with the link to answer by deadline.
+func deadlineEmail(name, lang, toName, groupName, clinicName, link string, deadline time.Time) (Email, error) {
 	if err := checkLink(link); err != nil {
 		return Email{}, err
 	}
 	group := oneLine(groupName)
-	d, err := newMail(lang, clinicName, "email.office.subject", "Group", group)
+	d, err := newMail(lang, clinicName, "email."+name+".subject", "Group", group)
 	if err != nil {
 		return Email{}, err
 	}
-	d.Group, d.Link, d.Name = group, link, oneLine(officeName)
+	d.Group, d.Link, d.Name = group, link, oneLine(toName)
 	if d.Date, err = d.tr.Date(deadline); err != nil {
 		return Email{}, err
 	}
-	return d.render("office")
+	return d.render(name)
 }
 
 // CalendarText is what a plan's calendar file says, in the patient's
@@ -381,11 +402,7 @@ func whenSegment(lang, id, clinicName, link string, start time.Time) (string, er
 // Short writes a meeting's date and time for a text: "Tue, Mar 10, 7:00 pm
 // EDT" or "martes 10 de marzo, 19:00 EDT".
 func (t tr) Short(at time.Time) (string, error) {
-	month, err := t.T("month.short." + strconv.Itoa(int(at.Month())))
-	if err != nil {
-		return "", err
-	}
-	weekday, err := t.T("weekday.short." + strconv.Itoa(int(at.Weekday())))
+	weekday, month, err := t.dayNames(at, "short.")
 	if err != nil {
 		return "", err
 	}

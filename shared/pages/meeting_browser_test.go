@@ -12,7 +12,6 @@ import (
 
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/testenv/browsertest"
 )
 
 // meetingStates adds the first meeting's page states to the pages axe
@@ -57,7 +56,6 @@ func meetingStates(t *testing.T, add func(string, func(http.ResponseWriter, stri
 // the parser takes. Then, once the meeting is over, the patient answers the
 // check-in on their page.
 func TestFirstMeetingInChromium(t *testing.T) {
-	execPath := browsertest.Chromium(t)
 	ms := testMeetings(t)
 	csrf := CSRF{Key: []byte("browser-test-key-0123456789abcdef")}
 	var (
@@ -116,7 +114,7 @@ func TestFirstMeetingInChromium(t *testing.T) {
 	})
 	ts := httptest.NewServer(Headers(Protect(mux)))
 	defer ts.Close()
-	ctx := newBrowser(t, execPath, 2*time.Minute)
+	ctx := newBrowser(t, 2*time.Minute)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/g/"+groupToken)); err != nil {
 		t.Fatal(err)

@@ -93,10 +93,9 @@ const (
 	ConsentDeadline  EventType = "consent-deadline"   // scheduled: expire if still awaiting consent
 	ConsentReminder  EventType = "consent-reminder"   // scheduled: the one reminder if still awaiting consent
 	VolunteerNamed   EventType = "volunteer-named"    // tell the patient who from the group will reach out
-	ConsentViewed    EventType = "consent-viewed"     // the patient first opened the consent page: count it
 	GroupNotified    EventType = "group-notified"     // email the group's contact
 	GroupDeadline    EventType = "group-deadline"     // scheduled: time the route out if unanswered
-	RouteAnswered    EventType = "route-answered"     // a group answered; move on after a decline
+	RouteAnswered    EventType = "route-answered"     // a group answered: a record, written done (its counts ride in the answer's write)
 	Withdrawn        EventType = "referral-withdrawn" // tell a notified group the referral is off
 	StatusChanged    EventType = "status-changed"     // timeline entry; clinician webhook and email
 	CallbackAttempt  EventType = "callback-attempt"   // scheduled: one try of a status webhook

@@ -119,6 +119,11 @@ type Referral struct {
 	// clinic can then search it), SourceClinicPages for one made on the
 	// clinic's own pages, else "".
 	Source string `json:"source,omitempty"`
+	// PatientKey is the keyed hash under which the clinic's EHR knows the
+	// patient (a SMART launch's), when the referral came from one: while
+	// the referral is open it tells the EHR's CDS Hooks call that the
+	// patient has one. Never the EHR's id itself.
+	PatientKey string `json:"patient_key,omitempty"`
 	// FirstChannel is the channel the consent link was to go by first
 	// (email or sms), fixed at intake: the funnel is counted per channel by it.
 	FirstChannel string `json:"first_channel,omitempty"`

@@ -5,19 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"strings"
-	"time"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/intake"
-	mailmsg "github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
-	"github.com/handoff-health/handoff/shared/sms"
-	"github.com/handoff-health/handoff/shared/textlimit"
 	"github.com/handoff-health/handoff/shared/topics"
 )
 
@@ -28,17 +23,19 @@ var errReferralNotFound = problem.Errorf(problem.NotFound, "referral not found")
 
 // Refer makes a referral from the page's form through the one intake path
 // (the same validation, minimization, events and emails as a signed
-// webhook), the staff member as its clinician, and issues its first QR
-// link. formKey, the form's own one-time key, makes a form sent twice one
+// webhook), the staff member as its clinician (for an EHR user, see
+// ehr.go), and issues its first QR link. A form of a session an EHR launch
+// opened carries the launch's patient key into the referral, and the
+// launch's prefill is then forgotten. formKey, the form's own one-time key, makes a form sent twice one
 // referral. It returns the referral's id. Errors: problem.Invalid listing
 // the fields by their native path (intake.FromForm).
 func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string) (string, error) {
-	f.Clinician = referral.Clinician{Name: s.Member.Name, Email: s.Member.Email}
-	in, err := intake.FromForm(f)
+	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
 	if err != nil {
 		return "", err
 	}
-	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
+	f.Clinician = clinicianOf(s, clinic)
+	in, err := intake.FromForm(f)
 	if err != nil {
 		return "", err
 	}
@@ -50,12 +47,23 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 		return "", err
 	}
 	sum := sha256.Sum256(b)
-	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, app.Arrival{
+	how := app.Arrival{
 		Source: referral.SourceClinicPages, Media: intake.MediaNative,
 		Delivery: &dynamo.Idempotency{ClinicID: clinic.ID, WebhookID: "page-" + formKey, BodyHash: hex.EncodeToString(sum[:])},
-	})
+	}
+	if s.Launch != nil {
+		how.PatientKey = s.Launch.PatientKey
+	}
+	receipt, rec, err := r.App.CreateReferral(ctx, clinic, in, how)
 	if err != nil {
 		return "", err
+	}
+	if s.Launch != nil {
+		// The launch's prefill is used: the next form of the session is
+		// empty. (A failure leaves it; the session ends within hours.)
+		if err := r.Sessions.ForgetLaunch(ctx, s.SessionHash); err != nil {
+			r.App.Log.WarnContext(ctx, "launch not forgotten", "error", err.Error())
+		}
 	}
 	if rec != nil {
 		r.App.Log.InfoContext(ctx, "referral made on the clinic's page", "clinic", clinic.ID, "referral", receipt.ID, "staff", s.Member.ID)
@@ -251,92 +259,18 @@ func (r *Room) SendLink(ctx context.Context, s Staff, id, channel string) (strin
 		return "", problem.Invalidf([]problem.FieldError{{Field: "channel", Detail: "is not a way to reach this patient"}}, "The link cannot go that way.")
 	}
 	now := r.now()
+	// The consent link's own event, by the channel chosen: the patient was
+	// reached already (a patient with a contact has had the link since
+	// intake), so it counts the message, not the patient contacted.
 	ev := referral.Event{
-		ID: app.NewID(now), Partition: id, ClinicID: s.Member.ClinicID, Type: EventConsentLinkSent,
-		At: now, Due: now, Data: map[string]string{"channel": channel, "staff": s.Member.ID},
+		ID: app.NewID(now), Partition: id, ClinicID: s.Member.ClinicID, Type: referral.ConsentRequested,
+		At: now, Due: now, Data: map[string]string{"channel": channel, "contacted": "1", "staff": s.Member.ID},
 	}
 	if err := r.App.Referrals.ApplyGroup(ctx, dynamo.GroupChange{Partition: id, Events: []referral.Event{ev}}); err != nil {
 		return "", err
 	}
 	r.App.Log.InfoContext(ctx, "consent link asked for instead of the QR code", "referral", id, "channel", channel)
 	return pages.NoticeClinicLinkSent, nil
-}
-
-// onConsentLinkSent sends the consent link by the channel the staff chose,
-// once, while the referral awaits consent.
-func (r *Room) onConsentLinkSent(ctx context.Context, ev referral.Event) error {
-	rec, err := r.App.Referrals.Load(ctx, ev.Partition)
-	if problem.Is(err, problem.NotFound) {
-		return r.App.Referrals.Finish(ctx, ev)
-	}
-	if err != nil {
-		return err
-	}
-	ref := rec.Referral
-	if ref.Status != referral.AwaitingConsent || !ref.Matched {
-		if ref.Status == referral.AwaitingConsent {
-			return app.Later(r.now().Add(app.Backoff(ev.Attempt+1)), "the consent page is being prepared")
-		}
-		return r.App.Referrals.Finish(ctx, ev)
-	}
-	clinic, err := r.App.Clinic(ctx, ref.ClinicID)
-	if err != nil {
-		return err
-	}
-	lang := pages.Lang(ref.Patient.Language)
-	expires := ref.CreatedAt.Add(r.App.Config.ConsentTTL)
-	channel := ev.Data["channel"]
-	if channel == app.ChannelSMS && ref.Patient.Phone != "" && ref.Patient.Mobile && r.App.Texter != nil && clinic.TextsPatients() {
-		channel, err = r.textConsentLink(ctx, ev, ref, clinic.Name, expires)
-		if err != nil {
-			return err
-		}
-	}
-	if channel == app.ChannelEmail && ref.Patient.Email != "" {
-		err = r.App.SendOnce(ctx, ev, "email", func() (mailmsg.Message, error) {
-			tok, _, err := r.App.LinkToken(ctx, "consent", ref.ID, 0)
-			if err != nil {
-				return mailmsg.Message{}, err
-			}
-			m, err := pages.ConsentEmail(lang, ref.Patient.GivenName, clinic.Name, r.App.Config.PublicURL+"/c/"+tok, expires)
-			return mailmsg.Message{To: ref.Patient.Email, Subject: m.Subject, Text: m.Text, HTML: m.HTML}, err
-		})
-	}
-	if err != nil {
-		return err
-	}
-	return r.App.Referrals.Finish(ctx, ev)
-}
-
-// textConsentLink texts the patient the consent link, once, within the
-// text limits every text to a patient keeps (app.TextPatient): a text that
-// must wait goes at the next free moment while the link is still good (the
-// event is tried again then); one that would come too late goes by email
-// when the patient has one ("email": the caller sends it), else not at all
-// (""). A number that refuses texts gives its slot back and gets nothing.
-func (r *Room) textConsentLink(ctx context.Context, ev referral.Event, ref *referral.Referral, clinicName string, expires time.Time) (string, error) {
-	kind, err := r.App.TextPatient(ctx, ev, ref.Patient.Phone, app.PatientText{
-		Effect: "sms", Zone: app.PatientZone(ref), Latest: expires, Email: ref.Patient.Email != "",
-		Build: func() (sms.Text, error) {
-			tok, _, err := r.App.LinkToken(ctx, "text", ref.ID, 0)
-			if err != nil {
-				return sms.Text{}, err
-			}
-			body, err := pages.ConsentSMS(pages.Lang(ref.Patient.Language), clinicName, r.App.Config.PublicURL+"/c/"+tok, false)
-			return sms.Text{To: ref.Patient.Phone, Body: body}, err
-		},
-	})
-	var un *sms.Unreachable
-	switch {
-	case errors.As(err, &un):
-		r.App.Log.WarnContext(ctx, "the consent link's text was refused", "referral", ref.ID, "event", ev.ID)
-		return "", nil
-	case err != nil:
-		return "", err
-	case kind == textlimit.ByEmail:
-		return app.ChannelEmail, nil
-	}
-	return "", nil
 }
 
 // onQROpened counts the patient contacted when they first open a QR code

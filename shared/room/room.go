@@ -80,10 +80,12 @@ type Room struct {
 // are set.
 func New(a *app.App, keys Passkeys, drawQR func(text, label string) (string, error)) *Room {
 	staff := newStaff(a)
-	return &Room{
+	r := &Room{
 		App: a, Staff: staff, Passkeys: keys, DrawQR: drawQR, Origin: Origin(a.Config.PublicURL),
-		Sessions: &session.Manager{Store: staff, LinkKey: a.LinkKey, Now: a.Clock},
+		Sessions: &session.Manager{Store: session.StoreOf(staff), LinkKey: a.LinkKey, Now: a.Clock},
 	}
+	r.Sessions.EHRBind = r.ehrBind
+	return r
 }
 
 // Origin is the origin of the clinic's pages for a deployment's public URL:
@@ -127,15 +129,19 @@ func (r *Room) Register() { r.register() }
 func (r *Room) register() {
 	r.App.Handle(EventStaffInvited, r.onInvited)
 	r.App.Handle(EventSignInLink, r.onSignInLink)
-	r.App.Handle(EventConsentLinkSent, r.onConsentLinkSent)
 	r.App.Handle(EventQROpened, r.onQROpened)
 }
 
-// Staff is a signed-in staff member: who, and the session's hash their
-// forms are bound to.
+// Staff is a signed-in staff member, or the clinician an EHR launch signed
+// in (EHRUser set: their fhirUser; Member holds their clinic and a name,
+// see ehr.go): who, and the session's hash their forms are bound to.
 type Staff struct {
 	Member      dynamo.Member
 	SessionHash string
+	EHRUser     string
+	// Launch is what the EHR launch that opened the session brought, until
+	// a referral is made from it; nil otherwise.
+	Launch *Launch
 }
 
 // errSignIn is the one answer to a refused sign-in, whatever the reason.
@@ -148,6 +154,9 @@ func (r *Room) Session(ctx context.Context, value string) (Staff, error) {
 	cur, err := r.Sessions.Check(ctx, value, "")
 	if err != nil {
 		return Staff{}, err
+	}
+	if cur.Session.Staff == dynamo.EHRUser {
+		return ehrStaff(cur.Session, cur.Hash)
 	}
 	return Staff{Member: cur.Member, SessionHash: cur.Hash}, nil
 }

@@ -43,12 +43,7 @@ var linkRE = regexp.MustCompile(`/s/([A-Za-z0-9_-]{43})`)
 // lastLink is the token of the last /s/ link emailed to addr.
 func lastLink(t *testing.T, h *apptest.Harness, addr string) string {
 	t.Helper()
-	h.Settle()
-	mails := h.MailsTo(addr)
-	if len(mails) == 0 {
-		t.Fatalf("no email to %s", addr)
-	}
-	m := linkRE.FindStringSubmatch(mails[len(mails)-1].Body.Text)
+	m := linkRE.FindStringSubmatch(h.LastMailTo(t, addr).Body.Text)
 	if m == nil {
 		t.Fatalf("no /s/ link to %s", addr)
 	}

@@ -18,13 +18,13 @@ import (
 )
 
 // The pages' own events. Staff events live in the member's partition
-// (dynamo.StaffPartition); the consent link sent instead of the QR code,
-// and a QR code opened, in the referral's.
+// (dynamo.StaffPartition); a QR code opened in the referral's. (The consent
+// link sent instead of the QR code is the referral's own consent-requested
+// event, with the channel chosen.)
 const (
-	EventStaffInvited    referral.EventType = "staff-invited"     // email the invitation
-	EventSignInLink      referral.EventType = "staff-signin-link" // email a sign-in link
-	EventConsentLinkSent referral.EventType = "consent-link-sent" // the consent link by email or text, data.channel
-	EventQROpened        referral.EventType = "qr-opened"         // the patient opened a QR code: counted contacted
+	EventStaffInvited referral.EventType = "staff-invited"     // email the invitation
+	EventSignInLink   referral.EventType = "staff-signin-link" // email a sign-in link
+	EventQROpened     referral.EventType = "qr-opened"         // the patient opened a QR code: counted contacted
 )
 
 // Kinds of one-time staff links, and of the link tokens behind them.

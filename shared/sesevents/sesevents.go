@@ -1,6 +1,7 @@
 // Package sesevents reads SES bounce and complaint notifications that arrive
-// through SNS and hands each bounced message to the core, which knows from the
-// message's tags (referral, event, effect; never an address) who it was for.
+// through SNS and hands each bounced message to shared/undelivered, which
+// knows from the message's tags (referral, event, effect; never an address)
+// who it was for.
 package sesevents
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/snsin"
+	"github.com/handoff-health/handoff/shared/undelivered"
 )
 
 // Handler handles SNS events from the SES notification topic.
@@ -50,7 +52,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
 		if kind == "" {
 			kind = n.NotificationType
 		}
-		var b app.Bounce
+		var b undelivered.Bounce
 		switch kind {
 		case "Bounce":
 			if n.Bounce == nil || n.Bounce.BounceType != "Permanent" {
@@ -68,7 +70,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
 			h.Log.WarnContext(ctx, "SES notification without handoff tags", "message", n.Mail.MessageID)
 			continue
 		}
-		if err := h.App.RecordBounce(ctx, b); err != nil {
+		if err := undelivered.New(h.App).RecordBounce(ctx, b); err != nil {
 			return err
 		}
 	}

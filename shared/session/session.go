@@ -1,7 +1,9 @@
 // Package session keeps the signed-in browsers of the operator's page
 // (/admin) and of the clinic's pages (/clinic) on the server: a cookie
 // carries a random token, and only its SHA-256 is stored, with the session's
-// expiry. Signing out deletes the record, so a copy of the cookie taken
+// expiry. A clinic's pages are signed in to by its staff, or by a clinician
+// its EHR launched handoff for (StartEHR: a session of the EHR's user, bound
+// to the clinic's SMART app registration, holding what the launch brought). Signing out deletes the record, so a copy of the cookie taken
 // before stops working at once; removing a staff member ends their sessions
 // (a staff session is read with the member); a new admin token ends every
 // operator session (an operator session is bound to the token it was opened
@@ -39,7 +41,41 @@ type Store interface {
 	PutSession(ctx context.Context, hash string, v dynamo.Session) error
 	Session(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error)
 	EndSession(ctx context.Context, staffID, hash string) error
+	ForgetLaunch(ctx context.Context, hash string) error
 }
+
+// StoreFuncs is a Store made of a store's method values: a store behind
+// the interface itself would keep every one of its methods, and of the
+// DynamoDB client it holds, in each binary that links sessions.
+type StoreFuncs struct {
+	Put    func(ctx context.Context, hash string, v dynamo.Session) error
+	Get    func(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error)
+	End    func(ctx context.Context, staffID, hash string) error
+	Forget func(ctx context.Context, hash string) error
+}
+
+// StoreOf is s as a Store of its method values.
+func StoreOf(s *dynamo.Staff) StoreFuncs {
+	return StoreFuncs{Put: s.PutSession, Get: s.Session, End: s.EndSession, Forget: s.ForgetLaunch}
+}
+
+// PutSession calls f.Put.
+func (f StoreFuncs) PutSession(ctx context.Context, hash string, v dynamo.Session) error {
+	return f.Put(ctx, hash, v)
+}
+
+// Session calls f.Get.
+func (f StoreFuncs) Session(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error) {
+	return f.Get(ctx, staffID, hash)
+}
+
+// EndSession calls f.End.
+func (f StoreFuncs) EndSession(ctx context.Context, staffID, hash string) error {
+	return f.End(ctx, staffID, hash)
+}
+
+// ForgetLaunch calls f.Forget.
+func (f StoreFuncs) ForgetLaunch(ctx context.Context, hash string) error { return f.Forget(ctx, hash) }
 
 // Manager starts, checks and ends sessions.
 type Manager struct {
@@ -47,6 +83,11 @@ type Manager struct {
 	// LinkKey is the key behind form tokens (app.App.LinkKey).
 	LinkKey func(ctx context.Context) ([]byte, error)
 	Now     func() time.Time
+	// EHRBind returns what an EHR user's session of a clinic must be bound
+	// to now (a digest of the clinic's SMART app registration): a session
+	// an EHR launch opened is live only while it is the one it was opened
+	// with. Without it, no EHR user's session is.
+	EHRBind func(ctx context.Context, clinicID string) (string, error)
 }
 
 // Current is a checked session: a staff member's (Member set) or the
@@ -85,15 +126,35 @@ func (m *Manager) Start(ctx context.Context, member dynamo.Member, bind string) 
 	return owner + "." + secret, exp, nil
 }
 
-// parse splits a cookie value into the staff id ("" for the operator's) and
-// the token's hash.
+// StartEHR opens the session of a clinician an EHR launch signed in to a
+// clinic's pages: no registered staff member, but the EHR's user ehrUser
+// (their fhirUser), bound to bind (see EHRBind), keeping launch (the
+// caller's record of the launch, sealed at rest) until ForgetLaunch. It
+// returns the cookie's value and its expiry.
+func (m *Manager) StartEHR(ctx context.Context, clinicID, ehrUser, bind string, launch []byte) (string, time.Time, error) {
+	secret := rand.Text() + rand.Text()
+	now := m.now()
+	exp := now.Add(TTL).Truncate(time.Second)
+	v := dynamo.Session{Clinic: clinicID, Staff: dynamo.EHRUser, Bind: bind, EHRUser: ehrUser, Launch: launch,
+		Created: now, Expires: exp, TTL: exp.Unix()}
+	if err := m.Store.PutSession(ctx, hash(secret), v); err != nil {
+		return "", time.Time{}, err
+	}
+	return dynamo.EHRUser + "." + secret, exp, nil
+}
+
+// parse splits a cookie value into the staff id ("" for the operator's,
+// dynamo.EHRUser for an EHR user's) and the token's hash.
 func parse(value string) (staffID, h string, ok bool) {
 	owner, secret, ok := strings.Cut(value, ".")
 	if !ok || len(value) > 128 || len(secret) < 32 || strings.ContainsAny(secret, ".") {
 		return "", "", false
 	}
-	if owner == operator {
+	switch owner {
+	case operator:
 		return "", hash(secret), true
+	case dynamo.EHRUser:
+		return dynamo.EHRUser, hash(secret), true
 	}
 	if len(owner) != 26 || strings.IndexFunc(owner, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z') }) >= 0 {
 		return "", "", false
@@ -103,7 +164,8 @@ func parse(value string) (staffID, h string, ok bool) {
 
 // Check returns the live session a cookie value names. An operator
 // session is live only while bind (the SHA-256 of the admin token now) is
-// the one it was opened with. Errors: problem.Unauthorized for none (a
+// the one it was opened with; an EHR user's only while EHRBind answers
+// what it was opened with. Errors: problem.Unauthorized for none (a
 // value that does not parse, a session ended, expired, of a removed staff
 // member, or of an old admin token).
 func (m *Manager) Check(ctx context.Context, value, bind string) (Current, error) {
@@ -124,7 +186,25 @@ func (m *Manager) Check(ctx context.Context, value, bind string) (Current, error
 	if staffID == "" && (bind == "" || subtle.ConstantTimeCompare([]byte(v.Bind), []byte(bind)) != 1) {
 		return Current{}, errNoSession
 	}
+	if staffID == dynamo.EHRUser {
+		if m.EHRBind == nil || v.Clinic == "" {
+			return Current{}, errNoSession
+		}
+		now, err := m.EHRBind(ctx, v.Clinic)
+		if err != nil {
+			return Current{}, err
+		}
+		if now == "" || subtle.ConstantTimeCompare([]byte(v.Bind), []byte(now)) != 1 {
+			return Current{}, errNoSession
+		}
+	}
 	return Current{Hash: h, Session: v, Member: member}, nil
+}
+
+// ForgetLaunch drops what an EHR launch left with its session (the form's
+// prefill, once a referral was made from it).
+func (m *Manager) ForgetLaunch(ctx context.Context, sessionHash string) error {
+	return m.Store.ForgetLaunch(ctx, sessionHash)
 }
 
 // End ends the session a cookie value names; ending one that is gone, or a

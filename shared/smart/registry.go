@@ -147,42 +147,22 @@ func (r *Registry) Verify(ctx context.Context, token string, want Expect) (Verif
 	if ref != nil {
 		return Verified{}, ref
 	}
-	client, err := r.Clients.Client(ctx, claimed.Issuer)
-	if problem.Is(err, problem.NotFound) || (err == nil && client.JWKS == "" && client.JWKSURL == "") {
-		return Verified{}, refuse("unknown client")
+	jku, _ := hdr.ExtraHeaders["jku"].(string)
+	if _, ok := hdr.ExtraHeaders["jku"]; ok && jku == "" {
+		return Verified{}, refuse("the JWT's jku is not the registered JWKS URL")
 	}
+	key, err := r.Key(ctx, claimed.Issuer, hdr.KeyID, jku)
 	if err != nil {
 		return Verified{}, err
 	}
-	if jku, ok := hdr.ExtraHeaders["jku"]; ok && (client.JWKSURL == "" || jku != client.JWKSURL) {
-		return Verified{}, refuse("the JWT's jku is not the registered JWKS URL")
-	}
-	var match []jose.JSONWebKey
-	for _, refresh := range []bool{false, true} {
-		if refresh && client.JWKSURL == "" {
-			break
-		}
-		keys, ref := r.keys(ctx, client, refresh)
-		if ref != nil {
-			return Verified{}, ref
-		}
-		if match = keys.Key(hdr.KeyID); len(match) > 0 {
-			break
-		}
-	}
-	switch {
-	case len(match) == 0:
-		return Verified{}, refuse("the JWT's kid names no registered key")
-	case len(match) > 1:
-		return Verified{}, refuse("the JWT's kid names more than one key of the client's JWKS")
-	}
+	id := claimed.Issuer
 	var claims jwt.Claims
-	if err := tok.Claims(match[0].Key, &claims); err != nil {
+	if err := tok.Claims(key.Key, &claims); err != nil {
 		return Verified{}, refuse("the JWT's signature does not verify")
 	}
 	now := r.now()
 	if err := claims.ValidateWithLeeway(jwt.Expected{
-		Issuer: client.ID, Subject: client.ID, AnyAudience: jwt.Audience{want.Audience}, Time: now,
+		Issuer: id, Subject: id, AnyAudience: jwt.Audience{want.Audience}, Time: now,
 	}, ClockSkew); err != nil || claims.Expiry == nil || !claims.Expiry.Time().After(now) {
 		why := "the JWT's aud, exp or nbf does not hold"
 		switch {
@@ -200,14 +180,54 @@ func (r *Registry) Verify(ctx context.Context, token string, want Expect) (Verif
 	if claims.ID == "" {
 		return Verified{}, refuse("the JWT has no jti")
 	}
-	seen, err := r.Replays.SeenAssertion(ctx, client.ID, claims.ID, exp)
+	seen, err := r.Replays.SeenAssertion(ctx, id, claims.ID, exp)
 	if err != nil {
 		return Verified{}, err
 	}
 	if seen {
 		return Verified{}, refuse("the JWT's jti was used before")
 	}
-	return Verified{ClientID: client.ID, KeyID: hdr.KeyID, Algorithm: hdr.Algorithm, JTI: claims.ID, Expiry: exp}, nil
+	return Verified{ClientID: id, KeyID: hdr.KeyID, Algorithm: hdr.Algorithm, JTI: claims.ID, Expiry: exp}, nil
+}
+
+// Key returns the public key a client registered under kid: in its inline
+// set, or in the set at its JWKS URL (fetched again when the kept set
+// lacks the kid: the client may have rotated its keys, but never twice a
+// minute). jku, when a JWT's header names one, must be the registered JWKS
+// URL. Errors: *Refusal for an unknown client, a jku that is not the
+// registered URL, keys that cannot be read, or a kid that names no key
+// (or several); any other error is a failure of the client store.
+func (r *Registry) Key(ctx context.Context, clientID, kid, jku string) (jose.JSONWebKey, error) {
+	client, err := r.Clients.Client(ctx, clientID)
+	if problem.Is(err, problem.NotFound) || (err == nil && client.JWKS == "" && client.JWKSURL == "") {
+		return jose.JSONWebKey{}, refuse("unknown client")
+	}
+	if err != nil {
+		return jose.JSONWebKey{}, err
+	}
+	if jku != "" && jku != client.JWKSURL {
+		return jose.JSONWebKey{}, refuse("the JWT's jku is not the registered JWKS URL")
+	}
+	var match []jose.JSONWebKey
+	for _, refresh := range []bool{false, true} {
+		if refresh && client.JWKSURL == "" {
+			break
+		}
+		keys, ref := r.keys(ctx, client, refresh)
+		if ref != nil {
+			return jose.JSONWebKey{}, ref
+		}
+		if match = keys.Key(kid); len(match) > 0 {
+			break
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return jose.JSONWebKey{}, refuse("the JWT's kid names no registered key")
+	case len(match) > 1:
+		return jose.JSONWebKey{}, refuse("the JWT's kid names more than one key of the client's JWKS")
+	}
+	return match[0], nil
 }
 
 // fmtDuration says a whole number of minutes as "5 minutes".

@@ -34,13 +34,12 @@ const (
 	BadEHR Code = "ehr-answer"
 )
 
-// Error is a launch that could not go on. Message is a plain sentence for
-// the error page; Error() adds the cause, which names no patient, token or
-// code and may be logged.
+// Error is a launch that could not go on. Its Code is what the error page
+// explains (shared/pages.RenderLaunchError); Error() adds the cause, which
+// names no patient, token or code and may be logged.
 type Error struct {
-	Code    Code
-	Message string
-	cause   string
+	Code  Code
+	cause string
 }
 
 func (e *Error) Error() string {
@@ -74,17 +73,6 @@ func CodeOf(err error) Code {
 	return ""
 }
 
-var messages = map[Code]string{
-	BadRequest:   "This page opens from a patient's chart in your EHR. Open handoff from the chart again.",
-	BadState:     "This sign-in from your EHR has expired, was already used, or was started in another browser. Open handoff from the patient's chart again.",
-	Denied:       "Your EHR did not let handoff open this chart. Open handoff from the patient's chart again, or ask your EHR administrator.",
-	NoPatient:    "Your EHR did not say which patient is open. Open handoff from a patient's chart.",
-	ScopeTooWide: "Your EHR offered handoff more access than it asks for, so handoff stopped. Ask your EHR administrator to check handoff's registration.",
-	BadIDToken:   "handoff could not confirm who you are from your EHR's sign-in. Open handoff from the chart again, or ask your EHR administrator.",
-	Unreachable:  "Your EHR did not answer in time. Try again in a moment.",
-	BadEHR:       "Your EHR answered in a way handoff does not understand. Ask your EHR administrator to check handoff's registration.",
-}
-
 func fail(code Code, cause string) *Error {
-	return &Error{Code: code, Message: messages[code], cause: cause}
+	return &Error{Code: code, cause: cause}
 }

@@ -38,6 +38,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/handoff-health/handoff/shared/chart"
+	"github.com/handoff-health/handoff/shared/fhir"
 )
 
 // Limits and lifetimes.
@@ -61,6 +62,24 @@ const (
 type States interface {
 	PutLaunchState(ctx context.Context, stateHash string, record []byte, exp time.Time) error
 	TakeLaunchState(ctx context.Context, stateHash string, now time.Time) ([]byte, error)
+}
+
+// StateFuncs is States made of two functions (a store's method values):
+// a store behind the interface itself would keep every method of it, and
+// of the client it holds, in the binary.
+type StateFuncs struct {
+	Put  func(ctx context.Context, stateHash string, record []byte, exp time.Time) error
+	Take func(ctx context.Context, stateHash string, now time.Time) ([]byte, error)
+}
+
+// PutLaunchState calls f.Put.
+func (f StateFuncs) PutLaunchState(ctx context.Context, stateHash string, record []byte, exp time.Time) error {
+	return f.Put(ctx, stateHash, record, exp)
+}
+
+// TakeLaunchState calls f.Take.
+func (f StateFuncs) TakeLaunchState(ctx context.Context, stateHash string, now time.Time) ([]byte, error) {
+	return f.Take(ctx, stateHash, now)
 }
 
 // Client runs EHR launches. Build it once; it is safe for concurrent use and
@@ -253,8 +272,8 @@ func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.C
 
 	reader := chart.Reader{HTTP: c.httpClient(), AllowLoopbackHTTP: c.AllowLoopbackHTTP, Timeout: c.timeout()}
 	var (
-		pt     chart.Patient
-		conds  []chart.Condition
+		pt     fhir.Patient
+		conds  []fhir.Condition
 		ptErr  error
 		cndErr error
 		wg     sync.WaitGroup

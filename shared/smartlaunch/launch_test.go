@@ -18,6 +18,7 @@ import (
 	"github.com/handoff-health/handoff/shared/chart"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/dynamo/dynamotest"
+	"github.com/handoff-health/handoff/shared/pages"
 	"github.com/handoff-health/handoff/shared/smartlaunch"
 )
 
@@ -86,7 +87,7 @@ func newRig(t *testing.T, brk ehrtest.Break) *rig {
 		Timeout: 30 * time.Second,
 		Now:     func() time.Time { return r.now },
 	}
-	r.reg = smartlaunch.Registration{ClinicID: "clinic-1", ISS: r.ehr.FHIR, ClientID: ehrtest.ClientID}
+	r.reg = smartlaunch.Registration{ClinicID: "clinic-1", ISS: r.ehr.FHIR, ClientID: r.ehr.ClientID}
 	return r
 }
 
@@ -134,7 +135,7 @@ func TestLaunch(t *testing.T) {
 		t.Errorf("authorization request parameters: %v", names)
 	}
 	for k, want := range map[string]string{
-		"response_type": "code", "client_id": ehrtest.ClientID, "redirect_uri": redirectURI, "launch": ehrtest.Launch,
+		"response_type": "code", "client_id": r.ehr.ClientID, "redirect_uri": redirectURI, "launch": ehrtest.Launch,
 		"aud": r.ehr.FHIR, "code_challenge_method": "S256", "scope": "launch openid fhirUser patient/Patient.r patient/Condition.rs",
 	} {
 		if got.Get(k) != want {
@@ -183,13 +184,14 @@ func TestLaunch(t *testing.T) {
 	t.Logf("first launch: Begin → EHR pages → Finish %v (Finish alone %v); handoff's calls to the EHR: Begin %v, Finish %v",
 		total.Round(time.Millisecond), finished.Round(time.Millisecond), beginCalls, finishCalls)
 	t.Logf("second launch: %v; handoff's calls to the EHR %v; DynamoDB %s", second.Round(time.Millisecond), secondCalls, r.db.Counter)
-	if beginCalls["/fhir/.well-known/smart-configuration"] != 1 || len(beginCalls) != 1 {
+	fhirPath := strings.TrimPrefix(r.ehr.FHIR, r.ehr.Issuer) // the tenant's /t/{id}/fhir
+	if beginCalls[fhirPath+"/.well-known/smart-configuration"] != 1 || len(beginCalls) != 1 {
 		t.Errorf("Begin called the EHR %v, want smart-configuration once", beginCalls)
 	}
-	if finishCalls["/token"] != 1 || finishCalls["/jwks"] != 1 || finishCalls["/fhir/Patient/"+ehrtest.Patient] != 1 || finishCalls["/fhir/Condition"] != 1 || len(finishCalls) != 4 {
+	if finishCalls["/token"] != 1 || finishCalls["/jwks"] != 1 || finishCalls[fhirPath+"/Patient/"+ehrtest.Patient] != 1 || finishCalls[fhirPath+"/Condition"] != 1 || len(finishCalls) != 4 {
 		t.Errorf("Finish called the EHR %v, want token, jwks, Patient and Condition once each", finishCalls)
 	}
-	if len(secondCalls) != 3 || secondCalls["/jwks"] != 0 || secondCalls["/fhir/.well-known/smart-configuration"] != 0 {
+	if len(secondCalls) != 3 || secondCalls["/jwks"] != 0 || secondCalls[fhirPath+"/.well-known/smart-configuration"] != 0 {
 		t.Errorf("a second launch called the EHR %v, want token, Patient and Condition (configuration and keys reused)", secondCalls)
 	}
 }
@@ -207,8 +209,8 @@ func TestLaunchRefusals(t *testing.T) {
 		if e.Code != want {
 			t.Fatalf("code %s (%v), want %s", e.Code, e, want)
 		}
-		if e.Message == "" || e.Status() < 400 || e.Status() >= 500 {
-			t.Errorf("message %q, status %d: want a page message and a 4xx", e.Message, e.Status())
+		if !slices.Contains(pages.LaunchReasons, string(e.Code)) || e.Status() < 400 || e.Status() >= 500 {
+			t.Errorf("code %s, status %d: want a reason the error page explains and a 4xx", e.Code, e.Status())
 		}
 		if strings.Contains(e.Error(), ehrtest.Patient) {
 			t.Errorf("the error %q names the patient", e.Error())
@@ -285,6 +287,7 @@ func TestLaunchRefusals(t *testing.T) {
 		{"FHIR API does not answer", ehrtest.Break{Hang: "fhir"}, smartlaunch.Unreachable},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // the EHRs that never answer wait out their timeouts together
 			r := newRig(t, c.brk)
 			_, q, cookies := r.launch(t)
 			if c.brk.Hang != "" {
@@ -298,6 +301,7 @@ func TestLaunchRefusals(t *testing.T) {
 	}
 
 	t.Run("discovery does not answer", func(t *testing.T) {
+		t.Parallel()
 		r := newRig(t, ehrtest.Break{Hang: "discovery"})
 		r.client.Timeout = hangTimeout
 		_, err := r.client.Begin(ctx, r.reg, ehrtest.Launch)
@@ -329,6 +333,7 @@ func TestLaunchRefusals(t *testing.T) {
 // any stored item, the authorization URL, the cookie, or an error's text.
 // (The adapter writes no log of its own.)
 func TestNothingClinicalIsKept(t *testing.T) {
+	t.Parallel() // its EHR that never answers waits beside the refusals' ones
 	ctx := context.Background()
 	var texts []string
 	r := newRig(t, ehrtest.Break{})

@@ -1,7 +1,7 @@
 // Package smsevents reads the delivery events of texts that AWS End User
 // Messaging SMS publishes to SNS through the configuration set's event
-// destination, and hands each to the core, which knows from the text's context
-// (referral, event, effect; never a number) whom it was for.
+// destination, and hands each to shared/undelivered, which knows from the
+// text's context (referral, event, effect; never a number) whom it was for.
 package smsevents
 
 import (
@@ -13,6 +13,7 @@ import (
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/snsin"
+	"github.com/handoff-health/handoff/shared/undelivered"
 )
 
 // Handler handles SNS events from the texting event topic.
@@ -40,13 +41,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) error {
 			h.Log.WarnContext(ctx, "SMS event not readable", "sns_message", msg.MessageID)
 			continue
 		}
-		te := app.TextEvent{Type: e.EventType, ReferralID: e.Context["referral"], EventID: e.Context["event"]}
+		te := undelivered.TextEvent{Type: e.EventType, ReferralID: e.Context["referral"], EventID: e.Context["event"]}
 		if te.ReferralID == "" || te.EventID == "" {
 			h.Log.WarnContext(ctx, "SMS event without handoff context", "type", e.EventType, "message", e.MessageID)
 			continue
 		}
 		h.Log.InfoContext(ctx, "SMS event", "type", e.EventType, "referral", te.ReferralID, "event", te.EventID)
-		if err := h.App.RecordTextEvent(ctx, te); err != nil {
+		if err := undelivered.New(h.App).RecordTextEvent(ctx, te); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,7 @@ func TestImportCommand(t *testing.T) {
 	swept := make(chan struct{})
 	go func() { h.Dispatcher.Loop(ctx, 20*time.Millisecond); close(swept) }()
 	t.Cleanup(func() { stop(); <-swept })
-	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
+	feed := filepath.Join("..", "..", "seed", "feeds", "atlantaaa.json")
 	common := []string{"-url", h.Server.URL, "-token", apptest.AdminToken, "-format", "meeting-guide", "-poll", "20ms", "-part-size", "2048",
 		"-topic", "alcohol", "-fellowship", "aa", "-contact-email", "intergroup@aa.example", "-source", "atlanta-aa"}
 	run := func(t *testing.T, args ...string) (string, string, error) {
@@ -81,7 +81,7 @@ func TestNothingAnswers(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	feed := filepath.Join("..", "..", "..", "shared", "directory", "testdata", "meetings", "tsml-ui-atlanta.json")
+	feed := filepath.Join("..", "..", "seed", "feeds", "atlantaaa.json")
 	err = importFeed([]string{"-url", "http://" + addr, "-token", "x", "-topic", "alcohol", "-contact-email", "a@b.example", feed}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "make run") {
 		t.Errorf("import with nothing listening: %v", err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,7 +41,7 @@ func New(t testing.TB) *DB {
 	t.Cleanup(hs.Close)
 	db := &DB{Server: srv, URL: hs.URL, Counter: &dynamo.Counter{}}
 	db.Client = Client(hs.URL, db.Counter.Middleware())
-	inputs, err := tables.FromTemplate(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
+	inputs, err := tableInputs(filepath.Join(testenv.RepoRoot(t), "template.yaml"))
 	if err != nil {
 		t.Fatalf("read tables from template.yaml: %v", err)
 	}
@@ -50,6 +51,19 @@ func New(t testing.TB) *DB {
 	db.Tables = dynamo.Tables{Referrals: "ReferralsTable", Directory: "DirectoryTable"}
 	db.Counter.Reset()
 	return db
+}
+
+// templates holds the tables read from each template.yaml, by path: reading
+// the template takes longer than starting a server and creating its tables,
+// and it does not change while the tests run.
+var templates sync.Map // path → func() ([]*dynamodb.CreateTableInput, error)
+
+// tableInputs returns the tables of the template at path, read once.
+func tableInputs(path string) ([]*dynamodb.CreateTableInput, error) {
+	load, _ := templates.LoadOrStore(path, sync.OnceValues(func() ([]*dynamodb.CreateTableInput, error) {
+		return tables.FromTemplate(path)
+	}))
+	return load.(func() ([]*dynamodb.CreateTableInput, error))()
 }
 
 // Client returns a DynamoDB client for an embedded server at url.

@@ -69,15 +69,22 @@ func Binary(root string) (string, bool) {
 	return p, err == nil
 }
 
+// required returns the emulator's path, or skips the test (fails it under
+// CI=true) saying how to install Node and the npm package.
+func required(t testing.TB) string {
+	t.Helper()
+	bin, ok := Binary(testenv.RepoRoot(t))
+	_, nodeErr := exec.LookPath("node")
+	testenv.RequireTool(t, ok && nodeErr == nil, "the SES emulator (npm aws-ses-v2-local)",
+		"install Node 20 and run `make node_modules` (npm ci in infra/ses)")
+	return bin
+}
+
 // Start runs the emulator on a free loopback port until the test ends. Without
 // Node or the npm package it skips (fails under CI=true) saying how to install.
 func Start(t testing.TB) *Emulator {
 	t.Helper()
-	root := testenv.RepoRoot(t)
-	bin, ok := Binary(root)
-	_, nodeErr := exec.LookPath("node")
-	testenv.RequireTool(t, ok && nodeErr == nil, "the SES emulator (npm aws-ses-v2-local)",
-		"install Node 20 and run `make node_modules` (npm ci in infra/ses)")
+	bin := required(t)
 	port := strconv.Itoa(testenv.FreePort(t))
 	e := &Emulator{URL: "http://127.0.0.1:" + port}
 	testenv.StartServer(t, exec.Command(bin, "--host", "127.0.0.1", "--port", port), "the SES emulator",

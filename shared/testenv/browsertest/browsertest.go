@@ -1,5 +1,6 @@
 // Package browsertest holds what handoff's browser tests share: finding
-// Chromium and axe-core, the headless Chromium flags this machine needs, and
+// Chromium and axe-core, the headless Chromium flags this machine needs, one
+// Chromium per test binary with a browser context per tab (Tab, Close), and
 // the axe-core run every page must pass.
 package browsertest
 
