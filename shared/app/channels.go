@@ -89,6 +89,7 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 			return err
 		}
 		r := rec.Referral
+		was := r.Status
 		if slices.Contains(r.Flags, flag) {
 			if done != nil {
 				return a.Referrals.Finish(ctx, *done)
@@ -118,7 +119,16 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 				detail += "; no other way to reach the patient is left"
 			}
 		}
-		ch.Events = append(ch.Events, a.StatusEvent(r, detail))
+		se := a.StatusEvent(r, detail)
+		if r.Status == was {
+			// The clinician hears of the flag, but the referral arrives at
+			// no status: its arrival at this one was counted then.
+			if se.Data == nil {
+				se.Data = map[string]string{}
+			}
+			se.Data[countedStatus] = "1"
+		}
+		ch.Events = append(ch.Events, se)
 		t := a.newTally()
 		t.counts.Add("C#"+r.ClinicID, channel+"_failed", 1)
 		t.metric("MessagesFailed", "Channel", channel)

@@ -112,10 +112,12 @@ const countedStatus = "counted"
 // statuses counts the status changes among events — a referral's arrival
 // at a status and the funnel stage it marks, with the time it took to
 // consent or to connect — and marks each event counted. A status is
-// reached once (the lifecycle moves forward only), so each is counted once.
+// reached once (the lifecycle moves forward only), so each is counted once;
+// an event marked counted already (a flag on the status the referral has,
+// see channelFailed) is no arrival and is not counted again.
 func (t *tally) statuses(r *referral.Referral, events []referral.Event) {
 	for i, ev := range events {
-		if ev.Type != referral.StatusChanged {
+		if ev.Type != referral.StatusChanged || ev.Data[countedStatus] != "" {
 			continue
 		}
 		t.referral(r, statusCounters(r, ev))

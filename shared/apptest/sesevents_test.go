@@ -97,6 +97,9 @@ func TestGroupBouncePausesTheGroup(t *testing.T) {
 	}
 }
 
+// TestPatientBounceFlagsTheReferral: a complaint about the consent email,
+// reported twice, flags the referral once and tells the clinician once; the
+// flag is no new status, so the outcomes count the referral's status once.
 func TestPatientBounceFlagsTheReferral(t *testing.T) {
 	w := newWorld(t, "")
 	id, _ := w.refer(t, "b2@patient.example")
@@ -121,6 +124,13 @@ func TestPatientBounceFlagsTheReferral(t *testing.T) {
 	r, err := w.App.Referrals.Get(context.Background(), id)
 	if err != nil || len(r.Flags) != 1 {
 		t.Fatalf("flags %v, %v", r.Flags, err)
+	}
+	// The flag is no new status: the outcomes count the referral at its
+	// status once.
+	day := w.Now().UTC().Format("2006-01-02")
+	rep := readReport(t, w.Harness, "/v1/admin/outcomes?from="+day+"&to="+day, apptest.AdminToken)
+	if n := rep.Statuses[string(r.Status)]; n != 1 {
+		t.Errorf("%s counted %d times, want once: %v", r.Status, n, rep.Statuses)
 	}
 }
 
