@@ -44,6 +44,10 @@ func TestAttribution(t *testing.T) {
 		{"GET", "/fhir/Subscription/abc/$status", "EhrFunction"},
 		{"DELETE", "/fhir/Patient/1", "EhrFunction"}, // ANY /fhir/{proxy+}
 		{"POST", "/oauth/token", "EhrFunction"},
+		{"GET", "/launch", "EhrFunction"},
+		{"GET", "/launch/callback", "EhrFunction"},
+		{"POST", "/cds-services/handoff-peer-support", "EhrFunction"},
+		{"PUT", "/v1/admin/clinics/lakeside/smart-app", "AdminFunction"},
 		{"GET", "/clinic", "ClinicFunction"},
 		{"POST", "/clinic/referrals/01J/qr", "ClinicFunction"},
 		{"POST", "/s/abc/passkey/options", "ClinicFunction"},
