@@ -390,6 +390,13 @@ func browserCookie(b *chromium, name string) string {
 // decodeQR screenshots the page's QR code and decodes it.
 func decodeQR(b *chromium) string {
 	b.t.Helper()
+	// Drawn at a whole number of pixels a module (8), so that the
+	// screenshot's modules are all alike: at the page's own width a module
+	// is a fraction of a pixel wide.
+	if n := eval[float64](b, `(() => { const s = document.querySelector('svg.qr'); const n = s.viewBox.baseVal.width;
+		s.style.width = (n * 8) + 'px'; s.style.maxWidth = 'none'; return n; })()`); n < 21 {
+		b.t.Fatalf("the QR code's viewBox is %v modules wide", n)
+	}
 	ctx, cancel := b.ctx()
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("svg.qr"), chromedp.NodeVisible))
@@ -404,7 +411,10 @@ func decodeQR(b *chromium) string {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	// The screenshot is the code alone, quiet zone and all: read it as a
+	// pure barcode. The general detector, which looks for the code in a
+	// larger picture, fails on about one random link in a hundred.
+	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
 	if err != nil {
 		b.t.Fatalf("decode the QR code: %v", err)
 	}
