@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // Template is template.yaml in CloudFormation's long form ({"Ref": …},
@@ -39,17 +39,9 @@ func Load(path string, d Deployment) (*Template, error) {
 
 // Parse reads a template's text for deployment d.
 func Parse(data []byte, d Deployment) (*Template, error) {
-	var node yaml.Node
-	if err := yaml.Unmarshal(data, &node); err != nil {
-		return nil, err
-	}
-	v, err := longForm(&node)
+	doc, err := cfnyaml.Parse(data)
 	if err != nil {
 		return nil, err
-	}
-	doc, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("the template is not a mapping")
 	}
 	return newTemplate(doc, d)
 }
@@ -420,65 +412,6 @@ func (t *Template) attribute(res, attr string) (any, error) {
 		return nil, fmt.Errorf("GetAtt %s.%s: no such resource", res, attr)
 	}
 	return t.physical(res, attr)
-}
-
-// longForm converts a YAML node to plain values, with short-form intrinsic
-// tags (!Ref, !GetAtt, !Sub, …) in their long form.
-func longForm(n *yaml.Node) (any, error) {
-	var v any
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return longForm(n.Content[0])
-	case yaml.AliasNode:
-		return longForm(n.Alias)
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			val, err := longForm(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = val
-		}
-		v = m
-	case yaml.SequenceNode:
-		l := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			val, err := longForm(c)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, val)
-		}
-		v = l
-	case yaml.ScalarNode:
-		if isIntrinsicTag(n.Tag) {
-			v = n.Value
-		} else if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-	}
-	if !isIntrinsicTag(n.Tag) {
-		return v, nil
-	}
-	name := strings.TrimPrefix(n.Tag, "!")
-	switch name {
-	case "Ref", "Condition":
-		return map[string]any{name: v}, nil
-	case "GetAtt":
-		if s, ok := v.(string); ok {
-			res, attr, _ := strings.Cut(s, ".")
-			v = []any{res, attr}
-		}
-	}
-	return map[string]any{"Fn::" + name: v}, nil
-}
-
-func isIntrinsicTag(tag string) bool {
-	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
 }
 
 func deepCopy(v any) any {

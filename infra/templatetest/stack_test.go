@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // root is the repository root, seen from this package's directory.
@@ -37,76 +37,11 @@ func loadStack(t *testing.T) stack {
 }
 
 func parseStack(data []byte) (stack, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	v, err := longForm(&doc)
+	m, err := cfnyaml.Parse(data)
 	if err != nil {
 		return nil, err
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("template is a %T, not a mapping", v)
-	}
 	return stack(m), nil
-}
-
-func longForm(n *yaml.Node) (any, error) {
-	var v any
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return longForm(n.Content[0])
-	case yaml.AliasNode:
-		return longForm(n.Alias)
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			val, err := longForm(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = val
-		}
-		v = m
-	case yaml.SequenceNode:
-		l := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			val, err := longForm(c)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, val)
-		}
-		v = l
-	case yaml.ScalarNode:
-		if isIntrinsicTag(n.Tag) {
-			v = n.Value
-		} else if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-	}
-	if !isIntrinsicTag(n.Tag) {
-		return v, nil
-	}
-	name := strings.TrimPrefix(n.Tag, "!")
-	switch name {
-	case "Ref", "Condition":
-		return map[string]any{name: v}, nil
-	case "GetAtt":
-		if s, ok := v.(string); ok {
-			res, attr, _ := strings.Cut(s, ".")
-			v = []any{res, attr}
-		}
-	}
-	return map[string]any{"Fn::" + name: v}, nil
-}
-
-func isIntrinsicTag(tag string) bool {
-	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
 }
 
 // clone returns a deep copy, for tests that break a template on purpose.
