@@ -20,16 +20,6 @@ import (
 	"github.com/handoff-health/handoff/shared/webhook"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // demoStack is the local stack started as `make run` starts it, on free
@@ -48,7 +38,7 @@ func startDemo(t *testing.T) *demoStack {
 	d := &demoStack{root: testenv.RepoRoot(t)}
 	_, ok := sestest.Binary(d.root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	d.api, d.ddb, d.mail, d.kms, d.phones = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	d.api, d.ddb, d.mail, d.kms, d.phones = testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	start := time.Now()
 	s, err := local.Start(context.Background(), local.Options{
 		Root: d.root, Getenv: env(map[string]string{"HANDOFF_ADDR": d.api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +15,6 @@ import (
 	"github.com/handoff-health/handoff/shared/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestSmokeAgainstTheLocalStack runs `handoff smoke` against the whole local
 // stack `make run` starts (on free ports), whose SES emulator answers the
 // mailbox simulator's addresses as SES does: every step passes, the smoke
@@ -35,14 +24,14 @@ func TestSmokeAgainstTheLocalStack(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	_, ok := sestest.Binary(root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	api := freeAddr(t)
+	api := testenv.FreeAddr(t)
 	const token = "smoke-test-admin-token"
 	s, err := local.Start(context.Background(), local.Options{
 		Root: root, Getenv: func(k string) string {
 			return map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": token}[k]
 		},
 		Out: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: freeAddr(t), SESAddr: freeAddr(t), KMSAddr: freeAddr(t), PhoneAddr: freeAddr(t),
+		DynamoAddr: testenv.FreeAddr(t), SESAddr: testenv.FreeAddr(t), KMSAddr: testenv.FreeAddr(t), PhoneAddr: testenv.FreeAddr(t),
 		SweepEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
