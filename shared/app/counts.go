@@ -109,6 +109,15 @@ var statusMetrics = map[referral.Status]string{
 // transaction that writes it, so that its effect does not count it again.
 const countedStatus = "counted"
 
+// arrival reports whether ev is the referral's arrival at ev.Status: a
+// status-changed event not marked counted before its change is applied (a
+// flag on the status the referral has is marked so, see channelFailed). An
+// arrival is counted once, and an arrival at a closed status closes the
+// referral (App.apply); a flag on a closed referral does neither again.
+func arrival(ev referral.Event) bool {
+	return ev.Type == referral.StatusChanged && ev.Data[countedStatus] == ""
+}
+
 // statuses counts the status changes among events — a referral's arrival
 // at a status and the funnel stage it marks, with the time it took to
 // consent or to connect — and marks each event counted. A status is
@@ -117,7 +126,7 @@ const countedStatus = "counted"
 // see channelFailed) is no arrival and is not counted again.
 func (t *tally) statuses(r *referral.Referral, events []referral.Event) {
 	for i, ev := range events {
-		if ev.Type != referral.StatusChanged || ev.Data[countedStatus] != "" {
+		if !arrival(ev) {
 			continue
 		}
 		t.referral(r, statusCounters(r, ev))

@@ -227,7 +227,7 @@ func (a *App) apply(ctx context.Context, ch dynamo.Change, extra *tally) error {
 	r := ch.Referral
 	if !r.Open() {
 		for _, e := range ch.Events {
-			if e.Type == referral.StatusChanged && e.Status == r.Status {
+			if arrival(e) && e.Status == r.Status {
 				ch.Events = append(ch.Events, a.NewEvent(r, referral.Closed, a.now(), nil))
 				break
 			}

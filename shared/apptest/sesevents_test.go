@@ -134,6 +134,39 @@ func TestPatientBounceFlagsTheReferral(t *testing.T) {
 	}
 }
 
+// TestBounceAfterTheReferralClosed: a complaint about the consent email
+// that arrives after the clinic cancelled the referral flags it and tells
+// the clinician, but the referral closed once: one referral-closed event,
+// not a second that would set its retention again.
+func TestBounceAfterTheReferralClosed(t *testing.T) {
+	w := newWorld(t, "")
+	id, _ := w.refer(t, "b3@patient.example")
+	ev := eventOf(t, w.Harness, id, referral.ConsentRequested)
+	if st, _, b := w.Do(http.MethodDelete, "/v1/clinics/lakeside/referrals/"+id, nil,
+		http.Header{"Authorization": {"Bearer " + w.clinic.APIKey}}); st/100 != 2 {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	w.Settle()
+	hd := &sesevents.Handler{App: w.App, Log: w.App.Log}
+	if err := hd.Handle(w.TopicContext("SesEventsTopic"), snsBounce("Complaint", id, ev, "email")); err != nil {
+		t.Fatal(err)
+	}
+	w.Settle()
+	rec, err := w.App.Referrals.Load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := 0
+	for _, e := range rec.Events {
+		if e.Type == referral.Closed {
+			closed++
+		}
+	}
+	if len(rec.Referral.Flags) != 1 || closed != 1 {
+		t.Errorf("flags %v, %d referral-closed events, want one flag and one close", rec.Referral.Flags, closed)
+	}
+}
+
 func TestWeeklyCapacityAndNoCapacityDecline(t *testing.T) {
 	h := apptest.New(t)
 	c := h.NewClinic("lakeside", "")
