@@ -88,3 +88,38 @@ func LongForm(n *yaml.Node) (any, error) {
 func isIntrinsicTag(tag string) bool {
 	return strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!")
 }
+
+// Dig walks maps by key; it returns nil when a step is missing.
+func Dig(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// Map is v as a mapping, or nil.
+func Map(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// String is v as a string, or "".
+func String(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// List returns v as a list; a single value becomes a list of one.
+func List(v any) []any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return x
+	}
+	return []any{v}
+}

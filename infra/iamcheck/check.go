@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // Grant is one action on one resource that a statement of a function's role
@@ -165,19 +167,19 @@ type policy struct {
 // resources attached to it, resolved for the deployment.
 func (t *Template) rolePolicies(role string) ([]policy, error) {
 	var out []policy
-	for _, p := range asList(t.Property(role, "Policies")) {
-		doc, err := t.Resolve(asMap(p)["PolicyDocument"])
+	for _, p := range cfnyaml.List(t.Property(role, "Policies")) {
+		doc, err := t.Resolve(cfnyaml.Map(p)["PolicyDocument"])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}
-		out = append(out, policy{source: role, name: asString(asMap(p)["PolicyName"]), doc: asMap(doc)})
+		out = append(out, policy{source: role, name: cfnyaml.String(cfnyaml.Map(p)["PolicyName"]), doc: cfnyaml.Map(doc)})
 	}
 	if t.Property(role, "ManagedPolicyArns") != nil {
 		return nil, fmt.Errorf("%s: managed policies cannot be checked here; write the statements in the template", role)
 	}
 	for _, id := range t.Resources("AWS::IAM::Policy") {
 		attached := false
-		for _, r := range asList(t.Property(id, "Roles")) {
+		for _, r := range cfnyaml.List(t.Property(id, "Roles")) {
 			attached = attached || target(r) == role
 		}
 		if !attached {
@@ -187,7 +189,7 @@ func (t *Template) rolePolicies(role string) ([]policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
-		out = append(out, policy{source: id, name: asString(t.Property(id, "PolicyName")), doc: asMap(doc)})
+		out = append(out, policy{source: id, name: cfnyaml.String(t.Property(id, "PolicyName")), doc: cfnyaml.Map(doc)})
 	}
 	return out, nil
 }
@@ -233,7 +235,7 @@ func (t *Template) keyPolicies() (map[string]map[string]any, map[string]string, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s KeyPolicy: %w", id, err)
 		}
-		policies[arn] = asMap(doc)
+		policies[arn] = cfnyaml.Map(doc)
 	}
 	for _, id := range t.Resources("AWS::KMS::Alias") {
 		name, err := t.ResolveString(t.Property(id, "AliasName"))
@@ -378,14 +380,14 @@ func Check(ctx context.Context, t *Template, calls []Call, sim Simulator) (Resul
 			if err != nil {
 				return res, err
 			}
-			for i, st := range asList(p.doc["Statement"]) {
-				s := asMap(st)
-				if asString(s["Effect"]) != "Allow" {
+			for i, st := range cfnyaml.List(p.doc["Statement"]) {
+				s := cfnyaml.Map(st)
+				if cfnyaml.String(s["Effect"]) != "Allow" {
 					continue
 				}
-				for _, a := range asList(s["Action"]) {
-					for _, r := range asList(s["Resource"]) {
-						g := Grant{Role: f.Role, Source: p.source, Policy: p.name, Sid: asString(s["Sid"]), Statement: i, Action: asString(a), Resource: asString(r)}
+				for _, a := range cfnyaml.List(s["Action"]) {
+					for _, r := range cfnyaml.List(s["Resource"]) {
+						g := Grant{Role: f.Role, Source: p.source, Policy: p.name, Sid: cfnyaml.String(s["Sid"]), Statement: i, Action: cfnyaml.String(a), Resource: cfnyaml.String(r)}
 						if used[grantKey{f.Role, p.source + "/" + p.name, i, g.Action, g.Resource}] {
 							continue
 						}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // Function is one function of the template as the deployment has it: its
@@ -75,11 +77,11 @@ func (t *Template) function(id string) (Function, error) {
 		return f, err
 	}
 	f.RoleArn = arn
-	vars := maps.Clone(asMap(dig(t.doc, "Globals", "Function", "Environment", "Variables")))
+	vars := maps.Clone(cfnyaml.Map(cfnyaml.Dig(t.doc, "Globals", "Function", "Environment", "Variables")))
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	maps.Copy(vars, asMap(t.Property(id, "Environment", "Variables")))
+	maps.Copy(vars, cfnyaml.Map(t.Property(id, "Environment", "Variables")))
 	for k, v := range vars {
 		s, err := t.ResolveString(v)
 		if err != nil {
@@ -113,13 +115,13 @@ func (t *Template) function(id string) (Function, error) {
 	if err := queue(t.Property(id, "EventInvokeConfig", "DestinationConfig", "OnFailure", "Destination")); err != nil {
 		return f, err
 	}
-	names := slices.Sorted(maps.Keys(asMap(t.Property(id, "Events"))))
+	names := slices.Sorted(maps.Keys(cfnyaml.Map(t.Property(id, "Events"))))
 	for _, name := range names {
-		ev := asMap(asMap(t.Property(id, "Events"))[name])
-		props := asMap(ev["Properties"])
-		switch typ := asString(ev["Type"]); typ {
+		ev := cfnyaml.Map(cfnyaml.Map(t.Property(id, "Events"))[name])
+		props := cfnyaml.Map(ev["Properties"])
+		switch typ := cfnyaml.String(ev["Type"]); typ {
 		case "HttpApi":
-			f.Routes = append(f.Routes, Route{Method: strings.ToUpper(asString(props["Method"])), Path: asString(props["Path"])})
+			f.Routes = append(f.Routes, Route{Method: strings.ToUpper(cfnyaml.String(props["Method"])), Path: cfnyaml.String(props["Path"])})
 		case "DynamoDB":
 			table := target(props["Stream"])
 			stream, err := t.ResolveString(props["Stream"])
@@ -128,13 +130,13 @@ func (t *Template) function(id string) (Function, error) {
 			}
 			f.Streams = append(f.Streams, table)
 			f.StreamArns = append(f.StreamArns, stream)
-			if err := queue(dig(props, "DestinationConfig", "OnFailure", "Destination")); err != nil {
+			if err := queue(cfnyaml.Dig(props, "DestinationConfig", "OnFailure", "Destination")); err != nil {
 				return f, fmt.Errorf("event %s: %w", name, err)
 			}
 		case "SNS":
 			f.Topics = append(f.Topics, target(props["Topic"]))
 		case "Schedule", "ScheduleV2":
-			f.Schedules = append(f.Schedules, asString(props["Input"]))
+			f.Schedules = append(f.Schedules, cfnyaml.String(props["Input"]))
 		default:
 			return f, fmt.Errorf("event %s: type %s is not modelled (which calls does Lambda make for it?)", name, typ)
 		}

@@ -14,6 +14,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // Call is one IAM request an AWS call made, and who made it.
@@ -72,17 +74,17 @@ func NewRecorder(t *Template) *Recorder {
 			continue
 		}
 		r.keys[name] = map[string]string{"": hashKey(t.Property(id, "KeySchema"))}
-		for _, ix := range asList(t.Property(id, "GlobalSecondaryIndexes")) {
-			r.keys[name][asString(asMap(ix)["IndexName"])] = hashKey(asMap(ix)["KeySchema"])
+		for _, ix := range cfnyaml.List(t.Property(id, "GlobalSecondaryIndexes")) {
+			r.keys[name][cfnyaml.String(cfnyaml.Map(ix)["IndexName"])] = hashKey(cfnyaml.Map(ix)["KeySchema"])
 		}
 	}
 	return r
 }
 
 func hashKey(schema any) string {
-	for _, k := range asList(schema) {
-		if asString(asMap(k)["KeyType"]) == "HASH" {
-			return asString(asMap(k)["AttributeName"])
+	for _, k := range cfnyaml.List(schema) {
+		if cfnyaml.String(cfnyaml.Map(k)["KeyType"]) == "HASH" {
+			return cfnyaml.String(cfnyaml.Map(k)["AttributeName"])
 		}
 	}
 	return ""

@@ -48,11 +48,11 @@ func Parse(data []byte, d Deployment) (*Template, error) {
 
 func newTemplate(doc map[string]any, d Deployment) (*Template, error) {
 	t := &Template{doc: doc, deployment: d, conditions: map[string]bool{}}
-	for name, p := range asMap(doc["Parameters"]) {
+	for name, p := range cfnyaml.Map(doc["Parameters"]) {
 		if _, ok := d.Parameters[name]; ok {
 			continue
 		}
-		if def, ok := asMap(p)["Default"]; ok {
+		if def, ok := cfnyaml.Map(p)["Default"]; ok {
 			if t.deployment.Parameters == nil {
 				t.deployment.Parameters = map[string]string{}
 			}
@@ -60,7 +60,7 @@ func newTemplate(doc map[string]any, d Deployment) (*Template, error) {
 			t.deployment.Parameters[name] = scalar(def)
 		}
 	}
-	for name := range asMap(doc["Conditions"]) {
+	for name := range cfnyaml.Map(doc["Conditions"]) {
 		if _, err := t.condition(name, 0); err != nil {
 			return nil, err
 		}
@@ -81,8 +81,8 @@ func (t *Template) Deployment() Deployment { return t.deployment }
 // (their Condition holds), of type typ, sorted.
 func (t *Template) Resources(typ string) []string {
 	var ids []string
-	for id, r := range asMap(t.doc["Resources"]) {
-		if asString(asMap(r)["Type"]) != typ || !t.exists(id) {
+	for id, r := range cfnyaml.Map(t.doc["Resources"]) {
+		if cfnyaml.String(cfnyaml.Map(r)["Type"]) != typ || !t.exists(id) {
 			continue
 		}
 		ids = append(ids, id)
@@ -93,33 +93,37 @@ func (t *Template) Resources(typ string) []string {
 
 // exists reports whether resource id is declared and its Condition holds.
 func (t *Template) exists(id string) bool {
-	r := asMap(dig(t.doc, "Resources", id))
+	r := cfnyaml.Map(cfnyaml.Dig(t.doc, "Resources", id))
 	if r == nil {
 		return false
 	}
-	c := asString(r["Condition"])
+	c := cfnyaml.String(r["Condition"])
 	return c == "" || t.conditions[c]
 }
 
 // TypeOf returns the Type of resource id, "" when there is none.
-func (t *Template) TypeOf(id string) string { return asString(dig(t.doc, "Resources", id, "Type")) }
+func (t *Template) TypeOf(id string) string {
+	return cfnyaml.String(cfnyaml.Dig(t.doc, "Resources", id, "Type"))
+}
 
 // Property returns a resource's property as written (not resolved).
 func (t *Template) Property(id string, path ...string) any {
-	return dig(t.doc, append([]string{"Resources", id, "Properties"}, path...)...)
+	return cfnyaml.Dig(t.doc, append([]string{"Resources", id, "Properties"}, path...)...)
 }
 
 // Metadata returns a resource's Metadata entry as written.
-func (t *Template) Metadata(id, key string) any { return dig(t.doc, "Resources", id, "Metadata", key) }
+func (t *Template) Metadata(id, key string) any {
+	return cfnyaml.Dig(t.doc, "Resources", id, "Metadata", key)
+}
 
 // SetMetadata sets a resource's Metadata entry (for tests that change a
 // template).
 func (t *Template) SetMetadata(id, key string, value any) {
-	r := asMap(dig(t.doc, "Resources", id))
+	r := cfnyaml.Map(cfnyaml.Dig(t.doc, "Resources", id))
 	if r == nil {
 		return
 	}
-	md := asMap(r["Metadata"])
+	md := cfnyaml.Map(r["Metadata"])
 	if md == nil {
 		md = map[string]any{}
 		r["Metadata"] = md
@@ -129,7 +133,7 @@ func (t *Template) SetMetadata(id, key string, value any) {
 
 // Set replaces a resource's property (for tests that change a template).
 func (t *Template) Set(id string, value any, path ...string) error {
-	m := asMap(dig(t.doc, append([]string{"Resources", id, "Properties"}, path[:len(path)-1]...)...))
+	m := cfnyaml.Map(cfnyaml.Dig(t.doc, append([]string{"Resources", id, "Properties"}, path[:len(path)-1]...)...))
 	if m == nil {
 		return fmt.Errorf("%s has no %s", id, strings.Join(path[:len(path)-1], "."))
 	}
@@ -142,7 +146,7 @@ func (t *Template) condition(name string, depth int) (bool, error) {
 	if v, ok := t.conditions[name]; ok {
 		return v, nil
 	}
-	def, ok := asMap(t.doc["Conditions"])[name]
+	def, ok := cfnyaml.Map(t.doc["Conditions"])[name]
 	if !ok {
 		return false, fmt.Errorf("condition %s is not declared", name)
 	}
@@ -159,15 +163,15 @@ func (t *Template) truth(v any, depth int) (bool, error) {
 	if depth > 20 {
 		return false, errors.New("conditions nest too deep")
 	}
-	m := asMap(v)
+	m := cfnyaml.Map(v)
 	if len(m) != 1 {
 		return false, fmt.Errorf("not a condition function: %v", v)
 	}
 	for fn, arg := range m {
-		args := asList(arg)
+		args := cfnyaml.List(arg)
 		switch fn {
 		case "Condition":
-			return t.condition(asString(arg), depth)
+			return t.condition(cfnyaml.String(arg), depth)
 		case "Fn::Not":
 			if len(args) != 1 {
 				return false, errors.New("Fn::Not takes one condition")
@@ -266,9 +270,9 @@ func (t *Template) ResolveString(v any) (string, error) {
 func (t *Template) intrinsic(fn string, arg any) (any, error) {
 	switch fn {
 	case "Ref":
-		return t.ref(asString(arg))
+		return t.ref(cfnyaml.String(arg))
 	case "Fn::GetAtt":
-		l := asList(arg)
+		l := cfnyaml.List(arg)
 		if s, ok := arg.(string); ok {
 			res, attr, _ := strings.Cut(s, ".")
 			l = []any{res, attr}
@@ -276,11 +280,11 @@ func (t *Template) intrinsic(fn string, arg any) (any, error) {
 		if len(l) != 2 {
 			return nil, fmt.Errorf("Fn::GetAtt %v", arg)
 		}
-		return t.attribute(asString(l[0]), asString(l[1]))
+		return t.attribute(cfnyaml.String(l[0]), cfnyaml.String(l[1]))
 	case "Fn::Sub":
 		return t.sub(arg)
 	case "Fn::Join":
-		l := asList(arg)
+		l := cfnyaml.List(arg)
 		if len(l) != 2 {
 			return nil, fmt.Errorf("Fn::Join %v", arg)
 		}
@@ -289,12 +293,12 @@ func (t *Template) intrinsic(fn string, arg any) (any, error) {
 			return nil, err
 		}
 		var s []string
-		for _, p := range asList(parts) {
+		for _, p := range cfnyaml.List(parts) {
 			s = append(s, scalar(p))
 		}
-		return strings.Join(s, asString(l[0])), nil
+		return strings.Join(s, cfnyaml.String(l[0])), nil
 	case "Fn::Select":
-		l := asList(arg)
+		l := cfnyaml.List(arg)
 		if len(l) != 2 {
 			return nil, fmt.Errorf("Fn::Select %v", arg)
 		}
@@ -310,13 +314,13 @@ func (t *Template) intrinsic(fn string, arg any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		items := asList(list)
+		items := cfnyaml.List(list)
 		if i < 0 || i >= len(items) {
 			return nil, fmt.Errorf("Fn::Select index %d of %d", i, len(items))
 		}
 		return items[i], nil
 	case "Fn::Split":
-		l := asList(arg)
+		l := cfnyaml.List(arg)
 		if len(l) != 2 {
 			return nil, fmt.Errorf("Fn::Split %v", arg)
 		}
@@ -325,16 +329,16 @@ func (t *Template) intrinsic(fn string, arg any) (any, error) {
 			return nil, err
 		}
 		var out []any
-		for _, p := range strings.Split(s, asString(l[0])) {
+		for _, p := range strings.Split(s, cfnyaml.String(l[0])) {
 			out = append(out, p)
 		}
 		return out, nil
 	case "Fn::If":
-		l := asList(arg)
+		l := cfnyaml.List(arg)
 		if len(l) != 3 {
 			return nil, fmt.Errorf("Fn::If %v", arg)
 		}
-		c, err := t.condition(asString(l[0]), 0)
+		c, err := t.condition(cfnyaml.String(l[0]), 0)
 		if err != nil {
 			return nil, err
 		}
@@ -349,9 +353,9 @@ func (t *Template) intrinsic(fn string, arg any) (any, error) {
 var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 func (t *Template) sub(arg any) (any, error) {
-	text, vars := asString(arg), map[string]any(nil)
+	text, vars := cfnyaml.String(arg), map[string]any(nil)
 	if l, ok := arg.([]any); ok && len(l) == 2 {
-		text, vars = asString(l[0]), asMap(l[1])
+		text, vars = cfnyaml.String(l[0]), cfnyaml.Map(l[1])
 	}
 	var firstErr error
 	out := subVar.ReplaceAllStringFunc(text, func(m string) string {
@@ -394,21 +398,21 @@ func (t *Template) ref(name string) (any, error) {
 	case "AWS::NoValue":
 		return noValue{}, nil
 	}
-	if _, ok := asMap(t.doc["Parameters"])[name]; ok {
+	if _, ok := cfnyaml.Map(t.doc["Parameters"])[name]; ok {
 		v, ok := d.Parameters[name]
 		if !ok {
 			return nil, fmt.Errorf("parameter %s has no default and no sample value", name)
 		}
 		return v, nil
 	}
-	if asMap(dig(t.doc, "Resources", name)) == nil {
+	if cfnyaml.Map(cfnyaml.Dig(t.doc, "Resources", name)) == nil {
 		return nil, fmt.Errorf("no parameter or resource %s (Ref)", name)
 	}
 	return t.physical(name, "Ref")
 }
 
 func (t *Template) attribute(res, attr string) (any, error) {
-	if asMap(dig(t.doc, "Resources", res)) == nil {
+	if cfnyaml.Map(cfnyaml.Dig(t.doc, "Resources", res)) == nil {
 		return nil, fmt.Errorf("GetAtt %s.%s: no such resource", res, attr)
 	}
 	return t.physical(res, attr)
@@ -432,39 +436,6 @@ func deepCopy(v any) any {
 	return v
 }
 
-// dig walks maps by key; it returns nil when a step is missing.
-func dig(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func asMap(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
-func asString(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-// asList returns v as a list; a single value becomes a list of one.
-func asList(v any) []any {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return x
-	}
-	return []any{v}
-}
-
 // scalar renders a resolved scalar as CloudFormation would pass it.
 func scalar(v any) string {
 	switch x := v.(type) {
@@ -485,12 +456,12 @@ func scalar(v any) string {
 // target returns the resource a {"Ref": X} or {"Fn::GetAtt": [X, attr]}
 // points at, or "".
 func target(v any) string {
-	m := asMap(v)
-	if ref := asString(m["Ref"]); ref != "" {
+	m := cfnyaml.Map(v)
+	if ref := cfnyaml.String(m["Ref"]); ref != "" {
 		return ref
 	}
-	if l := asList(m["Fn::GetAtt"]); len(l) > 0 {
-		return asString(l[0])
+	if l := cfnyaml.List(m["Fn::GetAtt"]); len(l) > 0 {
+		return cfnyaml.String(l[0])
 	}
 	return ""
 }

@@ -1,6 +1,10 @@
 package templatetest
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/handoff-health/handoff/infra/cfnyaml"
+)
 
 // alarmSpec is what one alarm watches: a metric of a namespace, for a
 // resource of the template (dimension and the resource it refers to), or
@@ -36,20 +40,20 @@ func checkAlarm(a alarmSpec) func(stack) []string {
 		p := s.props(a.id)
 		var out []string
 		metrics := []any{map[string]any{"Namespace": p["Namespace"], "MetricName": p["MetricName"], "Dimensions": p["Dimensions"]}}
-		for _, m := range asList(p["Metrics"]) {
+		for _, m := range cfnyaml.List(p["Metrics"]) {
 			metrics = append(metrics, dig(m, "MetricStat", "Metric"))
 		}
 		found := false
 		for _, m := range metrics {
-			if asString(dig(m, "Namespace")) != a.namespace || asString(dig(m, "MetricName")) != a.metric {
+			if cfnyaml.String(dig(m, "Namespace")) != a.namespace || cfnyaml.String(dig(m, "MetricName")) != a.metric {
 				continue
 			}
 			if a.dim == "" {
 				found = true
 				continue
 			}
-			for _, d := range asList(dig(m, "Dimensions")) {
-				if asString(dig(d, "Name")) == a.dim && (a.resource == "" || target(dig(d, "Value")) == a.resource) {
+			for _, d := range cfnyaml.List(dig(m, "Dimensions")) {
+				if cfnyaml.String(dig(d, "Name")) == a.dim && (a.resource == "" || target(dig(d, "Value")) == a.resource) {
 					found = true
 				}
 			}
@@ -58,7 +62,7 @@ func checkAlarm(a alarmSpec) func(stack) []string {
 			out = append(out, fmt.Sprintf("%s: does not watch %s %s for %s", a.id, a.namespace, a.metric, a.resource))
 		}
 		notifies := false
-		for _, act := range asList(p["AlarmActions"]) {
+		for _, act := range cfnyaml.List(p["AlarmActions"]) {
 			notifies = notifies || target(act) == "AlarmTopic"
 		}
 		if !notifies {
@@ -77,7 +81,7 @@ func checkAlarmTopic(s stack) []string {
 		target(s.props("AlarmEmailSubscription")["Endpoint"]) != "AlarmEmail" {
 		out = append(out, "AlarmEmailSubscription: does not subscribe AlarmEmail to AlarmTopic")
 	}
-	if asString(s.resource("AlarmEmailSubscription")["Condition"]) != "AlarmByEmail" {
+	if cfnyaml.String(s.resource("AlarmEmailSubscription")["Condition"]) != "AlarmByEmail" {
 		out = append(out, "AlarmEmailSubscription: not conditional on an AlarmEmail being given")
 	}
 	if s.typeOf("Dashboard") != "AWS::CloudWatch::Dashboard" {

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 )
 
 // sampleEvents lists every file of events/ with the function it is for and
@@ -279,15 +281,15 @@ func checkStreamEvent(t *testing.T, s stack, data []byte) {
 func streamFilter(t *testing.T, s stack) map[string]any {
 	t.Helper()
 	for _, ev := range s.events("DispatchFunction") {
-		if asString(ev["Type"]) != "DynamoDB" {
+		if cfnyaml.String(ev["Type"]) != "DynamoDB" {
 			continue
 		}
-		filters := asList(dig(ev, "Properties", "FilterCriteria", "Filters"))
+		filters := cfnyaml.List(dig(ev, "Properties", "FilterCriteria", "Filters"))
 		if len(filters) == 0 {
 			break
 		}
 		var p map[string]any
-		if err := json.Unmarshal([]byte(asString(dig(filters[0], "Pattern"))), &p); err != nil {
+		if err := json.Unmarshal([]byte(cfnyaml.String(dig(filters[0], "Pattern"))), &p); err != nil {
 			t.Fatalf("filter pattern: %v", err)
 		}
 		return p

@@ -72,7 +72,7 @@ func (s stack) resource(id string) map[string]any { return asMap(dig(s, "Resourc
 func (s stack) props(id string) map[string]any { return asMap(dig(s, "Resources", id, "Properties")) }
 
 // typeOf returns the Type of resource id, "" if there is no such resource.
-func (s stack) typeOf(id string) string { return asString(dig(s, "Resources", id, "Type")) }
+func (s stack) typeOf(id string) string { return cfnyaml.String(dig(s, "Resources", id, "Type")) }
 
 // ofType returns the logical ids of the resources of type typ, sorted.
 func (s stack) ofType(typ string) []string {
@@ -134,16 +134,16 @@ type statement struct {
 // statements returns every statement of every inline policy of role.
 func (s stack) statements(role string) []statement {
 	var out []statement
-	for _, p := range asList(s.props(role)["Policies"]) {
-		for _, st := range asList(dig(p, "PolicyDocument", "Statement")) {
+	for _, p := range cfnyaml.List(s.props(role)["Policies"]) {
+		for _, st := range cfnyaml.List(dig(p, "PolicyDocument", "Statement")) {
 			m := asMap(st)
 			var actions []string
-			for _, a := range asList(m["Action"]) {
-				actions = append(actions, asString(a))
+			for _, a := range cfnyaml.List(m["Action"]) {
+				actions = append(actions, cfnyaml.String(a))
 			}
 			out = append(out, statement{
-				role: role, sid: asString(m["Sid"]), raw: m,
-				actions: actions, resources: asList(m["Resource"]),
+				role: role, sid: cfnyaml.String(m["Sid"]), raw: m,
+				actions: actions, resources: cfnyaml.List(m["Resource"]),
 			})
 		}
 	}
@@ -160,7 +160,7 @@ func (st statement) String() string {
 // allows reports whether the statement allows action on a resource that
 // refers to target (a Ref, a GetAtt or a Sub naming it).
 func (st statement) allows(action, target string) bool {
-	if asString(st.raw["Effect"]) != "Allow" || !slices.Contains(st.actions, action) {
+	if cfnyaml.String(st.raw["Effect"]) != "Allow" || !slices.Contains(st.actions, action) {
 		return false
 	}
 	return slices.ContainsFunc(st.resources, func(r any) bool { return slices.Contains(refsIn(r), target) })
@@ -171,38 +171,14 @@ func dig(v any, path ...string) any {
 	if st, ok := v.(stack); ok {
 		v = map[string]any(st)
 	}
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
+	return cfnyaml.Dig(v, path...)
 }
 
 func asMap(v any) map[string]any {
 	if st, ok := v.(stack); ok {
 		return st
 	}
-	m, _ := v.(map[string]any)
-	return m
-}
-
-func asString(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-// asList returns v as a list; a single value becomes a list of one.
-func asList(v any) []any {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return x
-	}
-	return []any{v}
+	return cfnyaml.Map(v)
 }
 
 func asInt(v any) (int, bool) {
@@ -224,11 +200,11 @@ func asBool(v any) bool {
 // [X, attr]} points at, or "".
 func target(v any) string {
 	m := asMap(v)
-	if ref := asString(m["Ref"]); ref != "" {
+	if ref := cfnyaml.String(m["Ref"]); ref != "" {
 		return ref
 	}
-	if l := asList(m["Fn::GetAtt"]); len(l) > 0 {
-		return asString(l[0])
+	if l := cfnyaml.List(m["Fn::GetAtt"]); len(l) > 0 {
+		return cfnyaml.String(l[0])
 	}
 	return ""
 }
@@ -283,9 +259,9 @@ func refsInDeep(v any) []string {
 
 func subParts(sub any) (string, map[string]any) {
 	if l, ok := sub.([]any); ok && len(l) == 2 {
-		return asString(l[0]), asMap(l[1])
+		return cfnyaml.String(l[0]), asMap(l[1])
 	}
-	return asString(sub), nil
+	return cfnyaml.String(sub), nil
 }
 
 // scoped reports whether an IAM resource names something of this stack

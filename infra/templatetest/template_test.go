@@ -15,6 +15,7 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/intrinsics"
 
+	"github.com/handoff-health/handoff/infra/cfnyaml"
 	"github.com/handoff-health/handoff/infra/tables"
 )
 
@@ -218,7 +219,7 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
 			check: checkHTTPAPI,
 			mutate: func(s stack) {
 				settings := asMap(s.props("HttpApi")["AccessLogSettings"])
-				settings["Format"] = asString(settings["Format"]) + ` "path":"$context.path"`
+				settings["Format"] = cfnyaml.String(settings["Format"]) + ` "path":"$context.path"`
 			},
 			want: "$context.path",
 		},
@@ -282,7 +283,7 @@ func TestChecksCatchBrokenTemplates(t *testing.T) {
 
 func checkGlobals(s stack) []string {
 	var out []string
-	if got := asString(s["Transform"]); got != "AWS::Serverless-2016-10-31" {
+	if got := cfnyaml.String(s["Transform"]); got != "AWS::Serverless-2016-10-31" {
 		out = append(out, fmt.Sprintf("Transform %q, want AWS::Serverless-2016-10-31", got))
 	}
 	for _, fn := range s.functions() {
@@ -292,7 +293,7 @@ func checkGlobals(s stack) []string {
 				out = append(out, fmt.Sprintf("%s: %s %v, want %v", fn, prop, got, w))
 			}
 		}
-		if archs := s.property(fn, "Architectures"); !slices.Equal(asList(archs), []any{"arm64"}) {
+		if archs := s.property(fn, "Architectures"); !slices.Equal(cfnyaml.List(archs), []any{"arm64"}) {
 			out = append(out, fmt.Sprintf("%s: Architectures %v, want [arm64]", fn, archs))
 		}
 		if mem, _ := asInt(s.property(fn, "MemorySize")); mem < 128 {
@@ -329,7 +330,7 @@ func checkBuildWiring(s stack) []string {
 	}
 	recipes := makeRecipes(string(makefile))
 	for _, fn := range s.functions() {
-		if got := asString(dig(s.resource(fn), "Metadata", "BuildMethod")); got != "makefile" {
+		if got := cfnyaml.String(dig(s.resource(fn), "Metadata", "BuildMethod")); got != "makefile" {
 			out = append(out, fmt.Sprintf("%s: Metadata.BuildMethod %q, want makefile", fn, got))
 		}
 		dir := functionDir(fn)
@@ -394,8 +395,8 @@ func checkRoles(s stack) []string {
 		if _, ok := s.props(fn)["Policies"]; ok {
 			out = append(out, fmt.Sprintf("%s: Policies are ignored when Role is set; put them on %s", fn, role))
 		}
-		if !slices.ContainsFunc(asList(dig(s.props(role), "AssumeRolePolicyDocument", "Statement")), func(st any) bool {
-			return slices.Contains(asList(dig(st, "Principal", "Service")), "lambda.amazonaws.com")
+		if !slices.ContainsFunc(cfnyaml.List(dig(s.props(role), "AssumeRolePolicyDocument", "Statement")), func(st any) bool {
+			return slices.Contains(cfnyaml.List(dig(st, "Principal", "Service")), "lambda.amazonaws.com")
 		}) {
 			out = append(out, fmt.Sprintf("%s: not assumable by lambda.amazonaws.com", role))
 		}
@@ -456,7 +457,7 @@ func checkRoleScope(s stack, fn, role string) []string {
 	}
 	streamed := map[string]bool{}
 	for _, ev := range s.events(fn) {
-		if asString(ev["Type"]) == "DynamoDB" {
+		if cfnyaml.String(ev["Type"]) == "DynamoDB" {
 			streamed[target(dig(ev, "Properties", "Stream"))] = true
 		}
 		if d := target(dig(ev, "Properties", "DestinationConfig", "OnFailure", "Destination")); d != "" {
@@ -537,8 +538,8 @@ func checkTables(s stack) []string {
 	for _, id := range ids {
 		res, p := s.resource(id), s.props(id)
 		for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
-			if asString(res[policy]) != "Retain" {
-				out = append(out, fmt.Sprintf("%s: %s %q, want Retain", id, policy, asString(res[policy])))
+			if cfnyaml.String(res[policy]) != "Retain" {
+				out = append(out, fmt.Sprintf("%s: %s %q, want Retain", id, policy, cfnyaml.String(res[policy])))
 			}
 		}
 		if !asBool(p["DeletionProtectionEnabled"]) {
@@ -550,10 +551,10 @@ func checkTables(s stack) []string {
 		if !asBool(dig(p, "SSESpecification", "SSEEnabled")) {
 			out = append(out, id+": SSESpecification.SSEEnabled is not true")
 		}
-		if asString(p["BillingMode"]) != "PAY_PER_REQUEST" {
+		if cfnyaml.String(p["BillingMode"]) != "PAY_PER_REQUEST" {
 			out = append(out, id+": BillingMode is not PAY_PER_REQUEST")
 		}
-		if asString(dig(p, "TimeToLiveSpecification", "AttributeName")) != "expires_at" ||
+		if cfnyaml.String(dig(p, "TimeToLiveSpecification", "AttributeName")) != "expires_at" ||
 			!asBool(dig(p, "TimeToLiveSpecification", "Enabled")) {
 			out = append(out, id+": TTL on expires_at is not enabled")
 		}
@@ -561,22 +562,22 @@ func checkTables(s stack) []string {
 
 	p := s.props("ReferralsTable")
 	key := target(dig(p, "SSESpecification", "KMSMasterKeyId"))
-	if asString(dig(p, "SSESpecification", "SSEType")) != "KMS" || s.typeOf(key) != "AWS::KMS::Key" {
+	if cfnyaml.String(dig(p, "SSESpecification", "SSEType")) != "KMS" || s.typeOf(key) != "AWS::KMS::Key" {
 		out = append(out, "ReferralsTable: not encrypted with a customer-managed AWS::KMS::Key of the template")
 	} else {
 		if !asBool(s.props(key)["EnableKeyRotation"]) {
 			out = append(out, key+": EnableKeyRotation is not true")
 		}
-		if asString(s.resource(key)["DeletionPolicy"]) != "Retain" {
+		if cfnyaml.String(s.resource(key)["DeletionPolicy"]) != "Retain" {
 			out = append(out, key+": DeletionPolicy is not Retain (the tables' data would become unreadable)")
 		}
-		if !slices.ContainsFunc(asList(dig(s.props(key), "KeyPolicy", "Statement")), func(st any) bool {
-			return strings.HasSuffix(asString(dig(st, "Principal", "AWS", "Fn::Sub")), ":root")
+		if !slices.ContainsFunc(cfnyaml.List(dig(s.props(key), "KeyPolicy", "Statement")), func(st any) bool {
+			return strings.HasSuffix(cfnyaml.String(dig(st, "Principal", "AWS", "Fn::Sub")), ":root")
 		}) {
 			out = append(out, key+": key policy has no statement for the account root")
 		}
 	}
-	switch v := asString(dig(p, "StreamSpecification", "StreamViewType")); v {
+	switch v := cfnyaml.String(dig(p, "StreamSpecification", "StreamViewType")); v {
 	case "NEW_IMAGE", "NEW_AND_OLD_IMAGES":
 	default:
 		out = append(out, fmt.Sprintf("ReferralsTable: stream view %q, want NEW_IMAGE", v))
@@ -666,11 +667,11 @@ var newerThanGoformation = map[string]bool{"AWS::SMSVOICE::ConfigurationSet": tr
 func httpRoutes(s stack, fn string) map[string]string {
 	out := map[string]string{}
 	for name, ev := range s.events(fn) {
-		if asString(ev["Type"]) != "HttpApi" {
+		if cfnyaml.String(ev["Type"]) != "HttpApi" {
 			continue
 		}
 		p := asMap(ev["Properties"])
-		out[strings.ToUpper(asString(p["Method"]))+" "+asString(p["Path"])] = name
+		out[strings.ToUpper(cfnyaml.String(p["Method"]))+" "+cfnyaml.String(p["Path"])] = name
 	}
 	return out
 }
@@ -727,7 +728,7 @@ func checkFailureDestinations(s stack) []string {
 	for _, fn := range s.functions() {
 		async := false
 		for name, ev := range s.events(fn) {
-			typ := asString(ev["Type"])
+			typ := cfnyaml.String(ev["Type"])
 			async = async || slices.Contains(asyncSources, typ)
 			if !slices.Contains(pollingSources, typ) || typ == "SQS" {
 				continue
@@ -740,7 +741,7 @@ func checkFailureDestinations(s stack) []string {
 			case s.typeOf(dest) != "AWS::SQS::Queue" && s.typeOf(dest) != "AWS::SNS::Topic":
 				out = append(out, fmt.Sprintf("%s/%s: on-failure destination %s is not a queue or topic of the template", fn, name, dest))
 			}
-			if !slices.Contains(asList(p["FunctionResponseTypes"]), "ReportBatchItemFailures") {
+			if !slices.Contains(cfnyaml.List(p["FunctionResponseTypes"]), "ReportBatchItemFailures") {
 				out = append(out, fmt.Sprintf("%s/%s: FunctionResponseTypes lacks ReportBatchItemFailures", fn, name))
 			}
 			if !asBool(p["BisectBatchOnFunctionError"]) {
@@ -770,7 +771,7 @@ func checkDispatchSources(s stack) []string {
 	var out []string
 	var stream, sweep map[string]any
 	for _, ev := range s.events("DispatchFunction") {
-		switch asString(ev["Type"]) {
+		switch cfnyaml.String(ev["Type"]) {
 		case "DynamoDB":
 			stream = asMap(ev["Properties"])
 		case "Schedule":
@@ -780,21 +781,21 @@ func checkDispatchSources(s stack) []string {
 	if stream == nil {
 		out = append(out, "DispatchFunction: no DynamoDB stream event")
 	} else {
-		if got := asList(dig(stream, "Stream", "Fn::GetAtt")); !slices.Equal(got, []any{"ReferralsTable", "StreamArn"}) {
+		if got := cfnyaml.List(dig(stream, "Stream", "Fn::GetAtt")); !slices.Equal(got, []any{"ReferralsTable", "StreamArn"}) {
 			out = append(out, fmt.Sprintf("DispatchFunction stream: Stream %v, want ReferralsTable.StreamArn", got))
 		}
 		if n, _ := asInt(stream["BatchSize"]); n != 100 {
 			out = append(out, fmt.Sprintf("DispatchFunction stream: BatchSize %v, want 100", stream["BatchSize"]))
 		}
-		filters := asList(dig(stream, "FilterCriteria", "Filters"))
+		filters := cfnyaml.List(dig(stream, "FilterCriteria", "Filters"))
 		if len(filters) != 1 {
 			out = append(out, fmt.Sprintf("DispatchFunction stream: %d filters, want 1", len(filters)))
 		} else {
 			var pattern map[string]any
-			if err := json.Unmarshal([]byte(asString(dig(filters[0], "Pattern"))), &pattern); err != nil {
+			if err := json.Unmarshal([]byte(cfnyaml.String(dig(filters[0], "Pattern"))), &pattern); err != nil {
 				out = append(out, "DispatchFunction stream: filter pattern is not JSON: "+err.Error())
 			} else {
-				names := asList(pattern["eventName"])
+				names := cfnyaml.List(pattern["eventName"])
 				if len(names) != 2 || !slices.Contains(names, "INSERT") || !slices.Contains(names, "MODIFY") {
 					out = append(out, fmt.Sprintf("DispatchFunction stream: filter eventName %v, want INSERT and MODIFY", names))
 				}
@@ -807,10 +808,10 @@ func checkDispatchSources(s stack) []string {
 	if sweep == nil {
 		out = append(out, "DispatchFunction: no Schedule event (the sweeper)")
 	} else {
-		if got := asString(sweep["Schedule"]); got != "rate(1 minute)" {
+		if got := cfnyaml.String(sweep["Schedule"]); got != "rate(1 minute)" {
 			out = append(out, fmt.Sprintf("DispatchFunction sweeper: Schedule %q, want rate(1 minute)", got))
 		}
-		if !jsonEqual(asString(sweep["Input"]), sweepInput) {
+		if !jsonEqual(cfnyaml.String(sweep["Input"]), sweepInput) {
 			out = append(out, fmt.Sprintf("DispatchFunction sweeper: Input %q, want %s", sweep["Input"], sweepInput))
 		}
 	}
@@ -849,7 +850,7 @@ func checkHTTPAPI(s stack) []string {
 	} else if _, ok := asInt(s.props(g)["RetentionInDays"]); !ok && target(s.props(g)["RetentionInDays"]) == "" {
 		out = append(out, g+": access logs kept forever")
 	}
-	format := asString(logs["Format"])
+	format := cfnyaml.String(logs["Format"])
 	for _, need := range []string{"$context.routeKey", "$context.status", "$context.requestId"} {
 		if !strings.Contains(format, need) {
 			out = append(out, fmt.Sprintf("%s: access log format lacks %s", apis[0], need))
@@ -882,8 +883,8 @@ func checkMailEvents(s stack) []string {
 			continue
 		}
 		types := map[string]bool{}
-		for _, t := range asList(dig(p, "EventDestination", "MatchingEventTypes")) {
-			types[strings.ToLower(asString(t))] = true
+		for _, t := range cfnyaml.List(dig(p, "EventDestination", "MatchingEventTypes")) {
+			types[strings.ToLower(cfnyaml.String(t))] = true
 		}
 		if types["bounce"] && types["complaint"] && asBool(dig(p, "EventDestination", "Enabled")) {
 			topic = target(dig(p, "EventDestination", "SnsDestination", "TopicARN"))
@@ -894,7 +895,7 @@ func checkMailEvents(s stack) []string {
 	}
 	subscribed := false
 	for _, ev := range s.events("SesEventsFunction") {
-		if asString(ev["Type"]) == "SNS" && target(dig(ev, "Properties", "Topic")) == topic {
+		if cfnyaml.String(ev["Type"]) == "SNS" && target(dig(ev, "Properties", "Topic")) == topic {
 			subscribed = true
 		}
 	}
@@ -949,7 +950,7 @@ func checkEnvironment(s stack) []string {
 		}
 		for name, def := range durationDefaults {
 			param := target(env[name])
-			got := asString(dig(s, "Parameters", param, "Default"))
+			got := cfnyaml.String(dig(s, "Parameters", param, "Default"))
 			if _, err := time.ParseDuration(got); err != nil || got != def {
 				out = append(out, fmt.Sprintf("%s: %s comes from parameter %q with default %q, want %s", fn, name, param, got, def))
 			}
