@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/handoff-health/handoff/shared/directory"
+	"github.com/handoff-health/handoff/shared/imports"
 )
 
 // importFeed sends a feed to the asynchronous import (POST /v1/admin/imports,
@@ -67,7 +68,7 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	parts = append(parts, feed)
 	q.Set("parts", strconv.Itoa(len(parts)))
 	c := &adminClient{base: strings.TrimRight(*base, "/"), token: *token}
-	var job importJob
+	var job imports.View // the job as GET /v1/admin/imports/{id} shows it
 	if err := c.send(http.MethodPost, "/v1/admin/imports?"+q.Encode(), parts[0], &job); err != nil {
 		return err
 	}
@@ -108,28 +109,9 @@ func importFeed(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// importJob is the part of an import's record the command reads.
-type importJob struct {
-	ID            string           `json:"id"`
-	Status        string           `json:"status"`
-	Parts         int              `json:"parts"`
-	PartsReceived int              `json:"parts_received"`
-	GroupsTotal   int              `json:"groups_total"`
-	GroupsDone    int              `json:"groups_done"`
-	Imported      int              `json:"imported"`
-	Updated       int              `json:"updated"`
-	SkippedCount  int              `json:"skipped_count"`
-	Skipped       []directory.Skip `json:"skipped"`
-	Withdrawn     []string         `json:"withdrawn"`
-	// WithdrawnCount counts every withdrawn group (Withdrawn lists the
-	// first thousand).
-	WithdrawnCount int    `json:"withdrawn_count"`
-	Error          string `json:"error"`
-}
-
 // progressBar draws a job's progress in width cells: the groups stored of
 // those the feed holds, once it is read.
-func progressBar(j importJob, width int) string {
+func progressBar(j imports.View, width int) string {
 	switch {
 	case j.Status == "receiving":
 		return fmt.Sprintf("import %s: %d of %d parts received", j.ID, j.PartsReceived, j.Parts)
