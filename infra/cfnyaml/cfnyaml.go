@@ -123,3 +123,22 @@ func List(v any) []any {
 	}
 	return []any{v}
 }
+
+// Copy is a deep copy of a template's plain values (maps and lists).
+func Copy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[k] = Copy(val)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, val := range x {
+			l[i] = Copy(val)
+		}
+		return l
+	}
+	return v
+}

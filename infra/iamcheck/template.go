@@ -70,7 +70,7 @@ func newTemplate(doc map[string]any, d Deployment) (*Template, error) {
 
 // Clone returns a deep copy, for tests that change a template on purpose.
 func (t *Template) Clone() *Template {
-	c, _ := newTemplate(deepCopy(t.doc).(map[string]any), t.deployment)
+	c, _ := newTemplate(cfnyaml.Copy(t.doc).(map[string]any), t.deployment)
 	return c
 }
 
@@ -416,24 +416,6 @@ func (t *Template) attribute(res, attr string) (any, error) {
 		return nil, fmt.Errorf("GetAtt %s.%s: no such resource", res, attr)
 	}
 	return t.physical(res, attr)
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, val := range x {
-			m[k] = deepCopy(val)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, val := range x {
-			l[i] = deepCopy(val)
-		}
-		return l
-	}
-	return v
 }
 
 // scalar renders a resolved scalar as CloudFormation would pass it.

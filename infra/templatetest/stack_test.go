@@ -45,25 +45,7 @@ func parseStack(data []byte) (stack, error) {
 }
 
 // clone returns a deep copy, for tests that break a template on purpose.
-func (s stack) clone() stack { return deepCopy(map[string]any(s)).(map[string]any) }
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, val := range x {
-			m[k] = deepCopy(val)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, val := range x {
-			l[i] = deepCopy(val)
-		}
-		return l
-	}
-	return v
-}
+func (s stack) clone() stack { return cfnyaml.Copy(map[string]any(s)).(map[string]any) }
 
 // resource returns the resource with logical id id, or nil.
 func (s stack) resource(id string) map[string]any { return asMap(dig(s, "Resources", id)) }
