@@ -243,3 +243,18 @@ func TestBackend(t *testing.T) {
 		t.Error("a catch-all AWS endpoint would hide a service the stack does not run")
 	}
 }
+
+// TestEmulatorError: a failed cold start says why in the emulator's words,
+// never in the function's.
+func TestEmulatorError(t *testing.T) {
+	log := "07 Dec 2026 10:58:13,539 [INFO] (rapid) INIT START(type: on-demand, phase: init)\n" +
+		"2026/12/07 10:58:13 handler log naming ana@example.org\n" +
+		"07 Dec 2026 10:58:13,539 [ERROR] (rapid) Init failed error=Runtime exited with error: exit status 1 InvokeID=\n" +
+		"07 Dec 2026 10:58:13,539 [ERROR] (rapid) Invoke DONE failed: Sandbox.Failure\n"
+	if got, want := emulatorError(log), "Init failed error=Runtime exited with error: exit status 1 InvokeID="; got != want {
+		t.Errorf("emulatorError = %q, want %q", got, want)
+	}
+	if got := emulatorError("2026/12/07 [ERROR] (app) ana@example.org\n"); got != "" {
+		t.Errorf("emulatorError repeats a line that is not the emulator's: %q", got)
+	}
+}

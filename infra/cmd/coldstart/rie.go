@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,12 @@ func measure(ctx context.Context, rie []string, bin string, event []byte, env []
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
-	cmd := exec.Command(rie[0], append(rie[1:], "--runtime-interface-emulator-address", addr, "./bootstrap")...)
+	// The emulator's Runtime API listens on 127.0.0.1:9001 unless told
+	// otherwise: a port of its own keeps two emulators (two measurements,
+	// or a measurement beside a test) from answering each other's runtime.
+	api := unusedAddr()
+	cmd := exec.Command(rie[0], append(rie[1:], "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", api, "./bootstrap")...)
 	cmd.Dir = filepath.Dir(bin)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -57,6 +63,12 @@ func measure(ctx context.Context, rie []string, bin string, event []byte, env []
 		_ = cmd.Wait()
 	}()
 
+	// The emulator opens its two listeners side by side; an invocation that
+	// arrives before the Runtime API listens starts a runtime that finds no
+	// API and exits (about one start in ten on a busy machine).
+	if err := listening(ctx, api); err != nil {
+		return m, fmt.Errorf("%w (emulator log: %s)", err, firstLine(logs.String()))
+	}
 	client := &http.Client{}
 	body, err := invoke(ctx, client, addr, event, true)
 	if err != nil {
@@ -64,6 +76,11 @@ func measure(ctx context.Context, rie []string, bin string, event []byte, env []
 	}
 	m.firstAnswer = time.Since(start)
 	m.outcome = outcome(body)
+	if m.outcome != "ok" {
+		if why := emulatorError(logs.String()); why != "" {
+			m.outcome += " (" + why + ")"
+		}
+	}
 	if p, ok := procmem.Find(cmd.Process.Pid, "bootstrap"); ok {
 		m.coldPeak, m.coldCPU = p.Peak, p.CPU
 	}
@@ -104,6 +121,22 @@ func invoke(ctx context.Context, client *http.Client, addr string, event []byte,
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("emulator never answered: %w", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// listening waits until something accepts connections at addr.
+func listening(ctx context.Context, addr string) error {
+	var d net.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the emulator's Runtime API never listened: %w", ctx.Err())
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -159,6 +192,18 @@ func outcome(body []byte) string {
 		return "ok"
 	}
 	return "answered"
+}
+
+// emulatorError returns the emulator's own first error line, such as
+// "Init failed error=Runtime exited with error: exit status 1", or "".
+// The function's own log lines are never repeated.
+func emulatorError(log string) string {
+	for line := range strings.Lines(log) {
+		if _, after, ok := strings.Cut(line, "[ERROR] (rapid) "); ok {
+			return firstLine(after)
+		}
+	}
+	return ""
 }
 
 // unusedAddr returns a 127.0.0.1 address that nothing listened on a moment
