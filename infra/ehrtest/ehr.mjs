@@ -14,7 +14,8 @@
 // One process serves many tenants, one per test: a tenant is a registered
 // client with its own FHIR base ({origin}/t/{id}/fhir, the iss of its
 // launches), the launches it started and the charts they open, and the parts
-// of the EHR to break for it. A test adds its tenant with
+// of the EHR to break for it. A tenant's chart page, {origin}/t/{id}/chart,
+// opens an app's launch inside a frame, as an EHR that embeds SMART apps. A test adds its tenant with
 // POST /_test/tenants and changes its breaks with PUT /_test/tenants/{id}/break,
 // both with the bearer token of the config. The config (written by the Go kit,
 // infra/ehrtest) names the fixtures, node_modules and that token. The process
@@ -191,6 +192,32 @@ server.listen(0, '127.0.0.1', () => {
       return undefined;
     }
     ctx.status = 404;
+    return undefined;
+  });
+
+  // A tenant's chart page: the EHR's own page that opens an app inside a
+  // frame, as an EHR embeds a SMART app (the launch URL given as app, with
+  // iss and launch added). It is the EHR's site: the origin an app lets
+  // frame its pages.
+  provider.use(async (ctx, next) => {
+    const m = /^\/t\/(t\d+)\/chart$/.exec(ctx.path);
+    if (!m || ctx.method !== 'GET') {
+      return next();
+    }
+    const tenant = tenants.get(m[1]);
+    const app = String(ctx.query.app || '');
+    const launch = String(ctx.query.launch || '');
+    if (!tenant || !/^https?:\/\/[^\s"<>]+$/.test(app) || !(launch in tenant.launches)) {
+      ctx.status = 404;
+      return undefined;
+    }
+    const src = `${app}?iss=${encodeURIComponent(tenant.fhirBase)}&launch=${encodeURIComponent(launch)}`
+      .replaceAll('&', '&amp;');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'html';
+    ctx.body = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Chart</title></head>'
+      + `<body><main><h1>Chart</h1><iframe name="app" title="App" src="${src}" width="380" height="800"></iframe>`
+      + '</main></body></html>';
     return undefined;
   });
 

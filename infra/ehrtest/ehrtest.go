@@ -130,6 +130,14 @@ func (e *EHR) LaunchURL(launchURL, launch string) string {
 	return launchURL + "?" + url.Values{"iss": {e.FHIR}, "launch": {launch}}.Encode()
 }
 
+// ChartURL is the EHR's chart page that opens launchURL (an app's
+// registered launch URL) inside a frame with iss and launch added, as an
+// EHR that embeds SMART apps in its own page. The page is on the EHR's
+// origin, Issuer: the origin an app lets frame its pages.
+func (e *EHR) ChartURL(launchURL, launch string) string {
+	return e.Issuer + "/t/" + e.id + "/chart?" + url.Values{"app": {launchURL}, "launch": {launch}}.Encode()
+}
+
 // SetBreak changes what is broken for this tenant, from the next request on.
 func (e *EHR) SetBreak(b Break) error {
 	raw, err := json.Marshal(b)

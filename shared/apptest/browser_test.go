@@ -233,6 +233,14 @@ func (b *chromium) fitsPhone() bool {
 // violation, then saves a full-page screenshot named after the state.
 func (b *chromium) check(state string) {
 	b.t.Helper()
+	b.checkA11y(state)
+	b.screenshot(state)
+}
+
+// checkA11y is check without the screenshot: for a page inside a frame,
+// which a screenshot of its own cannot take.
+func (b *chromium) checkA11y(state string) {
+	b.t.Helper()
 	ctx, cancel := b.ctx()
 	defer cancel()
 	// DevTools evaluation is not subject to the page's CSP, which allows no
@@ -251,7 +259,6 @@ func (b *chromium) check(state string) {
 		b.t.Errorf("%s: axe %s (%s): %s — %s", state, v.ID, v.Impact, v.Help, strings.Join(v.Targets, ", "))
 	}
 	b.t.Logf("axe: %s: %d rules, %d violations", state, res.Rules, len(res.Violations))
-	b.screenshot(state)
 }
 
 var nameRE = regexp.MustCompile(`[^a-z0-9]+`)

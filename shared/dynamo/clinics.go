@@ -37,12 +37,15 @@ type Clinic struct {
 	JWKSURL string `json:"jwks_url,omitempty"`
 	// SMART app: the EHR that launches handoff for this clinic (its FHIR
 	// base URL, the iss of its launches) and the client id it gave handoff.
-	SMARTISS       string    `json:"smart_iss,omitempty"`
-	SMARTClientID  string    `json:"smart_client_id,omitempty"`
-	APIKeyHash     string    `json:"api_key_hash"`
-	WebhookSecret  string    `json:"-"`
-	CallbackSecret string    `json:"-"`
-	CreatedAt      time.Time `json:"created_at"`
+	SMARTISS      string `json:"smart_iss,omitempty"`
+	SMARTClientID string `json:"smart_client_id,omitempty"`
+	// SMARTFrameOrigins are the origins of the EHR's pages that may show
+	// the launch's pages in a frame (an embedded launch); none, no frame.
+	SMARTFrameOrigins []string  `json:"smart_frame_origins,omitempty"`
+	APIKeyHash        string    `json:"api_key_hash"`
+	WebhookSecret     string    `json:"-"`
+	CallbackSecret    string    `json:"-"`
+	CreatedAt         time.Time `json:"created_at"`
 	// RemovedAt is when an operator removed the clinic (see Remove); not
 	// stored while zero (omitempty, which the item encoder reads), so a
 	// condition can tell a removed clinic by it.
@@ -168,6 +171,9 @@ type SMARTApp struct {
 	ClinicID string `json:"clinic_id"`
 	ISS      string `json:"iss"`
 	ClientID string `json:"client_id"`
+	// FrameOrigins are the origins of the EHR's pages that may frame the
+	// launch (Clinic.SMARTFrameOrigins).
+	FrameOrigins []string `json:"frame_origins,omitempty"`
 }
 
 const smartISSPrefix = "SMARTISS#"
@@ -181,7 +187,8 @@ func smartISSKey(iss string) map[string]types.AttributeValue {
 }
 
 // SetSMARTApp registers the EHR that launches handoff for a clinic — its
-// iss and the client id it gave handoff — replacing the clinic's earlier
+// iss, the client id it gave handoff and the origins that may frame the
+// launch — replacing the clinic's earlier
 // one, in one transaction with the iss's lookup item (SMARTAppByISS). An
 // iss belongs to one clinic. Errors: problem.NotFound (no such clinic, or a
 // removed one), problem.Conflict (another clinic registered this iss, or the
@@ -211,13 +218,18 @@ func (s *Clinics) SetSMARTApp(ctx context.Context, a SMARTApp) error {
 	values := map[string]types.AttributeValue{
 		":iss": str(a.ISS), ":client": str(a.ClientID), ":prev": str(prev.ISS),
 	}
+	// A null list is none (SET, not REMOVE: see ForgetLaunch).
+	values[":frames"] = &types.AttributeValueMemberNULL{Value: true}
+	if len(a.FrameOrigins) > 0 {
+		values[":frames"] = strList(a.FrameOrigins)
+	}
 	if prev.ISS == "" {
 		cond = "attribute_exists(PK) AND attribute_not_exists(removed_at) AND (attribute_not_exists(smart_iss) OR smart_iss = :prev)"
 	}
 	items := []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: &s.Table, Key: ck, ConditionExpression: aws.String(cond),
-			UpdateExpression: aws.String("SET smart_iss = :iss, smart_client_id = :client"), ExpressionAttributeValues: values,
+			UpdateExpression: aws.String("SET smart_iss = :iss, smart_client_id = :client, smart_frame_origins = :frames"), ExpressionAttributeValues: values,
 		}},
 		{Put: &types.Put{
 			TableName: &s.Table, Item: lookup, ConditionExpression: aws.String("attribute_not_exists(PK) OR clinic_id = :clinic"),

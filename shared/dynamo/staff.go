@@ -86,15 +86,22 @@ type passkeyItem struct {
 // (Clinic and Staff set), the operator's (Bind holds the SHA-256 of the
 // admin token it was opened with), or an EHR user's (Staff is EHRUser,
 // EHRUser their fhirUser, Bind what the clinic's SMART app registration
-// was when the launch opened it, Launch what the launch brought).
+// was when the launch opened it, Launch what the launch brought; Embedded
+// for a launch inside a frame of the EHR's page, Referral the referral
+// made from its form).
 type Session struct {
-	Clinic  string    `json:"clinic_id,omitempty"`
-	Staff   string    `json:"staff_id,omitempty"`
-	Bind    string    `json:"bind,omitempty"`
-	EHRUser string    `json:"ehr_user,omitempty"`
-	Created time.Time `json:"created_at"`
-	Expires time.Time `json:"expires_at_time"`
-	TTL     int64     `json:"expires_at"`
+	Clinic  string `json:"clinic_id,omitempty"`
+	Staff   string `json:"staff_id,omitempty"`
+	Bind    string `json:"bind,omitempty"`
+	EHRUser string `json:"ehr_user,omitempty"`
+	// Embedded: an EHR user's session opened inside a frame of the EHR's
+	// page, good for its launch's form and the referral made from it.
+	Embedded bool `json:"embedded,omitempty"`
+	// Referral is the referral made from the launch's form, once made.
+	Referral string    `json:"referral_id,omitempty"`
+	Created  time.Time `json:"created_at"`
+	Expires  time.Time `json:"expires_at_time"`
+	TTL      int64     `json:"expires_at"`
 	// Launch is the caller's record of an EHR launch (a form's prefill: a
 	// patient's data), sealed at rest, bound to the session's item.
 	Launch []byte `json:"-"`
@@ -546,15 +553,18 @@ func (s *Staff) Session(ctx context.Context, staffID, hash string) (Session, Mem
 }
 
 // ForgetLaunch drops an EHR user's session's launch record (its prefill
-// was used); the session stays. Forgetting it twice, or in a session that
-// ended, is harmless.
-func (s *Staff) ForgetLaunch(ctx context.Context, hash string) error {
+// was used for the referral referralID, which the session then names);
+// the session stays. Forgetting it twice, or in a session that ended, is
+// harmless.
+func (s *Staff) ForgetLaunch(ctx context.Context, hash, referralID string) error {
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		// SET to null rather than REMOVE, which the embedded server does not
 		// apply to top-level attributes: a null launch is none.
-		TableName: &s.Table, Key: sessionKey(EHRUser, hash), UpdateExpression: aws.String("SET launch = :none"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":none": &types.AttributeValueMemberNULL{Value: true}},
+		TableName: &s.Table, Key: sessionKey(EHRUser, hash), UpdateExpression: aws.String("SET launch = :none, referral_id = :r"),
+		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":none": &types.AttributeValueMemberNULL{Value: true}, ":r": str(referralID),
+		},
 	})
 	if err != nil && !conditionFailed(err) {
 		return fmt.Errorf("forget the launch: %w", err)

@@ -55,7 +55,23 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		s.launchFail(w, r, err)
 		return
 	}
-	red, err := s.Launch.Begin(r.Context(), smartlaunch.Registration{ClinicID: app.ClinicID, ISS: iss, ClientID: app.ClientID}, q.Get("launch"))
+	reg := smartlaunch.Registration{ClinicID: app.ClinicID, ISS: iss, ClientID: app.ClientID}
+	begin := s.Launch.Begin
+	if framed(r) {
+		c, err := s.App.Clinic(r.Context(), app.ClinicID)
+		if err != nil {
+			s.launchFail(w, r, err)
+			return
+		}
+		if len(c.SMARTFrameOrigins) == 0 {
+			// Its pages could not be shown in the frame: say so in the log,
+			// where the operator looks (the page is not shown either).
+			s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the EHR opened the launch in a frame, and the clinic registered no origin that may frame it")
+			return
+		}
+		begin = s.Launch.BeginEmbedded
+	}
+	red, err := begin(r.Context(), reg, q.Get("launch"))
 	if err != nil {
 		s.launchFail(w, r, err)
 		return
@@ -66,11 +82,13 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 
 // launchCallback finishes a launch and signs the clinician in to the
 // clinic's pages, on the referral form filled in from the chart (the
-// prefill stays with the session, never in a URL).
+// prefill stays with the session, never in a URL). A launch begun in a
+// frame of the EHR's page opens an embedded session, whose one cookie is
+// partitioned (httpapi.EmbeddedCookie); any other the usual session.
 func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	q := r.URL.Query()
-	if ck := s.Launch.ClearCookie(q); ck != nil {
+	if ck := s.Launch.ClearCookie(q, framed(r)); ck != nil {
 		http.SetCookie(w, ck)
 	}
 	res, err := s.Launch.Finish(r.Context(), q, r.Cookies())
@@ -84,7 +102,7 @@ func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := room.Launch{Prefill: res.Prefill, PatientKey: cdshooks.PatientKey(key, res.ClinicID, res.PatientID)}
-	value, exp, err := s.Room.SignInFromEHR(r.Context(), res.ClinicID, res.ISS, res.FHIRUser, l)
+	value, exp, err := s.Room.SignInFromEHR(r.Context(), res.ClinicID, res.ISS, res.FHIRUser, l, res.Embedded)
 	if problem.Is(err, problem.Forbidden) || problem.Is(err, problem.NotFound) {
 		s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the clinic's SMART app changed during the launch")
 		return
@@ -93,10 +111,23 @@ func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 		s.launchFail(w, r, err)
 		return
 	}
-	secure := s.http.SecureCookies()
-	http.SetCookie(w, session.Cookie(httpapi.ClinicCookie, "/clinic", value, exp, secure))
-	http.SetCookie(w, httpapi.LandingCookie(value, secure))
+	if res.Embedded {
+		http.SetCookie(w, httpapi.EmbeddedCookie(value, exp))
+	} else {
+		secure := s.http.SecureCookies()
+		http.SetCookie(w, session.Cookie(httpapi.ClinicCookie, "/clinic", value, exp, secure))
+		http.SetCookie(w, httpapi.LandingCookie(value, secure))
+	}
 	http.Redirect(w, r, "/clinic/new", http.StatusSeeOther)
+}
+
+// framed reports whether the browser is loading the request into a frame
+// (Fetch Metadata: Sec-Fetch-Dest iframe or frame), as an EHR that embeds
+// the launch in its page does. A browser that sends no Fetch Metadata
+// gets the top-level launch.
+func framed(r *http.Request) bool {
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return d == "iframe" || d == "frame"
 }
 
 // noStore keeps a launch's answers out of caches and its URL (which holds a

@@ -92,6 +92,8 @@ type smartAppAnswer struct {
 	RedirectURI   string `json:"redirect_uri"`
 	Scope         string `json:"scope"`
 	CDSServiceURL string `json:"cds_service_url"`
+	// FrameOrigins: the origins that may frame the launch (none: omitted).
+	FrameOrigins []string `json:"frame_origins,omitempty"`
 }
 
 func (s *Server) putSMARTApp(w http.ResponseWriter, r *http.Request) {
@@ -101,13 +103,14 @@ func (s *Server) putSMARTApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := s.EHR.RegisterSMARTApp(r.Context(), id, in); err != nil {
+	in, err := s.EHR.RegisterSMARTApp(r.Context(), id, in)
+	if err != nil {
 		s.http.Fail(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, smartAppAnswer{
 		ClinicID: id, ISS: in.ISS, ClientID: in.ClientID,
 		LaunchURL: s.Launch.PublicURL + LaunchPath, RedirectURI: s.Launch.RedirectURI(), Scope: smartlaunch.Scope,
-		CDSServiceURL: s.Hooks.ServiceURL,
+		CDSServiceURL: s.Hooks.ServiceURL, FrameOrigins: in.FrameOrigins,
 	})
 }

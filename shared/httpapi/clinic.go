@@ -39,6 +39,22 @@ func LandingCookie(value string, secure bool) *http.Cookie {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}
 }
 
+// embedCookie holds the session of a SMART launch the EHR opened inside a
+// frame of its own page: a cross-site context, where the browser sends
+// neither the Strict session cookie nor the Lax landing cookie. It is
+// partitioned (session.PartitionedCookie): kept under the EHR's site and
+// sent under no other top-level site. Its session (room.Staff.Embedded)
+// reaches the launch's form, the referral made from it, and that
+// referral's QR code and link: the pages embeddedPage serves, which only
+// the clinic's registered EHR origins may frame.
+const embedCookie = "handoff_clinic_embed"
+
+// EmbeddedCookie is the cookie of the session an embedded launch's
+// callback opens (see embedCookie).
+func EmbeddedCookie(value string, exp time.Time) *http.Cookie {
+	return session.PartitionedCookie(embedCookie, "/clinic", value, exp)
+}
+
 // The forms of the clinic's pages are bound to these names (and, signed in,
 // to the session): the sign-in page's, and each one-time link's.
 const (
@@ -84,9 +100,19 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request) (room.Staff, bool
 	return s.staffFrom(w, r, clinicCookie)
 }
 
+// embeddedPage is staff for a page an embedded launch's session may
+// reach too (its form, its referral, that referral's QR code and link):
+// the session cookie, else the embedded one. An embedded session's page
+// may be framed by the clinic's registered EHR origins.
+func (s *Server) embeddedPage(w http.ResponseWriter, r *http.Request) (room.Staff, bool) {
+	return s.staffFrom(w, r, clinicCookie, embedCookie)
+}
+
 // staffFrom is staff reading the session from the cookies named, in
 // order: the first that names a live session is used. A landing cookie
-// used is dropped.
+// used is dropped. An embedded session counts only from the embedded
+// cookie, and any other only from another cookie; an embedded session's
+// page is made frameable by the clinic's EHR (pages.FramedBy).
 func (s *Server) staffFrom(w http.ResponseWriter, r *http.Request, names ...string) (room.Staff, bool) {
 	for _, name := range names {
 		c, err := r.Cookie(name)
@@ -94,6 +120,18 @@ func (s *Server) staffFrom(w http.ResponseWriter, r *http.Request, names ...stri
 			continue
 		}
 		st, err := s.Room.Session(r.Context(), c.Value)
+		if err == nil && st.Embedded != (name == embedCookie) {
+			continue
+		}
+		if err == nil && st.Embedded {
+			clinic, err := s.App.Clinic(r.Context(), st.Member.ClinicID)
+			if err != nil {
+				s.pageError(w, r, err)
+				return room.Staff{}, false
+			}
+			pages.FramedBy(w.Header(), clinic.SMARTFrameOrigins)
+			return st, true
+		}
 		if err == nil {
 			if name == landingCookie {
 				http.SetCookie(w, &http.Cookie{Name: landingCookie, Path: "/clinic/new", MaxAge: -1, HttpOnly: true,
@@ -128,7 +166,7 @@ func (s *Server) shared(r *http.Request, st room.Staff, path string) (pages.Clin
 	}
 	return pages.ClinicPage{
 		Lang: pages.RequestLang(r, ""), ClinicName: c.Name, StaffName: st.Member.Name, CSRFToken: token, Path: path,
-		Notice: r.URL.Query().Get("notice"),
+		Notice: r.URL.Query().Get("notice"), Embedded: st.Embedded,
 	}, nil
 }
 
@@ -294,8 +332,13 @@ func (s *Server) postClinicLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getClinicForm(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.staffFrom(w, r, clinicCookie, landingCookie)
+	st, ok := s.staffFrom(w, r, clinicCookie, landingCookie, embedCookie)
 	if !ok {
+		return
+	}
+	if st.Embedded && st.Launch == nil && st.Referral != "" {
+		// The launch's referral is made: its page is this session's.
+		seeOther(w, r, "/clinic/referrals/"+st.Referral, explicitLang(r), "")
 		return
 	}
 	p, err := s.shared(r, st, "/clinic/new")
@@ -313,7 +356,7 @@ func (s *Server) getClinicForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postClinicReferral(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.staff(w, r)
+	st, ok := s.embeddedPage(w, r)
 	if !ok {
 		return
 	}
@@ -371,7 +414,7 @@ func (s *Server) postClinicReferral(w http.ResponseWriter, r *http.Request) {
 func validKey(k string) bool { return len(k) == 43 && !strings.ContainsAny(k, "+/=") }
 
 func (s *Server) getClinicReferral(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.staff(w, r)
+	st, ok := s.embeddedPage(w, r)
 	if !ok {
 		return
 	}
@@ -398,7 +441,7 @@ func (s *Server) getClinicReferral(w http.ResponseWriter, r *http.Request) {
 // staffForm reads a signed-in page's small form and checks its anti-CSRF
 // token; on failure it has answered and returns false.
 func (s *Server) staffForm(w http.ResponseWriter, r *http.Request) (room.Staff, bool) {
-	st, ok := s.staff(w, r)
+	st, ok := s.embeddedPage(w, r)
 	if !ok {
 		return st, false
 	}

@@ -40,6 +40,10 @@ type ClinicPage struct {
 	CSRFToken  string
 	Path       string // the page's own path (for the language switch)
 	Notice     string
+	// Embedded: a page of a launch inside a frame of the EHR's page,
+	// which links to no other page of the clinic's (its session reaches
+	// none).
+	Embedded bool
 }
 
 // ClinicSignInView is /clinic without a session: the passkey, or a sign-in

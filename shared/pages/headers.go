@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,6 +16,24 @@ import (
 // own files, no framing, forms post only here, no <base>. Pages therefore carry
 // no inline style or script at all.
 const ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// FramedBy lets the origins given — the registered origins of a clinic's
+// EHR, for the pages of a launch inside a frame of the EHR's page — frame
+// the page being answered, and no one else: the Content-Security-Policy's
+// frame-ancestors names them instead of 'none', and X-Frame-Options (which
+// can name no origin) is dropped. Every other directive stays. With no
+// origins it changes nothing: the page stays unframeable. Call it after
+// Headers has set the page's headers and before the answer is written. The
+// origins must be serialized origins (scheme://host[:port]), as
+// registration keeps them.
+func FramedBy(h http.Header, origins []string) {
+	if len(origins) == 0 {
+		return
+	}
+	h.Set("Content-Security-Policy", strings.Replace(ContentSecurityPolicy, "frame-ancestors 'none'",
+		"frame-ancestors "+strings.Join(origins, " "), 1))
+	h.Del("X-Frame-Options")
+}
 
 // StylesheetPath is where AssetHandler serves the pages' one stylesheet.
 const StylesheetPath = "/assets/handoff.css"

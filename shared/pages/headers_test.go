@@ -178,3 +178,17 @@ func TestProtect(t *testing.T) {
 		})
 	}
 }
+
+func TestFramedBy(t *testing.T) {
+	h := http.Header{}
+	setPageHeaders(h)
+	FramedBy(h, nil)
+	if h.Get("X-Frame-Options") != "DENY" || h.Get("Content-Security-Policy") != ContentSecurityPolicy {
+		t.Fatalf("no origins changed the headers: %v", h)
+	}
+	FramedBy(h, []string{"https://ehr.example.org", "https://b.example.org:8443"})
+	want := "default-src 'self'; frame-ancestors https://ehr.example.org https://b.example.org:8443; form-action 'self'; base-uri 'none'"
+	if got := h.Get("Content-Security-Policy"); got != want || h.Get("X-Frame-Options") != "" {
+		t.Errorf("CSP %q, X-Frame-Options %q; want %q and none", got, h.Get("X-Frame-Options"), want)
+	}
+}

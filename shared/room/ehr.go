@@ -68,9 +68,11 @@ func (r *Room) ehrBind(ctx context.Context, clinicID string) (string, error) {
 // SignInFromEHR opens the session of the clinician a launch from the EHR
 // at iss signed in to a clinic's pages (ehrUser: the id_token's fhirUser),
 // holding the launch, and returns the session cookie's value and expiry.
-// Errors: problem.NotFound (no such clinic), problem.Forbidden (the
-// clinic's SMART app is not that EHR now).
-func (r *Room) SignInFromEHR(ctx context.Context, clinicID, iss, ehrUser string, l Launch) (string, time.Time, error) {
+// An embedded launch's session (embedded: inside a frame of the EHR's
+// page) is short and narrow: see Staff.Embedded. Errors:
+// problem.NotFound (no such clinic), problem.Forbidden (the clinic's SMART
+// app is not that EHR now).
+func (r *Room) SignInFromEHR(ctx context.Context, clinicID, iss, ehrUser string, l Launch, embedded bool) (string, time.Time, error) {
 	c, err := r.App.Clinic(ctx, clinicID)
 	if err != nil {
 		return "", time.Time{}, err
@@ -83,17 +85,18 @@ func (r *Room) SignInFromEHR(ctx context.Context, clinicID, iss, ehrUser string,
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	value, exp, err := r.Sessions.StartEHR(ctx, clinicID, ehrUser, bind, b)
+	value, exp, err := r.Sessions.StartEHR(ctx, clinicID, ehrUser, bind, b, embedded)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign in from the EHR: %w", err)
 	}
-	r.App.Log.InfoContext(ctx, "clinician signed in from the EHR", "clinic", clinicID)
+	r.App.Log.InfoContext(ctx, "clinician signed in from the EHR", "clinic", clinicID, "embedded", embedded)
 	return value, exp, nil
 }
 
 // ehrStaff is the signed-in EHR user of a session.
 func ehrStaff(cur dynamo.Session, hash string) (Staff, error) {
-	st := Staff{Member: dynamo.Member{ClinicID: cur.Clinic, Name: ehrUserName(cur.EHRUser)}, SessionHash: hash, EHRUser: cur.EHRUser}
+	st := Staff{Member: dynamo.Member{ClinicID: cur.Clinic, Name: ehrUserName(cur.EHRUser)}, SessionHash: hash, EHRUser: cur.EHRUser,
+		Embedded: cur.Embedded, Referral: cur.Referral}
 	if len(cur.Launch) > 0 {
 		st.Launch = new(Launch)
 		if err := json.Unmarshal(cur.Launch, st.Launch); err != nil {

@@ -26,10 +26,20 @@ var errReferralNotFound = problem.Errorf(problem.NotFound, "referral not found")
 // webhook), the staff member as its clinician (for an EHR user, see
 // ehr.go), and issues its first QR link. A form of a session an EHR launch
 // opened carries the launch's patient key into the referral, and the
-// launch's prefill is then forgotten. formKey, the form's own one-time key, makes a form sent twice one
+// launch's prefill is then forgotten; an embedded session (Staff.Embedded)
+// makes that one referral only, and answers its id to a form sent again.
+// formKey, the form's own one-time key, makes a form sent twice one
 // referral. It returns the referral's id. Errors: problem.Invalid listing
 // the fields by their native path (intake.FromForm).
 func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string) (string, error) {
+	if s.Embedded && s.Launch == nil {
+		// An embedded session makes one referral, its launch's: the form
+		// sent again leads to it.
+		if s.Referral == "" {
+			return "", problem.Errorf(problem.Forbidden, "this session makes no referral: launch again from the EHR")
+		}
+		return s.Referral, nil
+	}
 	clinic, err := r.App.Clinic(ctx, s.Member.ClinicID)
 	if err != nil {
 		return "", err
@@ -61,7 +71,7 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 	if s.Launch != nil {
 		// The launch's prefill is used: the next form of the session is
 		// empty. (A failure leaves it; the session ends within hours.)
-		if err := r.Sessions.ForgetLaunch(ctx, s.SessionHash); err != nil {
+		if err := r.Sessions.ForgetLaunch(ctx, s.SessionHash, receipt.ID); err != nil {
 			r.App.Log.WarnContext(ctx, "launch not forgotten", "error", err.Error())
 		}
 	}
@@ -76,9 +86,10 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 }
 
 // record loads one of the staff member's clinic's referrals; another
-// clinic's is not found.
+// clinic's is not found, nor, for an embedded session, any but the one
+// made from its launch.
 func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, error) {
-	if !validID(id) {
+	if !validID(id) || s.Embedded && id != s.Referral {
 		return nil, errReferralNotFound
 	}
 	rec, err := r.App.Referrals.Load(ctx, id)
@@ -92,6 +103,9 @@ func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, 
 // webhook, a FHIR Task, its pages), newest first (before: the page's key,
 // "" for the newest; a key that is not one shows the newest).
 func (r *Room) List(ctx context.Context, s Staff, before, lang string) (pages.ClinicListView, error) {
+	if s.Embedded {
+		return pages.ClinicListView{}, problem.Errorf(problem.Forbidden, "an embedded session shows its own referral only")
+	}
 	page, err := r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, before, PageSize)
 	if problem.Is(err, problem.Invalid) {
 		page, err = r.App.Referrals.ClinicReferrals(ctx, s.Member.ClinicID, "", PageSize)

@@ -142,6 +142,13 @@ type Staff struct {
 	// Launch is what the EHR launch that opened the session brought, until
 	// a referral is made from it; nil otherwise.
 	Launch *Launch
+	// Embedded: the session of a launch inside a frame of the EHR's page.
+	// It reaches its launch's form and, once made (Referral), the referral
+	// made from it: no other referral, list or setting of the clinic.
+	Embedded bool
+	// Referral is the referral an EHR user's session made from its
+	// launch's form.
+	Referral string
 }
 
 // errSignIn is the one answer to a refused sign-in, whatever the reason.

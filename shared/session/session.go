@@ -10,7 +10,10 @@
 // with).
 //
 // The cookies follow one rule for both: HttpOnly, SameSite=Strict, Secure
-// when the stack is served over https, at most TTL. Forms of a signed-in
+// when the stack is served over https, at most TTL; but an EHR launch
+// inside a frame of the EHR's page, a cross-site context, gets a
+// partitioned cookie (PartitionedCookie) for a session of at most
+// EmbeddedTTL. Forms of a signed-in
 // page carry an anti-CSRF token bound to the session (FormToken).
 package session
 
@@ -33,6 +36,10 @@ import (
 // TTL is the longest a session lasts.
 const TTL = 12 * time.Hour
 
+// EmbeddedTTL is the longest an embedded session lasts (StartEHR): a
+// referral made in the room, its QR code and the patient's consent.
+const EmbeddedTTL = time.Hour
+
 // operator is the owner part of an operator session's cookie.
 const operator = "admin"
 
@@ -41,7 +48,7 @@ type Store interface {
 	PutSession(ctx context.Context, hash string, v dynamo.Session) error
 	Session(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error)
 	EndSession(ctx context.Context, staffID, hash string) error
-	ForgetLaunch(ctx context.Context, hash string) error
+	ForgetLaunch(ctx context.Context, hash, referralID string) error
 }
 
 // StoreFuncs is a Store made of a store's method values: a store behind
@@ -51,7 +58,7 @@ type StoreFuncs struct {
 	Put    func(ctx context.Context, hash string, v dynamo.Session) error
 	Get    func(ctx context.Context, staffID, hash string) (dynamo.Session, dynamo.Member, error)
 	End    func(ctx context.Context, staffID, hash string) error
-	Forget func(ctx context.Context, hash string) error
+	Forget func(ctx context.Context, hash, referralID string) error
 }
 
 // StoreOf is s as a Store of its method values.
@@ -75,7 +82,9 @@ func (f StoreFuncs) EndSession(ctx context.Context, staffID, hash string) error 
 }
 
 // ForgetLaunch calls f.Forget.
-func (f StoreFuncs) ForgetLaunch(ctx context.Context, hash string) error { return f.Forget(ctx, hash) }
+func (f StoreFuncs) ForgetLaunch(ctx context.Context, hash, referralID string) error {
+	return f.Forget(ctx, hash, referralID)
+}
 
 // Manager starts, checks and ends sessions.
 type Manager struct {
@@ -129,14 +138,21 @@ func (m *Manager) Start(ctx context.Context, member dynamo.Member, bind string) 
 // StartEHR opens the session of a clinician an EHR launch signed in to a
 // clinic's pages: no registered staff member, but the EHR's user ehrUser
 // (their fhirUser), bound to bind (see EHRBind), keeping launch (the
-// caller's record of the launch, sealed at rest) until ForgetLaunch. It
-// returns the cookie's value and its expiry.
-func (m *Manager) StartEHR(ctx context.Context, clinicID, ehrUser, bind string, launch []byte) (string, time.Time, error) {
+// caller's record of the launch, sealed at rest) until ForgetLaunch. An
+// embedded session (a launch inside a frame of the EHR's page: its cookie
+// is PartitionedCookie) lasts at most EmbeddedTTL and is marked so; what
+// it may reach is the caller's rule. It returns the cookie's value and its
+// expiry.
+func (m *Manager) StartEHR(ctx context.Context, clinicID, ehrUser, bind string, launch []byte, embedded bool) (string, time.Time, error) {
 	secret := rand.Text() + rand.Text()
 	now := m.now()
-	exp := now.Add(TTL).Truncate(time.Second)
+	ttl := TTL
+	if embedded {
+		ttl = EmbeddedTTL
+	}
+	exp := now.Add(ttl).Truncate(time.Second)
 	v := dynamo.Session{Clinic: clinicID, Staff: dynamo.EHRUser, Bind: bind, EHRUser: ehrUser, Launch: launch,
-		Created: now, Expires: exp, TTL: exp.Unix()}
+		Embedded: embedded, Created: now, Expires: exp, TTL: exp.Unix()}
 	if err := m.Store.PutSession(ctx, hash(secret), v); err != nil {
 		return "", time.Time{}, err
 	}
@@ -202,9 +218,10 @@ func (m *Manager) Check(ctx context.Context, value, bind string) (Current, error
 }
 
 // ForgetLaunch drops what an EHR launch left with its session (the form's
-// prefill, once a referral was made from it).
-func (m *Manager) ForgetLaunch(ctx context.Context, sessionHash string) error {
-	return m.Store.ForgetLaunch(ctx, sessionHash)
+// prefill, once the referral referralID was made from it) and keeps that
+// referral's id with the session.
+func (m *Manager) ForgetLaunch(ctx context.Context, sessionHash, referralID string) error {
+	return m.Store.ForgetLaunch(ctx, sessionHash, referralID)
 }
 
 // End ends the session a cookie value names; ending one that is gone, or a
@@ -240,6 +257,22 @@ func Cookie(name, path, value string, exp time.Time, secure bool) *http.Cookie {
 	return &http.Cookie{
 		Name: name, Value: value, Path: path, Expires: exp, MaxAge: int(TTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure,
+	}
+}
+
+// PartitionedCookie is the cookie of an embedded session (StartEHR), for
+// a page inside a frame of the EHR's page — a cross-site context, where a
+// browser keeps only a SameSite=None cookie, and, where third-party cookies
+// are blocked, only a partitioned one: HttpOnly, Secure, SameSite=None,
+// Partitioned (CHIPS: kept under the top-level site, the EHR's, and sent
+// under no other), expiring at exp (at most EmbeddedTTL away). A
+// SameSite=None cookie goes with cross-site requests: the pages it reaches
+// check their forms' anti-CSRF token (FormToken) and refuse cross-site
+// posts.
+func PartitionedCookie(name, path, value string, exp time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: path, Expires: exp, MaxAge: int(EmbeddedTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: true, Partitioned: true,
 	}
 }
 

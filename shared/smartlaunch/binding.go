@@ -21,7 +21,19 @@ func stateHash(state string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (c *Client) baseCookie(hash string) *http.Cookie {
+func (c *Client) baseCookie(hash string, embedded bool) *http.Cookie {
+	if embedded {
+		// In a frame of the EHR's page, a cross-site context: a browser
+		// keeps and sends only a SameSite=None cookie there, and (where
+		// third-party cookies are blocked) only a partitioned one (CHIPS),
+		// kept under the EHR's site and sent under no other top-level
+		// site. Both need Secure (a browser takes it over https, and from
+		// loopback hosts).
+		return &http.Cookie{
+			Name: cookiePrefix + hash[:16], Path: CallbackPath, HttpOnly: true,
+			SameSite: http.SameSiteNoneMode, Secure: true, Partitioned: true,
+		}
+	}
 	return &http.Cookie{
 		Name: cookiePrefix + hash[:16], Path: CallbackPath, HttpOnly: true,
 		// Lax: the callback is a top-level navigation back from the EHR's
@@ -41,19 +53,19 @@ func (c *Client) mac(ctx context.Context, hash string, exp int64) (string, error
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
-func (c *Client) cookie(ctx context.Context, hash string, exp time.Time) (*http.Cookie, error) {
+func (c *Client) cookie(ctx context.Context, hash string, exp time.Time, embedded bool) (*http.Cookie, error) {
 	mac, err := c.mac(ctx, hash, exp.Unix())
 	if err != nil {
 		return nil, err
 	}
-	ck := c.baseCookie(hash)
+	ck := c.baseCookie(hash, embedded)
 	ck.Value = strconv.FormatInt(exp.Unix(), 10) + "." + mac
 	ck.MaxAge = int(StateTTL.Seconds())
 	return ck, nil
 }
 
 func (c *Client) checkCookie(ctx context.Context, hash string, cookies []*http.Cookie) error {
-	name := c.baseCookie(hash).Name
+	name := c.baseCookie(hash, false).Name
 	for _, ck := range cookies {
 		if ck.Name != name {
 			continue

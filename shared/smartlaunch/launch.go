@@ -136,6 +136,9 @@ type Result struct {
 	Subject  string
 	// Prefill is what the referral form is filled in with.
 	Prefill chart.Prefill
+	// Embedded: the launch began in a frame of the EHR's page
+	// (BeginEmbedded).
+	Embedded bool
 }
 
 // pending is what a launch keeps between Begin and Finish. It holds no
@@ -148,6 +151,7 @@ type pending struct {
 	TokenURL string `json:"t"`
 	Issuer   string `json:"o"`
 	JWKSURI  string `json:"j"`
+	Embedded bool   `json:"f,omitempty"`
 }
 
 func (c *Client) now() time.Time {
@@ -181,6 +185,17 @@ func (c *Client) RedirectURI() string { return strings.TrimSuffix(c.PublicURL, "
 // code_challenge, scope=Scope) with the cookie that binds the launch to the
 // browser. Errors: *Error (BadRequest, Unreachable, BadEHR), or the store's.
 func (c *Client) Begin(ctx context.Context, reg Registration, launch string) (Redirect, error) {
+	return c.begin(ctx, reg, launch, false)
+}
+
+// BeginEmbedded is Begin for a launch the EHR opens inside a frame of its
+// own page: the cookie is partitioned (see the package comment), and the
+// launch's Result says Embedded. Errors: as Begin's.
+func (c *Client) BeginEmbedded(ctx context.Context, reg Registration, launch string) (Redirect, error) {
+	return c.begin(ctx, reg, launch, true)
+}
+
+func (c *Client) begin(ctx context.Context, reg Registration, launch string, embedded bool) (Redirect, error) {
 	if launch == "" || len(launch) > maxLaunchLen {
 		return Redirect{}, fail(BadRequest, "the launch parameter is missing or too long")
 	}
@@ -197,7 +212,7 @@ func (c *Client) Begin(ctx context.Context, reg Registration, launch string) (Re
 	}
 	verifier := oauth2.GenerateVerifier()
 	rec, err := json.Marshal(pending{ClinicID: reg.ClinicID, ISS: reg.ISS, ClientID: reg.ClientID, Verifier: verifier,
-		TokenURL: conf.TokenEndpoint, Issuer: conf.Issuer, JWKSURI: conf.JWKSURI})
+		TokenURL: conf.TokenEndpoint, Issuer: conf.Issuer, JWKSURI: conf.JWKSURI, Embedded: embedded})
 	if err != nil {
 		return Redirect{}, err
 	}
@@ -206,7 +221,7 @@ func (c *Client) Begin(ctx context.Context, reg Registration, launch string) (Re
 	if err := c.States.PutLaunchState(ctx, hash, rec, exp); err != nil {
 		return Redirect{}, fmt.Errorf("keep the launch state: %w", err)
 	}
-	cookie, err := c.cookie(ctx, hash, exp)
+	cookie, err := c.cookie(ctx, hash, exp, embedded)
 	if err != nil {
 		return Redirect{}, err
 	}
@@ -288,18 +303,19 @@ func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.C
 		}
 	}
 	return Result{ClinicID: p.ClinicID, ISS: p.ISS, PatientID: patient, FHIRUser: who.FHIRUser, Subject: who.Subject,
-		Prefill: chart.PrefillFrom(pt, conds)}, nil
+		Prefill: chart.PrefillFrom(pt, conds), Embedded: p.Embedded}, nil
 }
 
 // ClearCookie is the cookie that ends the browser's binding for the state
-// in a callback's query (set it on the callback's answer, whatever it is);
-// nil when the query has no state.
-func (c *Client) ClearCookie(query url.Values) *http.Cookie {
+// in a callback's query (set it on the callback's answer, whatever it is):
+// the partitioned one of an embedded launch when embedded (the callback
+// arrived in a frame). nil when the query has no state.
+func (c *Client) ClearCookie(query url.Values, embedded bool) *http.Cookie {
 	state := query.Get("state")
 	if state == "" || len(state) > 512 {
 		return nil
 	}
-	ck := c.baseCookie(stateHash(state))
+	ck := c.baseCookie(stateHash(state), embedded)
 	ck.MaxAge = -1
 	return ck
 }

@@ -245,7 +245,7 @@ func TestLaunchRefusals(t *testing.T) {
 		_, err = r.client.Finish(ctx, q, cookies)
 		check(t, err, smartlaunch.BadState) // reused
 
-		clear := r.client.ClearCookie(q)
+		clear := r.client.ClearCookie(q, false)
 		if clear == nil || clear.Name != cookies[0].Name || clear.MaxAge >= 0 {
 			t.Errorf("ClearCookie = %+v", clear)
 		}
