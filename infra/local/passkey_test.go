@@ -55,7 +55,9 @@ func TestPasskeysOnLoopback(t *testing.T) {
 	}
 	signedIn := func(what string) {
 		t.Helper()
-		for range 100 {
+		// A deadline, not a count of tries: on a busy machine each try is
+		// slow too.
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 			if eval(`document.readyState === 'complete' && document.querySelector('form[action="/clinic/logout"]') ? location.href : ''`) != "" {
 				return
 			}
@@ -86,7 +88,7 @@ func TestPasskeysOnLoopback(t *testing.T) {
 		t.Errorf("the pages are on %s, want http://localhost:%s", got, port)
 	}
 	step("sign out", chromedp.Click(chromedp.CSS(`form[action="/clinic/logout"] button`), chromedp.NodeVisible))
-	for range 100 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if eval(`document.readyState === 'complete' && document.querySelector('form[data-passkey]') ? 'y' : ''`) != "" {
 			break
 		}

@@ -30,14 +30,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/handoff-health/handoff/shared/config"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
 	"github.com/handoff-health/handoff/shared/metrics"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ulids"
 )
 
 // Mailer sends one email and returns the provider's message id.
@@ -153,11 +152,10 @@ func (a *App) AdminBind() string {
 }
 
 // NewID returns a new time-ordered id (a ULID). Ids made in one process in
-// the same millisecond still sort in the order they were made, so a
-// referral's events keep their order.
-func NewID(now time.Time) string {
-	return ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()
-}
+// the same millisecond still sort in the order they were made, even with
+// ids for other times made between (see ulids), so a referral's events keep
+// their order.
+func NewID(now time.Time) string { return ulids.New(now) }
 
 // LinkToken returns the link token of a referral's consent page (kind
 // "consent") or of one route's group page (kind "group", seq the route): 256

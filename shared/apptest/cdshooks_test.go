@@ -267,6 +267,7 @@ func TestCDSHooksOverHTTP(t *testing.T) {
 	if err := hw.ehr.SetBreak(ehrtest.Break{Hang: "fhir"}); err != nil {
 		t.Fatal(err)
 	}
+	readTimeout := hw.EHR.Decider.Reader.Timeout
 	hw.EHR.Decider.Reader.Timeout = 2 * time.Second
 	if st, out := hw.call(t, hw.jwt(t, "rsa-1", nil), hw.request(t, hookCall{patient: ehrtest.Patient, conditions: all, token: token})); st != http.StatusOK || len(cards(t, out)) != 1 {
 		t.Errorf("prefetched, the EHR's FHIR API hanging: %d %v, want one card", st, out)
@@ -277,6 +278,8 @@ func TestCDSHooksOverHTTP(t *testing.T) {
 	if err := hw.ehr.SetBreak(ehrtest.Break{}); err != nil {
 		t.Fatal(err)
 	}
+	// The calls below read an EHR that answers: a busy machine's time again.
+	hw.EHR.Decider.Reader.Timeout = readTimeout
 
 	// The smart link launches: the EHR opens it with iss and launch, and the
 	// clinician lands on the form filled in from the chart; the referral

@@ -82,7 +82,7 @@ func TestLaunchKeepsNoPHI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets = append(secrets, literal("launch code", cb.Query().Get("code")), literal("launch state", cb.Query().Get("state")))
+	secrets = append(secrets, secret("launch code", cb.Query().Get("code")), secret("launch state", cb.Query().Get("state")))
 	if st, _, body := b.get(cb.String()); st != http.StatusSeeOther {
 		t.Fatalf("callback: %d %s", st, body)
 	}
@@ -114,7 +114,7 @@ func TestLaunchKeepsNoPHI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets = append(secrets, literal("access token", token))
+	secrets = append(secrets, secret("access token", token))
 	prefetched := func() []byte {
 		entries := []any{}
 		for _, c := range conds {

@@ -187,7 +187,7 @@ func TestNoPHILeaksInTheRoom(t *testing.T) {
 		to := m.Destination.To[0]
 		for _, l := range roomLinkRE.FindAllStringSubmatch(m.Body.Text+m.Body.HTML, -1) {
 			if l[1] == "s" {
-				staffTokens = append(staffTokens, literal("staff link token", l[2]))
+				staffTokens = append(staffTokens, secret("staff link token", l[2]))
 			}
 			for _, p := range pts {
 				if to == p.email && l[1] == "c" {
@@ -219,9 +219,9 @@ func TestNoPHILeaksInTheRoom(t *testing.T) {
 	tables := dynamotest.Dump(t, w.DB, w.DB.Tables.Referrals) + dynamotest.Dump(t, w.DB, w.DB.Tables.Directory)
 	arts = append(arts, artefact{kind: "tables as stored", text: tables})
 
-	secrets := append([]marker{literal("ceremony id", ceremony.Ceremony)}, staffTokens...)
+	secrets := append([]marker{secret("ceremony id", ceremony.Ceremony)}, staffTokens...)
 	for _, s := range sessions {
-		secrets = append(secrets, literal("session secret", s))
+		secrets = append(secrets, secret("session secret", s))
 	}
 	if len(staffTokens) < 4 {
 		t.Fatalf("%d staff link tokens seen, want the invitations and sign-in links", len(staffTokens))

@@ -284,10 +284,12 @@ func TestBrowserReferInTheRoom(t *testing.T) {
 	waitText(b, "#passkey-status", "That did not work")
 }
 
-// waitPath waits until the tab shows path.
+// waitPath waits until the tab shows path. Each of these waits ends at a
+// deadline, not after a count of tries: on a busy machine every try is slow
+// too.
 func waitPath(b *chromium, path string) {
 	b.t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); {
 		if eval[string](b, `document.readyState === 'complete' ? location.pathname : ''`) == path {
 			return
 		}
@@ -299,7 +301,7 @@ func waitPath(b *chromium, path string) {
 // waitFor waits until an element matching css is on the page.
 func waitFor(b *chromium, css string) {
 	b.t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); {
 		if eval[bool](b, `document.readyState === 'complete' && !!document.querySelector(`+jsString(css)+`)`) {
 			return
 		}
@@ -311,7 +313,7 @@ func waitFor(b *chromium, css string) {
 // waitText waits until an element's text holds want.
 func waitText(b *chromium, css, want string) {
 	b.t.Helper()
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(stepTimeout); time.Now().Before(deadline); {
 		if strings.Contains(eval[string](b, `(document.querySelector(`+jsString(css)+`)||{}).textContent||''`), want) {
 			return
 		}

@@ -26,13 +26,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ulids"
 )
 
 // Limits of an import.
@@ -89,7 +88,7 @@ func (s *Service) chunkBytes() int {
 func (s *Service) event(j dynamo.ImportJob, t referral.EventType, data map[string]string) referral.Event {
 	now := s.now()
 	return referral.Event{
-		ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(), Partition: j.Partition(),
+		ID: ulids.New(now), Partition: j.Partition(),
 		Type: t, At: now, Due: now, Data: data,
 	}
 }
@@ -130,7 +129,7 @@ func (s *Service) Start(ctx context.Context, format string, opt directory.Import
 	}
 	now := s.now()
 	j := dynamo.ImportJob{
-		ID: strings.ToLower(ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()), Format: format, Options: opt,
+		ID: strings.ToLower(ulids.New(now)), Format: format, Options: opt,
 		Parts: parts, Status: dynamo.ImportReceiving, CreatedAt: now, UpdatedAt: now, TTL: now.Add(jobKept).Unix(),
 	}
 	if err := s.App.Referrals.PutImportPart(ctx, j.ID, 0, part, now.Add(dataKept).Unix()); err != nil {

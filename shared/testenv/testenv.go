@@ -4,12 +4,16 @@
 package testenv
 
 import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,16 +53,53 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// FreePort returns a 127.0.0.1 port that nothing listened on a moment ago,
-// for a server the test starts as a process.
+// FreePort returns a 127.0.0.1 port that nothing listens on, for a server
+// the test starts as a process. The port is drawn at random from below the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range), where no
+// listener on port 0 and no outgoing connection ever gets one: between this
+// call and the process binding the port, only another FreePort caller could
+// take it (a port the kernel hands out could go to any of the test
+// binaries' servers and connections running in parallel meanwhile).
 func FreePort(t testing.TB) int {
 	t.Helper()
+	if low := ephemeralLow(); low-freeFrom >= 1000 {
+		for range 100 {
+			port := freeFrom + rand.IntN(low-freeFrom)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err == nil {
+				l.Close()
+				return port
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeFrom is the lowest port FreePort draws: above the fixed ports of the
+// local stack and of common services.
+const freeFrom = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768,
+// Linux's default, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 32768
+	}
+	return low
 }
 
 // FreeAddr is FreePort as a host:port address on 127.0.0.1.
@@ -69,24 +110,73 @@ func FreeAddr(t testing.TB) string {
 
 // StartServer starts cmd, kills it when the test ends, and waits up to wait
 // for url to answer HTTP (with a status ok accepts); the test fails if it
-// never does.
+// never does, or if the process ends first.
 func StartServer(t testing.TB, cmd *exec.Cmd, what, url string, wait time.Duration, ok func(status int) bool) {
 	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", what, err)
+	if err := startServer(t, cmd, url, wait, ok); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
+
+// StartServerOnFreePort is StartServer for a server on a port of
+// FreePort's: command returns the command that serves on port and the URL
+// to wait for. If the process ends before it answers (another process took
+// the port in between), it is started again on another port, up to three
+// times in all. It returns the port.
+func StartServerOnFreePort(t testing.TB, what string, wait time.Duration, ok func(status int) bool, command func(port int) (*exec.Cmd, string)) int {
+	t.Helper()
+	var err error
+	for range 3 {
+		port := FreePort(t)
+		cmd, url := command(port)
+		if err = startServer(t, cmd, url, wait, ok); err == nil {
+			return port
+		}
+		if !errors.Is(err, errExited) {
+			break
+		}
+	}
+	t.Fatalf("%s: %v", what, err)
+	return 0
+}
+
+// errExited is startServer's error when the process ended before it
+// answered.
+var errExited = errors.New("the process ended before it answered")
+
+// startServer starts cmd, kills it when the test ends, and waits up to wait
+// for url to answer with a status ok accepts, while the process runs. It
+// returns errExited (wrapped) if the process ended first, or an error
+// saying it never answered.
+func startServer(t testing.TB, cmd *exec.Cmd, url string, wait time.Duration, ok func(status int) bool) error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(wait)
 	for {
-		resp, err := http.Get(url)
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			return fmt.Errorf("%w (%v)", errExited, err)
+		default:
+		}
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if ok(resp.StatusCode) {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer on %s within %s", what, url, wait)
+			return fmt.Errorf("it did not answer on %s within %s", url, wait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -206,15 +208,42 @@ func emulatorError(log string) string {
 	return ""
 }
 
-// unusedAddr returns a 127.0.0.1 address that nothing listened on a moment
-// ago.
+// unusedAddr returns a 127.0.0.1 address that nothing listens on, for a
+// server about to start. Its port is drawn at random from below the kernel's
+// ephemeral range, which no listener on port 0 and no outgoing connection
+// ever gets: until the server binds it, only another such draw could take
+// it.
 func unusedAddr() string {
+	if low := ephemeralLow(); low-20000 >= 1000 {
+		for range 100 {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(low-20000)))
+			if l, err := net.Listen("tcp", addr); err == nil {
+				l.Close()
+				return addr
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "127.0.0.1:9"
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768,
+// Linux's default, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 {
+		if low, err := strconv.Atoi(f[0]); err == nil {
+			return low
+		}
+	}
+	return 32768
 }
 
 // syncBuffer collects the output of a process while it runs.

@@ -49,12 +49,14 @@ func Start(t testing.TB) *KMS {
 	t.Helper()
 	bin, ok := Binary(testenv.RepoRoot(t))
 	testenv.RequireTool(t, ok, "local-kms", "run `make tools` (go install github.com/nsmithuk/local-kms into build/tools)")
-	port := strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+t.TempDir(),
-		"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
-	k := &KMS{URL: "http://127.0.0.1:" + port}
-	testenv.StartServer(t, cmd, "local-kms", k.URL, 20*time.Second, func(int) bool { return true })
+	k := &KMS{}
+	testenv.StartServerOnFreePort(t, "local-kms", 20*time.Second, func(int) bool { return true }, func(port int) (*exec.Cmd, string) {
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "KMS_DATA_PATH="+t.TempDir(),
+			"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
+		k.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+		return cmd, k.URL
+	})
 	k.Client = kms.New(kms.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
@@ -114,12 +116,16 @@ func StartKeys(t testing.TB, keys ...Key) *KMS {
 	if err := os.WriteFile(seedPath, []byte(seed.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(testenv.FreePort(t))
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+filepath.Join(dir, "data"), "KMS_SEED_PATH="+seedPath,
-		"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
-	k := &KMS{URL: "http://127.0.0.1:" + port}
-	testenv.StartServer(t, cmd, "local-kms", k.URL, 20*time.Second, func(int) bool { return true })
+	k := &KMS{}
+	attempt := 0
+	testenv.StartServerOnFreePort(t, "local-kms", 20*time.Second, func(int) bool { return true }, func(port int) (*exec.Cmd, string) {
+		attempt++ // each start keeps its data apart
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "KMS_DATA_PATH="+filepath.Join(dir, "data"+strconv.Itoa(attempt)), "KMS_SEED_PATH="+seedPath,
+			"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
+		k.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+		return cmd, k.URL
+	})
 	k.Client = kms.New(kms.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),

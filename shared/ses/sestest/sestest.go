@@ -85,10 +85,12 @@ func required(t testing.TB) string {
 func Start(t testing.TB) *Emulator {
 	t.Helper()
 	bin := required(t)
-	port := strconv.Itoa(testenv.FreePort(t))
-	e := &Emulator{URL: "http://127.0.0.1:" + port}
-	testenv.StartServer(t, exec.Command(bin, "--host", "127.0.0.1", "--port", port), "the SES emulator",
-		e.URL+"/health-check", 30*time.Second, func(status int) bool { return status == http.StatusOK })
+	e := &Emulator{}
+	testenv.StartServerOnFreePort(t, "the SES emulator", 30*time.Second, func(status int) bool { return status == http.StatusOK },
+		func(port int) (*exec.Cmd, string) {
+			e.URL = "http://127.0.0.1:" + strconv.Itoa(port)
+			return exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port)), e.URL + "/health-check"
+		})
 	return e
 }
 
