@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -101,6 +102,29 @@ func (a *App) PostOnce(ctx context.Context, ev referral.Event, o Outbound) (Post
 	}
 	a.Log.InfoContext(ctx, o.What+" will be retried", "clinic", ev.ClinicID, "event", ev.ID, "attempt", ev.Attempt+1, "why", why)
 	return 0, &errLater{at: at, why: o.What + " refused: " + why}
+}
+
+// Soonest is what an effect returns after trying each of its independent
+// posts whatever became of the others (one endpoint that refuses must not
+// hold back another's): nil when every err is nil; else a failure that is
+// not a Later (retried with backoff); else the Later that comes first.
+func Soonest(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		var l *errLater
+		switch {
+		case err == nil:
+		case !errors.As(err, &l):
+			return err
+		case first == nil:
+			first = err
+		default:
+			if at, _ := RetryAt(first); l.at.Before(at) {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 // InOrder keeps a referral's posts in the order of its status changes: it
