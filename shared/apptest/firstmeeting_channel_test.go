@@ -1,9 +1,11 @@
 package apptest_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -121,5 +123,41 @@ func TestMeetingMessagesKeepTheirChannel(t *testing.T) {
 	}
 	if v := w.Status(w.clinic, id2); v.Status != referral.Accepted {
 		t.Errorf("status %s", v.Status)
+	}
+}
+
+// TestGroupContactTextLimits: five referrals routed to one group in a
+// morning (a busy clinic, or a flood) bring its contact five notice emails
+// but three texts, the day's limit; the window's five reminders go by
+// email only; the next day the contact is texted again. Nothing but the
+// count is logged of the texts held back.
+func TestGroupContactTextLimits(t *testing.T) {
+	w := newMeetWorld(t, monday, tuesdayGroup("tue-a", true, false))
+	const contact = "contact+tue-a@groups.example"
+	for i := range 5 {
+		email := fmt.Sprintf("flood-%d@patient.example", i)
+		w.referMeet(t, email, "")
+		w.post(t, w.patientLink(t, email, ""), url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
+	}
+	if n, m := len(w.MailsTo(contact)), len(w.TextsTo(contactPhone)); n != 5 || m != 3 {
+		t.Fatalf("%d notice emails and %d texts to the contact, want 5 and 3 (the day's limit)", n, m)
+	}
+	w.Advance(2 * time.Hour)
+	w.Settle()
+	if n, m := len(w.MailsTo(contact)), len(w.TextsTo(contactPhone)); n != 10 || m != 3 {
+		t.Errorf("after the window: %d emails and %d texts, want 10 (the reminders) and still 3", n, m)
+	}
+	if got := strings.Count(w.Metrics.String(), `"GroupTextsOverLimit":1`); got != 7 {
+		t.Errorf("%d texts counted over the limit, want 7 (2 notices, 5 reminders)", got)
+	}
+	w.at(t, pdt("2026-06-02 10:00"))
+	const next = "flood-next@patient.example"
+	w.referMeet(t, next, "")
+	w.post(t, w.patientLink(t, next, ""), url.Values{"action": {"confirm"}, "groups": {"tue-a"}})
+	if m := len(w.TextsTo(contactPhone)); m != 4 {
+		t.Errorf("%d texts after the next day's notice, want 4", m)
+	}
+	if strings.Contains(w.Logs.String(), contactPhone) || strings.Contains(w.Logs.String(), contactPhone[2:]) {
+		t.Error("a log line holds the contact's number")
 	}
 }
