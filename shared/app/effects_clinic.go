@@ -75,9 +75,8 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
-	// Each way the clinic hears of it is tried whatever became of the
-	// others (an endpoint that refuses holds back no other); the event is
-	// retried for those that failed, and the ledger skips those done.
+	// Each way is tried whatever became of the others (the ledger skips,
+	// on a retry, those done).
 	var errs []error
 	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" && clinic.EmailsClinician() {
 		errs = append(errs, a.SendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {

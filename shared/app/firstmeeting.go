@@ -110,9 +110,8 @@ func (a *App) pickMeeting(ctx context.Context, rt referral.Route, value string) 
 // HANDOFF_MEETING_REMINDER before the meeting, unless that moment has
 // passed; the check-in HANDOFF_CHECKIN_AFTER after it ends; and the end
 // of waiting for the word on it, a week after it ends. The three messages
-// carry the channel that reaches the patient now (chs, best first: see
-// PatientChannels) as DataChannel, so that each goes, and a retry stays,
-// on it without reading the ledger.
+// carry the best of chs (PatientChannels) as DataChannel: each goes, and a
+// retry stays, on it without a ledger read.
 func (a *App) planEvents(r *referral.Referral, plan referral.FirstMeeting, chs []string) []referral.Event {
 	now := a.now()
 	data := func(message bool) func(*referral.Event) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -105,23 +104,16 @@ func (a *App) PostOnce(ctx context.Context, ev referral.Event, o Outbound) (Post
 }
 
 // Soonest is what an effect returns after trying each of its independent
-// posts whatever became of the others (one endpoint that refuses must not
-// hold back another's): nil when every err is nil; else a failure that is
-// not a Later (retried with backoff); else the Later that comes first.
+// posts whatever became of the others: nil when every err is nil; else a
+// failure that is not a Later (retried with backoff); else the first Later.
 func Soonest(errs ...error) error {
 	var first error
 	for _, err := range errs {
-		var l *errLater
-		switch {
-		case err == nil:
-		case !errors.As(err, &l):
+		at, later := RetryAt(err)
+		if prev, _ := RetryAt(first); err != nil && !later {
 			return err
-		case first == nil:
+		} else if later && (first == nil || at.Before(prev)) {
 			first = err
-		default:
-			if at, _ := RetryAt(first); l.at.Before(at) {
-				first = err
-			}
 		}
 	}
 	return first

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -85,11 +86,11 @@ type PatientText struct {
 }
 
 // TextPatient sends t to the patient's number (or a group contact's, with
-// the contact's Policy) for event ev, within the text limits, and says what
-// became of it: textlimit.SendNow, it went (or had
-// gone: a retry sends nothing twice); ByEmail, it would come too late as a
-// text, so the caller emails the same; Skip, it would come too late and
-// there is no email, so nothing is sent. A text that must wait returns the
+// its Policy) for event ev, within the text limits, and says what became
+// of it: textlimit.SendNow, it went (or had gone: a retry sends nothing
+// twice); ByEmail, it would come too late as a text, so the caller emails
+// the same; Skip, it would come too late and there is no email, so nothing
+// is sent. A text that must wait returns the
 // error of Later, which the dispatcher turns into the event's new due time.
 // A number that refuses texts gives its slot back and returns the
 // *sms.Unreachable error (see TextFailed). Other errors are the store's and
@@ -101,10 +102,7 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 	}
 	claim := ev.ID + "/" + t.Effect
 	req := dynamo.TextRequest{Number: number, Claim: claim, Now: a.now(), Zone: loadZone(t.Zone), Latest: t.Latest, Email: t.Email}
-	hours := t.Policy
-	if hours == (textlimit.Policy{}) {
-		hours = textlimit.Default
-	}
+	hours := cmp.Or(t.Policy, textlimit.Default)
 	p := hours
 	if t.AnyHour {
 		p.Open, p.Close = 0, 0
