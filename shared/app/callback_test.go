@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -25,5 +26,26 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		if n > 200 {
 			t.Fatal("the schedule never reaches the retry window")
 		}
+	}
+}
+
+// TestSoonest: an effect's independent posts combine to nil when all went,
+// to a failure that is not a Later before any Later, else to the Later
+// that comes first, whatever their order.
+func TestSoonest(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	soon, late := Later(now.Add(time.Minute), "soon"), Later(now.Add(time.Hour), "late")
+	failed := errors.New("the store failed")
+	if err := Soonest(nil, nil); err != nil {
+		t.Errorf("all went: %v", err)
+	}
+	if err := Soonest(late, nil, soon); err != soon {
+		t.Errorf("two Laters: %v, want the sooner", err)
+	}
+	if err := Soonest(soon, failed, late); err != failed {
+		t.Errorf("a failure among Laters: %v", err)
+	}
+	if at, ok := RetryAt(Soonest(nil, late)); !ok || !at.Equal(now.Add(time.Hour)) {
+		t.Errorf("one Later: %v %v", at, ok)
 	}
 }

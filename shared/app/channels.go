@@ -109,7 +109,7 @@ func (a *App) channelFailed(ctx context.Context, ev referral.Event, channel, why
 			switch next := a.reachable(r.Patient, r.Flags, clinic); {
 			case len(next) > 0:
 				detail += fmt.Sprintf("; the consent link goes by %s instead", channelName(next[0]))
-				data := map[string]string{dataChannel: next[0], dataReplaces: ev.ID}
+				data := map[string]string{DataChannel: next[0], dataReplaces: ev.ID}
 				if sent || ev.Data[dataContacted] != "" {
 					data[dataContacted] = "1"
 				}

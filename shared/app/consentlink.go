@@ -16,11 +16,12 @@ import (
 
 // Data of a consent-requested or consent-reminder event.
 const (
-	// dataChannel is the channel the event's link goes by, chosen when the
-	// event is written (at intake, or when an earlier link's channel
+	// DataChannel is the channel the event's message goes by, chosen when
+	// the event is written (at intake, or when an earlier link's channel
 	// failed); a reminder written at intake has none: it goes by the best
-	// channel left when it is due.
-	dataChannel = "channel"
+	// channel left when it is due. The first meeting's messages carry it
+	// too (see planEvents).
+	DataChannel = "channel"
 	// dataContacted marks a link sent after an earlier link of the referral
 	// reached the patient: the funnel counted them contacted then.
 	dataContacted = "contacted"
@@ -45,7 +46,7 @@ func (a *App) sendConsentLink(ctx context.Context, ev referral.Event, rec *dynam
 		}
 	}
 	channel := chs[0]
-	if want := ev.Data[dataChannel]; slices.Contains(chs, want) {
+	if want := ev.Data[DataChannel]; slices.Contains(chs, want) {
 		channel = want
 	}
 	lang := pages.Lang(r.Patient.Language)

@@ -49,9 +49,10 @@ func (a *App) RunEvent(ctx context.Context, referralID, eventID string) error {
 type Effect func(ctx context.Context, ev referral.Event) error
 
 // StatusHook is told of each status change of a referral, once per
-// status-changed event, after the clinic's own status webhook; an error
-// retries the whole event, so a hook must make its own outside actions
-// idempotent through the ledger (Claim, Record).
+// status-changed event, after the clinic's own status webhook is tried
+// (whether or not it was taken); an error retries the whole event, so a
+// hook must make its own outside actions idempotent through the ledger
+// (Claim, Record).
 type StatusHook func(ctx context.Context, rec *dynamo.Record, ev referral.Event) error
 
 // Handle makes e the effect of events of type t. It is how a use-case

@@ -63,7 +63,8 @@ type StatusWebhookData struct {
 // onStatusChanged emails the clinician on the transitions that matter (when
 // the clinic has clinician emails) and POSTs the signed status webhook to the
 // clinic's callback URL, in order per referral, retrying with backoff for at
-// least 72 hours.
+// least 72 hours; the hooks beside it (OnStatus) are run whatever became of
+// the email and the webhook.
 func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	rec, err := a.Referrals.Load(ctx, ev.Partition)
 	if err != nil {
@@ -74,24 +75,23 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	if err != nil {
 		return err
 	}
+	// Each way is tried whatever became of the others (the ledger skips,
+	// on a retry, those done).
+	var errs []error
 	if clinicianEmailed[ev.Status] && r.Clinician.Email != "" && clinic.EmailsClinician() {
-		err := a.SendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
+		errs = append(errs, a.SendOnce(ctx, ev, "clinician-email", func() (mail.Message, error) {
 			m, err := pages.ClinicianStatusEmail("en", r.Clinician.Name, clinic.Name, r.ExternalID, r.ID, ev.Status, ev.At)
 			return m.To(r.Clinician.Email), err
-		})
-		if err != nil {
-			return err
-		}
+		}))
 	}
 	if clinic.CallbackURL != "" && !clinic.CallbackDisabled && clinic.CallbackSecret != "" {
-		if err := a.deliverCallback(ctx, rec, clinic, ev); err != nil {
-			return err
-		}
+		errs = append(errs, a.deliverCallback(ctx, rec, clinic, ev))
 	}
 	for _, h := range a.statusHooks {
-		if err := h(ctx, rec, ev); err != nil {
-			return err
-		}
+		errs = append(errs, h(ctx, rec, ev))
+	}
+	if err := Soonest(errs...); err != nil {
+		return err
 	}
 	if err := a.countLegacyStatus(ctx, r, ev); err != nil {
 		return err

@@ -251,7 +251,11 @@ func (a *App) answerRoute(ctx context.Context, rec *dynamo.Record, rt referral.R
 		ch = dynamo.Change{Referral: r, Events: []referral.Event{a.StatusEvent(r, detail)}}
 		switch {
 		case plan != nil: // the plan names the volunteer too
-			ch.Events = append(ch.Events, a.planEvents(r, *plan)...)
+			clinic, err := a.Clinic(ctx, r.ClinicID)
+			if err != nil {
+				return ch, err
+			}
+			ch.Events = append(ch.Events, a.planEvents(r, *plan, a.PatientChannels(r, clinic))...)
 		case vol != nil:
 			ch.Events = append(ch.Events, a.NewEvent(r, referral.VolunteerNamed, now, nil))
 		}

@@ -109,21 +109,26 @@ func (a *App) pickMeeting(ctx context.Context, rt referral.Route, value string) 
 // makes it: the plan to the patient now; the reminder
 // HANDOFF_MEETING_REMINDER before the meeting, unless that moment has
 // passed; the check-in HANDOFF_CHECKIN_AFTER after it ends; and the end
-// of waiting for the word on it, a week after it ends.
-func (a *App) planEvents(r *referral.Referral, plan referral.FirstMeeting) []referral.Event {
+// of waiting for the word on it, a week after it ends. The three messages
+// carry the best of chs (PatientChannels) as DataChannel: each goes, and a
+// retry stays, on it without a ledger read.
+func (a *App) planEvents(r *referral.Referral, plan referral.FirstMeeting, chs []string) []referral.Event {
 	now := a.now()
-	data := func() func(*referral.Event) {
+	data := func(message bool) func(*referral.Event) {
 		return func(e *referral.Event) {
 			e.Data = map[string]string{"route": itoa(plan.Route), "group": plan.GroupID, "meeting": plan.Value}
+			if message && len(chs) > 0 {
+				e.Data[DataChannel] = chs[0]
+			}
 		}
 	}
-	out := []referral.Event{a.NewEvent(r, referral.MeetingPlanned, now, data())}
+	out := []referral.Event{a.NewEvent(r, referral.MeetingPlanned, now, data(true))}
 	if at := plan.Start.Add(-a.Config.MeetingReminder); at.After(now) {
-		out = append(out, a.NewEvent(r, referral.MeetingReminder, at, data()))
+		out = append(out, a.NewEvent(r, referral.MeetingReminder, at, data(true)))
 	}
 	return append(out,
-		a.NewEvent(r, referral.MeetingCheckIn, plan.End.Add(a.Config.CheckInAfter), data()),
-		a.NewEvent(r, referral.MeetingClose, plan.End.Add(referral.MeetingSettleAfter), data()))
+		a.NewEvent(r, referral.MeetingCheckIn, plan.End.Add(a.Config.CheckInAfter), data(true)),
+		a.NewEvent(r, referral.MeetingClose, plan.End.Add(referral.MeetingSettleAfter), data(false)))
 }
 
 // answerAttendance records the word on the first meeting, given by the

@@ -184,7 +184,7 @@ func (a *App) createReferral(ctx context.Context, c dynamo.Clinic, in referral.I
 			}),
 			a.NewEvent(r, referral.ConsentRequested, now, func(e *referral.Event) {
 				if len(channels) > 0 { // none for a referral whose patient only has the QR code
-					e.Data = map[string]string{dataChannel: channels[0]}
+					e.Data = map[string]string{DataChannel: channels[0]}
 				}
 			}),
 			a.NewEvent(r, referral.ConsentDeadline, now.Add(a.Config.ConsentTTL), nil),

@@ -103,6 +103,22 @@ func (a *App) PostOnce(ctx context.Context, ev referral.Event, o Outbound) (Post
 	return 0, &errLater{at: at, why: o.What + " refused: " + why}
 }
 
+// Soonest is what an effect returns after trying each of its independent
+// posts whatever became of the others: nil when every err is nil; else a
+// failure that is not a Later (retried with backoff); else the first Later.
+func Soonest(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		at, later := RetryAt(err)
+		if prev, _ := RetryAt(first); err != nil && !later {
+			return err
+		} else if later && (first == nil || at.Before(prev)) {
+			first = err
+		}
+	}
+	return first
+}
+
 // InOrder keeps a referral's posts in the order of its status changes: it
 // asks for a retry in a second while an earlier status change of rec is
 // still pending (its posts go first), and is nil otherwise.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -75,17 +76,21 @@ type PatientText struct {
 	// hour within the day's and the week's limits; one that must wait
 	// still waits for the morning.
 	AnyHour bool
-	Build   func() (sms.Text, error)
+	// Policy is the limits the text keeps to; zero: textlimit.Default, a
+	// patient's. A group contact's texts have limits of their own.
+	Policy textlimit.Policy
+	Build  func() (sms.Text, error)
 	// counts, when not nil, are added in the write that records the text
 	// sent.
 	counts *tally
 }
 
-// TextPatient sends t to the patient's number for event ev, within the text
-// limits, and says what became of it: textlimit.SendNow, it went (or had
-// gone: a retry sends nothing twice); ByEmail, it would come too late as a
-// text, so the caller emails the same; Skip, it would come too late and
-// there is no email, so nothing is sent. A text that must wait returns the
+// TextPatient sends t to the patient's number (or a group contact's, with
+// its Policy) for event ev, within the text limits, and says what became
+// of it: textlimit.SendNow, it went (or had gone: a retry sends nothing
+// twice); ByEmail, it would come too late as a text, so the caller emails
+// the same; Skip, it would come too late and there is no email, so nothing
+// is sent. A text that must wait returns the
 // error of Later, which the dispatcher turns into the event's new due time.
 // A number that refuses texts gives its slot back and returns the
 // *sms.Unreachable error (see TextFailed). Other errors are the store's and
@@ -97,14 +102,15 @@ func (a *App) TextPatient(ctx context.Context, ev referral.Event, number string,
 	}
 	claim := ev.ID + "/" + t.Effect
 	req := dynamo.TextRequest{Number: number, Claim: claim, Now: a.now(), Zone: loadZone(t.Zone), Latest: t.Latest, Email: t.Email}
-	p := textlimit.Default
+	hours := cmp.Or(t.Policy, textlimit.Default)
+	p := hours
 	if t.AnyHour {
 		p.Open, p.Close = 0, 0
 	}
 	d, err := a.Referrals.TakeText(ctx, key, p, req)
 	if err == nil && d.Kind == textlimit.Wait && t.AnyHour {
 		// It must wait anyway: for the morning, as every other text.
-		d, err = a.Referrals.TakeText(ctx, key, textlimit.Default, req)
+		d, err = a.Referrals.TakeText(ctx, key, hours, req)
 	}
 	if err != nil {
 		return "", err

@@ -463,6 +463,10 @@ func TestFirstContactWindow(t *testing.T) {
 	if !strings.Contains(texts[1].Body, groupTextLinkRE.FindString(texts[0].Body)) || w.Link(mails[1], "g") != w.Link(mails[0], "g") {
 		t.Error("the reminder does not carry the notice's own links")
 	}
+	// Its words, the link aside (a random token may spell anything).
+	if b := groupTextLinkRE.ReplaceAllString(texts[1].Body, ""); strings.Contains(b, "Ana") || strings.Contains(strings.ToLower(b), "alcohol") || !strings.Contains(b, "Lakeside") {
+		t.Errorf("the reminder's text: %q", apptest.Redact(texts[1].Body))
+	}
 	olink := w.Link(offices[0], "g")
 	if olink == w.Link(mails[0], "g") || strings.Contains(apptest.Redact(offices[0].Body.Text), "Ana") { // a token may spell "Ana"
 		t.Error("the office's notice shares the group's link, or names the patient")

@@ -321,7 +321,9 @@ func (s *Service) gone(sub dynamo.Subscription) func(context.Context) error {
 
 // notifySubscriptions posts a FHIR-created referral's status change to each
 // active subscription of its clinic, once each (the ledger), in order per
-// referral, retrying like a status webhook.
+// referral, retrying like a status webhook. An endpoint that refuses does
+// not hold back the others: each is posted, and the event is retried for
+// those that refused (the ledger skips those done).
 func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev referral.Event) error {
 	a := s.App
 	r := rec.Referral
@@ -336,6 +338,7 @@ func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, e
 		return err
 	}
 	task := taskOf(rec)
+	var errs []error
 	for _, sub := range subs {
 		if sub.Status != "active" {
 			continue
@@ -356,9 +359,7 @@ func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, e
 			},
 			Gone: s.gone(sub),
 		})
-		if err != nil {
-			return err
-		}
+		errs = append(errs, err) // the others are posted all the same
 	}
-	return nil
+	return app.Soonest(errs...)
 }

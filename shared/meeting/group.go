@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/directory"
 	"github.com/handoff-health/handoff/shared/dynamo"
 	"github.com/handoff-health/handoff/shared/mail"
@@ -14,6 +15,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/sms"
+	"github.com/handoff-health/handoff/shared/textlimit"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -43,24 +45,43 @@ func (m *Meetings) textsGroup(g directory.Group) bool {
 	return g.Contact.Texts && g.Contact.Phone != "" && m.App.Config.Texts() && m.App.Texter != nil
 }
 
+// ContactTexts are the limits of the texts to a group's contact: at most
+// three a day and ten in any seven days (in the group's zone), at any hour
+// (a notice answers a patient who waits), counted for the number in the
+// one place every text is (dynamo.Referrals.TakeText). However many
+// referrals reach one group, its volunteer's phone gets no more; a text
+// over them is not sent, and its notice or reminder goes by email only,
+// as it always goes.
+var ContactTexts = textlimit.Policy{PerDay: 3, PerWeek: 10}
+
 // textGroup texts the group's contact the notice (or its reminder) with
-// the page's short link. A number that refuses texts is logged and left:
-// the notice went by email too.
+// the page's short link, within ContactTexts. A number that refuses texts
+// is logged and left: the notice went by email too.
 func (m *Meetings) textGroup(ctx context.Context, ev referral.Event, r *referral.Referral, rt referral.Route, g directory.Group, clinicName string, reminder bool) error {
-	err := m.App.TextOnce(ctx, ev, "sms", func() (sms.Text, error) {
-		tok, _, err := m.App.LinkToken(ctx, "group-text", r.ID, rt.Seq)
-		if err != nil {
-			return sms.Text{}, err
-		}
-		body, err := pages.GroupNoticeSMS(pages.GroupLang(g), clinicName, m.App.Config.PublicURL+"/g/"+tok, reminder)
-		return sms.Text{To: g.Contact.Phone, Body: body}, err
+	kind, err := m.App.TextPatient(ctx, ev, g.Contact.Phone, app.PatientText{
+		// Of use now or never: over the limits it is not sent (Skip).
+		Effect: "sms", Zone: rt.GroupTimezone, Latest: m.App.Clock(), Policy: ContactTexts,
+		Build: func() (sms.Text, error) {
+			tok, _, err := m.App.LinkToken(ctx, "group-text", r.ID, rt.Seq)
+			if err != nil {
+				return sms.Text{}, err
+			}
+			body, err := pages.GroupNoticeSMS(pages.GroupLang(g), clinicName, m.App.Config.PublicURL+"/g/"+tok, reminder)
+			return sms.Text{To: g.Contact.Phone, Body: body}, err
+		},
 	})
 	var un *sms.Unreachable
-	if errors.As(err, &un) {
+	switch {
+	case errors.As(err, &un):
 		m.App.Log.WarnContext(ctx, "a group contact's number does not take texts", "referral", r.ID, "event", ev.ID, "group", g.ID)
 		return nil
+	case err != nil:
+		return err
+	case kind != textlimit.SendNow:
+		m.App.Log.InfoContext(ctx, "a group contact's text not sent: the contact's text limits", "referral", r.ID, "event", ev.ID, "group", g.ID)
+		m.App.Metrics.Emit("GroupTextsOverLimit", 1, metrics.Count)
 	}
-	return err
+	return nil
 }
 
 // onGroupText texts the notice to a group's contact who agreed to texts.

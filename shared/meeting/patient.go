@@ -150,18 +150,9 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 		return err
 	}
 	lang := pages.Lang(r.Consent.Language)
-	chs := m.App.PatientChannels(r, clinic)
-	if len(chs) > 0 {
-		// A retry stays on the channel that began (a text that went out and
-		// was then reported undeliverable must not bring an email too).
-		other := map[string]string{app.ChannelEmail: app.ChannelSMS, app.ChannelSMS: app.ChannelEmail}[chs[0]]
-		began, err := m.App.Referrals.Began(ctx, ev.ID+"#"+other) // the effect is named after its channel
-		if err != nil {
-			return err
-		}
-		if began {
-			chs = []string{other}
-		}
+	chs, err := m.channels(ctx, ev, m.App.PatientChannels(r, clinic))
+	if err != nil {
+		return err
 	}
 	if len(chs) == 0 {
 		return m.App.Referrals.Finish(ctx, ev)
@@ -210,6 +201,28 @@ func (m *Meetings) deliver(ctx context.Context, ev referral.Event, rec *dynamo.R
 		return err
 	}
 	return m.App.Referrals.Finish(ctx, ev)
+}
+
+// channels orders chs, the channels that can reach the patient now (best
+// first), for event ev's message: the channel the event was written for
+// (app.DataChannel) first while it is among them, with no read. An event
+// written without one (by a version before), or whose channel has failed
+// since it was written, stays on the channel its effect began on, which the
+// ledger tells: a text that went out and was then reported undeliverable
+// must not bring an email too on a retry.
+func (m *Meetings) channels(ctx context.Context, ev referral.Event, chs []string) ([]string, error) {
+	if len(chs) == 0 {
+		return chs, nil
+	}
+	if want := ev.Data[app.DataChannel]; slices.Contains(chs, want) {
+		return append([]string{want}, slices.DeleteFunc(slices.Clone(chs), func(c string) bool { return c == want })...), nil
+	}
+	other := map[string]string{app.ChannelEmail: app.ChannelSMS, app.ChannelSMS: app.ChannelEmail}[chs[0]]
+	began, err := m.App.Referrals.Began(ctx, ev.ID+"#"+other) // the effect is named after its channel
+	if err != nil || !began {
+		return chs, err
+	}
+	return []string{other}, nil
 }
 
 // patientZone is the zone the patient's days are counted in: the one they
