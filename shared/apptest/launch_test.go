@@ -68,6 +68,9 @@ type browser struct {
 	c     *http.Client
 	mu    sync.Mutex
 	trips int
+	// framed: the browser loads handoff's pages into a frame of the EHR's
+	// page (it sends Sec-Fetch-Dest: iframe, as Chromium does there).
+	framed bool
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -77,6 +80,10 @@ func newBrowser(t *testing.T) *browser {
 		b.mu.Lock()
 		b.trips++
 		b.mu.Unlock()
+		if b.framed {
+			r = r.Clone(r.Context())
+			r.Header.Set("Sec-Fetch-Dest", "iframe")
+		}
 		return http.DefaultTransport.RoundTrip(r)
 	}), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return b
@@ -338,6 +345,56 @@ func TestLaunchRefusals(t *testing.T) {
 		cb := lw.atEHR(t, b)
 		lw.ehr.Stop() // between its sign-in pages and the callback
 		refused(t, lw, callback(t, lw, b, cb), http.StatusFailedDependency, "did not answer in time")
+	})
+
+	// Inside a frame of the EHR's page, a refusal is a page the EHR may
+	// frame, once the clinic is known: the clinician reads why there,
+	// rather than the browser's refusal to show it. Before, no one may.
+	t.Run("a refusal inside the EHR's frame", func(t *testing.T) {
+		t.Parallel()
+		framedBy := func(t *testing.T, r result, origin string) {
+			t.Helper()
+			csp, xfo := r.header.Get("Content-Security-Policy"), r.header.Get("X-Frame-Options")
+			if want := map[bool]string{true: "DENY"}[origin == "'none'"]; !strings.Contains(csp, "frame-ancestors "+origin+";") || xfo != want {
+				t.Errorf("the page's frame policy: %q, X-Frame-Options %q; want frame-ancestors %s, X-Frame-Options %q", csp, xfo, origin, want)
+			}
+		}
+		frameable := func(t *testing.T, lw *launchWorld) string {
+			t.Helper()
+			if st, body := lw.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/smart-app", map[string]any{
+				"iss": lw.ehr.FHIR, "client_id": lw.ehr.ClientID, "frame_origins": []string{lw.ehr.Issuer},
+			}); st != http.StatusOK {
+				t.Fatalf("register the EHR's origin: %d %s", st, body)
+			}
+			return lw.ehr.Issuer
+		}
+		lw := newLaunchWorld(t, ehrtest.Break{NoPatient: true})
+		origin := frameable(t, lw)
+		b := newBrowser(t)
+		b.framed = true
+		cb := lw.atEHR(t, b)
+		r := callback(t, lw, b, cb)
+		refused(t, lw, r, http.StatusForbidden, "did not say which patient")
+		framedBy(t, r, origin)
+		// The state is used now: nothing says which clinic it was.
+		r = callback(t, lw, b, cb)
+		refused(t, lw, r, http.StatusBadRequest, "was already used")
+		framedBy(t, r, "'none'")
+		// An iss no clinic registered: no one may frame its page.
+		st, h, body := b.get(lw.origin + "/launch?" + url.Values{"iss": {"https://ehr.elsewhere.example/fhir"}, "launch": {"x"}}.Encode())
+		refused(t, lw, result{st, h, body}, http.StatusBadRequest, "does not know the EHR")
+		framedBy(t, result{st, h, body}, "'none'")
+		// An EHR gone before the launch: the clinic is known.
+		down := newLaunchWorld(t, ehrtest.Break{Down: true})
+		origin = frameable(t, down)
+		st, h, body = b.get(down.ehr.LaunchURL(down.origin+"/launch", ehrtest.Launch))
+		refused(t, down, result{st, h, body}, http.StatusFailedDependency, "did not answer in time")
+		framedBy(t, result{st, h, body}, origin)
+		// Not in a frame: the same page may be framed by no one.
+		b.framed = false
+		st, h, body = b.get(down.ehr.LaunchURL(down.origin+"/launch", ehrtest.Launch))
+		refused(t, down, result{st, h, body}, http.StatusFailedDependency, "did not answer in time")
+		framedBy(t, result{st, h, body}, "'none'")
 	})
 
 	t.Run("an EHR gone before the launch", func(t *testing.T) {

@@ -57,6 +57,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := smartlaunch.Registration{ClinicID: app.ClinicID, ISS: iss, ClientID: app.ClientID}
 	begin := s.Launch.Begin
+	var frame []string // who may frame an error page: the EHR, once known
 	if framed(r) {
 		c, err := s.App.Clinic(r.Context(), app.ClinicID)
 		if err != nil {
@@ -69,11 +70,11 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 			s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the EHR opened the launch in a frame, and the clinic registered no origin that may frame it")
 			return
 		}
-		begin = s.Launch.BeginEmbedded
+		begin, frame = s.Launch.BeginEmbedded, c.SMARTFrameOrigins
 	}
 	red, err := begin(r.Context(), reg, q.Get("launch"))
 	if err != nil {
-		s.launchFail(w, r, err)
+		s.launchFail(w, r, err, frame...)
 		return
 	}
 	http.SetCookie(w, red.Cookie)
@@ -93,7 +94,7 @@ func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Launch.Finish(r.Context(), q, r.Cookies())
 	if err != nil {
-		s.launchFail(w, r, err)
+		s.launchFail(w, r, err, s.frameOrigins(r, res)...)
 		return
 	}
 	key, err := s.App.LinkKey(r.Context())
@@ -104,7 +105,7 @@ func (s *Server) launchCallback(w http.ResponseWriter, r *http.Request) {
 	l := room.Launch{Prefill: res.Prefill, PatientKey: cdshooks.PatientKey(key, res.ClinicID, res.PatientID)}
 	value, exp, err := s.Room.SignInFromEHR(r.Context(), res.ClinicID, res.ISS, res.FHIRUser, l, res.Embedded)
 	if problem.Is(err, problem.Forbidden) || problem.Is(err, problem.NotFound) {
-		s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the clinic's SMART app changed during the launch")
+		s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the clinic's SMART app changed during the launch", s.frameOrigins(r, res)...)
 		return
 	}
 	if err != nil {
@@ -140,20 +141,37 @@ func noStore(w http.ResponseWriter) {
 // launchFail answers a failed launch: a plain page saying why for a
 // launch error (a 4xx, never a 5xx: the EHR's trouble is not handoff's
 // failure), else handoff's own failure page.
-func (s *Server) launchFail(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) launchFail(w http.ResponseWriter, r *http.Request, err error, framedBy ...string) {
 	var le *smartlaunch.Error
 	if errors.As(err, &le) {
-		s.launchRefused(w, r, le.Status(), string(le.Code), le.Error())
+		s.launchRefused(w, r, le.Status(), string(le.Code), le.Error(), framedBy...)
 		return
 	}
 	s.http.PageError(w, r, err)
 }
 
 // launchRefused logs why (words without values: a launch error's cause
-// names no patient, token or code) and answers the plain page.
-func (s *Server) launchRefused(w http.ResponseWriter, r *http.Request, status int, reason, why string) {
+// names no patient, token or code) and answers the plain page, which
+// framedBy may frame (an embedded launch's EHR: the clinician then reads
+// why in the EHR's frame rather than the browser's refusal to show it).
+func (s *Server) launchRefused(w http.ResponseWriter, r *http.Request, status int, reason, why string, framedBy ...string) {
 	s.Log.InfoContext(r.Context(), "SMART launch refused", "reason", reason, "why", why)
-	pages.RenderLaunchError(w, pages.RequestLang(r, ""), status, reason)
+	pages.RenderLaunchError(w, pages.RequestLang(r, ""), status, reason, framedBy...)
+}
+
+// frameOrigins are the origins that may frame the page answering the
+// callback of res: the registered EHR origins of its clinic when the
+// launch began in a frame and arrived in one; none otherwise, or when the
+// launch's state could not be read (res names no clinic then).
+func (s *Server) frameOrigins(r *http.Request, res smartlaunch.Result) []string {
+	if !res.Embedded || res.ClinicID == "" || !framed(r) {
+		return nil
+	}
+	c, err := s.App.Clinic(r.Context(), res.ClinicID)
+	if err != nil {
+		return nil
+	}
+	return c.SMARTFrameOrigins
 }
 
 func (s *Server) cdsDiscovery(w http.ResponseWriter, _ *http.Request) {

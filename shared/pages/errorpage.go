@@ -81,12 +81,15 @@ var LaunchReasons = []string{"unregistered", "bad-request", "bad-state", "denied
 // (reason: one of LaunchReasons; any other reads as ehr-answer). It shows
 // nothing the EHR sent. With an http.ResponseWriter it also sets the page
 // headers and writes status (a 4xx: the EHR's trouble is never a 5xx).
-func RenderLaunchError(w io.Writer, lang string, status int, reason string) {
+// The page may be framed by framedBy (the EHR's origins, for a launch
+// inside a frame of its page: see FramedBy), by no one when none.
+func RenderLaunchError(w io.Writer, lang string, status int, reason string, framedBy ...string) {
 	if status < 400 || status > 499 {
 		status = http.StatusBadRequest
 	}
 	if rw, ok := w.(http.ResponseWriter); ok {
 		setPageHeaders(rw.Header())
+		FramedBy(rw.Header(), framedBy)
 		rw.WriteHeader(status)
 	}
 	if err := renderLaunchError(w, lang, reason); err != nil {

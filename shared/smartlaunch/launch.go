@@ -238,7 +238,9 @@ func (c *Client) begin(ctx context.Context, reg Registration, launch string, emb
 // verify (issuer, aud = client_id, signature against the EHR's published
 // keys, expiry) and carry fhirUser; then the Patient and its active
 // Conditions are read, and their codes mapped to a topic and dropped.
-// Errors: *Error, or the store's.
+// Errors: *Error, or the store's; an error after the launch's state was
+// read comes with a Result naming only its clinic, iss and whether it was
+// embedded (for the error page's frame policy).
 func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.Cookie) (Result, error) {
 	state := query.Get("state")
 	if state == "" || len(state) > 512 {
@@ -256,33 +258,34 @@ func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.C
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return Result{}, fmt.Errorf("read the launch state: %w", err)
 	}
+	known := Result{ClinicID: p.ClinicID, ISS: p.ISS, Embedded: p.Embedded}
 	if e := query.Get("error"); e != "" {
-		return Result{}, fail(Denied, "the EHR answered error="+code(e))
+		return known, fail(Denied, "the EHR answered error="+code(e))
 	}
 	authCode := query.Get("code")
 	if authCode == "" {
-		return Result{}, fail(BadRequest, "the callback has no code")
+		return known, fail(BadRequest, "the callback has no code")
 	}
 
 	tok, err := c.exchange(ctx, p, authCode)
 	if err != nil {
-		return Result{}, err
+		return known, err
 	}
 	patient, _ := tok.Extra("patient").(string)
 	if patient == "" {
-		return Result{}, fail(NoPatient, "the token response has no patient")
+		return known, fail(NoPatient, "the token response has no patient")
 	}
 	if !chart.ValidID(patient) {
-		return Result{}, fail(NoPatient, "the token response's patient is not a FHIR id")
+		return known, fail(NoPatient, "the token response's patient is not a FHIR id")
 	}
 	if granted, ok := tok.Extra("scope").(string); ok && granted != "" {
 		if extra := beyond(Scope, granted); len(extra) > 0 {
-			return Result{}, fail(ScopeTooWide, "granted beyond what was asked: "+strings.Join(extra, " "))
+			return known, fail(ScopeTooWide, "granted beyond what was asked: "+strings.Join(extra, " "))
 		}
 	}
 	who, err := c.verifyIDToken(ctx, p, tok)
 	if err != nil {
-		return Result{}, err
+		return known, err
 	}
 
 	reader := chart.Reader{HTTP: c.httpClient(), AllowLoopbackHTTP: c.AllowLoopbackHTTP, Timeout: c.timeout()}
@@ -299,7 +302,7 @@ func (c *Client) Finish(ctx context.Context, query url.Values, cookies []*http.C
 	wg.Wait()
 	for _, err := range []error{ptErr, cndErr} {
 		if err != nil {
-			return Result{}, fromChart(err)
+			return known, fromChart(err)
 		}
 	}
 	return Result{ClinicID: p.ClinicID, ISS: p.ISS, PatientID: patient, FHIRUser: who.FHIRUser, Subject: who.Subject,
