@@ -93,10 +93,23 @@ type Stack struct {
 	env      map[string]string // what Start set beyond the caller's environment
 }
 
-// portError names a taken port and the variable that moves it.
-func portError(addr, variable string) error {
-	return fmt.Errorf("%s is already in use: stop what listens there or set %s", addr, variable)
+// ErrPortInUse is in the error of Start when an address it was to listen
+// on was taken: by another program, or, for a caller that drew free ports,
+// by another such draw in the moment before the stack bound it (such a
+// caller may start again on fresh ports).
+var ErrPortInUse = errors.New("address already in use")
+
+// portError names a taken port and the variable that moves it; it is
+// ErrPortInUse.
+func portError(addr, variable string) error { return &portTaken{addr, variable} }
+
+type portTaken struct{ addr, variable string }
+
+func (e *portTaken) Error() string {
+	return e.addr + " is already in use: stop what listens there or set " + e.variable
 }
+
+func (e *portTaken) Is(target error) bool { return target == ErrPortInUse }
 
 func listen(addr, variable string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)

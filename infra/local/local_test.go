@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -38,13 +39,21 @@ func startDemo(t *testing.T) *demoStack {
 	d := &demoStack{root: testenv.RepoRoot(t)}
 	_, ok := sestest.Binary(d.root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
-	d.api, d.ddb, d.mail, d.kms, d.phones = testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	start := time.Now()
-	s, err := local.Start(context.Background(), local.Options{
-		Root: d.root, Getenv: env(map[string]string{"HANDOFF_ADDR": d.api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
-		Out: &d.out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		DynamoAddr: d.ddb, SESAddr: d.mail, KMSAddr: d.kms, PhoneAddr: d.phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
-	})
+	var (
+		s   *local.Stack
+		err error
+	)
+	// A port drawn free may be taken before the stack binds it: draw again.
+	for try := 0; try < 3 && (try == 0 || errors.Is(err, local.ErrPortInUse)); try++ {
+		d.api, d.ddb, d.mail, d.kms, d.phones = testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
+		d.out.Reset()
+		s, err = local.Start(context.Background(), local.Options{
+			Root: d.root, Getenv: env(map[string]string{"HANDOFF_ADDR": d.api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
+			Out: &d.out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			DynamoAddr: d.ddb, SESAddr: d.mail, KMSAddr: d.kms, PhoneAddr: d.phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
+		})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +189,8 @@ func TestTakenPort(t *testing.T) {
 	})
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), l.Addr().String()) || !strings.Contains(err.Error(), "HANDOFF_ADDR") {
 		t.Fatalf("error %q should name %s and HANDOFF_ADDR on one line", err, l.Addr())
+	}
+	if !errors.Is(err, local.ErrPortInUse) {
+		t.Errorf("error %q is not ErrPortInUse: a caller that drew free ports cannot tell to draw again", err)
 	}
 }

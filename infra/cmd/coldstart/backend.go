@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,10 +31,35 @@ type backend struct {
 }
 
 // startBackend starts the stack on free loopback ports, with the sample
-// clinic in it.
+// clinic in it; on fresh ones if a port it drew was taken before the stack
+// bound it.
 func startBackend(ctx context.Context, root string) (*backend, error) {
+	st, err := startStack(ctx, root)
+	for try := 1; try < 3 && errors.Is(err, local.ErrPortInUse); try++ {
+		st, err = startStack(ctx, root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start the local stack the functions talk to (make node_modules tools): %w", err)
+	}
+	cfg := st.Config
+	env := append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"HANDOFF_PUBLIC_URL=" + cfg.PublicURL,
+		"HANDOFF_REFERRALS_TABLE=" + cfg.ReferralsTable,
+		"HANDOFF_DIRECTORY_TABLE=" + cfg.DirectoryTable,
+		"HANDOFF_MAIL_FROM=" + cfg.MailFrom,
+		// The sample referral was signed at a fixed time; a window of a
+		// century lets its signature verify, so intake does its real work.
+		"HANDOFF_WEBHOOK_TOLERANCE=876000h",
+	}, st.Env()...) // endpoints, local credentials, the admin token and keys
+	return &backend{stack: st, env: env}, nil
+}
+
+// startStack is one try of startBackend, on ports drawn now.
+func startStack(ctx context.Context, root string) (*local.Stack, error) {
 	addr := unusedAddr()
-	st, err := local.Start(ctx, local.Options{
+	return local.Start(ctx, local.Options{
 		Root: root,
 		Getenv: func(k string) string {
 			if k == "HANDOFF_ADDR" {
@@ -52,22 +78,6 @@ func startBackend(ctx context.Context, root string) (*backend, error) {
 			})
 		},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("start the local stack the functions talk to (make node_modules tools): %w", err)
-	}
-	cfg := st.Config
-	env := append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"HANDOFF_PUBLIC_URL=" + cfg.PublicURL,
-		"HANDOFF_REFERRALS_TABLE=" + cfg.ReferralsTable,
-		"HANDOFF_DIRECTORY_TABLE=" + cfg.DirectoryTable,
-		"HANDOFF_MAIL_FROM=" + cfg.MailFrom,
-		// The sample referral was signed at a fixed time; a window of a
-		// century lets its signature verify, so intake does its real work.
-		"HANDOFF_WEBHOOK_TOLERANCE=876000h",
-	}, st.Env()...) // endpoints, local credentials, the admin token and keys
-	return &backend{stack: st, env: env}, nil
 }
 
 func (b *backend) stop() { b.stack.Stop() }
