@@ -99,15 +99,16 @@ func (a *App) onStatusChanged(ctx context.Context, ev referral.Event) error {
 	return a.Referrals.Finish(ctx, ev)
 }
 
-// deliverCallback posts the signed status webhook, in order per referral,
-// once (the ledger), retried for at least 72 hours; a 410 turns the
-// clinic's status webhooks off.
+// deliverCallback posts the signed status webhook, in order (InOrder), once
+// (the ledger), retried for at least 72 hours; a 410 turns the clinic's
+// status webhooks off.
 func (a *App) deliverCallback(ctx context.Context, rec *dynamo.Record, clinic dynamo.Clinic, ev referral.Event) error {
-	if err := a.InOrder(rec, ev); err != nil {
+	key := func(id string) string { return id + "#callback" }
+	if err := a.InOrder(ctx, rec, ev, key); err != nil {
 		return err
 	}
 	_, err := a.PostOnce(ctx, ev, Outbound{
-		Key: ev.ID + "#callback", What: "status webhook", URL: clinic.CallbackURL, Since: ev.At, Window: CallbackWindow,
+		Key: key(ev.ID), What: "status webhook", URL: clinic.CallbackURL, Since: ev.At, Window: CallbackWindow,
 		Build: func() (map[string]string, []byte, error) {
 			return a.statusWebhook(clinic, ev, rec.Referral.ExternalID)
 		},

@@ -119,14 +119,17 @@ func Soonest(errs ...error) error {
 	return first
 }
 
-// InOrder keeps a referral's posts in the order of its status changes: it
-// asks for a retry in a second while an earlier status change of rec is
-// still pending (its posts go first), and is nil otherwise.
-func (a *App) InOrder(rec *dynamo.Record, ev referral.Event) error {
-	for _, e := range rec.Events {
-		if e.Type == referral.StatusChanged && e.ID < ev.ID && rec.Pending[e.ID] {
-			return &errLater{at: a.now().Add(time.Second), why: "an earlier status change is still being posted"}
-		}
+// InOrder keeps a referral's posts to one recipient in the order of its
+// status changes (key names an event's post to it in the ledger): while an
+// earlier status change is pending and has not recorded its post there, it
+// asks for a retry a second after that one's next attempt (never sooner
+// than a second from now). An earlier one that never posts there (the
+// recipient was missing or off then) holds it until it is finished.
+// Errors: a Later, a failure to read the ledger.
+func (a *App) InOrder(ctx context.Context, rec *dynamo.Record, ev referral.Event, key func(id string) string) error {
+	due, held, err := a.Referrals.Unrecorded(ctx, rec, ev, key)
+	if !held || err != nil {
+		return err
 	}
-	return nil
+	return Later(a.now().Add(max(due.Sub(a.now()), 0)+time.Second), "an earlier status change is still being posted to this recipient")
 }

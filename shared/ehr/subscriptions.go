@@ -321,9 +321,11 @@ func (s *Service) gone(sub dynamo.Subscription) func(context.Context) error {
 
 // notifySubscriptions posts a FHIR-created referral's status change to each
 // active subscription of its clinic, once each (the ledger), in order per
-// referral, retrying like a status webhook. An endpoint that refuses does
-// not hold back the others: each is posted, and the event is retried for
-// those that refused (the ledger skips those done).
+// referral and subscription (App.InOrder), retrying like a status webhook.
+// An endpoint that refuses does not hold back the others, now or later:
+// each is posted, each later status change waits only for the earlier ones'
+// posts to its own endpoint, and the event is retried for those that
+// refused (the ledger skips those done).
 func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, ev referral.Event) error {
 	a := s.App
 	r := rec.Referral
@@ -334,17 +336,19 @@ func (s *Service) notifySubscriptions(ctx context.Context, rec *dynamo.Record, e
 	if err != nil || len(subs) == 0 {
 		return err
 	}
-	if err := a.InOrder(rec, ev); err != nil {
-		return err
-	}
 	task := taskOf(rec)
 	var errs []error
 	for _, sub := range subs {
 		if sub.Status != "active" {
 			continue
 		}
+		key := func(id string) string { return id + "#sub#" + sub.ID }
+		if err := a.InOrder(ctx, rec, ev, key); err != nil {
+			errs = append(errs, err) // held for this subscription only
+			continue
+		}
 		_, err := a.PostOnce(ctx, ev, app.Outbound{
-			Key: ev.ID + "#sub#" + sub.ID, What: "subscription notification", URL: sub.Endpoint,
+			Key: key(ev.ID), What: "subscription notification", URL: sub.Endpoint,
 			Since: ev.At, Window: app.CallbackWindow,
 			Build: func() (map[string]string, []byte, error) {
 				// The event's number for the subscription, given once: a
