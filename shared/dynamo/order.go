@@ -2,10 +2,8 @@ package dynamo
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 )
 
@@ -13,17 +11,8 @@ import (
 // outside action happened, or was given up): not merely claimed, and not
 // missing. Errors: a failure to read the ledger.
 func (s *Referrals) Recorded(ctx context.Context, effectKey string) (bool, error) {
-	var l struct {
-		State string `json:"state"`
-	}
-	err := s.get(ctx, ledgerPrefix+effectKey, "LEDGER", &l)
-	if problem.Is(err, problem.NotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read the ledger of %s: %w", effectKey, err)
-	}
-	return l.State == "done", nil
+	state, err := s.ledgerState(ctx, effectKey)
+	return state == "done", err
 }
 
 // Unrecorded finds rec's events of ev's type that came before ev, are still

@@ -870,17 +870,24 @@ func (s *Referrals) Release(ctx context.Context, effectKey string) error {
 // Began reports whether an effect's ledger entry exists (claimed or done):
 // the effect ran, or is running, for that event.
 func (s *Referrals) Began(ctx context.Context, effectKey string) (bool, error) {
+	state, err := s.ledgerState(ctx, effectKey)
+	return state != "", err
+}
+
+// ledgerState is the state of an effect's ledger entry ("claimed", "done"),
+// "" when there is none. Errors: a failure to read the ledger.
+func (s *Referrals) ledgerState(ctx context.Context, effectKey string) (string, error) {
 	var l struct {
 		State string `json:"state"`
 	}
 	err := s.get(ctx, ledgerPrefix+effectKey, "LEDGER", &l)
 	if problem.Is(err, problem.NotFound) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read the ledger of %s: %w", effectKey, err)
+		return "", fmt.Errorf("read the ledger of %s: %w", effectKey, err)
 	}
-	return l.State != "", nil
+	return l.State, nil
 }
 
 func (s *Referrals) release(ctx context.Context, effectKey string) error {
