@@ -9,6 +9,7 @@ import (
 	"github.com/handoff-health/handoff/shared/occurrence"
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
+	"github.com/handoff-health/handoff/shared/ulids"
 )
 
 // StatusView is what a clinic reads about its referral: no patient contact data.
@@ -71,7 +72,7 @@ func (a *App) CheckClinicKey(ctx context.Context, clinicID, bearer string) error
 // another clinic's: no hint which).
 func (a *App) ClinicReferral(ctx context.Context, clinicID, id string) (*dynamo.Record, error) {
 	notFound := problem.Errorf(problem.NotFound, "referral not found")
-	if !validID(id) {
+	if !ulids.Valid(id) {
 		return nil, notFound
 	}
 	rec, err := a.Referrals.Load(ctx, id)
@@ -79,19 +80,6 @@ func (a *App) ClinicReferral(ctx context.Context, clinicID, id string) (*dynamo.
 		return nil, notFound
 	}
 	return rec, err
-}
-
-// validID reports whether s can be a referral id (a ULID), before any read.
-func validID(s string) bool {
-	if len(s) != 26 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // StatusViewOf is a clinic's view of a referral as loaded.

@@ -93,18 +93,9 @@ func (s *Service) event(j dynamo.ImportJob, t referral.EventType, data map[strin
 	}
 }
 
-// ValidID reports whether s can be a job's id, before any read.
-func ValidID(s string) bool {
-	if len(s) != 26 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s can be a job's id (a ULID in lower case),
+// before any read.
+func ValidID(s string) bool { return s == strings.ToLower(s) && ulids.Valid(strings.ToUpper(s)) }
 
 // Start begins an import of a feed in format with opt, sent in parts parts,
 // with its first part (part 0): it checks the options, stores the part and

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	"github.com/handoff-health/handoff/shared/app"
 	"github.com/handoff-health/handoff/shared/dynamo"
@@ -14,6 +13,7 @@ import (
 	"github.com/handoff-health/handoff/shared/problem"
 	"github.com/handoff-health/handoff/shared/referral"
 	"github.com/handoff-health/handoff/shared/topics"
+	"github.com/handoff-health/handoff/shared/ulids"
 )
 
 // PageSize is how many referrals the clinic's list shows at once.
@@ -89,7 +89,7 @@ func (r *Room) Refer(ctx context.Context, s Staff, f intake.Form, formKey string
 // clinic's is not found, nor, for an embedded session, any but the one
 // made from its launch.
 func (r *Room) record(ctx context.Context, s Staff, id string) (*dynamo.Record, error) {
-	if !validID(id) || s.Embedded && id != s.Referral {
+	if !ulids.Valid(id) || s.Embedded && id != s.Referral {
 		return nil, errReferralNotFound
 	}
 	rec, err := r.App.Referrals.Load(ctx, id)
@@ -302,9 +302,4 @@ func (r *Room) onQROpened(ctx context.Context, ev referral.Event) error {
 		return err
 	}
 	return r.App.Referrals.Finish(ctx, ev)
-}
-
-// validID reports whether s can be a referral's id (a ULID) before any read.
-func validID(s string) bool {
-	return len(s) == 26 && strings.IndexFunc(s, func(c rune) bool { return !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') }) < 0
 }

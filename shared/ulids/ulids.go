@@ -12,6 +12,7 @@ package ulids
 
 import (
 	"crypto/rand"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,4 +56,11 @@ func New(now time.Time) string {
 	}
 	gen.used[slot] = gen.calls
 	return ulid.MustNew(ms, gen.entropy[slot]).String()
+}
+
+// Valid reports whether s is an id as New writes it (a ULID in upper case),
+// before any read.
+func Valid(s string) bool {
+	_, err := ulid.ParseStrict(s)
+	return err == nil && s == strings.ToUpper(s)
 }

@@ -1,6 +1,7 @@
 package ulids_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,5 +60,20 @@ func TestIDs(t *testing.T) {
 	}
 	if later := ulids.New(now.Add(time.Millisecond)); later <= ulids.New(now) {
 		t.Error("an id a millisecond later sorts first")
+	}
+}
+
+// TestValid: an id New made is valid; one in lower case, of another
+// length, with a letter Crockford's base32 leaves out, or past the largest
+// time is not.
+func TestValid(t *testing.T) {
+	id := ulids.New(time.Now())
+	if !ulids.Valid(id) {
+		t.Errorf("Valid(%q) = false", id)
+	}
+	for _, bad := range []string{"", strings.ToLower(id), id[:25], id + "0", "01ARZ3NDEKTSV4RRFFQ69G5FAU", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FA-"} {
+		if ulids.Valid(bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
 	}
 }
