@@ -47,13 +47,32 @@ func Binary(root string) (string, bool) {
 // Without local-kms it skips (fails under CI=true) saying how to install it.
 func Start(t testing.TB) *KMS {
 	t.Helper()
+	k := run(t, "")
+	out, err := k.Client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("handoff test data key")})
+	if err != nil {
+		t.Fatalf("create a key in local-kms: %v", err)
+	}
+	k.KeyID = aws.ToString(out.KeyMetadata.KeyId)
+	return k
+}
+
+// run runs local-kms on a free port until the test ends, in account
+// 111122223333 and us-east-1, seeded from seedPath unless it is "", and
+// returns it with its client. Without local-kms it skips (fails under
+// CI=true) saying how to install it.
+func run(t testing.TB, seedPath string) *KMS {
+	t.Helper()
 	bin, ok := Binary(testenv.RepoRoot(t))
 	testenv.RequireTool(t, ok, "local-kms", "run `make tools` (go install github.com/nsmithuk/local-kms into build/tools)")
 	k := &KMS{}
 	testenv.StartServerOnFreePort(t, "local-kms", 20*time.Second, func(int) bool { return true }, func(port int) (*exec.Cmd, string) {
 		cmd := exec.Command(bin)
+		// Each start keeps its data apart.
 		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "KMS_DATA_PATH="+t.TempDir(),
 			"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
+		if seedPath != "" {
+			cmd.Env = append(cmd.Env, "KMS_SEED_PATH="+seedPath)
+		}
 		k.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 		return cmd, k.URL
 	})
@@ -61,11 +80,6 @@ func Start(t testing.TB) *KMS {
 		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
-	out, err := k.Client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("handoff test data key")})
-	if err != nil {
-		t.Fatalf("create a key in local-kms: %v", err)
-	}
-	k.KeyID = aws.ToString(out.KeyMetadata.KeyId)
 	return k
 }
 
@@ -88,8 +102,6 @@ func Available(t testing.TB) bool {
 // it skips (fails under CI=true) saying how to install it.
 func StartKeys(t testing.TB, keys ...Key) *KMS {
 	t.Helper()
-	bin, ok := Binary(testenv.RepoRoot(t))
-	testenv.RequireTool(t, ok, "local-kms", "run `make tools` (go install github.com/nsmithuk/local-kms into build/tools)")
 	var seed strings.Builder
 	seed.WriteString("Keys:\n  Symmetric:\n")
 	for _, kind := range []bool{false, true} {
@@ -111,25 +123,11 @@ func StartKeys(t testing.TB, keys ...Key) *KMS {
 			fmt.Fprintf(&seed, "        BackingKeys:\n          - %s\n", hex.EncodeToString(backing))
 		}
 	}
-	dir := t.TempDir()
-	seedPath := filepath.Join(dir, "seed.yaml")
+	seedPath := filepath.Join(t.TempDir(), "seed.yaml")
 	if err := os.WriteFile(seedPath, []byte(seed.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := &KMS{}
-	attempt := 0
-	testenv.StartServerOnFreePort(t, "local-kms", 20*time.Second, func(int) bool { return true }, func(port int) (*exec.Cmd, string) {
-		attempt++ // each start keeps its data apart
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "KMS_DATA_PATH="+filepath.Join(dir, "data"+strconv.Itoa(attempt)), "KMS_SEED_PATH="+seedPath,
-			"KMS_REGION=us-east-1", "KMS_ACCOUNT_ID=111122223333")
-		k.URL = "http://127.0.0.1:" + strconv.Itoa(port)
-		return cmd, k.URL
-	})
-	k.Client = kms.New(kms.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(k.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+	k := run(t, seedPath)
 	if len(keys) > 0 {
 		k.KeyID = keys[0].ID
 	}
