@@ -105,18 +105,20 @@ func (a *App) PostOnce(ctx context.Context, ev referral.Event, o Outbound) (Post
 
 // Soonest is what an effect returns after trying each of its independent
 // posts whatever became of the others: nil when every err is nil; else a
-// failure that is not a Later (retried with backoff); else the first Later.
+// failure that is not a Later (retried with backoff); else the Later due
+// soonest, so that no post waits past its own time.
 func Soonest(errs ...error) error {
-	var first error
+	var soonest error
 	for _, err := range errs {
 		at, later := RetryAt(err)
-		if prev, _ := RetryAt(first); err != nil && !later {
+		if err != nil && !later {
 			return err
-		} else if later && (first == nil || at.Before(prev)) {
-			first = err
+		}
+		if prev, _ := RetryAt(soonest); later && (soonest == nil || at.Before(prev)) {
+			soonest = err
 		}
 	}
-	return first
+	return soonest
 }
 
 // InOrder keeps a referral's posts to one recipient in the order of its
