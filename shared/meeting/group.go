@@ -45,22 +45,22 @@ func (m *Meetings) textsGroup(g directory.Group) bool {
 	return g.Contact.Texts && g.Contact.Phone != "" && m.App.Config.Texts() && m.App.Texter != nil
 }
 
-// ContactTexts are the limits of the texts to a group's contact: at most
+// contactTexts are the limits of the texts to a group's contact: at most
 // three a day and ten in any seven days (in the group's zone), at any hour
 // (a notice answers a patient who waits), counted for the number in the
 // one place every text is (dynamo.Referrals.TakeText). However many
 // referrals reach one group, its volunteer's phone gets no more; a text
 // over them is not sent, and its notice or reminder goes by email only,
 // as it always goes.
-var ContactTexts = textlimit.Policy{PerDay: 3, PerWeek: 10}
+var contactTexts = textlimit.Policy{PerDay: 3, PerWeek: 10}
 
 // textGroup texts the group's contact the notice (or its reminder) with
-// the page's short link, within ContactTexts. A number that refuses texts
+// the page's short link, within contactTexts. A number that refuses texts
 // is logged and left: the notice went by email too.
 func (m *Meetings) textGroup(ctx context.Context, ev referral.Event, r *referral.Referral, rt referral.Route, g directory.Group, clinicName string, reminder bool) error {
 	kind, err := m.App.TextPatient(ctx, ev, g.Contact.Phone, app.PatientText{
 		// Of use now or never: over the limits it is not sent (Skip).
-		Effect: "sms", Zone: rt.GroupTimezone, Latest: m.App.Clock(), Policy: ContactTexts,
+		Effect: "sms", Zone: rt.GroupTimezone, Latest: m.App.Clock(), Policy: contactTexts,
 		Build: func() (sms.Text, error) {
 			tok, _, err := m.App.LinkToken(ctx, "group-text", r.ID, rt.Seq)
 			if err != nil {
