@@ -30,7 +30,8 @@ func (hw *hookWorld) calls() (string, int) {
 // by step, and holds them to it: a CDS Hooks call that gets a card is two
 // calls (the jti's conditional PutItem, the open-referral Query of one
 // item), one whose Conditions map to no topic is one (the jti); a launch's
-// start is two (the iss's lookup, the state's PutItem), its callback two
+// start is two (the iss's lookup, the state's PutItem; inside a frame of
+// the EHR too, the clinic not cached), its callback two
 // (the state's one-use DeleteItem, the session's PutItem; the clinic comes
 // from the process's cache), and the filled form one read (the session).
 // A call with the clinic not cached reads it once more. It logs the time
@@ -121,6 +122,27 @@ func TestEHRCallsPerStep(t *testing.T) {
 	})
 	open := measure("CDS call, warm (open referral: no card)", card(ehrtest.Patient, all, 0))
 
+	// A launch inside a frame of the EHR's page, the clinic not cached:
+	// its frame origins come with the iss's lookup, not from the clinic.
+	if st, body := hw.Admin(http.MethodPut, "/v1/admin/clinics/lakeside/smart-app", map[string]any{
+		"iss": hw.ehr.FHIR, "client_id": hw.ehr.ClientID, "frame_origins": []string{hw.ehr.Issuer},
+	}); st != http.StatusOK {
+		t.Fatalf("register the frame origin: %d %s", st, body)
+	}
+	hw.App.ForgetClinic("lakeside")
+	framedBegin := measure("GET /launch in a frame, clinic not cached", func() {
+		req, err := http.NewRequest(http.MethodGet, hw.ehr.LaunchURL(hw.origin+"/launch", ehrtest.Launch), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Sec-Fetch-Dest", "iframe")
+		res, err := newBrowser(t).c.Do(req)
+		if err != nil || res.StatusCode != http.StatusFound {
+			t.Fatalf("GET /launch in a frame: %v %v", res, err)
+		}
+		res.Body.Close()
+	})
+
 	var report strings.Builder
 	for _, s := range steps {
 		fmt.Fprintf(&report, "\n  %-42s %2d calls (%s), %v", s.name, s.n, s.calls, s.took.Round(100*time.Microsecond))
@@ -137,6 +159,7 @@ func TestEHRCallsPerStep(t *testing.T) {
 		{open, "PutItem 1, Query 1"},
 		{begin, "GetItem 1, PutItem 1"},
 		{finish, "DeleteItem 1, PutItem 1"},
+		{framedBegin, "GetItem 1, PutItem 1"},
 	} {
 		if c.s.calls != c.want {
 			t.Errorf("%s: %s, want %s", c.s.name, c.s.calls, c.want)

@@ -175,6 +175,25 @@ func TestLaunchOverHTTP(t *testing.T) {
 	if strings.Contains(h.Get("Location"), "Colin") || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cache-Control") != "no-store" {
 		t.Errorf("callback headers %v", h)
 	}
+	// The landing cookie alone (what a browser sends at the end of the
+	// EHR's redirect chain) opens the form once, and is dropped there.
+	landing, err := http.NewRequest(http.MethodGet, lw.origin+"/clinic/new", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landing.AddCookie(&http.Cookie{Name: "handoff_clinic_landing", Value: session.Value})
+	landed, err := http.DefaultClient.Do(landing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed.Body.Close()
+	var dropped bool
+	for _, c := range landed.Cookies() {
+		dropped = dropped || c.Name == "handoff_clinic_landing" && c.MaxAge < 0 && c.Path == "/clinic/new"
+	}
+	if landed.StatusCode != http.StatusOK || !dropped {
+		t.Errorf("/clinic/new with the landing cookie: %d, cookies %v", landed.StatusCode, landed.Header.Values("Set-Cookie"))
+	}
 	st, _, page := b.get(lw.origin + "/clinic/new")
 	filled := time.Since(start)
 	if st != http.StatusOK {

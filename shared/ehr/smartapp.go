@@ -2,6 +2,7 @@ package ehr
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -50,7 +51,7 @@ func (s *Service) RegisterSMARTApp(ctx context.Context, clinicID string, in SMAR
 		return SMARTApp{}, field("client_id", "must be the client id the EHR gave handoff: 1 to 255 printable characters, no spaces")
 	}
 	if len(in.FrameOrigins) > MaxFrameOrigins {
-		return SMARTApp{}, field("frame_origins", "at most 5 origins")
+		return SMARTApp{}, field("frame_origins", fmt.Sprintf("at most %d origins", MaxFrameOrigins))
 	}
 	var frames []string
 	for _, raw := range in.FrameOrigins {

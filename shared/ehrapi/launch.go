@@ -59,18 +59,15 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	begin := s.Launch.Begin
 	var frame []string // who may frame an error page: the EHR, once known
 	if framed(r) {
-		c, err := s.App.Clinic(r.Context(), app.ClinicID)
-		if err != nil {
-			s.launchFail(w, r, err)
-			return
-		}
-		if len(c.SMARTFrameOrigins) == 0 {
+		// The iss's lookup item holds the origins, written with the
+		// clinic's in one transaction: no read of the clinic.
+		if len(app.FrameOrigins) == 0 {
 			// Its pages could not be shown in the frame: say so in the log,
 			// where the operator looks (the page is not shown either).
 			s.launchRefused(w, r, http.StatusForbidden, "unregistered", "the EHR opened the launch in a frame, and the clinic registered no origin that may frame it")
 			return
 		}
-		begin, frame = s.Launch.BeginEmbedded, c.SMARTFrameOrigins
+		begin, frame = s.Launch.BeginEmbedded, app.FrameOrigins
 	}
 	red, err := begin(r.Context(), reg, q.Get("launch"))
 	if err != nil {

@@ -134,8 +134,9 @@ func (s *Server) staffFrom(w http.ResponseWriter, r *http.Request, names ...stri
 		}
 		if err == nil {
 			if name == landingCookie {
-				http.SetCookie(w, &http.Cookie{Name: landingCookie, Path: "/clinic/new", MaxAge: -1, HttpOnly: true,
-					SameSite: http.SameSiteLaxMode, Secure: s.secureCookies()})
+				gone := LandingCookie("", s.secureCookies())
+				gone.MaxAge = -1
+				http.SetCookie(w, gone)
 			}
 			return st, true
 		}

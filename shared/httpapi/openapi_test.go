@@ -155,6 +155,18 @@ func (x exchange) newRequest(t *testing.T, base string) *http.Request {
 	return req
 }
 
+// doAll does each of xs (see do) as method, on path where one names none.
+func (c *contract) doAll(t *testing.T, h *apptest.Harness, method, path string, xs []exchange) {
+	t.Helper()
+	for _, x := range xs {
+		x.method = method
+		if x.path == "" {
+			x.path = path
+		}
+		c.do(t, h, x)
+	}
+}
+
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // do validates x's request, sends it to the handlers, checks the status, and
@@ -764,35 +776,23 @@ func TestOpenAPIContract(t *testing.T) {
 		}
 		jwks := mustJSON(t, map[string]any{"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1"}}}})
 		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/fhir-client", header: adminJSON(admin), body: jwks, status: 200, request: conforms})
-		for _, x := range []exchange{
+		c.doAll(t, h, "PUT", "/v1/admin/clinics/lakeside/fhir-client", []exchange{
 			{body: jwks, status: 401, request: violates},
 			{path: "/v1/admin/clinics/nobody/fhir-client", header: adminJSON(admin), body: jwks, status: 404, request: conforms},
 			{header: adminJSON(admin), body: []byte(`{}`), status: 422, request: inexpressible},
 			{header: adminJSON(admin), body: []byte(`{"jwks":`), status: 400, request: violates},
-		} {
-			x.method = "PUT"
-			if x.path == "" {
-				x.path = "/v1/admin/clinics/lakeside/fhir-client"
-			}
-			c.do(t, h, x)
-		}
+		})
 		c.do(t, h, exchange{method: "GET", path: "/.well-known/smart-configuration", status: 200, request: conforms})
 		staff := mustJSON(t, map[string]any{"name": "Jan Rivera", "email": "rivera@clinic.example"})
 		staffPath := "/v1/admin/clinics/lakeside/staff"
 		_, b := c.do(t, h, exchange{method: "POST", path: staffPath, header: adminJSON(admin), body: staff, status: 201, request: conforms})
-		for _, x := range []exchange{
+		c.doAll(t, h, "POST", staffPath, []exchange{
 			{body: staff, status: 401, request: violates},
 			{header: adminJSON(admin), body: staff, status: 409, request: conforms},
 			{path: "/v1/admin/clinics/nobody/staff", header: adminJSON(admin), body: mustJSON(t, map[string]any{"name": "A", "email": "a@clinic.example"}), status: 404, request: conforms},
 			{header: adminJSON(admin), body: []byte(`{"name": "", "email": "x"}`), status: 422, request: inexpressible},
 			{header: adminJSON(admin), body: []byte(`{"name":`), status: 400, request: violates},
-		} {
-			x.method = "POST"
-			if x.path == "" {
-				x.path = staffPath
-			}
-			c.do(t, h, x)
-		}
+		})
 		var invited struct {
 			StaffID string `json:"staff_id"`
 		}
@@ -824,19 +824,13 @@ func TestOpenAPIContract(t *testing.T) {
 	t.Run("inside the EHR", func(t *testing.T) {
 		app := mustJSON(t, map[string]string{"iss": "https://fhir.ehr.example/r4", "client_id": "handoff-at-ehr"})
 		c.do(t, h, exchange{method: "PUT", path: "/v1/admin/clinics/lakeside/smart-app", header: adminJSON(admin), body: app, status: 200, request: conforms})
-		for _, x := range []exchange{
+		c.doAll(t, h, "PUT", "/v1/admin/clinics/lakeside/smart-app", []exchange{
 			{body: app, status: 401, request: violates},
 			{path: "/v1/admin/clinics/nobody/smart-app", header: adminJSON(admin), body: app, status: 404, request: conforms},
 			{path: "/v1/admin/clinics/elsewhere/smart-app", header: adminJSON(admin), body: app, status: 409, request: conforms},
 			{header: adminJSON(admin), body: []byte(`{"iss": "http://fhir.ehr.example/r4", "client_id": "x"}`), status: 422, request: inexpressible},
 			{header: adminJSON(admin), body: []byte(`{"iss":`), status: 400, request: violates},
-		} {
-			x.method = "PUT"
-			if x.path == "" {
-				x.path = "/v1/admin/clinics/lakeside/smart-app"
-			}
-			c.do(t, h, x)
-		}
+		})
 		c.do(t, h, exchange{method: "GET", path: "/cds-services", status: 200, request: conforms})
 
 		// The EHR's key, registered as the clinic's FHIR client, signs its
