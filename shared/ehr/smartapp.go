@@ -1,6 +1,7 @@
 package ehr
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"net/url"
@@ -43,7 +44,11 @@ func (s *Service) RegisterSMARTApp(ctx context.Context, clinicID string, in SMAR
 		return problem.Invalidf([]problem.FieldError{{Field: name, Detail: detail}}, "The SMART app is not valid.")
 	}
 	if err := chart.CheckURL(in.ISS, s.App.Config.LoopbackPublicURL()); err != nil {
-		return SMARTApp{}, field("iss", "must be the EHR's FHIR base URL: "+err.(*chart.Error).Reason)
+		why := err.Error()
+		if ce := (*chart.Error)(nil); errors.As(err, &ce) {
+			why = ce.Reason
+		}
+		return SMARTApp{}, field("iss", "must be the EHR's FHIR base URL: "+why)
 	}
 	if in.ClientID == "" || len(in.ClientID) > 255 || strings.IndexFunc(in.ClientID, func(r rune) bool {
 		return !unicode.IsPrint(r) || unicode.IsSpace(r)
