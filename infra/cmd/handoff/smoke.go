@@ -16,14 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/infra/local"
 	"github.com/handoff-health/handoff/shared/webhook"
-)
-
-// The addresses of SES's mailbox simulator: SES accepts a message to them
-// without delivering it anywhere, and reports a bounce for the second.
-const (
-	simulatorSuccess = "success@simulator.amazonses.com"
-	simulatorBounce  = "bounce@simulator.amazonses.com"
 )
 
 // smoke walks one synthetic referral through a deployed stack, over the API
@@ -78,10 +72,10 @@ func (s *smokeRun) run(ctx context.Context, keep bool) error {
 
 	ok := s.step("the stack answers its health check", s.health) &&
 		s.step("create the smoke clinic "+s.clinic.ID, s.createClinic) &&
-		s.step("refer a synthetic patient ("+simulatorSuccess+")", s.referSuccess) &&
+		s.step("refer a synthetic patient ("+local.SimulatorSuccess+")", s.referSuccess) &&
 		s.step("the same delivery again is the same referral, not a second one", s.replay) &&
 		s.step("the consent email went out through SES (the clinic's outcomes count it)", s.consentSent) &&
-		s.step("refer a patient whose address bounces ("+simulatorBounce+")", s.referBounce) &&
+		s.step("refer a patient whose address bounces ("+local.SimulatorBounce+")", s.referBounce) &&
 		s.step("the bounce came back through SNS to sesevents: a failed email", s.bounced) &&
 		s.step("cancel the first referral", s.cancel) &&
 		s.step("the clinic's outcomes count both referrals and the failed email", s.outcomes)
@@ -186,7 +180,7 @@ func (s *smokeRun) health() (string, error) {
 
 func (s *smokeRun) createClinic() (string, error) {
 	body, _ := json.Marshal(map[string]any{
-		"id": s.clinic.ID, "name": "handoff smoke test", "contact_email": simulatorSuccess,
+		"id": s.clinic.ID, "name": "handoff smoke test", "contact_email": local.SimulatorSuccess,
 		"sms": false, "clinician_emails": false,
 	})
 	if err := s.call(context.Background(), http.MethodPost, "/v1/admin/clinics", body, s.admin(), &s.clinic); err != nil {
@@ -202,7 +196,7 @@ func referralBody(addr, external string) []byte {
 		"external_id": external,
 		"patient":     map[string]any{"given_name": "Smoke", "email": addr, "preferred_language": "en", "postal_code": "94110"},
 		"needs":       []string{"alcohol"},
-		"clinician":   map[string]any{"name": "handoff smoke test", "email": simulatorSuccess},
+		"clinician":   map[string]any{"name": "handoff smoke test", "email": local.SimulatorSuccess},
 	})
 	return b
 }
@@ -223,7 +217,7 @@ func (s *smokeRun) refer(id string, body []byte) (string, string, error) {
 
 func (s *smokeRun) referSuccess() (string, error) {
 	s.deliver.id = "msg_smoke_" + strings.ToLower(rand.Text())
-	s.deliver.body = referralBody(simulatorSuccess, "smoke-success")
+	s.deliver.body = referralBody(local.SimulatorSuccess, "smoke-success")
 	id, st, err := s.refer(s.deliver.id, s.deliver.body)
 	if err != nil {
 		return "", err
@@ -292,7 +286,7 @@ func matchNote(status string) string {
 }
 
 func (s *smokeRun) referBounce() (string, error) {
-	id, st, err := s.refer("msg_smoke_"+strings.ToLower(rand.Text()), referralBody(simulatorBounce, "smoke-bounce"))
+	id, st, err := s.refer("msg_smoke_"+strings.ToLower(rand.Text()), referralBody(local.SimulatorBounce, "smoke-bounce"))
 	if err != nil {
 		return "", err
 	}
