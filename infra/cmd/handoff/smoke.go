@@ -35,8 +35,7 @@ func smoke(args []string, stdout io.Writer) error {
 	if *base == "" || *token == "" || fs.NArg() != 0 {
 		return errors.New("usage: handoff smoke -url https://… -token ADMIN_TOKEN [-wait 3m] [-keep]")
 	}
-	s := &smokeRun{base: strings.TrimRight(*base, "/"), token: *token, wait: *wait, poll: *poll, out: stdout,
-		client: &http.Client{Timeout: 30 * time.Second}}
+	s := &smokeRun{base: strings.TrimRight(*base, "/"), token: *token, wait: *wait, poll: *poll, out: stdout}
 	return s.run(context.Background(), *keep)
 }
 
@@ -45,7 +44,6 @@ type smokeRun struct {
 	base, token string
 	wait, poll  time.Duration
 	out         io.Writer
-	client      *http.Client
 
 	n      int
 	failed []string
@@ -117,17 +115,12 @@ func (s *smokeRun) apiKey() http.Header {
 	return http.Header{"Authorization": {"Bearer " + s.clinic.APIKey}}
 }
 
-// httpError is an answer the step did not expect.
-type httpError struct {
-	status int
-	body   string
-}
-
-func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
-
-// call sends one request; an answer outside 2xx is an *httpError. into, when
-// not nil, receives the JSON answer.
+// call sends one request to the stack, with the request's headers hdr and
+// at most 30 seconds for the answer; into, when not nil, receives the JSON
+// answer. An answer outside 2xx is an *httpError (see exchange).
 func (s *smokeRun) call(ctx context.Context, method, path string, body []byte, hdr http.Header, into any) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -138,21 +131,7 @@ func (s *smokeRun) call(ctx context.Context, method, path string, body []byte, h
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return &httpError{status: resp.StatusCode, body: strings.TrimSpace(string(b[:min(len(b), 300)]))}
-	}
-	if into != nil {
-		if err := json.Unmarshal(b, into); err != nil {
-			return fmt.Errorf("unreadable answer: %w", err)
-		}
-	}
-	return nil
+	return exchange(req, into)
 }
 
 // eventually calls f every poll until it reports done, for at most wait.
