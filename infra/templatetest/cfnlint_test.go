@@ -17,9 +17,9 @@ func TestCfnLint(t *testing.T) {
 	bin, err := exec.LookPath("cfn-lint")
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("cfn-lint is not installed (pip install cfn-lint); CI is set: skips are failures")
+			t.Fatal("cfn-lint is not installed (pipx install cfn-lint==1.51.0); CI is set: skips are failures")
 		}
-		t.Skip("cfn-lint is not installed (pip install cfn-lint)")
+		t.Skip("cfn-lint is not installed (pipx install cfn-lint==1.51.0)")
 	}
 	cmd := exec.Command(bin, filepath.Join(root, "template.yaml"))
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1")
