@@ -72,7 +72,9 @@ func (t *Template) physical(id, attr string) (any, error) {
 		return id, nil
 	}
 	arn := func(service, region, rest string) string {
-		return "arn:" + d.Partition + ":" + service + ":" + region + ":" + d.Account + ":" + rest
+		a := d.arns()
+		a.region = region
+		return a.arn(service, rest)
 	}
 	if r, ok := named[typ]; ok {
 		n, err := name(r.prop)
