@@ -206,7 +206,7 @@ func (t *Template) serviceCalls(f Function) []Call {
 	add := func(via, action, resource string) {
 		out = append(out, Call{Function: f.ID, Via: via, Request: Request{Action: action, Resource: resource}})
 	}
-	stream := "arn:" + d.Partition + ":logs:" + d.Region + ":" + d.Account + ":log-group:" + f.LogGroup + ":log-stream:2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef"
+	stream := d.arns().arn("logs", "log-group:"+f.LogGroup+":log-stream:2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef")
 	add("Lambda (function logs)", "logs:CreateLogStream", stream)
 	add("Lambda (function logs)", "logs:PutLogEvents", stream)
 	for _, s := range f.StreamArns {
@@ -225,7 +225,7 @@ func (t *Template) serviceCalls(f Function) []Call {
 func (t *Template) keyPolicies() (map[string]map[string]any, map[string]string, error) {
 	policies := map[string]map[string]any{}
 	aliases := map[string]string{}
-	d := t.Deployment()
+	a := t.Deployment().arns()
 	for _, id := range t.Resources("AWS::KMS::Key") {
 		arn, err := t.ResolveString(map[string]any{"Fn::GetAtt": []any{id, "Arn"}})
 		if err != nil {
@@ -246,10 +246,7 @@ func (t *Template) keyPolicies() (map[string]map[string]any, map[string]string, 
 		if err != nil {
 			return nil, nil, err
 		}
-		if !strings.HasPrefix(key, "arn:") {
-			key = "arn:" + d.Partition + ":kms:" + d.Region + ":" + d.Account + ":key/" + key
-		}
-		aliases["arn:"+d.Partition+":kms:"+d.Region+":"+d.Account+":"+name] = key
+		aliases[a.kmsKey(name)] = a.kmsKey(key)
 	}
 	return policies, aliases, nil
 }

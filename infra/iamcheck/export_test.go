@@ -14,7 +14,7 @@ import (
 // function of t.
 func TableSamples(t *Template) []Request {
 	d := t.Deployment()
-	a := arnMaker{partition: d.Partition, region: d.Region, account: d.Account}
+	a := d.arns()
 	keys := NewRecorder(t).keys
 	s := func(v string) *string { return aws.String(v) }
 	item := map[string]ddb.AttributeValue{"PK": &ddb.AttributeValueMemberS{Value: "REF#01J"}, "SK": &ddb.AttributeValueMemberS{Value: "REF"}}

@@ -67,7 +67,7 @@ type Recorder struct {
 // t's deployment's account.
 func NewRecorder(t *Template) *Recorder {
 	d := t.Deployment()
-	r := &Recorder{arns: arnMaker{partition: d.Partition, region: d.Region, account: d.Account}, keys: keySchemas{}, seen: map[string]bool{}}
+	r := &Recorder{arns: d.arns(), keys: keySchemas{}, seen: map[string]bool{}}
 	for _, id := range t.Resources("AWS::DynamoDB::Table") {
 		name, err := t.ResolveString(map[string]any{"Ref": id})
 		if err != nil {

@@ -28,6 +28,11 @@ type arnMaker struct {
 	partition, region, account string
 }
 
+// arns is the ARN maker of the deployment's account and region.
+func (d Deployment) arns() arnMaker {
+	return arnMaker{partition: d.Partition, region: d.Region, account: d.Account}
+}
+
 func (a arnMaker) arn(service, rest string) string {
 	return "arn:" + a.partition + ":" + service + ":" + a.region + ":" + a.account + ":" + rest
 }

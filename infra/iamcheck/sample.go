@@ -43,6 +43,22 @@ func SampleKeyID(logicalID string) string {
 // streamLabel is the label of every table stream of the sample deployment.
 const streamLabel = "2026-01-01T00:00:00.000"
 
+// named are the resource types whose Ref is their name (the property
+// prop, or the logical id when the template gives none) and whose Arn is
+// service's ARN of prefix+name+suffix (in the deployment's region, but for
+// a global service's).
+var named = map[string]struct {
+	prop, service, prefix, suffix string
+	global                        bool
+}{
+	"AWS::DynamoDB::Table":            {prop: "TableName", service: "dynamodb", prefix: "table/"},
+	"AWS::Logs::LogGroup":             {prop: "LogGroupName", service: "logs", prefix: "log-group:", suffix: ":*"},
+	"AWS::SMSVOICE::ConfigurationSet": {prop: "ConfigurationSetName", service: "sms-voice", prefix: "configuration-set/"},
+	"AWS::IAM::Role":                  {prop: "RoleName", service: "iam", prefix: "role/", global: true},
+	"AWS::Serverless::Function":       {prop: "FunctionName", service: "lambda", prefix: "function:"},
+	"AWS::CloudWatch::Alarm":          {prop: "AlarmName", service: "cloudwatch", prefix: "alarm:"},
+}
+
 // physical resolves a resource's Ref (attr "Ref") or attribute to the name
 // or ARN the deployment gives it. It returns an error for an attribute it
 // does not know.
@@ -56,23 +72,30 @@ func (t *Template) physical(id, attr string) (any, error) {
 		return id, nil
 	}
 	arn := func(service, region, rest string) string {
-		return "arn:" + d.Partition + ":" + service + ":" + region + ":" + d.Account + ":" + rest
+		a := d.arns()
+		a.region = region
+		return a.arn(service, rest)
 	}
-	switch typ {
-	case "AWS::DynamoDB::Table":
-		n, err := name("TableName")
+	if r, ok := named[typ]; ok {
+		n, err := name(r.prop)
 		if err != nil {
 			return nil, err
 		}
-		table := arn("dynamodb", d.Region, "table/"+n)
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return table, nil
-		case "StreamArn":
-			return table + "/stream/" + streamLabel, nil
+		region := d.Region
+		if r.global {
+			region = ""
 		}
+		resource := arn(r.service, region, r.prefix+n+r.suffix)
+		switch {
+		case attr == "Ref":
+			return n, nil
+		case attr == "Arn":
+			return resource, nil
+		case attr == "StreamArn" && typ == "AWS::DynamoDB::Table":
+			return resource + "/stream/" + streamLabel, nil
+		}
+	}
+	switch typ {
 	case "AWS::KMS::Key":
 		kid := SampleKeyID(id)
 		switch attr {
@@ -84,17 +107,6 @@ func (t *Template) physical(id, attr string) (any, error) {
 	case "AWS::KMS::Alias":
 		if attr == "Ref" {
 			return t.ResolveString(t.Property(id, "AliasName"))
-		}
-	case "AWS::Logs::LogGroup":
-		n, err := name("LogGroupName")
-		if err != nil {
-			return nil, err
-		}
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return arn("logs", d.Region, "log-group:"+n+":*"), nil
 		}
 	case "AWS::SQS::Queue":
 		n, err := name("QueueName")
@@ -123,50 +135,6 @@ func (t *Template) physical(id, attr string) (any, error) {
 	case "AWS::SES::ConfigurationSet":
 		if attr == "Ref" {
 			return name("Name")
-		}
-	case "AWS::SMSVOICE::ConfigurationSet":
-		n, err := name("ConfigurationSetName")
-		if err != nil {
-			return nil, err
-		}
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return arn("sms-voice", d.Region, "configuration-set/"+n), nil
-		}
-	case "AWS::IAM::Role":
-		n, err := name("RoleName")
-		if err != nil {
-			return nil, err
-		}
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return "arn:" + d.Partition + ":iam::" + d.Account + ":role/" + n, nil
-		}
-	case "AWS::Serverless::Function":
-		n, err := name("FunctionName")
-		if err != nil {
-			return nil, err
-		}
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return arn("lambda", d.Region, "function:"+n), nil
-		}
-	case "AWS::CloudWatch::Alarm":
-		n, err := name("AlarmName")
-		if err != nil {
-			return nil, err
-		}
-		switch attr {
-		case "Ref":
-			return n, nil
-		case "Arn":
-			return arn("cloudwatch", d.Region, "alarm:"+n), nil
 		}
 	case "AWS::Serverless::HttpApi":
 		if attr == "Ref" {

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/handoff-health/handoff/shared/testenv"
 )
 
 // TestCfnLint runs cfn-lint, which applies the SAM transform the way
@@ -15,12 +17,7 @@ func TestCfnLint(t *testing.T) {
 		t.Skip("runs cfn-lint; skipped with -short")
 	}
 	bin, err := exec.LookPath("cfn-lint")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cfn-lint is not installed (pip install cfn-lint); CI is set: skips are failures")
-		}
-		t.Skip("cfn-lint is not installed (pip install cfn-lint)")
-	}
+	testenv.RequireTool(t, err == nil, "cfn-lint", "pipx install cfn-lint==1.51.0 (.ci/run installs it)")
 	cmd := exec.Command(bin, filepath.Join(root, "template.yaml"))
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1")
 	if out, err := cmd.CombinedOutput(); err != nil {

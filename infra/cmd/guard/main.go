@@ -104,7 +104,7 @@ type finding struct {
 func evaluate(root, tmpl, out string) ([]finding, int, error) {
 	lint, err := exec.LookPath("cfn-lint")
 	if err != nil {
-		return nil, 0, errMissing{"cfn-lint is not installed (pip install cfn-lint): it applies the SAM transform"}
+		return nil, 0, errMissing{"cfn-lint is not installed (pipx install cfn-lint==1.51.0, the version .ci/run pins): it applies the SAM transform"}
 	}
 	pkg := filepath.Join(root, "infra", "ses", "node_modules", "@cdklabs", "cdk-validator-cfnguard")
 	osDir, arch := "ubuntu", "x86_64"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -127,7 +126,7 @@ func progressBar(j imports.View, width int) string {
 type adminClient struct{ base, token string }
 
 // send sends one request and reads its JSON answer into into; an answer
-// outside 2xx is an error with its status and problem detail.
+// outside 2xx is an error with its status and problem detail (see exchange).
 func (c *adminClient) send(method, path string, body []byte, into any) error {
 	var r io.Reader
 	if body != nil {
@@ -141,15 +140,8 @@ func (c *adminClient) send(method, path string, body []byte, into any) error {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream") // a part of the feed, cut anywhere
 	}
-	resp, answer, err := call(req, 1<<20)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, bytes.TrimSpace(answer))
-	}
-	if err := json.Unmarshal(answer, into); err != nil {
-		return fmt.Errorf("%s %s: unreadable answer: %w", method, path, err)
+	if err := exchange(req, into); err != nil {
+		return fmt.Errorf("%s %s: %w", method, strings.SplitN(path, "?", 2)[0], err)
 	}
 	return nil
 }

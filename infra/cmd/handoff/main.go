@@ -9,7 +9,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,4 +120,34 @@ func call(req *http.Request, limit int64) (*http.Response, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	return resp, body, err
+}
+
+// httpError is an answer outside 2xx: its status and the start of its body
+// (a problem+json detail, or a proxy's page).
+type httpError struct {
+	status int
+	body   string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
+
+// exchange sends one request with call and reads its JSON answer into into,
+// when into is not nil. It returns call's error (nothing answers), an
+// *httpError for an answer outside 2xx, or an error saying the answer was
+// not JSON.
+func exchange(req *http.Request, into any) error {
+	resp, body, err := call(req, 1<<20)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		body = bytes.TrimSpace(body)
+		return &httpError{status: resp.StatusCode, body: string(body[:min(len(body), 1024)])}
+	}
+	if into != nil {
+		if err := json.Unmarshal(body, into); err != nil {
+			return fmt.Errorf("unreadable answer: %w", err)
+		}
+	}
+	return nil
 }

@@ -16,14 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/handoff-health/handoff/infra/local"
 	"github.com/handoff-health/handoff/shared/webhook"
-)
-
-// The addresses of SES's mailbox simulator: SES accepts a message to them
-// without delivering it anywhere, and reports a bounce for the second.
-const (
-	simulatorSuccess = "success@simulator.amazonses.com"
-	simulatorBounce  = "bounce@simulator.amazonses.com"
 )
 
 // smoke walks one synthetic referral through a deployed stack, over the API
@@ -41,8 +35,7 @@ func smoke(args []string, stdout io.Writer) error {
 	if *base == "" || *token == "" || fs.NArg() != 0 {
 		return errors.New("usage: handoff smoke -url https://… -token ADMIN_TOKEN [-wait 3m] [-keep]")
 	}
-	s := &smokeRun{base: strings.TrimRight(*base, "/"), token: *token, wait: *wait, poll: *poll, out: stdout,
-		client: &http.Client{Timeout: 30 * time.Second}}
+	s := &smokeRun{base: strings.TrimRight(*base, "/"), token: *token, wait: *wait, poll: *poll, out: stdout}
 	return s.run(context.Background(), *keep)
 }
 
@@ -51,7 +44,6 @@ type smokeRun struct {
 	base, token string
 	wait, poll  time.Duration
 	out         io.Writer
-	client      *http.Client
 
 	n      int
 	failed []string
@@ -78,10 +70,10 @@ func (s *smokeRun) run(ctx context.Context, keep bool) error {
 
 	ok := s.step("the stack answers its health check", s.health) &&
 		s.step("create the smoke clinic "+s.clinic.ID, s.createClinic) &&
-		s.step("refer a synthetic patient ("+simulatorSuccess+")", s.referSuccess) &&
+		s.step("refer a synthetic patient ("+local.SimulatorSuccess+")", s.referSuccess) &&
 		s.step("the same delivery again is the same referral, not a second one", s.replay) &&
 		s.step("the consent email went out through SES (the clinic's outcomes count it)", s.consentSent) &&
-		s.step("refer a patient whose address bounces ("+simulatorBounce+")", s.referBounce) &&
+		s.step("refer a patient whose address bounces ("+local.SimulatorBounce+")", s.referBounce) &&
 		s.step("the bounce came back through SNS to sesevents: a failed email", s.bounced) &&
 		s.step("cancel the first referral", s.cancel) &&
 		s.step("the clinic's outcomes count both referrals and the failed email", s.outcomes)
@@ -123,17 +115,12 @@ func (s *smokeRun) apiKey() http.Header {
 	return http.Header{"Authorization": {"Bearer " + s.clinic.APIKey}}
 }
 
-// httpError is an answer the step did not expect.
-type httpError struct {
-	status int
-	body   string
-}
-
-func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
-
-// call sends one request; an answer outside 2xx is an *httpError. into, when
-// not nil, receives the JSON answer.
+// call sends one request to the stack, with the request's headers hdr and
+// at most 30 seconds for the answer; into, when not nil, receives the JSON
+// answer. An answer outside 2xx is an *httpError (see exchange).
 func (s *smokeRun) call(ctx context.Context, method, path string, body []byte, hdr http.Header, into any) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -144,21 +131,7 @@ func (s *smokeRun) call(ctx context.Context, method, path string, body []byte, h
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return &httpError{status: resp.StatusCode, body: strings.TrimSpace(string(b[:min(len(b), 300)]))}
-	}
-	if into != nil {
-		if err := json.Unmarshal(b, into); err != nil {
-			return fmt.Errorf("unreadable answer: %w", err)
-		}
-	}
-	return nil
+	return exchange(req, into)
 }
 
 // eventually calls f every poll until it reports done, for at most wait.
@@ -186,7 +159,7 @@ func (s *smokeRun) health() (string, error) {
 
 func (s *smokeRun) createClinic() (string, error) {
 	body, _ := json.Marshal(map[string]any{
-		"id": s.clinic.ID, "name": "handoff smoke test", "contact_email": simulatorSuccess,
+		"id": s.clinic.ID, "name": "handoff smoke test", "contact_email": local.SimulatorSuccess,
 		"sms": false, "clinician_emails": false,
 	})
 	if err := s.call(context.Background(), http.MethodPost, "/v1/admin/clinics", body, s.admin(), &s.clinic); err != nil {
@@ -202,7 +175,7 @@ func referralBody(addr, external string) []byte {
 		"external_id": external,
 		"patient":     map[string]any{"given_name": "Smoke", "email": addr, "preferred_language": "en", "postal_code": "94110"},
 		"needs":       []string{"alcohol"},
-		"clinician":   map[string]any{"name": "handoff smoke test", "email": simulatorSuccess},
+		"clinician":   map[string]any{"name": "handoff smoke test", "email": local.SimulatorSuccess},
 	})
 	return b
 }
@@ -223,7 +196,7 @@ func (s *smokeRun) refer(id string, body []byte) (string, string, error) {
 
 func (s *smokeRun) referSuccess() (string, error) {
 	s.deliver.id = "msg_smoke_" + strings.ToLower(rand.Text())
-	s.deliver.body = referralBody(simulatorSuccess, "smoke-success")
+	s.deliver.body = referralBody(local.SimulatorSuccess, "smoke-success")
 	id, st, err := s.refer(s.deliver.id, s.deliver.body)
 	if err != nil {
 		return "", err
@@ -292,7 +265,7 @@ func matchNote(status string) string {
 }
 
 func (s *smokeRun) referBounce() (string, error) {
-	id, st, err := s.refer("msg_smoke_"+strings.ToLower(rand.Text()), referralBody(simulatorBounce, "smoke-bounce"))
+	id, st, err := s.refer("msg_smoke_"+strings.ToLower(rand.Text()), referralBody(local.SimulatorBounce, "smoke-bounce"))
 	if err != nil {
 		return "", err
 	}
