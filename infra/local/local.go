@@ -99,6 +99,17 @@ type Stack struct {
 // caller may start again on fresh ports).
 var ErrPortInUse = errors.New("address already in use")
 
+// StartDrawn starts a stack with start, whose options draw free ports, and
+// draws again (calls start again), twice at most, while a port it drew was
+// taken before the stack bound it (ErrPortInUse).
+func StartDrawn(start func() (*Stack, error)) (*Stack, error) {
+	s, err := start()
+	for try := 1; try < 3 && errors.Is(err, ErrPortInUse); try++ {
+		s, err = start()
+	}
+	return s, err
+}
+
 // portError names a taken port and the variable that moves it; it is
 // ErrPortInUse.
 func portError(addr, variable string) error { return &portTaken{addr, variable} }

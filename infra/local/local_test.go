@@ -40,20 +40,15 @@ func startDemo(t *testing.T) *demoStack {
 	_, ok := sestest.Binary(d.root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
 	start := time.Now()
-	var (
-		s   *local.Stack
-		err error
-	)
-	// A port drawn free may be taken before the stack binds it: draw again.
-	for try := 0; try < 3 && (try == 0 || errors.Is(err, local.ErrPortInUse)); try++ {
+	s, err := local.StartDrawn(func() (*local.Stack, error) {
 		d.api, d.ddb, d.mail, d.kms, d.phones = testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 		d.out.Reset()
-		s, err = local.Start(context.Background(), local.Options{
+		return local.Start(context.Background(), local.Options{
 			Root: d.root, Getenv: env(map[string]string{"HANDOFF_ADDR": d.api, "HANDOFF_ADMIN_TOKEN": "t0ken-for-test"}),
 			Out: &d.out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			DynamoAddr: d.ddb, SESAddr: d.mail, KMSAddr: d.kms, PhoneAddr: d.phones, Seed: local.SeedDemo, SweepEvery: 50 * time.Millisecond,
 		})
-	}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

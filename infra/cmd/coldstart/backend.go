@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,10 +33,7 @@ type backend struct {
 // clinic in it; on fresh ones if a port it drew was taken before the stack
 // bound it.
 func startBackend(ctx context.Context, root string) (*backend, error) {
-	st, err := startStack(ctx, root)
-	for try := 1; try < 3 && errors.Is(err, local.ErrPortInUse); try++ {
-		st, err = startStack(ctx, root)
-	}
+	st, err := local.StartDrawn(func() (*local.Stack, error) { return startStack(ctx, root) })
 	if err != nil {
 		return nil, fmt.Errorf("start the local stack the functions talk to (make node_modules tools): %w", err)
 	}

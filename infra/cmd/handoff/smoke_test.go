@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -26,15 +25,10 @@ func TestSmokeAgainstTheLocalStack(t *testing.T) {
 	_, ok := sestest.Binary(root)
 	testenv.RequireTool(t, ok, "the SES emulator (npm aws-ses-v2-local)", "run `make node_modules` (needs Node 20)")
 	const token = "smoke-test-admin-token"
-	var (
-		api string
-		s   *local.Stack
-		err error
-	)
-	// A port drawn free may be taken before the stack binds it: draw again.
-	for try := 0; try < 3 && (try == 0 || errors.Is(err, local.ErrPortInUse)); try++ {
+	var api string
+	s, err := local.StartDrawn(func() (*local.Stack, error) {
 		api = testenv.FreeAddr(t)
-		s, err = local.Start(context.Background(), local.Options{
+		return local.Start(context.Background(), local.Options{
 			Root: root, Getenv: func(k string) string {
 				return map[string]string{"HANDOFF_ADDR": api, "HANDOFF_ADMIN_TOKEN": token}[k]
 			},
@@ -42,7 +36,7 @@ func TestSmokeAgainstTheLocalStack(t *testing.T) {
 			DynamoAddr: testenv.FreeAddr(t), SESAddr: testenv.FreeAddr(t), KMSAddr: testenv.FreeAddr(t), PhoneAddr: testenv.FreeAddr(t),
 			SweepEvery: 50 * time.Millisecond,
 		})
-	}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
