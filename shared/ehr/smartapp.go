@@ -1,8 +1,8 @@
 package ehr
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
