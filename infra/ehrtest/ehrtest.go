@@ -155,12 +155,8 @@ func (e *EHR) SetBreak(b Break) error {
 }
 
 // Stop makes the tenant's EHR answer nothing from now on: every connection
-// to it is cut, as when the EHR's server is gone.
-func (e *EHR) Stop() {
-	if err := e.SetBreak(Break{Down: true}); err != nil {
-		panic(err)
-	}
-}
+// to it is cut, as when the EHR's server is gone. Errors: SetBreak's.
+func (e *EHR) Stop() error { return e.SetBreak(Break{Down: true}) }
 
 // Log is what the EHR process wrote on its standard error (oidc-provider's
 // warnings), for every tenant.

@@ -119,7 +119,9 @@ func TestEHR(t *testing.T) {
 		t.Fatalf("two tenants: %+v and %+v", other, ehr)
 	}
 	get(t, other.FHIR+"/Patient/"+ehrtest.Patient, at, http.StatusUnauthorized)
-	other.Stop()
+	if err := other.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := http.Get(other.FHIR + "/.well-known/smart-configuration"); err == nil {
 		t.Error("a stopped tenant's EHR answered")
 	}

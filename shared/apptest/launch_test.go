@@ -362,7 +362,9 @@ func TestLaunchRefusals(t *testing.T) {
 		lw := newLaunchWorld(t, ehrtest.Break{})
 		b := newBrowser(t)
 		cb := lw.atEHR(t, b)
-		lw.ehr.Stop() // between its sign-in pages and the callback
+		if err := lw.ehr.Stop(); err != nil { // between its sign-in pages and the callback
+			t.Fatal(err)
+		}
 		refused(t, lw, callback(t, lw, b, cb), http.StatusFailedDependency, "did not answer in time")
 	})
 

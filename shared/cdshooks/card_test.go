@@ -199,7 +199,9 @@ func TestCardFromTheEHR(t *testing.T) {
 	if _, err := d.Answer(ctx, caller, withAuth(t, ehr.FHIR, "not-a-token", nil)); !errors.As(err, &pe) {
 		t.Errorf("a token the EHR refuses: %v, want *PreconditionError", err)
 	}
-	ehr.Stop()
+	if err := ehr.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := d.Answer(ctx, caller, withAuth(t, ehr.FHIR, token, nil)); !errors.As(err, &pe) {
 		t.Errorf("an EHR that does not answer: %v, want *PreconditionError", err)
 	}

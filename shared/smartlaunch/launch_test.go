@@ -311,7 +311,9 @@ func TestLaunchRefusals(t *testing.T) {
 	t.Run("the EHR stops between sign-in and callback", func(t *testing.T) {
 		r := newRig(t, ehrtest.Break{})
 		_, q, cookies := r.launch(t)
-		r.ehr.Stop()
+		if err := r.ehr.Stop(); err != nil {
+			t.Fatal(err)
+		}
 		_, err := r.client.Finish(ctx, q, cookies)
 		check(t, err, smartlaunch.Unreachable)
 		_, err = r.client.Begin(ctx, smartlaunch.Registration{ClinicID: "c", ISS: "http://127.0.0.1:1/fhir", ClientID: "x"}, "l")
